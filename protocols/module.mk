@@ -1,0 +1,13 @@
+# protocols/: pure codecs, linked by server, terminal, tests and fuzzers.
+PROTO_SRCS := protocols/money.c
+PROTO_OBJS := $(PROTO_SRCS:%.c=$(BUILD)/%.o)
+PROTO_LIB  := $(BUILD)/libprotocols.a
+ALL_DEPS   += $(PROTO_OBJS:.o=.d)
+
+$(BUILD)/protocols/%.o: protocols/%.c
+	@mkdir -p $(@D)
+	$(CC) $(PROTO_CFLAGS) -c $< -o $@
+
+$(PROTO_LIB): $(PROTO_OBJS)
+	@rm -f $@
+	ar rcs $@ $^

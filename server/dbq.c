@@ -1,0 +1,236 @@
+/*
+ * dbq.c - the storage writer thread and its bounded queue (dbq.h).
+ */
+#include "dbq.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+struct jobq {
+	struct dbq_job *head, *tail;
+};
+
+struct dbq {
+	struct store *st;
+	struct ledger *lg;
+	struct dbq_params p;
+	void (*wake)(void *);
+	void *wake_arg;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct jobq todo; /* posted, not yet taken */
+	struct jobq done; /* finished, not yet completed */
+	size_t depth;     /* todo + in flight + done */
+	bool stopping;
+	pthread_t thread;
+
+	/* worker-owned batch buffers */
+	struct ledger_req *reqs;
+	struct ledger_result *res;
+	struct dbq_job **batch;
+};
+
+static void
+jobq_push(struct jobq *q, struct dbq_job *j)
+{
+	j->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+static void
+jobq_append(struct jobq *q, struct jobq *more)
+{
+	if (more->head == NULL)
+		return;
+	if (q->tail != NULL)
+		q->tail->next = more->head;
+	else
+		q->head = more->head;
+	q->tail = more->tail;
+	more->head = more->tail = NULL;
+}
+
+/* Commits the ledger jobs batch[0..n) as one group. */
+static void
+run_ledger(struct dbq *q, size_t n)
+{
+	int64_t t0 = util_mono_us(), t1;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		q->reqs[i] = q->batch[i]->req;
+	rc = ledger_commit_batch(q->lg, q->reqs, n, q->res, util_now_ms());
+	t1 = util_mono_us();
+	for (i = 0; i < n; i++)
+		q->batch[i]->res = q->res[i];
+	metrics_observe_commit(n, t1 - t0, rc == 0);
+	if (rc != 0)
+		log_msg(LOG_STORE, LOG_LEVEL_ERROR,
+		        "event=batch_failed n=%zu store=%s reason=\"%s\"", n,
+		        q->st->ops->name, q->st->errstr);
+	else
+		log_msg(LOG_STORE, LOG_LEVEL_DEBUG,
+		        "event=batch_committed n=%zu us=%lld", n,
+		        (long long)(t1 - t0));
+}
+
+static void *
+worker(void *arg)
+{
+	struct dbq *q = arg;
+
+	for (;;) {
+		struct jobq calls = {NULL, NULL}, finished = {NULL, NULL};
+		struct dbq_job *j;
+		size_t n = 0, i;
+
+		pthread_mutex_lock(&q->mu);
+		while (q->todo.head == NULL && !q->stopping)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->todo.head == NULL && q->stopping) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		/* take every ledger job up to batch_max, and every call */
+		while ((j = q->todo.head) != NULL) {
+			if (j->call == NULL && n == q->p.batch_max)
+				break;
+			q->todo.head = j->next;
+			if (q->todo.head == NULL)
+				q->todo.tail = NULL;
+			if (j->call == NULL)
+				q->batch[n++] = j;
+			else
+				jobq_push(&calls, j);
+		}
+		metrics_set_gauge(METRIC_DBQ_DEPTH, (int64_t)q->depth);
+		pthread_mutex_unlock(&q->mu);
+
+		if (n > 0)
+			run_ledger(q, n);
+		/* calls run after the batch, so they see its effects */
+		for (j = calls.head; j != NULL; j = j->next)
+			j->call_rc = j->call(q->st, j);
+
+		for (i = 0; i < n; i++)
+			jobq_push(&finished, q->batch[i]);
+		jobq_append(&finished, &calls);
+		pthread_mutex_lock(&q->mu);
+		jobq_append(&q->done, &finished);
+		pthread_mutex_unlock(&q->mu);
+		q->wake(q->wake_arg);
+	}
+	return NULL;
+}
+
+struct dbq *
+dbq_new(struct store *st, struct ledger *lg, const struct dbq_params *p,
+        void (*wake)(void *), void *wake_arg)
+{
+	struct dbq *q = xcalloc(1, sizeof *q);
+
+	q->st = st;
+	q->lg = lg;
+	q->p = *p;
+	if (q->p.batch_max == 0)
+		q->p.batch_max = 1;
+	q->wake = wake;
+	q->wake_arg = wake_arg;
+	q->reqs = xcalloc(q->p.batch_max, sizeof *q->reqs);
+	q->res = xcalloc(q->p.batch_max, sizeof *q->res);
+	q->batch = xcalloc(q->p.batch_max, sizeof *q->batch);
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	if (pthread_create(&q->thread, NULL, worker, q) != 0) {
+		q->stopping = true; /* nothing to join */
+		dbq_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+int
+dbq_post(struct dbq *q, struct dbq_job *job)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping || q->depth >= q->p.queue_max) {
+		pthread_mutex_unlock(&q->mu);
+		metrics_inc(METRIC_DBQ_BUSY);
+		return -1;
+	}
+	job->posted_us = util_mono_us();
+	jobq_push(&q->todo, job);
+	q->depth++;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+void
+dbq_complete(struct dbq *q)
+{
+	struct dbq_job *j, *next;
+	size_t n = 0;
+
+	pthread_mutex_lock(&q->mu);
+	j = q->done.head;
+	q->done.head = q->done.tail = NULL;
+	for (next = j; next != NULL; next = next->next)
+		n++;
+	q->depth -= n;
+	pthread_mutex_unlock(&q->mu);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		j->done(j); /* may free j */
+	}
+}
+
+size_t
+dbq_depth(struct dbq *q)
+{
+	size_t d;
+
+	pthread_mutex_lock(&q->mu);
+	d = q->depth;
+	pthread_mutex_unlock(&q->mu);
+	return d;
+}
+
+void
+dbq_stop(struct dbq *q)
+{
+	bool was;
+
+	pthread_mutex_lock(&q->mu);
+	was = q->stopping;
+	q->stopping = true;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	if (!was)
+		pthread_join(q->thread, NULL);
+}
+
+void
+dbq_free(struct dbq *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q->reqs);
+	free(q->res);
+	free(q->batch);
+	free(q);
+}

@@ -1,0 +1,72 @@
+/*
+ * dbq.h - the storage writer: a bounded job queue served by one worker
+ * thread that group-commits (docs/architecture.md §Group commit).
+ *
+ * The event loop posts jobs and never blocks on storage.  The worker takes
+ * everything queued (up to batch_max ledger jobs), decides and commits them
+ * in one transaction (ledger_commit_batch), then runs queued read/admin
+ * calls, and only then hands the finished jobs back: an acknowledgement
+ * can never leave before the commit that holds it.  The worker wakes the
+ * loop through the wake function; the loop then calls dbq_complete(),
+ * which runs each job's done callback on the loop thread.
+ *
+ * No libevent here: the wake function is the loop's business (net_*.c).
+ */
+#ifndef SOKO_DBQ_H
+#define SOKO_DBQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger.h"
+#include "store.h"
+
+struct dbq;
+struct dbq_job;
+
+/* Runs on the loop thread; owns job from then on. */
+typedef void (*dbq_done_fn)(struct dbq_job *job);
+/* Runs on the worker thread with the store (a read or admin call). */
+typedef enum store_rc (*dbq_call_fn)(struct store *st, struct dbq_job *job);
+
+struct dbq_job {
+	struct dbq_job *next; /* queue link: dbq's while queued */
+	dbq_call_fn call;     /* NULL: a ledger request (req -> res) */
+	struct ledger_req req;
+	struct ledger_result res;
+	enum store_rc call_rc;
+	dbq_done_fn done;
+	void *arg;         /* the poster's context */
+	int64_t posted_us; /* monotonic, set by dbq_post */
+};
+
+struct dbq_params {
+	size_t queue_max; /* jobs queued or in flight; past it: busy */
+	size_t batch_max; /* ledger requests per commit */
+};
+
+/*
+ * Starts the worker over st and lg (borrowed; must outlive the dbq).
+ * wake(wake_arg) is called from the worker thread when finished jobs are
+ * waiting.  Returns NULL if the thread cannot start.
+ */
+struct dbq *dbq_new(struct store *st, struct ledger *lg,
+                    const struct dbq_params *p, void (*wake)(void *),
+                    void *wake_arg);
+
+/* Queues job (takes it on success).  Returns 0, or -1 when the queue is
+ * full or stopping: the caller still owns job and answers "busy". */
+int dbq_post(struct dbq *q, struct dbq_job *job);
+
+/* Runs the done callbacks of finished jobs.  Loop thread only. */
+void dbq_complete(struct dbq *q);
+
+/* Jobs queued or in flight (for /metrics and backpressure). */
+size_t dbq_depth(struct dbq *q);
+
+/* Refuses new jobs, lets the worker finish every queued one, joins it.
+ * Call dbq_complete() afterwards to deliver the last results. */
+void dbq_stop(struct dbq *q);
+void dbq_free(struct dbq *q); /* NULL-safe; after dbq_stop */
+
+#endif

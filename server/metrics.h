@@ -1,0 +1,57 @@
+/*
+ * metrics.h - process-wide counters, gauges and histograms rendered in the
+ * Prometheus text format for /metrics (docs/operations.md §Metrics).
+ * Lock-free (relaxed atomics): safe from the loop and the worker threads.
+ */
+#ifndef SOKO_METRICS_H
+#define SOKO_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS(X)                                                           \
+	X(HTTP_REQUESTS, counter, "soko_http_requests_total",                \
+	  "HTTP requests answered")                                          \
+	X(HTTP_2XX, counter, "soko_http_responses_2xx_total",                \
+	  "HTTP responses with a 2xx status")                                \
+	X(HTTP_4XX, counter, "soko_http_responses_4xx_total",                \
+	  "HTTP responses with a 4xx status")                                \
+	X(HTTP_5XX, counter, "soko_http_responses_5xx_total",                \
+	  "HTTP responses with a 5xx status")                                \
+	X(HTTP_CONNS, gauge, "soko_http_connections",                        \
+	  "open HTTP connections")                                           \
+	X(COMMITS, counter, "soko_store_commits_total",                      \
+	  "ledger batches committed")                                        \
+	X(COMMIT_FAILURES, counter, "soko_store_commit_failures_total",      \
+	  "ledger batches that could not commit (requests got retry_later)") \
+	X(LEDGER_REQUESTS, counter, "soko_ledger_requests_total",            \
+	  "ledger requests decided (committed batches)")                     \
+	X(LEDGER_REPLAYS, counter, "soko_ledger_replays_total",              \
+	  "ledger requests answered from an idempotency record")             \
+	X(DBQ_DEPTH, gauge, "soko_dbq_depth",                                \
+	  "storage jobs queued or in flight")                                \
+	X(DBQ_BUSY, counter, "soko_dbq_busy_total",                          \
+	  "storage jobs refused because the queue was full")
+
+enum metric_id {
+#define X(id, type, name, help) METRIC_##id,
+	METRICS(X)
+#undef X
+	METRIC_COUNT
+};
+
+void metrics_inc(enum metric_id id);
+void metrics_add(enum metric_id id, int64_t v);
+void metrics_set_gauge(enum metric_id id, int64_t v);
+int64_t metrics_get(enum metric_id id);
+
+/* One ledger batch: n requests, commit wall time us, committed or not. */
+void metrics_observe_commit(size_t n, int64_t us, bool ok);
+/* Counts one decided ledger outcome (by its rc). */
+void metrics_ledger_outcome(int rc, bool is_replay);
+
+/* Renders every metric; caller frees.  *len gets the length. */
+char *metrics_render(size_t *len);
+
+#endif

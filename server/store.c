@@ -1,0 +1,42 @@
+/*
+ * store.c - backend selection by URL and names (store.h).
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct store *
+store_open(const char *url, char *err, size_t errlen)
+{
+	if (strncmp(url, "sqlite:", 7) == 0)
+		return store_sqlite_open(url + 7, err, errlen);
+	if (strncmp(url, "pg:", 3) == 0)
+		return store_pg_open(url + 3, err, errlen);
+	if (strncmp(url, "postgresql://", 13) == 0 ||
+	    strncmp(url, "postgres://", 11) == 0)
+		return store_pg_open(url, err, errlen);
+	snprintf(err, errlen,
+	         "unknown store URL \"%s\" (want sqlite:PATH or "
+	         "postgresql://...)",
+	         url);
+	return NULL;
+}
+
+const char *
+store_rc_name(enum store_rc rc)
+{
+	switch (rc) {
+	case STORE_OK:
+		return "ok";
+	case STORE_NOT_FOUND:
+		return "not_found";
+	case STORE_CONFLICT:
+		return "conflict";
+	case STORE_RETRY:
+		return "retry";
+	case STORE_FAIL:
+		return "fail";
+	}
+	return "?";
+}

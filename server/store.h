@@ -1,0 +1,238 @@
+/*
+ * store.h - soko's storage interface: one contract, two backends
+ * (store_sqlite.c: embedded default; store_pg.c: PostgreSQL via libpq).
+ *
+ * Every call may block: call only from the storage worker threads
+ * (dbq.c), from sokoctl, or from tests; never from an event callback.
+ * A store handle is used by one thread at a time.
+ *
+ * The store reads and writes rows; it makes no ledger decisions.  The rules
+ * (balances, floors, limits, idempotency, reversals) live once in ledger.c
+ * and run inside a transaction opened with begin(): reads made between
+ * begin() and commit() lock what they read (PostgreSQL: SELECT ... FOR
+ * UPDATE in a fixed order; SQLite: BEGIN IMMEDIATE, one writer), so the
+ * decisions hold when several sokod share one PostgreSQL.
+ *
+ * Both backends pass tests/unit/store/test_store.c.
+ */
+#ifndef SOKO_STORE_H
+#define SOKO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger.h"
+#include "payment.h"
+
+enum store_rc {
+	STORE_OK,
+	STORE_NOT_FOUND,
+	STORE_CONFLICT, /* unique key exists, or state was not the expected:
+	                   a result, not an error */
+	STORE_RETRY,    /* transient (deadlock, serialization, lost
+	                   connection, busy): the transaction was rolled back;
+	                   try again */
+	STORE_FAIL,     /* anything else; the reason is in store_errstr() */
+};
+
+/* Idempotency record: the first outcome of a key. */
+struct store_idem {
+	char key[LEDGER_KEY_MAX + 1];
+	uint8_t hash[LEDGER_HASH_LEN];
+	uint8_t rc;         /* enum ledger_rc */
+	int64_t txn_id;     /* 0 unless rc == LEDGER_OK */
+	int64_t created_ms;
+};
+
+/* Limit usage row: what a subject did in one time bucket. */
+struct store_usage {
+	uint8_t subject_kind;
+	char subject[LEDGER_SUBJECT_MAX + 1];
+	uint16_t currency;
+	int32_t window_s; /* bucket width: 86400 for daily, or the velocity
+	                     window */
+	int64_t bucket;   /* floor(now_s / window_s) */
+	int64_t amount_minor; /* loaded: total so far; written: delta */
+	int64_t count;        /* loaded: total so far; written: delta */
+};
+
+/* What a reversal needs to know about its target. */
+struct store_txn_info {
+	int64_t id;
+	uint8_t kind;
+	uint16_t currency;
+	int64_t reversed_by; /* id of the reversal transaction, or 0 */
+	uint8_t n_legs;
+	struct ledger_leg legs[LEDGER_LEGS_MAX];
+};
+
+struct store_txn_row {
+	int64_t id;
+	uint8_t kind;
+	uint16_t currency;
+	int64_t amount_minor; /* sum of the credit legs */
+	int64_t reverses_txn_id;
+	const char *idem_key; /* borrowed */
+	const char *memo;     /* borrowed */
+	int64_t created_ms;
+};
+
+struct store_posting_row {
+	uint8_t leg; /* 0.. within its transaction */
+	int64_t txn_id;
+	int64_t account_id;
+	int64_t amount_minor;
+	uint16_t currency;
+};
+
+struct store_balance_delta {
+	int64_t account_id;
+	int64_t delta_minor;
+};
+
+/* Everything one batch writes.  Arrays borrowed. */
+struct store_batch {
+	const struct store_txn_row *txns;
+	size_t n_txns;
+	const struct store_posting_row *postings;
+	size_t n_postings;
+	const struct store_balance_delta *deltas; /* one per account */
+	size_t n_deltas;
+	const struct store_usage *usage; /* deltas, one per key */
+	size_t n_usage;
+	const struct store_idem *idem; /* new keys only */
+	size_t n_idem;
+};
+
+/* Violation reporter for verify(): what is the invariant's name
+ * ("unbalanced_txn", ...), detail a human-readable line. */
+typedef void (*store_violation_fn)(void *arg, const char *what,
+                                   const char *detail);
+/* Row visitor for listings; return non-zero to stop. */
+typedef int (*store_account_fn)(void *arg, const struct ledger_account *a);
+
+struct store;
+
+struct store_ops {
+	const char *name; /* "sqlite" or "pg", for logs */
+
+	/* Applies pending numbered migrations (sql/<backend>/NNN_*.sql),
+	 * each in its own transaction.  from and to: version before, after. */
+	enum store_rc (*migrate)(struct store *st, int *from, int *to);
+	/* Cheap round trip proving the database answers. */
+	enum store_rc (*ping)(struct store *st);
+
+	/* ---- ledger batch: begin, locked reads, write, commit ---- */
+	enum store_rc (*begin)(struct store *st);
+	enum store_rc (*commit)(struct store *st);
+	void (*rollback)(struct store *st); /* no-op without a transaction */
+
+	/* Looks up keys[0..n) (sorted, unique); out[i].key[0] == '\0' when
+	 * keys[i] is new. */
+	enum store_rc (*idem_get)(struct store *st, const char *const *keys,
+	                          size_t n, struct store_idem *out);
+	/* Loads and locks accounts ids[0..n) (sorted ascending, unique);
+	 * out[i].id == 0 when ids[i] does not exist. */
+	enum store_rc (*accounts_lock)(struct store *st, const int64_t *ids,
+	                               size_t n, struct ledger_account *out);
+	/* Loads and locks usage rows for keys[0..n) (sorted by
+	 * store_usage_cmp, unique), creating missing rows at zero so they can
+	 * be locked; fills amount_minor and count of each. */
+	enum store_rc (*usage_lock)(struct store *st, struct store_usage *keys,
+	                            size_t n);
+	/* Loads and locks the transaction a reversal targets. */
+	enum store_rc (*txn_info)(struct store *st, int64_t id,
+	                          struct store_txn_info *out);
+	/* Reserves n new transaction ids, ascending, into out. */
+	enum store_rc (*txn_ids)(struct store *st, size_t n, int64_t *out);
+	/* Writes a decided batch. CONFLICT if an idempotency key or a
+	 * reversal target was taken concurrently (the caller rolls back
+	 * and retries the batch). */
+	enum store_rc (*batch_write)(struct store *st,
+	                             const struct store_batch *b);
+
+	/* ---- reference data and reads (own transaction each) ---- */
+	/* CONFLICT if a->code exists.  Sets a->id. */
+	enum store_rc (*account_create)(struct store *st,
+	                                struct ledger_account *a);
+	enum store_rc (*account_by_code)(struct store *st, const char *code,
+	                                 struct ledger_account *out);
+	enum store_rc (*account_by_id)(struct store *st, int64_t id,
+	                               struct ledger_account *out);
+	enum store_rc (*account_list)(struct store *st, store_account_fn fn,
+	                              void *arg);
+	/* The idempotency record of one key (outside a batch). */
+	enum store_rc (*idem_lookup)(struct store *st, const char *key,
+	                             struct store_idem *out);
+	/* Deletes idempotency records created before before_ms. */
+	enum store_rc (*idem_purge)(struct store *st, int64_t before_ms,
+	                            int64_t *n_deleted);
+	/* Replaces the rule for (kind, subject, currency). */
+	enum store_rc (*limit_set)(struct store *st,
+	                           const struct ledger_limit_rule *r);
+	/* All rules into a malloc'd array the caller frees. */
+	enum store_rc (*limit_list)(struct store *st,
+	                            struct ledger_limit_rule **out, size_t *n);
+
+	/* ---- payments: state machine with audit trail ---- */
+	/* Inserts p in PAY_CREATED with its first audit event.  Sets p->id.
+	 * CONFLICT if p->ref exists. */
+	enum store_rc (*payment_create)(struct store *st, struct payment *p);
+	/* Moves payment id from `from` to `to` and appends the audit event,
+	 * atomically.  CONFLICT if its state is not `from`; FAIL for an
+	 * illegal edge (also refused by the database itself). */
+	enum store_rc (*payment_transition)(struct store *st, int64_t id,
+	                                    uint8_t from, uint8_t to,
+	                                    const char *reason, int64_t now_ms);
+	enum store_rc (*payment_get)(struct store *st, int64_t id,
+	                             struct payment *out);
+	/* Audit trail of a payment, oldest first, up to cap events. */
+	enum store_rc (*payment_events)(struct store *st, int64_t id,
+	                                struct payment_event *out, size_t cap,
+	                                size_t *n);
+
+	/* ---- invariants ---- */
+	/* Checks every ledger invariant (docs/architecture.md §Invariants)
+	 * and reports each violation; *n_violations counts them. */
+	enum store_rc (*verify)(struct store *st, store_violation_fn fn,
+	                        void *arg, size_t *n_violations);
+
+	void (*close)(struct store *st); /* NULL-safe; frees st */
+};
+
+struct store {
+	const struct store_ops *ops; /* first member, like sqlite3_file */
+	char errstr[256];            /* reason of the last STORE_FAIL/RETRY */
+};
+
+/* Opens (creating if missing) an SQLite database file, WAL,
+ * synchronous=FULL.  Returns NULL with a reason in err. */
+struct store *store_sqlite_open(const char *path, char *err, size_t errlen);
+/* Connects to PostgreSQL (libpq conninfo or URI; "" uses PG* variables)
+ * and sets synchronous_commit=on.  Returns NULL with a reason in err. */
+struct store *store_pg_open(const char *conninfo, char *err, size_t errlen);
+/* Opens by URL: "sqlite:PATH" or "postgresql://..." / "pg:CONNINFO". */
+struct store *store_open(const char *url, char *err, size_t errlen);
+
+static inline void
+store_close(struct store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+/* Order of usage keys (kind, subject, currency, window, bucket). */
+int store_usage_cmp(const void *a, const void *b);
+const char *store_rc_name(enum store_rc rc);
+
+/* Embedded migrations (generated from sql/ at build time). */
+struct store_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct store_migration store_migrations_sqlite[];
+extern const struct store_migration store_migrations_pg[];
+
+#endif

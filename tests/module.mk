@@ -1,0 +1,26 @@
+# tests/: unit tests (one binary per module), the storage conformance suite
+# (SQLite and a throwaway PostgreSQL), and the integration suites.
+UNIT_CFLAGS = $(SERVER_CFLAGS) -Itests/unit
+TEST_LIBS   = $(CORE_LIB) $(PROTO_LIB) $(PKG_LIBS)
+
+UNIT_SRCS  := $(filter-out tests/unit/store/%,$(wildcard tests/unit/*/test_*.c))
+UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
+STORE_BIN  := $(BUILD)/tests/unit/store/test_store
+ALL_BINS   += $(UNIT_BINS) $(STORE_BIN)
+ALL_DEPS   += $(UNIT_BINS:=.d) $(STORE_BIN).d
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) -MF $@.d $(LDFLAGS_ALL) $< $(TEST_LIBS) -o $@
+
+check-unit: $(UNIT_BINS)
+	@sh tests/run_unit.sh $(UNIT_BINS)
+
+# The same suite against SQLite, then against a throwaway PostgreSQL that
+# tests/pg.sh starts and stops (never skipped).
+check-store: $(STORE_BIN)
+	@$(STORE_BIN) sqlite
+	@sh tests/pg.sh $(STORE_BIN) pg
+
+check-integration: all
+	@$(PYTHON) tests/integration/run.py --build $(BUILD)
