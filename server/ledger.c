@@ -331,8 +331,9 @@ batch_keys(struct ledger *lg, struct batch *b)
 	for (i = 0; i < j; i++)
 		b->key_first[i] = -1;
 	for (i = 0; i < b->n; i++) {
-		const char **p = bsearch(&b->w[i].req->idem_key, b->keys, j,
-		                         sizeof *b->keys, strp_cmp);
+		const char *k = b->w[i].req->idem_key;
+		const char **p = bsearch(&k, b->keys, j, sizeof *b->keys,
+		                         strp_cmp);
 
 		b->w[i].key_slot = (size_t)(p - b->keys);
 		if (b->key_first[b->w[i].key_slot] == -1) {

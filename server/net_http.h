@@ -1,0 +1,26 @@
+/*
+ * net_http.h - sokod's event loop and HTTP listener (libevent).
+ *
+ * Owns the event_base, the signal handlers, the storage writer's wake-up
+ * and the evhttp server: /healthz, /metrics and the admin API
+ * (docs/api.md).  Decisions are made by svc_admin.c and ledger.c; storage
+ * work goes through dbq.c, never from a callback.
+ */
+#ifndef SOKO_NET_HTTP_H
+#define SOKO_NET_HTTP_H
+
+#include "config.h"
+#include "ledger.h"
+#include "store.h"
+
+/*
+ * Runs sokod until SIGTERM/SIGINT: binds the listener, prints the readiness
+ * line on stdout, serves, then shuts down gracefully (stop accepting, let
+ * in-flight requests finish and their commits land, flush, return).
+ * Borrows everything.  api_key may be NULL (admin API answers 401).
+ * Returns 0 on a clean stop, -1 if it could not start.
+ */
+int net_http_run(const struct config *cfg, struct store *st,
+                 struct ledger *lg, const char *api_key);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * sokoctl.c - soko's admin command line (docs/operations.md §sokoctl).
+ *
+ *   sokoctl [-c FILE | -s STORE] COMMAND ...
+ *     migrate                              apply pending migrations
+ *     account create CODE TYPE CUR [--floor AMOUNT | --no-floor]
+ *     account show CODE
+ *     balances                             every account and balance
+ *     limit set KIND SUBJECT CUR [--per-txn A] [--daily A]
+ *                                [--velocity N/SECONDS]
+ *     limit list
+ *     verify                               check every ledger invariant
+ *     purge-idempotency [--days N]         drop keys older than N (>=30)
+ *
+ * The store comes from -s, else the `store` key of -c FILE, else
+ * $SOKO_STORE, else sqlite:soko.db.  Exit status: 0 ok, 1 failure or
+ * violations found, 2 usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ledger.h"
+#include "money.h"
+#include "store.h"
+#include "util.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	        "usage: sokoctl [-c FILE | -s STORE] COMMAND ...\n"
+	        "  migrate\n"
+	        "  account create CODE TYPE CURRENCY [--floor AMOUNT | "
+	        "--no-floor]\n"
+	        "  account show CODE\n"
+	        "  balances\n"
+	        "  limit set KIND SUBJECT CURRENCY [--per-txn AMOUNT] "
+	        "[--daily AMOUNT] [--velocity N/SECONDS]\n"
+	        "  limit list\n"
+	        "  verify\n"
+	        "  purge-idempotency [--days N]\n"
+	        "TYPE: provider_clearing merchant_payable agent_float "
+	        "biller_payable\n"
+	        "      fees_revenue commission_revenue suspense "
+	        "customer_wallet\n"
+	        "KIND: msisdn agent terminal;  SUBJECT: an id or * (default)\n");
+}
+
+static int
+amount_arg(int64_t *out, const struct currency *cur, const char *s,
+           bool allow_negative)
+{
+	enum money_rc rc;
+	bool neg = allow_negative && s[0] == '-';
+
+	rc = money_parse(out, cur, neg ? s + 1 : s, strlen(neg ? s + 1 : s));
+	if (rc == MONEY_ZERO) {
+		*out = 0;
+		return 0;
+	}
+	if (rc != MONEY_OK) {
+		fprintf(stderr, "sokoctl: amount \"%s\": %s\n", s,
+		        money_rc_name(rc));
+		return -1;
+	}
+	if (neg)
+		*out = -*out;
+	return 0;
+}
+
+static void
+print_account(const struct ledger_account *a)
+{
+	const struct currency *c = money_currency_by_numeric(a->currency);
+	char bal[40], fl[40];
+
+	money_format(bal, sizeof bal, c, a->balance_minor);
+	money_format(fl, sizeof fl, c, a->floor_minor);
+	printf("%-6lld %-32s %-18s %s %20s  floor=%s%s\n", (long long)a->id,
+	       a->code, ledger_account_type_name(a->type), c ? c->alpha : "?",
+	       bal, a->has_floor ? fl : "none", a->is_closed ? " closed" : "");
+}
+
+static int
+list_cb(void *arg, const struct ledger_account *a)
+{
+	(void)arg;
+	print_account(a);
+	return 0;
+}
+
+static void
+violation_cb(void *arg, const char *what, const char *detail)
+{
+	(void)arg;
+	printf("VIOLATION %s %s\n", what, detail);
+}
+
+static int
+cmd_account_create(struct store *st, int argc, char **argv)
+{
+	struct ledger_account a;
+	const struct currency *cur;
+	int type, i;
+	enum store_rc rc;
+
+	if (argc < 3) {
+		usage();
+		return 2;
+	}
+	memset(&a, 0, sizeof a);
+	if (strlen(argv[0]) > LEDGER_CODE_MAX || argv[0][0] == '\0') {
+		fprintf(stderr, "sokoctl: code must be 1..%d bytes\n",
+		        LEDGER_CODE_MAX);
+		return 1;
+	}
+	strlcpy_s(a.code, argv[0], sizeof a.code);
+	if ((type = ledger_account_type_parse(argv[1])) < 0) {
+		fprintf(stderr, "sokoctl: unknown account type \"%s\"\n",
+		        argv[1]);
+		return 1;
+	}
+	if ((cur = money_currency_by_alpha(argv[2])) == NULL) {
+		fprintf(stderr, "sokoctl: unknown currency \"%s\"\n", argv[2]);
+		return 1;
+	}
+	a.type = (uint8_t)type;
+	a.currency = cur->numeric;
+	/* floats and wallets cannot go below zero unless told otherwise */
+	a.has_floor = type == LEDGER_ACCT_AGENT_FLOAT ||
+	              type == LEDGER_ACCT_CUSTOMER_WALLET;
+	for (i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--no-floor") == 0) {
+			a.has_floor = false;
+		} else if (strcmp(argv[i], "--floor") == 0 && i + 1 < argc) {
+			if (amount_arg(&a.floor_minor, cur, argv[++i], true))
+				return 1;
+			a.has_floor = true;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	a.created_ms = util_now_ms();
+	rc = st->ops->account_create(st, &a);
+	if (rc == STORE_CONFLICT) {
+		fprintf(stderr, "sokoctl: account %s already exists\n", a.code);
+		return 1;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	print_account(&a);
+	return 0;
+}
+
+static int
+cmd_limit_set(struct store *st, int argc, char **argv)
+{
+	struct ledger_limit_rule r;
+	const struct currency *cur;
+	int kind, i;
+
+	if (argc < 3) {
+		usage();
+		return 2;
+	}
+	memset(&r, 0, sizeof r);
+	if ((kind = ledger_subject_kind_parse(argv[0])) < 0) {
+		fprintf(stderr, "sokoctl: unknown limit kind \"%s\"\n", argv[0]);
+		return 1;
+	}
+	if (strlen(argv[1]) == 0 || strlen(argv[1]) > LEDGER_SUBJECT_MAX) {
+		fprintf(stderr, "sokoctl: subject must be 1..%d bytes\n",
+		        LEDGER_SUBJECT_MAX);
+		return 1;
+	}
+	if ((cur = money_currency_by_alpha(argv[2])) == NULL) {
+		fprintf(stderr, "sokoctl: unknown currency \"%s\"\n", argv[2]);
+		return 1;
+	}
+	r.subject_kind = (uint8_t)kind;
+	strlcpy_s(r.subject, argv[1], sizeof r.subject);
+	r.currency = cur->numeric;
+	for (i = 3; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--per-txn") == 0) {
+			if (amount_arg(&r.per_txn_max, cur, argv[i + 1], false))
+				return 1;
+		} else if (strcmp(argv[i], "--daily") == 0) {
+			if (amount_arg(&r.daily_max, cur, argv[i + 1], false))
+				return 1;
+		} else if (strcmp(argv[i], "--velocity") == 0) {
+			int n, s;
+
+			if (sscanf(argv[i + 1], "%d/%d", &n, &s) != 2 || n < 1 ||
+			    s < 1 || s > 86400 * 31) {
+				fprintf(stderr, "sokoctl: --velocity wants "
+				                "N/SECONDS\n");
+				return 1;
+			}
+			r.velocity_max = n;
+			r.velocity_window_s = s;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (i != argc) {
+		usage();
+		return 2;
+	}
+	if (st->ops->limit_set(st, &r) != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	printf("limit %s %s %s set (running sokod sees it within %d ms)\n",
+	       argv[0], argv[1], argv[2], LEDGER_LIMITS_TTL_MS);
+	return 0;
+}
+
+static int
+cmd_limit_list(struct store *st)
+{
+	struct ledger_limit_rule *v = NULL;
+	size_t n = 0, i;
+
+	if (st->ops->limit_list(st, &v, &n) != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		const struct currency *c =
+			money_currency_by_numeric(v[i].currency);
+		char pt[40], dl[40];
+
+		money_format(pt, sizeof pt, c, v[i].per_txn_max);
+		money_format(dl, sizeof dl, c, v[i].daily_max);
+		printf("%-8s %-20s %s per_txn=%s daily=%s velocity=%d/%ds\n",
+		       ledger_subject_kind_name(v[i].subject_kind),
+		       v[i].subject, c ? c->alpha : "?",
+		       v[i].per_txn_max ? pt : "none",
+		       v[i].daily_max ? dl : "none", v[i].velocity_max,
+		       v[i].velocity_window_s);
+	}
+	free(v);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *url = NULL, *file = NULL;
+	struct config *cfg = NULL;
+	struct store *st = NULL;
+	char err[512];
+	int i = 1, rc = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			url = argv[i + 1];
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			file = argv[i + 1];
+		else {
+			usage();
+			return 2;
+		}
+		i += 2;
+	}
+	if (i >= argc) {
+		usage();
+		return 2;
+	}
+	if (url == NULL && file != NULL) {
+		cfg = config_new();
+		if (config_load(cfg, file, err, sizeof err) != 0) {
+			fprintf(stderr, "sokoctl: %s\n", err);
+			goto out;
+		}
+		url = cfg->store;
+	}
+	if (url == NULL)
+		url = getenv("SOKO_STORE");
+	if (url == NULL)
+		url = "sqlite:soko.db";
+	/* opening migrates: sokod does the same at start-up */
+	if ((st = store_open(url, err, sizeof err)) == NULL) {
+		fprintf(stderr, "sokoctl: %s\n", err);
+		goto out;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "migrate") == 0) {
+		int from = 0, to = 0;
+
+		if (st->ops->migrate(st, &from, &to) != STORE_OK) {
+			fprintf(stderr, "sokoctl: migrate: %s\n", st->errstr);
+			goto out;
+		}
+		printf("schema at version %d (%s)\n", to, st->ops->name);
+		rc = 0;
+	} else if (strcmp(argv[0], "account") == 0 && argc >= 2 &&
+	           strcmp(argv[1], "create") == 0) {
+		rc = cmd_account_create(st, argc - 2, argv + 2);
+	} else if (strcmp(argv[0], "account") == 0 && argc == 3 &&
+	           strcmp(argv[1], "show") == 0) {
+		struct ledger_account a;
+		enum store_rc r = st->ops->account_by_code(st, argv[2], &a);
+
+		if (r == STORE_OK) {
+			print_account(&a);
+			rc = 0;
+		} else {
+			fprintf(stderr, "sokoctl: %s\n",
+			        r == STORE_NOT_FOUND ? "no such account"
+			                             : st->errstr);
+		}
+	} else if (strcmp(argv[0], "balances") == 0) {
+		rc = st->ops->account_list(st, list_cb, NULL) == STORE_OK ? 0
+		                                                          : 1;
+	} else if (strcmp(argv[0], "limit") == 0 && argc >= 2 &&
+	           strcmp(argv[1], "set") == 0) {
+		rc = cmd_limit_set(st, argc - 2, argv + 2);
+	} else if (strcmp(argv[0], "limit") == 0 && argc == 2 &&
+	           strcmp(argv[1], "list") == 0) {
+		rc = cmd_limit_list(st);
+	} else if (strcmp(argv[0], "verify") == 0) {
+		size_t n = 0;
+
+		if (st->ops->verify(st, violation_cb, NULL, &n) != STORE_OK) {
+			fprintf(stderr, "sokoctl: verify: %s\n", st->errstr);
+			goto out;
+		}
+		printf("verify: %zu violation%s\n", n, n == 1 ? "" : "s");
+		rc = n == 0 ? 0 : 1;
+	} else if (strcmp(argv[0], "purge-idempotency") == 0) {
+		long days = 30;
+		int64_t n = 0;
+
+		if (argc == 3 && strcmp(argv[1], "--days") == 0)
+			days = atol(argv[2]);
+		else if (argc != 1) {
+			usage();
+			rc = 2;
+			goto out;
+		}
+		if (days < 30) {
+			fprintf(stderr, "sokoctl: keys are kept at least 30 "
+			                "days\n");
+			goto out;
+		}
+		if (st->ops->idem_purge(st, util_now_ms() - days * 86400000LL,
+		                        &n) != STORE_OK) {
+			fprintf(stderr, "sokoctl: %s\n", st->errstr);
+			goto out;
+		}
+		printf("purged %lld idempotency keys older than %ld days\n",
+		       (long long)n, days);
+		rc = 0;
+	} else {
+		usage();
+		rc = 2;
+	}
+out:
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
