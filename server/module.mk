@@ -34,3 +34,19 @@ $(BUILD)/sokod: $(SOKOD_OBJS) $(CORE_LIB) $(PROTO_LIB)
 
 $(BUILD)/sokoctl: $(SOKOCTL_OBJS) $(CORE_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS_ALL) $(SOKOCTL_OBJS) $(SERVER_LIBS) -o $@
+
+# sokod-canary: sokod with test-only fault switches compiled in
+# (-DSOKO_FAULTS; SOKO_FAULT=ack_before_commit acknowledges before the
+# commit).  Only the crash test runs it, to prove it can fail.  Never
+# installed or shipped.
+CANARY_OBJS := $(filter-out $(BUILD)/server/net_http.o,$(SOKOD_OBJS)) \
+	$(BUILD)/canary/net_http.o
+ALL_BINS += $(BUILD)/sokod-canary
+ALL_DEPS += $(BUILD)/canary/net_http.d
+
+$(BUILD)/canary/net_http.o: server/net_http.c
+	@mkdir -p $(@D)
+	$(CC) $(SERVER_CFLAGS) -DSOKO_FAULTS -c $< -o $@
+
+$(BUILD)/sokod-canary: $(CANARY_OBJS) $(CORE_LIB) $(PROTO_LIB)
+	$(CC) $(LDFLAGS_ALL) $(CANARY_OBJS) $(SERVER_LIBS) -o $@

@@ -1,0 +1,154 @@
+"""harness.py - start the real sokod over real sockets for integration tests.
+
+Python 3 standard library only.  sokod starts on port 0 and prints its
+readiness line ("sokod ready http=127.0.0.1:PORT ..."), so nothing sleeps
+waiting for it.  Every wait has a timeout.  stop() sends SIGTERM and checks
+a clean exit and a sanitizer-free stderr.
+"""
+import http.client
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+API_KEY = "test-admin-key-0123456789abcdef"
+SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+               "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+class Sokod:
+    """One sokod process with its own temporary directory and database."""
+
+    def __init__(self, build, workdir=None, store=None, binary="sokod",
+                 extra=(), env=None):
+        self.build = build
+        self.dir = workdir or tempfile.mkdtemp(prefix="soko-it-")
+        self.store = store or "sqlite:%s/soko.db" % self.dir
+        self.binary = os.path.join(build, binary)
+        self.extra = list(extra)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.env["SOKO_ADMIN_API_KEY"] = API_KEY
+        self.proc = None
+        self.port = None
+        self.stderr_path = os.path.join(self.dir, "sokod.stderr")
+        self.stderr_f = None
+
+    def ctl(self, *args, check=True):
+        """Runs sokoctl against this instance's store; returns stdout."""
+        r = subprocess.run([os.path.join(self.build, "sokoctl"), "-s",
+                            self.store] + list(args), capture_output=True,
+                           text=True, timeout=120)
+        if check and r.returncode != 0:
+            raise AssertionError("sokoctl %s failed: %s%s" %
+                                 (" ".join(args), r.stdout, r.stderr))
+        return r
+
+    def start(self, timeout=20):
+        self.stderr_f = open(self.stderr_path, "ab")
+        cmd = [self.binary, "-o", "store=" + self.store,
+               "-o", "http_listen=127.0.0.1:0"] + self.extra
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=self.stderr_f, env=self.env)
+        line = [None]
+
+        def reader():
+            line[0] = self.proc.stdout.readline().decode()
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not line[0] or "sokod ready" not in line[0]:
+            self.proc.kill()
+            raise AssertionError("sokod did not become ready: %r\n%s" %
+                                 (line[0], self.stderr_text()))
+        for part in line[0].split():
+            if part.startswith("http="):
+                self.port = int(part.rsplit(":", 1)[1])
+        return self
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=20)
+        self.proc.stdout.close()
+        self.stderr_f.close()
+
+    def stop(self, timeout=30):
+        """SIGTERM; asserts exit 0 and no sanitizer report."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=timeout)
+        self.proc.stdout.close()
+        self.stderr_f.close()
+        err = self.stderr_text()
+        for m in SAN_MARKERS:
+            if m in err:
+                raise AssertionError("sanitizer report in sokod stderr:\n" +
+                                     err[-4000:])
+        if rc != 0:
+            raise AssertionError("sokod exited %d\n%s" % (rc, err[-2000:]))
+        return err
+
+    def request(self, method, path, body=None, headers=None, auth=True,
+                timeout=30):
+        """One HTTP request on a new connection: (status, headers, body)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=timeout)
+        h = dict(headers or {})
+        if auth:
+            h.setdefault("Authorization", "Bearer " + API_KEY)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        c.close()
+        return r.status, hdrs, data
+
+    def move(self, key, body, **kw):
+        h = {"Idempotency-Key": key, "Content-Type": "application/json"}
+        return self.request("POST", "/v1/movements", body, headers=h, **kw)
+
+    def balance(self, code):
+        st, _, data = self.request("GET", "/v1/accounts/" + code)
+        assert st == 200, (st, data)
+        return json.loads(data)["balance"]
+
+
+class Suite:
+    """Runs test functions; prints 'NAME: N passed, N failed'."""
+
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+
+    def run(self, fn, *args):
+        t0 = time.time()
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - report every failure
+            self.failed += 1
+            print("not ok %s (%.1fs): %s: %s" % (fn.__name__,
+                  time.time() - t0, type(e).__name__, e), flush=True)
+            return False
+        self.passed += 1
+        print("ok %s (%.1fs)" % (fn.__name__, time.time() - t0), flush=True)
+        return True
+
+    def report(self):
+        print("%s: %d passed, %d failed" % (self.name, self.passed,
+                                            self.failed), flush=True)
+        return self.failed == 0
