@@ -55,20 +55,29 @@ money_parse(int64_t *out, const struct currency *cur, const char *s,
 {
 	int64_t v = 0;
 	size_t i = 0, n_int = 0, n_frac = 0, e;
+	size_t start = len > 0 && s[0] == '-' ? 1 : 0;
 	bool seen_dot = false;
 
 	if (cur == NULL)
 		return MONEY_BAD_CURRENCY;
-	if (len == 0)
-		return MONEY_BAD_FORMAT;
-	if (s[0] == '-') {
-		/* Only a well-formed negative number is "negative"; "-x" is
-		 * garbage. */
-		for (i = 1; i < len; i++)
-			if ((s[i] < '0' || s[i] > '9') && s[i] != '.')
+	/* Syntax first, [-]DIGITS[.DIGITS], so that garbage is always
+	 * MONEY_BAD_FORMAT ("1.2.3", "-.", "-1."), never a precision, size
+	 * or sign error found on the way; and only a well-formed negative
+	 * number is "negative". */
+	for (i = start; i < len; i++) {
+		if (s[i] == '.') {
+			if (seen_dot || i == start)
 				return MONEY_BAD_FORMAT;
-		return len > 1 ? MONEY_NEGATIVE : MONEY_BAD_FORMAT;
+			seen_dot = true;
+		} else if (s[i] < '0' || s[i] > '9') {
+			return MONEY_BAD_FORMAT;
+		}
 	}
+	if (len == start || s[len - 1] == '.')
+		return MONEY_BAD_FORMAT;
+	if (start == 1)
+		return MONEY_NEGATIVE;
+	seen_dot = false;
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 

@@ -158,6 +158,8 @@ ledger_limit_find(const struct ledger *lg, uint8_t kind, const char *subject,
 	struct ledger_limit_rule key;
 	const struct ledger_limit_rule *r;
 
+	if (lg->n_rules == 0)
+		return NULL; /* lg->rules is NULL: bsearch must not see it */
 	memset(&key, 0, sizeof key);
 	key.subject_kind = kind;
 	key.currency = currency;
@@ -178,7 +180,8 @@ limits_reload(struct ledger *lg, int64_t now_ms)
 
 	if ((rc = lg->st->ops->limit_list(lg->st, &rules, &n)) != STORE_OK)
 		return rc;
-	qsort(rules, n, sizeof *rules, rule_cmp);
+	if (n > 0) /* rules is NULL when there are none */
+		qsort(rules, n, sizeof *rules, rule_cmp);
 	free(lg->rules);
 	lg->rules = rules;
 	lg->n_rules = n;

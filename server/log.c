@@ -100,7 +100,7 @@ log_msg(enum log_sub sub, enum log_level level, const char *fmt, ...)
 	char line[2048];
 	struct timespec ts;
 	struct tm tm;
-	size_t off;
+	size_t off, start, i;
 	int n;
 	va_list ap;
 
@@ -112,6 +112,7 @@ log_msg(enum log_sub sub, enum log_level level, const char *fmt, ...)
 	n = snprintf(line + off, sizeof line - off, ".%03ldZ level=%s sub=%s ",
 	             ts.tv_nsec / 1000000, level_names[level], sub_names[sub]);
 	off += (size_t)n;
+	start = off;
 	va_start(ap, fmt);
 	n = vsnprintf(line + off, sizeof line - off - 1, fmt, ap);
 	va_end(ap);
@@ -119,6 +120,11 @@ log_msg(enum log_sub sub, enum log_level level, const char *fmt, ...)
 		n = 0;
 	off += (size_t)n < sizeof line - off - 1 ? (size_t)n
 	                                          : sizeof line - off - 2;
+	/* one event per line: a value with a line break (or any control
+	 * byte) must not forge a second event */
+	for (i = start; i < off; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[off++] = '\n';
 	/* one write: lines from threads never interleave */
 	if (write(STDERR_FILENO, line, off) < 0) {
