@@ -53,7 +53,7 @@ struct sokod {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct dbq *dbq;
-	struct event *wake_ev, *sig_term, *sig_int, *drain_ev;
+	struct event *wake_ev, *sig_term, *sig_int, *drain_ev, *purge_ev;
 	int wake_fd;
 	int64_t inflight;     /* requests answered asynchronously */
 	bool draining;
@@ -490,6 +490,55 @@ on_request(struct evhttp_request *req, void *arg)
 	evhttp_uri_free(u);
 }
 
+/* ---------------------------------------- idempotency key retention */
+
+#define PURGE_INTERVAL_S 3600
+
+static enum store_rc
+purge_call(struct store *st, struct dbq_job *job)
+{
+	struct sokod *d = job->arg;
+	int64_t n = 0;
+	enum store_rc rc;
+
+	rc = st->ops->idem_purge(
+		st,
+		util_now_ms() - d->cfg->idempotency_retention_days * 86400000LL,
+		&n);
+	if (rc == STORE_OK && n > 0)
+		log_msg(LOG_STORE, LOG_LEVEL_INFO,
+		        "event=idempotency_purged n=%lld older_than_days=%lld",
+		        (long long)n,
+		        (long long)d->cfg->idempotency_retention_days);
+	else if (rc != STORE_OK)
+		log_msg(LOG_STORE, LOG_LEVEL_WARN,
+		        "event=idempotency_purge_failed reason=\"%s\"",
+		        st->errstr);
+	return rc;
+}
+
+static void
+purge_done(struct dbq_job *job)
+{
+	free(job);
+}
+
+/* Hourly: drop idempotency keys past idempotency_retention_days (>= 30). */
+static void
+on_purge(evutil_socket_t fd, short what, void *arg)
+{
+	struct sokod *d = arg;
+	struct dbq_job *job = xcalloc(1, sizeof *job);
+
+	(void)fd;
+	(void)what;
+	job->call = purge_call;
+	job->done = purge_done;
+	job->arg = d;
+	if (dbq_post(d->dbq, job) != 0)
+		free(job); /* busy: next hour */
+}
+
 /* ------------------------------------------------------- loop plumbing */
 
 /* Worker thread: finished jobs are waiting. */
@@ -640,6 +689,13 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 		goto out;
 	}
 
+	{
+		struct timeval hour = {PURGE_INTERVAL_S, 0};
+
+		d.purge_ev = event_new(d.base, -1, EV_PERSIST, on_purge, &d);
+		if (d.purge_ev == NULL || event_add(d.purge_ev, &hour) != 0)
+			goto out;
+	}
 	evhttp_set_max_body_size(d.http, (ev_ssize_t)cfg->http_max_body);
 	evhttp_set_max_headers_size(d.http, (ev_ssize_t)cfg->http_max_headers);
 	tmo.tv_sec = cfg->http_timeout_ms / 1000;
@@ -673,6 +729,8 @@ out:
 	dbq_free(d.dbq);
 	if (d.drain_ev != NULL)
 		event_free(d.drain_ev);
+	if (d.purge_ev != NULL)
+		event_free(d.purge_ev);
 	if (d.wake_ev != NULL)
 		event_free(d.wake_ev);
 	if (d.sig_term != NULL)
