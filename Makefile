@@ -8,6 +8,7 @@
 #                   integration suites on the current build
 #   make bench      benchmarks -> bench/results.tsv
 #   make asan       the suites under -fsanitize=address,undefined
+#   make fuzz       libFuzzer on every codec target (FUZZ_SECONDS each)
 #   make WERROR=    build without -Werror (newer compilers only)
 
 BUILD   ?= build
@@ -42,12 +43,13 @@ SERVER_CFLAGS = $(WARN) -D_DEFAULT_SOURCE $(OPT) $(HARDEN) -MMD -MP \
 LDFLAGS_ALL = $(OPT) $(LDHARDEN) -pthread
 
 .PHONY: all deps deps-test run test check check-unit check-store \
-	check-store-pg check-integration asan bench clean format format-check
+	check-store-pg check-integration check-fuzz fuzz asan bench clean format format-check
 all:
 
 include protocols/module.mk
 include server/module.mk
 include tests/module.mk
+include tests/fuzz/module.mk
 include bench/module.mk
 
 all: $(ALL_BINS)
@@ -67,7 +69,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory asan
 
-check: check-unit check-store check-integration
+check: check-unit check-fuzz check-store check-integration
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check

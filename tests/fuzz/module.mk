@@ -1,0 +1,43 @@
+# tests/fuzz/: libFuzzer targets.  `make check` replays every corpus with
+# the ordinary build (gcc; ASan+UBSan in build/asan); `make fuzz` runs the
+# real fuzzers (clang -fsanitize=fuzzer) for FUZZ_SECONDS each and merges
+# new coverage into tests/fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := money movement
+REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
+ALL_BINS     += $(REPLAY_BINS)
+
+# fuzz_money links protocols/ only: the link proves the codec is pure.
+$(BUILD)/tests/fuzz/replay_money: tests/fuzz/replay.c tests/fuzz/fuzz_money.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+$(BUILD)/tests/fuzz/replay_movement: tests/fuzz/replay.c tests/fuzz/fuzz_movement.c $(CORE_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) tests/fuzz/replay.c \
+		tests/fuzz/fuzz_movement.c $(TEST_LIBS) -o $@
+
+check-fuzz: $(REPLAY_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+		$(BUILD)/tests/fuzz/replay_$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+FUZZ_CC := clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	-D_DEFAULT_SOURCE -Iprotocols -Iserver -I$(BUILD)/gen
+build/fuzz/fuzz_money: tests/fuzz/fuzz_money.c protocols/money.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_movement: tests/fuzz/fuzz_movement.c server/svc_admin.c \
+		server/ledger.c server/util.c protocols/money.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ $(shell pkg-config --libs jansson libcrypto) -o $@
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/new_$$t; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-max_len=4096 build/fuzz/new_$$t tests/fuzz/corpus/$$t \
+			|| exit 1; \
+		build/fuzz/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t \
+			build/fuzz/new_$$t || exit 1; \
+	done
