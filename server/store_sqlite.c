@@ -141,10 +141,14 @@ sq_err(struct store_sqlite *s, int rc, const char *what)
 	if (prim == SQLITE_CONSTRAINT) {
 		store_fail(&s->base, STORE_CONFLICT, "%s: %s", what,
 		           sqlite3_errmsg(s->db));
-		/* a trigger's RAISE(ABORT) is a refused write, not a
-		 * duplicate */
-		return rc == SQLITE_CONSTRAINT_TRIGGER ? STORE_FAIL
-		                                       : STORE_CONFLICT;
+		/* only a duplicate key is a CONFLICT; a trigger's
+		 * RAISE(ABORT), a CHECK, NOT NULL or foreign key is a
+		 * refused write (as 23505 vs the rest on PostgreSQL) */
+		return rc == SQLITE_CONSTRAINT_UNIQUE ||
+		                       rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+		                       rc == SQLITE_CONSTRAINT_ROWID
+		               ? STORE_CONFLICT
+		               : STORE_FAIL;
 	}
 	return store_fail(&s->base,
 	                  prim == SQLITE_BUSY || prim == SQLITE_LOCKED
@@ -254,6 +258,15 @@ sq_migrate(struct store *st, int *from, int *to)
 			continue;
 		if ((rc = exec_sql(s, "BEGIN IMMEDIATE", m->name)) != STORE_OK)
 			return rc;
+		/* another process may have applied it while we waited for
+		 * the write lock */
+		if ((v = schema_version(s)) < 0 || m->version <= v) {
+			exec_sql(s, "ROLLBACK", m->name);
+			if (v < 0)
+				return store_fail(st, STORE_FAIL,
+				                  "cannot read schema_version");
+			continue;
+		}
 		snprintf(ins, sizeof ins,
 		         "INSERT INTO schema_version VALUES (%d, '%s', %lld)",
 		         m->version, m->name, (long long)util_now_ms());

@@ -1,0 +1,1422 @@
+/*
+ * store_pg.c - the PostgreSQL storage backend (store.h) via libpq.
+ *
+ * Mirrors store_sqlite.c row for row; the ledger rules stay in ledger.c.
+ * Durability: synchronous_commit=on for the session, so COMMIT returns
+ * only after the WAL is flushed (never weaker, even if the server default
+ * is).  Batches run in READ COMMITTED: the locked reads (SELECT ... FOR
+ * UPDATE, in the fixed order usage keys then account ids) always see the
+ * latest committed row, so several sokod sharing one database never
+ * overshoot a floor or a limit.
+ *
+ * Set-based batch path: every batch op is one statement over arrays
+ * (= ANY($1), unnest(...)), whatever the batch size.  Arrays are passed
+ * as text literals built here with every text element quoted and escaped;
+ * SQL text is never built from data: only bound parameters.
+ *
+ * Errors: 23505 is STORE_CONFLICT; 40001, 40P01, class 08 and a lost
+ * connection are STORE_RETRY (the connection is reset once); a trigger's
+ * exception and everything else is STORE_FAIL.  A COMMIT whose outcome is
+ * unknown (connection lost) is STORE_RETRY: the ledger's retry re-reads
+ * the idempotency keys, so nothing is applied twice.
+ */
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store_int.h"
+#include "util.h"
+
+/* Session advisory lock serialising migrations between instances. */
+#define PG_MIGRATE_LOCK "7308045141573611375" /* "soko-mig" */
+/* Every session, also after a reset.  Durability: COMMIT waits for the
+ * WAL flush; never weaker. */
+#define PG_SESSION_SQL                                                       \
+	"SET synchronous_commit = on; SET client_min_messages = warning"
+
+enum pg_stmt_id {
+	P_IDEM_GET,
+	P_ACCT_LOCK,
+	P_USAGE_ENSURE,
+	P_USAGE_LOCK,
+	P_TXN_LOCK,
+	P_TXN_REVERSED_BY,
+	P_TXN_LEGS,
+	P_TXN_IDS,
+	P_INS_TXNS,
+	P_INS_POSTINGS,
+	P_UPD_BALANCES,
+	P_UPSERT_USAGE,
+	P_INS_IDEM,
+	P_ACCT_INSERT,
+	P_ACCT_BY_CODE,
+	P_ACCT_BY_ID,
+	P_ACCT_LIST,
+	P_IDEM_PURGE,
+	P_LIMIT_SET,
+	P_LIMIT_LIST,
+	P_PAY_CREATE,
+	P_PAY_TRANSITION,
+	P_PAY_GET,
+	P_PAY_EVENTS,
+	P_COUNT
+};
+
+#define ACCT_COLS                                                            \
+	"id, code, type, currency, balance_minor, has_floor, floor_minor, "  \
+	"is_closed, created_ms"
+#define USAGE_ARRAYS                                                         \
+	"unnest($1::integer[], $2::text[], $3::integer[], $4::integer[], "   \
+	"$5::bigint[])"
+
+static const char *const pg_stmt_sql[P_COUNT] = {
+	[P_IDEM_GET] = "SELECT key, encode(hash, 'hex'), rc, "
+	               "COALESCE(txn_id, 0), created_ms FROM idem "
+	               "WHERE key = ANY($1::text[])",
+	[P_ACCT_LOCK] = "SELECT " ACCT_COLS " FROM accounts "
+	                "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+	[P_USAGE_ENSURE] =
+		"INSERT INTO limit_usage (subject_kind, subject, currency, "
+		"window_s, bucket) SELECT * FROM " USAGE_ARRAYS
+		" ON CONFLICT DO NOTHING",
+	/* rows come back, and are locked, in the caller's (sorted) order */
+	[P_USAGE_LOCK] =
+		"SELECT k.ord, u.amount_minor, u.count FROM " USAGE_ARRAYS
+		" WITH ORDINALITY AS k(sk, subj, cur, win, bkt, ord) "
+		"JOIN limit_usage u ON u.subject_kind = k.sk AND "
+		"u.subject = k.subj AND u.currency = k.cur AND "
+		"u.window_s = k.win AND u.bucket = k.bkt "
+		"ORDER BY k.ord FOR UPDATE OF u",
+	/* NO KEY UPDATE: serialises reversals of one target without
+	 * blocking foreign-key checks that reference it */
+	[P_TXN_LOCK] = "SELECT kind, currency FROM txns WHERE id = $1 "
+	               "FOR NO KEY UPDATE",
+	[P_TXN_REVERSED_BY] = "SELECT id FROM txns WHERE reverses_txn_id = $1",
+	[P_TXN_LEGS] = "SELECT account_id, amount_minor FROM postings "
+	               "WHERE txn_id = $1 ORDER BY leg",
+	[P_TXN_IDS] = "SELECT nextval('txn_id_seq') "
+	              "FROM generate_series(1, $1::integer)",
+	[P_INS_TXNS] = "INSERT INTO txns (id, kind, currency, amount_minor, "
+	               "reverses_txn_id, idem_key, memo, created_ms) "
+	               "SELECT * FROM unnest($1::bigint[], $2::integer[], "
+	               "$3::integer[], $4::bigint[], $5::bigint[], $6::text[], "
+	               "$7::text[], $8::bigint[])",
+	[P_INS_POSTINGS] = "INSERT INTO postings (txn_id, leg, account_id, "
+	                   "amount_minor, currency) SELECT * FROM "
+	                   "unnest($1::bigint[], $2::integer[], $3::bigint[], "
+	                   "$4::bigint[], $5::integer[])",
+	[P_UPD_BALANCES] = "UPDATE accounts a SET balance_minor = "
+	                   "a.balance_minor + d.delta FROM "
+	                   "unnest($1::bigint[], $2::bigint[]) AS d(id, delta) "
+	                   "WHERE a.id = d.id",
+	[P_UPSERT_USAGE] =
+		"INSERT INTO limit_usage (subject_kind, subject, currency, "
+		"window_s, bucket, amount_minor, count) SELECT * FROM "
+		"unnest($1::integer[], $2::text[], $3::integer[], "
+		"$4::integer[], $5::bigint[], $6::bigint[], $7::bigint[]) "
+		"ON CONFLICT (subject_kind, subject, currency, window_s, "
+		"bucket) DO UPDATE SET amount_minor = limit_usage.amount_minor "
+		"+ excluded.amount_minor, count = limit_usage.count + "
+		"excluded.count",
+	[P_INS_IDEM] = "INSERT INTO idem (key, hash, rc, txn_id, created_ms) "
+	               "SELECT k, decode(h, 'hex'), r, t, c FROM "
+	               "unnest($1::text[], $2::text[], $3::integer[], "
+	               "$4::bigint[], $5::bigint[]) AS x(k, h, r, t, c)",
+	[P_ACCT_INSERT] = "INSERT INTO accounts (code, type, currency, "
+	                  "has_floor, floor_minor, is_closed, created_ms) "
+	                  "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+	[P_ACCT_BY_CODE] = "SELECT " ACCT_COLS " FROM accounts "
+	                   "WHERE code = $1",
+	[P_ACCT_BY_ID] = "SELECT " ACCT_COLS " FROM accounts WHERE id = $1",
+	[P_ACCT_LIST] = "SELECT " ACCT_COLS " FROM accounts ORDER BY id",
+	[P_IDEM_PURGE] = "DELETE FROM idem WHERE created_ms < $1",
+	[P_LIMIT_SET] = "INSERT INTO limit_rules (subject_kind, subject, "
+	                "currency, per_txn_max, daily_max, velocity_max, "
+	                "velocity_window_s) "
+	                "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+	                "ON CONFLICT (subject_kind, subject, currency) DO "
+	                "UPDATE SET per_txn_max = excluded.per_txn_max, "
+	                "daily_max = excluded.daily_max, velocity_max = "
+	                "excluded.velocity_max, velocity_window_s = "
+	                "excluded.velocity_window_s",
+	[P_LIMIT_LIST] = "SELECT subject_kind, subject, currency, per_txn_max, "
+	                 "daily_max, velocity_max, velocity_window_s "
+	                 "FROM limit_rules",
+	/* one statement: the payment and its first event, atomically */
+	[P_PAY_CREATE] =
+		"WITH p AS (INSERT INTO payments (ref, state, currency, "
+		"amount_minor, txn_id, created_ms, updated_ms) VALUES ($1, 1, "
+		"$2, $3, NULLIF($4::bigint, 0), $5, $5) RETURNING id) "
+		"INSERT INTO payment_events (payment_id, from_state, to_state, "
+		"reason, at_ms) SELECT id, NULL, 1, 'created', $5 FROM p "
+		"RETURNING payment_id",
+	[P_PAY_TRANSITION] =
+		"WITH u AS (UPDATE payments SET state = $3, updated_ms = $4 "
+		"WHERE id = $1 AND state = $2 RETURNING id) "
+		"INSERT INTO payment_events (payment_id, from_state, to_state, "
+		"reason, at_ms) SELECT id, $2, $3, $5, $4 FROM u RETURNING id",
+	[P_PAY_GET] = "SELECT id, ref, state, currency, amount_minor, "
+	              "COALESCE(txn_id, 0), created_ms, updated_ms "
+	              "FROM payments WHERE id = $1",
+	[P_PAY_EVENTS] = "SELECT COALESCE(from_state, 0), to_state, reason, "
+	                 "at_ms FROM payment_events WHERE payment_id = $1 "
+	                 "ORDER BY id LIMIT $2",
+};
+
+/* A growable text buffer for one array literal. */
+struct pg_arr {
+	char *p;
+	size_t len, cap;
+};
+
+#define PG_N_ARR 8 /* most arrays one statement takes */
+
+struct store_pg {
+	struct store base; /* first */
+	PGconn *conn;
+	bool is_prepared;             /* pg_stmt_sql[] prepared on conn */
+	struct pg_arr arr[PG_N_ARR];  /* reused by every batch op */
+};
+
+#define PG(st) ((struct store_pg *)(st))
+
+/* ------------------------------------------------------------- arrays */
+
+static void
+arr_reserve(struct pg_arr *a, size_t more)
+{
+	if (a->len + more + 1 <= a->cap)
+		return;
+	a->cap = MAX(a->cap * 2, a->len + more + 1);
+	a->cap = MAX(a->cap, (size_t)256);
+	a->p = xrealloc(a->p, a->cap);
+}
+
+static void
+arr_start(struct pg_arr *a)
+{
+	a->len = 0;
+	arr_reserve(a, 1);
+	a->p[a->len++] = '{';
+	a->p[a->len] = '\0';
+}
+
+static void
+arr_sep(struct pg_arr *a)
+{
+	arr_reserve(a, 1);
+	if (a->len > 1)
+		a->p[a->len++] = ',';
+}
+
+static void
+arr_i64(struct pg_arr *a, int64_t v)
+{
+	arr_sep(a);
+	arr_reserve(a, 24);
+	a->len += (size_t)snprintf(a->p + a->len, a->cap - a->len, "%" PRId64,
+	                           v);
+}
+
+/* v, or NULL when v is 0 (optional references). */
+static void
+arr_i64_or_null(struct pg_arr *a, int64_t v)
+{
+	if (v != 0) {
+		arr_i64(a, v);
+		return;
+	}
+	arr_sep(a);
+	arr_reserve(a, 4);
+	memcpy(a->p + a->len, "NULL", 4);
+	a->len += 4;
+}
+
+/* A text element: always quoted, '"' and '\' escaped; NULL for s NULL. */
+static void
+arr_text(struct pg_arr *a, const char *s)
+{
+	arr_sep(a);
+	if (s == NULL) {
+		arr_reserve(a, 4);
+		memcpy(a->p + a->len, "NULL", 4);
+		a->len += 4;
+		return;
+	}
+	arr_reserve(a, 2 * strlen(s) + 2);
+	a->p[a->len++] = '"';
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			a->p[a->len++] = '\\';
+		a->p[a->len++] = *s;
+	}
+	a->p[a->len++] = '"';
+}
+
+static const char *
+arr_end(struct pg_arr *a)
+{
+	arr_reserve(a, 1);
+	a->p[a->len++] = '}';
+	a->p[a->len] = '\0';
+	return a->p;
+}
+
+/* ------------------------------------------------------------- errors */
+
+/* After a failure: if the connection is gone, resets it once (the
+ * server rolled back whatever was open) and says so. */
+static bool
+pg_lost(struct store_pg *s)
+{
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return false;
+	s->is_prepared = false;
+	PQreset(s->conn);
+	/* direct, not via pg_simple(): no recursion if it drops again */
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, PG_SESSION_SQL));
+	return true;
+}
+
+/* Maps a failed result (r may be NULL) to a store_rc, keeping the
+ * reason; frees r. */
+static enum store_rc
+pg_err(struct store_pg *s, PGresult *r, const char *what)
+{
+	const char *f = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
+	                          : NULL;
+	const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+	enum store_rc rc = STORE_FAIL;
+	char why[200], state[8];
+	size_t len;
+
+	/* copies: both live in r, which is freed before use */
+	strlcpy_s(state, f != NULL ? f : "", sizeof state);
+	if (msg == NULL || msg[0] == '\0')
+		msg = PQerrorMessage(s->conn);
+	strlcpy_s(why, msg, sizeof why);
+	len = strlen(why);
+	while (len > 0 && (why[len - 1] == '\n' || why[len - 1] == ' '))
+		why[--len] = '\0';
+	if (strcmp(state, "23505") == 0)
+		rc = STORE_CONFLICT;
+	else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+	         strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0)
+		rc = STORE_RETRY;
+	PQclear(r);
+	if (pg_lost(s))
+		rc = STORE_RETRY;
+	return store_fail(&s->base, rc, "%s: %s%s%s", what, state,
+	                  state[0] != '\0' ? " " : "", why);
+}
+
+/* Checks r has the status want; else maps the error (and frees r). */
+static enum store_rc
+pg_check(struct store_pg *s, PGresult *r, ExecStatusType want,
+         const char *what)
+{
+	if (r != NULL && PQresultStatus(r) == want)
+		return STORE_OK;
+	return pg_err(s, r, what);
+}
+
+/* A statement without parameters (session and transaction control).
+ * Returns its result in *out if out is not NULL, else frees it. */
+static enum store_rc
+pg_simple(struct store_pg *s, const char *sql, ExecStatusType want,
+          PGresult **out, const char *what)
+{
+	PGresult *r;
+	enum store_rc rc;
+
+	if (PQstatus(s->conn) != CONNECTION_OK && pg_lost(s) &&
+	    PQstatus(s->conn) != CONNECTION_OK)
+		return store_fail(&s->base, STORE_RETRY, "%s: %s", what,
+		                  PQerrorMessage(s->conn));
+	r = PQexec(s->conn, sql);
+	if ((rc = pg_check(s, r, want, what)) != STORE_OK)
+		return rc;
+	if (out != NULL)
+		*out = r;
+	else
+		PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_prepare_all(struct store_pg *s)
+{
+	char name[24];
+	int i;
+
+	if (s->is_prepared)
+		return STORE_OK;
+	for (i = 0; i < P_COUNT; i++) {
+		PGresult *r;
+		enum store_rc rc;
+
+		snprintf(name, sizeof name, "soko_%d", i);
+		r = PQprepare(s->conn, name, pg_stmt_sql[i], 0, NULL);
+		if ((rc = pg_check(s, r, PGRES_COMMAND_OK, "prepare")) !=
+		    STORE_OK)
+			return rc;
+		PQclear(r);
+	}
+	s->is_prepared = true;
+	return STORE_OK;
+}
+
+/* Runs prepared statement id with text parameters vals[0..n).  On
+ * success returns the result (caller PQclear's) in *out, or frees it if
+ * out is NULL. */
+static enum store_rc
+pg_run(struct store_pg *s, enum pg_stmt_id id, int n,
+       const char *const *vals, ExecStatusType want, PGresult **out,
+       const char *what)
+{
+	char name[24];
+	PGresult *r;
+	enum store_rc rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (PQstatus(s->conn) != CONNECTION_OK && pg_lost(s) &&
+	    PQstatus(s->conn) != CONNECTION_OK)
+		return store_fail(&s->base, STORE_RETRY, "%s: %s", what,
+		                  PQerrorMessage(s->conn));
+	if (!s->is_prepared && (rc = pg_prepare_all(s)) != STORE_OK)
+		return rc;
+	snprintf(name, sizeof name, "soko_%d", (int)id);
+	r = PQexecPrepared(s->conn, name, n, vals, NULL, NULL, 0);
+	if ((rc = pg_check(s, r, want, what)) != STORE_OK)
+		return rc;
+	if (out != NULL)
+		*out = r;
+	else
+		PQclear(r);
+	return STORE_OK;
+}
+
+/* ---------------------------------------------------------- values */
+
+static int64_t
+col_i64(const PGresult *r, int row, int col)
+{
+	return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* Decimal text of v in buf[24]. */
+static const char *
+fmt_i64(char *buf, int64_t v)
+{
+	snprintf(buf, 24, "%" PRId64, v);
+	return buf;
+}
+
+static int
+hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes exactly n bytes of hex into dst; -1 if hex is not 2n digits. */
+static int
+unhex(uint8_t *dst, const char *hex, size_t n)
+{
+	size_t i;
+
+	if (strlen(hex) != 2 * n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		dst[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static void
+row_account(const PGresult *r, int row, struct ledger_account *a)
+{
+	memset(a, 0, sizeof *a);
+	a->id = col_i64(r, row, 0);
+	strlcpy_s(a->code, PQgetvalue(r, row, 1), sizeof a->code);
+	a->type = (uint8_t)col_i64(r, row, 2);
+	a->currency = (uint16_t)col_i64(r, row, 3);
+	a->balance_minor = col_i64(r, row, 4);
+	a->has_floor = col_i64(r, row, 5) != 0;
+	a->floor_minor = col_i64(r, row, 6);
+	a->is_closed = col_i64(r, row, 7) != 0;
+	a->created_ms = col_i64(r, row, 8);
+}
+
+/* ------------------------------------------------------------ migrations */
+
+static enum store_rc
+pg_session_setup(struct store_pg *s)
+{
+	return pg_simple(s, PG_SESSION_SQL, PGRES_COMMAND_OK, NULL,
+	                 "session setup");
+}
+
+static int
+pg_schema_version(struct store_pg *s)
+{
+	PGresult *r = NULL;
+	int v = -1;
+
+	if (pg_simple(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+	              PGRES_TUPLES_OK, &r, "schema_version") == STORE_OK &&
+	    PQntuples(r) == 1)
+		v = (int)col_i64(r, 0, 0);
+	PQclear(r);
+	return v;
+}
+
+/* One migration in its own transaction; v is re-read under the lock. */
+static enum store_rc
+pg_migrate_one(struct store_pg *s, const struct store_migration *m)
+{
+	char ver[24], now[24];
+	const char *vals[3];
+	PGresult *r;
+	enum store_rc rc;
+
+	if ((rc = pg_simple(s, "BEGIN", PGRES_COMMAND_OK, NULL, m->name)) !=
+	    STORE_OK)
+		return rc;
+	if ((rc = pg_simple(s, m->sql, PGRES_COMMAND_OK, NULL, m->name)) !=
+	    STORE_OK)
+		goto fail;
+	vals[0] = fmt_i64(ver, m->version);
+	vals[1] = m->name;
+	vals[2] = fmt_i64(now, util_now_ms());
+	r = PQexecParams(s->conn,
+	                 "INSERT INTO schema_version VALUES ($1, $2, $3)", 3,
+	                 NULL, vals, NULL, NULL, 0);
+	if ((rc = pg_check(s, r, PGRES_COMMAND_OK, m->name)) != STORE_OK)
+		goto fail;
+	PQclear(r);
+	if ((rc = pg_simple(s, "COMMIT", PGRES_COMMAND_OK, &r, m->name)) !=
+	    STORE_OK)
+		goto fail;
+	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		PQclear(r);
+		return store_fail(&s->base, STORE_FAIL, "%s: rolled back",
+		                  m->name);
+	}
+	PQclear(r);
+	return STORE_OK;
+fail:
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+	return rc;
+}
+
+static enum store_rc
+pg_migrate(struct store *st, int *from, int *to)
+{
+	struct store_pg *s = PG(st);
+	const struct store_migration *m;
+	enum store_rc rc;
+	int v;
+
+	/* Several sokod starting at once: one migrates, the others wait
+	 * here and then find nothing left to do. */
+	if ((rc = pg_simple(s, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")",
+	                    PGRES_TUPLES_OK, NULL, "migrate lock")) !=
+	    STORE_OK)
+		return rc;
+	if ((rc = pg_simple(s,
+	                    "CREATE TABLE IF NOT EXISTS schema_version ("
+	                    "version integer PRIMARY KEY, name text NOT NULL, "
+	                    "applied_ms bigint NOT NULL)",
+	                    PGRES_COMMAND_OK, NULL, "schema_version")) !=
+	    STORE_OK)
+		goto out;
+	if ((v = pg_schema_version(s)) < 0) {
+		rc = store_fail(st, STORE_FAIL, "cannot read schema_version");
+		goto out;
+	}
+	*from = v;
+	for (m = store_migrations_pg; m->sql != NULL; m++) {
+		if (m->version <= v)
+			continue;
+		if ((rc = pg_migrate_one(s, m)) != STORE_OK)
+			goto out;
+		v = m->version;
+	}
+	*to = v;
+	rc = pg_prepare_all(s);
+out:
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "SELECT pg_advisory_unlock("
+		                        PG_MIGRATE_LOCK ")"));
+	return rc;
+}
+
+static enum store_rc
+pg_ping(struct store *st)
+{
+	return pg_simple(PG(st), "SELECT 1", PGRES_TUPLES_OK, NULL, "ping");
+}
+
+/* ----------------------------------------------------------- batch path */
+
+static enum store_rc
+pg_begin(struct store *st)
+{
+	/* READ COMMITTED whatever the server default: the locked reads
+	 * must see the latest committed rows (ledger.c decides on them). */
+	return pg_simple(PG(st), "BEGIN ISOLATION LEVEL READ COMMITTED",
+	                 PGRES_COMMAND_OK, NULL, "begin");
+}
+
+static enum store_rc
+pg_commit(struct store *st)
+{
+	struct store_pg *s = PG(st);
+	PGresult *r = NULL;
+	enum store_rc rc;
+
+	/* lost connection here: outcome unknown, RETRY (see head) */
+	if ((rc = pg_simple(s, "COMMIT", PGRES_COMMAND_OK, &r, "commit")) !=
+	    STORE_OK)
+		return rc;
+	/* COMMIT of a failed transaction "succeeds" as ROLLBACK */
+	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		PQclear(r);
+		return store_fail(st, STORE_FAIL,
+		                  "commit: transaction was rolled back");
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static void
+pg_rollback(struct store *st)
+{
+	struct store_pg *s = PG(st);
+
+	if (PQstatus(s->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		pg_simple(s, "ROLLBACK", PGRES_COMMAND_OK, NULL, "rollback");
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static enum store_rc
+pg_idem_get(struct store *st, const char *const *keys, size_t n,
+            struct store_idem *out)
+{
+	struct store_pg *s = PG(st);
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+	size_t i;
+	int row;
+
+	memset(out, 0, n * sizeof *out);
+	if (n == 0)
+		return STORE_OK;
+	arr_start(&s->arr[0]);
+	for (i = 0; i < n; i++)
+		arr_text(&s->arr[0], keys[i]);
+	vals[0] = arr_end(&s->arr[0]);
+	if ((rc = pg_run(s, P_IDEM_GET, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "idem_get")) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r); row++) {
+		const char *key = PQgetvalue(r, row, 0);
+		const char *const *p;
+		struct store_idem *d;
+
+		/* keys[] is sorted by strcmp (ledger.c) */
+		p = bsearch(&key, keys, n, sizeof *keys, strp_cmp);
+		if (p == NULL)
+			continue; /* cannot happen */
+		d = &out[p - keys];
+		if (unhex(d->hash, PQgetvalue(r, row, 1), LEDGER_HASH_LEN) !=
+		    0) {
+			PQclear(r);
+			memset(d, 0, sizeof *d);
+			return store_fail(st, STORE_FAIL, "idem %s: bad hash",
+			                  key);
+		}
+		strlcpy_s(d->key, key, sizeof d->key);
+		d->rc = (uint8_t)col_i64(r, row, 2);
+		d->txn_id = col_i64(r, row, 3);
+		d->created_ms = col_i64(r, row, 4);
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_accounts_lock(struct store *st, const int64_t *ids, size_t n,
+                 struct ledger_account *out)
+{
+	struct store_pg *s = PG(st);
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+	size_t i;
+	int row, n_rows;
+
+	if (n == 0)
+		return STORE_OK;
+	arr_start(&s->arr[0]);
+	for (i = 0; i < n; i++)
+		arr_i64(&s->arr[0], ids[i]);
+	vals[0] = arr_end(&s->arr[0]);
+	if ((rc = pg_run(s, P_ACCT_LOCK, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "accounts_lock")) != STORE_OK)
+		return rc;
+	/* both ascending: merge */
+	n_rows = PQntuples(r);
+	for (i = 0, row = 0; i < n; i++) {
+		while (row < n_rows && col_i64(r, row, 0) < ids[i])
+			row++;
+		if (row < n_rows && col_i64(r, row, 0) == ids[i])
+			row_account(r, row, &out[i]);
+		else
+			memset(&out[i], 0, sizeof out[i]);
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+/* The five key arrays of usage rows u[0..n) into arr[0..5). */
+static void
+usage_key_arrays(struct store_pg *s, const struct store_usage *u, size_t n,
+                 const char **vals)
+{
+	size_t i;
+	int k;
+
+	for (k = 0; k < 5; k++)
+		arr_start(&s->arr[k]);
+	for (i = 0; i < n; i++) {
+		arr_i64(&s->arr[0], u[i].subject_kind);
+		arr_text(&s->arr[1], u[i].subject);
+		arr_i64(&s->arr[2], u[i].currency);
+		arr_i64(&s->arr[3], u[i].window_s);
+		arr_i64(&s->arr[4], u[i].bucket);
+	}
+	for (k = 0; k < 5; k++)
+		vals[k] = arr_end(&s->arr[k]);
+}
+
+static enum store_rc
+pg_usage_lock(struct store *st, struct store_usage *keys, size_t n)
+{
+	struct store_pg *s = PG(st);
+	const char *vals[5];
+	PGresult *r;
+	enum store_rc rc;
+	size_t i;
+	int row;
+
+	if (n == 0)
+		return STORE_OK;
+	/* Missing rows are created at zero first, so that every key has a
+	 * row to lock: a concurrent instance then waits on it instead of
+	 * both deciding against zero and overshooting the limit. */
+	usage_key_arrays(s, keys, n, vals);
+	if ((rc = pg_run(s, P_USAGE_ENSURE, 5, vals, PGRES_COMMAND_OK, NULL,
+	                 "usage_lock")) != STORE_OK)
+		return rc;
+	if ((rc = pg_run(s, P_USAGE_LOCK, 5, vals, PGRES_TUPLES_OK, &r,
+	                 "usage_lock")) != STORE_OK)
+		return rc;
+	if ((size_t)PQntuples(r) != n) {
+		PQclear(r);
+		return store_fail(st, STORE_FAIL,
+		                  "usage_lock: %zu keys, %d rows", n,
+		                  PQntuples(r));
+	}
+	for (row = 0; row < PQntuples(r); row++) {
+		i = (size_t)col_i64(r, row, 0) - 1;
+		if (i >= n)
+			continue; /* cannot happen */
+		keys[i].amount_minor = col_i64(r, row, 1);
+		keys[i].count = col_i64(r, row, 2);
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_txn_info(struct store *st, int64_t id, struct store_txn_info *out)
+{
+	struct store_pg *s = PG(st);
+	char idbuf[24];
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+	int row;
+
+	memset(out, 0, sizeof *out);
+	vals[0] = fmt_i64(idbuf, id);
+	/* lock first; the next two statements then see a reversal that a
+	 * concurrent transaction committed while we waited */
+	if ((rc = pg_run(s, P_TXN_LOCK, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "txn_info")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return STORE_NOT_FOUND;
+	}
+	out->id = id;
+	out->kind = (uint8_t)col_i64(r, 0, 0);
+	out->currency = (uint16_t)col_i64(r, 0, 1);
+	PQclear(r);
+
+	if ((rc = pg_run(s, P_TXN_REVERSED_BY, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "txn_info")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) > 0)
+		out->reversed_by = col_i64(r, 0, 0);
+	PQclear(r);
+
+	if ((rc = pg_run(s, P_TXN_LEGS, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "txn_info")) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r) && out->n_legs < LEDGER_LEGS_MAX;
+	     row++) {
+		out->legs[out->n_legs].account_id = col_i64(r, row, 0);
+		out->legs[out->n_legs++].amount_minor = col_i64(r, row, 1);
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static int
+i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static enum store_rc
+pg_txn_ids(struct store *st, size_t n, int64_t *out)
+{
+	struct store_pg *s = PG(st);
+	char nbuf[24];
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+	size_t i;
+
+	if (n == 0)
+		return STORE_OK;
+	vals[0] = fmt_i64(nbuf, (int64_t)n);
+	if ((rc = pg_run(s, P_TXN_IDS, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "txn_ids")) != STORE_OK)
+		return rc;
+	if ((size_t)PQntuples(r) != n) {
+		PQclear(r);
+		return store_fail(st, STORE_FAIL, "txn_ids: short");
+	}
+	for (i = 0; i < n; i++)
+		out[i] = col_i64(r, (int)i, 0);
+	PQclear(r);
+	qsort(out, n, sizeof *out, i64_cmp);
+	return STORE_OK;
+}
+
+static enum store_rc
+write_txns(struct store_pg *s, const struct store_batch *b)
+{
+	struct pg_arr *a = s->arr;
+	const char *vals[8];
+	size_t i;
+	int k;
+
+	for (k = 0; k < 8; k++)
+		arr_start(&a[k]);
+	for (i = 0; i < b->n_txns; i++) {
+		const struct store_txn_row *t = &b->txns[i];
+
+		arr_i64(&a[0], t->id);
+		arr_i64(&a[1], t->kind);
+		arr_i64(&a[2], t->currency);
+		arr_i64(&a[3], t->amount_minor);
+		arr_i64_or_null(&a[4], t->reverses_txn_id);
+		arr_text(&a[5], t->idem_key);
+		arr_text(&a[6], t->memo != NULL ? t->memo : "");
+		arr_i64(&a[7], t->created_ms);
+	}
+	for (k = 0; k < 8; k++)
+		vals[k] = arr_end(&a[k]);
+	return pg_run(s, P_INS_TXNS, 8, vals, PGRES_COMMAND_OK, NULL,
+	              "insert txns");
+}
+
+static enum store_rc
+write_postings(struct store_pg *s, const struct store_batch *b)
+{
+	struct pg_arr *a = s->arr;
+	const char *vals[5];
+	size_t i;
+	int k;
+
+	for (k = 0; k < 5; k++)
+		arr_start(&a[k]);
+	for (i = 0; i < b->n_postings; i++) {
+		const struct store_posting_row *p = &b->postings[i];
+
+		arr_i64(&a[0], p->txn_id);
+		arr_i64(&a[1], p->leg);
+		arr_i64(&a[2], p->account_id);
+		arr_i64(&a[3], p->amount_minor);
+		arr_i64(&a[4], p->currency);
+	}
+	for (k = 0; k < 5; k++)
+		vals[k] = arr_end(&a[k]);
+	return pg_run(s, P_INS_POSTINGS, 5, vals, PGRES_COMMAND_OK, NULL,
+	              "insert postings");
+}
+
+static enum store_rc
+write_balances(struct store_pg *s, const struct store_batch *b)
+{
+	struct pg_arr *a = s->arr;
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc;
+	size_t i;
+
+	arr_start(&a[0]);
+	arr_start(&a[1]);
+	for (i = 0; i < b->n_deltas; i++) {
+		arr_i64(&a[0], b->deltas[i].account_id);
+		arr_i64(&a[1], b->deltas[i].delta_minor);
+	}
+	vals[0] = arr_end(&a[0]);
+	vals[1] = arr_end(&a[1]);
+	if ((rc = pg_run(s, P_UPD_BALANCES, 2, vals, PGRES_COMMAND_OK, &r,
+	                 "update balances")) != STORE_OK)
+		return rc;
+	/* every delta's account was locked by accounts_lock */
+	if (strtoull(PQcmdTuples(r), NULL, 10) != b->n_deltas)
+		rc = store_fail(&s->base, STORE_FAIL,
+		                "update balances: %s of %zu rows",
+		                PQcmdTuples(r), b->n_deltas);
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+write_usage(struct store_pg *s, const struct store_batch *b)
+{
+	struct pg_arr *a = s->arr;
+	const char *vals[7];
+	size_t i;
+
+	usage_key_arrays(s, b->usage, b->n_usage, vals);
+	arr_start(&a[5]);
+	arr_start(&a[6]);
+	for (i = 0; i < b->n_usage; i++) {
+		arr_i64(&a[5], b->usage[i].amount_minor);
+		arr_i64(&a[6], b->usage[i].count);
+	}
+	vals[5] = arr_end(&a[5]);
+	vals[6] = arr_end(&a[6]);
+	return pg_run(s, P_UPSERT_USAGE, 7, vals, PGRES_COMMAND_OK, NULL,
+	              "upsert usage");
+}
+
+static enum store_rc
+write_idem(struct store_pg *s, const struct store_batch *b)
+{
+	struct pg_arr *a = s->arr;
+	char hex[2 * LEDGER_HASH_LEN + 1];
+	const char *vals[5];
+	size_t i;
+	int k;
+
+	for (k = 0; k < 5; k++)
+		arr_start(&a[k]);
+	for (i = 0; i < b->n_idem; i++) {
+		const struct store_idem *d = &b->idem[i];
+
+		util_hex(hex, d->hash, LEDGER_HASH_LEN);
+		arr_text(&a[0], d->key);
+		arr_text(&a[1], hex);
+		arr_i64(&a[2], d->rc);
+		arr_i64_or_null(&a[3], d->txn_id);
+		arr_i64(&a[4], d->created_ms);
+	}
+	for (k = 0; k < 5; k++)
+		vals[k] = arr_end(&a[k]);
+	return pg_run(s, P_INS_IDEM, 5, vals, PGRES_COMMAND_OK, NULL,
+	              "insert idem");
+}
+
+static enum store_rc
+pg_batch_write(struct store *st, const struct store_batch *b)
+{
+	struct store_pg *s = PG(st);
+	enum store_rc rc;
+
+	/* txns before postings (foreign key); a duplicate key or a second
+	 * reversal of one target is 23505: CONFLICT */
+	if (b->n_txns > 0 && (rc = write_txns(s, b)) != STORE_OK)
+		return rc;
+	if (b->n_postings > 0 && (rc = write_postings(s, b)) != STORE_OK)
+		return rc;
+	if (b->n_deltas > 0 && (rc = write_balances(s, b)) != STORE_OK)
+		return rc;
+	if (b->n_usage > 0 && (rc = write_usage(s, b)) != STORE_OK)
+		return rc;
+	if (b->n_idem > 0 && (rc = write_idem(s, b)) != STORE_OK)
+		return rc;
+	return STORE_OK;
+}
+
+/* --------------------------------------------------------- reference data */
+
+static enum store_rc
+pg_account_create(struct store *st, struct ledger_account *a)
+{
+	struct store_pg *s = PG(st);
+	char b[5][24];
+	const char *vals[7];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = a->code;
+	vals[1] = fmt_i64(b[0], a->type);
+	vals[2] = fmt_i64(b[1], a->currency);
+	vals[3] = a->has_floor ? "1" : "0";
+	vals[4] = fmt_i64(b[2], a->floor_minor);
+	vals[5] = a->is_closed ? "1" : "0";
+	vals[6] = fmt_i64(b[3], a->created_ms);
+	if ((rc = pg_run(s, P_ACCT_INSERT, 7, vals, PGRES_TUPLES_OK, &r,
+	                 "create account")) != STORE_OK)
+		return rc;
+	a->id = col_i64(r, 0, 0);
+	a->balance_minor = 0;
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+account_one(struct store_pg *s, enum pg_stmt_id id, const char *val,
+            struct ledger_account *out)
+{
+	const char *vals[1] = {val};
+	PGresult *r;
+	enum store_rc rc;
+
+	if ((rc = pg_run(s, id, 1, vals, PGRES_TUPLES_OK, &r, "account")) !=
+	    STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	if (rc == STORE_OK)
+		row_account(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_account_by_code(struct store *st, const char *code,
+                   struct ledger_account *out)
+{
+	return account_one(PG(st), P_ACCT_BY_CODE, code, out);
+}
+
+static enum store_rc
+pg_account_by_id(struct store *st, int64_t id, struct ledger_account *out)
+{
+	char b[24];
+
+	return account_one(PG(st), P_ACCT_BY_ID, fmt_i64(b, id), out);
+}
+
+static enum store_rc
+pg_account_list(struct store *st, store_account_fn fn, void *arg)
+{
+	struct store_pg *s = PG(st);
+	struct ledger_account a;
+	PGresult *r;
+	enum store_rc rc;
+	int row;
+
+	if ((rc = pg_run(s, P_ACCT_LIST, 0, NULL, PGRES_TUPLES_OK, &r,
+	                 "account_list")) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r); row++) {
+		row_account(r, row, &a);
+		if (fn(arg, &a) != 0)
+			break;
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_idem_lookup(struct store *st, const char *key, struct store_idem *out)
+{
+	enum store_rc rc = pg_idem_get(st, &key, 1, out);
+
+	if (rc == STORE_OK && out->key[0] == '\0')
+		return STORE_NOT_FOUND;
+	return rc;
+}
+
+static enum store_rc
+pg_idem_purge(struct store *st, int64_t before_ms, int64_t *n_deleted)
+{
+	struct store_pg *s = PG(st);
+	char b[24];
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = fmt_i64(b, before_ms);
+	if ((rc = pg_run(s, P_IDEM_PURGE, 1, vals, PGRES_COMMAND_OK, &r,
+	                 "idem_purge")) != STORE_OK)
+		return rc;
+	*n_deleted = strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_limit_set(struct store *st, const struct ledger_limit_rule *r)
+{
+	char b[6][24];
+	const char *vals[7];
+
+	vals[0] = fmt_i64(b[0], r->subject_kind);
+	vals[1] = r->subject;
+	vals[2] = fmt_i64(b[1], r->currency);
+	vals[3] = fmt_i64(b[2], r->per_txn_max);
+	vals[4] = fmt_i64(b[3], r->daily_max);
+	vals[5] = fmt_i64(b[4], r->velocity_max);
+	vals[6] = fmt_i64(b[5], r->velocity_window_s);
+	return pg_run(PG(st), P_LIMIT_SET, 7, vals, PGRES_COMMAND_OK, NULL,
+	              "limit_set");
+}
+
+static enum store_rc
+pg_limit_list(struct store *st, struct ledger_limit_rule **out, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	struct ledger_limit_rule *v;
+	PGresult *r;
+	enum store_rc rc;
+	int row;
+
+	if ((rc = pg_run(s, P_LIMIT_LIST, 0, NULL, PGRES_TUPLES_OK, &r,
+	                 "limit_list")) != STORE_OK)
+		return rc;
+	v = xcalloc(PQntuples(r) > 0 ? (size_t)PQntuples(r) : 1, sizeof *v);
+	for (row = 0; row < PQntuples(r); row++) {
+		struct ledger_limit_rule *l = &v[row];
+
+		l->subject_kind = (uint8_t)col_i64(r, row, 0);
+		strlcpy_s(l->subject, PQgetvalue(r, row, 1),
+		          sizeof l->subject);
+		l->currency = (uint16_t)col_i64(r, row, 2);
+		l->per_txn_max = col_i64(r, row, 3);
+		l->daily_max = col_i64(r, row, 4);
+		l->velocity_max = (int32_t)col_i64(r, row, 5);
+		l->velocity_window_s = (int32_t)col_i64(r, row, 6);
+	}
+	*out = v;
+	*n = (size_t)PQntuples(r);
+	PQclear(r);
+	return STORE_OK;
+}
+
+/* -------------------------------------------------------------- payments */
+
+static enum store_rc
+pg_payment_create(struct store *st, struct payment *p)
+{
+	struct store_pg *s = PG(st);
+	char b[4][24];
+	const char *vals[5];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = p->ref;
+	vals[1] = fmt_i64(b[0], p->currency);
+	vals[2] = fmt_i64(b[1], p->amount_minor);
+	vals[3] = fmt_i64(b[2], p->txn_id);
+	vals[4] = fmt_i64(b[3], p->created_ms);
+	if ((rc = pg_run(s, P_PAY_CREATE, 5, vals, PGRES_TUPLES_OK, &r,
+	                 "create payment")) != STORE_OK)
+		return rc;
+	p->id = col_i64(r, 0, 0);
+	p->state = PAY_CREATED;
+	p->updated_ms = p->created_ms;
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_payment_transition(struct store *st, int64_t id, uint8_t from, uint8_t to,
+                      const char *reason, int64_t now_ms)
+{
+	struct store_pg *s = PG(st);
+	char b[4][24];
+	const char *vals[5];
+	PGresult *r;
+	enum store_rc rc;
+	int n;
+
+	if (!payment_can_transition(from, to))
+		return store_fail(st, STORE_FAIL,
+		                  "illegal payment transition %s -> %s",
+		                  payment_state_name(from),
+		                  payment_state_name(to));
+	vals[0] = fmt_i64(b[0], id);
+	vals[1] = fmt_i64(b[1], from);
+	vals[2] = fmt_i64(b[2], to);
+	vals[3] = fmt_i64(b[3], now_ms);
+	vals[4] = reason != NULL ? reason : "";
+	if ((rc = pg_run(s, P_PAY_TRANSITION, 5, vals, PGRES_TUPLES_OK, &r,
+	                 "payment transition")) != STORE_OK)
+		return rc;
+	n = PQntuples(r);
+	PQclear(r);
+	if (n != 1) {
+		struct payment p;
+
+		/* not found, or not in state `from` */
+		rc = st->ops->payment_get(st, id, &p);
+		return rc == STORE_OK ? STORE_CONFLICT : rc;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_payment_get(struct store *st, int64_t id, struct payment *out)
+{
+	struct store_pg *s = PG(st);
+	char b[24];
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = fmt_i64(b, id);
+	if ((rc = pg_run(s, P_PAY_GET, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "payment_get")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return STORE_NOT_FOUND;
+	}
+	memset(out, 0, sizeof *out);
+	out->id = col_i64(r, 0, 0);
+	strlcpy_s(out->ref, PQgetvalue(r, 0, 1), sizeof out->ref);
+	out->state = (uint8_t)col_i64(r, 0, 2);
+	out->currency = (uint16_t)col_i64(r, 0, 3);
+	out->amount_minor = col_i64(r, 0, 4);
+	out->txn_id = col_i64(r, 0, 5);
+	out->created_ms = col_i64(r, 0, 6);
+	out->updated_ms = col_i64(r, 0, 7);
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_payment_events(struct store *st, int64_t id, struct payment_event *out,
+                  size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[2][24];
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc;
+	int row;
+
+	*n = 0;
+	vals[0] = fmt_i64(b[0], id);
+	vals[1] = fmt_i64(b[1], (int64_t)MIN(cap, (size_t)INT32_MAX));
+	if ((rc = pg_run(s, P_PAY_EVENTS, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "payment_events")) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r) && *n < cap; row++) {
+		struct payment_event *e = &out[(*n)++];
+
+		e->from = (uint8_t)col_i64(r, row, 0);
+		e->to = (uint8_t)col_i64(r, row, 1);
+		strlcpy_s(e->reason, PQgetvalue(r, row, 2), sizeof e->reason);
+		e->at_ms = col_i64(r, row, 3);
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+/* ------------------------------------------------------------- verify */
+
+/* PostgreSQL-only checks, after the shared store_checks[]. */
+static const struct store_check pg_checks[] = {
+	/* a sequence behind the table would hand out taken ids */
+	{"pg_txn_seq_behind",
+	 "SELECT s.last_value, m.max_id FROM txn_id_seq s, "
+	 "(SELECT COALESCE(MAX(id), 0) AS max_id FROM txns) m "
+	 "WHERE m.max_id > 0 AND (NOT s.is_called OR s.last_value < m.max_id)"},
+	/* what SQLite's foreign_key_check covers (see 001_ledger.sql) */
+	{"pg_posting_orphan",
+	 "SELECT p.txn_id, p.leg, p.account_id FROM postings p "
+	 "WHERE NOT EXISTS (SELECT 1 FROM accounts a "
+	 "WHERE a.id = p.account_id) "
+	 "OR NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = p.txn_id)"},
+	{NULL, NULL},
+};
+
+static enum store_rc
+verify_query(struct store_pg *s, const char *what, const char *sql,
+             store_violation_fn fn, void *arg, size_t *n)
+{
+	PGresult *r = NULL;
+	char detail[512];
+	enum store_rc rc;
+	int row, i;
+
+	if ((rc = pg_simple(s, sql, PGRES_TUPLES_OK, &r, what)) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r); row++) {
+		size_t off = 0;
+
+		detail[0] = '\0';
+		for (i = 0; i < PQnfields(r); i++) {
+			const char *v = PQgetisnull(r, row, i)
+			                        ? "null"
+			                        : PQgetvalue(r, row, i);
+			int w = snprintf(detail + off, sizeof detail - off,
+			                 "%s%s=%s", i ? " " : "", PQfname(r, i),
+			                 v);
+
+			if (w < 0 || (size_t)w >= sizeof detail - off)
+				break;
+			off += (size_t)w;
+		}
+		(*n)++;
+		fn(arg, what, detail);
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_verify(struct store *st, store_violation_fn fn, void *arg,
+          size_t *n_violations)
+{
+	struct store_pg *s = PG(st);
+	const struct store_check *c;
+	enum store_rc rc;
+
+	*n_violations = 0;
+	/* one snapshot for every check */
+	if ((rc = pg_simple(s,
+	                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	                    PGRES_COMMAND_OK, NULL, "verify")) != STORE_OK)
+		return rc;
+	for (c = store_checks; c->what != NULL; c++)
+		if ((rc = verify_query(s, c->what, c->sql, fn, arg,
+		                       n_violations)) != STORE_OK)
+			goto out;
+	for (c = pg_checks; c->what != NULL; c++)
+		if ((rc = verify_query(s, c->what, c->sql, fn, arg,
+		                       n_violations)) != STORE_OK)
+			goto out;
+out:
+	pg_rollback(st);
+	return rc;
+}
+
+/* --------------------------------------------------------------- open */
+
+static void
+pg_close(struct store *st)
+{
+	struct store_pg *s = PG(st);
+	int i;
+
+	if (st == NULL)
+		return;
+	PQfinish(s->conn);
+	for (i = 0; i < PG_N_ARR; i++)
+		free(s->arr[i].p);
+	free(s);
+}
+
+static const struct store_ops pg_ops = {
+	.name = "pg",
+	.migrate = pg_migrate,
+	.ping = pg_ping,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.idem_get = pg_idem_get,
+	.accounts_lock = pg_accounts_lock,
+	.usage_lock = pg_usage_lock,
+	.txn_info = pg_txn_info,
+	.txn_ids = pg_txn_ids,
+	.batch_write = pg_batch_write,
+	.account_create = pg_account_create,
+	.account_by_code = pg_account_by_code,
+	.account_by_id = pg_account_by_id,
+	.account_list = pg_account_list,
+	.idem_lookup = pg_idem_lookup,
+	.idem_purge = pg_idem_purge,
+	.limit_set = pg_limit_set,
+	.limit_list = pg_limit_list,
+	.payment_create = pg_payment_create,
+	.payment_transition = pg_payment_transition,
+	.payment_get = pg_payment_get,
+	.payment_events = pg_payment_events,
+	.verify = pg_verify,
+	.close = pg_close,
+};
+
+struct store *
+store_pg_open(const char *conninfo, char *err, size_t errlen)
+{
+	struct store_pg *s = xcalloc(1, sizeof *s);
+	int from = 0, to = 0;
+
+	s->base.ops = &pg_ops;
+	s->conn = PQconnectdb(conninfo);
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		/* the message names host and port, never the password */
+		snprintf(err, errlen, "pg: %s",
+		         s->conn != NULL ? PQerrorMessage(s->conn)
+		                         : "out of memory");
+		pg_close(&s->base);
+		return NULL;
+	}
+	if (pg_session_setup(s) != STORE_OK ||
+	    pg_migrate(&s->base, &from, &to) != STORE_OK) {
+		snprintf(err, errlen, "pg: %s", s->base.errstr);
+		pg_close(&s->base);
+		return NULL;
+	}
+	return &s->base;
+}
