@@ -225,6 +225,7 @@ struct work {
 	const struct ledger_req *req;
 	size_t key_slot;   /* index into the batch's unique keys */
 	bool is_first_key; /* first request of the batch with this key */
+	bool is_invalid;   /* LEDGER_BAD_REQUEST: takes no part in the batch */
 	struct store_txn_info target; /* LEDGER_TXN_REVERSAL */
 	bool has_target;
 	const struct ledger_leg *legs; /* req->legs or target's negation */
@@ -313,18 +314,72 @@ account_slot(const struct batch *b, int64_t id)
 	return p != NULL ? (size_t)(p - b->ids) : SIZE_MAX;
 }
 
+/* Is s well-formed UTF-8 (no overlongs, no surrogates)?  PostgreSQL
+ * refuses anything else, and one bad string would fail a whole batch. */
+static bool
+utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		unsigned c = *p, n, i;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+/* What no storage can hold: an empty key, text that is not UTF-8. */
+static bool
+req_is_valid(const struct ledger_req *r)
+{
+	size_t k;
+
+	if (r->idem_key[0] == '\0' || !utf8_ok(r->idem_key) ||
+	    !utf8_ok(r->memo))
+		return false;
+	for (k = 0; k < LEDGER_SUBJECTS_MAX; k++)
+		if (r->subjects[k].kind != LEDGER_SUBJ_NONE &&
+		    (r->subjects[k].id[0] == '\0' ||
+		     !utf8_ok(r->subjects[k].id)))
+			return false;
+	return true;
+}
+
 /* Keys: sort, dedupe, look up. */
 static enum store_rc
 batch_keys(struct ledger *lg, struct batch *b)
 {
-	size_t i, j;
+	size_t i, j, n;
 	const char **sorted = xcalloc(b->n, sizeof *sorted);
 	enum store_rc rc;
 
-	for (i = 0; i < b->n; i++)
-		sorted[i] = b->w[i].req->idem_key;
-	qsort(sorted, b->n, sizeof *sorted, strp_cmp);
-	for (i = 0, j = 0; i < b->n; i++)
+	for (i = 0, n = 0; i < b->n; i++)
+		if (!b->w[i].is_invalid)
+			sorted[n++] = b->w[i].req->idem_key;
+	qsort(sorted, n, sizeof *sorted, strp_cmp);
+	for (i = 0, j = 0; i < n; i++)
 		if (j == 0 || strcmp(sorted[j - 1], sorted[i]) != 0)
 			sorted[j++] = sorted[i];
 	b->keys = sorted;
@@ -335,6 +390,9 @@ batch_keys(struct ledger *lg, struct batch *b)
 		b->key_first[i] = -1;
 	for (i = 0; i < b->n; i++) {
 		const char *k = b->w[i].req->idem_key;
+
+		if (b->w[i].is_invalid)
+			continue;
 		const char **p = bsearch(&k, b->keys, j, sizeof *b->keys,
 		                         strp_cmp);
 
@@ -352,7 +410,8 @@ batch_keys(struct ledger *lg, struct batch *b)
 static bool
 needs_decision(const struct batch *b, size_t i)
 {
-	return b->w[i].is_first_key && b->idem[b->w[i].key_slot].key[0] == '\0';
+	return !b->w[i].is_invalid && b->w[i].is_first_key &&
+	       b->idem[b->w[i].key_slot].key[0] == '\0';
 }
 
 /* The usage row of w's subject k for its daily (or velocity) limit; false
@@ -653,8 +712,10 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	memset(&wb, 0, sizeof wb);
 	b.n = n;
 	b.w = xcalloc(n, sizeof *b.w);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		b.w[i].req = &reqs[i];
+		b.w[i].is_invalid = !req_is_valid(&reqs[i]);
+	}
 
 	if ((rc = st->ops->begin(st)) != STORE_OK)
 		goto out;
@@ -671,9 +732,14 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	/* decide, in arrival order */
 	for (i = 0; i < n; i++) {
 		struct work *w = &b.w[i];
-		const struct store_idem *stored = &b.idem[w->key_slot];
+		const struct store_idem *stored =
+			w->is_invalid ? NULL : &b.idem[w->key_slot];
 
 		memset(&res[i], 0, sizeof res[i]);
+		if (stored == NULL) {
+			res[i].rc = LEDGER_BAD_REQUEST;
+			continue;
+		}
 		if (stored->key[0] != '\0') {
 			/* decided by an earlier batch */
 			if (util_ct_memcmp(stored->hash, w->req->hash,
@@ -761,8 +827,8 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	}
 	/* in-batch repeats take the txn id their first request got */
 	for (i = 0; i < n; i++)
-		if (!b.w[i].is_first_key && b.idem[b.w[i].key_slot].key[0] ==
-		                                    '\0' &&
+		if (!b.w[i].is_invalid && !b.w[i].is_first_key &&
+		    b.idem[b.w[i].key_slot].key[0] == '\0' &&
 		    res[i].rc != LEDGER_IDEM_MISMATCH)
 			res[i].txn_id = res[b.key_first[b.w[i].key_slot]].txn_id;
 

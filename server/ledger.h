@@ -75,7 +75,9 @@ enum ledger_subject_kind {
 
 /*
  * Outcomes.  Stable names (ledger_rc_name) are the API's error codes
- * (docs/api.md).  Every outcome except LEDGER_RETRY is final and is stored
+ * (docs/api.md).  Values are stored: append new ones before RETRY only.
+ * Every outcome except IDEM_MISMATCH, BAD_REQUEST (an empty key, text that
+ * is not UTF-8: nothing to store it under) and RETRY is final and is stored
  * with the idempotency key, so a repeat returns it again.
  */
 #define LEDGER_RCS(X)                                                        \
@@ -94,6 +96,7 @@ enum ledger_subject_kind {
 	X(REVERSAL_UNKNOWN, "reversal_target_unknown")                       \
 	X(REVERSAL_TWICE, "reversal_already_reversed")                       \
 	X(REVERSAL_OF_REVERSAL, "reversal_of_reversal")                      \
+	X(BAD_REQUEST, "request_invalid")                                    \
 	X(RETRY, "retry_later")
 
 enum ledger_rc {

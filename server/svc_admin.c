@@ -249,6 +249,8 @@ svc_admin_status(enum ledger_rc rc)
 		return 201;
 	case LEDGER_IDEM_MISMATCH:
 		return 409;
+	case LEDGER_BAD_REQUEST:
+		return 400;
 	case LEDGER_RETRY:
 		return 503;
 	default:

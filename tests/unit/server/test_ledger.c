@@ -361,6 +361,46 @@ test_idem_in_batch(void)
 	fx_close(&f);
 }
 
+/*
+ * Regression (store conformance review): an empty idempotency key was
+ * taken as "new" by every batch, then collided in the unique index and
+ * made the whole batch retry forever; text that is not UTF-8 failed whole
+ * PostgreSQL batches.  Such a request is now refused alone as
+ * request_invalid, never stored, and the rest of its batch commits.
+ */
+static void
+test_bad_request_alone(void)
+{
+	struct fx f;
+	struct ledger_req r[4];
+	struct ledger_result res[4];
+
+	if (!fx_open(&f))
+		return;
+	req2(&r[0], "good-1", f.clearing, f.agent, 100);
+	req2(&r[1], "x", f.clearing, f.agent, 200);
+	r[1].idem_key[0] = '\0'; /* empty key */
+	ledger_req_hash(&r[1]);
+	req2(&r[2], "bad-utf8", f.clearing, f.agent, 300);
+	memcpy(r[2].memo, "\xc3\x28", 3); /* invalid 2-byte sequence */
+	ledger_req_hash(&r[2]);
+	req2(&r[3], "good-2", f.clearing, f.agent, 400);
+	memset(res, 0xa5, sizeof res);
+	CHECK_EQ_INT(ledger_commit_batch(f.lg, r, 4, res, T0), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_OK);
+	CHECK_EQ_INT(res[1].rc, LEDGER_BAD_REQUEST);
+	CHECK_EQ_INT(res[2].rc, LEDGER_BAD_REQUEST);
+	CHECK_EQ_INT(res[3].rc, LEDGER_OK);
+	CHECK_EQ_INT(res[1].txn_id, 0);
+	CHECK_EQ_INT(balance(&f, f.agent), 500);
+	/* not stored: the same key can be used once the request is fixed */
+	r[2].memo[0] = '\0';
+	ledger_req_hash(&r[2]);
+	expect1(&f, &r[2], T0, LEDGER_OK);
+	CHECK_EQ_INT(balance(&f, f.agent), 800);
+	fx_close(&f);
+}
+
 static void
 test_idem_decline_replayed(void)
 {
@@ -998,6 +1038,7 @@ main(void)
 	RUN(test_idem_repeat);
 	RUN(test_idem_in_batch);
 	RUN(test_idem_decline_replayed);
+	RUN(test_bad_request_alone);
 	RUN(test_req_hash);
 	RUN(test_limit_no_rules);
 	RUN(test_limit_per_txn);
