@@ -3,7 +3,7 @@
 # real fuzzers (clang -fsanitize=fuzzer) for FUZZ_SECONDS each and merges
 # new coverage into tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := money movement
+FUZZ_TARGETS := money movement pos cbor
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
 ALL_BINS     += $(REPLAY_BINS)
 
@@ -16,6 +16,15 @@ $(BUILD)/tests/fuzz/replay_movement: tests/fuzz/replay.c tests/fuzz/fuzz_movemen
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) tests/fuzz/replay.c \
 		tests/fuzz/fuzz_movement.c $(TEST_LIBS) -o $@
+
+# fuzz_pos and fuzz_cbor link protocols/ only, like fuzz_money.
+$(BUILD)/tests/fuzz/replay_pos: tests/fuzz/replay.c tests/fuzz/fuzz_pos.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+$(BUILD)/tests/fuzz/replay_cbor: tests/fuzz/replay.c tests/fuzz/fuzz_cbor.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
 check-fuzz: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
@@ -31,6 +40,14 @@ build/fuzz/fuzz_movement: tests/fuzz/fuzz_movement.c server/svc_admin.c \
 		server/ledger.c server/util.c protocols/money.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $^ $(shell pkg-config --libs jansson libcrypto) -o $@
+
+build/fuzz/fuzz_pos: tests/fuzz/fuzz_pos.c protocols/pos.c protocols/cbor.c \
+		protocols/sha256.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_cbor: tests/fuzz/fuzz_cbor.c protocols/cbor.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
