@@ -66,5 +66,10 @@ const struct store_check store_checks[] = {
 	 "SELECT p.id AS payment_id, p.state FROM payments p WHERE p.state <> "
 	 "COALESCE((SELECT e.to_state FROM payment_events e WHERE "
 	 "e.payment_id = p.id ORDER BY e.id DESC LIMIT 1), 0)"},
+	{"posting_orphan",
+	 "SELECT p.txn_id, p.leg, p.account_id FROM postings p "
+	 "WHERE NOT EXISTS (SELECT 1 FROM accounts a "
+	 "WHERE a.id = p.account_id) "
+	 "OR NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = p.txn_id)"},
 	{NULL, NULL},
 };

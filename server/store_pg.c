@@ -1281,12 +1281,6 @@ static const struct store_check pg_checks[] = {
 	 "SELECT s.last_value, m.max_id FROM txn_id_seq s, "
 	 "(SELECT COALESCE(MAX(id), 0) AS max_id FROM txns) m "
 	 "WHERE m.max_id > 0 AND (NOT s.is_called OR s.last_value < m.max_id)"},
-	/* what SQLite's foreign_key_check covers (see 001_ledger.sql) */
-	{"pg_posting_orphan",
-	 "SELECT p.txn_id, p.leg, p.account_id FROM postings p "
-	 "WHERE NOT EXISTS (SELECT 1 FROM accounts a "
-	 "WHERE a.id = p.account_id) "
-	 "OR NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = p.txn_id)"},
 	{NULL, NULL},
 };
 
