@@ -14,7 +14,7 @@
 # its runs (each run uses its own accounts and keys).
 #
 # Environment: BENCH_RUNS, BENCH_SECONDS, BENCH_WARMUP, BENCH_OUTSTANDING
-# (default 4000), BENCH_BATCH_MAX (default 2000, as sokod's dbq_batch_max),
+# (default 20000), BENCH_BATCH_MAX (default 10000, as sokod's dbq_batch_max),
 # BENCH_ACCOUNTS (default 10000), BENCH_PG=0 to skip PostgreSQL (the
 # results then say so: no row is invented).
 #
@@ -25,8 +25,8 @@ set -eu
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-2}
-OUTSTANDING=${BENCH_OUTSTANDING:-4000}
-BATCH_MAX=${BENCH_BATCH_MAX:-2000}
+OUTSTANDING=${BENCH_OUTSTANDING:-20000}
+BATCH_MAX=${BENCH_BATCH_MAX:-10000}
 ACCOUNTS=${BENCH_ACCOUNTS:-10000}
 # per_commit: one payment per commit; 16 queued so the writer never waits
 # for the loop thread (the ceiling of one commit stream)
@@ -137,7 +137,9 @@ sed 's/^/sqlite /' "$SQ_LOG" >>"$LOG"
 
 pg_ok=0
 if [ "${BENCH_PG:-1}" != 0 ]; then
-	if sh tests/pg.sh sh "$0" --pg-inner "$BUILD" "$PG_LOG"; then
+	# memory sizing as in docs/operations.md; durability stays on
+	if SOKO_PG_OPTS="${SOKO_PG_OPTS:--c shared_buffers=1GB -c max_wal_size=4GB -c wal_buffers=64MB}" \
+		sh tests/pg.sh sh "$0" --pg-inner "$BUILD" "$PG_LOG"; then
 		pg_ok=1
 		sed 's/^/pg /' "$PG_LOG" >>"$LOG"
 	else

@@ -4,10 +4,18 @@
  * Mirrors store_sqlite.c row for row; the ledger rules stay in ledger.c.
  * Durability: synchronous_commit=on for the session, so COMMIT returns
  * only after the WAL is flushed (never weaker, even if the server default
- * is).  Batches run in READ COMMITTED: the locked reads (SELECT ... FOR
- * UPDATE, in the fixed order usage keys then account ids) always see the
- * latest committed row, so several sokod sharing one database never
- * overshoot a floor or a limit.
+ * is).
+ *
+ * One ledger writer at a time, across every sokod on the database: begin()
+ * takes a transaction-scoped advisory lock (SOKO_LEDGER_LOCK), so ledger
+ * batches are serialised as they are inside one sokod (group commit makes
+ * a single writer fast; TigerBeetle makes the same choice).  The reads of
+ * a batch then need no row locks: in READ COMMITTED each sees the latest
+ * committed rows, and nobody else can change balances, limit usage or
+ * idempotency records until the lock goes with the commit.  Row locks
+ * (FOR UPDATE) measured a quarter of the batch, because PostgreSQL writes
+ * a WAL record for every locked row.  idle_in_transaction_session_timeout
+ * bounds how long a stuck instance can hold the lock.
  *
  * Set-based batch path: every batch op is one statement over arrays
  * (= ANY($1), unnest(...)), whatever the batch size.  Arrays are passed
@@ -29,6 +37,9 @@
 
 #include <libpq-fe.h>
 
+/* Advisory lock key of the ledger writer ("SokoLedg"). */
+#define SOKO_LEDGER_LOCK "6012484543452930151"
+
 #include "store_int.h"
 #include "util.h"
 
@@ -37,22 +48,19 @@
 /* Every session, also after a reset.  Durability: COMMIT waits for the
  * WAL flush; never weaker. */
 #define PG_SESSION_SQL                                                       \
-	"SET synchronous_commit = on; SET client_min_messages = warning"
+	"SET synchronous_commit = on; SET client_min_messages = warning; "   \
+	"SET idle_in_transaction_session_timeout = '30s'"
 
 enum pg_stmt_id {
 	P_IDEM_GET,
 	P_ACCT_LOCK,
-	P_USAGE_ENSURE,
 	P_USAGE_LOCK,
 	P_TXN_LOCK,
 	P_TXN_REVERSED_BY,
 	P_TXN_LEGS,
 	P_TXN_IDS,
-	P_INS_TXNS,
-	P_INS_POSTINGS,
 	P_UPD_BALANCES,
 	P_UPSERT_USAGE,
-	P_INS_IDEM,
 	P_ACCT_INSERT,
 	P_ACCT_BY_CODE,
 	P_ACCT_BY_ID,
@@ -79,37 +87,22 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	               "COALESCE(txn_id, 0), created_ms FROM idem "
 	               "WHERE key = ANY($1::text[])",
 	[P_ACCT_LOCK] = "SELECT " ACCT_COLS " FROM accounts "
-	                "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-	[P_USAGE_ENSURE] =
-		"INSERT INTO limit_usage (subject_kind, subject, currency, "
-		"window_s, bucket) SELECT * FROM " USAGE_ARRAYS
-		" ON CONFLICT DO NOTHING",
-	/* rows come back, and are locked, in the caller's (sorted) order */
+	                "WHERE id = ANY($1::bigint[]) ORDER BY id",
+	/* rows come back in the caller's (sorted) order; a missing row
+	 * reads as zero until the batch's upsert creates it */
 	[P_USAGE_LOCK] =
-		"SELECT k.ord, u.amount_minor, u.count FROM " USAGE_ARRAYS
+		"SELECT k.ord, COALESCE(u.amount_minor, 0), "
+		"COALESCE(u.count, 0) FROM " USAGE_ARRAYS
 		" WITH ORDINALITY AS k(sk, subj, cur, win, bkt, ord) "
-		"JOIN limit_usage u ON u.subject_kind = k.sk AND "
+		"LEFT JOIN limit_usage u ON u.subject_kind = k.sk AND "
 		"u.subject = k.subj AND u.currency = k.cur AND "
-		"u.window_s = k.win AND u.bucket = k.bkt "
-		"ORDER BY k.ord FOR UPDATE OF u",
-	/* NO KEY UPDATE: serialises reversals of one target without
-	 * blocking foreign-key checks that reference it */
-	[P_TXN_LOCK] = "SELECT kind, currency FROM txns WHERE id = $1 "
-	               "FOR NO KEY UPDATE",
+		"u.window_s = k.win AND u.bucket = k.bkt ORDER BY k.ord",
+	[P_TXN_LOCK] = "SELECT kind, currency FROM txns WHERE id = $1",
 	[P_TXN_REVERSED_BY] = "SELECT id FROM txns WHERE reverses_txn_id = $1",
 	[P_TXN_LEGS] = "SELECT account_id, amount_minor FROM postings "
 	               "WHERE txn_id = $1 ORDER BY leg",
 	[P_TXN_IDS] = "SELECT nextval('txn_id_seq') "
 	              "FROM generate_series(1, $1::integer)",
-	[P_INS_TXNS] = "INSERT INTO txns (id, kind, currency, amount_minor, "
-	               "reverses_txn_id, idem_key, memo, created_ms) "
-	               "SELECT * FROM unnest($1::bigint[], $2::integer[], "
-	               "$3::integer[], $4::bigint[], $5::bigint[], $6::text[], "
-	               "$7::text[], $8::bigint[])",
-	[P_INS_POSTINGS] = "INSERT INTO postings (txn_id, leg, account_id, "
-	                   "amount_minor, currency) SELECT * FROM "
-	                   "unnest($1::bigint[], $2::integer[], $3::bigint[], "
-	                   "$4::bigint[], $5::integer[])",
 	[P_UPD_BALANCES] = "UPDATE accounts a SET balance_minor = "
 	                   "a.balance_minor + d.delta FROM "
 	                   "unnest($1::bigint[], $2::bigint[]) AS d(id, delta) "
@@ -123,10 +116,6 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"bucket) DO UPDATE SET amount_minor = limit_usage.amount_minor "
 		"+ excluded.amount_minor, count = limit_usage.count + "
 		"excluded.count",
-	[P_INS_IDEM] = "INSERT INTO idem (key, hash, rc, txn_id, created_ms) "
-	               "SELECT k, decode(h, 'hex'), r, t, c FROM "
-	               "unnest($1::text[], $2::text[], $3::integer[], "
-	               "$4::bigint[], $5::bigint[]) AS x(k, h, r, t, c)",
 	[P_ACCT_INSERT] = "INSERT INTO accounts (code, type, currency, "
 	                  "has_floor, floor_minor, is_closed, created_ms) "
 	                  "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -181,6 +170,7 @@ struct store_pg {
 	PGconn *conn;
 	bool is_prepared;             /* pg_stmt_sql[] prepared on conn */
 	struct pg_arr arr[PG_N_ARR];  /* reused by every batch op */
+	struct pg_arr copy;           /* COPY text rows of one table */
 };
 
 #define PG(st) ((struct store_pg *)(st))
@@ -224,19 +214,6 @@ arr_i64(struct pg_arr *a, int64_t v)
 }
 
 /* v, or NULL when v is 0 (optional references). */
-static void
-arr_i64_or_null(struct pg_arr *a, int64_t v)
-{
-	if (v != 0) {
-		arr_i64(a, v);
-		return;
-	}
-	arr_sep(a);
-	arr_reserve(a, 4);
-	memcpy(a->p + a->len, "NULL", 4);
-	a->len += 4;
-}
-
 /* A text element: always quoted, '"' and '\' escaped; NULL for s NULL. */
 static void
 arr_text(struct pg_arr *a, const char *s)
@@ -580,10 +557,13 @@ pg_ping(struct store *st)
 static enum store_rc
 pg_begin(struct store *st)
 {
-	/* READ COMMITTED whatever the server default: the locked reads
-	 * must see the latest committed rows (ledger.c decides on them). */
-	return pg_simple(PG(st), "BEGIN ISOLATION LEVEL READ COMMITTED",
-	                 PGRES_COMMAND_OK, NULL, "begin");
+	/* READ COMMITTED whatever the server default: the reads after the
+	 * lock must see the latest committed rows (ledger.c decides on
+	 * them).  One round trip: the last statement's result comes back. */
+	return pg_simple(PG(st),
+	                 "BEGIN ISOLATION LEVEL READ COMMITTED; "
+	                 "SELECT pg_advisory_xact_lock(" SOKO_LEDGER_LOCK ")",
+	                 PGRES_TUPLES_OK, NULL, "begin");
 }
 
 static enum store_rc
@@ -737,13 +717,8 @@ pg_usage_lock(struct store *st, struct store_usage *keys, size_t n)
 
 	if (n == 0)
 		return STORE_OK;
-	/* Missing rows are created at zero first, so that every key has a
-	 * row to lock: a concurrent instance then waits on it instead of
-	 * both deciding against zero and overshooting the limit. */
+	/* no row locks: begin() holds the ledger lock (file head) */
 	usage_key_arrays(s, keys, n, vals);
-	if ((rc = pg_run(s, P_USAGE_ENSURE, 5, vals, PGRES_COMMAND_OK, NULL,
-	                 "usage_lock")) != STORE_OK)
-		return rc;
 	if ((rc = pg_run(s, P_USAGE_LOCK, 5, vals, PGRES_TUPLES_OK, &r,
 	                 "usage_lock")) != STORE_OK)
 		return rc;
@@ -844,57 +819,132 @@ pg_txn_ids(struct store *st, size_t n, int64_t *out)
 	return STORE_OK;
 }
 
+/*
+ * Bulk rows go in with COPY FROM STDIN (text format): one round trip and
+ * no array parsing, measured about twice as fast as INSERT ... SELECT FROM
+ * unnest() for the batch's txns, postings and idempotency records.  COPY
+ * fires the same constraints and statement triggers, and a duplicate key
+ * is still 23505 (CONFLICT).
+ */
+static void
+cp_raw(struct pg_arr *c, const char *p, size_t n)
+{
+	arr_reserve(c, n);
+	memcpy(c->p + c->len, p, n);
+	c->len += n;
+}
+
+static void
+cp_i64(struct pg_arr *c, int64_t v, char end)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof tmp, "%lld%c", (long long)v, end);
+
+	cp_raw(c, tmp, (size_t)n);
+}
+
+/* A text value, escaped for COPY's text format. */
+static void
+cp_text(struct pg_arr *c, const char *v, char end)
+{
+	arr_reserve(c, 2 * strlen(v) + 1);
+	for (; *v != '\0'; v++) {
+		char e = *v == '\\' ? '\\'
+		         : *v == '\t' ? 't'
+		         : *v == '\n' ? 'n'
+		         : *v == '\r' ? 'r'
+		                      : 0;
+
+		if (e != 0) {
+			c->p[c->len++] = '\\';
+			c->p[c->len++] = e;
+		} else {
+			c->p[c->len++] = *v;
+		}
+	}
+	c->p[c->len++] = end;
+}
+
+static enum store_rc
+cp_send(struct store_pg *s, const char *sql, const char *what)
+{
+	PGresult *r;
+	enum store_rc rc;
+
+	if (PQstatus(s->conn) != CONNECTION_OK && pg_lost(s) &&
+	    PQstatus(s->conn) != CONNECTION_OK)
+		return store_fail(&s->base, STORE_RETRY, "%s: %s", what,
+		                  PQerrorMessage(s->conn));
+	r = PQexec(s->conn, sql);
+	if ((rc = pg_check(s, r, PGRES_COPY_IN, what)) != STORE_OK)
+		return rc;
+	PQclear(r);
+	if (PQputCopyData(s->conn, s->copy.p, (int)s->copy.len) != 1 ||
+	    PQputCopyEnd(s->conn, NULL) != 1) {
+		/* drain whatever result the server sends */
+		while ((r = PQgetResult(s->conn)) != NULL)
+			PQclear(r);
+		pg_lost(s);
+		return store_fail(&s->base, STORE_RETRY, "%s: %s", what,
+		                  PQerrorMessage(s->conn));
+	}
+	r = PQgetResult(s->conn);
+	rc = pg_check(s, r, PGRES_COMMAND_OK, what);
+	if (rc == STORE_OK)
+		PQclear(r);
+	while ((r = PQgetResult(s->conn)) != NULL)
+		PQclear(r);
+	return rc;
+}
+
 static enum store_rc
 write_txns(struct store_pg *s, const struct store_batch *b)
 {
-	struct pg_arr *a = s->arr;
-	const char *vals[8];
+	struct pg_arr *c = &s->copy;
 	size_t i;
-	int k;
 
-	for (k = 0; k < 8; k++)
-		arr_start(&a[k]);
+	c->len = 0;
 	for (i = 0; i < b->n_txns; i++) {
 		const struct store_txn_row *t = &b->txns[i];
 
-		arr_i64(&a[0], t->id);
-		arr_i64(&a[1], t->kind);
-		arr_i64(&a[2], t->currency);
-		arr_i64(&a[3], t->amount_minor);
-		arr_i64_or_null(&a[4], t->reverses_txn_id);
-		arr_text(&a[5], t->idem_key);
-		arr_text(&a[6], t->memo != NULL ? t->memo : "");
-		arr_i64(&a[7], t->created_ms);
+		cp_i64(c, t->id, '\t');
+		cp_i64(c, t->kind, '\t');
+		cp_i64(c, t->currency, '\t');
+		cp_i64(c, t->amount_minor, '\t');
+		if (t->reverses_txn_id != 0)
+			cp_i64(c, t->reverses_txn_id, '\t');
+		else
+			cp_raw(c, "\\N\t", 3);
+		cp_text(c, t->idem_key, '\t');
+		cp_text(c, t->memo != NULL ? t->memo : "", '\t');
+		cp_i64(c, t->created_ms, '\n');
 	}
-	for (k = 0; k < 8; k++)
-		vals[k] = arr_end(&a[k]);
-	return pg_run(s, P_INS_TXNS, 8, vals, PGRES_COMMAND_OK, NULL,
-	              "insert txns");
+	return cp_send(s,
+	               "COPY txns (id, kind, currency, amount_minor, "
+	               "reverses_txn_id, idem_key, memo, created_ms) FROM STDIN",
+	               "insert txns");
 }
 
 static enum store_rc
 write_postings(struct store_pg *s, const struct store_batch *b)
 {
-	struct pg_arr *a = s->arr;
-	const char *vals[5];
+	struct pg_arr *c = &s->copy;
 	size_t i;
-	int k;
 
-	for (k = 0; k < 5; k++)
-		arr_start(&a[k]);
+	c->len = 0;
 	for (i = 0; i < b->n_postings; i++) {
 		const struct store_posting_row *p = &b->postings[i];
 
-		arr_i64(&a[0], p->txn_id);
-		arr_i64(&a[1], p->leg);
-		arr_i64(&a[2], p->account_id);
-		arr_i64(&a[3], p->amount_minor);
-		arr_i64(&a[4], p->currency);
+		cp_i64(c, p->txn_id, '\t');
+		cp_i64(c, p->leg, '\t');
+		cp_i64(c, p->account_id, '\t');
+		cp_i64(c, p->amount_minor, '\t');
+		cp_i64(c, p->currency, '\n');
 	}
-	for (k = 0; k < 5; k++)
-		vals[k] = arr_end(&a[k]);
-	return pg_run(s, P_INS_POSTINGS, 5, vals, PGRES_COMMAND_OK, NULL,
-	              "insert postings");
+	return cp_send(s,
+	               "COPY postings (txn_id, leg, account_id, amount_minor, "
+	               "currency) FROM STDIN",
+	               "insert postings");
 }
 
 static enum store_rc
@@ -949,28 +999,30 @@ write_usage(struct store_pg *s, const struct store_batch *b)
 static enum store_rc
 write_idem(struct store_pg *s, const struct store_batch *b)
 {
-	struct pg_arr *a = s->arr;
+	struct pg_arr *c = &s->copy;
 	char hex[2 * LEDGER_HASH_LEN + 1];
-	const char *vals[5];
 	size_t i;
-	int k;
 
-	for (k = 0; k < 5; k++)
-		arr_start(&a[k]);
+	c->len = 0;
 	for (i = 0; i < b->n_idem; i++) {
 		const struct store_idem *d = &b->idem[i];
 
+		cp_text(c, d->key, '\t');
 		util_hex(hex, d->hash, LEDGER_HASH_LEN);
-		arr_text(&a[0], d->key);
-		arr_text(&a[1], hex);
-		arr_i64(&a[2], d->rc);
-		arr_i64_or_null(&a[3], d->txn_id);
-		arr_i64(&a[4], d->created_ms);
+		cp_raw(c, "\\\\x", 3); /* bytea hex, backslash escaped */
+		cp_raw(c, hex, 2 * LEDGER_HASH_LEN);
+		cp_raw(c, "\t", 1);
+		cp_i64(c, d->rc, '\t');
+		if (d->txn_id != 0)
+			cp_i64(c, d->txn_id, '\t');
+		else
+			cp_raw(c, "\\N\t", 3);
+		cp_i64(c, d->created_ms, '\n');
 	}
-	for (k = 0; k < 5; k++)
-		vals[k] = arr_end(&a[k]);
-	return pg_run(s, P_INS_IDEM, 5, vals, PGRES_COMMAND_OK, NULL,
-	              "insert idem");
+	return cp_send(s,
+	               "COPY idem (key, hash, rc, txn_id, created_ms) "
+	               "FROM STDIN",
+	               "insert idem");
 }
 
 static enum store_rc
@@ -1358,6 +1410,7 @@ pg_close(struct store *st)
 	PQfinish(s->conn);
 	for (i = 0; i < PG_N_ARR; i++)
 		free(s->arr[i].p);
+	free(s->copy.p);
 	free(s);
 }
 

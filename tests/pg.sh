@@ -1,6 +1,6 @@
 #!/bin/sh
 # pg.sh CMD [ARG...] - runs CMD against a throwaway PostgreSQL server
-# (reference/toolchain.md §5) and exits with CMD's status.
+# (docs/operations.md) and exits with CMD's status.
 #
 # The server lives in a temporary directory: socket there, TCP on
 # 127.0.0.1 only, the first free port from 5433.  Durability settings are
@@ -10,6 +10,9 @@
 # PGDATABASE for database "soko".  The server is stopped and the directory
 # removed on every exit.  Never skips: if PostgreSQL cannot start, this
 # fails loudly.
+#
+# SOKO_PG_OPTS adds server options ("-c shared_buffers=1GB ..."); the
+# benchmarks use it for memory sizing, never to weaken durability.
 set -eu
 
 if [ $# -eq 0 ]; then
@@ -70,7 +73,8 @@ started=1
 if ! $AS_PG "$PGBIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 60 \
 	-o "-k $D -p $PORT -c listen_addresses=127.0.0.1 \
 	-c fsync=on -c synchronous_commit=on -c full_page_writes=on \
-	-c shared_buffers=256MB -c max_wal_size=2GB -c max_connections=100" \
+	-c shared_buffers=256MB -c max_wal_size=2GB -c max_connections=100 \
+	${SOKO_PG_OPTS:-}" \
 	start >/dev/null; then
 	cat "$D/server.log" >&2 2>/dev/null || true
 	die "PostgreSQL did not start (port $PORT)"

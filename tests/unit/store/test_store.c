@@ -1120,11 +1120,6 @@ test_bypass(void)
 		CHECK(rc != 0);
 	}
 	if (is_pg) {
-		/* references are checked per statement (001_ledger.sql) */
-		CHECK(raw_exec("INSERT INTO postings VALUES ((SELECT "
-		               "MAX(id) FROM txns), 7, 999999, 1, 404)") != 0);
-		CHECK(raw_exec("INSERT INTO postings VALUES "
-		               "(999999, 0, 1, 1, 404)") != 0);
 		CHECK(raw_exec("TRUNCATE postings") != 0);
 		CHECK(raw_exec("TRUNCATE txns CASCADE") != 0);
 		CHECK(raw_exec("TRUNCATE payment_events") != 0);
@@ -1148,8 +1143,8 @@ test_bypass(void)
 	             0);
 	/* accounts are closed, never deleted (both backends) */
 	CHECK(raw_exec("DELETE FROM accounts WHERE code = 'wallet:a'") != 0);
-	if (!is_pg) {
-		/* SQLite declares no posting foreign keys (001_ledger.sql):
+	{
+		/* no posting foreign keys (001_ledger.sql, both backends):
 		 * an orphan written by hand is reported by verify() */
 		CHECK_EQ_INT(raw_exec("INSERT INTO postings VALUES ((SELECT "
 		                      "MAX(id) FROM txns), 7, 999999, 1, 404), "
