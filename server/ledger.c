@@ -2,11 +2,10 @@
  * ledger.c - double-entry decisions and group commit (ledger.h).
  *
  * One batch = one storage transaction:
- *   1. begin; re-read limit rules if stale;
+ *   1. begin (the store takes the ledger's write lock, shared by every
+ *      sokod on one PostgreSQL); re-read limit rules if stale;
  *   2. look up every idempotency key of the batch (sorted, unique);
- *   3. load reversal targets; load and lock limit usage rows and accounts,
- *      in a fixed order (usage keys, then account ids ascending), so that
- *      several sokod on one PostgreSQL never deadlock on each other;
+ *   3. load reversal targets, limit usage rows and accounts;
  *   4. decide each request in arrival order against in-memory copies of
  *      those rows (so a hot account costs one row update per batch);
  *   5. write postings, transactions, one balance delta per touched account,

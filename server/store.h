@@ -8,9 +8,10 @@
  *
  * The store reads and writes rows; it makes no ledger decisions.  The rules
  * (balances, floors, limits, idempotency, reversals) live once in ledger.c
- * and run inside a transaction opened with begin(): reads made between
- * begin() and commit() lock what they read (PostgreSQL: SELECT ... FOR
- * UPDATE in a fixed order; SQLite: BEGIN IMMEDIATE, one writer), so the
+ * and run inside a transaction opened with begin(), which takes the
+ * ledger's single write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: a
+ * transaction-scoped advisory lock shared by every sokod on the database).
+ * Under it, the reads of a batch cannot go stale before commit(), so the
  * decisions hold when several sokod share one PostgreSQL.
  *
  * Both backends pass tests/unit/store/test_store.c.
@@ -132,16 +133,16 @@ struct store_ops {
 	 * keys[i] is new. */
 	enum store_rc (*idem_get)(struct store *st, const char *const *keys,
 	                          size_t n, struct store_idem *out);
-	/* Loads and locks accounts ids[0..n) (sorted ascending, unique);
-	 * out[i].id == 0 when ids[i] does not exist. */
+	/* Loads accounts ids[0..n) (sorted ascending, unique), out[i] for
+	 * ids[i]; out[i].id == 0 when ids[i] does not exist. */
 	enum store_rc (*accounts_lock)(struct store *st, const int64_t *ids,
 	                               size_t n, struct ledger_account *out);
-	/* Loads and locks usage rows for keys[0..n) (sorted by
-	 * store_usage_cmp, unique), creating missing rows at zero so they can
-	 * be locked; fills amount_minor and count of each. */
+	/* Loads usage rows for keys[0..n) (sorted by store_usage_cmp,
+	 * unique): fills amount_minor and count of each, zero for a row that
+	 * does not exist yet (batch_write's upsert creates it). */
 	enum store_rc (*usage_lock)(struct store *st, struct store_usage *keys,
 	                            size_t n);
-	/* Loads and locks the transaction a reversal targets. */
+	/* Loads the transaction a reversal targets (NOT_FOUND if none). */
 	enum store_rc (*txn_info)(struct store *st, int64_t id,
 	                          struct store_txn_info *out);
 	/* Reserves n new transaction ids, ascending, into out. */
