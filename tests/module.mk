@@ -22,5 +22,9 @@ check-store: $(STORE_BIN)
 	@$(STORE_BIN) sqlite
 	@sh tests/pg.sh $(STORE_BIN) pg
 
+# Everything on SQLite; then sokod on PostgreSQL for the API, the limits
+# race and the kill -9 crash test.
 check-integration: all
 	@$(PYTHON) tests/integration/run.py --build $(BUILD)
+	@sh tests/pg.sh $(PYTHON) tests/integration/run.py --build $(BUILD) \
+		--store pg --only movement,bad_input,limits_race,crash_kill9

@@ -19,6 +19,16 @@ SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 
 
+def fresh_pg():
+    """An empty schema in the throwaway PostgreSQL of tests/pg.sh (each
+    test starts from nothing, as with a new SQLite file); its conninfo."""
+    conninfo = os.environ["SOKO_TEST_PG"]
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", conninfo, "-c",
+                    "DROP SCHEMA public CASCADE; CREATE SCHEMA public"],
+                   check=True, capture_output=True, timeout=60)
+    return conninfo
+
+
 class Sokod:
     """One sokod process with its own temporary directory and database."""
 
@@ -26,6 +36,8 @@ class Sokod:
                  extra=(), env=None):
         self.build = build
         self.dir = workdir or tempfile.mkdtemp(prefix="soko-it-")
+        if store is None and os.environ.get("SOKO_IT_STORE") == "pg":
+            store = "pg:" + fresh_pg()
         self.store = store or "sqlite:%s/soko.db" % self.dir
         self.binary = os.path.join(build, binary)
         self.extra = list(extra)

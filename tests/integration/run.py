@@ -18,12 +18,19 @@ import test_crash  # noqa: E402
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
-    ap.add_argument("--only", default=None)
+    ap.add_argument("--only", default=None,
+                    help="run tests whose name contains one of these "
+                         "comma-separated words")
+    ap.add_argument("--store", default="sqlite", choices=["sqlite", "pg"],
+                    help="pg: run sokod on the PostgreSQL of tests/pg.sh")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
-    suite = Suite("integration")
+    if a.store == "pg":
+        os.environ["SOKO_IT_STORE"] = "pg"
+    suite = Suite("integration" if a.store == "sqlite" else
+                  "integration_pg")
     for fn in test_http.TESTS + test_crash.TESTS:
-        if a.only and a.only not in fn.__name__:
+        if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)
     sys.exit(0 if suite.report() else 1)
