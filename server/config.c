@@ -206,6 +206,24 @@ config_check(const struct config *c, char *err, size_t errlen)
 		         c->http_listen);
 		return -1;
 	}
+	if (c->pos_listen[0] != '\0') {
+		colon = strrchr(c->pos_listen, ':');
+		if (colon == NULL || colon == c->pos_listen ||
+		    colon[1] == '\0' ||
+		    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+		    atol(colon + 1) > 65535) {
+			snprintf(err, errlen,
+			         "pos_listen: \"%s\" is not ADDRESS:PORT "
+			         "(0-65535)",
+			         c->pos_listen);
+			return -1;
+		}
+		if (c->pos_kek_file[0] == '\0') {
+			snprintf(err, errlen,
+			         "pos_listen is set but pos_kek_file is not");
+			return -1;
+		}
+	}
 	{
 		/* log_set_levels() applies a valid spec; main applies the
 		 * same one right after, so checking here is harmless */

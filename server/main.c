@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "keywrap.h"
 #include "ledger.h"
 #include "log.h"
 #include "net_http.h"
@@ -43,6 +44,8 @@ main(int argc, char **argv)
 	struct ledger *lg = NULL;
 	int i, check_only = 0, rc = 1, bad = 0, n_over = 0;
 	const char *over[64];
+	uint8_t kek[KEYWRAP_KEY_LEN];
+	bool has_kek = false;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -105,6 +108,14 @@ main(int argc, char **argv)
 		                "bytes\n");
 		goto out;
 	}
+	if (cfg->pos_listen[0] != '\0') {
+		if (keywrap_load_kek(kek, cfg->pos_kek_file, err, sizeof err) !=
+		    0) {
+			fprintf(stderr, "sokod: pos_kek_file: %s\n", err);
+			goto out;
+		}
+		has_kek = true;
+	}
 	if (check_only) {
 		printf("sokod: configuration %s is valid\n",
 		       file ? file : "(defaults)");
@@ -131,9 +142,11 @@ main(int argc, char **argv)
 		        "401\"");
 	log_msg(LOG_CORE, LOG_LEVEL_NOTICE, "event=starting version=%s store=%s",
 	        SOKO_VERSION, st->ops->name);
-	rc = net_http_run(cfg, st, lg, api_key) == 0 ? 0 : 1;
+	rc = net_http_run(cfg, st, lg, api_key, has_kek ? kek : NULL) == 0 ? 0
+	                                                                  : 1;
 	log_msg(LOG_CORE, LOG_LEVEL_NOTICE, "event=stopped rc=%d", rc);
 out:
+	explicit_bzero(kek, sizeof kek);
 	if (api_key != NULL) {
 		explicit_bzero(api_key, strlen(api_key));
 		free(api_key);

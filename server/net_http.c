@@ -30,6 +30,7 @@
 #include "dbq.h"
 #include "log.h"
 #include "metrics.h"
+#include "net_pos.h"
 #include "svc_admin.h"
 #include "util.h"
 
@@ -53,6 +54,7 @@ struct sokod {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct dbq *dbq;
+	struct net_pos *pos; /* NULL: pos_listen is empty */
 	struct event *wake_ev, *sig_term, *sig_int, *drain_ev, *purge_ev;
 	int wake_fd;
 	int64_t inflight;     /* requests answered asynchronously */
@@ -573,12 +575,15 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (d->inflight > 0 && util_mono_us() < d->drain_deadline_us)
+	size_t pos = net_pos_inflight(d->pos);
+
+	if ((d->inflight > 0 || pos > 0) &&
+	    util_mono_us() < d->drain_deadline_us)
 		return;
-	if (d->inflight > 0)
+	if (d->inflight > 0 || pos > 0)
 		log_msg(LOG_CORE, LOG_LEVEL_WARN,
-		        "event=shutdown_timeout inflight=%lld",
-		        (long long)d->inflight);
+		        "event=shutdown_timeout inflight=%lld pos_inflight=%zu",
+		        (long long)d->inflight, pos);
 	event_del(d->drain_ev);
 	/* the commits of everything answered are durable; let the last
 	 * replies leave the socket buffers, then stop */
@@ -605,6 +610,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		evhttp_del_accept_socket(d->http, d->bound);
 		d->bound = NULL;
 	}
+	/* POS: stop accepting and reading; in-flight requests are answered
+	 * (after their commit), then each connection closes */
+	net_pos_shutdown(d->pos);
 	d->drain_ev = event_new(d->base, -1, EV_PERSIST, on_drain, d);
 	event_add(d->drain_ev, &tick);
 }
@@ -642,12 +650,12 @@ bind_http(struct sokod *d, char *where, size_t cap)
 
 int
 net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
-             const char *api_key)
+             const char *api_key, const uint8_t *pos_kek)
 {
 	struct sokod d;
 	struct dbq_params qp;
 	struct timeval tmo;
-	char where[300];
+	char where[300], pos_where[300] = "";
 	int rc = -1;
 
 	memset(&d, 0, sizeof d);
@@ -710,8 +718,21 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 		goto out;
 	}
 	log_msg(LOG_HTTP, LOG_LEVEL_NOTICE, "event=listening http=%s", where);
+	if (cfg->pos_listen[0] != '\0') {
+		d.pos = net_pos_new(d.base, d.dbq, cfg, pos_kek, pos_where,
+		                    sizeof pos_where);
+		if (d.pos == NULL) {
+			log_msg(LOG_POS, LOG_LEVEL_ERROR,
+			        "event=bind_failed listen=%s errno=%d",
+			        cfg->pos_listen, errno);
+			goto out;
+		}
+		log_msg(LOG_POS, LOG_LEVEL_NOTICE, "event=listening pos=%s",
+		        pos_where);
+	}
 	/* the readiness line: tests wait for it instead of sleeping */
-	printf("sokod ready http=%s store=%s pid=%ld\n", where, st->ops->name,
+	printf("sokod ready http=%s%s%s store=%s pid=%ld\n", where,
+	       d.pos != NULL ? " pos=" : "", pos_where, st->ops->name,
 	       (long)getpid());
 	fflush(stdout);
 
@@ -724,6 +745,7 @@ out:
 		dbq_stop(d.dbq);
 		dbq_complete(d.dbq);
 	}
+	net_pos_free(d.pos); /* no job points at a connection any more */
 	if (d.http != NULL)
 		evhttp_free(d.http);
 	dbq_free(d.dbq);

@@ -9,6 +9,8 @@
 #ifndef SOKO_NET_HTTP_H
 #define SOKO_NET_HTTP_H
 
+#include <stdint.h>
+
 #include "config.h"
 #include "ledger.h"
 #include "store.h"
@@ -17,10 +19,13 @@
  * Runs sokod until SIGTERM/SIGINT: binds the listener, prints the readiness
  * line on stdout, serves, then shuts down gracefully (stop accepting, let
  * in-flight requests finish and their commits land, flush, return).
+ * Also runs the POS listener (net_pos.c) when cfg->pos_listen is set;
+ * pos_kek (32 bytes) unwraps terminal keys, NULL when POS is off.
  * Borrows everything.  api_key may be NULL (admin API answers 401).
  * Returns 0 on a clean stop, -1 if it could not start.
  */
 int net_http_run(const struct config *cfg, struct store *st,
-                 struct ledger *lg, const char *api_key);
+                 struct ledger *lg, const char *api_key,
+                 const uint8_t *pos_kek);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * sokoctl.c - soko's admin command line (docs/operations.md §sokoctl).
  *
- *   sokoctl [-c FILE | -s STORE] COMMAND ...
+ *   sokoctl [-c FILE | -s STORE] [-o KEY=VALUE]... COMMAND ...
  *     migrate                              apply pending migrations
  *     account create CODE TYPE CUR [--floor AMOUNT | --no-floor]
  *     account show CODE
@@ -11,7 +11,13 @@
  *     limit list
  *     verify                               check every ledger invariant
  *     purge-idempotency [--days N]         drop keys older than N (>=30)
+ *     agent create CODE FLOAT_ACCOUNT_CODE POS agent and its float
+ *     terminal add ID AGENT_CODE           new K_t, printed once in hex
+ *     terminal block ID | unblock ID       refuse / allow its logins
+ *     terminal list                        never prints keys
  *
+ * -o sets a configuration key as sokod's -o does (pos_kek_file for
+ * terminal add; store).
  * The store comes from -s, else the `store` key of -c FILE, else
  * $SOKO_STORE, else sqlite:soko.db.  Exit status: 0 ok, 1 failure or
  * violations found, 2 usage.
@@ -20,7 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "config.h"
+#include "keywrap.h"
 #include "ledger.h"
 #include "money.h"
 #include "store.h"
@@ -30,7 +39,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: sokoctl [-c FILE | -s STORE] COMMAND ...\n"
+	        "usage: sokoctl [-c FILE | -s STORE] [-o KEY=VALUE]... "
+	        "COMMAND ...\n"
 	        "  migrate\n"
 	        "  account create CODE TYPE CURRENCY [--floor AMOUNT | "
 	        "--no-floor]\n"
@@ -41,6 +51,9 @@ usage(void)
 	        "  limit list\n"
 	        "  verify\n"
 	        "  purge-idempotency [--days N]\n"
+	        "  agent create CODE FLOAT_ACCOUNT_CODE\n"
+	        "  terminal add ID AGENT_CODE      (needs pos_kek_file)\n"
+	        "  terminal block ID | terminal unblock ID | terminal list\n"
 	        "TYPE: provider_clearing merchant_payable agent_float "
 	        "biller_payable\n"
 	        "      fees_revenue commission_revenue suspense "
@@ -249,38 +262,201 @@ cmd_limit_list(struct store *st)
 	return 0;
 }
 
+/* A terminal id or agent code: 1..32 bytes of [A-Za-z0-9._-]. */
+static int
+pos_id_arg(const char *what, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > STORE_POS_ID_MAX ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	              "0123456789._-") != n) {
+		fprintf(stderr,
+		        "sokoctl: %s must be 1..%d bytes of A-Z a-z 0-9 . _ -\n",
+		        what, STORE_POS_ID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_agent_create(struct store *st, const char *code, const char *acct)
+{
+	struct ledger_account a;
+	struct store_agent ag;
+	enum store_rc rc;
+
+	if (pos_id_arg("agent code", code) != 0)
+		return 1;
+	rc = st->ops->account_by_code(st, acct, &a);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such account" : st->errstr);
+		return 1;
+	}
+	if (a.type != LEDGER_ACCT_AGENT_FLOAT) {
+		fprintf(stderr, "sokoctl: %s is not an agent_float account\n",
+		        acct);
+		return 1;
+	}
+	memset(&ag, 0, sizeof ag);
+	strlcpy_s(ag.code, code, sizeof ag.code);
+	ag.float_account_id = a.id;
+	ag.status = STORE_POS_ACTIVE;
+	ag.created_ms = util_now_ms();
+	rc = st->ops->agent_create(st, &ag);
+	if (rc == STORE_CONFLICT) {
+		fprintf(stderr, "sokoctl: agent %s already exists\n", code);
+		return 1;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	printf("agent %s float=%s\n", ag.code, a.code);
+	return 0;
+}
+
+/* Generates K_t, stores it wrapped under the KEK, prints it once. */
+static int
+cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
+                 const char *agent)
+{
+	uint8_t kek[KEYWRAP_KEY_LEN], kt[KEYWRAP_KEY_LEN];
+	char hex[2 * KEYWRAP_KEY_LEN + 1], err[256];
+	struct store_terminal t;
+	struct store_agent ag;
+	enum store_rc rc;
+	int ret = 1;
+
+	memset(&t, 0, sizeof t);
+	if (pos_id_arg("terminal id", id) != 0)
+		return 1;
+	if (keywrap_load_kek(kek, cfg->pos_kek_file, err, sizeof err) != 0) {
+		fprintf(stderr, "sokoctl: %s\n", err);
+		return 1;
+	}
+	rc = st->ops->agent_get(st, agent, &ag);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such agent" : st->errstr);
+		goto out;
+	}
+	if (RAND_bytes(kt, sizeof kt) != 1 ||
+	    keywrap_wrap(t.key_wrapped, kek, kt, id) != 0) {
+		fprintf(stderr, "sokoctl: cannot generate or wrap the key\n");
+		goto out;
+	}
+	strlcpy_s(t.id, id, sizeof t.id);
+	t.agent_id = ag.id;
+	t.status = STORE_POS_ACTIVE;
+	t.created_ms = util_now_ms();
+	rc = st->ops->terminal_create(st, &t);
+	if (rc == STORE_CONFLICT) {
+		fprintf(stderr, "sokoctl: terminal %s already exists\n", id);
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		goto out;
+	}
+	/* the only time K_t leaves the server in clear: load it into the
+	 * terminal's secure storage now; it cannot be shown again */
+	util_hex(hex, kt, sizeof kt);
+	printf("terminal %s agent=%s key=%s\n", id, ag.code, hex);
+	ret = 0;
+out:
+	explicit_bzero(hex, sizeof hex);
+	explicit_bzero(kt, sizeof kt);
+	explicit_bzero(kek, sizeof kek);
+	explicit_bzero(&t, sizeof t);
+	return ret;
+}
+
+static int
+cmd_terminal_status(struct store *st, const char *id, uint8_t status)
+{
+	enum store_rc rc = st->ops->terminal_set_status(st, id, status);
+
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such terminal" : st->errstr);
+		return 1;
+	}
+	printf("terminal %s %s (running sokod refuses or allows its next "
+	       "login)\n",
+	       id, store_pos_status_name(status));
+	return 0;
+}
+
+static int
+terminal_list_cb(void *arg, const struct store_terminal *t)
+{
+	(void)arg;
+	printf("%-32s agent=%-20s %s%s\n", t->id, t->agent.code,
+	       store_pos_status_name(t->status),
+	       t->agent.status == STORE_POS_BLOCKED ? " (agent blocked)" : "");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *url = NULL, *file = NULL;
-	struct config *cfg = NULL;
+	const char *over[32];
+	struct config *cfg = config_new();
 	struct store *st = NULL;
 	char err[512];
-	int i = 1, rc = 1;
+	int i = 1, rc = 1, n_over = 0, j;
+	bool has_store = false;
 
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
 			url = argv[i + 1];
 		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			file = argv[i + 1];
+		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc &&
+		         n_over < (int)ARRAY_LEN(over))
+			over[n_over++] = argv[i + 1];
 		else {
 			usage();
-			return 2;
+			rc = 2;
+			goto out;
 		}
 		i += 2;
 	}
 	if (i >= argc) {
 		usage();
-		return 2;
+		rc = 2;
+		goto out;
 	}
-	if (url == NULL && file != NULL) {
-		cfg = config_new();
+	if (file != NULL) {
 		if (config_load(cfg, file, err, sizeof err) != 0) {
 			fprintf(stderr, "sokoctl: %s\n", err);
 			goto out;
 		}
-		url = cfg->store;
+		has_store = true;
 	}
+	for (j = 0; j < n_over; j++) {
+		char key[128];
+		const char *eq = strchr(over[j], '=');
+
+		if (eq == NULL || (size_t)(eq - over[j]) >= sizeof key) {
+			fprintf(stderr, "sokoctl: -o %s: expected KEY=VALUE\n",
+			        over[j]);
+			goto out;
+		}
+		memcpy(key, over[j], (size_t)(eq - over[j]));
+		key[eq - over[j]] = '\0';
+		if (config_set(cfg, key, eq + 1, err, sizeof err) != 0) {
+			fprintf(stderr, "sokoctl: -o %s: %s\n", over[j], err);
+			goto out;
+		}
+		if (strcmp(key, "store") == 0)
+			has_store = true;
+	}
+	if (url == NULL && has_store)
+		url = cfg->store;
 	if (url == NULL)
 		url = getenv("SOKO_STORE");
 	if (url == NULL)
@@ -335,6 +511,24 @@ main(int argc, char **argv)
 		}
 		printf("verify: %zu violation%s\n", n, n == 1 ? "" : "s");
 		rc = n == 0 ? 0 : 1;
+	} else if (strcmp(argv[0], "agent") == 0 && argc == 4 &&
+	           strcmp(argv[1], "create") == 0) {
+		rc = cmd_agent_create(st, argv[2], argv[3]);
+	} else if (strcmp(argv[0], "terminal") == 0 && argc == 4 &&
+	           strcmp(argv[1], "add") == 0) {
+		rc = cmd_terminal_add(st, cfg, argv[2], argv[3]);
+	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
+	           strcmp(argv[1], "block") == 0) {
+		rc = cmd_terminal_status(st, argv[2], STORE_POS_BLOCKED);
+	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
+	           strcmp(argv[1], "unblock") == 0) {
+		rc = cmd_terminal_status(st, argv[2], STORE_POS_ACTIVE);
+	} else if (strcmp(argv[0], "terminal") == 0 && argc == 2 &&
+	           strcmp(argv[1], "list") == 0) {
+		rc = st->ops->terminal_list(st, terminal_list_cb, NULL) ==
+		                     STORE_OK
+		             ? 0
+		             : 1;
 	} else if (strcmp(argv[0], "purge-idempotency") == 0) {
 		long days = 30;
 		int64_t n = 0;

@@ -40,3 +40,19 @@ store_rc_name(enum store_rc rc)
 	}
 	return "?";
 }
+
+const char *
+store_pos_status_name(uint8_t status)
+{
+	return status == STORE_POS_BLOCKED ? "blocked" : "active";
+}
+
+uint8_t
+store_pos_status_parse(const char *s)
+{
+	if (strcmp(s, "active") == 0)
+		return STORE_POS_ACTIVE;
+	if (strcmp(s, "blocked") == 0)
+		return STORE_POS_BLOCKED;
+	return 0;
+}

@@ -106,6 +106,38 @@ struct store_batch {
 	size_t n_idem;
 };
 
+/* ---- POS provisioning (sql/NNN_pos.sql, docs/operations.md) ---- */
+
+#define STORE_POS_ID_MAX      32 /* terminal id and agent code, bytes */
+#define STORE_KEY_WRAPPED_LEN 60 /* nonce 12 || K_t 32 || tag 16 */
+
+enum store_pos_status {
+	STORE_POS_ACTIVE = 1, /* stored as 'active' */
+	STORE_POS_BLOCKED,    /* stored as 'blocked' */
+};
+
+struct store_agent {
+	int64_t id;
+	char code[STORE_POS_ID_MAX + 1];
+	int64_t float_account_id; /* accounts.id, an agent_float */
+	uint8_t status;           /* enum store_pos_status */
+	int64_t created_ms;
+};
+
+/* A terminal with what a login needs of its agent. */
+struct store_terminal {
+	char id[STORE_POS_ID_MAX + 1];
+	int64_t agent_id;
+	uint8_t key_wrapped[STORE_KEY_WRAPPED_LEN]; /* never K_t in clear */
+	uint8_t status;                             /* enum store_pos_status */
+	int64_t created_ms;
+	/* filled by terminal_get and terminal_list; ignored by create */
+	struct store_agent agent;
+};
+
+/* Terminal visitor for terminal_list; return non-zero to stop. */
+typedef int (*store_terminal_fn)(void *arg, const struct store_terminal *t);
+
 /* Violation reporter for verify(): what is the invariant's name
  * ("unbalanced_txn", ...), detail a human-readable line. */
 typedef void (*store_violation_fn)(void *arg, const char *what,
@@ -176,6 +208,25 @@ struct store_ops {
 	enum store_rc (*limit_list)(struct store *st,
 	                            struct ledger_limit_rule **out, size_t *n);
 
+	/* ---- POS provisioning (own transaction each) ---- */
+	/* CONFLICT if a->code exists; FAIL if float_account_id does not.
+	 * Sets a->id. */
+	enum store_rc (*agent_create)(struct store *st, struct store_agent *a);
+	enum store_rc (*agent_get)(struct store *st, const char *code,
+	                           struct store_agent *out);
+	/* Borrows t (t->agent ignored).  CONFLICT if t->id exists. */
+	enum store_rc (*terminal_create)(struct store *st,
+	                                 const struct store_terminal *t);
+	/* The terminal and its agent; NOT_FOUND leaves *out untouched. */
+	enum store_rc (*terminal_get)(struct store *st, const char *id,
+	                              struct store_terminal *out);
+	/* NOT_FOUND if there is no such terminal. */
+	enum store_rc (*terminal_set_status)(struct store *st, const char *id,
+	                                     uint8_t status);
+	/* Every terminal with its agent, by id. */
+	enum store_rc (*terminal_list)(struct store *st, store_terminal_fn fn,
+	                               void *arg);
+
 	/* ---- payments: state machine with audit trail ---- */
 	/* Inserts p in PAY_CREATED with its first audit event.  Sets p->id.
 	 * CONFLICT if p->ref exists. */
@@ -226,6 +277,9 @@ store_close(struct store *st)
 /* Order of usage keys (kind, subject, currency, window, bucket). */
 int store_usage_cmp(const void *a, const void *b);
 const char *store_rc_name(enum store_rc rc);
+/* "active" / "blocked", and back (0 if neither). */
+const char *store_pos_status_name(uint8_t status);
+uint8_t store_pos_status_parse(const char *s);
 
 /* Embedded migrations (generated from sql/ at build time). */
 struct store_migration {

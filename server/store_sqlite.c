@@ -45,8 +45,20 @@ enum stmt_id {
 	S_PAY_UPDATE,
 	S_PAY_GET,
 	S_PAY_EVENTS,
+	S_AGENT_INSERT,
+	S_AGENT_GET,
+	S_TERM_INSERT,
+	S_TERM_GET,
+	S_TERM_STATUS,
+	S_TERM_LIST,
 	S_COUNT
 };
+
+#define SQ_AGENT_COLS                                                        \
+	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
+#define SQ_TERM_COLS                                                         \
+	"t.id, t.agent_id, t.key_wrapped, t.status, t.created_ms, "          \
+	SQ_AGENT_COLS
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -111,6 +123,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PAY_EVENTS] = "SELECT COALESCE(from_state, 0), to_state, reason, "
 	                 "at_ms FROM payment_events WHERE payment_id = ?1 "
 	                 "ORDER BY id",
+	[S_AGENT_INSERT] = "INSERT INTO agents (code, float_account_id, "
+	                   "status, created_ms) VALUES (?1, ?2, ?3, ?4)",
+	[S_AGENT_GET] = "SELECT " SQ_AGENT_COLS " FROM agents a "
+	                "WHERE a.code = ?1",
+	[S_TERM_INSERT] = "INSERT INTO terminals (id, agent_id, key_wrapped, "
+	                  "status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_TERM_GET] = "SELECT " SQ_TERM_COLS " FROM terminals t JOIN agents a "
+	               "ON a.id = t.agent_id WHERE t.id = ?1",
+	[S_TERM_STATUS] = "UPDATE terminals SET status = ?2 WHERE id = ?1",
+	[S_TERM_LIST] = "SELECT " SQ_TERM_COLS " FROM terminals t JOIN agents "
+	                "a ON a.id = t.agent_id ORDER BY t.id",
 };
 
 /* Rows per multi-row INSERT on the batch path: one statement step per
@@ -954,6 +977,155 @@ sq_limit_list(struct store *st, struct ledger_limit_rule **out, size_t *n)
 	return STORE_OK;
 }
 
+/* ------------------------------------------------------ POS provisioning */
+
+static void
+row_agent(sqlite3_stmt *q, int o, struct store_agent *a)
+{
+	const unsigned char *code = sqlite3_column_text(q, o + 1);
+	const unsigned char *status = sqlite3_column_text(q, o + 3);
+
+	memset(a, 0, sizeof *a);
+	a->id = sqlite3_column_int64(q, o);
+	strlcpy_s(a->code, code ? (const char *)code : "", sizeof a->code);
+	a->float_account_id = sqlite3_column_int64(q, o + 2);
+	a->status = store_pos_status_parse(status ? (const char *)status : "");
+	a->created_ms = sqlite3_column_int64(q, o + 4);
+}
+
+static enum store_rc
+sq_agent_create(struct store *st, struct store_agent *a)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_AGENT_INSERT);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, a->code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, a->float_account_id);
+	sqlite3_bind_text(q, 3, store_pos_status_name(a->status), -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, a->created_ms);
+	if ((rc = run(s, q, "create agent")) != STORE_OK)
+		return rc;
+	a->id = sqlite3_last_insert_rowid(s->db);
+	return STORE_OK;
+}
+
+static enum store_rc
+sq_agent_get(struct store *st, const char *code, struct store_agent *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_AGENT_GET);
+	int rc;
+
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		row_agent(q, 0, out);
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "agent");
+}
+
+static enum store_rc
+sq_terminal_create(struct store *st, const struct store_terminal *t)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_TERM_INSERT);
+
+	sqlite3_bind_text(q, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, t->agent_id);
+	sqlite3_bind_blob(q, 3, t->key_wrapped, STORE_KEY_WRAPPED_LEN,
+	                  SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, store_pos_status_name(t->status), -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, t->created_ms);
+	return run(s, q, "create terminal");
+}
+
+/* A terminal row (SQ_TERM_COLS); -1 if its wrapped key has a bad size. */
+static int
+row_terminal(sqlite3_stmt *q, struct store_terminal *t)
+{
+	const unsigned char *id = sqlite3_column_text(q, 0);
+	const unsigned char *status = sqlite3_column_text(q, 3);
+	const void *key = sqlite3_column_blob(q, 2);
+
+	memset(t, 0, sizeof *t);
+	strlcpy_s(t->id, id ? (const char *)id : "", sizeof t->id);
+	t->agent_id = sqlite3_column_int64(q, 1);
+	if (key == NULL ||
+	    sqlite3_column_bytes(q, 2) != STORE_KEY_WRAPPED_LEN)
+		return -1;
+	memcpy(t->key_wrapped, key, STORE_KEY_WRAPPED_LEN);
+	t->status = store_pos_status_parse(status ? (const char *)status : "");
+	t->created_ms = sqlite3_column_int64(q, 4);
+	row_agent(q, 5, &t->agent);
+	return 0;
+}
+
+static enum store_rc
+sq_terminal_get(struct store *st, const char *id, struct store_terminal *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_TERM_GET);
+	struct store_terminal t;
+	enum store_rc r = STORE_OK;
+	int rc;
+
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && row_terminal(q, &t) != 0)
+		r = store_fail(st, STORE_FAIL, "terminal %s: bad key_wrapped",
+		               id);
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return sq_err(s, rc, "terminal");
+	if (r == STORE_OK)
+		*out = t;
+	explicit_bzero(&t, sizeof t);
+	return r;
+}
+
+static enum store_rc
+sq_terminal_set_status(struct store *st, const char *id, uint8_t status)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_TERM_STATUS);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, store_pos_status_name(status), -1,
+	                  SQLITE_STATIC);
+	if ((rc = run(s, q, "terminal status")) != STORE_OK)
+		return rc;
+	return sqlite3_changes(s->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static enum store_rc
+sq_terminal_list(struct store *st, store_terminal_fn fn, void *arg)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_TERM_LIST);
+	struct store_terminal t;
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (row_terminal(q, &t) != 0)
+			continue; /* verify-grade damage; listing goes on */
+		if (fn(arg, &t) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	explicit_bzero(&t, sizeof t);
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? STORE_OK : sq_err(s, rc, "terminal_list");
+}
+
 /* -------------------------------------------------------------- payments */
 
 static enum store_rc
@@ -1213,6 +1385,12 @@ static const struct store_ops sqlite_ops = {
 	.idem_purge = sq_idem_purge,
 	.limit_set = sq_limit_set,
 	.limit_list = sq_limit_list,
+	.agent_create = sq_agent_create,
+	.agent_get = sq_agent_get,
+	.terminal_create = sq_terminal_create,
+	.terminal_get = sq_terminal_get,
+	.terminal_set_status = sq_terminal_set_status,
+	.terminal_list = sq_terminal_list,
 	.payment_create = sq_payment_create,
 	.payment_transition = sq_payment_transition,
 	.payment_get = sq_payment_get,

@@ -455,6 +455,90 @@ test_accounts(void)
 	finish(st, NULL);
 }
 
+static int
+count_terminal(void *arg, const struct store_terminal *t)
+{
+	int *n = arg;
+
+	(*n)++;
+	CHECK(t->agent.code[0] != '\0');
+	return 0;
+}
+
+/* POS provisioning (003_pos): agents, terminals with wrapped keys,
+ * status changes, uniqueness. */
+static void
+test_pos_provisioning(void)
+{
+	struct store *st;
+	struct store_agent ag, got;
+	struct store_terminal t, tg;
+	int64_t fl;
+	int n = 0;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	fl = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES,
+	                true, false);
+	memset(&ag, 0, sizeof ag);
+	strlcpy_s(ag.code, "A1", sizeof ag.code);
+	ag.float_account_id = fl;
+	ag.status = STORE_POS_ACTIVE;
+	ag.created_ms = T0;
+	CHECK_EQ_INT(st->ops->agent_create(st, &ag), STORE_OK);
+	CHECK(ag.id > 0);
+	CHECK_EQ_INT(st->ops->agent_create(st, &ag), STORE_CONFLICT);
+	CHECK_EQ_INT(st->ops->agent_get(st, "A1", &got), STORE_OK);
+	CHECK_EQ_INT(got.id, ag.id);
+	CHECK_EQ_INT(got.float_account_id, fl);
+	CHECK_EQ_INT(got.status, STORE_POS_ACTIVE);
+	CHECK_EQ_INT(st->ops->agent_get(st, "nobody", &got), STORE_NOT_FOUND);
+	/* an agent needs a real float account */
+	strlcpy_s(ag.code, "A2", sizeof ag.code);
+	ag.float_account_id = 999999;
+	CHECK_EQ_INT(st->ops->agent_create(st, &ag), STORE_FAIL);
+
+	memset(&t, 0, sizeof t);
+	strlcpy_s(t.id, "T-000123", sizeof t.id);
+	t.agent_id = got.id;
+	for (size_t i = 0; i < STORE_KEY_WRAPPED_LEN; i++)
+		t.key_wrapped[i] = (uint8_t)(i * 7 + 1);
+	t.status = STORE_POS_ACTIVE;
+	t.created_ms = T0;
+	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_OK);
+	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_CONFLICT);
+	CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg), STORE_OK);
+	CHECK_EQ_STR(tg.id, "T-000123");
+	CHECK(memcmp(tg.key_wrapped, t.key_wrapped, STORE_KEY_WRAPPED_LEN) ==
+	      0);
+	CHECK_EQ_INT(tg.status, STORE_POS_ACTIVE);
+	CHECK_EQ_STR(tg.agent.code, "A1");
+	CHECK_EQ_INT(tg.agent.float_account_id, fl);
+	CHECK_EQ_INT(tg.created_ms, T0);
+	CHECK_EQ_INT(st->ops->terminal_get(st, "T-nope", &tg), STORE_NOT_FOUND);
+	CHECK_EQ_INT(st->ops->terminal_set_status(st, "T-000123",
+	                                          STORE_POS_BLOCKED),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg), STORE_OK);
+	CHECK_EQ_INT(tg.status, STORE_POS_BLOCKED);
+	CHECK_EQ_INT(st->ops->terminal_set_status(st, "T-000123",
+	                                          STORE_POS_ACTIVE),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg), STORE_OK);
+	CHECK_EQ_INT(tg.status, STORE_POS_ACTIVE);
+	CHECK_EQ_INT(st->ops->terminal_set_status(st, "T-nope",
+	                                          STORE_POS_BLOCKED),
+	             STORE_NOT_FOUND);
+	/* a terminal needs a real agent */
+	strlcpy_s(t.id, "T-000124", sizeof t.id);
+	t.agent_id = 999999;
+	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_FAIL);
+	CHECK_EQ_INT(st->ops->terminal_list(st, count_terminal, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	finish(st, NULL);
+}
+
 static void
 test_transfer(void)
 {
@@ -1743,6 +1827,7 @@ main(int argc, char **argv)
 
 	RUN(test_migrations);
 	RUN(test_accounts);
+	RUN(test_pos_provisioning);
 	RUN(test_transfer);
 	RUN(test_errors);
 	RUN(test_idempotency);

@@ -1,0 +1,39 @@
+/*
+ * net_pos.h - sokod's POS terminal listener (libevent glue,
+ * docs/pos-protocol.md).  Decisions are svc_pos.c's; storage work goes
+ * through dbq.c.  Runs on net_http.c's event_base.
+ */
+#ifndef SOKO_NET_POS_H
+#define SOKO_NET_POS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "dbq.h"
+
+struct net_pos;
+
+/*
+ * Binds cfg->pos_listen on base and starts accepting.  Borrows cfg, dbq
+ * and kek (32 bytes), which must outlive it.  Writes "ADDR:PORT" (the
+ * bound port) into where.  Returns NULL if it cannot bind.
+ */
+struct net_pos *net_pos_new(struct event_base *base, struct dbq *dbq,
+                            const struct config *cfg, const uint8_t *kek,
+                            char *where, size_t cap);
+
+/* Graceful shutdown: stops accepting and reading; each connection closes
+ * once its in-flight requests are answered and its output flushed. */
+void net_pos_shutdown(struct net_pos *p);
+
+/* Storage jobs posted by POS connections and not yet completed. */
+size_t net_pos_inflight(const struct net_pos *p);
+
+/* Closes every connection and the listener.  After dbq_stop() and
+ * dbq_complete(): no job may still point at a connection.  NULL-safe. */
+void net_pos_free(struct net_pos *p);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * svc_pos.h - the POS terminal service: what sokod does with each decoded
+ * frame of a terminal connection (docs/pos-protocol.md §3, §4, §9).
+ *
+ * Layer: svc_ (STYLE.md §1).  No libevent and no sockets: net_pos.c
+ * decodes frames, calls svc_pos_frame(), writes out->buf, posts out->post
+ * to the storage writer, and hands the finished job back to
+ * svc_pos_done().  Time is a parameter.  Storage is reached only through
+ * dbq jobs whose call functions (worker thread) live here.
+ *
+ * Session states: CONNECTED -> LOGGED_IN -> CLOSING (§3.1).  Keys (K_t,
+ * K_s) never leave this file's structs, are wiped by svc_pos_session_fini
+ * and svc_pos_op_free, and are never logged.
+ */
+#ifndef SOKO_SVC_POS_H
+#define SOKO_SVC_POS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dbq.h"
+#include "pos.h"
+#include "store.h"
+
+enum svc_pos_state {
+	SVC_POS_CONNECTED,  /* accepted; only LOGIN is allowed */
+	SVC_POS_LOGGED_IN,  /* K_s agreed; requests are served */
+	SVC_POS_CLOSING,    /* flush what is queued, read nothing, close */
+	SVC_POS_STATE_COUNT /* sentinel: not a state */
+};
+
+/* One per listener.  Borrowed by every session and op. */
+struct svc_pos {
+	const uint8_t *kek;    /* POS_KEY_LEN bytes: unwraps K_t */
+	uint32_t heartbeat_s;  /* told to terminals in LOGIN_OK */
+	uint32_t max_inflight; /* requests unanswered per connection */
+	uint64_t next_session_id;
+	/* CSPRNG for server nonces: RAND_bytes-like, 1 on success.  Tests
+	 * replace it to reproduce the spec's vectors. */
+	int (*rand_bytes)(unsigned char *buf, int n);
+};
+
+struct svc_pos_session {
+	enum svc_pos_state state;
+	bool is_login_pending; /* LOGIN posted, its lookup not back yet */
+	char peer[64];         /* "ADDR:PORT", for logs; set by the caller */
+	uint64_t session_id;
+	char terminal_id[STORE_POS_ID_MAX + 1]; /* after LOGIN_OK */
+	char agent_code[STORE_POS_ID_MAX + 1];
+	int64_t float_account_id; /* the agent's float */
+	uint8_t ks[POS_KEY_LEN];  /* session key; wiped by _fini */
+	uint64_t last_rx;         /* last accepted terminal counter */
+	uint64_t next_tx;         /* next counter the server sends */
+	uint32_t n_inflight;      /* requests posted, not yet answered */
+};
+
+enum svc_pos_op_kind {
+	SVC_POS_OP_LOGIN,        /* call: terminal_get */
+	SVC_POS_OP_XFER_RESOLVE, /* call: agent_get(to_agent) */
+	SVC_POS_OP_XFER,         /* ledger request */
+	SVC_POS_OP_STATUS,       /* call: idem_lookup (+ txn_info) */
+};
+
+/* One request on its way through storage.  Owned by the connection until
+ * posted, by dbq until done, then by svc_pos_done(). */
+struct svc_pos_op {
+	struct dbq_job job; /* job.arg, job.done: the caller's */
+	enum svc_pos_op_kind kind;
+	const struct svc_pos *svc;
+	uint16_t type; /* the request's type */
+	uint32_t req_id;
+	char terminal_id[STORE_POS_ID_MAX + 1];
+	char to_agent[STORE_POS_ID_MAX + 1];
+	uint8_t txn_id[POS_ID_LEN];
+	uint64_t amount;
+	uint16_t currency;
+	/* LOGIN: the frame's MAC'd bytes and MAC, checked once K_t is known */
+	uint8_t client_nonce[POS_NONCE_LEN];
+	uint8_t *login_auth; /* malloc'd copy */
+	size_t login_auth_len;
+	uint8_t login_mac[POS_MAC_LEN];
+	/* results of the call functions (worker thread) */
+	struct store_terminal term;
+	struct store_agent agent;
+	struct store_idem idem;
+	struct store_txn_info info;
+	bool has_info;
+};
+
+/* What the caller does next.  buf/cap are the caller's. */
+struct svc_pos_out {
+	uint8_t *buf; /* in: room for one frame (POS_FRAME_MAX) */
+	size_t cap;
+	size_t len;              /* out: frame bytes to send (0: none) */
+	bool is_close;           /* out: close once the output is flushed */
+	struct svc_pos_op *post; /* out: post post->job (caller sets
+	                            job.arg/done); on a full queue call
+	                            svc_pos_busy() */
+};
+
+void svc_pos_session_init(struct svc_pos *s, struct svc_pos_session *ss);
+/* Wipes the session key.  The session may be reused after _init. */
+void svc_pos_session_fini(struct svc_pos_session *ss);
+
+/*
+ * One frame decoded by pos_frame_decode() (CODEC_OK) from the terminal.
+ * Borrows f (views die when the caller drains its buffer: everything kept
+ * is copied).  now_ms: UTC wall clock.  Fills *out.  Loop thread.
+ */
+void svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
+                   const struct pos_frame *f, int64_t now_ms,
+                   struct svc_pos_out *out);
+
+/* pos_frame_decode() said CODEC_BAD: answer 0xC000 with f->refusal (zero
+ * MAC before login, K_s after) and close (§2, §3.1). */
+void svc_pos_refused(struct svc_pos *s, struct svc_pos_session *ss,
+                     const struct pos_frame *f, const char *why,
+                     struct svc_pos_out *out);
+
+/* A posted op is back (job.call_rc / job.res filled, after commit for a
+ * ledger op).  Takes op: frees it, or returns it in out->post for its
+ * next step.  Loop thread. */
+void svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
+                  struct svc_pos_op *op, int64_t now_ms,
+                  struct svc_pos_out *out);
+
+/* The storage queue refused op (full or stopping): answers BUSY.  Takes
+ * op. */
+void svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
+                  struct svc_pos_op *op, struct svc_pos_out *out);
+
+/* Frees op, wiping what it holds.  NULL-safe.  For ops whose connection
+ * went away. */
+void svc_pos_op_free(struct svc_pos_op *op);
+
+/* The LOGIN_FAIL BUSY frame (zero MAC, req_id 0) for a connection over
+ * pos_max_conns.  Returns its length, or 0 if cap is too small. */
+size_t svc_pos_conn_refusal(uint8_t *buf, size_t cap, uint32_t retry_after_s);
+
+/* The POS response code of a ledger outcome (FLOAT_TRANSFER, STATUS). */
+enum pos_code svc_pos_code(enum ledger_rc rc);
+
+/* "pos:<terminal id>:<txn id hex>" into dst[LEDGER_KEY_MAX + 1]. */
+void svc_pos_idem_key(char *dst, const char *terminal_id,
+                      const uint8_t txn_id[POS_ID_LEN]);
+
+#endif

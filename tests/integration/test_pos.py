@@ -1,0 +1,386 @@
+"""test_pos.py - sokod's POS listener over a real socket
+(docs/pos-protocol.md): provisioning with sokoctl, login, float transfers
+with idempotency, STATUS, refusals (blocked, wrong key, bad MAC, replayed
+counter, garbage, oversized length), and a clean ledger at the end.
+
+A small POS client in the Python standard library: frames, HMAC-SHA256/16,
+the session key, and the canonical CBOR subset of §5.2 (hand-written)."""
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import subprocess
+import threading
+
+from harness import Sokod
+
+# ---- canonical CBOR subset (§5.2) ------------------------------------
+
+
+def _head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for ai, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | ai]) + struct.pack(fmt, n)
+    raise ValueError(n)
+
+
+def cbor(v):
+    if isinstance(v, bool):
+        return b"\xf5" if v else b"\xf4"
+    if isinstance(v, int):
+        return _head(0, v)
+    if isinstance(v, bytes):
+        return _head(2, len(v)) + v
+    if isinstance(v, str):
+        b = v.encode()
+        return _head(3, len(b)) + b
+    if isinstance(v, list):
+        return _head(4, len(v)) + b"".join(cbor(x) for x in v)
+    if isinstance(v, dict):
+        return _head(5, len(v)) + b"".join(cbor(k) + cbor(v[k])
+                                           for k in sorted(v))
+    raise TypeError(v)
+
+
+def uncbor(b, i=0):
+    """(value, next index)"""
+    ib = b[i]
+    major, ai = ib >> 5, ib & 31
+    i += 1
+    if major == 7:
+        return {20: False, 21: True, 22: None}[ai], i
+    if ai < 24:
+        n = ai
+    else:
+        size = {24: 1, 25: 2, 26: 4, 27: 8}[ai]
+        n = int.from_bytes(b[i:i + size], "big")
+        i += size
+    if major == 0:
+        return n, i
+    if major == 1:
+        return -1 - n, i
+    if major in (2, 3):
+        s = b[i:i + n]
+        return (s if major == 2 else s.decode()), i + n
+    if major == 4:
+        out = []
+        for _ in range(n):
+            x, i = uncbor(b, i)
+            out.append(x)
+        return out, i
+    if major == 5:
+        out = {}
+        for _ in range(n):
+            k, i = uncbor(b, i)
+            out[k], i = uncbor(b, i)
+        return out, i
+    raise ValueError("unsupported CBOR")
+
+
+# ---- frames (§2, §4) ---------------------------------------------------
+
+LOGIN, LOGIN_OK, LOGIN_FAIL = 0x0001, 0x8001, 0xC001
+ECHO, FLOAT_TRANSFER, STATUS, CASH_IN = 0x0002, 0x0013, 0x0030, 0x0011
+RESP, FAIL = 0x8000, 0xC000
+APPROVED, DUPLICATE, INSUFFICIENT_FLOAT = 0, 3, 11
+UNKNOWN_TXN, UNKNOWN_AGENT, TXN_ID_REUSED = 13, 18, 20
+BAD_MAC, BAD_COUNTER, MALFORMED = 40, 41, 43
+UNSUPPORTED_TYPE, NOT_LOGGED_IN, AUTH_FAILED, BLOCKED = 44, 45, 46, 47
+KES = 404
+ZERO_MAC = bytes(16)
+
+
+def mac(key, auth):
+    return hmac.new(key, auth, hashlib.sha256).digest()[:16]
+
+
+def frame(type_, req_id, counter, body, key):
+    auth = struct.pack(">BBHIQ", 1, 0, type_, req_id, counter) + cbor(body)
+    m = mac(key, auth) if key is not None else ZERO_MAC
+    return struct.pack(">H", len(auth) + 16) + auth + m
+
+
+class Closed(Exception):
+    pass
+
+
+class Term:
+    """One terminal connection."""
+
+    def __init__(self, port, tid, kt):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.tid, self.kt, self.ks = tid, kt, None
+        self.tx, self.rx, self.req = 1, 0, 0
+        self.buf = b""
+
+    def close(self):
+        self.s.close()
+
+    def send_raw(self, data):
+        self.s.sendall(data)
+
+    def read_frame(self):
+        """(type, req_id, counter, body, mac, auth) or raises Closed."""
+        while True:
+            if len(self.buf) >= 2:
+                n = struct.unpack(">H", self.buf[:2])[0]
+                if len(self.buf) >= 2 + n:
+                    f, self.buf = self.buf[:2 + n], self.buf[2 + n:]
+                    auth, m = f[2:-16], f[-16:]
+                    _, _, t, rid, ctr = struct.unpack(">BBHIQ", auth[:16])
+                    body, end = uncbor(auth, 16)
+                    assert end == len(auth), "bytes after the body"
+                    return t, rid, ctr, body, m, auth
+            d = self.s.recv(65536)
+            if not d:
+                raise Closed()
+            self.buf += d
+
+    def expect_closed(self):
+        try:
+            while True:
+                self.read_frame()
+        except (Closed, ConnectionResetError):
+            return
+        except socket.timeout:
+            raise AssertionError("connection not closed")
+
+    def login(self):
+        cn = os.urandom(16)
+        self.send_raw(frame(LOGIN, 1, 0, {1: self.tid, 2: cn,
+                                          3: "test_pos.py"}, self.kt))
+        t, rid, ctr, body, m, auth = self.read_frame()
+        if t == LOGIN_OK:
+            assert rid == 1 and ctr == 0, (rid, ctr)
+            assert m == mac(self.kt, auth), "LOGIN_OK MAC"
+            assert body[2] == cn, "client nonce not echoed"
+            sn = body[1]
+            self.ks = hmac.new(self.kt, b"soko-pos-v1 session" +
+                               self.tid.encode() + cn + sn,
+                               hashlib.sha256).digest()
+        return t, body, m, auth
+
+    def request(self, type_, body, counter=None, corrupt=False):
+        self.req += 1
+        f = bytearray(frame(type_, self.req, self.tx if counter is None
+                            else counter, body, self.ks))
+        self.tx += 1
+        if corrupt:
+            f[-20] ^= 0x01  # a bit in the body
+        self.send_raw(bytes(f))
+        t, rid, ctr, rbody, m, auth = self.read_frame()
+        assert rid == self.req, (rid, self.req)
+        assert m == mac(self.ks, auth), "response MAC"
+        assert ctr > self.rx, "server counter not increasing"
+        self.rx = ctr
+        return t, rbody
+
+    def transfer(self, txn, amount, to, currency=KES):
+        return self.request(FLOAT_TRANSFER, {1: txn, 2: amount,
+                                             3: currency, 4: to})
+
+
+# ---- sokod with a POS listener -----------------------------------------
+
+
+class PosSokod(Sokod):
+    def __init__(self, build):
+        d = None
+        super().__init__(build, workdir=d)
+        self.kek = os.path.join(self.dir, "pos.kek")
+        with open(self.kek, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(self.kek, 0o600)
+        self.extra += ["-o", "pos_listen=127.0.0.1:0",
+                       "-o", "pos_kek_file=" + self.kek]
+        self.pos_port = None
+
+    def start(self, timeout=20):
+        self.stderr_f = open(self.stderr_path, "ab")
+        cmd = [self.binary, "-o", "store=" + self.store,
+               "-o", "http_listen=127.0.0.1:0"] + self.extra
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=self.stderr_f, env=self.env)
+        line = [None]
+
+        def reader():
+            line[0] = self.proc.stdout.readline().decode()
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not line[0] or "sokod ready" not in line[0]:
+            self.proc.kill()
+            raise AssertionError("sokod did not become ready: %r\n%s" %
+                                 (line[0], self.stderr_text()))
+        for part in line[0].split():
+            if part.startswith("http="):
+                self.port = int(part.rsplit(":", 1)[1])
+            if part.startswith("pos="):
+                self.pos_port = int(part.rsplit(":", 1)[1])
+        assert self.pos_port, line[0]
+        return self
+
+    def terminal_add(self, tid, agent):
+        out = self.ctl("-o", "pos_kek_file=" + self.kek, "terminal", "add",
+                       tid, agent).stdout
+        key = [p for p in out.split() if p.startswith("key=")][0][4:]
+        return bytes.fromhex(key)
+
+    def term(self, tid, kt):
+        return Term(self.pos_port, tid, kt)
+
+
+def setup(build):
+    s = PosSokod(build)
+    s.ctl("account", "create", "clearing:mpesa", "provider_clearing", "KES")
+    for a in ("A1", "A2", "A3"):
+        s.ctl("account", "create", "agent:%s:float" % a, "agent_float", "KES")
+        s.ctl("agent", "create", a, "agent:%s:float" % a)
+    keys = {"T1": s.terminal_add("T1", "A1"),
+            "T2": s.terminal_add("T2", "A2"),
+            "T3": s.terminal_add("T3", "A3")}
+    s.start()
+    st, _, data = s.move("fund-A1", {"type": "float_topup", "currency": "KES",
+                                     "amount": "1000.00",
+                                     "debit": "clearing:mpesa",
+                                     "credit": "agent:A1:float"})
+    assert st == 201, data
+    return s, keys
+
+
+def t_pos_transfer_duplicate_status(build):
+    s, keys = setup(build)
+    try:
+        listing = s.ctl("terminal", "list").stdout
+        assert "T1" in listing and "key" not in listing, listing
+        for k in keys.values():
+            assert k.hex() not in listing
+        t = s.term("T1", keys["T1"])
+        typ, body, _, _ = t.login()
+        assert typ == LOGIN_OK, (hex(typ), body)
+        assert body[7] == 8 and body[5] == 4096, body
+        typ, body = t.request(ECHO, {1: 1})
+        assert typ == ECHO | RESP and body[1] > 0, body
+
+        txn = os.urandom(16)
+        typ, r1 = t.transfer(txn, 30000, "A2")
+        assert typ == FLOAT_TRANSFER | RESP and r1[1] == APPROVED, r1
+        assert r1[2] == txn and r1[3].startswith("FT-"), r1
+        # the same txn id again: DUPLICATE, the original result, no move
+        typ, r2 = t.transfer(txn, 30000, "A2")
+        assert r2[1] == DUPLICATE and r2[7] == APPROVED, r2
+        assert r2[3] == r1[3], (r1, r2)
+        assert s.balance("agent:A1:float") == "700.00"
+        assert s.balance("agent:A2:float") == "300.00"
+        # same txn id, different amount: reused, nothing done
+        typ, r3 = t.transfer(txn, 30001, "A2")
+        assert r3[1] == TXN_ID_REUSED, r3
+        # insufficient float (A1 has 700.00)
+        typ, r4 = t.transfer(os.urandom(16), 10000000, "A2")
+        assert r4[1] == INSUFFICIENT_FLOAT, r4
+        typ, r5 = t.transfer(os.urandom(16), 100, "nobody")
+        assert r5[1] == UNKNOWN_AGENT, r5
+        # STATUS of a known and an unknown txn id
+        typ, st1 = t.request(STATUS, {1: txn})
+        assert typ == STATUS | RESP and st1[1] == APPROVED, st1
+        assert st1[9] == 30000 and st1[10] == KES and st1[8] == 0x13, st1
+        typ, st2 = t.request(STATUS, {1: os.urandom(16)})
+        assert st2[1] == UNKNOWN_TXN, st2
+        # a type not served yet: refused, the session goes on
+        typ, r6 = t.request(CASH_IN, {1: os.urandom(16), 2: 1, 3: KES,
+                                      4: "254700000001"})
+        assert typ == CASH_IN | FAIL and r6[1] == UNSUPPORTED_TYPE, r6
+        typ, body = t.request(ECHO, {1: 2})
+        assert typ == ECHO | RESP
+        t.close()
+        # a resend after reconnecting is still a duplicate
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        typ, r7 = t.transfer(txn, 30000, "A2")
+        assert r7[1] == DUPLICATE and r7[7] == APPROVED, r7
+        t.close()
+        assert s.balance("agent:A1:float") == "700.00"
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
+def t_pos_login_refusals(build):
+    s, keys = setup(build)
+    try:
+        # wrong key and unknown terminal: the same AUTH_FAILED, zero MAC
+        for tid, kt in (("T1", os.urandom(32)), ("T9", keys["T1"])):
+            t = s.term(tid, kt)
+            typ, body, m, _ = t.login()
+            assert typ == LOGIN_FAIL and body[1] == AUTH_FAILED, body
+            assert m == ZERO_MAC
+            t.expect_closed()
+        # blocked terminal: BLOCKED, MAC'd with K_t; unblocked logs in
+        s.ctl("terminal", "block", "T2")
+        assert "blocked" in s.ctl("terminal", "list").stdout
+        t = s.term("T2", keys["T2"])
+        typ, body, m, auth = t.login()
+        assert typ == LOGIN_FAIL and body[1] == BLOCKED, body
+        assert m == mac(keys["T2"], auth)
+        t.expect_closed()
+        s.ctl("terminal", "unblock", "T2")
+        t = s.term("T2", keys["T2"])
+        assert t.login()[0] == LOGIN_OK
+        t.close()
+        # a request before login
+        t = s.term("T1", keys["T1"])
+        t.send_raw(frame(ECHO, 5, 1, {1: 1}, None))
+        typ, rid, _, body, _, _ = t.read_frame()
+        assert typ == ECHO | FAIL and body[1] == NOT_LOGGED_IN, body
+        t.expect_closed()
+        err = s.stderr_text()
+        for k in keys.values():
+            assert k.hex() not in err, "a terminal key in the log"
+    finally:
+        s.stop()
+
+
+def t_pos_bad_frames(build):
+    s, keys = setup(build)
+    try:
+        # a flipped bit: BAD_MAC, then closed
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        typ, body = t.request(ECHO, {1: 1}, corrupt=True)
+        assert typ == ECHO | FAIL and body[1] == BAD_MAC, body
+        t.expect_closed()
+        # a replayed counter: BAD_COUNTER, then closed
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        t.request(ECHO, {1: 1})
+        typ, body = t.request(ECHO, {1: 1}, counter=1)
+        assert typ == ECHO | FAIL and body[1] == BAD_COUNTER, body
+        t.expect_closed()
+        # oversized length: refused at once, closed
+        t = s.term("T1", keys["T1"])
+        t.send_raw(b"\xff\xff\x01\x00")
+        typ, rid, _, body, _, _ = t.read_frame()
+        assert typ == FAIL and body[1] == MALFORMED, body
+        t.expect_closed()
+        # garbage bytes: closed without a crash
+        for junk in (os.urandom(600), b"\x00\x00", b"GET / HTTP/1.0\r\n\r\n"):
+            t = s.term("T1", keys["T1"])
+            t.send_raw(junk)
+            t.expect_closed()
+        # the server still serves
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        typ, r = t.transfer(os.urandom(16), 100, "A2")
+        assert r[1] == APPROVED, r
+        t.close()
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
+TESTS = [t_pos_transfer_duplicate_status, t_pos_login_refusals,
+         t_pos_bad_frames]
