@@ -47,6 +47,7 @@ LDFLAGS_ALL = $(OPT) $(LDHARDEN) -pthread
 all:
 
 include protocols/module.mk
+include terminal/module.mk
 include server/module.mk
 include tests/module.mk
 include tests/fuzz/module.mk

@@ -3,7 +3,8 @@
 UNIT_CFLAGS = $(SERVER_CFLAGS) -Itests/unit
 TEST_LIBS   = $(CORE_LIB) $(PROTO_LIB) $(PKG_LIBS)
 
-UNIT_SRCS  := $(filter-out tests/unit/store/%,$(wildcard tests/unit/*/test_*.c))
+UNIT_SRCS  := $(filter-out tests/unit/store/% tests/unit/terminal/%,\
+	$(wildcard tests/unit/*/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 STORE_BIN  := $(BUILD)/tests/unit/store/test_store
 ALL_BINS   += $(UNIT_BINS) $(STORE_BIN)
@@ -13,8 +14,22 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -MF $@.d $(LDFLAGS_ALL) $< $(TEST_LIBS) -o $@
 
-check-unit: $(UNIT_BINS)
-	@sh tests/run_unit.sh $(UNIT_BINS)
+# libsokoterm's tests link the terminal library (and SQLite), not the
+# server core: they prove the library stands alone.
+TERM_TEST_SRCS   := $(wildcard tests/unit/terminal/test_*.c)
+TERM_TEST_BINS   := $(TERM_TEST_SRCS:%.c=$(BUILD)/%)
+TERM_TEST_CFLAGS  = $(WARN) -D_DEFAULT_SOURCE $(OPT) $(HARDEN) -MMD -MP \
+	-Iprotocols -Iterminal -Itests/unit \
+	$(shell pkg-config --cflags sqlite3 2>/dev/null)
+ALL_BINS         += $(TERM_TEST_BINS)
+ALL_DEPS         += $(TERM_TEST_BINS:=.d)
+
+$(BUILD)/tests/unit/terminal/%: tests/unit/terminal/%.c $(TERM_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(TERM_TEST_CFLAGS) -MF $@.d $(LDFLAGS_ALL) $< $(TERM_LIBS) -o $@
+
+check-unit: $(UNIT_BINS) $(TERM_TEST_BINS)
+	@sh tests/run_unit.sh $(UNIT_BINS) $(TERM_TEST_BINS)
 
 # The same suite against SQLite, then against a throwaway PostgreSQL that
 # tests/pg.sh starts and stops (never skipped).

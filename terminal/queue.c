@@ -1,0 +1,360 @@
+/*
+ * queue.c - libsokoterm's offline store-and-forward queue in SQLite
+ * (issue #3; docs/pos-protocol.md §9).
+ *
+ * Layer: terminal/ (STYLE.md §1): the only file that includes sqlite3.h.
+ * Durability: journal_mode=WAL with synchronous=FULL, so a commit that
+ * returned survives power loss; every write is one statement in autocommit
+ * (its own transaction).  PRAGMA integrity_check runs on every open and a
+ * failure is returned, never repaired or recreated behind the caller's
+ * back.  Bound parameters only.  No globals: one struct per open queue.
+ */
+#include "queue.h"
+
+#include <string.h>
+
+#include <sqlite3.h>
+
+struct sokoterm_queue {
+	sqlite3 *db;
+	struct sokoterm_mem mem; /* copy; frees this struct */
+	sqlite3_stmt *st_insert, *st_stats, *st_get, *st_due, *st_set, *st_done;
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS q ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " txn_id BLOB NOT NULL UNIQUE,"
+    " type INTEGER NOT NULL,"
+    " amount INTEGER NOT NULL,"
+    " currency INTEGER NOT NULL,"
+    " is_offline INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " reason INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " next_try_ms INTEGER NOT NULL,"
+    " code INTEGER,"
+    " done_ms INTEGER,"
+    " body BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS q_open ON q(state, seq) WHERE state <> 9;";
+
+#define ROW_COLS                                                               \
+	"seq, txn_id, type, amount, currency, is_offline, state, reason, "     \
+	"attempts, created_ms, next_try_ms, code, body, done_ms"
+
+static const char *const sql_text[] = {
+    "INSERT INTO q (txn_id, type, amount, currency, is_offline, state,"
+    " reason, created_ms, next_try_ms, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    "SELECT count(*), coalesce(sum(CASE WHEN is_offline THEN amount END),"
+    " 0), coalesce(min(created_ms), 0) FROM q WHERE state <> 9",
+    "SELECT " ROW_COLS " FROM q WHERE txn_id = ?",
+    "SELECT " ROW_COLS " FROM q WHERE state NOT IN (8, 9) AND seq > ?"
+    " AND next_try_ms <= ? ORDER BY seq LIMIT ?",
+    "UPDATE q SET state = ?, next_try_ms = ?, attempts = attempts + ?,"
+    " reason = CASE WHEN ? = 4 THEN ? ELSE reason END"
+    " WHERE txn_id = ? AND (state <> 9 OR ? = 4)",
+    "UPDATE q SET state = 9, code = ?, done_ms = ? WHERE txn_id = ?"
+    " AND state <> 9",
+};
+
+static void *
+mem_alloc(const struct sokoterm_mem *m, size_t n)
+{
+	return m->alloc(m->ctx, n);
+}
+
+/* Runs one statement that returns no rows we need (pragmas, DDL). */
+static int
+exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static enum sokoterm_err
+rc_err(int rc)
+{
+	rc &= 0xff; /* primary code */
+	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+		return SOKOTERM_ERR_QUEUE_CORRUPT;
+	if (rc == SQLITE_NOMEM)
+		return SOKOTERM_ERR_NOMEM;
+	return SOKOTERM_ERR_QUEUE;
+}
+
+/* "ok" from PRAGMA integrity_check, or the reason to refuse the file. */
+static enum sokoterm_err
+integrity(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e = SOKOTERM_ERR_QUEUE_CORRUPT;
+	const unsigned char *txt;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		txt = sqlite3_column_text(st, 0);
+		if (txt != NULL && strcmp((const char *)txt, "ok") == 0)
+			e = SOKOTERM_OK;
+		else if (txt == NULL)
+			e = SOKOTERM_ERR_NOMEM;
+	} else {
+		e = rc_err(rc);
+	}
+	sqlite3_finalize(st);
+	return e;
+}
+
+enum sokoterm_err
+sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
+                    const struct sokoterm_mem *mem)
+{
+	struct sokoterm_queue *q;
+	sqlite3_stmt **sts[6];
+	enum sokoterm_err e;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if ((q = mem_alloc(mem, sizeof *q)) == NULL)
+		return SOKOTERM_ERR_NOMEM;
+	memset(q, 0, sizeof *q);
+	q->mem = *mem;
+	rc = sqlite3_open_v2(path, &q->db,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                         SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		e = q->db == NULL ? SOKOTERM_ERR_NOMEM : rc_err(rc);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(q->db, 0);
+	/* Integrity first: before any pragma or DDL writes to the file. */
+	if ((e = integrity(q->db)) != SOKOTERM_OK)
+		goto fail;
+	/* Small page cache: thousands of instances share a fleet simulator,
+	 * and a terminal has little RAM. */
+	if (exec(q->db, "PRAGMA journal_mode=WAL") != 0 ||
+	    exec(q->db, "PRAGMA synchronous=FULL") != 0 ||
+	    exec(q->db, "PRAGMA cache_size=-64") != 0 ||
+	    exec(q->db, "PRAGMA busy_timeout=2000") != 0 ||
+	    exec(q->db, schema_sql) != 0) {
+		e = rc_err(sqlite3_errcode(q->db));
+		goto fail;
+	}
+	sts[0] = &q->st_insert;
+	sts[1] = &q->st_stats;
+	sts[2] = &q->st_get;
+	sts[3] = &q->st_due;
+	sts[4] = &q->st_set;
+	sts[5] = &q->st_done;
+	for (i = 0; i < 6; i++) {
+		rc =
+		    sqlite3_prepare_v3(q->db, sql_text[i], -1,
+		                       SQLITE_PREPARE_PERSISTENT, sts[i], NULL);
+		if (rc != SQLITE_OK) {
+			e = rc_err(rc);
+			goto fail;
+		}
+	}
+	*out = q;
+	return SOKOTERM_OK;
+fail:
+	sokoterm_queue_close(q);
+	return e;
+}
+
+void
+sokoterm_queue_close(struct sokoterm_queue *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_finalize(q->st_insert);
+	sqlite3_finalize(q->st_stats);
+	sqlite3_finalize(q->st_get);
+	sqlite3_finalize(q->st_due);
+	sqlite3_finalize(q->st_set);
+	sqlite3_finalize(q->st_done);
+	sqlite3_close(q->db); /* NULL-safe; all statements are finalized */
+	q->mem.free(q->mem.ctx, q);
+}
+
+/* Steps a write statement to completion and resets it. */
+static enum sokoterm_err
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? SOKOTERM_OK : rc_err(rc);
+}
+
+enum sokoterm_err
+sokoterm_queue_insert(struct sokoterm_queue *q, const struct sokoterm_qrow *r)
+{
+	sqlite3_stmt *st = q->st_insert;
+
+	if (sqlite3_bind_blob(st, 1, r->txn_id, SOKOTERM_ID_LEN,
+	                      SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, r->type) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, (sqlite3_int64)r->amount) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 4, r->currency) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 5, r->is_offline) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 6, r->state) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 7, r->reason) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 8, r->created_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 9, r->next_try_ms) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 10, r->body, (int)r->body_len,
+	                      SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	return step_done(st);
+}
+
+enum sokoterm_err
+sokoterm_queue_stats(struct sokoterm_queue *q, uint64_t *n_open,
+                     uint64_t *off_sum, int64_t *oldest_ms)
+{
+	sqlite3_stmt *st = q->st_stats;
+	enum sokoterm_err e = SOKOTERM_OK;
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		*n_open = (uint64_t)sqlite3_column_int64(st, 0);
+		*off_sum = (uint64_t)sqlite3_column_int64(st, 1);
+		*oldest_ms = sqlite3_column_int64(st, 2);
+	} else {
+		e = rc_err(rc);
+	}
+	sqlite3_reset(st);
+	return e;
+}
+
+/* Copies the current row of st (ROW_COLS) into *r. */
+static void
+read_row(sqlite3_stmt *st, struct sokoterm_qrow *r)
+{
+	const void *p;
+	int n;
+
+	memset(r, 0, sizeof *r);
+	r->seq = sqlite3_column_int64(st, 0);
+	p = sqlite3_column_blob(st, 1);
+	n = sqlite3_column_bytes(st, 1);
+	if (p != NULL && n == SOKOTERM_ID_LEN)
+		memcpy(r->txn_id, p, SOKOTERM_ID_LEN);
+	r->type = (uint16_t)sqlite3_column_int(st, 2);
+	r->amount = (uint64_t)sqlite3_column_int64(st, 3);
+	r->currency = (uint16_t)sqlite3_column_int(st, 4);
+	r->is_offline = sqlite3_column_int(st, 5) != 0;
+	r->state = (uint8_t)sqlite3_column_int(st, 6);
+	r->reason = (uint8_t)sqlite3_column_int(st, 7);
+	r->attempts = (uint32_t)sqlite3_column_int64(st, 8);
+	r->created_ms = sqlite3_column_int64(st, 9);
+	r->next_try_ms = sqlite3_column_int64(st, 10);
+	r->code = (unsigned)sqlite3_column_int(st, 11);
+	r->was_done = sqlite3_column_type(st, 13) != SQLITE_NULL;
+	p = sqlite3_column_blob(st, 12);
+	n = sqlite3_column_bytes(st, 12);
+	/* A body over the limit cannot have been written by us: keep it
+	 * empty, the engine then cannot resend it and resolves by STATUS. */
+	if (p != NULL && n > 0 && (size_t)n <= SOKOTERM_QBODY_MAX) {
+		memcpy(r->body, p, (size_t)n);
+		r->body_len = (size_t)n;
+	}
+}
+
+enum sokoterm_err
+sokoterm_queue_get(struct sokoterm_queue *q, const uint8_t *txn_id,
+                   struct sokoterm_qrow *r)
+{
+	sqlite3_stmt *st = q->st_get;
+	enum sokoterm_err e;
+	int rc;
+
+	if (sqlite3_bind_blob(st, 1, txn_id, SOKOTERM_ID_LEN, SQLITE_STATIC) !=
+	    SQLITE_OK)
+		return SOKOTERM_ERR_QUEUE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		read_row(st, r);
+		e = SOKOTERM_OK;
+	} else {
+		e = rc == SQLITE_DONE ? SOKOTERM_ERR_NOT_FOUND : rc_err(rc);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return e;
+}
+
+enum sokoterm_err
+sokoterm_queue_due(struct sokoterm_queue *q, int64_t after_seq, int64_t now,
+                   struct sokoterm_qrow *rows, size_t cap, size_t *n)
+{
+	sqlite3_stmt *st = q->st_due;
+	enum sokoterm_err e = SOKOTERM_OK;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	if (sqlite3_bind_int64(st, 1, after_seq) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, (sqlite3_int64)cap) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	while (*n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		read_row(st, &rows[(*n)++]);
+	if (*n < cap && rc != SQLITE_DONE)
+		e = rc_err(rc);
+	sqlite3_reset(st);
+	return e;
+}
+
+enum sokoterm_err
+sokoterm_queue_set(struct sokoterm_queue *q, const uint8_t *txn_id,
+                   uint8_t state, int64_t next_try_ms, bool bump,
+                   uint8_t reason)
+{
+	sqlite3_stmt *st = q->st_set;
+
+	if (sqlite3_bind_int(st, 1, state) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, next_try_ms) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 3, bump ? 1 : 0) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 4, state) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 5, reason) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 6, txn_id, SOKOTERM_ID_LEN, SQLITE_STATIC) !=
+	        SQLITE_OK ||
+	    sqlite3_bind_int(st, 7, state) != SQLITE_OK) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	return step_done(st);
+}
+
+enum sokoterm_err
+sokoterm_queue_done(struct sokoterm_queue *q, const uint8_t *txn_id,
+                    unsigned code, int64_t now, bool *changed)
+{
+	sqlite3_stmt *st = q->st_done;
+	enum sokoterm_err e;
+
+	*changed = false;
+	if (sqlite3_bind_int64(st, 1, code) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 3, txn_id, SOKOTERM_ID_LEN, SQLITE_STATIC) !=
+	        SQLITE_OK) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	if ((e = step_done(st)) == SOKOTERM_OK)
+		*changed = sqlite3_changes(q->db) > 0;
+	return e;
+}
