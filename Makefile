@@ -48,6 +48,7 @@ all:
 
 include protocols/module.mk
 include terminal/module.mk
+include firmware-sim/module.mk
 include server/module.mk
 include tests/module.mk
 include tests/fuzz/module.mk

@@ -14,6 +14,7 @@ from harness import Suite  # noqa: E402
 import test_http  # noqa: E402
 import test_crash  # noqa: E402
 import test_pos  # noqa: E402
+import test_fleet  # noqa: E402
 
 
 def main():
@@ -30,7 +31,8 @@ def main():
         os.environ["SOKO_IT_STORE"] = "pg"
     suite = Suite("integration" if a.store == "sqlite" else
                   "integration_pg")
-    for fn in test_http.TESTS + test_crash.TESTS + test_pos.TESTS:
+    for fn in (test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
+               test_fleet.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)

@@ -1,0 +1,1159 @@
+/*
+ * sim_fleet.c - soko-pos fleet mode: N libsokoterm instances in one
+ * process, one non-blocking TCP connection each, on one epoll loop.
+ *
+ * Layer: firmware-sim/ (sim.h).  No libevent on purpose: this is a client
+ * simulator, and epoll keeps it small and fast enough for thousands of
+ * terminals (RLIMIT_NOFILE is raised to the hard limit: each terminal
+ * holds a socket and its SQLite queue files).
+ *
+ * Phases:
+ *   RUN    float transfers between the fleet's own agents: open loop
+ *          (Poisson or uniform arrivals at --rate, assigned to a random
+ *          terminal; latency from the scheduled time, so a slow server or
+ *          a link down shows up as latency, not as less load) or closed
+ *          loop (--closed-loop W in flight per terminal; latency from the
+ *          submit).  Links dropped by --drop-every come back after
+ *          sokoterm_reconnect_delay_ms().
+ *   DRAIN  no new work; wait until every transfer has its final answer
+ *          and every queue is empty (the engines resolve lost answers by
+ *          STATUS after reconnecting).
+ *   CHECK  (1) every APPROVED transfer is asked again by STATUS on its
+ *          own terminal: the server must answer the same code and ref;
+ *          (2) each agent float (GET /v1/accounts) moved by exactly the
+ *          approved amounts out and in.  Together: each approved
+ *          transaction exists, and exists once.
+ *
+ * Engine callbacks only record; submits, closes and reconnects happen
+ * after the engine call returns (sokoterm.h).
+ */
+#include "sim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TICK_US        100000u /* sokoterm_tick() period per terminal */
+#define EV_MAX         1024
+#define CHECKS_MAX     16   /* STATUS checks in flight per terminal */
+#define BACKLOG_MAX    4096 /* open-loop arrivals waiting per terminal */
+#define PROBLEMS_SHOWN 20
+
+enum phase { PH_RUN, PH_DRAIN, PH_CHECK, PH_DONE };
+
+enum chk { CHK_NONE, CHK_SENT, CHK_OK, CHK_BAD };
+
+struct ftxn {
+	uint8_t id[SOKOTERM_ID_LEN];
+	uint32_t term;  /* index into fleet.terms */
+	uint32_t to;    /* agent index */
+	uint64_t t0_us; /* scheduled (open) or submitted (closed) */
+	uint16_t code;  /* §7, when is_final */
+	bool is_final;
+	uint8_t check; /* enum chk */
+	char ref[32];
+};
+
+struct fterm {
+	struct fleet *f;
+	uint32_t idx;
+	struct sokoterm *t;
+	int fd;
+	bool is_connecting;
+	bool is_want_out; /* EPOLLOUT registered */
+	bool is_closing;  /* EV_CLOSE seen: close after the call */
+	uint64_t reconnect_at_us;
+	uint32_t agent;
+	uint32_t n_logins;
+	uint32_t n_inflight; /* transfers without a final answer */
+	uint64_t *backlog;   /* open loop: scheduled times, a ring */
+	uint32_t bl_head, bl_len;
+	struct {
+		uint64_t op_id;
+		uint32_t txn;
+	} checks[CHECKS_MAX];
+	uint32_t n_checks;
+	uint32_t *mine; /* CHECK: this terminal's approved txns */
+	uint32_t n_mine, mine_cursor;
+};
+
+struct fagent {
+	const char *code;
+	const char *float_account;
+	int64_t before, after; /* minor units, from the admin API */
+	int64_t delta;         /* approved in - approved out */
+};
+
+struct fleet {
+	const struct sim_fleet_opts *o;
+	struct sim_prov *prov;
+	struct fterm *terms;
+	size_t n_terms;
+	struct fagent *agents;
+	size_t n_agents;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	int ep;
+	enum phase phase;
+	uint64_t rng;
+	/* transactions, and an open-addressing index by txn id */
+	struct ftxn *tx;
+	size_t n_tx, cap_tx;
+	uint32_t *ht; /* idx + 1; 0 = empty */
+	size_t ht_cap;
+	uint32_t *lat_us; /* one sample per final answer */
+	size_t n_lat, cap_lat;
+	/* counters */
+	uint64_t n_offered, n_submitted, n_final, n_shed, n_reconnects;
+	uint64_t n_drops, n_link_down, n_delayed, n_held, n_login_fail;
+	uint64_t n_foreign, n_submit_err, n_check_left, n_checked;
+	uint64_t n_problems;
+	uint64_t codes[256];
+	/* times, monotonic us */
+	uint64_t t_start, t_run_end, t_last_final, next_arrival, next_tick,
+	    next_drop, deadline, next_queue_poll;
+	uint64_t queue_left;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t
+rnd(struct fleet *f)
+{
+	/* xorshift64*: load generation, not keys (keys and txn ids come
+	 * from the engine's CSPRNG) */
+	f->rng ^= f->rng >> 12;
+	f->rng ^= f->rng << 25;
+	f->rng ^= f->rng >> 27;
+	return f->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static double
+rnd_unit(struct fleet *f) /* (0, 1] */
+{
+	return (double)((rnd(f) >> 11) + 1) / 9007199254740992.0;
+}
+
+/* One "problem ..." line (the first PROBLEMS_SHOWN), counted. */
+static void problem(struct fleet *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct fleet *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->n_problems++ >= PROBLEMS_SHOWN)
+		return;
+	printf("problem ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static uint64_t
+key_of(const uint8_t *id)
+{
+	uint64_t k;
+
+	memcpy(&k, id, sizeof k);
+	return k;
+}
+
+static int
+ht_grow(struct fleet *f)
+{
+	size_t cap = f->ht_cap == 0 ? 1024 : 2 * f->ht_cap, i;
+	uint32_t *ht = calloc(cap, sizeof *ht);
+
+	if (ht == NULL)
+		return -1;
+	for (i = 0; i < f->n_tx; i++) {
+		size_t h = key_of(f->tx[i].id) & (cap - 1);
+
+		while (ht[h] != 0)
+			h = (h + 1) & (cap - 1);
+		ht[h] = (uint32_t)(i + 1);
+	}
+	free(f->ht);
+	f->ht = ht;
+	f->ht_cap = cap;
+	return 0;
+}
+
+/* Index of txn id, or -1. */
+static long
+ht_find(const struct fleet *f, const uint8_t *id)
+{
+	size_t h;
+
+	if (f->ht_cap == 0)
+		return -1;
+	h = key_of(id) & (f->ht_cap - 1);
+	while (f->ht[h] != 0) {
+		const struct ftxn *x = &f->tx[f->ht[h] - 1];
+
+		if (memcmp(x->id, id, SOKOTERM_ID_LEN) == 0)
+			return (long)(f->ht[h] - 1);
+		h = (h + 1) & (f->ht_cap - 1);
+	}
+	return -1;
+}
+
+/* Appends a transaction record; NULL when out of memory. */
+static struct ftxn *
+tx_add(struct fleet *f, const uint8_t *id)
+{
+	struct ftxn *x;
+	size_t h;
+
+	if (f->n_tx == f->cap_tx) {
+		size_t cap = f->cap_tx == 0 ? 4096 : 2 * f->cap_tx;
+
+		if ((x = realloc(f->tx, cap * sizeof *x)) == NULL)
+			return NULL;
+		f->tx = x;
+		f->cap_tx = cap;
+	}
+	if (2 * (f->n_tx + 1) > f->ht_cap && ht_grow(f) != 0)
+		return NULL;
+	x = &f->tx[f->n_tx];
+	memset(x, 0, sizeof *x);
+	memcpy(x->id, id, SOKOTERM_ID_LEN);
+	h = key_of(id) & (f->ht_cap - 1);
+	while (f->ht[h] != 0)
+		h = (h + 1) & (f->ht_cap - 1);
+	f->ht[h] = (uint32_t)(++f->n_tx);
+	return x;
+}
+
+/* ---- engine events ---------------------------------------------------- */
+
+static void
+on_transfer_result(struct fterm *m, const struct sokoterm_event *ev)
+{
+	struct fleet *f = m->f;
+	struct ftxn *x;
+	uint64_t now = sim_prov_mono_us(), lat;
+	long i = ev->has_txn_id ? ht_find(f, ev->txn_id) : -1;
+
+	if (i < 0) {
+		f->n_foreign++; /* an earlier run's queue entry */
+		return;
+	}
+	x = &f->tx[i];
+	if (x->is_final)
+		return;
+	x->is_final = true;
+	x->code = (uint16_t)(ev->code < 255 ? ev->code : 255);
+	snprintf(x->ref, sizeof x->ref, "%s", ev->ref != NULL ? ev->ref : "");
+	f->codes[x->code]++;
+	f->n_final++;
+	f->t_last_final = now;
+	if (f->terms[x->term].n_inflight > 0)
+		f->terms[x->term].n_inflight--;
+	lat = now > x->t0_us ? now - x->t0_us : 0;
+	f->lat_us[f->n_lat++] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+}
+
+static void
+on_status_result(struct fterm *m, const struct sokoterm_event *ev)
+{
+	struct fleet *f = m->f;
+	struct ftxn *x;
+	char want[40], got[40];
+	uint32_t i;
+
+	for (i = 0; i < m->n_checks; i++)
+		if (m->checks[i].op_id == ev->op_id)
+			break;
+	if (i == m->n_checks)
+		return;
+	x = &f->tx[m->checks[i].txn];
+	m->checks[i] = m->checks[--m->n_checks];
+	if (ev->err != SOKOTERM_OK) {
+		x->check = CHK_NONE; /* no answer (link down): ask again */
+		m->mine_cursor = 0;
+		return;
+	}
+	f->n_check_left--;
+	if (ev->code == x->code &&
+	    (x->ref[0] == '\0' ||
+	     (ev->ref != NULL && strcmp(ev->ref, x->ref) == 0))) {
+		x->check = CHK_OK;
+		f->n_checked++;
+		return;
+	}
+	x->check = CHK_BAD;
+	snprintf(want, sizeof want, "%s/%s", sokoterm_code_name(x->code),
+	         x->ref);
+	snprintf(got, sizeof got, "%s/%s", sokoterm_code_name(ev->code),
+	         ev->ref != NULL ? ev->ref : "");
+	problem(f, "status_mismatch want=%s got=%s", want, got);
+}
+
+static void
+on_event(void *ctx, const struct sokoterm_event *ev)
+{
+	struct fterm *m = ctx;
+	struct fleet *f = m->f;
+
+	switch (ev->type) {
+	case SOKOTERM_EV_LOGIN:
+		if (m->n_logins++ > 0)
+			f->n_reconnects++;
+		break;
+	case SOKOTERM_EV_LOGIN_FAIL:
+		if (f->n_login_fail++ < 5)
+			fprintf(stderr, "soko-pos: %s: login refused: %s\n",
+			        f->prov[m->idx].terminal_id,
+			        sokoterm_code_name(ev->code));
+		break;
+	case SOKOTERM_EV_STORED:
+		break;
+	case SOKOTERM_EV_DELAYED:
+		f->n_delayed++;
+		break;
+	case SOKOTERM_EV_HELD:
+		f->n_held++;
+		problem(f, "held terminal=%s", f->prov[m->idx].terminal_id);
+		break;
+	case SOKOTERM_EV_RESULT:
+		if (ev->op == SOKOTERM_OP_FLOAT_TRANSFER)
+			on_transfer_result(m, ev);
+		else if (ev->op == SOKOTERM_OP_STATUS)
+			on_status_result(m, ev);
+		break;
+	case SOKOTERM_EV_CLOSE:
+		m->is_closing = true;
+		break;
+	}
+}
+
+/* ---- links ------------------------------------------------------------ */
+
+static void
+link_down(struct fterm *m)
+{
+	struct fleet *f = m->f;
+	uint64_t now = sim_prov_mono_us();
+
+	if (m->fd >= 0) {
+		close(m->fd); /* leaves the epoll set too */
+		m->fd = -1;
+		f->n_link_down++;
+	}
+	m->is_connecting = m->is_want_out = m->is_closing = false;
+	sokoterm_disconnect(m->t);
+	m->reconnect_at_us =
+	    now + (uint64_t)sokoterm_reconnect_delay_ms(m->t) * 1000u;
+}
+
+static void
+link_start(struct fterm *m)
+{
+	struct fleet *f = m->f;
+	struct epoll_event ee;
+	int fd, one = 1;
+
+	fd = socket(f->addr.ss_family,
+	            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		link_down(m);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&f->addr, f->addr_len) == -1 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		link_down(m);
+		return;
+	}
+	memset(&ee, 0, sizeof ee);
+	ee.events = EPOLLIN | EPOLLOUT;
+	ee.data.ptr = m;
+	if (epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ee) == -1) {
+		close(fd);
+		link_down(m);
+		return;
+	}
+	m->fd = fd;
+	m->is_connecting = true;
+	m->is_want_out = true;
+}
+
+static void
+want_out(struct fterm *m, bool is_on)
+{
+	struct epoll_event ee;
+
+	if (m->is_want_out == is_on || m->fd < 0)
+		return;
+	memset(&ee, 0, sizeof ee);
+	ee.events = EPOLLIN | (is_on ? EPOLLOUT : 0u);
+	ee.data.ptr = m;
+	if (epoll_ctl(m->f->ep, EPOLL_CTL_MOD, m->fd, &ee) == 0)
+		m->is_want_out = is_on;
+}
+
+/* Writes the outbox; false if the link failed (and is now down). */
+static bool
+flush(struct fterm *m)
+{
+	const uint8_t *p;
+	size_t len;
+	ssize_t n;
+
+	if (m->fd < 0 || m->is_connecting)
+		return true;
+	for (;;) {
+		sokoterm_outbox(m->t, &p, &len);
+		if (len == 0) {
+			want_out(m, false);
+			return true;
+		}
+		n = send(m->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			sokoterm_sent(m->t, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			want_out(m, true);
+			return true;
+		}
+		link_down(m);
+		return false;
+	}
+}
+
+/* ---- work ------------------------------------------------------------- */
+
+/* One transfer from m's agent to another fleet agent; BUSY when the
+ * engine has no slot (try again after answers). */
+static enum sokoterm_err
+submit_transfer(struct fterm *m, uint64_t t0)
+{
+	struct fleet *f = m->f;
+	struct sokoterm_request r;
+	struct ftxn *x;
+	uint8_t id[SOKOTERM_ID_LEN];
+	uint32_t to;
+	enum sokoterm_err e;
+
+	to = (uint32_t)(rnd(f) % (f->n_agents - 1));
+	if (to >= m->agent)
+		to++;
+	memset(&r, 0, sizeof r);
+	r.op = SOKOTERM_OP_FLOAT_TRANSFER;
+	r.amount = f->o->amount;
+	r.currency = f->o->cur->numeric;
+	r.to_agent = f->agents[to].code;
+	if (f->n_submitted + 1 > f->cap_lat) {
+		size_t cap = 2 * f->cap_lat + 4096;
+		uint32_t *p = realloc(f->lat_us, cap * sizeof *p);
+
+		if (p == NULL)
+			return SOKOTERM_ERR_NOMEM;
+		f->lat_us = p;
+		f->cap_lat = cap;
+	}
+	e = sokoterm_submit(m->t, &r, NULL, id);
+	if (e != SOKOTERM_OK)
+		return e;
+	if ((x = tx_add(f, id)) == NULL) {
+		fprintf(stderr, "soko-pos: out of memory\n");
+		exit(2); /* a simulator may stop; the library never does */
+	}
+	x->term = m->idx;
+	x->to = to;
+	x->t0_us = t0 != 0 ? t0 : sim_prov_mono_us();
+	m->n_inflight++;
+	f->n_submitted++;
+	return SOKOTERM_OK;
+}
+
+/* Submits what this terminal may submit now. */
+static void
+feed_work(struct fterm *m)
+{
+	struct fleet *f = m->f;
+	enum sokoterm_err e;
+
+	if (sokoterm_state(m->t) != SOKOTERM_READY)
+		return;
+	if (f->phase == PH_RUN && f->o->window > 0) {
+		while (m->n_inflight < f->o->window &&
+		       (f->o->count == 0 || f->n_submitted < f->o->count)) {
+			e = submit_transfer(m, 0);
+			if (e == SOKOTERM_OK) {
+				f->n_offered++;
+				continue;
+			}
+			if (e != SOKOTERM_ERR_BUSY)
+				f->n_submit_err++;
+			break;
+		}
+	} else if ((f->phase == PH_RUN || f->phase == PH_DRAIN) &&
+	           f->o->window == 0) {
+		while (m->bl_len > 0) {
+			e = submit_transfer(m, m->backlog[m->bl_head]);
+			if (e == SOKOTERM_ERR_BUSY)
+				break;
+			if (e != SOKOTERM_OK)
+				f->n_submit_err++;
+			m->bl_head = (m->bl_head + 1) % BACKLOG_MAX;
+			m->bl_len--;
+		}
+	} else if (f->phase == PH_CHECK) {
+		while (m->n_checks < CHECKS_MAX && m->mine_cursor < m->n_mine) {
+			struct ftxn *x = &f->tx[m->mine[m->mine_cursor]];
+			struct sokoterm_request r;
+			uint64_t op_id = 0;
+
+			if (x->check != CHK_NONE) {
+				m->mine_cursor++;
+				continue;
+			}
+			memset(&r, 0, sizeof r);
+			r.op = SOKOTERM_OP_STATUS;
+			memcpy(r.txn_id, x->id, SOKOTERM_ID_LEN);
+			if (sokoterm_submit(m->t, &r, &op_id, NULL) !=
+			    SOKOTERM_OK)
+				break;
+			x->check = CHK_SENT;
+			m->checks[m->n_checks].op_id = op_id;
+			m->checks[m->n_checks].txn = m->mine[m->mine_cursor];
+			m->n_checks++;
+			m->mine_cursor++;
+		}
+	}
+}
+
+/* After every engine call on m: close if asked, submit, write. */
+static void
+after(struct fterm *m)
+{
+	if (m->fd >= 0 &&
+	    (m->is_closing || sokoterm_state(m->t) == SOKOTERM_CLOSING)) {
+		link_down(m);
+		return;
+	}
+	feed_work(m);
+	(void)flush(m);
+}
+
+static void
+on_io(struct fterm *m, uint32_t events)
+{
+	uint8_t buf[16384];
+	ssize_t n;
+
+	if (m->fd < 0)
+		return;
+	if (m->is_connecting) {
+		int soerr = 0;
+		socklen_t len = sizeof soerr;
+
+		if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+			return;
+		if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) ==
+		        -1 ||
+		    soerr != 0) {
+			link_down(m);
+			return;
+		}
+		m->is_connecting = false;
+		if (sokoterm_connect(m->t, sokoterm_posix_now_ms()) !=
+		    SOKOTERM_OK) {
+			link_down(m);
+			return;
+		}
+		after(m);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		for (;;) {
+			n = recv(m->fd, buf, sizeof buf, MSG_DONTWAIT);
+			if (n > 0) {
+				if (sokoterm_feed(m->t, buf, (size_t)n) !=
+				    SOKOTERM_OK) {
+					link_down(m);
+					return;
+				}
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 &&
+			    (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			link_down(m); /* EOF or error */
+			return;
+		}
+	}
+	after(m);
+}
+
+/* ---- set-up ----------------------------------------------------------- */
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+resolve(struct fleet *f)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256], port[16];
+
+	if (sim_prov_hostport(host, sizeof host, port, sizeof port,
+	                      f->o->server) != 0) {
+		fprintf(stderr, "soko-pos: bad --server %s\n", f->o->server);
+		return -1;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL) {
+		fprintf(stderr, "soko-pos: cannot resolve %s\n", f->o->server);
+		return -1;
+	}
+	memcpy(&f->addr, res->ai_addr, res->ai_addrlen);
+	f->addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int
+agents_build(struct fleet *f)
+{
+	size_t i, j;
+
+	if ((f->agents = calloc(f->n_terms, sizeof *f->agents)) == NULL)
+		return -1;
+	for (i = 0; i < f->n_terms; i++) {
+		for (j = 0; j < f->n_agents; j++)
+			if (strcmp(f->agents[j].code, f->prov[i].agent) == 0)
+				break;
+		if (j == f->n_agents) {
+			f->agents[j].code = f->prov[i].agent;
+			f->agents[j].float_account = f->prov[i].float_account;
+			f->n_agents++;
+		}
+		f->terms[i].agent = (uint32_t)j;
+	}
+	if (f->n_agents < 2) {
+		fprintf(stderr, "soko-pos: float transfers need at least two "
+		                "agents in the fleet\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Top-ups (optional), then every agent's balance into before; 0 ok. */
+static int
+balances(struct fleet *f, bool is_before)
+{
+	char err[512], idem[128];
+	size_t i;
+
+	if (f->o->http == NULL)
+		return 0;
+	for (i = 0; i < f->n_agents; i++) {
+		struct fagent *a = &f->agents[i];
+
+		if (is_before && f->o->fund_from != NULL) {
+			snprintf(idem, sizeof idem, "soko-pos:fund:%s:%016llx",
+			         a->code, (unsigned long long)f->o->seed);
+			if (sim_http_topup(f->o->http, f->o->api_key, idem,
+			                   f->o->fund_from, a->float_account,
+			                   f->o->cur, f->o->fund, err,
+			                   sizeof err) != 0) {
+				fprintf(stderr, "soko-pos: %s\n", err);
+				return -1;
+			}
+		}
+		if (sim_http_balance(f->o->http, f->o->api_key,
+		                     a->float_account, f->o->cur,
+		                     is_before ? &a->before : &a->after, err,
+		                     sizeof err) != 0) {
+			fprintf(stderr, "soko-pos: %s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+terms_open(struct fleet *f)
+{
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < f->n_terms; i++) {
+		struct fterm *m = &f->terms[i];
+		struct sokoterm_config cfg;
+		enum sokoterm_err e;
+
+		m->f = f;
+		m->idx = (uint32_t)i;
+		m->fd = -1;
+		if (f->o->window == 0 &&
+		    (m->backlog = malloc(BACKLOG_MAX * sizeof *m->backlog)) ==
+		        NULL)
+			return -1;
+		snprintf(path, sizeof path, "%s/%s.db", f->o->queue_dir,
+		         f->prov[i].terminal_id);
+		memset(&cfg, 0, sizeof cfg);
+		cfg.terminal_id = f->prov[i].terminal_id;
+		cfg.key = f->prov[i].key;
+		cfg.firmware = "soko-pos fleet";
+		cfg.queue_path = path;
+		cfg.random = sokoterm_posix_random;
+		cfg.on_event = on_event;
+		cfg.event_ctx = m;
+		cfg.offline.max_entries = 4 * BACKLOG_MAX;
+		if ((e = sokoterm_new(&m->t, &cfg)) != SOKOTERM_OK) {
+			fprintf(stderr, "soko-pos: queue %s: %s\n", path,
+			        sokoterm_strerror(e));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void
+arrivals(struct fleet *f, uint64_t now)
+{
+	const struct sim_fleet_opts *o = f->o;
+
+	while (f->phase == PH_RUN && f->next_arrival <= now &&
+	       (o->count == 0 || f->n_offered < o->count)) {
+		struct fterm *m = &f->terms[rnd(f) % f->n_terms];
+		double gap =
+		    o->is_uniform ? 1.0 / o->rate : -log(rnd_unit(f)) / o->rate;
+
+		f->n_offered++;
+		if (m->bl_len == BACKLOG_MAX) {
+			f->n_shed++;
+		} else {
+			m->backlog[(m->bl_head + m->bl_len) % BACKLOG_MAX] =
+			    f->next_arrival;
+			m->bl_len++;
+			if (m->fd >= 0 && !m->is_connecting)
+				after(m);
+		}
+		f->next_arrival += (uint64_t)(gap * 1e6) + 1;
+	}
+}
+
+static bool
+all_final(const struct fleet *f)
+{
+	size_t i;
+
+	if (f->n_final < f->n_submitted)
+		return false;
+	for (i = 0; i < f->n_terms; i++)
+		if (f->terms[i].bl_len > 0)
+			return false;
+	return true;
+}
+
+static uint64_t
+queues_open(const struct fleet *f)
+{
+	uint64_t sum = 0, n, tot;
+	size_t i;
+
+	for (i = 0; i < f->n_terms; i++) {
+		n = 0;
+		if (sokoterm_queue_count(f->terms[i].t, &n, &tot) ==
+		    SOKOTERM_OK)
+			sum += n;
+	}
+	return sum;
+}
+
+/* Lists each terminal's approved transactions for the STATUS checks. */
+static int
+check_prepare(struct fleet *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_tx; i++) {
+		const struct ftxn *x = &f->tx[i];
+
+		if (x->is_final && (x->code == SOKOTERM_CODE_APPROVED ||
+		                    x->code == SOKOTERM_CODE_STORED))
+			f->terms[x->term].n_mine++;
+	}
+	for (i = 0; i < f->n_terms; i++) {
+		struct fterm *m = &f->terms[i];
+
+		if (m->n_mine > 0 &&
+		    (m->mine = malloc(m->n_mine * sizeof *m->mine)) == NULL)
+			return -1;
+		f->n_check_left += m->n_mine;
+		m->n_mine = 0;
+	}
+	for (i = 0; i < f->n_tx; i++) {
+		const struct ftxn *x = &f->tx[i];
+
+		if (x->is_final && (x->code == SOKOTERM_CODE_APPROVED ||
+		                    x->code == SOKOTERM_CODE_STORED)) {
+			struct fterm *m = &f->terms[x->term];
+
+			m->mine[m->n_mine++] = (uint32_t)i;
+		}
+	}
+	return 0;
+}
+
+static void
+phase_next(struct fleet *f, uint64_t now)
+{
+	const struct sim_fleet_opts *o = f->o;
+	size_t i;
+
+	switch (f->phase) {
+	case PH_RUN:
+		if ((o->duration_s > 0 &&
+		     now - f->t_start >= (uint64_t)(o->duration_s * 1e6)) ||
+		    (o->count > 0 && f->n_offered >= o->count)) {
+			f->phase = PH_DRAIN;
+			f->t_run_end = now;
+			f->deadline = now + (uint64_t)(o->drain_s * 1e6);
+		}
+		break;
+	case PH_DRAIN:
+		if (all_final(f) && now >= f->next_queue_poll) {
+			f->next_queue_poll = now + 200000;
+			if (queues_open(f) == 0)
+				f->deadline = now; /* drained */
+		}
+		if (now >= f->deadline) {
+			if (check_prepare(f) != 0) {
+				fprintf(stderr, "soko-pos: out of memory\n");
+				exit(2);
+			}
+			f->phase = PH_CHECK;
+			f->deadline = now + (uint64_t)(o->drain_s * 1e6);
+			for (i = 0; i < f->n_terms; i++)
+				if (f->terms[i].fd >= 0 &&
+				    !f->terms[i].is_connecting)
+					after(&f->terms[i]);
+		}
+		break;
+	case PH_CHECK:
+		if (f->n_check_left == 0 || now >= f->deadline)
+			f->phase = PH_DONE;
+		break;
+	case PH_DONE:
+		break;
+	}
+}
+
+static void
+tick_all(struct fleet *f, uint64_t now)
+{
+	uint64_t wall = sokoterm_posix_now_ms();
+	size_t i;
+
+	if (f->o->drop_every_s > 0 && f->phase == PH_RUN &&
+	    now >= f->next_drop) {
+		struct fterm *m = &f->terms[rnd(f) % f->n_terms];
+
+		f->next_drop = now + (uint64_t)(f->o->drop_every_s * 1e6);
+		if (m->fd >= 0 && !m->is_connecting) {
+			f->n_drops++;
+			link_down(m);
+		}
+	}
+	for (i = 0; i < f->n_terms; i++) {
+		struct fterm *m = &f->terms[i];
+
+		if (m->fd < 0) {
+			if (now >= m->reconnect_at_us)
+				link_start(m);
+			continue;
+		}
+		if (m->is_connecting)
+			continue;
+		if (sokoterm_tick(m->t, wall) != SOKOTERM_OK)
+			m->is_closing = true;
+		after(m);
+	}
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+pct_ms(const struct fleet *f, double p)
+{
+	size_t i;
+
+	if (f->n_lat == 0)
+		return 0.0;
+	i = (size_t)(p * (double)(f->n_lat - 1) + 0.5);
+	return (double)f->lat_us[i] / 1000.0;
+}
+
+static void
+report(struct fleet *f)
+{
+	const struct sim_fleet_opts *o = f->o;
+	double run_s = (double)(f->t_run_end - f->t_start) / 1e6;
+	double done_s = (double)((f->t_last_final > f->t_start ? f->t_last_final
+	                                                       : f->t_run_end) -
+	                         f->t_start) /
+	                1e6;
+	size_t i;
+
+	if (run_s <= 0)
+		run_s = 1e-6;
+	if (done_s <= 0)
+		done_s = 1e-6;
+	qsort(f->lat_us, f->n_lat, sizeof *f->lat_us, cmp_u32);
+	printf("fleet terminals=%zu agents=%zu mode=%s", f->n_terms,
+	       f->n_agents, o->window > 0 ? "closed" : "open");
+	if (o->window > 0)
+		printf(" window=%u", o->window);
+	else
+		printf(" rate=%.1f arrivals=%s", o->rate,
+		       o->is_uniform ? "uniform" : "poisson");
+	printf(" run_s=%.3f\n", run_s);
+	printf("offered=%llu offered_per_s=%.1f completed=%llu "
+	       "completed_per_s=%.1f\n",
+	       (unsigned long long)f->n_offered, (double)f->n_offered / run_s,
+	       (unsigned long long)f->n_final, (double)f->n_final / done_s);
+	printf("latency_ms p50=%.3f p99=%.3f p99.9=%.3f max=%.3f\n",
+	       pct_ms(f, 0.50), pct_ms(f, 0.99), pct_ms(f, 0.999),
+	       pct_ms(f, 1.0));
+	printf("codes");
+	for (i = 0; i < 256; i++)
+		if (f->codes[i] > 0) {
+			char name[40];
+			size_t k;
+
+			snprintf(name, sizeof name, "%s",
+			         sokoterm_code_name((unsigned)i));
+			for (k = 0; name[k] != '\0'; k++)
+				if (name[k] >= 'a' && name[k] <= 'z')
+					name[k] = (char)(name[k] - 'a' + 'A');
+			printf(" %s=%llu", name,
+			       (unsigned long long)f->codes[i]);
+		}
+	printf("\n");
+	printf(
+	    "reconnects=%llu drops=%llu link_down=%llu delayed=%llu "
+	    "held=%llu login_fail=%llu shed=%llu submit_err=%llu "
+	    "foreign=%llu queue_left=%llu\n",
+	    (unsigned long long)f->n_reconnects, (unsigned long long)f->n_drops,
+	    (unsigned long long)f->n_link_down,
+	    (unsigned long long)f->n_delayed, (unsigned long long)f->n_held,
+	    (unsigned long long)f->n_login_fail, (unsigned long long)f->n_shed,
+	    (unsigned long long)f->n_submit_err,
+	    (unsigned long long)f->n_foreign,
+	    (unsigned long long)f->queue_left);
+	fflush(stdout);
+}
+
+/* The check against the server; prints problems, returns their count. */
+static uint64_t
+check(struct fleet *f)
+{
+	const struct sim_fleet_opts *o = f->o;
+	int64_t sum_before = 0, sum_after = 0;
+	uint64_t n_approved = 0, n_unresolved = 0;
+	char a[64], b[64];
+	size_t i;
+
+	for (i = 0; i < f->n_tx; i++) {
+		const struct ftxn *x = &f->tx[i];
+
+		if (!x->is_final) {
+			n_unresolved++;
+			continue;
+		}
+		if (x->code != SOKOTERM_CODE_APPROVED)
+			continue;
+		n_approved++;
+		f->agents[f->terms[x->term].agent].delta -= (int64_t)o->amount;
+		f->agents[x->to].delta += (int64_t)o->amount;
+		if (x->check != CHK_OK && x->check != CHK_BAD) {
+			char txn[2 * SOKOTERM_ID_LEN + 1];
+
+			sim_prov_hex(txn, x->id, SOKOTERM_ID_LEN);
+			problem(f, "status_unanswered txn=%s", txn);
+		}
+	}
+	if (n_unresolved > 0)
+		problem(f, "unresolved transfers=%llu",
+		        (unsigned long long)n_unresolved);
+	if (f->queue_left > 0)
+		problem(f, "queue_left=%llu",
+		        (unsigned long long)f->queue_left);
+	printf("check approved=%llu status_ok=%llu",
+	       (unsigned long long)n_approved,
+	       (unsigned long long)f->n_checked);
+	if (o->http == NULL) {
+		printf(" balances=skipped (no --http)\n");
+	} else if (balances(f, false) != 0) {
+		printf("\n");
+		problem(f, "balances unreadable");
+	} else {
+		for (i = 0; i < f->n_agents; i++) {
+			const struct fagent *g = &f->agents[i];
+
+			sum_before += g->before;
+			sum_after += g->after;
+			if (g->after - g->before != g->delta) {
+				sim_prov_amount_str(a, sizeof a, o->cur,
+				                    g->delta);
+				sim_prov_amount_str(b, sizeof b, o->cur,
+				                    g->after - g->before);
+				problem(f,
+				        "float_moved agent=%s want=%s got=%s",
+				        g->code, a, b);
+			}
+		}
+		sim_prov_amount_str(a, sizeof a, o->cur, sum_before);
+		sim_prov_amount_str(b, sizeof b, o->cur, sum_after);
+		printf(" agents=%zu float_sum_before=%s float_sum_after=%s\n",
+		       f->n_agents, a, b);
+		if (sum_before != sum_after)
+			problem(f, "float_sum before=%s after=%s", a, b);
+	}
+	if (f->n_problems == 0)
+		printf("check ok\n");
+	else
+		printf("check failed problems=%llu\n",
+		       (unsigned long long)f->n_problems);
+	fflush(stdout);
+	return f->n_problems;
+}
+
+int
+sim_fleet_run(const struct sim_fleet_opts *o)
+{
+	struct epoll_event evs[EV_MAX];
+	struct fleet *f = calloc(1, sizeof *f);
+	size_t n_prov = 0, i;
+	char err[512];
+	int rc = 2, n;
+
+	if (f == NULL)
+		return 2;
+	f->o = o;
+	f->ep = -1;
+	f->rng = o->seed | 1;
+	raise_nofile();
+	if (sim_prov_load(&f->prov, &n_prov, o->provision_path, err,
+	                  sizeof err) != 0) {
+		fprintf(stderr, "soko-pos: %s\n", err);
+		goto out;
+	}
+	f->n_terms = o->n_terminals != 0 ? o->n_terminals : n_prov;
+	if (f->n_terms > n_prov) {
+		fprintf(stderr, "soko-pos: --terminals %zu but %s has %zu\n",
+		        f->n_terms, o->provision_path, n_prov);
+		goto out;
+	}
+	if ((f->terms = calloc(f->n_terms, sizeof *f->terms)) == NULL ||
+	    resolve(f) != 0 || agents_build(f) != 0 || terms_open(f) != 0)
+		goto out;
+	if ((f->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		fprintf(stderr, "soko-pos: epoll: %s\n", strerror(errno));
+		goto out;
+	}
+	if (balances(f, true) != 0)
+		goto out;
+	f->t_start = sim_prov_mono_us();
+	f->next_arrival = f->t_start;
+	f->next_tick = f->t_start;
+	f->next_drop = f->t_start + (uint64_t)(o->drop_every_s * 1e6);
+	rc = 1;
+	while (f->phase != PH_DONE) {
+		uint64_t now = sim_prov_mono_us(), wake = f->next_tick;
+		int timeout_ms;
+
+		if (f->phase == PH_RUN && o->window == 0 &&
+		    f->next_arrival < wake)
+			wake = f->next_arrival;
+		timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
+		n = epoll_wait(f->ep, evs, EV_MAX, timeout_ms);
+		if (n == -1 && errno != EINTR) {
+			fprintf(stderr, "soko-pos: epoll_wait: %s\n",
+			        strerror(errno));
+			goto out;
+		}
+		for (i = 0; n > 0 && i < (size_t)n; i++)
+			on_io(evs[i].data.ptr, evs[i].events);
+		now = sim_prov_mono_us();
+		if (o->window == 0)
+			arrivals(f, now);
+		if (now >= f->next_tick) {
+			f->next_tick = now + TICK_US;
+			tick_all(f, now);
+		}
+		phase_next(f, now);
+	}
+	f->queue_left = queues_open(f);
+	if (f->t_run_end == 0)
+		f->t_run_end = sim_prov_mono_us();
+	report(f);
+	rc = check(f) == 0 ? 0 : 1;
+out:
+	for (i = 0; f->terms != NULL && i < f->n_terms; i++) {
+		struct fterm *m = &f->terms[i];
+
+		if (m->fd >= 0)
+			close(m->fd);
+		if (m->t != NULL)
+			sokoterm_disconnect(m->t);
+		sokoterm_free(m->t);
+		free(m->backlog);
+		free(m->mine);
+	}
+	if (f->ep >= 0)
+		close(f->ep);
+	if (f->prov != NULL)
+		explicit_bzero(f->prov, n_prov * sizeof *f->prov);
+	free(f->prov);
+	free(f->terms);
+	free(f->agents);
+	free(f->tx);
+	free(f->ht);
+	free(f->lat_us);
+	free(f);
+	return rc;
+}

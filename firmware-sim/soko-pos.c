@@ -1,0 +1,349 @@
+/*
+ * soko-pos.c - the POS terminal firmware simulator (issue #3): one
+ * terminal scripted or at a console, or a fleet of thousands in one
+ * process, all through libsokoterm (terminal/sokoterm.h) as firmware
+ * would use it.  See firmware-sim/README.md.
+ *
+ *   soko-pos script      --server H:P (--terminal ID --key HEX |
+ *                        --provision F --terminal ID) --queue FILE < script
+ *   soko-pos interactive  the same options; a console menu
+ *   soko-pos fleet       --server H:P --provision F --queue-dir DIR
+ *                        [--terminals N] (--duration S | --count N)
+ *                        (--rate R [--uniform] | --closed-loop W)
+ *                        [--mix float_transfer=100] [--amount A]
+ *                        [--currency KES] [--http H:P --admin-key-file F
+ *                        [--fund-from ACCOUNT --fund A]]
+ *                        [--drop-every S] [--drain S] [--seed N]
+ *
+ * Exit status: 0 ok; 1 a failed wait (script) or a failed check (fleet);
+ * 2 usage or set-up error.
+ */
+#include "sim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	        "usage: soko-pos script|interactive --server HOST:PORT "
+	        "(--terminal ID --key HEX | --provision FILE --terminal ID) "
+	        "--queue FILE [--timeout S]\n"
+	        "       soko-pos fleet --server HOST:PORT --provision FILE "
+	        "--queue-dir DIR [--terminals N]\n"
+	        "                (--duration S | --count N) (--rate R "
+	        "[--uniform] | --closed-loop W)\n"
+	        "                [--mix float_transfer=100] [--amount 1.00] "
+	        "[--currency KES]\n"
+	        "                [--http HOST:PORT --admin-key-file FILE "
+	        "[--fund-from ACCOUNT --fund AMOUNT]]\n"
+	        "                [--drop-every S] [--drain S] [--seed N]\n");
+}
+
+enum {
+	O_SERVER = 1,
+	O_TERMINAL,
+	O_KEY,
+	O_PROVISION,
+	O_QUEUE,
+	O_QUEUE_DIR,
+	O_TIMEOUT,
+	O_TERMINALS,
+	O_DURATION,
+	O_COUNT,
+	O_RATE,
+	O_UNIFORM,
+	O_CLOSED,
+	O_MIX,
+	O_AMOUNT,
+	O_CURRENCY,
+	O_HTTP,
+	O_ADMIN_KEY_FILE,
+	O_FUND_FROM,
+	O_FUND,
+	O_DROP_EVERY,
+	O_DRAIN,
+	O_SEED,
+};
+
+static const struct option longopts[] = {
+    {"server", required_argument, NULL, O_SERVER},
+    {"terminal", required_argument, NULL, O_TERMINAL},
+    {"key", required_argument, NULL, O_KEY},
+    {"provision", required_argument, NULL, O_PROVISION},
+    {"queue", required_argument, NULL, O_QUEUE},
+    {"queue-dir", required_argument, NULL, O_QUEUE_DIR},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"terminals", required_argument, NULL, O_TERMINALS},
+    {"duration", required_argument, NULL, O_DURATION},
+    {"count", required_argument, NULL, O_COUNT},
+    {"rate", required_argument, NULL, O_RATE},
+    {"uniform", no_argument, NULL, O_UNIFORM},
+    {"closed-loop", required_argument, NULL, O_CLOSED},
+    {"mix", required_argument, NULL, O_MIX},
+    {"amount", required_argument, NULL, O_AMOUNT},
+    {"currency", required_argument, NULL, O_CURRENCY},
+    {"http", required_argument, NULL, O_HTTP},
+    {"admin-key-file", required_argument, NULL, O_ADMIN_KEY_FILE},
+    {"fund-from", required_argument, NULL, O_FUND_FROM},
+    {"fund", required_argument, NULL, O_FUND},
+    {"drop-every", required_argument, NULL, O_DROP_EVERY},
+    {"drain", required_argument, NULL, O_DRAIN},
+    {"seed", required_argument, NULL, O_SEED},
+    {NULL, 0, NULL, 0},
+};
+
+/* A number > 0 (or >= 0 when is_zero_ok); -1 if not. */
+static int
+num_arg(double *out, const char *s, bool is_zero_ok)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || *out < 0 ||
+	    (*out == 0 && !is_zero_ok))
+		return -1;
+	return 0;
+}
+
+/* --mix: only float_transfer is served by sokod today (§12). */
+static int
+mix_arg(struct sim_fleet_opts *o, const char *s)
+{
+	const char *eq = strchr(s, '=');
+	double w;
+
+	if (eq == NULL || (size_t)(eq - s) != strlen("float_transfer") ||
+	    strncmp(s, "float_transfer", (size_t)(eq - s)) != 0 ||
+	    num_arg(&w, eq + 1, false) != 0) {
+		fprintf(stderr,
+		        "soko-pos: --mix %s: only float_transfer=N "
+		        "is simulated yet (TODO(#3))\n",
+		        s);
+		return -1;
+	}
+	o->mix_float = (unsigned)w;
+	return 0;
+}
+
+/* Finds --terminal's key in the provisioning file. */
+static int
+key_from_prov(struct sim_term_opts *t, const char *path)
+{
+	struct sim_prov *p = NULL;
+	size_t n = 0, i;
+	char err[512];
+	int rc = -1;
+
+	if (sim_prov_load(&p, &n, path, err, sizeof err) != 0) {
+		fprintf(stderr, "soko-pos: %s\n", err);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(p[i].terminal_id, t->terminal_id) == 0) {
+			memcpy(t->key, p[i].key, sizeof t->key);
+			rc = 0;
+		}
+	if (rc != 0)
+		fprintf(stderr, "soko-pos: %s: no terminal %s\n", path,
+		        t->terminal_id);
+	explicit_bzero(p, n * sizeof *p);
+	free(p);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sim_term_opts t;
+	struct sim_fleet_opts f;
+	const char *mode, *key_hex = NULL, *prov = NULL, *key_file = NULL;
+	const char *amount = "1.00";
+	bool has_key = false;
+	double d;
+	int c, rc;
+
+	if (argc < 2) {
+		usage();
+		return 2;
+	}
+	mode = argv[1];
+	memset(&t, 0, sizeof t);
+	memset(&f, 0, sizeof f);
+	t.timeout_ms = 30000;
+	f.cur = sim_prov_currency("KES");
+	f.mix_float = 100;
+	f.drain_s = 30;
+	f.fund = "10000.00";
+	if (getrandom(&f.seed, sizeof f.seed, 0) != sizeof f.seed)
+		f.seed = 1;
+	(void)signal(SIGPIPE, SIG_IGN);
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_SERVER:
+			t.server = f.server = optarg;
+			break;
+		case O_TERMINAL:
+			t.terminal_id = optarg;
+			break;
+		case O_KEY:
+			key_hex = optarg;
+			break;
+		case O_PROVISION:
+			prov = f.provision_path = optarg;
+			break;
+		case O_QUEUE:
+			t.queue_path = optarg;
+			break;
+		case O_QUEUE_DIR:
+			f.queue_dir = optarg;
+			break;
+		case O_TIMEOUT:
+			if (num_arg(&d, optarg, false) != 0)
+				goto bad;
+			t.timeout_ms = (uint32_t)(d * 1000);
+			break;
+		case O_TERMINALS:
+			if (num_arg(&d, optarg, false) != 0)
+				goto bad;
+			f.n_terminals = (size_t)d;
+			break;
+		case O_DURATION:
+			if (num_arg(&f.duration_s, optarg, false) != 0)
+				goto bad;
+			break;
+		case O_COUNT:
+			if (num_arg(&d, optarg, false) != 0)
+				goto bad;
+			f.count = (uint64_t)d;
+			break;
+		case O_RATE:
+			if (num_arg(&f.rate, optarg, false) != 0)
+				goto bad;
+			break;
+		case O_UNIFORM:
+			f.is_uniform = true;
+			break;
+		case O_CLOSED:
+			if (num_arg(&d, optarg, false) != 0)
+				goto bad;
+			f.window = (unsigned)d;
+			break;
+		case O_MIX:
+			if (mix_arg(&f, optarg) != 0)
+				return 2;
+			break;
+		case O_AMOUNT:
+			amount = optarg;
+			break;
+		case O_CURRENCY:
+			if ((f.cur = sim_prov_currency(optarg)) == NULL)
+				goto bad;
+			break;
+		case O_HTTP:
+			f.http = optarg;
+			break;
+		case O_ADMIN_KEY_FILE:
+			key_file = optarg;
+			break;
+		case O_FUND_FROM:
+			f.fund_from = optarg;
+			break;
+		case O_FUND:
+			f.fund = optarg;
+			break;
+		case O_DROP_EVERY:
+			if (num_arg(&f.drop_every_s, optarg, false) != 0)
+				goto bad;
+			break;
+		case O_DRAIN:
+			if (num_arg(&f.drain_s, optarg, false) != 0)
+				goto bad;
+			break;
+		case O_SEED:
+			f.seed = strtoull(optarg, NULL, 0);
+			break;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (optind != argc || t.server == NULL) {
+		usage();
+		return 2;
+	}
+	if (strcmp(mode, "script") == 0 || strcmp(mode, "interactive") == 0) {
+		if (t.terminal_id == NULL || t.queue_path == NULL) {
+			usage();
+			return 2;
+		}
+		if (key_hex != NULL) {
+			if (sim_prov_unhex(t.key, sizeof t.key, key_hex) != 0) {
+				fprintf(stderr,
+				        "soko-pos: --key: %d bytes in "
+				        "hex\n",
+				        SOKOTERM_KEY_LEN);
+				return 2;
+			}
+			has_key = true;
+		} else if (prov != NULL) {
+			if (key_from_prov(&t, prov) != 0)
+				return 2;
+			has_key = true;
+		}
+		if (!has_key) {
+			usage();
+			return 2;
+		}
+		rc = strcmp(mode, "script") == 0 ? sim_term_script(&t)
+		                                 : sim_term_interactive(&t);
+		explicit_bzero(t.key, sizeof t.key);
+		return rc;
+	}
+	if (strcmp(mode, "fleet") != 0) {
+		usage();
+		return 2;
+	}
+	if (f.provision_path == NULL || f.queue_dir == NULL ||
+	    (f.duration_s == 0) == (f.count == 0) ||
+	    (f.rate == 0) == (f.window == 0)) {
+		fprintf(stderr,
+		        "soko-pos fleet: needs --provision, "
+		        "--queue-dir, one of --duration/--count and one "
+		        "of --rate/--closed-loop\n");
+		usage();
+		return 2;
+	}
+	if (sim_prov_amount(&f.amount, f.cur, amount) != 0 || f.amount == 0) {
+		fprintf(stderr, "soko-pos: bad --amount %s\n", amount);
+		return 2;
+	}
+	if (f.http != NULL) {
+		if (key_file == NULL ||
+		    sim_prov_read_secret(f.api_key, sizeof f.api_key,
+		                         key_file) != 0) {
+			fprintf(stderr, "soko-pos: --http needs a readable "
+			                "--admin-key-file\n");
+			return 2;
+		}
+	}
+	if (f.fund_from != NULL && f.http == NULL) {
+		fprintf(stderr, "soko-pos: --fund-from needs --http\n");
+		return 2;
+	}
+	rc = sim_fleet_run(&f);
+	explicit_bzero(f.api_key, sizeof f.api_key);
+	return rc;
+bad:
+	fprintf(stderr, "soko-pos: bad value for --%s: %s\n",
+	        longopts[c - 1].name, optarg);
+	return 2;
+}

@@ -1,0 +1,206 @@
+"""test_fleet.py - soko-pos (firmware-sim/) against the real sokod: the
+scripted mode (approve, decline, a transfer whose link drops right after
+the send is resolved once after `reconnect`, STATUS), and a fleet of 50
+terminals doing >= 2,000 float transfers closed loop between their own
+agents, whose own check (STATUS of every approved transfer, agent floats
+moved by exactly the approved amounts) must pass, then `sokoctl verify`.
+
+Terminal queue files go to /dev/shm when it exists (issue #3 allows tmpfs
+for simulated terminals); sokod's database never does."""
+import os
+import subprocess
+import tempfile
+import threading
+
+from harness import API_KEY, SAN_MARKERS, Sokod
+
+TIMEOUT_S = 50  # a fleet run; the whole file stays well under 60 s
+
+
+class FleetSokod(Sokod):
+    """sokod with a POS listener (pos_listen on port 0, a fresh KEK)."""
+
+    def __init__(self, build):
+        super().__init__(build)
+        self.kek = os.path.join(self.dir, "pos.kek")
+        with open(self.kek, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(self.kek, 0o600)
+        self.extra += ["-o", "pos_listen=127.0.0.1:0",
+                       "-o", "pos_kek_file=" + self.kek]
+        self.pos_port = None
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.qdir = tempfile.mkdtemp(prefix="soko-pos-q-", dir=shm)
+        self.keyfile = os.path.join(self.dir, "admin.key")
+        with open(self.keyfile, "w") as f:
+            f.write(API_KEY + "\n")
+        os.chmod(self.keyfile, 0o600)
+
+    def start(self, timeout=20):
+        self.stderr_f = open(self.stderr_path, "ab")
+        cmd = [self.binary, "-o", "store=" + self.store,
+               "-o", "http_listen=127.0.0.1:0"] + self.extra
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=self.stderr_f, env=self.env)
+        line = [None]
+
+        def reader():
+            line[0] = self.proc.stdout.readline().decode()
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not line[0] or "sokod ready" not in line[0]:
+            self.proc.kill()
+            raise AssertionError("sokod did not become ready: %r\n%s" %
+                                 (line[0], self.stderr_text()))
+        for part in line[0].split():
+            if part.startswith("http="):
+                self.port = int(part.rsplit(":", 1)[1])
+            if part.startswith("pos="):
+                self.pos_port = int(part.rsplit(":", 1)[1])
+        assert self.pos_port, line[0]
+        return self
+
+    def provision(self, n):
+        """n agents A0001.. with floats and one terminal each; writes the
+        provisioning CSV from `sokoctl terminal add` output; its path."""
+        self.ctl("account", "create", "clearing:fleet", "provider_clearing",
+                 "KES")
+        rows = ["terminal_id,agent_code,key_hex,float_account"]
+        for i in range(1, n + 1):
+            a, t = "A%04d" % i, "T%04d" % i
+            acct = "agent:%s:float" % a
+            self.ctl("account", "create", acct, "agent_float", "KES")
+            self.ctl("agent", "create", a, acct)
+            out = self.ctl("-o", "pos_kek_file=" + self.kek, "terminal",
+                           "add", t, a).stdout
+            key = [p for p in out.split() if p.startswith("key=")][0][4:]
+            rows.append("%s,%s,%s,%s" % (t, a, key, acct))
+        path = os.path.join(self.dir, "terminals.csv")
+        with open(path, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def pos(self, *args, stdin=None, timeout=TIMEOUT_S):
+        """Runs soko-pos; asserts a sanitizer-free stderr."""
+        r = subprocess.run([os.path.join(self.build, "soko-pos")] +
+                           list(args), input=stdin, capture_output=True,
+                           text=True, timeout=timeout)
+        for m in SAN_MARKERS:
+            assert m not in r.stderr, "sanitizer report in soko-pos:\n" + \
+                r.stderr[-4000:]
+        return r
+
+    def cleanup_queues(self):
+        for name in os.listdir(self.qdir):
+            os.unlink(os.path.join(self.qdir, name))
+        os.rmdir(self.qdir)
+
+
+def kv(line):
+    return dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+
+
+def results(out):
+    return [kv(ln) for ln in out.splitlines() if ln.startswith("result ")]
+
+
+def t_pos_sim_script(build):
+    s = FleetSokod(build)
+    try:
+        prov = s.provision(2)
+        s.start()
+        st, _, data = s.move("fund-sim-1", {
+            "type": "float_topup", "currency": "KES", "amount": "100.00",
+            "debit": "clearing:fleet", "credit": "agent:A0001:float"})
+        assert st == 201, data
+        q = os.path.join(s.qdir, "T0001.db")
+        base = ["script", "--server", "127.0.0.1:%d" % s.pos_port,
+                "--terminal", "T0001", "--queue", q, "--timeout", "20"]
+        script = "\n".join([
+            "float_transfer A0002 10.00 KES",
+            "wait",
+            "status last",
+            "float_transfer A0002 99999.00 KES",  # more than the float
+            "wait",
+            # the link drops right after the send: resolved after login
+            "float_transfer A0002 5.00 KES",
+            "disconnect",
+            "reconnect",
+            "wait",
+            "status last",
+            "echo",
+        ]) + "\n"
+        r = s.pos(*base, "--provision", prov, stdin=script)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        res = results(r.stdout)
+        ft = [x for x in res if x["op"] == "float_transfer"]
+        sts = [x for x in res if x["op"] == "status"]
+        assert [x["code"] for x in ft] == ["APPROVED", "INSUFFICIENT_FLOAT",
+                                           "APPROVED"], r.stdout
+        # one result per transaction, even across the dropped link
+        assert len({x["txn"] for x in ft}) == 3, r.stdout
+        assert len(sts) == 2, r.stdout
+        assert sts[0]["txn"] == ft[0]["txn"], r.stdout
+        assert sts[0]["code"] == "APPROVED" and \
+            sts[0]["ref"] == ft[0]["ref"], r.stdout
+        assert sts[1]["txn"] == ft[2]["txn"], r.stdout
+        assert sts[1]["code"] == "APPROVED" and \
+            sts[1]["ref"] == ft[2]["ref"], r.stdout
+        assert any(x["op"] == "echo" and x["code"] == "APPROVED"
+                   for x in res), r.stdout
+        assert "queue open=0" in r.stdout, r.stdout
+        # the same queue in a new process: nothing left to replay, and a
+        # key given in hex works as well as the provisioning file
+        key = [ln.split(",")[2] for ln in open(prov)
+               if ln.startswith("T0001,")][0]
+        r = s.pos(*base, "--key", key, stdin="status %s\n" % ft[2]["txn"])
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        again = results(r.stdout)
+        assert len(again) == 1 and again[0]["code"] == "APPROVED", r.stdout
+        assert "queue open=0" in r.stdout, r.stdout
+        assert s.balance("agent:A0001:float") == "85.00"
+        assert s.balance("agent:A0002:float") == "15.00"
+        s.ctl("verify")
+        assert key not in s.stderr_text()
+    finally:
+        s.stop()
+        s.cleanup_queues()
+
+
+def t_pos_sim_fleet_closed_loop(build):
+    s = FleetSokod(build)
+    try:
+        prov = s.provision(50)
+        s.start()
+        r = s.pos("fleet", "--server", "127.0.0.1:%d" % s.pos_port,
+                  "--provision", prov, "--terminals", "50",
+                  "--queue-dir", s.qdir, "--count", "2000",
+                  "--closed-loop", "4", "--mix", "float_transfer=100",
+                  "--amount", "1.00", "--currency", "KES",
+                  "--http", "127.0.0.1:%d" % s.port,
+                  "--admin-key-file", s.keyfile,
+                  "--fund-from", "clearing:fleet", "--fund", "1000.00",
+                  "--drain", "20")
+        print(r.stdout.strip().replace("\n", "\n    "), flush=True)
+        assert r.returncode == 0, (r.stdout, r.stderr[-2000:])
+        assert "check ok" in r.stdout.splitlines(), r.stdout
+        rep = {}
+        for ln in r.stdout.splitlines():
+            rep.update(kv(ln))
+        assert int(rep["completed"]) >= 2000, r.stdout
+        assert int(rep.get("APPROVED", "0")) >= 2000, r.stdout
+        assert rep["queue_left"] == "0", r.stdout
+        # the fleet's agents together hold exactly what was funded
+        total = sum(float(s.balance("agent:A%04d:float" % i))
+                    for i in range(1, 51))
+        assert abs(total - 50 * 1000.00) < 0.001, total
+        s.ctl("verify")
+    finally:
+        s.stop()
+        s.cleanup_queues()
+
+
+TESTS = [t_pos_sim_script, t_pos_sim_fleet_closed_loop]
