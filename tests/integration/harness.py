@@ -8,6 +8,7 @@ a clean exit and a sanitizer-free stderr.
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -17,6 +18,17 @@ import time
 API_KEY = "test-admin-key-0123456789abcdef"
 SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+WORKDIRS = []  # every temporary directory a Sokod made
+
+
+def cleanup():
+    """Removes the temporary directories (run.py calls it when every test
+    passed; after a failure they stay for inspection)."""
+    for d in WORKDIRS:
+        shutil.rmtree(d, ignore_errors=True)
+    del WORKDIRS[:]
 
 
 def fresh_pg():
@@ -35,7 +47,10 @@ class Sokod:
     def __init__(self, build, workdir=None, store=None, binary="sokod",
                  extra=(), env=None):
         self.build = build
-        self.dir = workdir or tempfile.mkdtemp(prefix="soko-it-")
+        if workdir is None:
+            workdir = tempfile.mkdtemp(prefix="soko-it-")
+            WORKDIRS.append(workdir)
+        self.dir = workdir
         if store is None and os.environ.get("SOKO_IT_STORE") == "pg":
             store = "pg:" + fresh_pg()
         self.store = store or "sqlite:%s/soko.db" % self.dir

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Suite  # noqa: E402
+from harness import Suite, cleanup  # noqa: E402
 import test_http  # noqa: E402
 import test_crash  # noqa: E402
 import test_pos  # noqa: E402
@@ -36,7 +36,13 @@ def main():
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)
-    sys.exit(0 if suite.report() else 1)
+    ok = suite.report()
+    if ok:
+        cleanup()
+    else:
+        print("integration: work directories kept under %s" %
+              os.environ.get("TMPDIR", "/tmp"), flush=True)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

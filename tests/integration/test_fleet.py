@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import threading
 
-from harness import API_KEY, SAN_MARKERS, Sokod
+from harness import API_KEY, SAN_MARKERS, WORKDIRS, Sokod
 
 TIMEOUT_S = 50  # a fleet run; the whole file stays well under 60 s
 
@@ -31,6 +31,7 @@ class FleetSokod(Sokod):
         self.pos_port = None
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
         self.qdir = tempfile.mkdtemp(prefix="soko-pos-q-", dir=shm)
+        WORKDIRS.append(self.qdir)
         self.keyfile = os.path.join(self.dir, "admin.key")
         with open(self.keyfile, "w") as f:
             f.write(API_KEY + "\n")

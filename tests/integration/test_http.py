@@ -7,7 +7,7 @@ import os
 import subprocess
 import tempfile
 
-from harness import Sokod
+from harness import WORKDIRS, Sokod
 
 TOPUP = {"type": "float_topup", "currency": "KES", "amount": "100.00",
          "debit": "clearing:mpesa", "credit": "agent:A1:float"}
@@ -194,6 +194,7 @@ def t_graceful_shutdown(build):
 
 def t_config_check(build):
     d = tempfile.mkdtemp(prefix="soko-cfg-")
+    WORKDIRS.append(d)
     sokod = os.path.join(build, "sokod")
 
     def check(text):
