@@ -107,6 +107,11 @@ worker(void *arg)
 		while ((j = q->todo.head) != NULL) {
 			if (j->call == NULL && n == q->p.batch_max)
 				break;
+			/* a group is not split across commits unless it is
+			 * bigger than a whole batch */
+			if (j->call == NULL && j->n_group > 1 && n > 0 &&
+			    n + j->n_group > q->p.batch_max)
+				break;
 			q->todo.head = j->next;
 			if (q->todo.head == NULL)
 				q->todo.tail = NULL;
@@ -171,8 +176,34 @@ dbq_post(struct dbq *q, struct dbq_job *job)
 		return -1;
 	}
 	job->posted_us = util_mono_us();
+	job->n_group = 0;
 	jobq_push(&q->todo, job);
 	q->depth++;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+int
+dbq_post_group(struct dbq *q, struct dbq_job *const *jobs, size_t n)
+{
+	int64_t now = util_mono_us();
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping || q->depth + n > q->p.queue_max) {
+		pthread_mutex_unlock(&q->mu);
+		metrics_inc(METRIC_DBQ_BUSY);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		jobs[i]->posted_us = now;
+		jobs[i]->n_group = i == 0 ? n : 0;
+		jobq_push(&q->todo, jobs[i]);
+	}
+	q->depth += n;
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return 0;

@@ -38,6 +38,8 @@ struct dbq_job {
 	dbq_done_fn done;
 	void *arg;         /* the poster's context */
 	int64_t posted_us; /* monotonic, set by dbq_post */
+	size_t n_group;    /* set by dbq_post_group on the group's first
+	                      job: jobs in the group; else 0 */
 };
 
 struct dbq_params {
@@ -57,6 +59,15 @@ struct dbq *dbq_new(struct store *st, struct ledger *lg,
 /* Queues job (takes it on success).  Returns 0, or -1 when the queue is
  * full or stopping: the caller still owns job and answers "busy". */
 int dbq_post(struct dbq *q, struct dbq_job *job);
+
+/*
+ * Queues ledger jobs[0..n) (call == NULL) as one group: the worker takes
+ * them together, so they are decided in one ledger_commit_batch and land
+ * in the same commit (n <= batch_max; a larger group is split at
+ * batch_max).  All or nothing: returns 0 having taken every job, or -1
+ * (queue full or stopping) having taken none.
+ */
+int dbq_post_group(struct dbq *q, struct dbq_job *const *jobs, size_t n);
 
 /* Runs the done callbacks of finished jobs.  Loop thread only. */
 void dbq_complete(struct dbq *q);

@@ -703,8 +703,10 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	struct store_posting_row *posts = NULL;
 	struct store_balance_delta *deltas = NULL;
 	struct store_idem *idem = NULL;
+	struct store_pos_txn *pos = NULL;
 	int64_t *txn_ids = NULL;
 	size_t i, k, n_ok = 0, n_posts = 0, n_deltas = 0, n_idem = 0, n_use = 0;
+	size_t n_pos = 0;
 	enum store_rc rc;
 
 	memset(&b, 0, sizeof b);
@@ -786,6 +788,11 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	txns = xcalloc(n_ok ? n_ok : 1, sizeof *txns);
 	posts = xcalloc(n_posts ? n_posts : 1, sizeof *posts);
 	idem = xcalloc(b.n_keys ? b.n_keys : 1, sizeof *idem);
+	for (i = 0; i < n; i++) /* only POS batches pay for POS rows */
+		if (reqs[i].pos != NULL)
+			n_pos++;
+	pos = xcalloc(n_pos ? n_pos : 1, sizeof *pos);
+	n_pos = 0;
 	for (i = 0, k = 0, n_posts = 0; i < n; i++) {
 		const struct work *w = &b.w[i];
 		struct store_idem *d;
@@ -823,6 +830,17 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 		d->rc = (uint8_t)res[i].rc;
 		d->txn_id = res[i].txn_id;
 		d->created_ms = now_ms;
+		if (w->req->pos != NULL) {
+			/* the POS row shares the key's fate: written once,
+			 * with the first outcome */
+			struct store_pos_txn *pr = &pos[n_pos++];
+
+			*pr = *w->req->pos;
+			pr->rc = (uint8_t)res[i].rc;
+			pr->ledger_txn_id = res[i].txn_id;
+			pr->created_ms = now_ms;
+			pr->reversed_by = pr->reversed_ms = 0;
+		}
 	}
 	/* in-batch repeats take the txn id their first request got */
 	for (i = 0; i < n; i++)
@@ -858,6 +876,8 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	wb.n_usage = n_use;
 	wb.idem = idem;
 	wb.n_idem = n_idem;
+	wb.pos_txns = pos;
+	wb.n_pos_txns = n_pos;
 	if ((rc = st->ops->batch_write(st, &wb)) != STORE_OK)
 		goto out;
 	rc = st->ops->commit(st);
@@ -869,6 +889,7 @@ out:
 	free(posts);
 	free(deltas);
 	free(idem);
+	free(pos);
 	batch_free(&b);
 	return rc;
 }

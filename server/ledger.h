@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct store;
+struct store_pos_txn;
 
 #define LEDGER_KEY_MAX     128 /* idempotency key bytes, scope included */
 #define LEDGER_CODE_MAX    64  /* account code bytes */
@@ -127,6 +128,11 @@ struct ledger_req {
 	int64_t limit_amount;    /* counted against limits (>= 0) */
 	struct ledger_subject subjects[LEDGER_SUBJECTS_MAX];
 	char memo[LEDGER_MEMO_MAX + 1];
+	/* Optional (not hashed): a POS transaction row written in the same
+	 * storage transaction when this request is decided for the first
+	 * time, with its rc, txn id and time filled in (store.h).  Borrowed
+	 * until ledger_commit_batch returns. */
+	const struct store_pos_txn *pos;
 };
 
 struct ledger_result {

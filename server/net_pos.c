@@ -160,6 +160,17 @@ conn_closing(struct conn *c)
 
 static void on_op_done(struct dbq_job *job);
 
+static void
+out_init(struct svc_pos_out *out, struct net_pos *p)
+{
+	out->buf = p->frame;
+	out->cap = sizeof p->frame;
+	out->len = 0;
+	out->is_close = false;
+	out->post = NULL;
+	out->n_group = 0;
+}
+
 /* Carries out what svc_pos decided. */
 static void
 emit(struct conn *c, struct svc_pos_out *out)
@@ -176,14 +187,38 @@ emit(struct conn *c, struct svc_pos_out *out)
 		op->job.arg = c;
 		op->job.done = on_op_done;
 		if (dbq_post(p->dbq, &op->job) != 0) {
-			struct svc_pos_out busy = {p->frame, sizeof p->frame, 0,
-			                           false, NULL};
+			struct svc_pos_out busy;
+
+			out_init(&busy, p);
 
 			svc_pos_busy(&p->svc, &c->sess, op, &busy);
 			emit(c, &busy);
 		} else {
 			c->n_ops++;
 			p->n_ops++;
+		}
+	}
+	if (out->n_group > 0) {
+		/* an ADVICE_BATCH's ledger items: one group, one commit */
+		struct dbq_job *jobs[POS_BATCH_MAX];
+		size_t i, n = out->n_group;
+
+		out->n_group = 0;
+		for (i = 0; i < n; i++) {
+			out->group[i]->job.arg = c;
+			out->group[i]->job.done = on_op_done;
+			jobs[i] = &out->group[i]->job;
+		}
+		if (dbq_post_group(p->dbq, jobs, n) != 0) {
+			struct svc_pos_out busy;
+
+			out_init(&busy, p);
+			svc_pos_group_busy(&p->svc, &c->sess, out->group, n,
+			                   &busy);
+			emit(c, &busy);
+		} else {
+			c->n_ops += n;
+			p->n_ops += n;
 		}
 	}
 	if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN) {
@@ -214,8 +249,9 @@ on_op_done(struct dbq_job *job)
 	struct svc_pos_op *op = (struct svc_pos_op *)job;
 	struct conn *c = job->arg;
 	struct net_pos *p = c->p;
-	struct svc_pos_out out = {p->frame, sizeof p->frame, 0, false, NULL};
+	struct svc_pos_out out;
 
+	out_init(&out, p);
 	c->n_ops--;
 	p->n_ops--;
 	if (c->is_dead) {
@@ -239,8 +275,7 @@ process_input(struct conn *c)
 
 	while (!c->is_dead && !c->is_throttled && !p->is_draining &&
 	       c->sess.state != SVC_POS_CLOSING) {
-		struct svc_pos_out out = {p->frame, sizeof p->frame, 0, false,
-		                          NULL};
+		struct svc_pos_out out;
 		size_t len = evbuffer_get_length(in), used = 0;
 		struct pos_frame f;
 		const char *why = "";
@@ -249,6 +284,7 @@ process_input(struct conn *c)
 
 		if (len == 0)
 			break;
+		out_init(&out, p);
 		len = MIN(len, (size_t)POS_FRAME_MAX);
 		if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
 			break;
@@ -467,6 +503,7 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 	p->svc.heartbeat_s = (uint32_t)cfg->pos_heartbeat_s;
 	p->svc.max_inflight = (uint32_t)cfg->pos_max_inflight;
 	p->svc.rand_bytes = rand_bytes;
+	p->svc.clock_ms = util_now_ms;
 	if (parse_listen(&ss, &sl, cfg->pos_listen) != 0)
 		goto fail;
 	p->lst = evconnlistener_new_bind(

@@ -104,6 +104,8 @@ struct store_batch {
 	size_t n_usage;
 	const struct store_idem *idem; /* new keys only */
 	size_t n_idem;
+	const struct store_pos_txn *pos_txns; /* new POS rows */
+	size_t n_pos_txns;
 };
 
 /* ---- POS provisioning (sql/NNN_pos.sql, docs/operations.md) ---- */
@@ -133,6 +135,44 @@ struct store_terminal {
 	int64_t created_ms;
 	/* filled by terminal_get and terminal_list; ignored by create */
 	struct store_agent agent;
+};
+
+/* ---- POS transactions (sql/NNN_pos_txns.sql, docs/pos-protocol.md §9) */
+
+#define STORE_POS_TXN_ID_LEN 16 /* the terminal's txn_id (a UUID) */
+
+/*
+ * What a POS request decided, keyed by (terminal_id, txn_id).  Written
+ * only by the ledger batch that decides its request (ledger_req.pos), in
+ * the same transaction, so the row exists exactly when the idempotency
+ * record does.  A tombstone (type 0, rc LEDGER_REVERSAL_UNKNOWN) is a
+ * REVERSAL of a txn_id the server never saw: it holds the key so a late
+ * original moves nothing (§9.3).
+ */
+struct store_pos_txn {
+	char terminal_id[STORE_POS_ID_MAX + 1];
+	uint8_t txn_id[STORE_POS_TXN_ID_LEN];
+	uint16_t type;     /* POS request type (0x0013); 0: tombstone */
+	bool is_advice;    /* uploaded by ADVICE_BATCH (answered STORED) */
+	uint16_t currency; /* ISO 4217 numeric; 0 for a tombstone */
+	int64_t amount_minor;
+	char counterparty[STORE_POS_ID_MAX + 1]; /* to_agent, or "" */
+	int64_t local_time_ms; /* advice: when the terminal accepted it */
+	/* set by the ledger when it writes the row */
+	uint8_t rc;            /* enum ledger_rc */
+	int64_t ledger_txn_id; /* 0 unless rc == LEDGER_OK */
+	int64_t created_ms;
+	/* filled by pos_txn_get only */
+	int64_t reversed_by; /* ledger id of the reversing txn, or 0 */
+	int64_t reversed_ms;
+};
+
+/* One line of EOD totals: transactions of one type and currency. */
+struct store_pos_total {
+	uint16_t type;
+	uint16_t currency;
+	int64_t count;
+	int64_t sum_minor;
 };
 
 /* Terminal visitor for terminal_list; return non-zero to stop. */
@@ -226,6 +266,28 @@ struct store_ops {
 	/* Every terminal with its agent, by id. */
 	enum store_rc (*terminal_list)(struct store *st, store_terminal_fn fn,
 	                               void *arg);
+
+	/* ---- POS transactions (rows written by batch_write only) ---- */
+	/* The row of (terminal_id, txn_id) with reversed_by/reversed_ms;
+	 * NOT_FOUND leaves *out untouched. */
+	enum store_rc (*pos_txn_get)(struct store *st, const char *terminal_id,
+	                             const uint8_t *txn_id,
+	                             struct store_pos_txn *out);
+	/* Count and sum per (type, currency) of the terminal's approved
+	 * (rc OK), not reversed transactions of closed batch batch_no,
+	 * ordered by type then currency, at most cap lines into out (*n:
+	 * lines found, may exceed cap).  Indexed by (terminal_id, batch_no). */
+	enum store_rc (*pos_totals)(struct store *st, const char *terminal_id,
+	                            int64_t batch_no, struct store_pos_total *out,
+	                            size_t cap, size_t *n);
+	/* Closes batch_no of a terminal, idempotently: the first call
+	 * records it (closed_ms = now_ms) and puts every open row of the
+	 * terminal (batch_no NULL) in it, in one transaction; a repeat
+	 * changes nothing, sets *is_repeat and returns the first closed_ms. */
+	enum store_rc (*pos_batch_close)(struct store *st,
+	                                 const char *terminal_id,
+	                                 int64_t batch_no, int64_t now_ms,
+	                                 int64_t *closed_ms, bool *is_repeat);
 
 	/* ---- payments: state machine with audit trail ---- */
 	/* Inserts p in PAY_CREATED with its first audit event.  Sets p->id.

@@ -78,6 +78,9 @@ enum pg_stmt_id {
 	P_TERM_GET,
 	P_TERM_STATUS,
 	P_TERM_LIST,
+	P_POS_GET,
+	P_POS_TOTALS,
+	P_BATCH_CLOSE,
 	P_COUNT
 };
 
@@ -180,6 +183,36 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	                  "RETURNING id",
 	[P_TERM_LIST] = "SELECT " TERM_COLS " FROM terminals t JOIN agents a "
 	                "ON a.id = t.agent_id ORDER BY t.id",
+	[P_POS_GET] = "SELECT p.type, p.is_advice::int, p.currency, "
+	              "p.amount_minor, p.counterparty, p.local_time_ms, p.rc, "
+	              "COALESCE(p.ledger_txn_id, 0), p.created_ms, "
+	              "COALESCE(r.id, 0), COALESCE(r.created_ms, 0) "
+	              "FROM pos_txns p LEFT JOIN txns r "
+	              "ON r.reverses_txn_id = p.ledger_txn_id "
+	              "WHERE p.terminal_id = $1 AND "
+	              "p.txn_id = decode($2, 'hex')",
+	[P_POS_TOTALS] = "SELECT p.type, p.currency, count(*), "
+	                 "sum(p.amount_minor) FROM pos_txns p "
+	                 "WHERE p.terminal_id = $1 AND p.batch_no = $2 "
+	                 "AND p.rc = 0 AND NOT EXISTS "
+	                 "(SELECT 1 FROM txns r WHERE r.reverses_txn_id = "
+	                 "p.ledger_txn_id) GROUP BY p.type, p.currency "
+	                 "ORDER BY p.type, p.currency",
+	/* one statement, one transaction: the first close inserts its row
+	 * and stamps the terminal's open rows; a repeat reads the recorded
+	 * close (the CTE's snapshot does not see the row it inserts, so
+	 * exactly one branch answers) */
+	[P_BATCH_CLOSE] =
+		"WITH ins AS (INSERT INTO pos_batches (terminal_id, batch_no, "
+		"closed_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
+		"RETURNING closed_ms), "
+		"stamp AS (UPDATE pos_txns SET batch_no = $2 WHERE "
+		"terminal_id = $1 AND batch_no IS NULL AND EXISTS "
+		"(SELECT 1 FROM ins)) "
+		"SELECT closed_ms, 0 FROM ins UNION ALL "
+		"SELECT closed_ms, 1 FROM pos_batches "
+		"WHERE terminal_id = $1 AND batch_no = $2 "
+		"AND NOT EXISTS (SELECT 1 FROM ins)",
 };
 
 /* A growable text buffer for one array literal. */
@@ -1051,6 +1084,42 @@ write_idem(struct store_pg *s, const struct store_batch *b)
 }
 
 static enum store_rc
+write_pos_txns(struct store_pg *s, const struct store_batch *b)
+{
+	struct pg_arr *c = &s->copy;
+	char hex[2 * STORE_POS_TXN_ID_LEN + 1];
+	size_t i;
+
+	c->len = 0;
+	for (i = 0; i < b->n_pos_txns; i++) {
+		const struct store_pos_txn *p = &b->pos_txns[i];
+
+		cp_text(c, p->terminal_id, '\t');
+		util_hex(hex, p->txn_id, STORE_POS_TXN_ID_LEN);
+		cp_raw(c, "\\\\x", 3); /* bytea hex, backslash escaped */
+		cp_raw(c, hex, 2 * STORE_POS_TXN_ID_LEN);
+		cp_raw(c, "\t", 1);
+		cp_i64(c, p->type, '\t');
+		cp_raw(c, p->is_advice ? "t\t" : "f\t", 2);
+		cp_i64(c, p->currency, '\t');
+		cp_i64(c, p->amount_minor, '\t');
+		cp_text(c, p->counterparty, '\t');
+		cp_i64(c, p->local_time_ms, '\t');
+		cp_i64(c, p->rc, '\t');
+		if (p->ledger_txn_id != 0)
+			cp_i64(c, p->ledger_txn_id, '\t');
+		else
+			cp_raw(c, "\\N\t", 3);
+		cp_i64(c, p->created_ms, '\n');
+	}
+	return cp_send(s,
+	               "COPY pos_txns (terminal_id, txn_id, type, is_advice, "
+	               "currency, amount_minor, counterparty, local_time_ms, "
+	               "rc, ledger_txn_id, created_ms) FROM STDIN",
+	               "insert pos_txns");
+}
+
+static enum store_rc
 pg_batch_write(struct store *st, const struct store_batch *b)
 {
 	struct store_pg *s = PG(st);
@@ -1067,6 +1136,8 @@ pg_batch_write(struct store *st, const struct store_batch *b)
 	if (b->n_usage > 0 && (rc = write_usage(s, b)) != STORE_OK)
 		return rc;
 	if (b->n_idem > 0 && (rc = write_idem(s, b)) != STORE_OK)
+		return rc;
+	if (b->n_pos_txns > 0 && (rc = write_pos_txns(s, b)) != STORE_OK)
 		return rc;
 	return STORE_OK;
 }
@@ -1358,6 +1429,106 @@ pg_agent_get(struct store *st, const char *code, struct store_agent *out)
 	return rc;
 }
 
+/* ------------------------------------------------------- POS transactions */
+
+static enum store_rc
+pg_pos_txn_get(struct store *st, const char *terminal_id,
+               const uint8_t *txn_id, struct store_pos_txn *out)
+{
+	struct store_pg *s = PG(st);
+	char hex[2 * STORE_POS_TXN_ID_LEN + 1];
+	const char *vals[2] = {terminal_id, hex};
+	PGresult *r;
+	enum store_rc rc;
+
+	util_hex(hex, txn_id, STORE_POS_TXN_ID_LEN);
+	if ((rc = pg_run(s, P_POS_GET, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "pos_txn")) != STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	if (rc == STORE_OK) {
+		memset(out, 0, sizeof *out);
+		strlcpy_s(out->terminal_id, terminal_id,
+		          sizeof out->terminal_id);
+		memcpy(out->txn_id, txn_id, STORE_POS_TXN_ID_LEN);
+		out->type = (uint16_t)col_i64(r, 0, 0);
+		out->is_advice = col_i64(r, 0, 1) != 0;
+		out->currency = (uint16_t)col_i64(r, 0, 2);
+		out->amount_minor = col_i64(r, 0, 3);
+		strlcpy_s(out->counterparty, PQgetvalue(r, 0, 4),
+		          sizeof out->counterparty);
+		out->local_time_ms = col_i64(r, 0, 5);
+		out->rc = (uint8_t)col_i64(r, 0, 6);
+		out->ledger_txn_id = col_i64(r, 0, 7);
+		out->created_ms = col_i64(r, 0, 8);
+		out->reversed_by = col_i64(r, 0, 9);
+		out->reversed_ms = col_i64(r, 0, 10);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_pos_totals(struct store *st, const char *terminal_id, int64_t batch_no,
+              struct store_pos_total *out, size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[24];
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc;
+	int i;
+
+	*n = 0;
+	vals[0] = terminal_id;
+	vals[1] = fmt_i64(b, batch_no);
+	if ((rc = pg_run(s, P_POS_TOTALS, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "pos_totals")) != STORE_OK)
+		return rc;
+	for (i = 0; i < PQntuples(r); i++) {
+		if (*n < cap) {
+			struct store_pos_total *t = &out[*n];
+
+			t->type = (uint16_t)col_i64(r, i, 0);
+			t->currency = (uint16_t)col_i64(r, i, 1);
+			t->count = col_i64(r, i, 2);
+			t->sum_minor = col_i64(r, i, 3);
+		}
+		(*n)++;
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_pos_batch_close(struct store *st, const char *terminal_id,
+                   int64_t batch_no, int64_t now_ms, int64_t *closed_ms,
+                   bool *is_repeat)
+{
+	struct store_pg *s = PG(st);
+	char b[2][24];
+	const char *vals[3];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = terminal_id;
+	vals[1] = fmt_i64(b[0], batch_no);
+	vals[2] = fmt_i64(b[1], now_ms);
+	if ((rc = pg_run(s, P_BATCH_CLOSE, 3, vals, PGRES_TUPLES_OK, &r,
+	                 "pos_batch_close")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) != 1) {
+		/* a concurrent first close of the same batch, not visible
+		 * to this statement's snapshot yet */
+		PQclear(r);
+		return store_fail(st, STORE_RETRY, "pos_batch_close: race");
+	}
+	*closed_ms = col_i64(r, 0, 0);
+	*is_repeat = col_i64(r, 0, 1) != 0;
+	PQclear(r);
+	return STORE_OK;
+}
+
 static enum store_rc
 pg_terminal_create(struct store *st, const struct store_terminal *t)
 {
@@ -1616,6 +1787,9 @@ static const struct store_ops pg_ops = {
 	.agent_get = pg_agent_get,
 	.terminal_create = pg_terminal_create,
 	.terminal_get = pg_terminal_get,
+	.pos_txn_get = pg_pos_txn_get,
+	.pos_totals = pg_pos_totals,
+	.pos_batch_close = pg_pos_batch_close,
 	.terminal_set_status = pg_terminal_set_status,
 	.terminal_list = pg_terminal_list,
 	.payment_create = pg_payment_create,

@@ -51,6 +51,12 @@ enum stmt_id {
 	S_TERM_GET,
 	S_TERM_STATUS,
 	S_TERM_LIST,
+	S_POS_INSERT,
+	S_POS_GET,
+	S_POS_TOTALS,
+	S_BATCH_GET,
+	S_BATCH_INSERT,
+	S_BATCH_STAMP,
 	S_COUNT
 };
 
@@ -134,6 +140,31 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TERM_STATUS] = "UPDATE terminals SET status = ?2 WHERE id = ?1",
 	[S_TERM_LIST] = "SELECT " SQ_TERM_COLS " FROM terminals t JOIN agents "
 	                "a ON a.id = t.agent_id ORDER BY t.id",
+	[S_POS_INSERT] = "INSERT INTO pos_txns (terminal_id, txn_id, type, "
+	                 "is_advice, currency, amount_minor, counterparty, "
+	                 "local_time_ms, rc, ledger_txn_id, created_ms) VALUES "
+	                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULLIF(?10, 0), "
+	                 "?11)",
+	[S_POS_GET] = "SELECT p.type, p.is_advice, p.currency, p.amount_minor, "
+	              "p.counterparty, p.local_time_ms, p.rc, "
+	              "COALESCE(p.ledger_txn_id, 0), p.created_ms, "
+	              "COALESCE(r.id, 0), COALESCE(r.created_ms, 0) "
+	              "FROM pos_txns p LEFT JOIN txns r "
+	              "ON r.reverses_txn_id = p.ledger_txn_id "
+	              "WHERE p.terminal_id = ?1 AND p.txn_id = ?2",
+	[S_POS_TOTALS] = "SELECT p.type, p.currency, count(*), "
+	                 "sum(p.amount_minor) FROM pos_txns p "
+	                 "WHERE p.terminal_id = ?1 AND p.batch_no = ?2 "
+	                 "AND p.rc = 0 AND NOT EXISTS "
+	                 "(SELECT 1 FROM txns r WHERE r.reverses_txn_id = "
+	                 "p.ledger_txn_id) GROUP BY p.type, p.currency "
+	                 "ORDER BY p.type, p.currency",
+	[S_BATCH_GET] = "SELECT closed_ms FROM pos_batches "
+	                "WHERE terminal_id = ?1 AND batch_no = ?2",
+	[S_BATCH_INSERT] = "INSERT INTO pos_batches (terminal_id, batch_no, "
+	                   "closed_ms) VALUES (?1, ?2, ?3)",
+	[S_BATCH_STAMP] = "UPDATE pos_txns SET batch_no = ?2 "
+	                  "WHERE terminal_id = ?1 AND batch_no IS NULL",
 };
 
 /* Rows per multi-row INSERT on the batch path: one statement step per
@@ -819,8 +850,30 @@ sq_batch_write(struct store *st, const struct store_batch *b)
 		if ((rc = run(s, q, "upsert usage")) != STORE_OK)
 			return rc;
 	}
-	return insert_rows(s, MR_IDEM, S_INS_IDEM, 5, b->idem, sizeof *b->idem,
-	                   b->n_idem, bind_idem, "insert idem");
+	if ((rc = insert_rows(s, MR_IDEM, S_INS_IDEM, 5, b->idem,
+	                      sizeof *b->idem, b->n_idem, bind_idem,
+	                      "insert idem")) != STORE_OK)
+		return rc;
+	for (i = 0; i < b->n_pos_txns; i++) {
+		const struct store_pos_txn *p = &b->pos_txns[i];
+		sqlite3_stmt *q = stmt(s, S_POS_INSERT);
+
+		sqlite3_bind_text(q, 1, p->terminal_id, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 2, p->txn_id, STORE_POS_TXN_ID_LEN,
+		                  SQLITE_STATIC);
+		sqlite3_bind_int(q, 3, p->type);
+		sqlite3_bind_int(q, 4, p->is_advice ? 1 : 0);
+		sqlite3_bind_int(q, 5, p->currency);
+		sqlite3_bind_int64(q, 6, p->amount_minor);
+		sqlite3_bind_text(q, 7, p->counterparty, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 8, p->local_time_ms);
+		sqlite3_bind_int(q, 9, p->rc);
+		sqlite3_bind_int64(q, 10, p->ledger_txn_id);
+		sqlite3_bind_int64(q, 11, p->created_ms);
+		if ((rc = run(s, q, "insert pos_txn")) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
 }
 
 /* --------------------------------------------------------- reference data */
@@ -1026,6 +1079,121 @@ sq_agent_get(struct store *st, const char *code, struct store_agent *out)
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "agent");
+}
+
+/* ------------------------------------------------------- POS transactions */
+
+static enum store_rc
+sq_pos_txn_get(struct store *st, const char *terminal_id,
+               const uint8_t *txn_id, struct store_pos_txn *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_POS_GET);
+	const unsigned char *cp;
+	int rc;
+
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, txn_id, STORE_POS_TXN_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof *out);
+		strlcpy_s(out->terminal_id, terminal_id,
+		          sizeof out->terminal_id);
+		memcpy(out->txn_id, txn_id, STORE_POS_TXN_ID_LEN);
+		out->type = (uint16_t)sqlite3_column_int(q, 0);
+		out->is_advice = sqlite3_column_int(q, 1) != 0;
+		out->currency = (uint16_t)sqlite3_column_int(q, 2);
+		out->amount_minor = sqlite3_column_int64(q, 3);
+		cp = sqlite3_column_text(q, 4);
+		strlcpy_s(out->counterparty, cp ? (const char *)cp : "",
+		          sizeof out->counterparty);
+		out->local_time_ms = sqlite3_column_int64(q, 5);
+		out->rc = (uint8_t)sqlite3_column_int(q, 6);
+		out->ledger_txn_id = sqlite3_column_int64(q, 7);
+		out->created_ms = sqlite3_column_int64(q, 8);
+		out->reversed_by = sqlite3_column_int64(q, 9);
+		out->reversed_ms = sqlite3_column_int64(q, 10);
+	}
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "pos_txn");
+}
+
+static enum store_rc
+sq_pos_totals(struct store *st, const char *terminal_id, int64_t batch_no,
+              struct store_pos_total *out, size_t cap, size_t *n)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_POS_TOTALS);
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, batch_no);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (*n < cap) {
+			struct store_pos_total *t = &out[*n];
+
+			t->type = (uint16_t)sqlite3_column_int(q, 0);
+			t->currency = (uint16_t)sqlite3_column_int(q, 1);
+			t->count = sqlite3_column_int64(q, 2);
+			t->sum_minor = sqlite3_column_int64(q, 3);
+		}
+		(*n)++;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? STORE_OK : sq_err(s, rc, "pos_totals");
+}
+
+static enum store_rc
+sq_pos_batch_close(struct store *st, const char *terminal_id,
+                   int64_t batch_no, int64_t now_ms, int64_t *closed_ms,
+                   bool *is_repeat)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q;
+	enum store_rc r;
+	int rc;
+
+	/* the close and the stamp of the open rows: one transaction */
+	if ((r = exec_sql(s, "BEGIN IMMEDIATE", "begin")) != STORE_OK)
+		return r;
+	q = stmt(s, S_BATCH_GET);
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, batch_no);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*closed_ms = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc == SQLITE_ROW) {
+		*is_repeat = true;
+		exec_sql(s, "ROLLBACK", "rollback");
+		return STORE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_err(s, rc, "pos_batch");
+		goto fail;
+	}
+	*is_repeat = false;
+	*closed_ms = now_ms;
+	q = stmt(s, S_BATCH_INSERT);
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, batch_no);
+	sqlite3_bind_int64(q, 3, now_ms);
+	if ((r = run(s, q, "insert pos_batch")) != STORE_OK)
+		goto fail;
+	q = stmt(s, S_BATCH_STAMP);
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, batch_no);
+	if ((r = run(s, q, "stamp pos_txns")) != STORE_OK)
+		goto fail;
+	if ((r = exec_sql(s, "COMMIT", "commit")) != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	exec_sql(s, "ROLLBACK", "rollback");
+	return r;
 }
 
 static enum store_rc
@@ -1389,6 +1557,9 @@ static const struct store_ops sqlite_ops = {
 	.agent_get = sq_agent_get,
 	.terminal_create = sq_terminal_create,
 	.terminal_get = sq_terminal_get,
+	.pos_txn_get = sq_pos_txn_get,
+	.pos_totals = sq_pos_totals,
+	.pos_batch_close = sq_pos_batch_close,
 	.terminal_set_status = sq_terminal_set_status,
 	.terminal_list = sq_terminal_list,
 	.payment_create = sq_payment_create,

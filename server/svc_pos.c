@@ -2,10 +2,15 @@
  * svc_pos.c - POS terminal service decisions (svc_pos.h,
  * docs/pos-protocol.md §3, §4, §9).
  *
- * Served in this increment: LOGIN, ECHO, FLOAT_TRANSFER, STATUS (and
- * COLLECT_RESULT_ACK is accepted silently).  Every other request type is
- * refused T|0xC000 UNSUPPORTED_TYPE: the terminal knows the feature is
- * absent and that nothing was processed (§6.1, §8).
+ * Served: LOGIN, ECHO, FLOAT_TRANSFER, STATUS, REVERSAL, RECEIPT,
+ * ADVICE_BATCH (float transfers; provider types wait for #4), EOD_TOTALS
+ * (and COLLECT_RESULT_ACK is accepted silently).  Every other request
+ * type is refused T|0xC000 UNSUPPORTED_TYPE: the terminal knows the
+ * feature is absent and that nothing was processed (§6.1, §8).
+ *
+ * Every POS money movement is one ledger request whose POS row
+ * (store_pos_txn) the ledger writes in the same commit; STATUS, REVERSAL,
+ * RECEIPT and repeats read that row.
  *
  * Invariants: a money-moving reply is built only in svc_pos_done() from a
  * ledger result, i.e. after its commit (dbq.h); refusals before login carry
@@ -17,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keywrap.h"
 #include "log.h"
+#include "money.h"
 #include "util.h"
 
 #define RETRY_AFTER_S 1
@@ -50,14 +57,20 @@ svc_pos_session_fini(struct svc_pos_session *ss)
 void
 svc_pos_op_free(struct svc_pos_op *op)
 {
+	struct svc_pos_op *parent;
+
 	if (op == NULL)
 		return;
+	parent = op->parent;
 	if (op->login_auth != NULL) {
 		explicit_bzero(op->login_auth, op->login_auth_len);
 		free(op->login_auth);
 	}
+	free(op->items);
 	explicit_bzero(op, sizeof *op);
 	free(op);
+	if (parent != NULL && --parent->n_children == 0)
+		svc_pos_op_free(parent);
 }
 
 void
@@ -177,80 +190,116 @@ close_after(struct svc_pos_session *ss, struct svc_pos_out *out)
 	out->is_close = true;
 }
 
-/* The result keys of a FLOAT_TRANSFER_RESP or STATUS_RESP (same layout:
- * POS_RESULT in pos_msg.def), filled through the float_transfer_resp
- * member. */
+/* The result keys 1-7 (§6.2) and, for STATUS_RESP and RECEIPT_RESP, the
+ * transaction's details. */
+struct result {
+	enum pos_code code;
+	const uint8_t *txn_id;
+	char ref[24];    /* "" for none */
+	int64_t time_ms; /* 0 for none */
+	int orig_code;   /* with DUPLICATE; -1 for none */
+	const char *text;
+	bool has_detail; /* type, amount, currency */
+	uint16_t type;
+	uint64_t amount;
+	uint16_t currency;
+	const char *counterparty; /* RECEIPT_RESP */
+	const char *lines;        /* RECEIPT_RESP */
+};
+
+static void
+result_init(struct result *x, enum pos_code code, const uint8_t *txn_id)
+{
+	memset(x, 0, sizeof *x);
+	x->code = code;
+	x->txn_id = txn_id;
+	x->orig_code = -1;
+}
+
+static void
+set_text(struct pos_bytes *dst, bool *has, const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		return;
+	*has = true;
+	dst->ptr = (const uint8_t *)s;
+	dst->len = strlen(s);
+}
+
+/* Every *_RESP with POS_RESULT has the same first members. */
+#define FILL_RESULT(r, x)                                                      \
+	do {                                                                   \
+		(r)->code = (x)->code;                                         \
+		memcpy((r)->txn_id, (x)->txn_id, POS_ID_LEN);                  \
+		set_text(&(r)->ref, &(r)->has_ref, (x)->ref);                  \
+		if ((x)->time_ms > 0) {                                        \
+			(r)->has_time_ms = true;                               \
+			(r)->time_ms = (uint64_t)(x)->time_ms;                 \
+		}                                                              \
+		set_text(&(r)->text, &(r)->has_text, (x)->text);               \
+		if ((x)->orig_code >= 0) {                                     \
+			(r)->has_orig_code = true;                             \
+			(r)->orig_code = (uint64_t)(x)->orig_code;             \
+		}                                                              \
+	} while (0)
+
+#define FILL_DETAIL(r, x)                                                      \
+	do {                                                                   \
+		if ((x)->has_detail) {                                         \
+			(r)->has_type = (r)->has_amount = true;                \
+			(r)->has_currency = true;                              \
+			(r)->type = (x)->type;                                 \
+			(r)->amount = (x)->amount;                             \
+			(r)->currency = (x)->currency;                         \
+		}                                                              \
+	} while (0)
+
 static void
 send_result(struct svc_pos_session *ss, struct svc_pos_out *out,
-            uint16_t resp_type, uint32_t req_id, enum pos_code code,
-            const uint8_t txn_id[POS_ID_LEN], int64_t ledger_txn,
-            int64_t time_ms, int orig_code, const char *text,
-            const struct store_txn_info *info)
+            uint16_t resp_type, uint32_t req_id, const struct result *x)
 {
 	struct pos_msg m;
-	char ref[24];
 
 	memset(&m, 0, sizeof m);
 	m.type = resp_type;
-	if (resp_type == POS_MSG_STATUS_RESP) {
-		struct pos_status_resp *r = &m.u.status_resp;
-
-		r->code = code;
-		memcpy(r->txn_id, txn_id, POS_ID_LEN);
-		if (ledger_txn > 0) {
-			snprintf(ref, sizeof ref, "FT-%lld",
-			         (long long)ledger_txn);
-			r->has_ref = true;
-			r->ref.ptr = (const uint8_t *)ref;
-			r->ref.len = strlen(ref);
-		}
-		if (time_ms > 0) {
-			r->has_time_ms = true;
-			r->time_ms = (uint64_t)time_ms;
-		}
-		if (info != NULL) {
-			uint8_t i;
-
-			if (info->kind == LEDGER_TXN_FLOAT_TRANSFER) {
-				r->has_type = true;
-				r->type = POS_MSG_FLOAT_TRANSFER;
-			}
-			for (i = 0; i < info->n_legs; i++)
-				if (info->legs[i].amount_minor > 0) {
-					r->has_amount = true;
-					r->amount += (uint64_t)info->legs[i]
-					                 .amount_minor;
-				}
-			r->has_currency = true;
-			r->currency = info->currency;
-		}
-	} else {
-		struct pos_float_transfer_resp *r = &m.u.float_transfer_resp;
-
-		r->code = code;
-		memcpy(r->txn_id, txn_id, POS_ID_LEN);
-		if (ledger_txn > 0) {
-			snprintf(ref, sizeof ref, "FT-%lld",
-			         (long long)ledger_txn);
-			r->has_ref = true;
-			r->ref.ptr = (const uint8_t *)ref;
-			r->ref.len = strlen(ref);
-		}
-		if (time_ms > 0) {
-			r->has_time_ms = true;
-			r->time_ms = (uint64_t)time_ms;
-		}
-		if (orig_code >= 0) {
-			r->has_orig_code = true;
-			r->orig_code = (uint64_t)orig_code;
-		}
-		if (text != NULL) {
-			r->has_text = true;
-			r->text.ptr = (const uint8_t *)text;
-			r->text.len = strlen(text);
-		}
+	switch (resp_type) {
+	case POS_MSG_STATUS_RESP:
+		FILL_RESULT(&m.u.status_resp, x);
+		FILL_DETAIL(&m.u.status_resp, x);
+		break;
+	case POS_MSG_RECEIPT_RESP:
+		FILL_RESULT(&m.u.receipt_resp, x);
+		FILL_DETAIL(&m.u.receipt_resp, x);
+		set_text(&m.u.receipt_resp.counterparty,
+		         &m.u.receipt_resp.has_counterparty, x->counterparty);
+		set_text(&m.u.receipt_resp.lines, &m.u.receipt_resp.has_lines,
+		         x->lines);
+		break;
+	case POS_MSG_REVERSAL_RESP:
+		FILL_RESULT(&m.u.reversal_resp, x);
+		break;
+	default:
+		FILL_RESULT(&m.u.float_transfer_resp, x);
+		break;
 	}
 	send_msg(ss, out, &m, req_id, MAC_KS, NULL);
+}
+
+/* The FLOAT_TRANSFER_RESP fields of the old callers. */
+static void
+send_xfer(struct svc_pos_session *ss, struct svc_pos_out *out, uint32_t req_id,
+          enum pos_code code, const uint8_t txn_id[POS_ID_LEN],
+          int64_t ledger_txn, int64_t time_ms, int orig_code, const char *text)
+{
+	struct result x;
+
+	result_init(&x, code, txn_id);
+	if (ledger_txn > 0)
+		snprintf(x.ref, sizeof x.ref, "FT-%lld", (long long)ledger_txn);
+	x.time_ms = time_ms;
+	x.orig_code = orig_code;
+	x.text = text;
+	send_result(ss, out, POS_MSG_FLOAT_TRANSFER_RESP, req_id, &x);
 }
 
 size_t
@@ -282,29 +331,105 @@ login_call(struct store *st, struct dbq_job *job)
 	return st->ops->terminal_get(st, op->terminal_id, &op->term);
 }
 
+/* FLOAT_TRANSFER: a repeat is answered from its row (even if to_agent was
+ * blocked since); a new txn_id needs to_agent's float. */
 static enum store_rc
 resolve_call(struct store *st, struct dbq_job *job)
 {
 	struct svc_pos_op *op = (struct svc_pos_op *)job;
 
+	op->found_rc =
+	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+	if (op->found_rc == STORE_OK)
+		return STORE_OK;
+	if (op->found_rc != STORE_NOT_FOUND)
+		return op->found_rc;
 	return st->ops->agent_get(st, op->to_agent, &op->agent);
 }
 
+/*
+ * The POS row of (terminal, txn_id) into op->found (op->found_rc).  A
+ * transaction decided before migration 004 has only its idempotency
+ * record: it is read from there and the ledger (type FLOAT_TRANSFER, the
+ * only one served then).  NOT_FOUND is a result (found_rc), not a failure.
+ */
 static enum store_rc
-status_call(struct store *st, struct dbq_job *job)
+lookup_call(struct store *st, struct dbq_job *job)
 {
 	struct svc_pos_op *op = (struct svc_pos_op *)job;
 	char key[LEDGER_KEY_MAX + 1];
+	struct store_pos_txn *f = &op->found;
 	enum store_rc rc;
 
+	op->found_rc = st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, f);
+	if (op->found_rc != STORE_NOT_FOUND)
+		return op->found_rc == STORE_OK ? STORE_OK : op->found_rc;
 	svc_pos_idem_key(key, op->terminal_id, op->txn_id);
 	rc = st->ops->idem_lookup(st, key, &op->idem);
-	if (rc != STORE_OK || op->idem.txn_id <= 0)
+	if (rc == STORE_NOT_FOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
 		return rc;
-	/* the amount and type are nice to have: a failure here still
-	 * answers the outcome */
-	op->has_info =
-	    st->ops->txn_info(st, op->idem.txn_id, &op->info) == STORE_OK;
+	memset(f, 0, sizeof *f);
+	f->type = POS_MSG_FLOAT_TRANSFER;
+	f->rc = op->idem.rc;
+	f->ledger_txn_id = op->idem.txn_id;
+	f->created_ms = op->idem.created_ms;
+	if (op->idem.txn_id > 0 &&
+	    st->ops->txn_info(st, op->idem.txn_id, &op->info) == STORE_OK) {
+		uint8_t i;
+
+		f->currency = op->info.currency;
+		f->reversed_by = op->info.reversed_by;
+		for (i = 0; i < op->info.n_legs; i++)
+			if (op->info.legs[i].amount_minor > 0)
+				f->amount_minor +=
+				    op->info.legs[i].amount_minor;
+	}
+	op->found_rc = STORE_OK;
+	return STORE_OK;
+}
+
+/* EOD_TOTALS: close the batch (idempotent by batch_no: it holds what
+ * was committed before the close, which runs after every commit queued
+ * before it), then sum it. */
+static enum store_rc
+eod_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	enum store_rc rc;
+
+	rc = st->ops->pos_batch_close(st, op->terminal_id, op->batch_no,
+	                              op->svc->clock_ms(), &op->closed_ms,
+	                              &op->is_repeat);
+	if (rc != STORE_OK)
+		return rc;
+	return st->ops->pos_totals(st, op->terminal_id, op->batch_no,
+	                           op->totals, POS_TOTALS_MAX, &op->n_totals);
+}
+
+/* ADVICE_BATCH: each undecided item's row, and its to_agent if new. */
+static enum store_rc
+advice_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	size_t i;
+
+	for (i = 0; i < op->n_items; i++) {
+		struct svc_pos_advice *a = &op->items[i];
+
+		if (a->is_decided)
+			continue;
+		a->found_rc = st->ops->pos_txn_get(st, op->terminal_id,
+		                                   a->txn_id, &a->found);
+		if (a->found_rc == STORE_OK)
+			continue;
+		if (a->found_rc != STORE_NOT_FOUND)
+			return a->found_rc;
+		a->agent_rc = st->ops->agent_get(st, a->to_agent, &a->agent);
+		if (a->agent_rc != STORE_OK && a->agent_rc != STORE_NOT_FOUND)
+			return a->agent_rc;
+	}
 	return STORE_OK;
 }
 
@@ -319,6 +444,99 @@ op_new(const struct svc_pos *s, enum svc_pos_op_kind kind, uint16_t type,
 	op->type = type;
 	op->req_id = req_id;
 	return op;
+}
+
+/* ------------------------------------------------------ shared rules */
+
+/* The state of a decided POS transaction, as STATUS reports it (§6.12). */
+static enum pos_code
+row_state(const struct store_pos_txn *r)
+{
+	if (r->type == 0 || r->reversed_by != 0)
+		return POS_CODE_REVERSED;
+	if (r->rc == LEDGER_OK)
+		return r->is_advice ? POS_CODE_STORED : POS_CODE_APPROVED;
+	return svc_pos_code((enum ledger_rc)r->rc);
+}
+
+/*
+ * The answer to a money request whose txn_id already has a row (§9.1):
+ * after a tombstone DUPLICATE/REVERSED whatever the content (§9.3); the
+ * same type, amount, currency and counterparty: DUPLICATE with the
+ * original's state; else TXN_ID_REUSED.
+ */
+static enum pos_code
+repeat_code(const struct store_pos_txn *r, uint16_t type, uint64_t amount,
+            uint16_t currency, const char *counterparty, int *orig)
+{
+	*orig = -1;
+	if (r->type != 0 &&
+	    (r->type != type || (uint64_t)r->amount_minor != amount ||
+	     r->currency != currency ||
+	     strcmp(r->counterparty, counterparty) != 0))
+		return POS_CODE_TXN_ID_REUSED;
+	*orig = (int)row_state(r);
+	return POS_CODE_DUPLICATE;
+}
+
+/* A valid agent code from a text field into dst[STORE_POS_ID_MAX + 1];
+ * false if empty, too long or holding a NUL. */
+static bool
+copy_id(char *dst, const struct pos_bytes *b)
+{
+	dst[0] = '\0';
+	if (b->len == 0 || b->len > STORE_POS_ID_MAX ||
+	    memchr(b->ptr, '\0', b->len) != NULL)
+		return false;
+	memcpy(dst, b->ptr, b->len);
+	dst[b->len] = '\0';
+	return true;
+}
+
+/*
+ * The ledger request of a float transfer (online or advised) from this
+ * terminal's agent to agent_float, with its POS row: limits count it
+ * against the terminal and the agent (§12).
+ */
+static void
+xfer_req(struct svc_pos_session *ss, struct svc_pos_op *op,
+         const uint8_t txn_id[POS_ID_LEN], uint64_t amount, uint16_t currency,
+         const char *to_agent, int64_t to_float, bool is_advice,
+         int64_t local_time_ms)
+{
+	struct ledger_req *r = &op->job.req;
+	struct store_pos_txn *row = &op->row;
+
+	memset(r, 0, sizeof *r);
+	svc_pos_idem_key(r->idem_key, ss->terminal_id, txn_id);
+	r->kind = LEDGER_TXN_FLOAT_TRANSFER;
+	r->currency = currency;
+	r->n_legs = 2;
+	r->legs[0].account_id = ss->float_account_id;
+	r->legs[0].amount_minor = -(int64_t)amount;
+	r->legs[1].account_id = to_float;
+	r->legs[1].amount_minor = (int64_t)amount;
+	r->limit_amount = (int64_t)amount;
+	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s(r->subjects[0].id, ss->terminal_id, sizeof r->subjects[0].id);
+	r->subjects[1].kind = LEDGER_SUBJ_AGENT;
+	strlcpy_s(r->subjects[1].id, ss->agent_code, sizeof r->subjects[1].id);
+	/* the same memo online and advised: a resend of either is the same
+	 * request (§9.1) */
+	snprintf(r->memo, sizeof r->memo, "pos float_transfer %s -> %s",
+	         ss->agent_code, to_agent);
+	ledger_req_hash(r);
+	memset(row, 0, sizeof *row);
+	strlcpy_s(row->terminal_id, ss->terminal_id, sizeof row->terminal_id);
+	memcpy(row->txn_id, txn_id, POS_ID_LEN);
+	row->type = POS_MSG_FLOAT_TRANSFER;
+	row->is_advice = is_advice;
+	row->currency = currency;
+	row->amount_minor = (int64_t)amount;
+	strlcpy_s(row->counterparty, to_agent, sizeof row->counterparty);
+	row->local_time_ms = local_time_ms;
+	r->pos = row;
+	op->job.call = NULL;
 }
 
 /* ------------------------------------------------------------- frames */
@@ -388,21 +606,18 @@ on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
 	if (inflight_full(s, ss, f, out))
 		return;
 	if (ft->amount == 0) {
-		send_result(ss, out, POS_MSG_FLOAT_TRANSFER_RESP, f->hdr.req_id,
-		            POS_CODE_AMOUNT_INVALID, ft->txn_id, 0, 0, -1, NULL,
-		            NULL);
-		return;
-	}
-	if (ft->to_agent.len == 0 || ft->to_agent.len > STORE_POS_ID_MAX ||
-	    memchr(ft->to_agent.ptr, '\0', ft->to_agent.len) != NULL) {
-		send_result(ss, out, POS_MSG_FLOAT_TRANSFER_RESP, f->hdr.req_id,
-		            POS_CODE_UNKNOWN_AGENT, ft->txn_id, 0, 0, -1, NULL,
-		            NULL);
+		send_xfer(ss, out, f->hdr.req_id, POS_CODE_AMOUNT_INVALID,
+		          ft->txn_id, 0, 0, -1, NULL);
 		return;
 	}
 	op = op_new(s, SVC_POS_OP_XFER_RESOLVE, f->hdr.type, f->hdr.req_id);
+	if (!copy_id(op->to_agent, &ft->to_agent)) {
+		svc_pos_op_free(op);
+		send_xfer(ss, out, f->hdr.req_id, POS_CODE_UNKNOWN_AGENT,
+		          ft->txn_id, 0, 0, -1, NULL);
+		return;
+	}
 	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
-	memcpy(op->to_agent, ft->to_agent.ptr, ft->to_agent.len);
 	memcpy(op->txn_id, ft->txn_id, POS_ID_LEN);
 	op->amount = ft->amount;
 	op->currency = (uint16_t)ft->currency;
@@ -411,19 +626,120 @@ on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
 	out->post = op;
 }
 
+/* STATUS, REVERSAL, RECEIPT: one lookup of (this terminal, txn_id). */
 static void
-on_status(struct svc_pos *s, struct svc_pos_session *ss,
-          const struct pos_frame *f, const struct pos_msg *m,
-          struct svc_pos_out *out)
+on_lookup(struct svc_pos *s, struct svc_pos_session *ss,
+          const struct pos_frame *f, enum svc_pos_op_kind kind,
+          const uint8_t txn_id[POS_ID_LEN], struct svc_pos_out *out)
 {
 	struct svc_pos_op *op;
 
 	if (inflight_full(s, ss, f, out))
 		return;
-	op = op_new(s, SVC_POS_OP_STATUS, f->hdr.type, f->hdr.req_id);
+	op = op_new(s, kind, f->hdr.type, f->hdr.req_id);
 	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
-	memcpy(op->txn_id, m->u.status.txn_id, POS_ID_LEN);
-	op->job.call = status_call;
+	memcpy(op->txn_id, txn_id, POS_ID_LEN);
+	op->job.call = lookup_call;
+	ss->n_inflight++;
+	out->post = op;
+}
+
+static int
+total_cmp(const void *pa, const void *pb)
+{
+	const struct store_pos_total *a = pa, *b = pb;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	if (a->currency != b->currency)
+		return a->currency < b->currency ? -1 : 1;
+	return 0;
+}
+
+static void
+on_eod(struct svc_pos *s, struct svc_pos_session *ss, const struct pos_frame *f,
+       const struct pos_msg *m, struct svc_pos_out *out)
+{
+	const struct pos_eod_totals *e = &m->u.eod_totals;
+	struct svc_pos_op *op;
+	size_t i;
+
+	if (inflight_full(s, ss, f, out))
+		return;
+	op = op_new(s, SVC_POS_OP_EOD, f->hdr.type, f->hdr.req_id);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	op->batch_no = (int64_t)e->batch_no;
+	for (i = 0; i < e->n_totals && i < POS_TOTALS_MAX; i++) {
+		struct store_pos_total *t;
+
+		if (e->totals[i].count == 0)
+			continue; /* an empty line says nothing */
+		t = &op->term_totals[op->n_term_totals++];
+		t->type = (uint16_t)e->totals[i].type;
+		t->currency = (uint16_t)e->totals[i].currency;
+		t->count = (int64_t)e->totals[i].count;
+		t->sum_minor = (int64_t)e->totals[i].sum;
+	}
+	qsort(op->term_totals, op->n_term_totals, sizeof *op->term_totals,
+	      total_cmp);
+	op->job.call = eod_call;
+	ss->n_inflight++;
+	out->post = op;
+}
+
+/*
+ * ADVICE_BATCH (§6.15, §9.4).  Items that need no storage are decided
+ * here: CASH_IN, CASH_OUT and BILL_PAY need the provider layer
+ * (TODO(#4)) and get RETRY_LATER, so the terminal keeps them queued and
+ * nothing is lost; a type that may not be advised gets DECLINED.
+ */
+static void
+on_advice(struct svc_pos *s, struct svc_pos_session *ss,
+          const struct pos_frame *f, const struct pos_msg *m,
+          struct svc_pos_out *out)
+{
+	const struct pos_advice_batch *b = &m->u.advice_batch;
+	struct svc_pos_op *op;
+	size_t i;
+
+	if (inflight_full(s, ss, f, out))
+		return;
+	op = op_new(s, SVC_POS_OP_ADVICE, f->hdr.type, f->hdr.req_id);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	op->n_items = b->n_items;
+	op->items = xcalloc(b->n_items ? b->n_items : 1, sizeof *op->items);
+	for (i = 0; i < b->n_items; i++) {
+		const struct pos_advice *in = &b->items[i];
+		struct svc_pos_advice *a = &op->items[i];
+
+		memcpy(a->txn_id, in->txn_id, POS_ID_LEN);
+		a->type = (uint16_t)in->type;
+		a->amount = in->amount;
+		a->currency = (uint16_t)in->currency;
+		a->local_time_ms = (int64_t)in->local_time_ms;
+		a->orig_code = -1;
+		a->is_decided = true;
+		switch (in->type) {
+		case POS_MSG_FLOAT_TRANSFER:
+			if (in->amount == 0)
+				a->code = POS_CODE_AMOUNT_INVALID;
+			else if (!in->has_to_agent ||
+			         !copy_id(a->to_agent, &in->to_agent))
+				a->code = POS_CODE_UNKNOWN_AGENT;
+			else
+				a->is_decided = false;
+			break;
+		case POS_MSG_CASH_IN:
+		case POS_MSG_CASH_OUT:
+		case POS_MSG_BILL_PAY:
+			a->code = POS_CODE_RETRY_LATER;
+			break;
+		default:
+			a->code = POS_CODE_DECLINED;
+			break;
+		}
+	}
+	op->job.call = advice_call;
 	ss->n_inflight++;
 	out->post = op;
 }
@@ -440,6 +756,7 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 	out->len = 0;
 	out->is_close = false;
 	out->post = NULL;
+	out->n_group = 0;
 	switch (ss->state) {
 	case SVC_POS_CONNECTED:
 		if (f->hdr.type == POS_MSG_LOGIN && !ss->is_login_pending) {
@@ -498,7 +815,21 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 		on_float_transfer(s, ss, f, &m, out);
 		return;
 	case POS_MSG_STATUS:
-		on_status(s, ss, f, &m, out);
+		on_lookup(s, ss, f, SVC_POS_OP_STATUS, m.u.status.txn_id, out);
+		return;
+	case POS_MSG_REVERSAL:
+		on_lookup(s, ss, f, SVC_POS_OP_REV_LOOKUP, m.u.reversal.txn_id,
+		          out);
+		return;
+	case POS_MSG_RECEIPT:
+		on_lookup(s, ss, f, SVC_POS_OP_RECEIPT, m.u.receipt.txn_id,
+		          out);
+		return;
+	case POS_MSG_EOD_TOTALS:
+		on_eod(s, ss, f, &m, out);
+		return;
+	case POS_MSG_ADVICE_BATCH:
+		on_advice(s, ss, f, &m, out);
 		return;
 	case POS_MSG_COLLECT_RESULT_ACK:
 		return; /* nothing is pushed yet; an ack needs no answer */
@@ -527,6 +858,7 @@ svc_pos_refused(struct svc_pos *s, struct svc_pos_session *ss,
 	out->len = 0;
 	out->is_close = false;
 	out->post = NULL;
+	out->n_group = 0;
 	if (ss->state == SVC_POS_CLOSING)
 		return;
 	log_msg(LOG_POS, LOG_LEVEL_NOTICE,
@@ -639,15 +971,36 @@ out:
 	svc_pos_op_free(op);
 }
 
-/* to_agent resolved: build the ledger request, or answer now. */
+/* to_agent resolved (or the txn_id's row found): build the ledger
+ * request, or answer now. */
 static void
 resolve_done(struct svc_pos_session *ss, struct svc_pos_op *op,
              struct svc_pos_out *out)
 {
-	struct ledger_req *r = &op->job.req;
 	enum pos_code code = POS_CODE_APPROVED;
 	const char *text = NULL;
+	int orig = -1;
 
+	if (op->job.call_rc == STORE_OK && op->found_rc == STORE_OK) {
+		code =
+		    repeat_code(&op->found, POS_MSG_FLOAT_TRANSFER, op->amount,
+		                op->currency, op->to_agent, &orig);
+		log_msg(LOG_POS, LOG_LEVEL_INFO,
+		        "event=float_transfer peer=%s terminal=%s req_id=%u "
+		        "to_agent=%s code=%s orig=%s txn=%lld",
+		        ss->peer, ss->terminal_id, (unsigned)op->req_id,
+		        op->to_agent, pos_code_name(code),
+		        orig >= 0 ? pos_code_name((unsigned)orig) : "-",
+		        (long long)op->found.ledger_txn_id);
+		send_xfer(ss, out, op->req_id, code, op->txn_id,
+		          code == POS_CODE_DUPLICATE ? op->found.ledger_txn_id
+		                                     : 0,
+		          code == POS_CODE_DUPLICATE ? op->found.created_ms : 0,
+		          orig, NULL);
+		ss->n_inflight--;
+		svc_pos_op_free(op);
+		return;
+	}
 	if (op->job.call_rc == STORE_NOT_FOUND ||
 	    (op->job.call_rc == STORE_OK &&
 	     op->agent.status != STORE_POS_ACTIVE))
@@ -664,31 +1017,15 @@ resolve_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 		        "to_agent=%s code=%s",
 		        ss->peer, ss->terminal_id, (unsigned)op->req_id,
 		        op->to_agent, pos_code_name(code));
-		send_result(ss, out, POS_MSG_FLOAT_TRANSFER_RESP, op->req_id,
-		            code, op->txn_id, 0, 0, -1, text, NULL);
+		send_xfer(ss, out, op->req_id, code, op->txn_id, 0, 0, -1,
+		          text);
 		ss->n_inflight--;
 		svc_pos_op_free(op);
 		return;
 	}
-	memset(r, 0, sizeof *r);
-	svc_pos_idem_key(r->idem_key, op->terminal_id, op->txn_id);
-	r->kind = LEDGER_TXN_FLOAT_TRANSFER;
-	r->currency = op->currency;
-	r->n_legs = 2;
-	r->legs[0].account_id = ss->float_account_id;
-	r->legs[0].amount_minor = -(int64_t)op->amount;
-	r->legs[1].account_id = op->agent.float_account_id;
-	r->legs[1].amount_minor = (int64_t)op->amount;
-	r->limit_amount = (int64_t)op->amount;
-	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
-	strlcpy_s(r->subjects[0].id, op->terminal_id, sizeof r->subjects[0].id);
-	r->subjects[1].kind = LEDGER_SUBJ_AGENT;
-	strlcpy_s(r->subjects[1].id, ss->agent_code, sizeof r->subjects[1].id);
-	snprintf(r->memo, sizeof r->memo, "pos float_transfer %s -> %s",
-	         ss->agent_code, op->to_agent);
-	ledger_req_hash(r);
+	xfer_req(ss, op, op->txn_id, op->amount, op->currency, op->to_agent,
+	         op->agent.float_account_id, false, 0);
 	op->kind = SVC_POS_OP_XFER;
-	op->job.call = NULL;
 	out->post = op;
 }
 
@@ -700,6 +1037,16 @@ xfer_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	enum pos_code code = svc_pos_code(res->rc);
 	int orig = -1;
 
+	if (res->rc == LEDGER_IDEM_MISMATCH && op->n_retry == 0) {
+		/* the key was taken after our lookup (a tombstone of a
+		 * REVERSAL that overtook this request, or another resend):
+		 * look again and answer from the row */
+		op->n_retry++;
+		op->kind = SVC_POS_OP_XFER_RESOLVE;
+		op->job.call = resolve_call;
+		out->post = op;
+		return;
+	}
 	if (res->is_replay && res->rc != LEDGER_IDEM_MISMATCH) {
 		orig = (int)code;
 		code = POS_CODE_DUPLICATE;
@@ -712,35 +1059,429 @@ xfer_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	        pos_code_name(code),
 	        orig >= 0 ? pos_code_name((unsigned)orig) : "-",
 	        (long long)res->txn_id);
-	send_result(ss, out, POS_MSG_FLOAT_TRANSFER_RESP, op->req_id, code,
-	            op->txn_id, res->txn_id,
-	            res->rc == LEDGER_RETRY ? 0 : res->created_ms, orig, NULL,
-	            NULL);
+	send_xfer(ss, out, op->req_id, code, op->txn_id, res->txn_id,
+	          res->rc == LEDGER_RETRY ? 0 : res->created_ms, orig, NULL);
 	ss->n_inflight--;
 	svc_pos_op_free(op);
+}
+
+/* The result of a found row: its state, ref, time and details. */
+static void
+row_result(struct result *x, const struct store_pos_txn *r)
+{
+	x->code = row_state(r);
+	if (r->ledger_txn_id > 0)
+		snprintf(x->ref, sizeof x->ref, "FT-%lld",
+		         (long long)r->ledger_txn_id);
+	x->time_ms = r->reversed_by != 0 && r->reversed_ms > 0 ? r->reversed_ms
+	                                                       : r->created_ms;
+	if (r->type != 0) {
+		x->has_detail = true;
+		x->type = r->type;
+		x->amount = (uint64_t)r->amount_minor;
+		x->currency = r->currency;
+	}
 }
 
 static void
 status_done(struct svc_pos_session *ss, struct svc_pos_op *op,
             struct svc_pos_out *out)
 {
-	enum pos_code code;
+	struct result x;
 
-	if (op->job.call_rc == STORE_NOT_FOUND)
-		code = POS_CODE_UNKNOWN_TXN;
-	else if (op->job.call_rc != STORE_OK)
-		code = POS_CODE_RETRY_LATER;
-	else
-		code = svc_pos_code((enum ledger_rc)op->idem.rc);
-	if (op->job.call_rc == STORE_OK)
-		send_result(ss, out, POS_MSG_STATUS_RESP, op->req_id, code,
-		            op->txn_id, op->idem.txn_id, op->idem.created_ms,
-		            -1, NULL, op->has_info ? &op->info : NULL);
-	else
-		send_result(ss, out, POS_MSG_STATUS_RESP, op->req_id, code,
-		            op->txn_id, 0, 0, -1, NULL, NULL);
+	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
+	if (op->job.call_rc != STORE_OK)
+		x.code = POS_CODE_RETRY_LATER;
+	else if (op->found_rc == STORE_OK)
+		row_result(&x, &op->found);
+	send_result(ss, out, POS_MSG_STATUS_RESP, op->req_id, &x);
 	ss->n_inflight--;
 	svc_pos_op_free(op);
+}
+
+/* "2025-01-01 00:00:00 UTC" */
+static void
+fmt_time(char *dst, size_t cap, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(dst, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(dst, cap, "%lld ms", (long long)ms);
+}
+
+/* The receipt lines (§6.14) of a found row, for a reprint. */
+static void
+receipt_lines(char *dst, size_t cap, const char *terminal_id,
+              const struct store_pos_txn *r, const struct result *x)
+{
+	const struct currency *cur = money_currency_by_numeric(r->currency);
+	char amt[40] = "?", when[40];
+
+	if (cur != NULL)
+		money_format(amt, sizeof amt, cur, r->amount_minor);
+	fmt_time(when, sizeof when, r->created_ms);
+	snprintf(dst, cap,
+	         "*** REPRINT ***\nTerminal: %s\n%s\nTo agent: %s\n"
+	         "Amount: %s %s\nRef: %s\nTime: %s\nStatus: %s",
+	         terminal_id,
+	         r->type == POS_MSG_FLOAT_TRANSFER ? "FLOAT TRANSFER"
+	                                           : pos_msg_name(r->type),
+	         r->counterparty[0] ? r->counterparty : "-",
+	         cur != NULL ? cur->alpha : "", amt, x->ref[0] ? x->ref : "-",
+	         when, pos_code_name(x->code));
+}
+
+static void
+receipt_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+             struct svc_pos_out *out)
+{
+	char lines[512];
+	struct result x;
+
+	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
+	if (op->job.call_rc != STORE_OK) {
+		x.code = POS_CODE_RETRY_LATER;
+	} else if (op->found_rc == STORE_OK) {
+		row_result(&x, &op->found);
+		if (op->found.type != 0) {
+			x.counterparty = op->found.counterparty;
+			receipt_lines(lines, sizeof lines, ss->terminal_id,
+			              &op->found, &x);
+			x.lines = lines;
+		}
+	}
+	send_result(ss, out, POS_MSG_RECEIPT_RESP, op->req_id, &x);
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+static void
+reversal_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
+                struct svc_pos_out *out, enum pos_code code, int64_t rev_txn,
+                int64_t time_ms, const char *why)
+{
+	struct result x;
+
+	result_init(&x, code, op->txn_id);
+	if (rev_txn > 0)
+		snprintf(x.ref, sizeof x.ref, "RV-%lld", (long long)rev_txn);
+	x.time_ms = time_ms;
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=reversal peer=%s terminal=%s req_id=%u code=%s "
+	        "why=%s txn=%lld",
+	        ss->peer, ss->terminal_id, (unsigned)op->req_id,
+	        pos_code_name(code), why, (long long)rev_txn);
+	send_result(ss, out, POS_MSG_REVERSAL_RESP, op->req_id, &x);
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+/*
+ * REVERSAL's target looked up (§9.3): answer now (already void, nothing
+ * to void, not reversible), or post the ledger's reversal of the original
+ * (own key "<key>:rev", no limits: a void must always be possible and it
+ * gives nothing new), or, for a txn_id never seen, a tombstone under the
+ * original's own key: a REVERSAL of nothing, which the ledger decides
+ * REVERSAL_UNKNOWN and stores, so the original's key is taken for good.
+ */
+static void
+rev_lookup_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+                struct svc_pos_out *out)
+{
+	const struct store_pos_txn *f = &op->found;
+	struct ledger_req *r = &op->job.req;
+
+	if (op->job.call_rc != STORE_OK) {
+		reversal_answer(ss, op, out, POS_CODE_RETRY_LATER, 0, 0,
+		                "store");
+		return;
+	}
+	memset(r, 0, sizeof *r);
+	r->kind = LEDGER_TXN_REVERSAL;
+	if (op->found_rc == STORE_NOT_FOUND) {
+		struct store_pos_txn *row = &op->row;
+
+		svc_pos_idem_key(r->idem_key, ss->terminal_id, op->txn_id);
+		snprintf(r->memo, sizeof r->memo, "pos tombstone %s",
+		         ss->terminal_id);
+		ledger_req_hash(r);
+		memset(row, 0, sizeof *row);
+		strlcpy_s(row->terminal_id, ss->terminal_id,
+		          sizeof row->terminal_id);
+		memcpy(row->txn_id, op->txn_id, POS_ID_LEN);
+		r->pos = row; /* type 0: the tombstone */
+		op->is_tombstone = true;
+	} else if (f->type == 0) {
+		reversal_answer(ss, op, out, POS_CODE_APPROVED, 0,
+		                f->created_ms, "tombstone_exists");
+		return;
+	} else if (f->reversed_by != 0) {
+		reversal_answer(ss, op, out, POS_CODE_APPROVED, f->reversed_by,
+		                f->reversed_ms, "already_reversed");
+		return;
+	} else if (f->rc != LEDGER_OK) {
+		/* declined: it moved nothing and never will */
+		reversal_answer(ss, op, out, POS_CODE_APPROVED, 0,
+		                f->created_ms, "original_declined");
+		return;
+	} else if (f->type != POS_MSG_FLOAT_TRANSFER) {
+		reversal_answer(ss, op, out, POS_CODE_NOT_REVERSIBLE, 0, 0,
+		                "type");
+		return;
+	} else {
+		size_t n;
+
+		/* "pos:<terminal>:<32 hex>" is at most 69 bytes */
+		svc_pos_idem_key(r->idem_key, ss->terminal_id, op->txn_id);
+		n = strlen(r->idem_key);
+		if (n + sizeof ":rev" > sizeof r->idem_key)
+			abort(); /* impossible: ids are <= 32 bytes */
+		memcpy(r->idem_key + n, ":rev", sizeof ":rev");
+		r->reverses_txn_id = f->ledger_txn_id;
+		snprintf(r->memo, sizeof r->memo, "pos reversal %s",
+		         ss->terminal_id);
+		ledger_req_hash(r);
+		op->is_tombstone = false;
+	}
+	op->kind = SVC_POS_OP_REV;
+	op->job.call = NULL;
+	out->post = op;
+}
+
+static void
+rev_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+         struct svc_pos_out *out)
+{
+	const struct ledger_result *res = &op->job.res;
+
+	if (res->rc == LEDGER_RETRY) {
+		reversal_answer(ss, op, out, POS_CODE_RETRY_LATER, 0, 0,
+		                "commit");
+		return;
+	}
+	if (op->is_tombstone) {
+		if (res->rc == LEDGER_REVERSAL_UNKNOWN) {
+			reversal_answer(
+			    ss, op, out, POS_CODE_APPROVED, 0, res->created_ms,
+			    res->is_replay ? "tombstone_exists" : "tombstone");
+			return;
+		}
+		if (res->rc == LEDGER_IDEM_MISMATCH && op->n_retry < 2) {
+			/* the original landed since the lookup: reverse it */
+			op->n_retry++;
+			op->kind = SVC_POS_OP_REV_LOOKUP;
+			op->job.call = lookup_call;
+			out->post = op;
+			return;
+		}
+		reversal_answer(ss, op, out, POS_CODE_SYSTEM_ERROR, 0, 0,
+		                ledger_rc_name(res->rc));
+		return;
+	}
+	switch (res->rc) {
+	case LEDGER_OK:
+		reversal_answer(ss, op, out, POS_CODE_APPROVED, res->txn_id,
+		                res->created_ms,
+		                res->is_replay ? "repeat" : "reversed");
+		return;
+	case LEDGER_REVERSAL_TWICE: /* voided by someone else (API) */
+		reversal_answer(ss, op, out, POS_CODE_APPROVED, 0, 0,
+		                "already_reversed");
+		return;
+	case LEDGER_INSUFFICIENT_FUNDS: /* the receiver spent it */
+	case LEDGER_ACCOUNT_CLOSED:
+	case LEDGER_UNKNOWN_ACCOUNT:
+	case LEDGER_CURRENCY_MISMATCH:
+	case LEDGER_REVERSAL_OF_REVERSAL:
+		reversal_answer(ss, op, out, POS_CODE_NOT_REVERSIBLE, 0, 0,
+		                ledger_rc_name(res->rc));
+		return;
+	default:
+		reversal_answer(ss, op, out, POS_CODE_SYSTEM_ERROR, 0, 0,
+		                ledger_rc_name(res->rc));
+		return;
+	}
+}
+
+static void
+eod_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+         struct svc_pos_out *out)
+{
+	struct pos_msg m;
+	struct pos_eod_totals_resp *r = &m.u.eod_totals_resp;
+	size_t i, n = MIN(op->n_totals, (size_t)POS_TOTALS_MAX);
+	bool is_equal;
+
+	if (op->job.call_rc != STORE_OK) {
+		/* idempotent by batch_no: the terminal sends it again */
+		send_error(ss, out, op->type, op->req_id, POS_CODE_RETRY_LATER,
+		           MAC_KS, NULL);
+		ss->n_inflight--;
+		svc_pos_op_free(op);
+		return;
+	}
+	is_equal = op->n_totals == op->n_term_totals;
+	for (i = 0; is_equal && i < n; i++)
+		is_equal =
+		    total_cmp(&op->totals[i], &op->term_totals[i]) == 0 &&
+		    op->totals[i].count == op->term_totals[i].count &&
+		    op->totals[i].sum_minor == op->term_totals[i].sum_minor;
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_EOD_TOTALS_RESP;
+	r->code = is_equal ? POS_CODE_APPROVED : POS_CODE_TOTALS_MISMATCH;
+	r->batch_no = (uint64_t)op->batch_no;
+	r->n_totals = n;
+	for (i = 0; i < n; i++) {
+		r->totals[i].type = op->totals[i].type;
+		r->totals[i].currency = op->totals[i].currency;
+		r->totals[i].count = (uint64_t)op->totals[i].count;
+		r->totals[i].sum = (uint64_t)op->totals[i].sum_minor;
+	}
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=eod_totals peer=%s terminal=%s req_id=%u batch=%lld "
+	        "closed_ms=%lld repeat=%d lines=%zu code=%s",
+	        ss->peer, ss->terminal_id, (unsigned)op->req_id,
+	        (long long)op->batch_no, (long long)op->closed_ms,
+	        op->is_repeat, op->n_totals, pos_code_name(r->code));
+	send_msg(ss, out, &m, op->req_id, MAC_KS, NULL);
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+/* Every item of parent has its result: ADVICE_BATCH_RESP (§6.15). */
+static void
+advice_answer(struct svc_pos_session *ss, struct svc_pos_op *parent,
+              struct svc_pos_out *out)
+{
+	char refs[POS_BATCH_MAX][24];
+	struct pos_msg m;
+	struct pos_advice_batch_resp *r = &m.u.advice_batch_resp;
+	size_t i, n_stored = 0;
+
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_ADVICE_BATCH_RESP;
+	r->code = POS_CODE_APPROVED;
+	r->n_results = parent->n_items;
+	for (i = 0; i < parent->n_items && i < POS_BATCH_MAX; i++) {
+		const struct svc_pos_advice *a = &parent->items[i];
+		struct pos_advice_result *x = &r->results[i];
+
+		x->code = a->code;
+		memcpy(x->txn_id, a->txn_id, POS_ID_LEN);
+		if (a->ledger_txn > 0) {
+			snprintf(refs[i], sizeof refs[i], "FT-%lld",
+			         (long long)a->ledger_txn);
+			set_text(&x->ref, &x->has_ref, refs[i]);
+		}
+		if (a->orig_code >= 0) {
+			x->has_orig_code = true;
+			x->orig_code = (uint64_t)a->orig_code;
+		}
+		if (a->code == POS_CODE_STORED)
+			n_stored++;
+	}
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=advice_batch peer=%s terminal=%s req_id=%u items=%zu "
+	        "stored=%zu",
+	        ss->peer, ss->terminal_id, (unsigned)parent->req_id,
+	        parent->n_items, n_stored);
+	send_msg(ss, out, &m, parent->req_id, MAC_KS, NULL);
+	ss->n_inflight--;
+}
+
+/*
+ * The ADVICE call is back: items already known are answered from their
+ * rows, the others become ledger children posted as one group (one
+ * commit); the answer leaves when the last child is back.
+ */
+static void
+advice_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+            struct svc_pos_out *out)
+{
+	size_t i;
+
+	if (op->job.call_rc != STORE_OK) {
+		/* nothing was processed: the whole batch again (§9.4) */
+		send_error(ss, out, op->type, op->req_id, POS_CODE_RETRY_LATER,
+		           MAC_KS, NULL);
+		ss->n_inflight--;
+		svc_pos_op_free(op);
+		return;
+	}
+	for (i = 0; i < op->n_items; i++) {
+		struct svc_pos_advice *a = &op->items[i];
+		struct svc_pos_op *c;
+
+		if (a->is_decided)
+			continue;
+		a->is_decided = true;
+		if (a->found_rc == STORE_OK) {
+			a->code = repeat_code(&a->found, a->type, a->amount,
+			                      a->currency, a->to_agent,
+			                      &a->orig_code);
+			if (a->code == POS_CODE_DUPLICATE)
+				a->ledger_txn = a->found.ledger_txn_id;
+			continue;
+		}
+		if (a->agent_rc != STORE_OK ||
+		    a->agent.status != STORE_POS_ACTIVE) {
+			a->code = POS_CODE_UNKNOWN_AGENT;
+			continue;
+		}
+		if (a->agent.float_account_id == ss->float_account_id) {
+			a->code = POS_CODE_DECLINED;
+			continue;
+		}
+		c = op_new(op->svc, SVC_POS_OP_ADVICE_ITEM, op->type,
+		           op->req_id);
+		strlcpy_s(c->terminal_id, ss->terminal_id,
+		          sizeof c->terminal_id);
+		memcpy(c->txn_id, a->txn_id, POS_ID_LEN);
+		c->parent = op;
+		c->idx = i;
+		xfer_req(ss, c, a->txn_id, a->amount, a->currency, a->to_agent,
+		         a->agent.float_account_id, true, a->local_time_ms);
+		a->is_decided = false; /* the ledger decides */
+		out->group[out->n_group++] = c;
+	}
+	op->n_children = out->n_group;
+	if (out->n_group == 0) {
+		advice_answer(ss, op, out);
+		svc_pos_op_free(op);
+	}
+}
+
+static void
+advice_item_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+                 struct svc_pos_out *out)
+{
+	const struct ledger_result *res = &op->job.res;
+	struct svc_pos_op *parent = op->parent;
+	struct svc_pos_advice *a = &parent->items[op->idx];
+
+	a->is_decided = true;
+	a->orig_code = -1;
+	if (res->rc == LEDGER_OK)
+		a->ledger_txn = res->txn_id;
+	if (res->rc == LEDGER_IDEM_MISMATCH) {
+		a->code = POS_CODE_TXN_ID_REUSED;
+	} else if (res->is_replay) {
+		/* a txn_id twice in this batch, or decided since the
+		 * lookup */
+		a->code = POS_CODE_DUPLICATE;
+		a->orig_code = res->rc == LEDGER_OK
+		                   ? POS_CODE_STORED
+		                   : (int)svc_pos_code(res->rc);
+	} else if (res->rc == LEDGER_OK) {
+		a->code = POS_CODE_STORED;
+	} else {
+		a->code = svc_pos_code(res->rc);
+	}
+	if (parent->n_children == 1)
+		advice_answer(ss, parent, out);
+	svc_pos_op_free(op); /* the last child frees the parent */
 }
 
 void
@@ -750,12 +1491,18 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 	out->len = 0;
 	out->is_close = false;
 	out->post = NULL;
+	out->n_group = 0;
 	if (ss->state == SVC_POS_CLOSING) {
 		/* the connection is going: a committed transfer stays
 		 * committed; the terminal learns it by STATUS or resend */
-		if (op->kind != SVC_POS_OP_LOGIN && ss->n_inflight > 0)
+		bool is_last = op->kind != SVC_POS_OP_ADVICE_ITEM ||
+		               op->parent->n_children == 1;
+
+		if (op->kind != SVC_POS_OP_LOGIN && is_last &&
+		    ss->n_inflight > 0)
 			ss->n_inflight--;
-		ss->is_login_pending = false;
+		if (op->kind == SVC_POS_OP_LOGIN)
+			ss->is_login_pending = false;
 		svc_pos_op_free(op);
 		return;
 	}
@@ -772,6 +1519,24 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 	case SVC_POS_OP_STATUS:
 		status_done(ss, op, out);
 		return;
+	case SVC_POS_OP_REV_LOOKUP:
+		rev_lookup_done(ss, op, out);
+		return;
+	case SVC_POS_OP_REV:
+		rev_done(ss, op, out);
+		return;
+	case SVC_POS_OP_RECEIPT:
+		receipt_done(ss, op, out);
+		return;
+	case SVC_POS_OP_EOD:
+		eod_done(ss, op, out);
+		return;
+	case SVC_POS_OP_ADVICE:
+		advice_done(ss, op, out);
+		return;
+	case SVC_POS_OP_ADVICE_ITEM:
+		advice_item_done(ss, op, out);
+		return;
 	}
 	svc_pos_op_free(op);
 }
@@ -784,6 +1549,7 @@ svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
 	out->len = 0;
 	out->is_close = false;
 	out->post = NULL;
+	out->n_group = 0;
 	if (ss->state != SVC_POS_CLOSING) {
 		log_msg(LOG_POS, LOG_LEVEL_WARN,
 		        "event=busy peer=%s terminal=%s type=%s req_id=%u "
@@ -803,4 +1569,34 @@ svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
 	if (op->kind != SVC_POS_OP_LOGIN && ss->n_inflight > 0)
 		ss->n_inflight--;
 	svc_pos_op_free(op);
+}
+
+void
+svc_pos_group_busy(struct svc_pos *s, struct svc_pos_session *ss,
+                   struct svc_pos_op *const *group, size_t n,
+                   struct svc_pos_out *out)
+{
+	size_t i;
+
+	(void)s;
+	out->len = 0;
+	out->is_close = false;
+	out->post = NULL;
+	out->n_group = 0;
+	if (n == 0)
+		return;
+	if (ss->state != SVC_POS_CLOSING) {
+		log_msg(LOG_POS, LOG_LEVEL_WARN,
+		        "event=busy peer=%s terminal=%s type=%s req_id=%u "
+		        "reason=storage_queue items=%zu",
+		        ss->peer, ss->terminal_id, pos_msg_name(group[0]->type),
+		        (unsigned)group[0]->req_id, n);
+		/* nothing was posted: the whole batch may be sent again */
+		send_error(ss, out, group[0]->type, group[0]->req_id,
+		           POS_CODE_BUSY, MAC_KS, NULL);
+	}
+	if (ss->n_inflight > 0)
+		ss->n_inflight--;
+	for (i = 0; i < n; i++)
+		svc_pos_op_free(group[i]); /* the last frees the parent */
 }

@@ -39,6 +39,10 @@ struct svc_pos {
 	/* CSPRNG for server nonces: RAND_bytes-like, 1 on success.  Tests
 	 * replace it to reproduce the spec's vectors. */
 	int (*rand_bytes)(unsigned char *buf, int n);
+	/* Wall clock (UTC ms) read on the storage worker for EOD_TOTALS,
+	 * whose window must include every commit before it; tests replace
+	 * it. */
+	int64_t (*clock_ms)(void);
 };
 
 struct svc_pos_session {
@@ -59,7 +63,32 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_LOGIN,        /* call: terminal_get */
 	SVC_POS_OP_XFER_RESOLVE, /* call: agent_get(to_agent) */
 	SVC_POS_OP_XFER,         /* ledger request */
-	SVC_POS_OP_STATUS,       /* call: idem_lookup (+ txn_info) */
+	SVC_POS_OP_STATUS,       /* call: pos_txn_get, else idem_lookup */
+	SVC_POS_OP_REV_LOOKUP,   /* call: pos_txn_get of the target */
+	SVC_POS_OP_REV,          /* ledger: reversal or tombstone */
+	SVC_POS_OP_RECEIPT,      /* call: pos_txn_get */
+	SVC_POS_OP_EOD,          /* call: pos_batch_close + pos_totals */
+	SVC_POS_OP_ADVICE,       /* call: pos_txn_get + agent_get per item */
+	SVC_POS_OP_ADVICE_ITEM,  /* ledger: one item of parent's batch */
+};
+
+/* One ADVICE_BATCH item on its way (§6.15). */
+struct svc_pos_advice {
+	uint8_t txn_id[POS_ID_LEN];
+	uint16_t type;
+	uint64_t amount;
+	uint16_t currency;
+	int64_t local_time_ms;
+	char to_agent[STORE_POS_ID_MAX + 1];
+	bool is_decided;    /* code/orig_code/ledger_txn final */
+	uint8_t code;       /* enum pos_code */
+	int orig_code;      /* with DUPLICATE, else -1 */
+	int64_t ledger_txn; /* for ref, or 0 */
+	/* read by the ADVICE call (worker thread) */
+	enum store_rc found_rc; /* pos_txn_get */
+	struct store_pos_txn found;
+	enum store_rc agent_rc; /* agent_get(to_agent) */
+	struct store_agent agent;
 };
 
 /* One request on its way through storage.  Owned by the connection until
@@ -86,6 +115,28 @@ struct svc_pos_op {
 	struct store_idem idem;
 	struct store_txn_info info;
 	bool has_info;
+	/* POS row: the one this request writes (ledger_req.pos) ... */
+	struct store_pos_txn row;
+	/* ... and the one a call read (STATUS, REVERSAL, RECEIPT) */
+	enum store_rc found_rc;
+	struct store_pos_txn found;
+	uint8_t n_retry;   /* lookups repeated after a lost race */
+	bool is_tombstone; /* SVC_POS_OP_REV: the tombstone, not a reversal */
+	/* EOD_TOTALS */
+	int64_t batch_no;
+	bool is_repeat;
+	int64_t closed_ms;
+	struct store_pos_total totals[POS_TOTALS_MAX];      /* the server's */
+	size_t n_totals;                                    /* may exceed cap */
+	struct store_pos_total term_totals[POS_TOTALS_MAX]; /* terminal's */
+	size_t n_term_totals;
+	/* ADVICE_BATCH: the parent owns items; each ledger child points
+	 * back to it, and the last child to go frees it */
+	struct svc_pos_advice *items; /* parent: malloc'd [n_items] */
+	size_t n_items;
+	size_t n_children;         /* parent: children not yet freed */
+	struct svc_pos_op *parent; /* child */
+	size_t idx;                /* child: its item */
 };
 
 /* What the caller does next.  buf/cap are the caller's. */
@@ -97,6 +148,11 @@ struct svc_pos_out {
 	struct svc_pos_op *post; /* out: post post->job (caller sets
 	                            job.arg/done); on a full queue call
 	                            svc_pos_busy() */
+	/* out: ledger ops to post together with dbq_post_group (caller
+	 * sets job.arg/done of each); if refused, call
+	 * svc_pos_group_busy() */
+	struct svc_pos_op *group[POS_BATCH_MAX];
+	size_t n_group;
 };
 
 void svc_pos_session_init(struct svc_pos *s, struct svc_pos_session *ss);
@@ -130,8 +186,14 @@ void svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 void svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
                   struct svc_pos_op *op, struct svc_pos_out *out);
 
+/* The storage queue refused out->group: answers the batch BUSY.  Takes
+ * the ops. */
+void svc_pos_group_busy(struct svc_pos *s, struct svc_pos_session *ss,
+                        struct svc_pos_op *const *group, size_t n,
+                        struct svc_pos_out *out);
+
 /* Frees op, wiping what it holds.  NULL-safe.  For ops whose connection
- * went away. */
+ * went away.  An advice child frees its parent when it is the last. */
 void svc_pos_op_free(struct svc_pos_op *op);
 
 /* The LOGIN_FAIL BUSY frame (zero MAC, req_id 0) for a connection over

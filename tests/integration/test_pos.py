@@ -1,7 +1,9 @@
 """test_pos.py - sokod's POS listener over a real socket
 (docs/pos-protocol.md): provisioning with sokoctl, login, float transfers
-with idempotency, STATUS, refusals (blocked, wrong key, bad MAC, replayed
-counter, garbage, oversized length), and a clean ledger at the end.
+with idempotency, STATUS, REVERSAL (tombstones, late originals),
+ADVICE_BATCH, EOD_TOTALS, RECEIPT, terminal and agent limits, refusals
+(blocked, wrong key, bad MAC, replayed counter, garbage, oversized
+length), and a clean ledger at the end.
 
 A small POS client in the Python standard library: frames, HMAC-SHA256/16,
 the session key, and the canonical CBOR subset of §5.2 (hand-written)."""
@@ -84,9 +86,14 @@ def uncbor(b, i=0):
 
 LOGIN, LOGIN_OK, LOGIN_FAIL = 0x0001, 0x8001, 0xC001
 ECHO, FLOAT_TRANSFER, STATUS, CASH_IN = 0x0002, 0x0013, 0x0030, 0x0011
+REVERSAL, RECEIPT, ADVICE_BATCH, EOD_TOTALS = 0x0031, 0x0032, 0x0040, 0x0041
+CASH_OUT, BILL_PAY, COLLECT = 0x0012, 0x0021, 0x0010
 RESP, FAIL = 0x8000, 0xC000
-APPROVED, DUPLICATE, INSUFFICIENT_FLOAT = 0, 3, 11
-UNKNOWN_TXN, UNKNOWN_AGENT, TXN_ID_REUSED = 13, 18, 20
+APPROVED, STORED, DUPLICATE, REVERSED = 0, 2, 3, 4
+DECLINED, INSUFFICIENT_FLOAT, LIMIT_EXCEEDED = 10, 11, 12
+UNKNOWN_TXN, AMOUNT_INVALID, UNKNOWN_AGENT = 13, 16, 18
+NOT_REVERSIBLE, TXN_ID_REUSED, TOTALS_MISMATCH = 19, 20, 21
+RETRY_LATER = 30
 BAD_MAC, BAD_COUNTER, MALFORMED = 40, 41, 43
 UNSUPPORTED_TYPE, NOT_LOGGED_IN, AUTH_FAILED, BLOCKED = 44, 45, 46, 47
 KES = 404
@@ -234,8 +241,12 @@ class PosSokod(Sokod):
         return Term(self.pos_port, tid, kt)
 
 
-def setup(build):
+def setup(build, limits=()):
+    """sokod with agents A1-A3 (A1 funded 1000.00), terminals T1-T3;
+    limits: sokoctl "limit set" argument lists, set before the start."""
     s = PosSokod(build)
+    for args in limits:
+        s.ctl("limit", "set", *args)
     s.ctl("account", "create", "clearing:mpesa", "provider_clearing", "KES")
     for a in ("A1", "A2", "A3"):
         s.ctl("account", "create", "agent:%s:float" % a, "agent_float", "KES")
@@ -382,5 +393,208 @@ def t_pos_bad_frames(build):
         s.stop()
 
 
+def t_pos_reversal(build):
+    """REVERSAL (§9.3): void, repeat, tombstone, late original."""
+    s, keys = setup(build)
+    try:
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        # approve, then void: the money goes back, STATUS says REVERSED
+        txn = os.urandom(16)
+        _, r = t.transfer(txn, 20000, "A2")
+        assert r[1] == APPROVED, r
+        assert s.balance("agent:A1:float") == "800.00"
+        typ, v1 = t.request(REVERSAL, {1: txn, 2: 2})
+        assert typ == REVERSAL | RESP and v1[1] == APPROVED, v1
+        assert v1[2] == txn and v1[3].startswith("RV-"), v1
+        assert s.balance("agent:A1:float") == "1000.00"
+        assert s.balance("agent:A2:float") == "0.00"
+        # a duplicate reversal: APPROVED again, one effect
+        _, v2 = t.request(REVERSAL, {1: txn})
+        assert v2[1] == APPROVED and v2[3] == v1[3], (v1, v2)
+        assert s.balance("agent:A1:float") == "1000.00"
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == REVERSED and st[9] == 20000, st
+        # the original resent after its reversal: DUPLICATE, REVERSED
+        _, r2 = t.transfer(txn, 20000, "A2")
+        assert r2[1] == DUPLICATE and r2[7] == REVERSED, r2
+        assert s.balance("agent:A1:float") == "1000.00"
+        # tombstone: void a txn id never seen, then the late original
+        late = os.urandom(16)
+        _, v3 = t.request(REVERSAL, {1: late, 2: 1})
+        assert v3[1] == APPROVED, v3
+        _, v4 = t.request(REVERSAL, {1: late})
+        assert v4[1] == APPROVED, v4
+        _, r3 = t.transfer(late, 5000, "A2")
+        assert r3[1] == DUPLICATE and r3[7] == REVERSED, r3
+        _, st = t.request(STATUS, {1: late})
+        assert st[1] == REVERSED, st
+        assert s.balance("agent:A1:float") == "1000.00"
+        # ... also when it arrives as an advice
+        typ, ab = t.request(ADVICE_BATCH, {1: [
+            {1: late, 2: FLOAT_TRANSFER, 3: 5000, 4: KES, 5: 1,
+             10: "A2"}]})
+        assert ab[2][0][1] == DUPLICATE and ab[2][0][5] == REVERSED, ab
+        # a tombstone is per terminal: T2 may use the same txn id
+        t2 = s.term("T2", keys["T2"])
+        assert t2.login()[0] == LOGIN_OK
+        _, st = t2.request(STATUS, {1: late})
+        assert st[1] == UNKNOWN_TXN, st
+        t2.close()
+        # a declined original moved nothing: voiding it is APPROVED
+        dec = os.urandom(16)
+        _, r4 = t.transfer(dec, 10 ** 9, "A2")
+        assert r4[1] == INSUFFICIENT_FLOAT, r4
+        _, v5 = t.request(REVERSAL, {1: dec})
+        assert v5[1] == APPROVED, v5
+        # the receiver spent the float: NOT_REVERSIBLE, nothing moves
+        spent = os.urandom(16)
+        _, r5 = t.transfer(spent, 10000, "A2")
+        assert r5[1] == APPROVED, r5
+        t2 = s.term("T2", keys["T2"])
+        assert t2.login()[0] == LOGIN_OK
+        _, r6 = t2.transfer(os.urandom(16), 10000, "A3")
+        assert r6[1] == APPROVED, r6
+        t2.close()
+        _, v6 = t.request(REVERSAL, {1: spent})
+        assert v6[1] == NOT_REVERSIBLE, v6
+        _, v7 = t.request(REVERSAL, {1: spent})
+        assert v7[1] == NOT_REVERSIBLE, v7
+        assert s.balance("agent:A2:float") == "0.00"
+        # an advice of type REVERSAL (not an advisable type): DECLINED
+        _, ab = t.request(ADVICE_BATCH, {1: [
+            {1: txn, 2: REVERSAL, 3: 1, 4: KES, 5: 1}]})
+        assert ab[2][0][1] == DECLINED, ab
+        assert s.balance("agent:A1:float") == "900.00"
+        t.close()
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
+def t_pos_advice_batch(build):
+    """ADVICE_BATCH (§6.15, §9.4): one result per item, idempotent."""
+    s, keys = setup(build, limits=[("terminal", "T1", "KES",
+                                    "--per-txn", "500.00")])
+    try:
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        online = os.urandom(16)
+        _, r = t.transfer(online, 1000, "A2")
+        assert r[1] == APPROVED, r
+        ids = [os.urandom(16) for _ in range(4)]
+
+        def ft(i, amount, to="A2"):
+            return {1: i, 2: FLOAT_TRANSFER, 3: amount, 4: KES,
+                    5: 1735689600000, 10: to}
+        items = [
+            ft(ids[0], 2000),                    # STORED
+            ft(ids[1], 3000),                    # STORED
+            ft(ids[0], 2000),                    # same batch: DUPLICATE
+            ft(online, 1000),                    # online before: DUPLICATE
+            ft(online, 1001),                    # TXN_ID_REUSED
+            ft(ids[2], 60000),                   # LIMIT_EXCEEDED (500.00)
+            ft(ids[3], 100, "nobody"),           # UNKNOWN_AGENT
+            ft(os.urandom(16), 0),               # AMOUNT_INVALID
+            {1: os.urandom(16), 2: CASH_IN, 3: 100, 4: KES, 5: 1,
+             6: "254700000001"},                 # RETRY_LATER (#4)
+            {1: os.urandom(16), 2: COLLECT, 3: 100, 4: KES, 5: 1},
+        ]
+        typ, ab = t.request(ADVICE_BATCH, {1: items})
+        assert typ == ADVICE_BATCH | RESP and ab[1] == APPROVED, ab
+        res = ab[2]
+        assert len(res) == len(items), res
+        for i, it in enumerate(items):
+            assert res[i][2] == it[1], (i, res[i])
+        codes = [x[1] for x in res]
+        assert codes == [STORED, STORED, DUPLICATE, DUPLICATE,
+                         TXN_ID_REUSED, LIMIT_EXCEEDED, UNKNOWN_AGENT,
+                         AMOUNT_INVALID, RETRY_LATER, DECLINED], codes
+        assert res[2][5] == STORED and res[3][5] == APPROVED, res
+        assert res[0][3].startswith("FT-") and res[2][3] == res[0][3], res
+        assert s.balance("agent:A1:float") == "940.00"
+        # the same batch again: every stored item is a DUPLICATE now
+        _, ab2 = t.request(ADVICE_BATCH, {1: items[:2]})
+        assert [x[1] for x in ab2[2]] == [DUPLICATE, DUPLICATE], ab2
+        assert [x[5] for x in ab2[2]] == [STORED, STORED], ab2
+        assert s.balance("agent:A1:float") == "940.00"
+        # STATUS of an advice: STORED; an online resend: DUPLICATE
+        _, st = t.request(STATUS, {1: ids[0]})
+        assert st[1] == STORED and st[9] == 2000, st
+        _, r = t.transfer(ids[1], 3000, "A2")
+        assert r[1] == DUPLICATE and r[7] == STORED, r
+        # the online limit holds too
+        _, r = t.transfer(os.urandom(16), 50001, "A2")
+        assert r[1] == LIMIT_EXCEEDED, r
+        # an empty batch is answered (no item, no commit)
+        _, ab3 = t.request(ADVICE_BATCH, {1: []})
+        assert ab3[1] == APPROVED and ab3[2] == [], ab3
+        t.close()
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
+def t_pos_eod_receipt(build):
+    """EOD_TOTALS (§6.16) and RECEIPT (§6.14)."""
+    s, keys = setup(build)
+    try:
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        a, b, c = os.urandom(16), os.urandom(16), os.urandom(16)
+        assert t.transfer(a, 10000, "A2")[1][1] == APPROVED
+        assert t.transfer(b, 2500, "A3")[1][1] == APPROVED
+        assert t.transfer(c, 700, "A2")[1][1] == APPROVED
+        assert t.request(REVERSAL, {1: c})[1][1] == APPROVED
+        assert t.transfer(os.urandom(16), 10 ** 9, "A2")[1][1] == \
+            INSUFFICIENT_FLOAT
+        _, ab = t.request(ADVICE_BATCH, {1: [
+            {1: os.urandom(16), 2: FLOAT_TRANSFER, 3: 400, 4: KES, 5: 1,
+             10: "A2"}]})
+        assert ab[2][0][1] == STORED, ab
+        # approved + stored, not the reversed or the declined one
+        mine = [{1: FLOAT_TRANSFER, 2: KES, 3: 3, 4: 12900}]
+        typ, e1 = t.request(EOD_TOTALS, {1: 1, 2: 1, 3: mine})
+        assert typ == EOD_TOTALS | RESP, (hex(typ), e1)
+        assert e1[1] == APPROVED and e1[2] == 1, e1
+        assert e1[3] == mine, e1
+        # the same close again: the same answer
+        _, e2 = t.request(EOD_TOTALS, {1: 1, 2: 1, 3: mine})
+        assert e2 == e1, (e1, e2)
+        # batch 2: only what came after the close
+        assert t.transfer(os.urandom(16), 100, "A2")[1][1] == APPROVED
+        wrong = [{1: FLOAT_TRANSFER, 2: KES, 3: 2, 4: 200}]
+        _, e3 = t.request(EOD_TOTALS, {1: 2, 2: 2, 3: wrong})
+        assert e3[1] == TOTALS_MISMATCH, e3
+        assert e3[3] == [{1: FLOAT_TRANSFER, 2: KES, 3: 1, 4: 100}], e3
+        # an empty batch closes with no lines
+        _, e4 = t.request(EOD_TOTALS, {1: 3, 2: 3, 3: []})
+        assert e4[1] == APPROVED and e4[3] == [], e4
+        # RECEIPT of a known, a reversed and an unknown txn id
+        typ, rc = t.request(RECEIPT, {1: a})
+        assert typ == RECEIPT | RESP and rc[1] == APPROVED, rc
+        assert rc[8] == FLOAT_TRANSFER and rc[9] == 10000, rc
+        assert rc[10] == KES and rc[12] == "A2", rc
+        assert rc[3].startswith("FT-") and "100.00" in rc[13], rc
+        assert "REPRINT" in rc[13], rc
+        _, rc = t.request(RECEIPT, {1: c})
+        assert rc[1] == REVERSED and rc[9] == 700, rc
+        _, rc = t.request(RECEIPT, {1: os.urandom(16)})
+        assert rc[1] == UNKNOWN_TXN and 9 not in rc, rc
+        t.close()
+        # another terminal sees none of T1's
+        t = s.term("T2", keys["T2"])
+        assert t.login()[0] == LOGIN_OK
+        _, rc = t.request(RECEIPT, {1: a})
+        assert rc[1] == UNKNOWN_TXN, rc
+        _, e5 = t.request(EOD_TOTALS, {1: 1, 2: 1, 3: []})
+        assert e5[1] == APPROVED and e5[3] == [], e5
+        t.close()
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
 TESTS = [t_pos_transfer_duplicate_status, t_pos_login_refusals,
-         t_pos_bad_frames]
+         t_pos_bad_frames, t_pos_reversal, t_pos_advice_batch,
+         t_pos_eod_receipt]

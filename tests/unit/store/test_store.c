@@ -539,6 +539,173 @@ test_pos_provisioning(void)
 	finish(st, NULL);
 }
 
+/* A POS row for ledger_req.pos. */
+static struct store_pos_txn
+mk_pos(const char *terminal, uint8_t id_byte, uint16_t type, int64_t amount,
+       const char *to)
+{
+	struct store_pos_txn p;
+
+	memset(&p, 0, sizeof p);
+	strlcpy_s(p.terminal_id, terminal, sizeof p.terminal_id);
+	memset(p.txn_id, id_byte, sizeof p.txn_id);
+	p.type = type;
+	p.currency = type != 0 ? KES : 0;
+	p.amount_minor = amount;
+	strlcpy_s(p.counterparty, to, sizeof p.counterparty);
+	return p;
+}
+
+/*
+ * POS rows (ledger_req.pos): written with the first outcome of their key,
+ * in the same commit, once; read back with the reversal; batch close and
+ * totals per terminal.
+ */
+static void
+test_pos_txns(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct ledger_req r[4];
+	struct ledger_result res[4];
+	struct store_pos_txn p[4], got;
+	struct store_pos_total tot[4];
+	uint8_t id[STORE_POS_TXN_ID_LEN];
+	int64_t src, a, b, closed = 0;
+	bool is_repeat = false;
+	size_t n = 99;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	src = mk_account(st, "suspense", LEDGER_ACCT_SUSPENSE, KES, false,
+	                 false);
+	a = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES, true,
+	               false);
+	b = mk_account(st, "agent:A2:float", LEDGER_ACCT_AGENT_FLOAT, KES, true,
+	               false);
+	fund(lg, src, a, 10000, "fund");
+
+	/* one batch: approved, declined, the same key again, a tombstone */
+	r[0] = mk_req("pos:T1:01", KES, a, b, 3000);
+	p[0] = mk_pos("T1", 1, 0x13, 3000, "A2");
+	p[0].is_advice = true;
+	p[0].local_time_ms = T0 - 5;
+	r[0].pos = &p[0];
+	r[1] = mk_req("pos:T1:02", KES, a, b, 99999);
+	p[1] = mk_pos("T1", 2, 0x13, 99999, "A2");
+	r[1].pos = &p[1];
+	r[2] = r[0]; /* in-batch repeat: no second row */
+	r[3] = mk_reversal("pos:T1:03", 0);
+	p[3] = mk_pos("T1", 3, 0, 0, "");
+	r[3].pos = &p[3];
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 4, res, T0), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_OK);
+	CHECK_EQ_INT(res[1].rc, LEDGER_INSUFFICIENT_FUNDS);
+	CHECK(res[2].is_replay);
+	CHECK_EQ_INT(res[3].rc, LEDGER_REVERSAL_UNKNOWN);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM pos_txns"), 3);
+
+	memset(id, 1, sizeof id);
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_OK);
+	CHECK_EQ_STR(got.terminal_id, "T1");
+	CHECK(memcmp(got.txn_id, id, sizeof id) == 0);
+	CHECK_EQ_INT(got.type, 0x13);
+	CHECK(got.is_advice);
+	CHECK_EQ_INT(got.currency, KES);
+	CHECK_EQ_INT(got.amount_minor, 3000);
+	CHECK_EQ_STR(got.counterparty, "A2");
+	CHECK_EQ_INT(got.local_time_ms, T0 - 5);
+	CHECK_EQ_INT(got.rc, LEDGER_OK);
+	CHECK_EQ_INT(got.ledger_txn_id, res[0].txn_id);
+	CHECK_EQ_INT(got.created_ms, T0);
+	CHECK_EQ_INT(got.reversed_by, 0);
+	memset(id, 2, sizeof id);
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_OK);
+	CHECK_EQ_INT(got.rc, LEDGER_INSUFFICIENT_FUNDS);
+	CHECK_EQ_INT(got.ledger_txn_id, 0);
+	CHECK(!got.is_advice);
+	memset(id, 3, sizeof id);
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_OK);
+	CHECK_EQ_INT(got.type, 0);
+	CHECK_EQ_INT(got.rc, LEDGER_REVERSAL_UNKNOWN);
+	/* per terminal */
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T2", id, &got), STORE_NOT_FOUND);
+	memset(id, 9, sizeof id);
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_NOT_FOUND);
+	/* a repeat of a key in a later batch writes no row either */
+	CHECK(commit1(lg, &r[0], T0 + 1).is_replay);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM pos_txns"), 3);
+
+	/* a second approved one, then batch 1 closes: 2 approved */
+	r[0] = mk_req("pos:T1:04", KES, a, b, 500);
+	p[0] = mk_pos("T1", 4, 0x13, 500, "A2");
+	r[0].pos = &p[0];
+	CHECK_EQ_INT(commit1(lg, &r[0], T0 + 2).rc, LEDGER_OK);
+	/* T2's row stays out of T1's batch */
+	r[0] = mk_req("pos:T2:01", KES, a, b, 100);
+	p[0] = mk_pos("T2", 1, 0x13, 100, "A2");
+	r[0].pos = &p[0];
+	CHECK_EQ_INT(commit1(lg, &r[0], T0 + 2).rc, LEDGER_OK);
+	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 1, T0 + 10, &closed,
+	                                      &is_repeat),
+	             STORE_OK);
+	CHECK(!is_repeat);
+	CHECK_EQ_INT(closed, T0 + 10);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 1, tot, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(tot[0].type, 0x13);
+	CHECK_EQ_INT(tot[0].currency, KES);
+	CHECK_EQ_INT(tot[0].count, 2);
+	CHECK_EQ_INT(tot[0].sum_minor, 3500);
+
+	/* after the close: batch 2; reversing a batch-1 txn takes it out
+	 * of batch 1's totals (STATUS would say REVERSED) */
+	r[0] = mk_req("pos:T1:05", KES, a, b, 7);
+	p[0] = mk_pos("T1", 5, 0x13, 7, "A2");
+	r[0].pos = &p[0];
+	CHECK_EQ_INT(commit1(lg, &r[0], T0 + 11).rc, LEDGER_OK);
+	memset(id, 4, sizeof id);
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_OK);
+	r[1] = mk_reversal("pos:T1:04:rev", got.ledger_txn_id);
+	res[1] = commit1(lg, &r[1], T0 + 12);
+	CHECK_EQ_INT(res[1].rc, LEDGER_OK);
+	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_OK);
+	CHECK_EQ_INT(got.reversed_by, res[1].txn_id);
+	CHECK_EQ_INT(got.reversed_ms, T0 + 12);
+	/* the repeat of close 1 changes nothing and keeps its time */
+	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 1, T0 + 20, &closed,
+	                                      &is_repeat),
+	             STORE_OK);
+	CHECK(is_repeat);
+	CHECK_EQ_INT(closed, T0 + 10);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 1, tot, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(tot[0].count, 1);
+	CHECK_EQ_INT(tot[0].sum_minor, 3000);
+	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 2, T0 + 30, &closed,
+	                                      &is_repeat),
+	             STORE_OK);
+	CHECK(!is_repeat);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 2, tot, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(tot[0].count, 1);
+	CHECK_EQ_INT(tot[0].sum_minor, 7);
+	/* an empty batch, and a cap smaller than the lines */
+	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 3, T0 + 40, &closed,
+	                                      &is_repeat),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 3, tot, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T2", 1, T0 + 40, &closed,
+	                                      &is_repeat),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T2", 1, tot, 0, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+out:
+	finish(st, lg);
+}
+
 static void
 test_transfer(void)
 {
@@ -1828,6 +1995,7 @@ main(int argc, char **argv)
 	RUN(test_migrations);
 	RUN(test_accounts);
 	RUN(test_pos_provisioning);
+	RUN(test_pos_txns);
 	RUN(test_transfer);
 	RUN(test_errors);
 	RUN(test_idempotency);

@@ -1,0 +1,472 @@
+/*
+ * test_svc_pos.c - svc_pos decisions without sockets, storage or a real
+ * clock (STYLE.md §1, §12): frames are encoded with the reference codec,
+ * storage results are filled in by hand, the EOD call runs against a fake
+ * store, and the service's clock is a fake.
+ *
+ * Covers REVERSAL (tombstone, lost race, compensation, NOT_REVERSIBLE),
+ * ADVICE_BATCH (per-item results, one group, the answer after the last
+ * item), EOD_TOTALS (the fake clock reaches the close; equal and
+ * mismatching totals) and RECEIPT.
+ */
+#include "svc_pos.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "log.h"
+#include "util.h"
+
+static const uint8_t KS[POS_KEY_LEN] = {7, 7, 7};
+static uint8_t buf[POS_FRAME_MAX], rbuf[POS_FRAME_MAX];
+static uint64_t term_ctr, srv_last;
+
+static int64_t fake_now = 1735689600000;
+static int64_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+static struct svc_pos svc = {
+    .heartbeat_s = 30, .max_inflight = 8, .clock_ms = fake_clock};
+
+static void
+logged_in(struct svc_pos_session *ss)
+{
+	svc_pos_session_init(&svc, ss);
+	ss->state = SVC_POS_LOGGED_IN;
+	strlcpy_s(ss->terminal_id, "T1", sizeof ss->terminal_id);
+	strlcpy_s(ss->agent_code, "A1", sizeof ss->agent_code);
+	ss->float_account_id = 10;
+	memcpy(ss->ks, KS, sizeof KS);
+	term_ctr = 0;
+	srv_last = 0;
+}
+
+static struct svc_pos_out
+out_new(void)
+{
+	struct svc_pos_out o;
+
+	memset(&o, 0, sizeof o);
+	o.buf = rbuf;
+	o.cap = sizeof rbuf;
+	return o;
+}
+
+/* Sends m from the terminal; returns what the service decided. */
+static struct svc_pos_out
+send_req(struct svc_pos_session *ss, struct pos_msg *m)
+{
+	struct pos_hdr h = {POS_VER_MAJOR, POS_VER_MINOR, m->type, 9, 0};
+	struct svc_pos_out o = out_new();
+	struct pos_frame f;
+	const char *why = "";
+	size_t n = 0, used = 0;
+
+	h.counter = ++term_ctr;
+	CHECK_EQ_INT(pos_encode(buf, sizeof buf, &h, m, KS, &n, &why),
+	             CODEC_OK);
+	CHECK_EQ_INT(pos_frame_decode(&f, buf, n, &used, &why), CODEC_OK);
+	svc_pos_frame(&svc, ss, &f, fake_now, &o);
+	return o;
+}
+
+/* Decodes the service's reply in o. */
+static struct pos_msg
+reply(const struct svc_pos_out *o)
+{
+	struct pos_msg m;
+	struct pos_frame f;
+	const char *why = "";
+	size_t used = 0;
+
+	memset(&m, 0, sizeof m);
+	CHECK(o->len > 0);
+	if (o->len == 0)
+		return m;
+	CHECK_EQ_INT(pos_frame_decode(&f, o->buf, o->len, &used, &why),
+	             CODEC_OK);
+	CHECK_EQ_INT(pos_frame_open(&m, &f, KS, POS_S2T, &srv_last, &why),
+	             POS_CODE_APPROVED);
+	m.type = f.hdr.type;
+	return m;
+}
+
+static struct svc_pos_out
+done(struct svc_pos_session *ss, struct svc_pos_op *op)
+{
+	struct svc_pos_out o = out_new();
+
+	svc_pos_done(&svc, ss, op, fake_now, &o);
+	return o;
+}
+
+static const uint8_t TXN[POS_ID_LEN] = {0x6f, 0x1c, 0x2b, 0x8e};
+
+static struct svc_pos_out
+reversal(struct svc_pos_session *ss)
+{
+	struct pos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_REVERSAL;
+	memcpy(m.u.reversal.txn_id, TXN, POS_ID_LEN);
+	return send_req(ss, &m);
+}
+
+static void
+test_reversal_tombstone(void)
+{
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg r;
+
+	logged_in(&ss);
+	o = reversal(&ss);
+	CHECK(o.post != NULL && o.len == 0);
+	op = o.post;
+	CHECK_EQ_INT(op->kind, SVC_POS_OP_REV_LOOKUP);
+	CHECK_EQ_INT(ss.n_inflight, 1);
+	/* never seen: a tombstone under the original's own key */
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_NOT_FOUND;
+	o = done(&ss, op);
+	CHECK(o.post == op && o.len == 0);
+	CHECK_EQ_INT(op->kind, SVC_POS_OP_REV);
+	CHECK(op->job.call == NULL);
+	CHECK_EQ_STR(op->job.req.idem_key,
+	             "pos:T1:6f1c2b8e000000000000000000000000");
+	CHECK_EQ_INT(op->job.req.kind, LEDGER_TXN_REVERSAL);
+	CHECK_EQ_INT(op->job.req.reverses_txn_id, 0);
+	CHECK_EQ_INT(op->job.req.n_legs, 0);
+	CHECK(op->job.req.pos == &op->row);
+	CHECK_EQ_INT(op->row.type, 0);
+	/* the original took the key meanwhile: look again */
+	op->job.res.rc = LEDGER_IDEM_MISMATCH;
+	o = done(&ss, op);
+	CHECK(o.post == op);
+	CHECK_EQ_INT(op->kind, SVC_POS_OP_REV_LOOKUP);
+	/* ... and reverse it */
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_OK;
+	memset(&op->found, 0, sizeof op->found);
+	op->found.type = POS_MSG_FLOAT_TRANSFER;
+	op->found.rc = LEDGER_OK;
+	op->found.ledger_txn_id = 41;
+	o = done(&ss, op);
+	CHECK(o.post == op);
+	CHECK_EQ_STR(op->job.req.idem_key,
+	             "pos:T1:6f1c2b8e000000000000000000000000:rev");
+	CHECK_EQ_INT(op->job.req.reverses_txn_id, 41);
+	CHECK(op->job.req.pos == NULL);
+	CHECK_EQ_INT(op->job.req.limit_amount, 0);
+	CHECK_EQ_INT(op->job.req.subjects[0].kind, LEDGER_SUBJ_NONE);
+	op->job.res.rc = LEDGER_OK;
+	op->job.res.txn_id = 77;
+	op->job.res.created_ms = fake_now;
+	o = done(&ss, op);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_REVERSAL_RESP);
+	CHECK_EQ_INT(r.u.reversal_resp.code, POS_CODE_APPROVED);
+	CHECK(r.u.reversal_resp.has_ref && r.u.reversal_resp.ref.len == 5 &&
+	      memcmp(r.u.reversal_resp.ref.ptr, "RV-77", 5) == 0);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+
+	/* a tombstone decided (or found again): APPROVED */
+	o = reversal(&ss);
+	op = o.post;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_NOT_FOUND;
+	o = done(&ss, op);
+	op->job.res.rc = LEDGER_REVERSAL_UNKNOWN;
+	op->job.res.is_replay = true;
+	o = done(&ss, op);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.reversal_resp.code, POS_CODE_APPROVED);
+
+	/* the receiver spent it: NOT_REVERSIBLE */
+	o = reversal(&ss);
+	op = o.post;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_OK;
+	memset(&op->found, 0, sizeof op->found);
+	op->found.type = POS_MSG_FLOAT_TRANSFER;
+	op->found.ledger_txn_id = 42;
+	o = done(&ss, op);
+	op->job.res.rc = LEDGER_INSUFFICIENT_FUNDS;
+	o = done(&ss, op);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.reversal_resp.code, POS_CODE_NOT_REVERSIBLE);
+
+	/* a reversal of a reversal is refused by the ledger */
+	o = reversal(&ss);
+	op = o.post;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_OK;
+	memset(&op->found, 0, sizeof op->found);
+	op->found.type = POS_MSG_FLOAT_TRANSFER;
+	op->found.ledger_txn_id = 43;
+	o = done(&ss, op);
+	op->job.res.rc = LEDGER_REVERSAL_OF_REVERSAL;
+	o = done(&ss, op);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.reversal_resp.code, POS_CODE_NOT_REVERSIBLE);
+
+	/* already tombstoned: answered without the ledger */
+	o = reversal(&ss);
+	op = o.post;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_OK;
+	memset(&op->found, 0, sizeof op->found);
+	o = done(&ss, op);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.reversal_resp.code, POS_CODE_APPROVED);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+	svc_pos_session_fini(&ss);
+}
+
+static void
+test_advice_batch(void)
+{
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op, *kids[POS_BATCH_MAX];
+	struct pos_msg m, r;
+	size_t i, n;
+	static const uint16_t types[5] = {
+	    POS_MSG_FLOAT_TRANSFER, POS_MSG_FLOAT_TRANSFER,
+	    POS_MSG_FLOAT_TRANSFER, POS_MSG_CASH_IN, POS_MSG_COLLECT};
+
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_ADVICE_BATCH;
+	m.u.advice_batch.n_items = 5;
+	for (i = 0; i < 5; i++) {
+		struct pos_advice *a = &m.u.advice_batch.items[i];
+
+		a->txn_id[0] = (uint8_t)(i + 1);
+		a->type = types[i];
+		a->amount = 100 * (i + 1);
+		a->currency = 404;
+		a->local_time_ms = 5;
+		a->has_to_agent = true;
+		a->to_agent.ptr = (const uint8_t *)"A2";
+		a->to_agent.len = 2;
+	}
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL);
+	CHECK_EQ_INT(op->kind, SVC_POS_OP_ADVICE);
+	CHECK_EQ_INT(op->n_items, 5);
+	CHECK(!op->items[0].is_decided);
+	CHECK(op->items[3].is_decided);
+	CHECK_EQ_INT(op->items[3].code, POS_CODE_RETRY_LATER);
+	CHECK_EQ_INT(op->items[4].code, POS_CODE_DECLINED);
+	/* item 0 new, item 1 seen before (same content), item 2 new */
+	op->job.call_rc = STORE_OK;
+	for (i = 0; i < 3; i++) {
+		op->items[i].found_rc = STORE_NOT_FOUND;
+		op->items[i].agent_rc = STORE_OK;
+		op->items[i].agent.status = STORE_POS_ACTIVE;
+		op->items[i].agent.float_account_id = 20;
+	}
+	op->items[1].found_rc = STORE_OK;
+	op->items[1].found.type = POS_MSG_FLOAT_TRANSFER;
+	op->items[1].found.amount_minor = 200;
+	op->items[1].found.currency = 404;
+	strlcpy_s(op->items[1].found.counterparty, "A2",
+	          sizeof op->items[1].found.counterparty);
+	op->items[1].found.rc = LEDGER_OK;
+	op->items[1].found.is_advice = true;
+	op->items[1].found.ledger_txn_id = 9;
+	o = done(&ss, op);
+	CHECK(o.len == 0 && o.post == NULL);
+	n = o.n_group;
+	CHECK_EQ_INT(n, 2);
+	for (i = 0; i < n && i < 2; i++) {
+		kids[i] = o.group[i];
+		CHECK_EQ_INT(kids[i]->kind, SVC_POS_OP_ADVICE_ITEM);
+		CHECK(kids[i]->job.req.pos == &kids[i]->row);
+		CHECK(kids[i]->row.is_advice);
+		CHECK_EQ_INT(kids[i]->row.local_time_ms, 5);
+		CHECK_EQ_INT(kids[i]->job.req.subjects[0].kind,
+		             LEDGER_SUBJ_TERMINAL);
+		CHECK_EQ_INT(kids[i]->job.req.subjects[1].kind,
+		             LEDGER_SUBJ_AGENT);
+		CHECK_EQ_INT(kids[i]->job.req.limit_amount,
+		             kids[i]->job.req.legs[1].amount_minor);
+	}
+	if (n != 2)
+		return;
+	CHECK_EQ_INT(kids[0]->idx, 0);
+	CHECK_EQ_INT(kids[1]->idx, 2);
+	/* the first child back: no answer yet */
+	kids[0]->job.res.rc = LEDGER_OK;
+	kids[0]->job.res.txn_id = 50;
+	o = done(&ss, kids[0]);
+	CHECK_EQ_INT(o.len, 0);
+	CHECK_EQ_INT(ss.n_inflight, 1);
+	kids[1]->job.res.rc = LEDGER_LIMIT_DAILY;
+	o = done(&ss, kids[1]);
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_ADVICE_BATCH_RESP);
+	CHECK_EQ_INT(r.u.advice_batch_resp.code, POS_CODE_APPROVED);
+	CHECK_EQ_INT(r.u.advice_batch_resp.n_results, 5);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[0].code, POS_CODE_STORED);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[1].code, POS_CODE_DUPLICATE);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[1].orig_code,
+	             POS_CODE_STORED);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[2].code,
+	             POS_CODE_LIMIT_EXCEEDED);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[3].code,
+	             POS_CODE_RETRY_LATER);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[4].code, POS_CODE_DECLINED);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[2].txn_id[0], 3);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+	svc_pos_session_fini(&ss);
+}
+
+/* ---- a fake store for the EOD call: records the clock it was given */
+
+static int64_t seen_now;
+
+static enum store_rc
+fake_close(struct store *st, const char *terminal_id, int64_t batch_no,
+           int64_t now_ms, int64_t *closed_ms, bool *is_repeat)
+{
+	(void)st;
+	(void)terminal_id;
+	(void)batch_no;
+	seen_now = now_ms;
+	*closed_ms = now_ms;
+	*is_repeat = false;
+	return STORE_OK;
+}
+
+static enum store_rc
+fake_totals(struct store *st, const char *terminal_id, int64_t batch_no,
+            struct store_pos_total *out, size_t cap, size_t *n)
+{
+	(void)st;
+	(void)terminal_id;
+	(void)batch_no;
+	*n = 2;
+	if (cap >= 2) {
+		out[0] = (struct store_pos_total){0x13, 404, 2, 500};
+		out[1] = (struct store_pos_total){0x13, 800, 1, 7};
+	}
+	return STORE_OK;
+}
+
+static void
+test_eod(void)
+{
+	static const struct store_ops ops = {.pos_batch_close = fake_close,
+	                                     .pos_totals = fake_totals};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+	int pass;
+
+	logged_in(&ss);
+	for (pass = 0; pass < 2; pass++) {
+		memset(&m, 0, sizeof m);
+		m.type = POS_MSG_EOD_TOTALS;
+		m.u.eod_totals.batch_no = 3;
+		m.u.eod_totals.time_ms = 1;
+		/* the terminal's lines in another order, plus an empty one */
+		m.u.eod_totals.n_totals = 3;
+		m.u.eod_totals.totals[0] =
+		    (struct pos_total){0x13, 800, 1, pass == 0 ? 7 : 8};
+		m.u.eod_totals.totals[1] = (struct pos_total){0x21, 404, 0, 0};
+		m.u.eod_totals.totals[2] =
+		    (struct pos_total){0x13, 404, 2, 500};
+		o = send_req(&ss, &m);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_EOD);
+		if (op == NULL)
+			return;
+		fake_now += 1000;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		CHECK_EQ_INT(seen_now, fake_now); /* the worker's clock */
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_EOD_TOTALS_RESP);
+		CHECK_EQ_INT(r.u.eod_totals_resp.code,
+		             pass == 0 ? POS_CODE_APPROVED
+		                       : POS_CODE_TOTALS_MISMATCH);
+		CHECK_EQ_INT(r.u.eod_totals_resp.batch_no, 3);
+		CHECK_EQ_INT(r.u.eod_totals_resp.n_totals, 2);
+		CHECK_EQ_INT(r.u.eod_totals_resp.totals[1].currency, 800);
+	}
+	CHECK_EQ_INT(ss.n_inflight, 0);
+	svc_pos_session_fini(&ss);
+}
+
+static void
+test_receipt(void)
+{
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_RECEIPT;
+	memcpy(m.u.receipt.txn_id, TXN, POS_ID_LEN);
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_RECEIPT);
+	if (op == NULL)
+		return;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_OK;
+	op->found.type = POS_MSG_FLOAT_TRANSFER;
+	op->found.rc = LEDGER_OK;
+	op->found.amount_minor = 150000;
+	op->found.currency = 404;
+	op->found.ledger_txn_id = 12;
+	op->found.created_ms = 1735689600000;
+	strlcpy_s(op->found.counterparty, "A-0042",
+	          sizeof op->found.counterparty);
+	o = done(&ss, op);
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_RECEIPT_RESP);
+	CHECK_EQ_INT(r.u.receipt_resp.code, POS_CODE_APPROVED);
+	CHECK_EQ_INT(r.u.receipt_resp.amount, 150000);
+	CHECK(r.u.receipt_resp.has_lines);
+	{
+		char lines[1100];
+		size_t n = r.u.receipt_resp.lines.len;
+
+		memcpy(lines, r.u.receipt_resp.lines.ptr, n);
+		lines[n] = '\0';
+		CHECK(strstr(lines, "KES 1500.00") != NULL);
+		CHECK(strstr(lines, "A-0042") != NULL);
+		CHECK(strstr(lines, "FT-12") != NULL);
+		CHECK(strstr(lines, "2025-01-01 00:00:00 UTC") != NULL);
+	}
+	svc_pos_session_fini(&ss);
+}
+
+int
+main(void)
+{
+	char err[64];
+
+	log_set_levels("error", err, sizeof err);
+	RUN(test_reversal_tombstone);
+	RUN(test_advice_batch);
+	RUN(test_eod);
+	RUN(test_receipt);
+	return check_report("svc_pos");
+}
