@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/random.h>
@@ -76,6 +78,13 @@ connect_one(const struct addrinfo *ai, uint32_t timeout_ms)
 	}
 	if (fcntl(fd, F_SETFL, flags) == -1) /* blocking again */
 		goto fail;
+	if (ai->ai_protocol == IPPROTO_TCP || ai->ai_socktype == SOCK_STREAM) {
+		/* small request frames: no Nagle delay behind delayed ACKs */
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		                 (socklen_t)sizeof one);
+	}
 	return fd;
 fail:
 	close(fd);
