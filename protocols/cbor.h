@@ -23,17 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Shared result of every soko codec (STYLE.md §2).  Guarded so that the
- * next codec header can define it the same way; TODO(#3) move to a
- * protocols/codec.h once a second codec needs it. */
-#ifndef SOKO_CODEC_RC
-#define SOKO_CODEC_RC
-enum codec_rc {
-	CODEC_OK,        /* one item decoded; *used bytes consumed */
-	CODEC_NEED_MORE, /* a valid prefix: call again with more bytes */
-	CODEC_BAD,       /* can never become valid; *why is a static string */
-};
-#endif
+#include "codec.h"
 
 #define CBOR_MAX_DEPTH 8 /* nested arrays/maps, the outermost counts 1 */
 

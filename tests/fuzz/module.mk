@@ -3,7 +3,7 @@
 # real fuzzers (clang -fsanitize=fuzzer) for FUZZ_SECONDS each and merges
 # new coverage into tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := money movement pos cbor
+FUZZ_TARGETS := money movement pos cbor json mpesa
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
 ALL_BINS     += $(REPLAY_BINS)
 
@@ -23,6 +23,15 @@ $(BUILD)/tests/fuzz/replay_pos: tests/fuzz/replay.c tests/fuzz/fuzz_pos.c $(PROT
 	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
 $(BUILD)/tests/fuzz/replay_cbor: tests/fuzz/replay.c tests/fuzz/fuzz_cbor.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+# fuzz_json and fuzz_mpesa link protocols/ only, like fuzz_money.
+$(BUILD)/tests/fuzz/replay_json: tests/fuzz/replay.c tests/fuzz/fuzz_json.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+$(BUILD)/tests/fuzz/replay_mpesa: tests/fuzz/replay.c tests/fuzz/fuzz_mpesa.c $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
@@ -46,6 +55,14 @@ build/fuzz/fuzz_pos: tests/fuzz/fuzz_pos.c protocols/pos.c protocols/cbor.c \
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $^ -o $@
 build/fuzz/fuzz_cbor: tests/fuzz/fuzz_cbor.c protocols/cbor.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
+
+build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c protocols/json.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_mpesa: tests/fuzz/fuzz_mpesa.c protocols/prov_mpesa.c \
+		protocols/json.c protocols/base64.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $^ -o $@
 
