@@ -133,6 +133,7 @@ struct sim_fleet_opts {
 	double drop_every_s;   /* drop a random link this often; 0 never */
 	double drain_s;        /* wait for answers and queues after the run */
 	uint64_t seed;
+	uint32_t max_reconnect_ms; /* cap on libsokoterm's back-off; 0 none */
 };
 
 /* Fleet mode; returns the exit status (0: check ok). */

@@ -49,6 +49,7 @@
 #define CHECKS_MAX     16   /* STATUS checks in flight per terminal */
 #define BACKLOG_MAX    4096 /* open-loop arrivals waiting per terminal */
 #define PROBLEMS_SHOWN 20
+#define HTTP_RETRY_S   20 /* admin API unreachable: try again this long */
 
 enum phase { PH_RUN, PH_DRAIN, PH_CHECK, PH_DONE };
 
@@ -61,7 +62,8 @@ struct ftxn {
 	uint64_t t0_us; /* scheduled (open) or submitted (closed) */
 	uint16_t code;  /* §7, when is_final */
 	bool is_final;
-	uint8_t check; /* enum chk */
+	bool is_delayed; /* its answer was lost once (EV_DELAYED) */
+	uint8_t check;   /* enum chk */
 	char ref[32];
 };
 
@@ -119,6 +121,7 @@ struct fleet {
 	uint64_t n_drops, n_link_down, n_delayed, n_held, n_login_fail;
 	uint64_t n_foreign, n_submit_err, n_check_left, n_checked;
 	uint64_t n_problems;
+	uint64_t n_late; /* final answers of delayed transfers (resolved) */
 	uint64_t codes[256];
 	/* times, monotonic us */
 	uint64_t t_start, t_run_end, t_last_final, next_arrival, next_tick,
@@ -257,6 +260,8 @@ on_transfer_result(struct fterm *m, const struct sokoterm_event *ev)
 	if (x->is_final)
 		return;
 	x->is_final = true;
+	if (x->is_delayed)
+		f->n_late++;
 	x->code = (uint16_t)(ev->code < 255 ? ev->code : 255);
 	snprintf(x->ref, sizeof x->ref, "%s", ev->ref != NULL ? ev->ref : "");
 	f->codes[x->code]++;
@@ -325,6 +330,12 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 		break;
 	case SOKOTERM_EV_DELAYED:
 		f->n_delayed++;
+		if (ev->has_txn_id) {
+			long k = ht_find(f, ev->txn_id);
+
+			if (k >= 0)
+				f->tx[k].is_delayed = true;
+		}
 		break;
 	case SOKOTERM_EV_HELD:
 		f->n_held++;
@@ -349,6 +360,7 @@ link_down(struct fterm *m)
 {
 	struct fleet *f = m->f;
 	uint64_t now = sim_prov_mono_us();
+	uint32_t delay;
 
 	if (m->fd >= 0) {
 		close(m->fd); /* leaves the epoll set too */
@@ -357,8 +369,10 @@ link_down(struct fterm *m)
 	}
 	m->is_connecting = m->is_want_out = m->is_closing = false;
 	sokoterm_disconnect(m->t);
-	m->reconnect_at_us =
-	    now + (uint64_t)sokoterm_reconnect_delay_ms(m->t) * 1000u;
+	delay = sokoterm_reconnect_delay_ms(m->t);
+	if (f->o->max_reconnect_ms > 0 && delay > f->o->max_reconnect_ms)
+		delay = f->o->max_reconnect_ms;
+	m->reconnect_at_us = now + (uint64_t)delay * 1000u;
 }
 
 static void
@@ -675,6 +689,7 @@ static int
 balances(struct fleet *f, bool is_before)
 {
 	char err[512], idem[128];
+	uint64_t t_end;
 	size_t i;
 
 	if (f->o->http == NULL)
@@ -693,12 +708,18 @@ balances(struct fleet *f, bool is_before)
 				return -1;
 			}
 		}
-		if (sim_http_balance(f->o->http, f->o->api_key,
-		                     a->float_account, f->o->cur,
-		                     is_before ? &a->before : &a->after, err,
-		                     sizeof err) != 0) {
-			fprintf(stderr, "soko-pos: %s\n", err);
-			return -1;
+		/* the server may be restarting (the kill -9 test): the
+		 * balance is read again for up to HTTP_RETRY_S */
+		t_end = sim_prov_mono_us() + HTTP_RETRY_S * 1000000u;
+		while (sim_http_balance(f->o->http, f->o->api_key,
+		                        a->float_account, f->o->cur,
+		                        is_before ? &a->before : &a->after, err,
+		                        sizeof err) != 0) {
+			if (sim_prov_mono_us() >= t_end) {
+				fprintf(stderr, "soko-pos: %s\n", err);
+				return -1;
+			}
+			usleep(50000);
 		}
 	}
 	return 0;
@@ -975,13 +996,13 @@ report(struct fleet *f)
 	printf("\n");
 	printf(
 	    "reconnects=%llu drops=%llu link_down=%llu delayed=%llu "
-	    "held=%llu login_fail=%llu shed=%llu submit_err=%llu "
-	    "foreign=%llu queue_left=%llu\n",
+	    "resolved_late=%llu held=%llu login_fail=%llu shed=%llu "
+	    "submit_err=%llu foreign=%llu queue_left=%llu\n",
 	    (unsigned long long)f->n_reconnects, (unsigned long long)f->n_drops,
 	    (unsigned long long)f->n_link_down,
-	    (unsigned long long)f->n_delayed, (unsigned long long)f->n_held,
-	    (unsigned long long)f->n_login_fail, (unsigned long long)f->n_shed,
-	    (unsigned long long)f->n_submit_err,
+	    (unsigned long long)f->n_delayed, (unsigned long long)f->n_late,
+	    (unsigned long long)f->n_held, (unsigned long long)f->n_login_fail,
+	    (unsigned long long)f->n_shed, (unsigned long long)f->n_submit_err,
 	    (unsigned long long)f->n_foreign,
 	    (unsigned long long)f->queue_left);
 	fflush(stdout);

@@ -43,7 +43,8 @@ usage(void)
 	        "[--currency KES]\n"
 	        "                [--http HOST:PORT --admin-key-file FILE "
 	        "[--fund-from ACCOUNT --fund AMOUNT]]\n"
-	        "                [--drop-every S] [--drain S] [--seed N]\n");
+	        "                [--drop-every S] [--drain S] [--seed N] "
+	        "[--max-reconnect-ms MS]\n");
 }
 
 enum {
@@ -70,6 +71,7 @@ enum {
 	O_DROP_EVERY,
 	O_DRAIN,
 	O_SEED,
+	O_MAX_RECONNECT,
 };
 
 static const struct option longopts[] = {
@@ -96,6 +98,7 @@ static const struct option longopts[] = {
     {"drop-every", required_argument, NULL, O_DROP_EVERY},
     {"drain", required_argument, NULL, O_DRAIN},
     {"seed", required_argument, NULL, O_SEED},
+    {"max-reconnect-ms", required_argument, NULL, O_MAX_RECONNECT},
     {NULL, 0, NULL, 0},
 };
 
@@ -270,6 +273,11 @@ main(int argc, char **argv)
 			break;
 		case O_SEED:
 			f.seed = strtoull(optarg, NULL, 0);
+			break;
+		case O_MAX_RECONNECT:
+			if (num_arg(&d, optarg, false) != 0 || d < 1)
+				goto bad;
+			f.max_reconnect_ms = (uint32_t)d;
 			break;
 		default:
 			usage();

@@ -38,7 +38,7 @@ $(BUILD)/sokoctl: $(SOKOCTL_OBJS) $(CORE_LIB) $(PROTO_LIB)
 
 # sokod-canary: sokod with test-only fault switches compiled in
 # (-DSOKO_FAULTS; SOKO_FAULT=ack_before_commit acknowledges before the
-# commit).  Only the crash test runs it, to prove it can fail.  Never
+# commit; SOKO_FAULT=skip_duplicate_check, see svc_pos.c).  Only the crash test runs it, to prove it can fail.  Never
 # installed or shipped.
 CANARY_OBJS := $(filter-out $(BUILD)/server/net_http.o,$(SOKOD_OBJS)) \
 	$(BUILD)/canary/net_http.o
@@ -49,5 +49,22 @@ $(BUILD)/canary/net_http.o: server/net_http.c
 	@mkdir -p $(@D)
 	$(CC) $(SERVER_CFLAGS) -DSOKO_FAULTS -c $< -o $@
 
-$(BUILD)/sokod-canary: $(CANARY_OBJS) $(CORE_LIB) $(PROTO_LIB)
-	$(CC) $(LDFLAGS_ALL) $(CANARY_OBJS) $(SERVER_LIBS) -o $@
+# SOKO_FAULT=skip_duplicate_check (svc_pos.c) needs the POS service
+# compiled with -DSOKO_FAULTS too: its own core library, so the
+# production objects and libsokocore.a stay exactly as they are.
+CANARY_CORE_OBJS := $(filter-out $(BUILD)/server/svc_pos.o,$(CORE_OBJS)) \
+	$(BUILD)/canary/svc_pos.o
+CANARY_CORE_LIB := $(BUILD)/canary/libsokocore.a
+ALL_DEPS += $(BUILD)/canary/svc_pos.d
+
+$(BUILD)/canary/svc_pos.o: server/svc_pos.c
+	@mkdir -p $(@D)
+	$(CC) $(SERVER_CFLAGS) -DSOKO_FAULTS -c $< -o $@
+
+$(CANARY_CORE_LIB): $(CANARY_CORE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sokod-canary: $(CANARY_OBJS) $(CANARY_CORE_LIB) $(PROTO_LIB)
+	$(CC) $(LDFLAGS_ALL) $(CANARY_OBJS) $(CANARY_CORE_LIB) $(PROTO_LIB) \
+	    $(PKG_LIBS) -o $@

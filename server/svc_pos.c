@@ -31,6 +31,45 @@
 
 #define RETRY_AFTER_S 1
 
+#ifdef SOKO_FAULTS
+/*
+ * Test-only canary (build/sokod-canary, never production sokod):
+ * SOKO_FAULT=skip_duplicate_check makes the POS duplicate check know only
+ * what this process decided.  A FLOAT_TRANSFER's idempotency key gets
+ * ":b<start ms>" (so the ledger's idempotency cannot match an attempt
+ * made before a restart), the pos_txns repeat lookup ignores rows of
+ * earlier processes (the transfer is committed again, without a second
+ * POS row) and STATUS answers UNKNOWN_TXN for them, so the terminal
+ * resends a transfer whose answer was lost in a kill and it moves money
+ * twice.  test_fleet_crash.py must catch this.
+ */
+static bool fault_skip_dup;
+static int64_t fault_boot_ms = -1;
+
+static void
+fault_init(void)
+{
+	const char *f;
+
+	if (fault_boot_ms >= 0)
+		return;
+	fault_boot_ms = util_now_ms();
+	f = getenv("SOKO_FAULT");
+	fault_skip_dup = f != NULL && strcmp(f, "skip_duplicate_check") == 0;
+	if (fault_skip_dup)
+		log_msg(LOG_POS, LOG_LEVEL_WARN,
+		        "event=fault fault=skip_duplicate_check boot_ms=%lld",
+		        (long long)fault_boot_ms);
+}
+
+/* A row decided by an earlier process: forgotten under the fault. */
+static bool
+fault_forgets(const struct store_pos_txn *r)
+{
+	return fault_skip_dup && r->created_ms < fault_boot_ms;
+}
+#endif
+
 static bool
 is_login_family(uint16_t type)
 {
@@ -45,6 +84,9 @@ svc_pos_session_init(struct svc_pos *s, struct svc_pos_session *ss)
 	ss->state = SVC_POS_CONNECTED;
 	ss->session_id = ++s->next_session_id;
 	ss->next_tx = 1;
+#ifdef SOKO_FAULTS
+	fault_init(); /* the loop thread, before any job of this session */
+#endif
 }
 
 void
@@ -340,6 +382,11 @@ resolve_call(struct store *st, struct dbq_job *job)
 
 	op->found_rc =
 	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+#ifdef SOKO_FAULTS
+	/* op->found stays filled in: xfer_req writes no second row */
+	if (op->found_rc == STORE_OK && fault_forgets(&op->found))
+		op->found_rc = STORE_NOT_FOUND;
+#endif
 	if (op->found_rc == STORE_OK)
 		return STORE_OK;
 	if (op->found_rc != STORE_NOT_FOUND)
@@ -362,6 +409,15 @@ lookup_call(struct store *st, struct dbq_job *job)
 	enum store_rc rc;
 
 	op->found_rc = st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, f);
+#ifdef SOKO_FAULTS
+	if (fault_skip_dup && op->kind == SVC_POS_OP_STATUS &&
+	    (op->found_rc == STORE_NOT_FOUND ||
+	     (op->found_rc == STORE_OK && fault_forgets(f)))) {
+		memset(f, 0, sizeof *f);
+		op->found_rc = STORE_NOT_FOUND;
+		return STORE_OK;
+	}
+#endif
 	if (op->found_rc != STORE_NOT_FOUND)
 		return op->found_rc == STORE_OK ? STORE_OK : op->found_rc;
 	svc_pos_idem_key(key, op->terminal_id, op->txn_id);
@@ -509,6 +565,14 @@ xfer_req(struct svc_pos_session *ss, struct svc_pos_op *op,
 
 	memset(r, 0, sizeof *r);
 	svc_pos_idem_key(r->idem_key, ss->terminal_id, txn_id);
+#ifdef SOKO_FAULTS
+	if (fault_skip_dup && !is_advice) {
+		size_t n = strlen(r->idem_key);
+
+		snprintf(r->idem_key + n, sizeof r->idem_key - n, ":b%lld",
+		         (long long)fault_boot_ms);
+	}
+#endif
 	r->kind = LEDGER_TXN_FLOAT_TRANSFER;
 	r->currency = currency;
 	r->n_legs = 2;
@@ -536,6 +600,10 @@ xfer_req(struct svc_pos_session *ss, struct svc_pos_op *op,
 	strlcpy_s(row->counterparty, to_agent, sizeof row->counterparty);
 	row->local_time_ms = local_time_ms;
 	r->pos = row;
+#ifdef SOKO_FAULTS
+	if (fault_skip_dup && !is_advice && op->found.created_ms != 0)
+		r->pos = NULL; /* an earlier process's row exists */
+#endif
 	op->job.call = NULL;
 }
 
