@@ -61,6 +61,7 @@ class Sokod:
         self.env["SOKO_ADMIN_API_KEY"] = API_KEY
         self.proc = None
         self.port = None
+        self.pos_port = None
         self.stderr_path = os.path.join(self.dir, "sokod.stderr")
         self.stderr_f = None
 
@@ -95,6 +96,8 @@ class Sokod:
         for part in line[0].split():
             if part.startswith("http="):
                 self.port = int(part.rsplit(":", 1)[1])
+            if part.startswith("pos="):  # with pos_listen set
+                self.pos_port = int(part.rsplit(":", 1)[1])
         return self
 
     def stderr_text(self):

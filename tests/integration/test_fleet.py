@@ -10,7 +10,6 @@ for simulated terminals); sokod's database never does."""
 import os
 import subprocess
 import tempfile
-import threading
 
 from harness import API_KEY, SAN_MARKERS, WORKDIRS, Sokod
 
@@ -38,29 +37,8 @@ class FleetSokod(Sokod):
         os.chmod(self.keyfile, 0o600)
 
     def start(self, timeout=20):
-        self.stderr_f = open(self.stderr_path, "ab")
-        cmd = [self.binary, "-o", "store=" + self.store,
-               "-o", "http_listen=127.0.0.1:0"] + self.extra
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=self.stderr_f, env=self.env)
-        line = [None]
-
-        def reader():
-            line[0] = self.proc.stdout.readline().decode()
-
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
-        t.join(timeout)
-        if not line[0] or "sokod ready" not in line[0]:
-            self.proc.kill()
-            raise AssertionError("sokod did not become ready: %r\n%s" %
-                                 (line[0], self.stderr_text()))
-        for part in line[0].split():
-            if part.startswith("http="):
-                self.port = int(part.rsplit(":", 1)[1])
-            if part.startswith("pos="):
-                self.pos_port = int(part.rsplit(":", 1)[1])
-        assert self.pos_port, line[0]
+        super().start(timeout)
+        assert self.pos_port, "no pos= on the readiness line"
         return self
 
     def provision(self, n):

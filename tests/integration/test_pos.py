@@ -12,8 +12,6 @@ import hmac
 import os
 import socket
 import struct
-import subprocess
-import threading
 
 from harness import Sokod
 
@@ -206,29 +204,8 @@ class PosSokod(Sokod):
         self.pos_port = None
 
     def start(self, timeout=20):
-        self.stderr_f = open(self.stderr_path, "ab")
-        cmd = [self.binary, "-o", "store=" + self.store,
-               "-o", "http_listen=127.0.0.1:0"] + self.extra
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=self.stderr_f, env=self.env)
-        line = [None]
-
-        def reader():
-            line[0] = self.proc.stdout.readline().decode()
-
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
-        t.join(timeout)
-        if not line[0] or "sokod ready" not in line[0]:
-            self.proc.kill()
-            raise AssertionError("sokod did not become ready: %r\n%s" %
-                                 (line[0], self.stderr_text()))
-        for part in line[0].split():
-            if part.startswith("http="):
-                self.port = int(part.rsplit(":", 1)[1])
-            if part.startswith("pos="):
-                self.pos_port = int(part.rsplit(":", 1)[1])
-        assert self.pos_port, line[0]
+        super().start(timeout)
+        assert self.pos_port, "no pos= on the readiness line"
         return self
 
     def terminal_add(self, tid, agent):
