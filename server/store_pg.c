@@ -923,6 +923,34 @@ cp_text(struct pg_arr *c, const char *v, char end)
 	c->p[c->len++] = end;
 }
 
+/* An id that is 0 for "none": the value, or NULL (\N). */
+static void
+cp_i64_or_null(struct pg_arr *c, int64_t v, char end)
+{
+	if (v != 0) {
+		cp_i64(c, v, end);
+		return;
+	}
+	cp_raw(c, "\\N", 2);
+	cp_raw(c, &end, 1);
+}
+
+/* A bytea value in hex ("\\x..." once COPY has unescaped it). */
+static void
+cp_bytea(struct pg_arr *c, const uint8_t *v, size_t n, char end)
+{
+	char hex[2 * 64 + 1];
+
+	if (n > 64) {
+		/* callers pass hashes and ids of at most 32 bytes */
+		abort();
+	}
+	util_hex(hex, v, n);
+	cp_raw(c, "\\\\x", 3); /* backslash escaped for COPY */
+	cp_raw(c, hex, 2 * n);
+	cp_raw(c, &end, 1);
+}
+
 static enum store_rc
 cp_send(struct store_pg *s, const char *sql, const char *what)
 {
@@ -969,10 +997,7 @@ write_txns(struct store_pg *s, const struct store_batch *b)
 		cp_i64(c, t->kind, '\t');
 		cp_i64(c, t->currency, '\t');
 		cp_i64(c, t->amount_minor, '\t');
-		if (t->reverses_txn_id != 0)
-			cp_i64(c, t->reverses_txn_id, '\t');
-		else
-			cp_raw(c, "\\N\t", 3);
+		cp_i64_or_null(c, t->reverses_txn_id, '\t');
 		cp_text(c, t->idem_key, '\t');
 		cp_text(c, t->memo != NULL ? t->memo : "", '\t');
 		cp_i64(c, t->created_ms, '\n');
@@ -1058,7 +1083,6 @@ static enum store_rc
 write_idem(struct store_pg *s, const struct store_batch *b)
 {
 	struct pg_arr *c = &s->copy;
-	char hex[2 * LEDGER_HASH_LEN + 1];
 	size_t i;
 
 	c->len = 0;
@@ -1066,15 +1090,9 @@ write_idem(struct store_pg *s, const struct store_batch *b)
 		const struct store_idem *d = &b->idem[i];
 
 		cp_text(c, d->key, '\t');
-		util_hex(hex, d->hash, LEDGER_HASH_LEN);
-		cp_raw(c, "\\\\x", 3); /* bytea hex, backslash escaped */
-		cp_raw(c, hex, 2 * LEDGER_HASH_LEN);
-		cp_raw(c, "\t", 1);
+		cp_bytea(c, d->hash, LEDGER_HASH_LEN, '\t');
 		cp_i64(c, d->rc, '\t');
-		if (d->txn_id != 0)
-			cp_i64(c, d->txn_id, '\t');
-		else
-			cp_raw(c, "\\N\t", 3);
+		cp_i64_or_null(c, d->txn_id, '\t');
 		cp_i64(c, d->created_ms, '\n');
 	}
 	return cp_send(s,
@@ -1087,7 +1105,6 @@ static enum store_rc
 write_pos_txns(struct store_pg *s, const struct store_batch *b)
 {
 	struct pg_arr *c = &s->copy;
-	char hex[2 * STORE_POS_TXN_ID_LEN + 1];
 	size_t i;
 
 	c->len = 0;
@@ -1095,10 +1112,7 @@ write_pos_txns(struct store_pg *s, const struct store_batch *b)
 		const struct store_pos_txn *p = &b->pos_txns[i];
 
 		cp_text(c, p->terminal_id, '\t');
-		util_hex(hex, p->txn_id, STORE_POS_TXN_ID_LEN);
-		cp_raw(c, "\\\\x", 3); /* bytea hex, backslash escaped */
-		cp_raw(c, hex, 2 * STORE_POS_TXN_ID_LEN);
-		cp_raw(c, "\t", 1);
+		cp_bytea(c, p->txn_id, STORE_POS_TXN_ID_LEN, '\t');
 		cp_i64(c, p->type, '\t');
 		cp_raw(c, p->is_advice ? "t\t" : "f\t", 2);
 		cp_i64(c, p->currency, '\t');
@@ -1106,10 +1120,7 @@ write_pos_txns(struct store_pg *s, const struct store_batch *b)
 		cp_text(c, p->counterparty, '\t');
 		cp_i64(c, p->local_time_ms, '\t');
 		cp_i64(c, p->rc, '\t');
-		if (p->ledger_txn_id != 0)
-			cp_i64(c, p->ledger_txn_id, '\t');
-		else
-			cp_raw(c, "\\N\t", 3);
+		cp_i64_or_null(c, p->ledger_txn_id, '\t');
 		cp_i64(c, p->created_ms, '\n');
 	}
 	return cp_send(s,
