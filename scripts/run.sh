@@ -46,14 +46,13 @@ if [ ! -f "$dir/soko.db" ]; then
 		> "$dir/terminals.csv"
 	echo "run: created $dir/soko.db with demo accounts (sokoctl balances)"
 fi
-key=$(cat "$dir/admin.key")
 cat <<MSG
 
 soko is starting on the embedded SQLite store ($dir/soko.db).
   HTTP API     http://127.0.0.1:$port   (admin key in $dir/admin.key)
   health       curl http://127.0.0.1:$port/healthz
   metrics      curl http://127.0.0.1:$port/metrics
-  top up float curl -H "Authorization: Bearer $key" \\
+  top up float curl -H "Authorization: Bearer \$(cat $dir/admin.key)" \\
                     -H "Idempotency-Key: demo-1" \\
                     -d '{"type":"float_topup","currency":"KES","amount":"1500.00",
                          "debit":"clearing:mpesa","credit":"agent:A001:float"}' \\

@@ -502,7 +502,7 @@ batch_load(struct ledger *lg, struct batch *b, int64_t now_ms)
 			    store_usage_cmp(&b->usage[j - 1], &b->usage[i]) != 0)
 				b->usage[j++] = b->usage[i];
 		b->n_usage = j;
-		if ((rc = st->ops->usage_lock(st, b->usage, b->n_usage)) !=
+		if ((rc = st->ops->usage_load(st, b->usage, b->n_usage)) !=
 		    STORE_OK)
 			return rc;
 	}
@@ -543,7 +543,7 @@ batch_load(struct ledger *lg, struct batch *b, int64_t now_ms)
 	b->acct = xcalloc(j, sizeof *b->acct);
 	b->bal0 = xcalloc(j, sizeof *b->bal0);
 	if (j > 0 &&
-	    (rc = st->ops->accounts_lock(st, b->ids, j, b->acct)) != STORE_OK)
+	    (rc = st->ops->accounts_load(st, b->ids, j, b->acct)) != STORE_OK)
 		return rc;
 	for (i = 0; i < j; i++)
 		b->bal0[i] = b->acct[i].balance_minor;

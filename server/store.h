@@ -196,7 +196,7 @@ struct store_ops {
 	/* Cheap round trip proving the database answers. */
 	enum store_rc (*ping)(struct store *st);
 
-	/* ---- ledger batch: begin, locked reads, write, commit ---- */
+	/* ---- ledger batch: begin (the write lock), reads, write, commit ---- */
 	enum store_rc (*begin)(struct store *st);
 	enum store_rc (*commit)(struct store *st);
 	void (*rollback)(struct store *st); /* no-op without a transaction */
@@ -207,12 +207,12 @@ struct store_ops {
 	                          size_t n, struct store_idem *out);
 	/* Loads accounts ids[0..n) (sorted ascending, unique), out[i] for
 	 * ids[i]; out[i].id == 0 when ids[i] does not exist. */
-	enum store_rc (*accounts_lock)(struct store *st, const int64_t *ids,
+	enum store_rc (*accounts_load)(struct store *st, const int64_t *ids,
 	                               size_t n, struct ledger_account *out);
 	/* Loads usage rows for keys[0..n) (sorted by store_usage_cmp,
 	 * unique): fills amount_minor and count of each, zero for a row that
 	 * does not exist yet (batch_write's upsert creates it). */
-	enum store_rc (*usage_lock)(struct store *st, struct store_usage *keys,
+	enum store_rc (*usage_load)(struct store *st, struct store_usage *keys,
 	                            size_t n);
 	/* Loads the transaction a reversal targets (NOT_FOUND if none). */
 	enum store_rc (*txn_info)(struct store *st, int64_t id,

@@ -53,9 +53,9 @@
 
 enum pg_stmt_id {
 	P_IDEM_GET,
-	P_ACCT_LOCK,
-	P_USAGE_LOCK,
-	P_TXN_LOCK,
+	P_ACCT_LOAD,
+	P_USAGE_LOAD,
+	P_TXN_GET,
 	P_TXN_REVERSED_BY,
 	P_TXN_LEGS,
 	P_TXN_IDS,
@@ -101,18 +101,18 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	[P_IDEM_GET] = "SELECT key, encode(hash, 'hex'), rc, "
 	               "COALESCE(txn_id, 0), created_ms FROM idem "
 	               "WHERE key = ANY($1::text[])",
-	[P_ACCT_LOCK] = "SELECT " ACCT_COLS " FROM accounts "
+	[P_ACCT_LOAD] = "SELECT " ACCT_COLS " FROM accounts "
 	                "WHERE id = ANY($1::bigint[]) ORDER BY id",
 	/* rows come back in the caller's (sorted) order; a missing row
 	 * reads as zero until the batch's upsert creates it */
-	[P_USAGE_LOCK] =
+	[P_USAGE_LOAD] =
 		"SELECT k.ord, COALESCE(u.amount_minor, 0), "
 		"COALESCE(u.count, 0) FROM " USAGE_ARRAYS
 		" WITH ORDINALITY AS k(sk, subj, cur, win, bkt, ord) "
 		"LEFT JOIN limit_usage u ON u.subject_kind = k.sk AND "
 		"u.subject = k.subj AND u.currency = k.cur AND "
 		"u.window_s = k.win AND u.bucket = k.bkt ORDER BY k.ord",
-	[P_TXN_LOCK] = "SELECT kind, currency FROM txns WHERE id = $1",
+	[P_TXN_GET] = "SELECT kind, currency FROM txns WHERE id = $1",
 	[P_TXN_REVERSED_BY] = "SELECT id FROM txns WHERE reverses_txn_id = $1",
 	[P_TXN_LEGS] = "SELECT account_id, amount_minor FROM postings "
 	               "WHERE txn_id = $1 ORDER BY leg",
@@ -709,7 +709,7 @@ pg_idem_get(struct store *st, const char *const *keys, size_t n,
 }
 
 static enum store_rc
-pg_accounts_lock(struct store *st, const int64_t *ids, size_t n,
+pg_accounts_load(struct store *st, const int64_t *ids, size_t n,
                  struct ledger_account *out)
 {
 	struct store_pg *s = PG(st);
@@ -725,8 +725,8 @@ pg_accounts_lock(struct store *st, const int64_t *ids, size_t n,
 	for (i = 0; i < n; i++)
 		arr_i64(&s->arr[0], ids[i]);
 	vals[0] = arr_end(&s->arr[0]);
-	if ((rc = pg_run(s, P_ACCT_LOCK, 1, vals, PGRES_TUPLES_OK, &r,
-	                 "accounts_lock")) != STORE_OK)
+	if ((rc = pg_run(s, P_ACCT_LOAD, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "accounts_load")) != STORE_OK)
 		return rc;
 	/* both ascending: merge */
 	n_rows = PQntuples(r);
@@ -764,7 +764,7 @@ usage_key_arrays(struct store_pg *s, const struct store_usage *u, size_t n,
 }
 
 static enum store_rc
-pg_usage_lock(struct store *st, struct store_usage *keys, size_t n)
+pg_usage_load(struct store *st, struct store_usage *keys, size_t n)
 {
 	struct store_pg *s = PG(st);
 	const char *vals[5];
@@ -777,13 +777,13 @@ pg_usage_lock(struct store *st, struct store_usage *keys, size_t n)
 		return STORE_OK;
 	/* no row locks: begin() holds the ledger lock (file head) */
 	usage_key_arrays(s, keys, n, vals);
-	if ((rc = pg_run(s, P_USAGE_LOCK, 5, vals, PGRES_TUPLES_OK, &r,
-	                 "usage_lock")) != STORE_OK)
+	if ((rc = pg_run(s, P_USAGE_LOAD, 5, vals, PGRES_TUPLES_OK, &r,
+	                 "usage_load")) != STORE_OK)
 		return rc;
 	if ((size_t)PQntuples(r) != n) {
 		PQclear(r);
 		return store_fail(st, STORE_FAIL,
-		                  "usage_lock: %zu keys, %d rows", n,
+		                  "usage_load: %zu keys, %d rows", n,
 		                  PQntuples(r));
 	}
 	for (row = 0; row < PQntuples(r); row++) {
@@ -811,7 +811,7 @@ pg_txn_info(struct store *st, int64_t id, struct store_txn_info *out)
 	vals[0] = fmt_i64(idbuf, id);
 	/* lock first; the next two statements then see a reversal that a
 	 * concurrent transaction committed while we waited */
-	if ((rc = pg_run(s, P_TXN_LOCK, 1, vals, PGRES_TUPLES_OK, &r,
+	if ((rc = pg_run(s, P_TXN_GET, 1, vals, PGRES_TUPLES_OK, &r,
 	                 "txn_info")) != STORE_OK)
 		return rc;
 	if (PQntuples(r) == 0) {
@@ -1050,7 +1050,7 @@ write_balances(struct store_pg *s, const struct store_batch *b)
 	if ((rc = pg_run(s, P_UPD_BALANCES, 2, vals, PGRES_COMMAND_OK, &r,
 	                 "update balances")) != STORE_OK)
 		return rc;
-	/* every delta's account was locked by accounts_lock */
+	/* every delta's account was locked by accounts_load */
 	if (strtoull(PQcmdTuples(r), NULL, 10) != b->n_deltas)
 		rc = store_fail(&s->base, STORE_FAIL,
 		                "update balances: %s of %zu rows",
@@ -1781,8 +1781,8 @@ static const struct store_ops pg_ops = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.idem_get = pg_idem_get,
-	.accounts_lock = pg_accounts_lock,
-	.usage_lock = pg_usage_lock,
+	.accounts_load = pg_accounts_load,
+	.usage_load = pg_usage_load,
 	.txn_info = pg_txn_info,
 	.txn_ids = pg_txn_ids,
 	.batch_write = pg_batch_write,

@@ -484,7 +484,7 @@ row_account(sqlite3_stmt *q, struct ledger_account *a)
 }
 
 static enum store_rc
-sq_accounts_lock(struct store *st, const int64_t *ids, size_t n,
+sq_accounts_load(struct store *st, const int64_t *ids, size_t n,
                  struct ledger_account *out)
 {
 	struct store_sqlite *s = SQ(st);
@@ -511,7 +511,7 @@ sq_accounts_lock(struct store *st, const int64_t *ids, size_t n,
 			memset(&out[i], 0, sizeof out[i]);
 		sqlite3_reset(q);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return sq_err(s, rc, "accounts_lock");
+			return sq_err(s, rc, "accounts_load");
 		if (rc == SQLITE_ROW) {
 			c->gen = s->cache_gen;
 			c->a = out[i];
@@ -531,7 +531,7 @@ bind_usage_key(sqlite3_stmt *q, const struct store_usage *u)
 }
 
 static enum store_rc
-sq_usage_lock(struct store *st, struct store_usage *keys, size_t n)
+sq_usage_load(struct store *st, struct store_usage *keys, size_t n)
 {
 	struct store_sqlite *s = SQ(st);
 	size_t i;
@@ -552,7 +552,7 @@ sq_usage_lock(struct store *st, struct store_usage *keys, size_t n)
 		}
 		sqlite3_reset(q);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return sq_err(s, rc, "usage_lock");
+			return sq_err(s, rc, "usage_load");
 	}
 	return STORE_OK;
 }
@@ -1540,8 +1540,8 @@ static const struct store_ops sqlite_ops = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.idem_get = sq_idem_get,
-	.accounts_lock = sq_accounts_lock,
-	.usage_lock = sq_usage_lock,
+	.accounts_load = sq_accounts_load,
+	.usage_load = sq_usage_load,
 	.txn_info = sq_txn_info,
 	.txn_ids = sq_txn_ids,
 	.batch_write = sq_batch_write,
