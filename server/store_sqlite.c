@@ -1570,6 +1570,34 @@ static const struct store_ops sqlite_ops = {
 	.close = sq_close,
 };
 
+/* Durability: WAL + synchronous=FULL fsyncs the WAL at every commit
+ * (docs/architecture.md §Durability).  Never weaker.
+ *
+ * Switching a fresh file to WAL while other processes open it at the
+ * same moment can fail with SQLITE_BUSY without the busy handler being
+ * called (SQLite refuses a lock upgrade that could deadlock), so the
+ * switch is retried: at most 500 times, 10 ms apart (5 s, the same
+ * bound as the busy timeout). */
+static enum store_rc
+open_pragmas(struct store_sqlite *s)
+{
+	static const char sql[] =
+		"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+		"PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; "
+		/* checkpoint every 16 MiB of WAL: measured (bench) against
+		 * 4 MiB and 64 MiB, and against a background checkpointer,
+		 * whose PASSIVE passes never caught up with the writer so
+		 * the WAL never reset */
+		"PRAGMA wal_autocheckpoint=4000";
+	enum store_rc rc;
+	int attempt = 0;
+
+	while ((rc = exec_sql(s, sql, "pragma")) == STORE_RETRY &&
+	       ++attempt < 500)
+		sqlite3_sleep(10);
+	return rc;
+}
+
 struct store *
 store_sqlite_open(const char *path, char *err, size_t errlen)
 {
@@ -1590,17 +1618,7 @@ store_sqlite_open(const char *path, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, 5000);
-	/* Durability: WAL + synchronous=FULL fsyncs the WAL at every
-	 * commit (docs/architecture.md §Durability).  Never weaker. */
-	if (exec_sql(s,
-	             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-	             "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; "
-	             /* checkpoint every 16 MiB of WAL: measured (bench)
-	              * against 4 MiB and 64 MiB, and against a background
-	              * checkpointer, whose PASSIVE passes never caught up
-	              * with the writer so the WAL never reset */
-	             "PRAGMA wal_autocheckpoint=4000",
-	             "pragma") != STORE_OK ||
+	if (open_pragmas(s) != STORE_OK ||
 	    sq_migrate(&s->base, &from, &to) != STORE_OK) {
 		snprintf(err, errlen, "sqlite %s: %s", path, s->base.errstr);
 		sq_close(&s->base);
