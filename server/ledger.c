@@ -704,9 +704,10 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	struct store_balance_delta *deltas = NULL;
 	struct store_idem *idem = NULL;
 	struct store_pos_txn *pos = NULL;
+	struct store_prov_update *prov = NULL;
 	int64_t *txn_ids = NULL;
 	size_t i, k, n_ok = 0, n_posts = 0, n_deltas = 0, n_idem = 0, n_use = 0;
-	size_t n_pos = 0;
+	size_t n_pos = 0, n_prov = 0;
 	enum store_rc rc;
 
 	memset(&b, 0, sizeof b);
@@ -793,6 +794,11 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 			n_pos++;
 	pos = xcalloc(n_pos ? n_pos : 1, sizeof *pos);
 	n_pos = 0;
+	for (i = 0; i < n; i++)
+		if (reqs[i].prov != NULL)
+			n_prov++;
+	prov = xcalloc(n_prov ? n_prov : 1, sizeof *prov);
+	n_prov = 0;
 	for (i = 0, k = 0, n_posts = 0; i < n; i++) {
 		const struct work *w = &b.w[i];
 		struct store_idem *d;
@@ -841,6 +847,10 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 			pr->created_ms = now_ms;
 			pr->reversed_by = pr->reversed_ms = 0;
 		}
+		if (w->req->prov != NULL && res[i].rc == LEDGER_OK) {
+			prov[n_prov] = *w->req->prov;
+			prov[n_prov++].txn_id = res[i].txn_id;
+		}
 	}
 	/* in-batch repeats take the txn id their first request got */
 	for (i = 0; i < n; i++)
@@ -878,6 +888,9 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	wb.n_idem = n_idem;
 	wb.pos_txns = pos;
 	wb.n_pos_txns = n_pos;
+	wb.prov = prov;
+	wb.n_prov = n_prov;
+	wb.now_ms = now_ms;
 	if ((rc = st->ops->batch_write(st, &wb)) != STORE_OK)
 		goto out;
 	rc = st->ops->commit(st);
@@ -890,6 +903,7 @@ out:
 	free(deltas);
 	free(idem);
 	free(pos);
+	free(prov);
 	batch_free(&b);
 	return rc;
 }

@@ -21,6 +21,7 @@
 
 struct store;
 struct store_pos_txn;
+struct store_prov_update;
 
 #define LEDGER_KEY_MAX     128 /* idempotency key bytes, scope included */
 #define LEDGER_CODE_MAX    64  /* account code bytes */
@@ -133,6 +134,12 @@ struct ledger_req {
 	 * time, with its rc, txn id and time filled in (store.h).  Borrowed
 	 * until ledger_commit_batch returns. */
 	const struct store_pos_txn *pos;
+	/* Optional (not hashed): a provider payment settled by this
+	 * request, applied in the same storage transaction when the request
+	 * is decided LEDGER_OK for the first time (its txn_id filled in).
+	 * If the row is no longer in the expected state the whole batch
+	 * fails with a conflict and is retried.  Borrowed. */
+	const struct store_prov_update *prov;
 };
 
 struct ledger_result {

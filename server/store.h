@@ -92,6 +92,8 @@ struct store_balance_delta {
 	int64_t delta_minor;
 };
 
+struct store_prov_update;
+
 /* Everything one batch writes.  Arrays borrowed. */
 struct store_batch {
 	const struct store_txn_row *txns;
@@ -106,6 +108,10 @@ struct store_batch {
 	size_t n_idem;
 	const struct store_pos_txn *pos_txns; /* new POS rows */
 	size_t n_pos_txns;
+	/* provider payments settled by this batch (txn_id filled) */
+	const struct store_prov_update *prov;
+	size_t n_prov;
+	int64_t now_ms; /* when the batch was decided */
 };
 
 /* ---- POS provisioning (sql/NNN_pos.sql, docs/operations.md) ---- */
@@ -173,6 +179,75 @@ struct store_pos_total {
 	uint16_t currency;
 	int64_t count;
 	int64_t sum_minor;
+};
+
+/* ---- payments through providers (sql/NNN_provider_payments.sql,
+ * docs/providers.md §Payments through providers) ---- */
+
+#define STORE_PROVIDER_MAX 15 /* "mpesa", "momo", ... */
+#define STORE_MSISDN_MAX   20
+#define STORE_PREF_MAX     64 /* client and provider references */
+#define STORE_RCODE_MAX    32
+#define STORE_RDESC_MAX    128
+
+enum store_prov_kind {
+	STORE_PROV_COLLECT = 1,  /* customer wallet -> merchant */
+	STORE_PROV_DISBURSE = 2, /* soko -> customer wallet */
+};
+
+/* The outbox state of the provider call (see the migration). */
+enum store_call_state {
+	STORE_CALL_TO_SEND = 0,
+	STORE_CALL_SENDING = 1,
+	STORE_CALL_ACCEPTED = 2,
+	STORE_CALL_LOST = 3,
+	STORE_CALL_DONE = 4,
+};
+
+struct store_prov {
+	struct payment pay; /* payments row: ref, state, amount, ... */
+	uint8_t kind;       /* enum store_prov_kind */
+	char provider[STORE_PROVIDER_MAX + 1];
+	char msisdn[STORE_MSISDN_MAX + 1];
+	int64_t clearing_account_id; /* the provider's clearing account */
+	int64_t target_account_id;   /* merchant payable (collect) */
+	char client_ref[STORE_PREF_MAX + 1];   /* ours, sent to the provider */
+	char provider_ref[STORE_PREF_MAX + 1]; /* theirs, "" until known */
+	uint8_t call_state;                    /* enum store_call_state */
+	int32_t send_attempts;
+	int32_t checks; /* status queries made */
+	int64_t next_at_ms;
+	int64_t deadline_ms;
+	char result_code[STORE_RCODE_MAX + 1];
+	char result_desc[STORE_RDESC_MAX + 1];
+	char receipt[STORE_PREF_MAX + 1];
+	uint8_t req_hash[32]; /* of the creating request (idempotency) */
+};
+
+/*
+ * One change to a provider payment, applied atomically: the row must
+ * still be in (from_state, expect_call) or nothing changes (CONFLICT).
+ * to_state == from_state changes no state (no audit event).  NULL
+ * strings leave their column as it is.
+ */
+struct store_prov_update {
+	int64_t payment_id;
+	uint8_t from_state, to_state;
+	const char *reason; /* audit event text when the state changes */
+	uint8_t expect_call, call_state;
+	int32_t send_attempts, checks;
+	int64_t next_at_ms;
+	const char *provider_ref;
+	const char *result_code, *result_desc, *receipt;
+	int64_t txn_id; /* ledger transaction to link, or 0 */
+};
+
+/* A callback that passed its authenticity check, and the verdict. */
+struct store_prov_callback {
+	const char *provider, *provider_ref;
+	int64_t payment_id; /* 0 if it matched none */
+	const char *verdict, *detail;
+	int64_t received_ms;
 };
 
 /* Terminal visitor for terminal_list; return non-zero to stop. */
@@ -305,6 +380,33 @@ struct store_ops {
 	enum store_rc (*payment_events)(struct store *st, int64_t id,
 	                                struct payment_event *out, size_t cap,
 	                                size_t *n);
+
+	/* ---- payments through providers ---- */
+	/* Inserts the payment (created, with its audit event) and its
+	 * provider row, atomically; sets p->pay.id.  CONFLICT when
+	 * p->pay.ref exists: *p is then the stored row (compare req_hash). */
+	enum store_rc (*prov_create)(struct store *st, struct store_prov *p);
+	/* By payment ref when ref != NULL, else by (provider, provider_ref),
+	 * else by (provider, client_ref) when provider_ref is NULL. */
+	enum store_rc (*prov_get)(struct store *st, const char *ref,
+	                          const char *provider, const char *provider_ref,
+	                          const char *client_ref, struct store_prov *out);
+	/* Claims up to cap rows not done whose next_at_ms <= now_ms: moves
+	 * their next_at_ms to now_ms + lease_ms (so no other instance takes
+	 * them meanwhile) and returns them, oldest due first. */
+	enum store_rc (*prov_due)(struct store *st, int64_t now_ms,
+	                          int64_t lease_ms, struct store_prov *out,
+	                          size_t cap, size_t *n);
+	enum store_rc (*prov_update)(struct store *st,
+	                             const struct store_prov_update *u,
+	                             int64_t now_ms);
+	enum store_rc (*prov_callback_add)(struct store *st,
+	                                   const struct store_prov_callback *c);
+	/* Counts callbacks of (provider, provider_ref) with verdict. */
+	enum store_rc (*prov_callback_count)(struct store *st,
+	                                     const char *provider,
+	                                     const char *provider_ref,
+	                                     const char *verdict, int64_t *n);
 
 	/* ---- invariants ---- */
 	/* Checks every ledger invariant (docs/architecture.md §Invariants)

@@ -57,8 +57,27 @@ enum stmt_id {
 	S_BATCH_GET,
 	S_BATCH_INSERT,
 	S_BATCH_STAMP,
+	S_PROV_INSERT,
+	S_PROV_BY_REF,
+	S_PROV_BY_PREF,
+	S_PROV_BY_CREF,
+	S_PROV_DUE,
+	S_PROV_LEASE,
+	S_PROV_UPDATE,
+	S_PAY_SET_TXN,
+	S_PROV_CB_INSERT,
+	S_PROV_CB_COUNT,
 	S_COUNT
 };
+
+#define SQ_PROV_COLS                                                         \
+	"p.id, p.ref, p.state, p.currency, p.amount_minor, "                 \
+	"COALESCE(p.txn_id, 0), p.created_ms, p.updated_ms, v.kind, "        \
+	"v.provider, v.msisdn, v.clearing_account_id, v.target_account_id, " \
+	"v.client_ref, v.provider_ref, v.call_state, v.send_attempts, "      \
+	"v.checks, v.next_at_ms, v.deadline_ms, v.result_code, "             \
+	"v.result_desc, v.receipt, v.req_hash "                              \
+	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
 
 #define SQ_AGENT_COLS                                                        \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
@@ -165,6 +184,40 @@ static const char *const stmt_sql[S_COUNT] = {
 	                   "closed_ms) VALUES (?1, ?2, ?3)",
 	[S_BATCH_STAMP] = "UPDATE pos_txns SET batch_no = ?2 "
 	                  "WHERE terminal_id = ?1 AND batch_no IS NULL",
+	[S_PROV_INSERT] = "INSERT INTO prov_payments (payment_id, kind, "
+	                  "provider, msisdn, clearing_account_id, "
+	                  "target_account_id, client_ref, provider_ref, "
+	                  "call_state, send_attempts, checks, next_at_ms, "
+	                  "deadline_ms, req_hash) VALUES (?1, ?2, ?3, ?4, ?5, "
+	                  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[S_PROV_BY_REF] = "SELECT " SQ_PROV_COLS "WHERE p.ref = ?1",
+	[S_PROV_BY_PREF] = "SELECT " SQ_PROV_COLS
+	                   "WHERE v.provider = ?1 AND v.provider_ref = ?2 "
+	                   "AND v.provider_ref <> ''",
+	[S_PROV_BY_CREF] = "SELECT " SQ_PROV_COLS
+	                   "WHERE v.provider = ?1 AND v.client_ref = ?2",
+	[S_PROV_DUE] = "SELECT " SQ_PROV_COLS
+	               "WHERE v.call_state < 4 AND v.next_at_ms <= ?1 "
+	               "ORDER BY v.next_at_ms LIMIT ?2",
+	[S_PROV_LEASE] = "UPDATE prov_payments SET next_at_ms = ?2 "
+	                 "WHERE payment_id = ?1",
+	[S_PROV_UPDATE] = "UPDATE prov_payments SET call_state = ?3, "
+	                  "send_attempts = ?4, checks = ?5, next_at_ms = ?6, "
+	                  "provider_ref = COALESCE(?7, provider_ref), "
+	                  "result_code = COALESCE(?8, result_code), "
+	                  "result_desc = COALESCE(?9, result_desc), "
+	                  "receipt = COALESCE(?10, receipt) "
+	                  "WHERE payment_id = ?1 AND call_state = ?2 AND "
+	                  "(SELECT state FROM payments WHERE id = ?1) = ?11",
+	[S_PAY_SET_TXN] = "UPDATE payments SET txn_id = ?2, updated_ms = ?3 "
+	                  "WHERE id = ?1",
+	[S_PROV_CB_INSERT] = "INSERT INTO prov_callbacks (provider, "
+	                     "provider_ref, payment_id, verdict, detail, "
+	                     "received_ms) VALUES (?1, ?2, NULLIF(?3, 0), ?4, "
+	                     "?5, ?6)",
+	[S_PROV_CB_COUNT] = "SELECT COUNT(*) FROM prov_callbacks WHERE "
+	                    "provider = ?1 AND provider_ref = ?2 AND "
+	                    "verdict = ?3",
 };
 
 /* Rows per multi-row INSERT on the batch path: one statement step per
@@ -250,6 +303,20 @@ stmt(struct store_sqlite *s, enum stmt_id id)
 	sqlite3_clear_bindings(q);
 	return q;
 }
+
+/* Column i as text, "" for NULL. */
+static const char *
+col_str(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+struct store_prov_update;
+static enum store_rc prov_apply(struct store_sqlite *s,
+                                const struct store_prov_update *u,
+                                int64_t now_ms);
 
 /* Steps a statement that returns no rows. */
 static enum store_rc
@@ -873,6 +940,9 @@ sq_batch_write(struct store *st, const struct store_batch *b)
 		if ((rc = run(s, q, "insert pos_txn")) != STORE_OK)
 			return rc;
 	}
+	for (i = 0; i < b->n_prov; i++)
+		if ((rc = prov_apply(s, &b->prov[i], b->now_ms)) != STORE_OK)
+			return rc;
 	return STORE_OK;
 }
 
@@ -1532,6 +1602,292 @@ sq_close(struct store *st)
 	free(s);
 }
 
+/* ------------------------------------------------ provider payments */
+
+static void
+prov_row(sqlite3_stmt *q, struct store_prov *o)
+{
+	const void *h;
+
+	memset(o, 0, sizeof *o);
+	o->pay.id = sqlite3_column_int64(q, 0);
+	strlcpy_s(o->pay.ref, col_str(q, 1), sizeof o->pay.ref);
+	o->pay.state = (uint8_t)sqlite3_column_int(q, 2);
+	o->pay.currency = (uint16_t)sqlite3_column_int(q, 3);
+	o->pay.amount_minor = sqlite3_column_int64(q, 4);
+	o->pay.txn_id = sqlite3_column_int64(q, 5);
+	o->pay.created_ms = sqlite3_column_int64(q, 6);
+	o->pay.updated_ms = sqlite3_column_int64(q, 7);
+	o->kind = (uint8_t)sqlite3_column_int(q, 8);
+	strlcpy_s(o->provider, col_str(q, 9), sizeof o->provider);
+	strlcpy_s(o->msisdn, col_str(q, 10), sizeof o->msisdn);
+	o->clearing_account_id = sqlite3_column_int64(q, 11);
+	o->target_account_id = sqlite3_column_int64(q, 12);
+	strlcpy_s(o->client_ref, col_str(q, 13), sizeof o->client_ref);
+	strlcpy_s(o->provider_ref, col_str(q, 14), sizeof o->provider_ref);
+	o->call_state = (uint8_t)sqlite3_column_int(q, 15);
+	o->send_attempts = sqlite3_column_int(q, 16);
+	o->checks = sqlite3_column_int(q, 17);
+	o->next_at_ms = sqlite3_column_int64(q, 18);
+	o->deadline_ms = sqlite3_column_int64(q, 19);
+	strlcpy_s(o->result_code, col_str(q, 20), sizeof o->result_code);
+	strlcpy_s(o->result_desc, col_str(q, 21), sizeof o->result_desc);
+	strlcpy_s(o->receipt, col_str(q, 22), sizeof o->receipt);
+	h = sqlite3_column_blob(q, 23);
+	if (h != NULL && sqlite3_column_bytes(q, 23) == (int)sizeof o->req_hash)
+		memcpy(o->req_hash, h, sizeof o->req_hash);
+}
+
+static enum store_rc
+sq_prov_get(struct store *st, const char *ref, const char *provider,
+            const char *provider_ref, const char *client_ref,
+            struct store_prov *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (ref != NULL) {
+		q = stmt(s, S_PROV_BY_REF);
+		sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
+	} else if (provider_ref != NULL) {
+		q = stmt(s, S_PROV_BY_PREF);
+		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, provider_ref, -1, SQLITE_STATIC);
+	} else {
+		q = stmt(s, S_PROV_BY_CREF);
+		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, client_ref != NULL ? client_ref : "",
+		                  -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		prov_row(q, out);
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "prov_get");
+}
+
+static enum store_rc
+sq_prov_create(struct store *st, struct store_prov *p)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q;
+	enum store_rc rc;
+
+	if ((rc = sq_begin(st)) != STORE_OK)
+		return rc;
+	q = stmt(s, S_PAY_INSERT);
+	sqlite3_bind_text(q, 1, p->pay.ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, p->pay.currency);
+	sqlite3_bind_int64(q, 3, p->pay.amount_minor);
+	sqlite3_bind_int64(q, 4, 0);
+	sqlite3_bind_int64(q, 5, p->pay.created_ms);
+	if ((rc = run(s, q, "create payment")) != STORE_OK)
+		goto fail;
+	p->pay.id = sqlite3_last_insert_rowid(s->db);
+	p->pay.state = PAY_CREATED;
+	p->pay.txn_id = 0;
+	p->pay.updated_ms = p->pay.created_ms;
+	if ((rc = pay_event(s, p->pay.id, 0, PAY_CREATED, "created",
+	                    p->pay.created_ms)) != STORE_OK)
+		goto fail;
+	q = stmt(s, S_PROV_INSERT);
+	sqlite3_bind_int64(q, 1, p->pay.id);
+	sqlite3_bind_int(q, 2, p->kind);
+	sqlite3_bind_text(q, 3, p->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, p->msisdn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, p->clearing_account_id);
+	sqlite3_bind_int64(q, 6, p->target_account_id);
+	sqlite3_bind_text(q, 7, p->client_ref, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, p->provider_ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 9, p->call_state);
+	sqlite3_bind_int(q, 10, p->send_attempts);
+	sqlite3_bind_int(q, 11, p->checks);
+	sqlite3_bind_int64(q, 12, p->next_at_ms);
+	sqlite3_bind_int64(q, 13, p->deadline_ms);
+	sqlite3_bind_blob(q, 14, p->req_hash, sizeof p->req_hash,
+	                  SQLITE_STATIC);
+	if ((rc = run(s, q, "create prov_payment")) != STORE_OK)
+		goto fail;
+	if ((rc = sq_commit(st)) != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	sq_rollback(st);
+	if (rc == STORE_CONFLICT) {
+		/* the ref exists: hand back the stored row */
+		enum store_rc g = sq_prov_get(st, p->pay.ref, NULL, NULL, NULL,
+		                              p);
+
+		if (g == STORE_NOT_FOUND) /* another kind of payment */
+			return store_fail(st, STORE_FAIL,
+			                  "payment ref %s exists without a "
+			                  "provider row", p->pay.ref);
+		return g == STORE_OK ? STORE_CONFLICT : g;
+	}
+	return rc;
+}
+
+static enum store_rc
+sq_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
+            struct store_prov *out, size_t cap, size_t *n)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q;
+	enum store_rc rc;
+	size_t i;
+	int r;
+
+	*n = 0;
+	if ((rc = sq_begin(st)) != STORE_OK)
+		return rc;
+	q = stmt(s, S_PROV_DUE);
+	sqlite3_bind_int64(q, 1, now_ms);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)cap);
+	while (*n < cap && (r = sqlite3_step(q)) == SQLITE_ROW)
+		prov_row(q, &out[(*n)++]);
+	if (*n < cap && r != SQLITE_DONE) {
+		rc = sq_err(s, r, "prov_due");
+		sqlite3_reset(q);
+		goto fail;
+	}
+	sqlite3_reset(q);
+	for (i = 0; i < *n; i++) {
+		q = stmt(s, S_PROV_LEASE);
+		sqlite3_bind_int64(q, 1, out[i].pay.id);
+		sqlite3_bind_int64(q, 2, now_ms + lease_ms);
+		if ((rc = run(s, q, "prov lease")) != STORE_OK)
+			goto fail;
+	}
+	if ((rc = sq_commit(st)) != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	sq_rollback(st);
+	*n = 0;
+	return rc;
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *q, int i, const char *v)
+{
+	if (v != NULL)
+		sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+/* Applies u inside the caller's transaction.  CONFLICT when the row is
+ * not in (from_state, expect_call). */
+static enum store_rc
+prov_apply(struct store_sqlite *s, const struct store_prov_update *u,
+           int64_t now_ms)
+{
+	sqlite3_stmt *q = stmt(s, S_PROV_UPDATE);
+	enum store_rc rc;
+
+	sqlite3_bind_int64(q, 1, u->payment_id);
+	sqlite3_bind_int(q, 2, u->expect_call);
+	sqlite3_bind_int(q, 3, u->call_state);
+	sqlite3_bind_int(q, 4, u->send_attempts);
+	sqlite3_bind_int(q, 5, u->checks);
+	sqlite3_bind_int64(q, 6, u->next_at_ms);
+	bind_text_or_null(q, 7, u->provider_ref);
+	bind_text_or_null(q, 8, u->result_code);
+	bind_text_or_null(q, 9, u->result_desc);
+	bind_text_or_null(q, 10, u->receipt);
+	sqlite3_bind_int(q, 11, u->from_state);
+	if ((rc = run(s, q, "prov update")) != STORE_OK)
+		return rc;
+	if (sqlite3_changes(s->db) != 1)
+		return store_fail(&s->base, STORE_CONFLICT,
+		                  "payment %lld changed meanwhile",
+		                  (long long)u->payment_id);
+	if (u->from_state != u->to_state) {
+		if (!payment_can_transition(u->from_state, u->to_state))
+			return store_fail(&s->base, STORE_FAIL,
+			                  "illegal payment transition %s -> %s",
+			                  payment_state_name(u->from_state),
+			                  payment_state_name(u->to_state));
+		q = stmt(s, S_PAY_UPDATE);
+		sqlite3_bind_int64(q, 1, u->payment_id);
+		sqlite3_bind_int(q, 2, u->from_state);
+		sqlite3_bind_int(q, 3, u->to_state);
+		sqlite3_bind_int64(q, 4, now_ms);
+		if ((rc = run(s, q, "payment transition")) != STORE_OK)
+			return rc;
+		if (sqlite3_changes(s->db) != 1)
+			return store_fail(&s->base, STORE_CONFLICT,
+			                  "payment %lld changed meanwhile",
+			                  (long long)u->payment_id);
+		if ((rc = pay_event(s, u->payment_id, u->from_state,
+		                    u->to_state, u->reason, now_ms)) != STORE_OK)
+			return rc;
+	}
+	if (u->txn_id != 0) {
+		q = stmt(s, S_PAY_SET_TXN);
+		sqlite3_bind_int64(q, 1, u->payment_id);
+		sqlite3_bind_int64(q, 2, u->txn_id);
+		sqlite3_bind_int64(q, 3, now_ms);
+		if ((rc = run(s, q, "payment txn")) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+sq_prov_update(struct store *st, const struct store_prov_update *u,
+               int64_t now_ms)
+{
+	struct store_sqlite *s = SQ(st);
+	enum store_rc rc;
+
+	if ((rc = sq_begin(st)) != STORE_OK)
+		return rc;
+	if ((rc = prov_apply(s, u, now_ms)) != STORE_OK ||
+	    (rc = sq_commit(st)) != STORE_OK) {
+		sq_rollback(st);
+		return rc;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+sq_prov_callback_add(struct store *st, const struct store_prov_callback *c)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_PROV_CB_INSERT);
+
+	sqlite3_bind_text(q, 1, c->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, c->provider_ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, c->payment_id);
+	sqlite3_bind_text(q, 4, c->verdict, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, c->detail != NULL ? c->detail : "", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, c->received_ms);
+	return run(s, q, "prov callback");
+}
+
+static enum store_rc
+sq_prov_callback_count(struct store *st, const char *provider,
+                       const char *provider_ref, const char *verdict,
+                       int64_t *n)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_PROV_CB_COUNT);
+	int rc;
+
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, provider_ref, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, verdict, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "prov callbacks");
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.migrate = sq_migrate,
@@ -1562,6 +1918,12 @@ static const struct store_ops sqlite_ops = {
 	.pos_batch_close = sq_pos_batch_close,
 	.terminal_set_status = sq_terminal_set_status,
 	.terminal_list = sq_terminal_list,
+	.prov_create = sq_prov_create,
+	.prov_get = sq_prov_get,
+	.prov_due = sq_prov_due,
+	.prov_update = sq_prov_update,
+	.prov_callback_add = sq_prov_callback_add,
+	.prov_callback_count = sq_prov_callback_count,
 	.payment_create = sq_payment_create,
 	.payment_transition = sq_payment_transition,
 	.payment_get = sq_payment_get,
