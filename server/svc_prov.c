@@ -1,0 +1,247 @@
+/*
+ * svc_prov.c - decisions for payments through providers (svc_prov.h).
+ */
+#include "svc_prov.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "payment.h"
+#include "sha256.h"
+#include "util.h"
+
+/* u starts as "change nothing" for row p. */
+static void
+update_from(const struct store_prov *p, struct store_prov_update *u)
+{
+	memset(u, 0, sizeof *u);
+	u->payment_id = p->pay.id;
+	u->from_state = u->to_state = p->pay.state;
+	u->expect_call = u->call_state = p->call_state;
+	u->send_attempts = p->send_attempts;
+	u->checks = p->checks;
+	u->next_at_ms = p->next_at_ms;
+}
+
+/* The provider has given its final word (reversal may still follow a
+ * success, but that is a new movement, not this call's outcome). */
+static bool
+decided(uint8_t state)
+{
+	return state == PAY_SUCCEEDED || state == PAY_FAILED ||
+	       state == PAY_REVERSED;
+}
+
+static void
+become(struct store_prov_update *u, uint8_t to, const char *reason)
+{
+	u->to_state = to;
+	u->reason = reason;
+}
+
+enum svc_prov_action
+svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
+             const struct svc_prov_policy *pol, struct store_prov_update *u,
+             const char **why)
+{
+	bool past_deadline = now_ms >= p->deadline_ms;
+
+	update_from(p, u);
+	*why = "";
+	if (p->call_state == STORE_CALL_DONE || decided(p->pay.state))
+		return SVC_PROV_NOTHING;
+	switch (p->call_state) {
+	case STORE_CALL_TO_SEND:
+		if (p->send_attempts >= pol->max_sends || past_deadline) {
+			/* it never reached the provider: nothing was charged */
+			become(u, PAY_FAILED, "never reached the provider");
+			u->call_state = STORE_CALL_DONE;
+			u->result_code = "not_sent";
+			*why = "send attempts exhausted";
+			return SVC_PROV_UPDATE;
+		}
+		/* the claim: durable before the call leaves */
+		if (p->pay.state == PAY_CREATED)
+			become(u, PAY_PENDING, "sent to the provider");
+		u->call_state = STORE_CALL_SENDING;
+		u->send_attempts = p->send_attempts + 1;
+		u->next_at_ms = now_ms + pol->lease_ms;
+		*why = "send";
+		return SVC_PROV_SEND;
+	case STORE_CALL_SENDING:
+		/* claimed, and its answer never recorded: a crash or a lease
+		 * that ran out.  It may have been delivered. */
+		u->call_state = STORE_CALL_LOST;
+		u->next_at_ms = now_ms;
+		*why = "call outcome unknown (restart or lease expired)";
+		return SVC_PROV_UPDATE;
+	default: /* ACCEPTED, LOST */
+		break;
+	}
+	if (past_deadline && (!can_query || p->checks >= pol->max_checks)) {
+		become(u, PAY_UNKNOWN, "no final answer by the deadline");
+		u->call_state = STORE_CALL_DONE;
+		*why = "deadline passed: unknown, for reconciliation";
+		return SVC_PROV_UPDATE;
+	}
+	if (!can_query || p->checks >= pol->max_checks) {
+		/* nothing to ask (or asked enough): wait for a callback
+		 * until the deadline */
+		u->next_at_ms = p->deadline_ms;
+		*why = can_query ? "checks exhausted: waiting for the deadline"
+		                 : "not queryable: waiting for the deadline";
+		return SVC_PROV_UPDATE;
+	}
+	*why = "status query";
+	return SVC_PROV_QUERY;
+}
+
+const char *
+svc_prov_verdict_name(enum svc_prov_verdict v)
+{
+	static const char *const names[] = {
+		"accepted", "refused",   "not_sent", "lost",
+		"pending",  "succeeded", "failed",   "no_answer",
+	};
+
+	return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "?";
+}
+
+bool
+svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
+               int64_t now_ms, const struct svc_prov_policy *pol,
+               struct store_prov_update *u, bool *settle, const char **why)
+{
+	update_from(p, u);
+	*settle = false;
+	*why = "";
+	u->result_code = a->code;
+	u->result_desc = a->desc;
+	switch (a->v) {
+	case SVC_PROV_NOT_SENT:
+		u->call_state = STORE_CALL_TO_SEND;
+		u->next_at_ms = now_ms + pol->resend_after_ms;
+		return true;
+	case SVC_PROV_LOST:
+		u->call_state = STORE_CALL_LOST;
+		u->next_at_ms = now_ms + pol->first_check_ms;
+		return true;
+	case SVC_PROV_ACCEPTED:
+		u->call_state = STORE_CALL_ACCEPTED;
+		u->provider_ref = a->provider_ref;
+		u->next_at_ms = now_ms + pol->first_check_ms;
+		return true;
+	case SVC_PROV_REFUSED:
+		become(u, PAY_FAILED, "refused by the provider");
+		u->call_state = STORE_CALL_DONE;
+		return true;
+	case SVC_PROV_PENDING:
+	case SVC_PROV_NO_ANSWER:
+		u->checks = p->checks + 1;
+		u->next_at_ms = now_ms + pol->check_every_ms;
+		return true;
+	case SVC_PROV_SUCCEEDED:
+	case SVC_PROV_FAILED:
+		break;
+	}
+	u->checks = p->checks + 1;
+	if (decided(p->pay.state)) {
+		bool agrees = (a->v == SVC_PROV_SUCCEEDED) ==
+		              (p->pay.state != PAY_FAILED);
+
+		u->payment_id = 0; /* nothing to write */
+		*why = agrees ? "already final" : "contradicts the final state";
+		return agrees;
+	}
+	if (a->v == SVC_PROV_FAILED) {
+		become(u, PAY_FAILED, "failed at the provider");
+		u->call_state = STORE_CALL_DONE;
+		return true;
+	}
+	if (a->has_amount && a->amount_minor != p->pay.amount_minor) {
+		u->payment_id = 0;
+		*why = "amount differs from the payment";
+		return false;
+	}
+	become(u, PAY_SUCCEEDED, "succeeded at the provider");
+	u->call_state = STORE_CALL_DONE;
+	u->receipt = a->receipt;
+	*settle = true;
+	return true;
+}
+
+void
+svc_prov_settle_req(const struct store_prov *p,
+                    const struct store_prov_update *u, struct ledger_req *r)
+{
+	char canon[256];
+	int64_t amt = p->pay.amount_minor;
+	int n;
+
+	memset(r, 0, sizeof *r);
+	snprintf(r->idem_key, sizeof r->idem_key, "prov:%s", p->pay.ref);
+	r->kind = LEDGER_TXN_PAYMENT;
+	r->currency = p->pay.currency;
+	r->n_legs = 2;
+	if (p->kind == STORE_PROV_COLLECT) {
+		/* money now sits at the provider, owed to the merchant */
+		r->legs[0].account_id = p->clearing_account_id;
+		r->legs[0].amount_minor = -amt;
+		r->legs[1].account_id = p->target_account_id;
+		r->legs[1].amount_minor = amt;
+	} else {
+		r->legs[0].account_id = p->target_account_id;
+		r->legs[0].amount_minor = -amt;
+		r->legs[1].account_id = p->clearing_account_id;
+		r->legs[1].amount_minor = amt;
+	}
+	n = snprintf(canon, sizeof canon, "prov|%s|%u|%u|%lld|%lld|%lld",
+	             p->pay.ref, (unsigned)p->kind, (unsigned)p->pay.currency,
+	             (long long)amt, (long long)p->clearing_account_id,
+	             (long long)p->target_account_id);
+	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
+	snprintf(r->memo, sizeof r->memo, "%s %s %s", p->provider,
+	         p->kind == STORE_PROV_COLLECT ? "collection" : "disbursement",
+	         u->receipt != NULL ? u->receipt : p->receipt);
+	r->prov = u;
+}
+
+const char *
+svc_prov_cb_name(enum svc_prov_cb c)
+{
+	static const char *const names[] = {
+		"accepted", "duplicate", "contradiction", "amount_mismatch",
+	};
+
+	return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "?";
+}
+
+enum svc_prov_cb
+svc_prov_callback(const struct store_prov *p, bool claims_success,
+                  bool has_amount, int64_t amount_minor, const char *code,
+                  const char *receipt, int64_t now_ms,
+                  struct store_prov_update *u, bool *has_update)
+{
+	*has_update = false;
+	update_from(p, u);
+	if (has_amount && amount_minor != p->pay.amount_minor)
+		return SVC_CB_AMOUNT;
+	switch (p->pay.state) {
+	case PAY_SUCCEEDED:
+	case PAY_REVERSED:
+		return claims_success ? SVC_CB_DUPLICATE : SVC_CB_CONTRADICTION;
+	case PAY_FAILED:
+		return claims_success ? SVC_CB_CONTRADICTION : SVC_CB_DUPLICATE;
+	default:
+		break;
+	}
+	/* created, pending or unknown: ask the provider now; the status
+	 * answer, not this callback, decides */
+	u->result_code = code;
+	u->receipt = receipt;
+	u->next_at_ms = now_ms;
+	if (p->call_state == STORE_CALL_DONE) /* unknown: look again */
+		u->call_state = STORE_CALL_ACCEPTED;
+	*has_update = true;
+	return SVC_CB_ACCEPTED;
+}

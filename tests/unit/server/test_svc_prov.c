@@ -1,0 +1,283 @@
+/*
+ * test_svc_prov.c - unit tests for server/svc_prov.c: what a due payment
+ * leads to, how answers, statuses and callbacks change it, and the
+ * settlement request.  The money rules of svc_prov.h, one test each.
+ */
+#include <string.h>
+
+#include "check.h"
+#include "payment.h"
+#include "svc_prov.h"
+
+static const struct svc_prov_policy pol = {
+	.first_check_ms = 20000,
+	.check_every_ms = 5000,
+	.max_checks = 3,
+	.deadline_ms = 120000,
+	.max_sends = 2,
+	.resend_after_ms = 1000,
+	.lease_ms = 30000,
+};
+
+#define T0 1700000000000LL
+
+static struct store_prov
+row(uint8_t state, uint8_t call)
+{
+	struct store_prov p;
+
+	memset(&p, 0, sizeof p);
+	p.pay.id = 42;
+	strcpy(p.pay.ref, "col:abc");
+	p.pay.state = state;
+	p.pay.currency = 404;
+	p.pay.amount_minor = 15000;
+	p.kind = STORE_PROV_COLLECT;
+	strcpy(p.provider, "mpesa");
+	p.clearing_account_id = 7;
+	p.target_account_id = 9;
+	p.call_state = call;
+	p.next_at_ms = T0;
+	p.deadline_ms = T0 + pol.deadline_ms;
+	return p;
+}
+
+static void
+test_send_claims_first(void)
+{
+	struct store_prov p = row(PAY_CREATED, STORE_CALL_TO_SEND);
+	struct store_prov_update u;
+	const char *why;
+
+	CHECK_EQ_INT(svc_prov_due(&p, false, T0, &pol, &u, &why),
+	             SVC_PROV_SEND);
+	/* the claim moves the row to sending and pending, durably, before
+	 * the call: a crash after it can never send twice */
+	CHECK_EQ_INT(u.from_state, PAY_CREATED);
+	CHECK_EQ_INT(u.to_state, PAY_PENDING);
+	CHECK_EQ_INT(u.expect_call, STORE_CALL_TO_SEND);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_SENDING);
+	CHECK_EQ_INT(u.send_attempts, 1);
+	CHECK(u.next_at_ms == T0 + pol.lease_ms);
+}
+
+static void
+test_not_sent_resends_bounded(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT};
+	bool settle;
+	const char *why;
+
+	p.send_attempts = 1;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.call_state, STORE_CALL_TO_SEND);
+	CHECK(u.next_at_ms == T0 + pol.resend_after_ms);
+	CHECK(!settle);
+	/* second attempt allowed, third not: failed, nothing charged */
+	p.call_state = STORE_CALL_TO_SEND;
+	CHECK_EQ_INT(svc_prov_due(&p, false, T0, &pol, &u, &why),
+	             SVC_PROV_SEND);
+	p.send_attempts = 2;
+	CHECK_EQ_INT(svc_prov_due(&p, false, T0, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_FAILED);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
+}
+
+static void
+test_lost_is_queried_never_resent(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_LOST};
+	bool settle;
+	const char *why;
+
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.call_state, STORE_CALL_LOST);
+	p.call_state = STORE_CALL_LOST;
+	/* queryable (e.g. MoMo by our reference): query */
+	CHECK_EQ_INT(svc_prov_due(&p, true, T0 + 1, &pol, &u, &why),
+	             SVC_PROV_QUERY);
+	/* not queryable (an STK push whose CheckoutRequestID never came):
+	 * wait for the deadline, never send again */
+	CHECK_EQ_INT(svc_prov_due(&p, false, T0 + 1, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_LOST);
+	CHECK(u.next_at_ms == p.deadline_ms);
+	CHECK_EQ_INT(u.to_state, PAY_PENDING);
+	/* at the deadline: unknown, handed to reconciliation */
+	CHECK_EQ_INT(svc_prov_due(&p, false, p.deadline_ms, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
+}
+
+static void
+test_crash_while_sending_counts_as_lost(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	const char *why;
+
+	CHECK_EQ_INT(svc_prov_due(&p, true, T0 + pol.lease_ms, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_LOST);
+	CHECK_EQ_INT(u.to_state, PAY_PENDING);
+}
+
+static void
+test_checks_bounded(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_PENDING};
+	bool settle;
+	const char *why;
+
+	strcpy(p.provider_ref, "ws_CO_1");
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.checks, 1);
+	CHECK(u.next_at_ms == T0 + pol.check_every_ms);
+	p.checks = pol.max_checks;
+	CHECK_EQ_INT(svc_prov_due(&p, true, T0, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK(u.next_at_ms == p.deadline_ms);
+	CHECK_EQ_INT(svc_prov_due(&p, true, p.deadline_ms, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
+}
+
+static void
+test_success_settles_once(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_SUCCEEDED,
+	                            .receipt = "NLJ7RT61SV"};
+	struct ledger_req r;
+	bool settle;
+	const char *why;
+
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(settle);
+	CHECK_EQ_INT(u.to_state, PAY_SUCCEEDED);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
+	svc_prov_settle_req(&p, &u, &r);
+	CHECK_EQ_STR(r.idem_key, "prov:col:abc");
+	CHECK_EQ_INT(r.n_legs, 2);
+	CHECK(r.legs[0].account_id == 7 && r.legs[0].amount_minor == -15000);
+	CHECK(r.legs[1].account_id == 9 && r.legs[1].amount_minor == 15000);
+	CHECK(r.prov == &u);
+	CHECK(strstr(r.memo, "NLJ7RT61SV") != NULL);
+	/* the same answer again on the final row: nothing to write */
+	p.pay.state = PAY_SUCCEEDED;
+	p.call_state = STORE_CALL_DONE;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(!settle);
+	CHECK(u.payment_id == 0);
+}
+
+static void
+test_final_never_flipped(void)
+{
+	struct store_prov p = row(PAY_SUCCEEDED, STORE_CALL_DONE);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_FAILED};
+	bool settle;
+	const char *why;
+
+	CHECK(!svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(u.payment_id == 0);
+	p.pay.state = PAY_FAILED;
+	a.v = SVC_PROV_SUCCEEDED;
+	CHECK(!svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(!settle);
+}
+
+static void
+test_amount_mismatch(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_SUCCEEDED,
+	                            .has_amount = true,
+	                            .amount_minor = 1500};
+	bool settle, has;
+	const char *why;
+
+	CHECK(!svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(!settle);
+	CHECK_EQ_INT(svc_prov_callback(&p, true, true, 1500, "0", "R", T0, &u,
+	                               &has),
+	             SVC_CB_AMOUNT);
+	CHECK(!has);
+}
+
+static void
+test_callbacks(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	bool has;
+
+	/* a callback only makes the status query happen now */
+	CHECK_EQ_INT(svc_prov_callback(&p, true, true, 15000, "0", "R1",
+	                               T0 + 5, &u, &has),
+	             SVC_CB_ACCEPTED);
+	CHECK(has);
+	CHECK_EQ_INT(u.to_state, PAY_PENDING);
+	CHECK(u.next_at_ms == T0 + 5);
+	CHECK_EQ_STR(u.receipt, "R1");
+	p.pay.state = PAY_SUCCEEDED;
+	p.call_state = STORE_CALL_DONE;
+	CHECK_EQ_INT(svc_prov_callback(&p, true, false, 0, "0", "R1", T0, &u,
+	                               &has),
+	             SVC_CB_DUPLICATE);
+	CHECK_EQ_INT(svc_prov_callback(&p, false, false, 0, "1032", NULL, T0,
+	                               &u, &has),
+	             SVC_CB_CONTRADICTION);
+	CHECK(!has);
+	/* unknown: a callback reopens the question, by query */
+	p.pay.state = PAY_UNKNOWN;
+	CHECK_EQ_INT(svc_prov_callback(&p, true, false, 0, "0", "R1", T0, &u,
+	                               &has),
+	             SVC_CB_ACCEPTED);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_ACCEPTED);
+	CHECK_EQ_INT(u.expect_call, STORE_CALL_DONE);
+}
+
+static void
+test_refused_fails(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_REFUSED,
+	                            .code = "400.002.02"};
+	bool settle;
+	const char *why;
+
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.to_state, PAY_FAILED);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
+	CHECK_EQ_STR(u.result_code, "400.002.02");
+	CHECK(payment_can_transition(u.from_state, u.to_state));
+}
+
+int
+main(void)
+{
+	RUN(test_send_claims_first);
+	RUN(test_not_sent_resends_bounded);
+	RUN(test_lost_is_queried_never_resent);
+	RUN(test_crash_while_sending_counts_as_lost);
+	RUN(test_checks_bounded);
+	RUN(test_success_settles_once);
+	RUN(test_final_never_flipped);
+	RUN(test_amount_mismatch);
+	RUN(test_callbacks);
+	RUN(test_refused_fails);
+	return check_report("svc_prov");
+}
