@@ -472,6 +472,25 @@ mpesa_stk_push_build(char *dst, size_t cap, const struct mpesa_stk_push_req *r,
 }
 
 enum mpesa_rc
+mpesa_token_parse(struct mpesa_token *out, const struct json_doc *doc,
+                  struct mpesa_err *err)
+{
+	struct mpesa_code exp;
+
+	TRY(root_obj(doc, err));
+	TRY(get_str(doc, 0, "access_token", "access_token", true,
+	            out->access_token, sizeof out->access_token, err));
+	if (out->access_token[0] == '\0')
+		return fail(err, MPESA_BAD_VALUE, "access_token", "empty");
+	TRY(get_code(doc, 0, "expires_in", "expires_in", CODE_ANY, &exp, err));
+	if (!exp.is_num || exp.num < 1 || exp.num > 86400)
+		return fail(err, MPESA_BAD_VALUE, "expires_in",
+		            "not 1..86400 seconds");
+	out->expires_in_s = exp.num;
+	return MPESA_OK;
+}
+
+enum mpesa_rc
 mpesa_stk_push_resp_parse(struct mpesa_stk_push_resp *out,
                           const struct json_doc *doc, struct mpesa_err *err)
 {

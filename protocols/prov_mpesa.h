@@ -76,6 +76,20 @@ enum mpesa_rc mpesa_error_resp_parse(struct mpesa_error_resp *out,
                                      const struct json_doc *doc,
                                      struct mpesa_err *err);
 
+/* ---- OAuth ---------------------------------------------------------- */
+
+#define MPESA_TOKEN_MAX 512
+
+/* GET /oauth/v1/generate answer: {"access_token":..,"expires_in":3599}
+ * (expires_in a number or a numeric string: both are documented). */
+struct mpesa_token {
+	char access_token[MPESA_TOKEN_MAX];
+	int64_t expires_in_s; /* 1 .. 86400 */
+};
+enum mpesa_rc mpesa_token_parse(struct mpesa_token *out,
+                                const struct json_doc *doc,
+                                struct mpesa_err *err);
+
 /* ---- time and password ---------------------------------------------- */
 
 /*

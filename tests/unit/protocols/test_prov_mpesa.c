@@ -306,6 +306,37 @@ test_samples_truncated(void)
 
 /* ---- STK push ---------------------------------------------------------- */
 
+/* OAuth answer: expires_in as the Daraja 3.0 number and the v1 string
+ * (wire-formats §1.1: both documented) */
+static void
+test_token(void)
+{
+	struct mpesa_token t;
+	struct mpesa_err e;
+
+	CHECK(load("{\"access_token\":\"c9SQxWWhmdVRlyh0zh8gZDTkubVF\","
+	           "\"expires_in\":3599}") == 0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_OK);
+	CHECK_EQ_STR(t.access_token, "c9SQxWWhmdVRlyh0zh8gZDTkubVF");
+	CHECK(t.expires_in_s == 3599);
+	CHECK(load("{\"access_token\":\"x\",\"expires_in\":\"3599\"}") ==
+	      0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_OK);
+	CHECK(t.expires_in_s == 3599);
+	CHECK(load("{\"access_token\":\"\",\"expires_in\":3599}") == 0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_BAD_VALUE);
+	CHECK(load("{\"access_token\":\"x\",\"expires_in\":0}") == 0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_BAD_VALUE);
+	CHECK(load("{\"access_token\":\"x\",\"expires_in\":\"soon\"}") ==
+	      0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_BAD_VALUE);
+	CHECK(load("{\"access_token\":\"x\"}") == 0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_MISSING);
+	CHECK_EQ_STR(e.field, "expires_in");
+	CHECK(load("{\"access_token\":7,\"expires_in\":1}") == 0);
+	CHECK(mpesa_token_parse(&t, &doc, &e) == MPESA_WRONG_TYPE);
+}
+
 static struct mpesa_stk_push_req
 stk_sample_req(void)
 {
@@ -927,6 +958,7 @@ test_status(void)
 int
 main(void)
 {
+	RUN(test_token);
 	RUN(test_password);
 	RUN(test_timestamp);
 	RUN(test_samples_truncated);
