@@ -32,7 +32,17 @@
 	X(DBQ_DEPTH, gauge, "soko_dbq_depth",                                \
 	  "storage jobs queued or in flight")                                \
 	X(DBQ_BUSY, counter, "soko_dbq_busy_total",                          \
-	  "storage jobs refused because the queue was full")
+	  "storage jobs refused because the queue was full")                 \
+	X(PROV_SETTLED, counter, "soko_provider_payments_settled_total",     \
+	  "provider payments that succeeded and were posted")                \
+	X(PROV_ALERTS, counter, "soko_provider_alerts_total",                \
+	  "provider outcomes needing a human: unknown, contradiction, "      \
+	  "amount mismatch, posting refused")                                \
+	X(PROV_CALLBACKS, counter, "soko_provider_callbacks_total",          \
+	  "authenticated provider callbacks recorded")                       \
+	X(PROV_CALLBACKS_REJECTED, counter,                                  \
+	  "soko_provider_callbacks_rejected_total",                          \
+	  "provider callbacks refused: wrong token or signature, malformed")
 
 enum metric_id {
 #define X(id, type, name, help) METRIC_##id,

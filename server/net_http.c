@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net_pos.h"
+#include "net_prov.h"
 #include "svc_admin.h"
 #include "util.h"
 
@@ -55,6 +56,7 @@ struct sokod {
 	struct evhttp_bound_socket *bound;
 	struct dbq *dbq;
 	struct net_pos *pos; /* NULL: pos_listen is empty */
+	struct net_prov *prov;
 	struct event *wake_ev, *sig_term, *sig_int, *drain_ev, *purge_ev;
 	int wake_fd;
 	int64_t inflight;     /* requests answered asynchronously */
@@ -80,9 +82,11 @@ struct op {
 
 /* ------------------------------------------------------------- replies */
 
-static void
-reply(struct evhttp_request *req, int status, const char *ctype,
-      const char *body, size_t len)
+#define reply_error net_http_error
+
+void
+net_http_reply(struct evhttp_request *req, int status, const char *ctype,
+               const char *body, size_t len)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -100,6 +104,8 @@ reply(struct evhttp_request *req, int status, const char *ctype,
 	                           : METRIC_HTTP_5XX);
 }
 
+#define reply net_http_reply
+
 static void
 reply_json(struct evhttp_request *req, int status, char *json)
 {
@@ -107,9 +113,9 @@ reply_json(struct evhttp_request *req, int status, char *json)
 	free(json);
 }
 
-static void
-reply_error(struct evhttp_request *req, int status, const char *code,
-            const char *message)
+void
+net_http_error(struct evhttp_request *req, int status, const char *code,
+               const char *message)
 {
 	struct svc_error e = {status, code, message};
 
@@ -486,6 +492,10 @@ on_request(struct evhttp_request *req, void *arg)
 		handle_movement(d, req);
 	} else if (strncmp(path, "/v1/accounts/", 13) == 0) {
 		handle_account(d, req, path + 13);
+	} else if (net_prov_http(d->prov, req, path,
+	                         strncmp(path, "/v1/callbacks/", 14) != 0 &&
+	                                 authorized(d, req))) {
+		/* collections, payments, provider callbacks */
 	} else {
 		reply_error(req, 404, "not_found", "no such endpoint");
 	}
@@ -576,14 +586,16 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	size_t pos = net_pos_inflight(d->pos);
+	int64_t prov = net_prov_inflight(d->prov);
 
-	if ((d->inflight > 0 || pos > 0) &&
+	if ((d->inflight > 0 || pos > 0 || prov > 0) &&
 	    util_mono_us() < d->drain_deadline_us)
 		return;
-	if (d->inflight > 0 || pos > 0)
+	if (d->inflight > 0 || pos > 0 || prov > 0)
 		log_msg(LOG_CORE, LOG_LEVEL_WARN,
-		        "event=shutdown_timeout inflight=%lld pos_inflight=%zu",
-		        (long long)d->inflight, pos);
+		        "event=shutdown_timeout inflight=%lld pos_inflight=%zu "
+		        "prov_inflight=%lld",
+		        (long long)d->inflight, pos, (long long)prov);
 	event_del(d->drain_ev);
 	/* the commits of everything answered are durable; let the last
 	 * replies leave the socket buffers, then stop */
@@ -613,6 +625,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	/* POS: stop accepting and reading; in-flight requests are answered
 	 * (after their commit), then each connection closes */
 	net_pos_shutdown(d->pos);
+	/* providers: no new sends or queries; calls in flight finish and
+	 * their answers are written */
+	net_prov_shutdown(d->prov);
 	d->drain_ev = event_new(d->base, -1, EV_PERSIST, on_drain, d);
 	event_add(d->drain_ev, &tick);
 }
@@ -698,6 +713,17 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 	}
 
 	{
+		char perr[256];
+
+		d.prov = net_prov_new(d.base, d.dbq, cfg, perr, sizeof perr);
+		if (d.prov == NULL) {
+			log_msg(LOG_PROV, LOG_LEVEL_ERROR,
+			        "event=provider_config_invalid why=\"%s\"",
+			        perr);
+			goto out;
+		}
+	}
+	{
 		struct timeval hour = {PURGE_INTERVAL_S, 0};
 
 		d.purge_ev = event_new(d.base, -1, EV_PERSIST, on_purge, &d);
@@ -746,6 +772,9 @@ out:
 		dbq_complete(d.dbq);
 	}
 	net_pos_free(d.pos); /* no job points at a connection any more */
+	/* calls still in flight end as lost: they are queried after the
+	 * restart (the claim was durable); dbq refuses their writes now */
+	net_prov_free(d.prov);
 	if (d.http != NULL)
 		evhttp_free(d.http);
 	dbq_free(d.dbq);

@@ -9,6 +9,7 @@
 #ifndef SOKO_NET_HTTP_H
 #define SOKO_NET_HTTP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -27,5 +28,14 @@
 int net_http_run(const struct config *cfg, struct store *st,
                  struct ledger *lg, const char *api_key,
                  const uint8_t *pos_kek);
+
+struct evhttp_request;
+
+/* Answers req (counted in /metrics); body copied. */
+void net_http_reply(struct evhttp_request *req, int status, const char *ctype,
+                    const char *body, size_t len);
+/* Answers req with the error JSON of docs/api.md §Errors. */
+void net_http_error(struct evhttp_request *req, int status, const char *code,
+                    const char *message);
 
 #endif

@@ -187,6 +187,95 @@ out:
 	return rc;
 }
 
+static bool
+all_of(const char *s, const char *set, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n >= min && n <= max && strspn(s, set) == n;
+}
+
+int
+svc_admin_parse_collection(struct svc_collection *out, const char *body,
+                           size_t len, struct svc_error *err)
+{
+	static const char *const fields[] = {"provider", "msisdn", "amount",
+	                                     "currency", "account",
+	                                     "reference"};
+	struct svc_collection c;
+	json_error_t jerr;
+	json_t *root, *val;
+	const char *key;
+	char cur[8], amount[40];
+	enum money_rc mr;
+	int rc = -1;
+	size_t i;
+
+	memset(&c, 0, sizeof c);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		err->status = 400;
+		err->code = "bad_json";
+		err->message = "body must be a JSON object (UTF-8, no "
+		               "duplicate keys)";
+		json_decref(root);
+		return -1;
+	}
+	json_object_foreach(root, key, val)
+	{
+		for (i = 0; i < sizeof fields / sizeof fields[0]; i++)
+			if (strcmp(key, fields[i]) == 0)
+				break;
+		if (i == sizeof fields / sizeof fields[0]) {
+			err->status = 400;
+			err->code = "field_unknown";
+			err->message = "unknown field in body";
+			goto out;
+		}
+	}
+	if (get_str(root, "provider", c.provider, sizeof c.provider, 1, err) ||
+	    get_str(root, "msisdn", c.msisdn, sizeof c.msisdn, 1, err) ||
+	    get_str(root, "amount", amount, sizeof amount, 1, err) ||
+	    get_str(root, "currency", cur, sizeof cur, 1, err) ||
+	    get_str(root, "account", c.account, sizeof c.account, 1, err) ||
+	    get_str(root, "reference", c.reference, sizeof c.reference, 0,
+	            err))
+		goto out;
+	if (!all_of(c.msisdn, "0123456789", 9, 15)) {
+		err->status = 422;
+		err->code = "msisdn_invalid";
+		err->message = "msisdn must be 9..15 digits, international "
+		               "form without +";
+		goto out;
+	}
+	if (c.reference[0] != '\0' &&
+	    !all_of(c.reference,
+	            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	            "0123456789-",
+	            1, 12)) {
+		err->status = 422;
+		err->code = "reference_invalid";
+		err->message = "reference must be 1..12 of A-Z a-z 0-9 -";
+		goto out;
+	}
+	if ((c.cur = money_currency_by_alpha(cur)) == NULL) {
+		err->status = 422;
+		err->code = "currency_unknown";
+		err->message = "currency is not a supported ISO 4217 code";
+		goto out;
+	}
+	mr = money_parse(&c.amount_minor, c.cur, amount, strlen(amount));
+	if (mr != MONEY_OK) {
+		money_err(err, mr);
+		goto out;
+	}
+	*out = c;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
 int
 svc_admin_check_key(const char *key, struct svc_error *err)
 {

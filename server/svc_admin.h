@@ -46,6 +46,26 @@ struct svc_movement {
 int svc_admin_parse_movement(struct svc_movement *out, const char *body,
                              size_t len, struct svc_error *err);
 
+/* A collection request: a customer's wallet pays a merchant through a
+ * provider (docs/api.md §Collections). */
+struct svc_collection {
+	char provider[16]; /* "mpesa" */
+	char msisdn[21];   /* international digits, e.g. 2547XXXXXXXX */
+	const struct currency *cur;
+	int64_t amount_minor;
+	char account[LEDGER_CODE_MAX + 1]; /* merchant payable code */
+	char reference[13]; /* shown to the customer; "" = generated */
+};
+
+/*
+ * Parses {"provider": "mpesa", "msisdn": "254708374149", "amount": "150.00",
+ * "currency": "KES", "account": CODE, "reference": TEXT?}.  The MSISDN is
+ * 9..15 digits; reference 1..12 of [A-Za-z0-9-].  Returns 0, or -1 with
+ * *err set.
+ */
+int svc_admin_parse_collection(struct svc_collection *out, const char *body,
+                               size_t len, struct svc_error *err);
+
 /* Validates an Idempotency-Key header (1..100 bytes of [A-Za-z0-9._:-]);
  * NULL is "missing".  Returns 0 or -1 with *err. */
 int svc_admin_check_key(const char *key, struct svc_error *err);

@@ -159,7 +159,10 @@ svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
 		return true;
 	}
 	if (a->has_amount && a->amount_minor != p->pay.amount_minor) {
-		u->payment_id = 0;
+		/* money moved, but not the amount asked: no posting, a
+		 * human decides (reconciliation) */
+		become(u, PAY_UNKNOWN, "provider reports another amount");
+		u->call_state = STORE_CALL_DONE;
 		*why = "amount differs from the payment";
 		return false;
 	}

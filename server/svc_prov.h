@@ -89,8 +89,9 @@ struct svc_prov_answer {
  * Applies an answer to the row p (as read before the call).  Fills *u;
  * *settle is set when the update must be written by a ledger request (the
  * success posting) built with svc_prov_settle_req().  Returns false when
- * the answer contradicts a final state or the amount differs: nothing to
- * write but an alert (*why says which).
+ * the answer calls for an alert (*why says which): it contradicts a final
+ * state, or states another amount (then *u makes the payment unknown).
+ * u->payment_id == 0: nothing to write.
  */
 bool svc_prov_apply(const struct store_prov *p,
                     const struct svc_prov_answer *a, int64_t now_ms,

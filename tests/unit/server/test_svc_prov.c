@@ -210,6 +210,8 @@ test_amount_mismatch(void)
 
 	CHECK(!svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
 	CHECK(!settle);
+	CHECK(u.payment_id == 42); /* written: unknown, for a human */
+	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
 	CHECK_EQ_INT(svc_prov_callback(&p, true, true, 1500, "0", "R", T0, &u,
 	                               &has),
 	             SVC_CB_AMOUNT);
