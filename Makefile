@@ -17,7 +17,8 @@ CC      ?= gcc
 WERROR  ?= -Werror
 PYTHON  ?= python3
 
-PKGS := libevent libevent_pthreads sqlite3 libpq openssl jansson
+PKGS := libevent libevent_pthreads libevent_openssl sqlite3 libpq openssl \
+	jansson libcurl
 
 WARN := -std=c17 -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wold-style-definition -Wpointer-arith \

@@ -23,7 +23,8 @@
 	X(POS, "pos")                                                        \
 	X(SMPP, "smpp")                                                      \
 	X(USSD, "ussd")                                                      \
-	X(PROV, "prov")
+	X(PROV, "prov")                                                      \
+	X(CURL, "curl")
 
 enum log_sub {
 #define X(name, str) LOG_##name,

@@ -3,6 +3,7 @@
  */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -94,21 +95,27 @@ metrics_ledger_outcome(int rc, bool is_replay)
 		metrics_inc(METRIC_LEDGER_REPLAYS);
 }
 
-struct buf {
+struct metrics_out {
 	char *p;
 	size_t len, cap;
 };
 
+static struct {
+	metrics_hook_fn fn;
+	void *arg;
+} hooks[METRICS_MAX_HOOKS];
+static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void
-bprintf(struct buf *b, const char *fmt, ...)
+vbprintf(struct metrics_out *b, const char *fmt, va_list ap)
 {
-	va_list ap;
+	va_list cp;
 	int n;
 
 	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
+		va_copy(cp, ap);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, cp);
+		va_end(cp);
 		if (n >= 0 && (size_t)n < b->cap - b->len) {
 			b->len += (size_t)n;
 			return;
@@ -119,7 +126,59 @@ bprintf(struct buf *b, const char *fmt, ...)
 }
 
 static void
-render_hist(struct buf *b, const char *name, const char *help,
+bprintf(struct metrics_out *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vbprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void
+metrics_printf(struct metrics_out *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vbprintf(out, fmt, ap);
+	va_end(ap);
+}
+
+int
+metrics_hook_add(metrics_hook_fn fn, void *arg)
+{
+	int rc = -1;
+	size_t i;
+
+	pthread_mutex_lock(&hooks_mu);
+	for (i = 0; i < METRICS_MAX_HOOKS; i++)
+		if (hooks[i].fn == NULL) {
+			hooks[i].fn = fn;
+			hooks[i].arg = arg;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&hooks_mu);
+	return rc;
+}
+
+void
+metrics_hook_remove(metrics_hook_fn fn, void *arg)
+{
+	size_t i;
+
+	pthread_mutex_lock(&hooks_mu);
+	for (i = 0; i < METRICS_MAX_HOOKS; i++)
+		if (hooks[i].fn == fn && hooks[i].arg == arg) {
+			hooks[i].fn = NULL;
+			hooks[i].arg = NULL;
+		}
+	pthread_mutex_unlock(&hooks_mu);
+}
+
+static void
+render_hist(struct metrics_out *b, const char *name, const char *help,
             _Atomic int64_t *buckets, const int64_t *le, size_t n,
             _Atomic int64_t *sum, _Atomic int64_t *count, int scale_div)
 {
@@ -158,7 +217,7 @@ render_hist(struct buf *b, const char *name, const char *help,
 char *
 metrics_render(size_t *len)
 {
-	struct buf b = {xmalloc(4096), 0, 4096};
+	struct metrics_out b = {xmalloc(4096), 0, 4096};
 	int i;
 
 	for (i = 0; i < METRIC_COUNT; i++)
@@ -178,6 +237,13 @@ metrics_render(size_t *len)
 	render_hist(&b, "soko_store_commit_batch_size",
 	            "ledger requests per group commit", size_buckets, size_le,
 	            N_SIZE, &size_sum, &size_count, 1);
+	/* held while hooks run, so a hook is never removed (and its owner
+	 * freed) in the middle of its own rendering */
+	pthread_mutex_lock(&hooks_mu);
+	for (i = 0; i < METRICS_MAX_HOOKS; i++)
+		if (hooks[i].fn != NULL)
+			hooks[i].fn(&b, hooks[i].arg);
+	pthread_mutex_unlock(&hooks_mu);
 	*len = b.len;
 	return b.p;
 }

@@ -61,7 +61,23 @@ void metrics_observe_commit(size_t n, int64_t us, bool ok);
 /* Counts one decided ledger outcome (by its rc). */
 void metrics_ledger_outcome(int rc, bool is_replay);
 
-/* Renders every metric; caller frees.  *len gets the length. */
+/* Renders every metric, then what each hook appends; caller frees.  *len
+ * gets the length. */
 char *metrics_render(size_t *len);
+
+/* Hooks: modules with labelled series of their own (net_curl: calls by
+ * endpoint and outcome) append them to the rendered text.  A hook runs
+ * inside metrics_render(), on its caller's thread (sokod: the loop
+ * thread), so it may read state owned by that thread only.  At most
+ * METRICS_MAX_HOOKS; metrics_hook_add() returns 0, or -1 when the table is
+ * full.  Removing a hook that is not there does nothing. */
+#define METRICS_MAX_HOOKS 8
+struct metrics_out;
+typedef void (*metrics_hook_fn)(struct metrics_out *out, void *arg);
+int metrics_hook_add(metrics_hook_fn fn, void *arg);
+void metrics_hook_remove(metrics_hook_fn fn, void *arg);
+/* Appends formatted text to the output being rendered (for hooks). */
+void metrics_printf(struct metrics_out *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif
