@@ -43,7 +43,7 @@ SERVER_CFLAGS = $(WARN) -D_DEFAULT_SOURCE $(OPT) $(HARDEN) -MMD -MP \
 	-Iprotocols -Iserver -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(LDHARDEN) -pthread
 
-.PHONY: all deps deps-test run test check check-unit check-store \
+.PHONY: all deps deps-test run test check check-unit check-docs check-store \
 	check-store-pg check-integration check-fuzz fuzz asan bench clean format format-check
 all:
 
@@ -72,7 +72,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory asan
 
-check: check-unit check-fuzz check-store check-integration
+check: check-unit check-fuzz check-docs check-store check-integration
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check

@@ -43,3 +43,9 @@ check-integration: all
 	@$(PYTHON) tests/integration/run.py --build $(BUILD)
 	@sh tests/pg.sh $(PYTHON) tests/integration/run.py --build $(BUILD) \
 		--store pg --only movement,bad_input,limits_race,crash_kill9
+
+# docs/configuration.md's keys table is made from config.def (through
+# sokod --help-config): fail when someone edits one and not the other.
+check-docs: $(BUILD)/sokod
+	@$(PYTHON) scripts/config_doc.py $(BUILD)/sokod docs/configuration.md --check
+	@echo "docs: 1 passed, 0 failed"
