@@ -621,7 +621,30 @@ bearer(const struct net_prov *np, char *dst, size_t cap)
 	snprintf(dst, cap, "Authorization: Bearer %s", np->m.token);
 }
 
-/* Reduces an STK push answer to a verdict. */
+/* Daraja's gateway refuses an expired or wrong token with one of three
+ * codes depending on the API (wire-formats §1.0): refresh and send
+ * again, nothing was processed. */
+static bool
+mpesa_token_refused(long status, const struct mpesa_error_resp *er)
+{
+	return status == 401 || (er != NULL &&
+	                         (strcmp(er->error_code, "404.001.03") == 0 ||
+	                          strcmp(er->error_code, "400.003.01") == 0 ||
+	                          strcmp(er->error_code, "401.002.01") == 0 ||
+	                          strstr(er->error_message,
+	                                 "Invalid Access Token") != NULL));
+}
+
+/* The gateway's throttles answer before anything is processed. */
+static bool
+mpesa_throttled(long status, const struct mpesa_error_resp *er)
+{
+	return status == 429 ||
+	       (er != NULL && (strcmp(er->error_code, "500.003.02") == 0 ||
+	                       strcmp(er->error_code, "500.003.03") == 0));
+}
+
+/* Reduces an STK push answer to a verdict (docs/payments.md §1 rule 2). */
 static void
 stk_push_done(void *arg, const struct ncurl_result *r)
 {
@@ -630,11 +653,22 @@ stk_push_done(void *arg, const struct ncurl_result *r)
 	struct json_tok toks[PROV_TOKS];
 	struct json_doc doc;
 	struct mpesa_err e;
+	struct mpesa_error_resp er;
 	const char *why = NULL;
 	bool parsed = r->outcome == NCURL_ANSWERED &&
 	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
 	                         &why) == CODEC_OK;
+	bool has_er = parsed && r->http_status != 200 &&
+	              mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK;
 
+	if (has_er) {
+		strlcpy_s(o->code, er.error_code, sizeof o->code);
+		strlcpy_s(o->desc, er.error_message, sizeof o->desc);
+	} else if (r->outcome == NCURL_ANSWERED) {
+		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
+	}
+	a.code = o->code;
+	a.desc = has_er ? o->desc : NULL;
 	if (r->outcome == NCURL_NOT_SENT) {
 		a.v = SVC_PROV_NOT_SENT;
 		a.code = "not_sent";
@@ -657,34 +691,17 @@ stk_push_done(void *arg, const struct ncurl_result *r)
 			a.v = SVC_PROV_LOST;
 			a.code = "unreadable_answer";
 		}
-	} else if (r->http_status == 401) {
-		/* refused at the door (token expired): nothing was done;
-		 * a new token and a new send are safe */
+	} else if (mpesa_token_refused(r->http_status, has_er ? &er : NULL)) {
 		o->np->m.token[0] = '\0';
 		a.v = SVC_PROV_NOT_SENT;
-		a.code = "401";
+	} else if (mpesa_throttled(r->http_status, has_er ? &er : NULL)) {
+		a.v = SVC_PROV_NOT_SENT;
 	} else if (r->http_status >= 400 && r->http_status < 500 &&
-	           r->http_status != 408 && r->http_status != 429) {
-		struct mpesa_error_resp er;
-
-		a.v = SVC_PROV_REFUSED;
-		if (parsed && mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK) {
-			strlcpy_s(o->code, er.error_code, sizeof o->code);
-			strlcpy_s(o->desc, er.error_message, sizeof o->desc);
-			a.code = o->code;
-			a.desc = o->desc;
-		} else {
-			snprintf(o->code, sizeof o->code, "%ld", r->http_status);
-			a.code = o->code;
-		}
-	} else if (r->http_status == 429) {
-		a.v = SVC_PROV_NOT_SENT; /* throttled before processing */
-		a.code = "429";
+	           r->http_status != 408) {
+		a.v = SVC_PROV_REFUSED; /* bad phone, bad amount, ... */
 	} else {
 		/* 5xx, 408, anything else: it may have been committed */
-		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
 		a.v = SVC_PROV_LOST;
-		a.code = o->code;
 	}
 	answer(o, &a);
 }
@@ -796,19 +813,20 @@ stk_query_done(void *arg, const struct ncurl_result *r)
 		} else {
 			a.code = "unreadable_answer";
 		}
-	} else if (r->http_status == 401) {
-		o->np->m.token[0] = '\0';
-		a.code = "401";
 	} else {
 		struct mpesa_error_resp er;
 
 		if (parsed && mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK) {
 			strlcpy_s(o->code, er.error_code, sizeof o->code);
 			a.code = o->code;
+			if (mpesa_token_refused(r->http_status, &er))
+				o->np->m.token[0] = '\0';
 			/* "The transaction is being processed" */
-			if (strcmp(er.error_code, "500.001.1001") == 0)
+			else if (strcmp(er.error_code, "500.001.1001") == 0)
 				a.v = SVC_PROV_PENDING;
 		} else {
+			if (r->http_status == 401)
+				o->np->m.token[0] = '\0';
 			snprintf(o->code, sizeof o->code, "%ld", r->http_status);
 			a.code = o->code;
 		}

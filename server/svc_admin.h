@@ -54,7 +54,7 @@ struct svc_collection {
 	const struct currency *cur;
 	int64_t amount_minor;
 	char account[LEDGER_CODE_MAX + 1]; /* merchant payable code */
-	char reference[13]; /* shown to the customer; "" = generated */
+	char reference[33]; /* shown to the customer; "" = generated */
 };
 
 /*

@@ -182,3 +182,104 @@ class Suite:
         print("%s: %d passed, %d failed" % (self.name, self.passed,
                                             self.failed), flush=True)
         return self.failed == 0
+
+
+def free_port():
+    """A port free right now on 127.0.0.1 (for a URL that must name a
+    port before the server starts: provider callback URLs)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Sandbox:
+    """soko-sandbox: the providers on loopback over HTTPS, with its own
+    test CA (tests/sandbox/README.md)."""
+
+    def __init__(self, build, workdir=None, extra=()):
+        if workdir is None:
+            workdir = tempfile.mkdtemp(prefix="soko-sb-")
+            WORKDIRS.append(workdir)
+        self.dir = workdir
+        self.tls = os.path.join(workdir, "tls")
+        self.binary = os.path.join(build, "soko-sandbox")
+        self.extra = list(extra)
+        self.proc = None
+        self.port = self.ctl_port = None
+        self.stderr_path = os.path.join(workdir, "sandbox.stderr")
+
+    def start(self, timeout=20):
+        self.stderr_f = open(self.stderr_path, "ab")
+        cmd = [self.binary, "--listen", "127.0.0.1:0", "--ctl",
+               "127.0.0.1:0", "--tls-dir", self.tls] + self.extra
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=self.stderr_f)
+        line = [None]
+
+        def reader():
+            line[0] = self.proc.stdout.readline().decode()
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not line[0] or "soko-sandbox ready" not in line[0]:
+            self.proc.kill()
+            raise AssertionError("soko-sandbox did not become ready: %r"
+                                 % line[0])
+        for part in line[0].split():
+            if part.startswith("https="):
+                self.port = int(part.rsplit(":", 1)[1])
+            if part.startswith("ctl="):
+                self.ctl_port = int(part.rsplit(":", 1)[1])
+        return self
+
+    @property
+    def ca(self):
+        return os.path.join(self.tls, "ca.pem")
+
+    @property
+    def base(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def ctl(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.ctl_port,
+                                       timeout=30)
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        c.request(method, path, body=body,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        assert r.status < 300, (method, path, r.status, data)
+        return json.loads(data) if data else None
+
+    def faults(self, rules):
+        self.ctl("DELETE", "/faults")
+        if rules:
+            self.ctl("POST", "/faults", {"rules": rules})
+
+    def ledger(self):
+        return self.ctl("GET", "/ledger")
+
+    def stop(self):
+        if self.proc is None:
+            return ""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr_f.close()
+        with open(self.stderr_path, "rb") as f:
+            err = f.read().decode(errors="replace")
+        for m in SAN_MARKERS:
+            if m in err:
+                raise AssertionError("sanitizer report in sandbox stderr:\n"
+                                     + err[-4000:])
+        return err
