@@ -341,8 +341,8 @@ prov_int_text(const struct json_doc *d, size_t obj, const char *key,
 
 enum prov_rc
 prov_amount(const struct json_doc *d, size_t obj, const char *key,
-            const char *path, unsigned flags, unsigned forms,
-            unsigned exponent, int64_t *out, bool *has, struct prov_err *err)
+            const char *path, unsigned flags, unsigned forms, unsigned exponent,
+            int64_t *out, bool *has, struct prov_err *err)
 {
 	char buf[48];
 	struct json_span sp;
@@ -381,8 +381,7 @@ prov_currency(const struct json_doc *d, size_t obj, const char *key,
 		return PROV_OK; /* optional and absent */
 	PROV_TRY(prov_str_tok(d, v, path, dst, cap, err));
 	if ((e = prov_currency_exponent(dst)) < 0)
-		return prov_fail(err, PROV_BAD_VALUE, path,
-		                 "unknown currency");
+		return prov_fail(err, PROV_BAD_VALUE, path, "unknown currency");
 	*exponent = (unsigned)e;
 	return PROV_OK;
 }
@@ -467,8 +466,8 @@ prov_w_kv(struct json_w *w, const char *k, const char *v)
 }
 
 void
-prov_w_amount(struct json_w *w, const char *k, int64_t minor,
-              unsigned exponent, bool is_str)
+prov_w_amount(struct json_w *w, const char *k, int64_t minor, unsigned exponent,
+              bool is_str)
 {
 	char b[48];
 	size_t n;

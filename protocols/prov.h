@@ -109,8 +109,8 @@ enum prov_form {
 };
 
 /* Sets err and returns rc (rc must not be PROV_OK). */
-enum prov_rc prov_fail(struct prov_err *err, enum prov_rc rc,
-                       const char *field, const char *why);
+enum prov_rc prov_fail(struct prov_err *err, enum prov_rc rc, const char *field,
+                       const char *why);
 
 /* The root must be an object: PROV_WRONG_TYPE "$" otherwise. */
 enum prov_rc prov_root(const struct json_doc *d, struct prov_err *err);
@@ -175,8 +175,8 @@ enum prov_rc prov_currency(const struct json_doc *d, size_t obj,
  * status". */
 enum prov_rc prov_status(const struct json_doc *d, size_t obj, const char *key,
                          const char *path, unsigned flags,
-                         const struct prov_status_map *map, size_t n,
-                         char *dst, size_t cap, enum prov_outcome *outcome,
+                         const struct prov_status_map *map, size_t n, char *dst,
+                         size_t cap, enum prov_outcome *outcome,
                          struct prov_err *err);
 
 /* ---- builder checks (for prov_*.c) ------------------------------------ */

@@ -38,15 +38,15 @@ flw_envelope_parse(struct flw_envelope *out, const struct json_doc *doc,
 
 	memset(out, 0, sizeof *out);
 	PROV_TRY(prov_root(doc, err));
-	PROV_TRY(prov_str(doc, 0, "status", "status", PROV_REQ, st, sizeof st,
-	                  err));
+	PROV_TRY(
+	    prov_str(doc, 0, "status", "status", PROV_REQ, st, sizeof st, err));
 	if (strcmp(st, "success") == 0)
 		out->is_success = true;
 	else if (strcmp(st, "error") != 0)
 		return prov_fail(err, PROV_BAD_VALUE, "status",
 		                 "not success or error");
-	PROV_TRY(prov_str(doc, 0, "message", "message", PROV_REQ,
-	                  out->message, sizeof out->message, err));
+	PROV_TRY(prov_str(doc, 0, "message", "message", PROV_REQ, out->message,
+	                  sizeof out->message, err));
 	return prov_get(doc, 0, "data", "data", PROV_NULLABLE, &out->data, err);
 }
 
@@ -203,10 +203,9 @@ flw_bill_validate_parse(struct flw_bill_validation *out,
 	                  PROV_REQ | PROV_NONEMPTY, out->response_code,
 	                  sizeof out->response_code, err));
 	out->is_valid = strcmp(out->response_code, "00") == 0;
-	PROV_TRY(prov_str(doc, data, "response_message",
-	                  VAL "response_message", PROV_NULLABLE,
-	                  out->response_message, sizeof out->response_message,
-	                  err));
+	PROV_TRY(prov_str(doc, data, "response_message", VAL "response_message",
+	                  PROV_NULLABLE, out->response_message,
+	                  sizeof out->response_message, err));
 	PROV_TRY(prov_str(doc, data, "name", VAL "name", PROV_NULLABLE,
 	                  out->name, sizeof out->name, err));
 	PROV_TRY(prov_str(doc, data, "customer", VAL "customer", PROV_NULLABLE,
@@ -220,8 +219,9 @@ flw_bill_validate_parse(struct flw_bill_validation *out,
 	PROV_TRY(prov_str(doc, data, "address", VAL "address", PROV_NULLABLE,
 	                  out->address, sizeof out->address, err));
 	PROV_TRY(prov_amount(doc, data, "amount", VAL "amount", PROV_NULLABLE,
-	                     PROV_NUM, FLW_BILL_EXPONENT, &out->amount_due_minor,
-	                     &out->has_amount_due, err));
+	                     PROV_NUM, FLW_BILL_EXPONENT,
+	                     &out->amount_due_minor, &out->has_amount_due,
+	                     err));
 	PROV_TRY(prov_amount(doc, data, "fee", VAL "fee", PROV_NULLABLE,
 	                     PROV_NUM, FLW_BILL_EXPONENT, &out->fee_minor, &has,
 	                     err));
@@ -349,8 +349,8 @@ flw_bill_legacy_build(char *dst, size_t cap,
 #define CR "data."
 
 enum prov_rc
-flw_bill_created_parse(struct flw_bill_created *out,
-                       const struct json_doc *doc, struct prov_err *err)
+flw_bill_created_parse(struct flw_bill_created *out, const struct json_doc *doc,
+                       struct prov_err *err)
 {
 	size_t data, v;
 	bool has;
@@ -371,12 +371,11 @@ flw_bill_created_parse(struct flw_bill_created *out,
 	PROV_TRY(prov_str(doc, data, "tx_ref", CR "tx_ref",
 	                  PROV_REQ | PROV_NONEMPTY, out->tx_ref,
 	                  sizeof out->tx_ref, err));
-	PROV_TRY(prov_str(doc, data, "reference", CR "reference",
-	                  PROV_NULLABLE, out->reference, sizeof out->reference,
-	                  err));
+	PROV_TRY(prov_str(doc, data, "reference", CR "reference", PROV_NULLABLE,
+	                  out->reference, sizeof out->reference, err));
 	/* UNCONFIRMED: the electricity token, if data carries one. */
-	PROV_TRY(prov_get(doc, data, "token", CR "token", PROV_NULLABLE, &v,
-	                  err));
+	PROV_TRY(
+	    prov_get(doc, data, "token", CR "token", PROV_NULLABLE, &v, err));
 	if (v != 0)
 		PROV_TRY(prov_str_tok(doc, v, CR "token", out->token,
 		                      sizeof out->token, err));
@@ -411,10 +410,9 @@ flw_bill_status_parse(struct flw_bill_status *out, const struct json_doc *doc,
 	PROV_TRY(prov_str(doc, data, "product_name", CR "product_name",
 	                  PROV_NULLABLE, out->product_name,
 	                  sizeof out->product_name, err));
-	PROV_TRY(prov_str(doc, data, "transaction_date",
-	                  CR "transaction_date", PROV_NULLABLE,
-	                  out->transaction_date, sizeof out->transaction_date,
-	                  err));
+	PROV_TRY(prov_str(doc, data, "transaction_date", CR "transaction_date",
+	                  PROV_NULLABLE, out->transaction_date,
+	                  sizeof out->transaction_date, err));
 	PROV_TRY(prov_str(doc, data, "extra", CR "extra", PROV_NULLABLE,
 	                  out->extra, sizeof out->extra, err));
 	/* No status in the documented sample (docs/providers.md §6). */
@@ -483,8 +481,8 @@ flw_charge_build(char *dst, size_t cap, const struct flw_charge_req *r,
 		return CODEC_BAD;
 	}
 	if (r->type == FLW_MOMO_FRANCO
-	        ? !prov_chars_ok(r->country, 2, 2, NULL,
-	                         "country: two letters", why)
+	        ? !prov_chars_ok(r->country, 2, 2, NULL, "country: two letters",
+	                         why)
 	        : r->country != NULL) {
 		if (r->type != FLW_MOMO_FRANCO)
 			*why = "country: francophone only";
@@ -516,19 +514,35 @@ struct txn_keys {
 };
 
 static const struct txn_keys keys_v3 = {
-    "id",          "data.id",
-    "tx_ref",      "data.tx_ref",
-    "flw_ref",     "data.flw_ref",
-    "data.amount", "data.charged_amount",
-    "data.currency", "data.status",
-    "data.processor_response", "data.payment_type",
+    "id",
+    "data.id",
+    "tx_ref",
+    "data.tx_ref",
+    "flw_ref",
+    "data.flw_ref",
+    "data.amount",
+    "data.charged_amount",
+    "data.currency",
+    "data.status",
+    "data.processor_response",
+    "data.payment_type",
     "data.auth_model",
 };
 
 static const struct txn_keys keys_v2 = {
-    "id",     "id",     "txRef",          "txRef",    "flwRef",
-    "flwRef", "amount", "charged_amount", "currency", "status",
-    "processor_response", "payment_type", "auth_model",
+    "id",
+    "id",
+    "txRef",
+    "txRef",
+    "flwRef",
+    "flwRef",
+    "amount",
+    "charged_amount",
+    "currency",
+    "status",
+    "processor_response",
+    "payment_type",
+    "auth_model",
 };
 
 static enum prov_rc
@@ -559,8 +573,7 @@ txn_parse(struct flw_txn *out, const struct json_doc *doc, size_t obj,
 	                     &out->charged_amount_minor,
 	                     &out->has_charged_amount, err));
 	if (out->charged_amount_minor < 0)
-		return prov_fail(err, PROV_BAD_VALUE, k->charged_p,
-		                 "negative");
+		return prov_fail(err, PROV_BAD_VALUE, k->charged_p, "negative");
 	PROV_TRY(prov_status(doc, obj, "status", k->status_p, PROV_REQ,
 	                     flw_statuses, N_STATUSES, out->status,
 	                     sizeof out->status, &out->outcome, err));
@@ -627,10 +640,9 @@ flw_charge_resp_parse(struct flw_charge_resp *out, const struct json_doc *doc,
 			                  "meta.authorization.redirect_url",
 			                  PROV_NULLABLE, &v, err));
 		if (v != 0)
-			PROV_TRY(prov_str_tok(doc, v,
-			                      "meta.authorization.redirect",
-			                      out->auth_url, sizeof out->auth_url,
-			                      err));
+			PROV_TRY(prov_str_tok(
+			    doc, v, "meta.authorization.redirect",
+			    out->auth_url, sizeof out->auth_url, err));
 	}
 	if (env.data == 0) {
 		if (auth == 0)

@@ -226,8 +226,8 @@ struct flw_charge_req {
 /* POST /v3/charges body in the documented field order: tx_ref, amount,
  * currency, network | country, email, phone_number, fullname. */
 enum codec_rc flw_charge_build(char *dst, size_t cap,
-                               const struct flw_charge_req *r,
-                               size_t *written, const char **why);
+                               const struct flw_charge_req *r, size_t *written,
+                               const char **why);
 
 /* A transaction as verify, charge and webhook bodies carry it. */
 struct flw_txn {

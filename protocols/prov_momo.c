@@ -42,8 +42,8 @@ momo_token_parse(struct momo_token *out, const struct json_doc *doc,
 	                  PROV_REQ | PROV_NONEMPTY, out->token_type,
 	                  sizeof out->token_type, err));
 	PROV_TRY(prov_int(doc, 0, "expires_in", "expires_in",
-	                  PROV_REQ | PROV_POSITIVE, PROV_NUM, &out->expires_in_s,
-	                  &has, err));
+	                  PROV_REQ | PROV_POSITIVE, PROV_NUM,
+	                  &out->expires_in_s, &has, err));
 	return PROV_OK;
 }
 
@@ -194,8 +194,8 @@ reason_parse(struct momo_txn *out, const struct json_doc *doc,
 	if (doc->toks[v].type != JSON_OBJECT)
 		return prov_fail(err, PROV_WRONG_TYPE, "reason",
 		                 "not a string or object");
-	PROV_TRY(prov_str(doc, v, "code", "reason.code", PROV_REQ,
-	                  out->reason, sizeof out->reason, err));
+	PROV_TRY(prov_str(doc, v, "code", "reason.code", PROV_REQ, out->reason,
+	                  sizeof out->reason, err));
 	return prov_str(doc, v, "message", "reason.message", PROV_NULLABLE,
 	                out->reason_message, sizeof out->reason_message, err);
 }
@@ -207,8 +207,8 @@ momo_txn_parse(struct momo_txn *out, enum momo_kind kind,
 	const char *pk = kind == MOMO_DISBURSEMENT ? "payee" : "payer";
 	const char *pt = kind == MOMO_DISBURSEMENT ? "payee.partyIdType"
 	                                           : "payer.partyIdType";
-	const char *pi = kind == MOMO_DISBURSEMENT ? "payee.partyId"
-	                                           : "payer.partyId";
+	const char *pi =
+	    kind == MOMO_DISBURSEMENT ? "payee.partyId" : "payer.partyId";
 	char word[16];
 	unsigned exponent;
 	size_t party, i;
@@ -247,9 +247,8 @@ momo_txn_parse(struct momo_txn *out, enum momo_kind kind,
 	out->party_type = (enum momo_party_type)i;
 	PROV_TRY(prov_str(doc, party, "partyId", pi, PROV_REQ | PROV_NONEMPTY,
 	                  out->party_id, sizeof out->party_id, err));
-	PROV_TRY(prov_str(doc, 0, "payerMessage", "payerMessage",
-	                  PROV_NULLABLE, out->payer_message,
-	                  sizeof out->payer_message, err));
+	PROV_TRY(prov_str(doc, 0, "payerMessage", "payerMessage", PROV_NULLABLE,
+	                  out->payer_message, sizeof out->payer_message, err));
 	PROV_TRY(prov_str(doc, 0, "payeeNote", "payeeNote", PROV_NULLABLE,
 	                  out->payee_note, sizeof out->payee_note, err));
 	PROV_TRY(reason_parse(out, doc, err));

@@ -13,8 +13,8 @@
  *             Authorization: Basic base64(apiUserId ":" apiKey)
  *                            (prov_basic_auth() in prov.h)
  *             Ocp-Apim-Subscription-Key: <that product's key>
- *   request   POST {base}/collection/v1_0/requesttopay       momo_requesttopay_build()
- *   to pay    Authorization: Bearer <access_token>
+ *   request   POST {base}/collection/v1_0/requesttopay
+ * momo_requesttopay_build() to pay    Authorization: Bearer <access_token>
  *             X-Reference-Id: <UUID v4, new per request; it becomes the
  *                              transaction id>  (momo_reference_id_ok())
  *             X-Target-Environment: sandbox | mtn<country>
@@ -28,9 +28,9 @@
  *             same headers minus X-Callback-Url and Content-Type
  *             -> 200 momo_txn_parse(MOMO_COLLECTION) (FAILED is 200 too);
  *                404 RESOURCE_NOT_FOUND.
- *   transfer  POST {base}/disbursement/v1_0/transfer          momo_transfer_build()
- *             the same headers with the disbursement key -> 202
- *   status    GET {base}/disbursement/v1_0/transfer/{X-Reference-Id}
+ *   transfer  POST {base}/disbursement/v1_0/transfer momo_transfer_build() the
+ * same headers with the disbursement key -> 202 status    GET
+ * {base}/disbursement/v1_0/transfer/{X-Reference-Id}
  *             -> 200 momo_txn_parse(MOMO_DISBURSEMENT)
  *   callback  PUT or POST to X-Callback-Url, body "similar to" the status
  *             response: momo_txn_parse() (no signature: confirm with a
@@ -51,11 +51,11 @@
 #include "json.h"
 #include "prov.h"
 
-#define MOMO_TOKEN_MAX  4096 /* access_token (a JWT), NUL included */
-#define MOMO_ID_MAX     65   /* ids and references, NUL included */
-#define MOMO_CODE_MAX   64   /* error codes and reasons */
-#define MOMO_TEXT_MAX   256  /* messages and notes */
-#define MOMO_MSG_MAX    160  /* payerMessage / payeeNote, bytes (builders) */
+#define MOMO_TOKEN_MAX    4096 /* access_token (a JWT), NUL included */
+#define MOMO_ID_MAX       65   /* ids and references, NUL included */
+#define MOMO_CODE_MAX     64   /* error codes and reasons */
+#define MOMO_TEXT_MAX     256  /* messages and notes */
+#define MOMO_MSG_MAX      160  /* payerMessage / payeeNote, bytes (builders) */
 #define MOMO_CURRENCY_MAX 4
 
 /* ---- token ----------------------------------------------------------- */
@@ -69,8 +69,7 @@ struct momo_token {
 	int64_t expires_in_s;
 };
 enum prov_rc momo_token_parse(struct momo_token *out,
-                              const struct json_doc *doc,
-                              struct prov_err *err);
+                              const struct json_doc *doc, struct prov_err *err);
 
 /* Error bodies: {"code":"RESOURCE_ALREADY_EXIST","message":"..."}
  * (message optional), or the token 401 form {"error":"..."} (code "",
@@ -80,8 +79,7 @@ struct momo_error {
 	char message[MOMO_TEXT_MAX];
 };
 enum prov_rc momo_error_parse(struct momo_error *out,
-                              const struct json_doc *doc,
-                              struct prov_err *err);
+                              const struct json_doc *doc, struct prov_err *err);
 
 /* ---- request to pay, transfer ---------------------------------------- */
 
@@ -109,8 +107,8 @@ enum codec_rc momo_requesttopay_build(char *dst, size_t cap,
                                       size_t *written, const char **why);
 /* POST /disbursement/v1_0/transfer body; the party is the "payee". */
 enum codec_rc momo_transfer_build(char *dst, size_t cap,
-                                  const struct momo_pay_req *r,
-                                  size_t *written, const char **why);
+                                  const struct momo_pay_req *r, size_t *written,
+                                  const char **why);
 
 /* true iff s is a canonical lower- or upper-case UUID version 4
  * (8-4-4-4-12 hex, version nibble 4, variant 8/9/a/b): what MoMo

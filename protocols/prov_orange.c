@@ -113,8 +113,8 @@ orange_init_build(char *dst, size_t cap, const struct orange_init_req *r,
 }
 
 enum prov_rc
-orange_init_resp_parse(struct orange_init_resp *out,
-                       const struct json_doc *doc, struct prov_err *err)
+orange_init_resp_parse(struct orange_init_resp *out, const struct json_doc *doc,
+                       struct prov_err *err)
 {
 	bool has;
 

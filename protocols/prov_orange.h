@@ -12,7 +12,8 @@
  *                          (prov_basic_auth() in prov.h)
  *           Content-Type: application/x-www-form-urlencoded
  *           body grant_type=client_credentials   -> orange_token_parse()
- *   init    POST https://api.orange.com/orange-money-webpay/{dev|<cc>}/v1/webpayment
+ *   init    POST
+ * https://api.orange.com/orange-money-webpay/{dev|<cc>}/v1/webpayment
  *           Authorization: Bearer <token>; JSON   orange_init_build()
  *           -> 201 orange_init_resp_parse(): keep pay_token and notif_token
  *   status  POST .../v1/transactionstatus         orange_status_build()
@@ -70,9 +71,9 @@ enum prov_rc orange_token_parse(struct orange_token *out,
 /* Every pointer borrowed; all mandatory. */
 struct orange_init_req {
 	const char *merchant_key;
-	const char *currency;  /* "OUV" in dev, XOF/XAF/GNF... in production */
-	const char *order_id;  /* unique, 1-30 bytes */
-	int64_t amount_minor;  /* > 0, whole major units */
+	const char *currency; /* "OUV" in dev, XOF/XAF/GNF... in production */
+	const char *order_id; /* unique, 1-30 bytes */
+	int64_t amount_minor; /* > 0, whole major units */
 	const char *return_url;
 	const char *cancel_url;
 	const char *notif_url; /* Orange refuses localhost; not checked here */

@@ -59,8 +59,8 @@ paystack_envelope_parse(struct paystack_envelope *out,
 	PROV_TRY(prov_root(doc, err));
 	PROV_TRY(prov_bool(doc, 0, "status", "status", PROV_REQ, &out->status,
 	                   &has, err));
-	PROV_TRY(prov_str(doc, 0, "message", "message", PROV_REQ,
-	                  out->message, sizeof out->message, err));
+	PROV_TRY(prov_str(doc, 0, "message", "message", PROV_REQ, out->message,
+	                  sizeof out->message, err));
 	return prov_get(doc, 0, "data", "data", PROV_NULLABLE, &out->data, err);
 }
 
@@ -92,8 +92,8 @@ paystack_charge_build(char *dst, size_t cap,
 		return CODEC_BAD;
 	}
 	if (r->reference != NULL &&
-	    !prov_chars_ok(r->reference, 1, 100, "-.=",
-	                   "reference: 1-100 of [A-Za-z0-9.=-]", why))
+	    !prov_chars_ok(r->reference, 1, 100,
+	                   "-.=", "reference: 1-100 of [A-Za-z0-9.=-]", why))
 		return CODEC_BAD;
 	json_w_init(&w, dst, cap);
 	json_w_obj_begin(&w);
@@ -169,8 +169,8 @@ txn_parse(struct paystack_txn *out, const struct json_doc *doc, size_t data,
 	PROV_TRY(prov_str(doc, data, "display_text", "data.display_text",
 	                  PROV_NULLABLE, out->display_text,
 	                  sizeof out->display_text, err));
-	PROV_TRY(prov_str(doc, data, "url", "data.url", PROV_NULLABLE,
-	                  out->url, sizeof out->url, err));
+	PROV_TRY(prov_str(doc, data, "url", "data.url", PROV_NULLABLE, out->url,
+	                  sizeof out->url, err));
 	if (out->outcome == PROV_SUCCEEDED) {
 		if (!out->has_amount)
 			return prov_fail(err, PROV_MISSING, "data.amount",
@@ -236,8 +236,8 @@ paystack_verify_parse(struct paystack_txn *out, const struct json_doc *doc,
 }
 
 enum prov_rc
-paystack_webhook_parse(struct paystack_webhook *out,
-                       const struct json_doc *doc, struct prov_err *err)
+paystack_webhook_parse(struct paystack_webhook *out, const struct json_doc *doc,
+                       struct prov_err *err)
 {
 	size_t data;
 

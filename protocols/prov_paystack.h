@@ -55,12 +55,12 @@ enum prov_rc paystack_envelope_parse(struct paystack_envelope *out,
 
 /* Every pointer borrowed. */
 struct paystack_charge_req {
-	int64_t amount_minor; /* > 0, subunits */
-	const char *email;    /* mandatory, contains '@' */
-	const char *currency; /* "GHS", "KES", ... (known to money.h) */
-	const char *phone;    /* digits, as the provider expects them */
-	const char *provider; /* "MTN", "mtn", "atl", "vod", "mpesa", ...:
-	                         sent as given (case UNCONFIRMED) */
+	int64_t amount_minor;  /* > 0, subunits */
+	const char *email;     /* mandatory, contains '@' */
+	const char *currency;  /* "GHS", "KES", ... (known to money.h) */
+	const char *phone;     /* digits, as the provider expects them */
+	const char *provider;  /* "MTN", "mtn", "atl", "vod", "mpesa", ...:
+	                          sent as given (case UNCONFIRMED) */
 	const char *reference; /* NULL: Paystack makes one; else 1-100 of
 	                          [A-Za-z0-9.=-] */
 };
@@ -94,8 +94,8 @@ struct paystack_txn {
 	int64_t amount_minor; /* > 0 when present */
 	char currency[4];     /* "" if absent */
 	char gateway_response[PAYSTACK_TEXT_MAX];
-	char channel[32];    /* "mobile_money" */
-	char paid_at[40];    /* "" if null */
+	char channel[32]; /* "mobile_money" */
+	char paid_at[40]; /* "" if null */
 	char display_text[PAYSTACK_TEXT_MAX];
 	char url[PAYSTACK_URL_MAX]; /* open_url */
 };

@@ -136,8 +136,10 @@ key_from_file(const char *path, char *err, size_t errlen)
 	n = fread(buf, 1, sizeof buf - 1, f);
 	if (!feof(f)) {
 		fclose(f);
-		snprintf(err, errlen, "certificate %s: unreadable or over %zu "
-		         "bytes", path, sizeof buf - 1);
+		snprintf(err, errlen,
+		         "certificate %s: unreadable or over %zu "
+		         "bytes",
+		         path, sizeof buf - 1);
 		return NULL;
 	}
 	fclose(f);
@@ -160,9 +162,9 @@ key_from_file(const char *path, char *err, size_t errlen)
 }
 
 int
-prov_mpesa_security_credential(const char *cert,
-                               const char *initiator_password, char *out,
-                               size_t outlen, char *err, size_t errlen)
+prov_mpesa_security_credential(const char *cert, const char *initiator_password,
+                               char *out, size_t outlen, char *err,
+                               size_t errlen)
 {
 	EVP_PKEY *k = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
@@ -196,8 +198,8 @@ prov_mpesa_security_credential(const char *cert,
 	if ((ctx = EVP_PKEY_CTX_new(k, NULL)) == NULL ||
 	    EVP_PKEY_encrypt_init(ctx) != 1 ||
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1 ||
-	    EVP_PKEY_encrypt(ctx, NULL, &ctlen, (const uint8_t *)initiator_password,
-	                     plen) != 1) {
+	    EVP_PKEY_encrypt(ctx, NULL, &ctlen,
+	                     (const uint8_t *)initiator_password, plen) != 1) {
 		snprintf(err, errlen, "RSA setup failed");
 		goto out;
 	}

@@ -114,10 +114,9 @@ static const char error_resp[] =
     "\"data\":null}";
 
 static const char *const samples[] = {
-    categories,         validate,          created,     bill_status,
-    legacy_req,         charge_gh_resp,    charge_mpesa_resp,
-    charge_franco_resp, verify_ok,         webhook_v3,  webhook_v2,
-    error_resp,
+    categories, validate,       created,           bill_status,
+    legacy_req, charge_gh_resp, charge_mpesa_resp, charge_franco_resp,
+    verify_ok,  webhook_v3,     webhook_v2,        error_resp,
 };
 
 static struct json_tok toks[256];
@@ -156,8 +155,8 @@ static int
 expect(enum prov_rc rc, const struct prov_err *e, enum prov_rc want,
        const char *field)
 {
-	if (rc != want || (field != NULL &&
-	                   (e->field == NULL || strcmp(e->field, field) != 0))) {
+	if (rc != want || (field != NULL && (e->field == NULL ||
+	                                     strcmp(e->field, field) != 0))) {
 		fprintf(stderr, "  rc %d (want %d) field %s (want %s) why %s\n",
 		        rc, want, e->field ? e->field : "-",
 		        field ? field : "-", e->why ? e->why : "-");
@@ -244,31 +243,31 @@ test_categories(void)
 	CHECK_EQ_INT(c.fee_minor, 10050);
 	CHECK(load_variant(categories, "\"fee\":0", "\"fee\":\"0\"") == 0);
 	CHECK(flw_bill_categories_parse(&doc, &arr, &n, &e) == PROV_OK);
-	CHECK(expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr),
-	                                     &e),
-	             &e, PROV_WRONG_TYPE, "data[].fee") == 0);
+	CHECK(
+	    expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr), &e),
+	           &e, PROV_WRONG_TYPE, "data[].fee") == 0);
 	CHECK(load_variant(categories, "\"amount\":0", "\"amount\":-1") == 0);
 	CHECK(flw_bill_categories_parse(&doc, &arr, &n, &e) == PROV_OK);
-	CHECK(expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr),
-	                                     &e),
-	             &e, PROV_BAD_VALUE, "data[].amount") == 0);
+	CHECK(
+	    expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr), &e),
+	           &e, PROV_BAD_VALUE, "data[].amount") == 0);
 	CHECK(load_variant(categories, "\"is_airtime\":true",
 	                   "\"is_airtime\":\"true\"") == 0);
 	CHECK(flw_bill_categories_parse(&doc, &arr, &n, &e) == PROV_OK);
-	CHECK(expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr),
-	                                     &e),
-	             &e, PROV_WRONG_TYPE, "data[].is_airtime") == 0);
+	CHECK(
+	    expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr), &e),
+	           &e, PROV_WRONG_TYPE, "data[].is_airtime") == 0);
 	CHECK(load_variant(categories, "\"item_code\":\"AT099\",", "") == 0);
 	CHECK(flw_bill_categories_parse(&doc, &arr, &n, &e) == PROV_OK);
-	CHECK(expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr),
-	                                     &e),
-	             &e, PROV_MISSING, "data[].item_code") == 0);
+	CHECK(
+	    expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr), &e),
+	           &e, PROV_MISSING, "data[].item_code") == 0);
 	CHECK(load("{\"status\":\"success\",\"message\":\"x\",\"data\":[7]}") ==
 	      0);
 	CHECK(flw_bill_categories_parse(&doc, &arr, &n, &e) == PROV_OK);
-	CHECK(expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr),
-	                                     &e),
-	             &e, PROV_WRONG_TYPE, "data[]") == 0);
+	CHECK(
+	    expect(flw_bill_category_parse(&c, &doc, json_first(&doc, arr), &e),
+	           &e, PROV_WRONG_TYPE, "data[]") == 0);
 	CHECK(load("{\"status\":\"success\",\"message\":\"x\",\"data\":{}}") ==
 	      0);
 	CHECK(expect(flw_bill_categories_parse(&doc, &arr, &n, &e), &e,
@@ -288,8 +287,7 @@ test_validate(void)
 	const char *why;
 
 	CHECK(flw_bill_validate_path(out, sizeof out, "AT099", "BIL099",
-	                             "+23490803840303", &n,
-	                             &why) == CODEC_OK);
+	                             "+23490803840303", &n, &why) == CODEC_OK);
 	CHECK_EQ_STR(out, "/v3/bill-items/AT099/validate?code=BIL099&customer="
 	                  "%2B23490803840303");
 	CHECK(flw_bill_validate_path(out, sizeof out, "AT099", "BIL099",
@@ -321,11 +319,11 @@ test_validate(void)
 	CHECK_EQ_INT(v.amount_due_minor, 450050);
 	CHECK_EQ_INT(v.fee_minor, 10000);
 	CHECK(load_variant(validate, "\"fee\":0,", "\"amount\":\"45\",") == 0);
-	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e,
-	             PROV_WRONG_TYPE, "data.amount") == 0);
+	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e, PROV_WRONG_TYPE,
+	             "data.amount") == 0);
 	CHECK(load_variant(validate, "\"fee\":0,", "\"amount\":1.001,") == 0);
-	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e,
-	             PROV_BAD_VALUE, "data.amount") == 0);
+	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e, PROV_BAD_VALUE,
+	             "data.amount") == 0);
 	CHECK(load_variant(validate, "\"00\"", "\"RR\"") == 0);
 	CHECK(flw_bill_validate_parse(&v, &doc, &e) == PROV_OK);
 	CHECK(!v.is_valid);
@@ -336,8 +334,8 @@ test_validate(void)
 	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e, PROV_MISSING,
 	             "data.response_code") == 0);
 	CHECK(load(error_resp) == 0);
-	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e,
-	             PROV_BAD_VALUE, "status") == 0);
+	CHECK(expect(flw_bill_validate_parse(&v, &doc, &e), &e, PROV_BAD_VALUE,
+	             "status") == 0);
 }
 
 static void
@@ -417,11 +415,11 @@ test_bill_create(void)
 	CHECK_EQ_STR(c.reference, "soko-1");
 	CHECK(load_variant(created, "\"amount\":500", "\"amount\":\"500\"") ==
 	      0);
-	CHECK(expect(flw_bill_created_parse(&c, &doc, &e), &e,
-	             PROV_WRONG_TYPE, "data.amount") == 0);
+	CHECK(expect(flw_bill_created_parse(&c, &doc, &e), &e, PROV_WRONG_TYPE,
+	             "data.amount") == 0);
 	CHECK(load_variant(created, "\"amount\":500", "\"amount\":0") == 0);
-	CHECK(expect(flw_bill_created_parse(&c, &doc, &e), &e,
-	             PROV_BAD_VALUE, "data.amount") == 0);
+	CHECK(expect(flw_bill_created_parse(&c, &doc, &e), &e, PROV_BAD_VALUE,
+	             "data.amount") == 0);
 	CHECK(load_variant(created,
 	                   "\"flw_ref\":\"CF-FLYAPI-20200311081921359990\",",
 	                   "") == 0);
@@ -429,8 +427,8 @@ test_bill_create(void)
 	             "data.flw_ref") == 0);
 	CHECK(load_variant(created, "\"reference\":null",
 	                   "\"reference\":null,\"token\":7") == 0);
-	CHECK(expect(flw_bill_created_parse(&c, &doc, &e), &e,
-	             PROV_WRONG_TYPE, "data.token") == 0);
+	CHECK(expect(flw_bill_created_parse(&c, &doc, &e), &e, PROV_WRONG_TYPE,
+	             "data.token") == 0);
 }
 
 static void
@@ -461,9 +459,9 @@ test_bill_status(void)
 	CHECK(expect(flw_bill_status_parse(&s, &doc, &e), &e, PROV_BAD_VALUE,
 	             "data.currency") == 0);
 	/* A status field, when sent, is mapped. */
-	CHECK(load_variant(bill_status, "\"extra\":null",
-	                   "\"extra\":\"Token: 1234\",\"status\":\"pending\"") ==
-	      0);
+	CHECK(load_variant(
+		  bill_status, "\"extra\":null",
+		  "\"extra\":\"Token: 1234\",\"status\":\"pending\"") == 0);
 	CHECK(flw_bill_status_parse(&s, &doc, &e) == PROV_OK);
 	CHECK(s.outcome == PROV_PENDING);
 	CHECK_EQ_STR(s.extra, "Token: 1234");
@@ -642,8 +640,8 @@ test_verify(void)
 	CHECK_EQ_STR(t.currency, "GHS");
 	CHECK_EQ_STR(t.reason, "");
 
-	CHECK(load_variant(verify_ok, "\"amount\":50.5", "\"amount\":\"50.5\"") ==
-	      0);
+	CHECK(load_variant(verify_ok, "\"amount\":50.5",
+	                   "\"amount\":\"50.5\"") == 0);
 	CHECK(expect(flw_verify_parse(&t, &doc, &e), &e, PROV_WRONG_TYPE,
 	             "data.amount") == 0);
 	CHECK(load_variant(verify_ok, "\"amount\":50.5", "\"amount\":50.505") ==
@@ -724,8 +722,8 @@ test_webhook(void)
 	                   "\"amount\":1000.5,") == 0);
 	CHECK(expect(flw_webhook_parse(&w, &doc, &e), &e, PROV_BAD_VALUE,
 	             "data.amount") == 0);
-	CHECK(load_variant(webhook_v2, "\"amount\":50,", "\"amount\":\"50\",") ==
-	      0);
+	CHECK(load_variant(webhook_v2, "\"amount\":50,",
+	                   "\"amount\":\"50\",") == 0);
 	CHECK(expect(flw_webhook_parse(&w, &doc, &e), &e, PROV_WRONG_TYPE,
 	             "amount") == 0);
 	CHECK(load_variant(webhook_v2, "\"status\":\"successful\",", "") == 0);

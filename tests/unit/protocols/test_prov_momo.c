@@ -184,8 +184,9 @@ test_basic_auth(void)
 	CHECK(prov_basic_auth(
 		  b, sizeof b, "c8f3f0ab-7d2c-4c3e-9d4b-3b8c1d2e4f50",
 		  "1e89774dabd944b4b112c30aaef5b9c8", &n, &why) == CODEC_OK);
-	CHECK_EQ_STR(b, "YzhmM2YwYWItN2QyYy00YzNlLTlkNGItM2I4YzFkMmU0ZjUwOjFlODk3"
-	                "NzRkYWJkOTQ0YjRiMTEyYzMwYWFlZjViOWM4");
+	CHECK_EQ_STR(b,
+	             "YzhmM2YwYWItN2QyYy00YzNlLTlkNGItM2I4YzFkMmU0ZjUwOjFlODk3"
+	             "NzRkYWJkOTQ0YjRiMTEyYzMwYWFlZjViOWM4");
 	CHECK(prov_basic_auth(b, 4, "user", "key", &n, &why) ==
 	      CODEC_NEED_MORE);
 	CHECK_EQ_INT(n, 13);
@@ -527,16 +528,17 @@ test_status_malformed(void)
 	                  "amount") == 0);
 	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\"",
 	                  "\"amount\":\"100.000\"", PROV_OK, NULL) == 0);
-	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\"", "\"amount\":\"0\"",
-	                  PROV_BAD_VALUE, "amount") == 0);
+	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\"",
+	                  "\"amount\":\"0\"", PROV_BAD_VALUE, "amount") == 0);
 	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\"",
 	                  "\"amount\":\"-5\"", PROV_BAD_VALUE, "amount") == 0);
 	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\"",
-	                  "\"amount\":\"1,00\"", PROV_BAD_VALUE, "amount") == 0);
+	                  "\"amount\":\"1,00\"", PROV_BAD_VALUE,
+	                  "amount") == 0);
 	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\"", "\"amount\":\"\"",
 	                  PROV_BAD_VALUE, "amount") == 0);
-	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\",", "",
-	                  PROV_MISSING, "amount") == 0);
+	CHECK(txn_variant(status_ok, C, "\"amount\":\"100\",", "", PROV_MISSING,
+	                  "amount") == 0);
 	/* UGX has no minor units: a fraction is refused. */
 	CHECK(txn_variant(status_failed, C, "\"amount\":\"500\"",
 	                  "\"amount\":\"500.5\"", PROV_BAD_VALUE,
@@ -584,9 +586,8 @@ test_status_malformed(void)
 	                  PROV_WRONG_TYPE, "reason") == 0);
 	CHECK(txn_variant(status_failed, C, ",\"reason\":\"NOT_ENOUGH_FUNDS\"",
 	                  "", PROV_OK, NULL) == 0);
-	CHECK(txn_variant(status_failed_obj, C,
-	                  "\"code\":\"PAYER_NOT_FOUND\",", "", PROV_MISSING,
-	                  "reason.code") == 0);
+	CHECK(txn_variant(status_failed_obj, C, "\"code\":\"PAYER_NOT_FOUND\",",
+	                  "", PROV_MISSING, "reason.code") == 0);
 	/* Optional texts may be null; a too-long one is refused. */
 	CHECK(txn_variant(status_ok, C, "\"Payer note\"", "null", PROV_OK,
 	                  NULL) == 0);

@@ -19,9 +19,9 @@ static const char init_req[] =
     "\"notif_url\":\"https://soko.example/cb/orange/Zq3x9\",\"lang\":\"fr\","
     "\"reference\":\"soko\"}";
 
-static const char token_resp[] =
-    "{\"token_type\":\"Bearer\",\"access_token\":\"i6m2iIcY0SodWSe...L3ojAXXrH\","
-    "\"expires_in\":7776000}";
+static const char token_resp[] = "{\"token_type\":\"Bearer\",\"access_token\":"
+                                 "\"i6m2iIcY0SodWSe...L3ojAXXrH\","
+				 "\"expires_in\":7776000}";
 
 static const char init_resp[] =
     "{\"status\":201,\"message\":\"OK\",\"pay_token\":"
@@ -42,8 +42,8 @@ static const char status_resp[] =
     "{\"status\":\"SUCCESS\",\"order_id\":\"soko-20240101-0001\",\"txnid\":"
     "\"MP150709.1341.A00073\"}";
 
-static const char *const samples[] = {init_req,  token_resp,   init_resp,
-                                      notif_ok,  notif_failed, status_resp};
+static const char *const samples[] = {init_req, token_resp,   init_resp,
+                                      notif_ok, notif_failed, status_resp};
 
 static struct json_tok toks[128];
 static struct json_doc doc;
@@ -205,9 +205,10 @@ test_init_resp(void)
 	CHECK_EQ_STR(e.field, "status");
 	CHECK(load_variant(init_resp, "201", "400") == 0);
 	CHECK(orange_init_resp_parse(&r, &doc, &e) == PROV_BAD_VALUE);
-	CHECK(load_variant(init_resp,
-	                   ",\"notif_token\":\"dd497bda3b250e536186fc0663f32f40\"",
-	                   "") == 0);
+	CHECK(load_variant(
+		  init_resp,
+		  ",\"notif_token\":\"dd497bda3b250e536186fc0663f32f40\"",
+		  "") == 0);
 	CHECK(orange_init_resp_parse(&r, &doc, &e) == PROV_MISSING);
 	CHECK_EQ_STR(e.field, "notif_token");
 	CHECK(load_variant(init_resp, "\"dd497bda3b250e536186fc0663f32f40\"",
@@ -302,9 +303,10 @@ test_notif(void)
 	                   "") == 0);
 	CHECK(orange_notif_parse(&nt, &doc, &e) == PROV_MISSING);
 	CHECK_EQ_STR(e.field, "txnid");
-	CHECK(load_variant(notif_ok,
-	                   "\"notif_token\":\"dd497bda3b250e536186fc0663f32f40\",",
-	                   "") == 0);
+	CHECK(load_variant(
+		  notif_ok,
+		  "\"notif_token\":\"dd497bda3b250e536186fc0663f32f40\",",
+		  "") == 0);
 	CHECK(orange_notif_parse(&nt, &doc, &e) == PROV_MISSING);
 	CHECK_EQ_STR(e.field, "notif_token");
 	CHECK(load_variant(notif_ok, "\"dd497bda3b250e536186fc0663f32f40\"",

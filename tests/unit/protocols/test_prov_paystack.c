@@ -71,8 +71,8 @@ static const char verify_ok[] =
 
 /* wire-formats.md §5.4's test body. */
 static const char webhook_ok[] = "{\"event\":\"charge.success\",\"data\":{"
-                                 "\"reference\":\"T123\",\"status\":"
-                                 "\"success\",\"amount\":10000}}";
+				 "\"reference\":\"T123\",\"status\":"
+				 "\"success\",\"amount\":10000}}";
 
 static const char webhook_failed[] =
     "{\"event\":\"charge.failed\",\"data\":{\"reference\":\"soko-42\","
@@ -80,8 +80,8 @@ static const char webhook_failed[] =
     "\"gateway_response\":\"Declined\"}}";
 
 static const char *const samples[] = {
-    charge_req, charge_otp, charge_offline, charge_success, charge_refused,
-    verify_ok,  webhook_ok, webhook_failed,
+    charge_req,     charge_otp, charge_offline, charge_success,
+    charge_refused, verify_ok,  webhook_ok,     webhook_failed,
 };
 
 static struct json_tok toks[512];
@@ -119,8 +119,8 @@ static int
 expect(enum prov_rc rc, const struct prov_err *e, enum prov_rc want,
        const char *field)
 {
-	if (rc != want || (field != NULL &&
-	                   (e->field == NULL || strcmp(e->field, field) != 0))) {
+	if (rc != want || (field != NULL && (e->field == NULL ||
+	                                     strcmp(e->field, field) != 0))) {
 		fprintf(stderr, "  rc %d (want %d) field %s (want %s) why %s\n",
 		        rc, want, e->field ? e->field : "-",
 		        field ? field : "-", e->why ? e->why : "-");
@@ -172,8 +172,7 @@ test_charge_build(void)
 	size_t n, need;
 	const char *why;
 
-	CHECK(paystack_charge_build(out, sizeof out, &r, &n, &why) ==
-	      CODEC_OK);
+	CHECK(paystack_charge_build(out, sizeof out, &r, &n, &why) == CODEC_OK);
 	CHECK_EQ_STR(out, charge_req);
 	CHECK(paystack_charge_build(out, 8, &r, &need, &why) ==
 	      CODEC_NEED_MORE);
@@ -181,8 +180,7 @@ test_charge_build(void)
 	r.reference = "soko-ps.1=a";
 	r.provider = "mpesa_offline";
 	r.currency = "KES";
-	CHECK(paystack_charge_build(out, sizeof out, &r, &n, &why) ==
-	      CODEC_OK);
+	CHECK(paystack_charge_build(out, sizeof out, &r, &n, &why) == CODEC_OK);
 	CHECK_EQ_STR(out, "{\"amount\":1000,\"email\":\"customer@email.com\","
 	                  "\"currency\":\"KES\",\"mobile_money\":{\"phone\":"
 	                  "\"0553241149\",\"provider\":\"mpesa_offline\"},"
@@ -260,8 +258,8 @@ test_charge_resp(void)
 	CHECK(c.outcome == PROV_FAILED);
 	CHECK_EQ_STR(c.reason, "Approved"); /* gateway_response as sent */
 	CHECK(load_variant(charge_otp, "\"send_otp\"", "\"open_url\"") == 0);
-	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e,
-	             PROV_MISSING, "data.url") == 0);
+	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e, PROV_MISSING,
+	             "data.url") == 0);
 	CHECK(load_variant(charge_otp, "\"send_otp\"",
 	                   "\"open_url\",\"url\":\"https://x/y\"") == 0);
 	CHECK(paystack_charge_resp_parse(&c, &doc, &e) == PROV_OK);
@@ -279,14 +277,14 @@ test_charge_resp(void)
 	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e,
 	             PROV_BAD_VALUE, "data.amount") == 0);
 	CHECK(load_variant(charge_success, "\"amount\":1000,", "") == 0);
-	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e,
-	             PROV_MISSING, "data.amount") == 0);
+	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e, PROV_MISSING,
+	             "data.amount") == 0);
 	CHECK(load_variant(charge_success, "\"currency\":\"GHS\",", "") == 0);
-	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e,
-	             PROV_MISSING, "data.currency") == 0);
+	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e, PROV_MISSING,
+	             "data.currency") == 0);
 	CHECK(load("{\"status\":true,\"message\":\"x\"}") == 0);
-	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e,
-	             PROV_MISSING, "data") == 0);
+	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e, PROV_MISSING,
+	             "data") == 0);
 	CHECK(load("{\"status\":\"true\",\"message\":\"x\"}") == 0);
 	CHECK(expect(paystack_charge_resp_parse(&c, &doc, &e), &e,
 	             PROV_WRONG_TYPE, "status") == 0);
@@ -339,7 +337,8 @@ test_verify(void)
 	CHECK(load_variant(verify_ok, "\"currency\":\"NGN\",", "") == 0);
 	CHECK(expect(paystack_verify_parse(&t, &doc, &e), &e, PROV_MISSING,
 	             "data.currency") == 0);
-	CHECK(load_variant(verify_ok, "\"reference\":\"rd0bz6z2wu\",", "") == 0);
+	CHECK(load_variant(verify_ok, "\"reference\":\"rd0bz6z2wu\",", "") ==
+	      0);
 	CHECK(expect(paystack_verify_parse(&t, &doc, &e), &e, PROV_MISSING,
 	             "data.reference") == 0);
 	CHECK(load(charge_refused) == 0);

@@ -27,8 +27,8 @@
  *   printf '%s' '<body>' | openssl dgst -sha512 -hmac sk_test_simulator
  * (it also equals the vector printed in wire-formats.md). */
 static const char ps_body1[] = "{\"event\":\"charge.success\",\"data\":{"
-                               "\"reference\":\"T123\",\"status\":\"success\","
-                               "\"amount\":10000}}";
+			       "\"reference\":\"T123\",\"status\":\"success\","
+			       "\"amount\":10000}}";
 static const char ps_sig1[] =
     "230b81f5aec3974eafe87c3e0689e1abdd76d2ffe72abfd20bbdacc50540e130"
     "2841976483d63ecf59821da11f4624df265bbee33f8cf8f426e8c63e8be05275";
@@ -66,8 +66,8 @@ test_paystack_sig(void)
 	                           sig));
 	/* Wrong key, one body byte changed, one digest nibble changed. */
 	CHECK(!prov_paystack_sig_ok("sk_test_simulatoR",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), ps_sig1));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            ps_sig1));
 	memcpy(body, ps_body1, sizeof ps_body1);
 	body[strlen(body) - 3] = '1';
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator", (const uint8_t *)body,
@@ -78,37 +78,37 @@ test_paystack_sig(void)
 	memcpy(sig, ps_sig1, sizeof ps_sig1);
 	sig[127] = sig[127] == '5' ? '6' : '5';
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), sig));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            sig));
 	/* Wrong lengths, non-hex, empty or missing secret. */
 	memcpy(sig, ps_sig1, sizeof ps_sig1);
 	sig[127] = '\0';
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), sig));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            sig));
 	snprintf(sig, sizeof sig, "%s0", ps_sig1);
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), sig));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            sig));
 	memcpy(sig, ps_sig1, sizeof ps_sig1);
 	sig[10] = 'g';
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), sig));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            sig));
 	sig[10] = ' ';
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), sig));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            sig));
 	CHECK(!prov_paystack_sig_ok("", (const uint8_t *)ps_body1,
 	                            strlen(ps_body1), ps_sig1));
 	CHECK(!prov_paystack_sig_ok(NULL, (const uint8_t *)ps_body1,
 	                            strlen(ps_body1), ps_sig1));
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), NULL));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            NULL));
 	CHECK(!prov_paystack_sig_ok("sk_test_simulator",
-	                            (const uint8_t *)ps_body1,
-	                            strlen(ps_body1), ""));
+	                            (const uint8_t *)ps_body1, strlen(ps_body1),
+	                            ""));
 	/* An empty body still has a signature; all zeros is not it. */
 	memset(sig, '0', 128);
 	sig[128] = '\0';
@@ -249,8 +249,7 @@ test_security_credential(void)
 
 	/* PEM buffer: decrypts back to the raw password. */
 	CHECK(prov_mpesa_security_credential(pem, "Safaricom999!*!", out,
-	                                     sizeof out, err,
-	                                     sizeof err) == 0);
+	                                     sizeof out, err, sizeof err) == 0);
 	CHECK_EQ_INT(strlen(out), 344);
 	CHECK(decrypt(k, out, pt, sizeof pt) == 0);
 	CHECK_EQ_STR(pt, "Safaricom999!*!");
@@ -320,7 +319,8 @@ test_security_credential(void)
 	                                     sizeof err) == -1);
 	CHECK(strstr(err, "cannot open") != NULL);
 	CHECK(prov_mpesa_security_credential(
-		  "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+		  "-----BEGIN CERTIFICATE-----\nAAAA\n-----END "
+	          "CERTIFICATE-----\n",
 		  "pw", out, sizeof out, err, sizeof err) == -1);
 	CHECK(prov_mpesa_security_credential(NULL, "pw", out, sizeof out, err,
 	                                     sizeof err) == -1);
