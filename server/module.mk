@@ -3,7 +3,7 @@ CORE_SRCS := server/util.c server/log.c server/payment.c server/ledger.c \
 	server/store.c server/store_checks.c server/store_sqlite.c \
 	server/store_pg.c server/dbq.c server/config.c server/metrics.c \
 	server/svc_admin.c server/keywrap.c server/svc_pos.c \
-	server/svc_prov.c
+	server/svc_prov.c server/prov_sig.c
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 CORE_LIB  := $(BUILD)/libsokocore.a
 

@@ -3,7 +3,7 @@
 # real fuzzers (clang -fsanitize=fuzzer) for FUZZ_SECONDS each and merges
 # new coverage into tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := money movement pos cbor json mpesa
+FUZZ_TARGETS := money movement pos cbor json mpesa callbacks
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
 ALL_BINS     += $(REPLAY_BINS)
 
@@ -35,6 +35,12 @@ $(BUILD)/tests/fuzz/replay_mpesa: tests/fuzz/replay.c tests/fuzz/fuzz_mpesa.c $(
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
+# fuzz_callbacks: every provider's response and callback parsers; links
+# protocols/ only.
+$(BUILD)/tests/fuzz/replay_callbacks: tests/fuzz/replay.c tests/fuzz/fuzz_callbacks.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
 check-fuzz: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 		$(BUILD)/tests/fuzz/replay_$$t tests/fuzz/corpus/$$t || exit 1; \
@@ -63,6 +69,13 @@ build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c protocols/json.c
 	$(FUZZ_CC) $^ -o $@
 build/fuzz/fuzz_mpesa: tests/fuzz/fuzz_mpesa.c protocols/prov_mpesa.c \
 		protocols/json.c protocols/base64.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
+
+build/fuzz/fuzz_callbacks: tests/fuzz/fuzz_callbacks.c protocols/prov_mpesa.c \
+		protocols/prov.c protocols/prov_momo.c protocols/prov_orange.c \
+		protocols/prov_flw.c protocols/prov_paystack.c \
+		protocols/json.c protocols/base64.c protocols/money.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $^ -o $@
 
