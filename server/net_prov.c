@@ -7,9 +7,8 @@
  * money right (svc_prov.h): claim durably, then call; record the answer;
  * move money only on a status answer, in the same commit as the state.
  *
- * M-Pesa Daraja is the driver built so far: OAuth token (cached, refreshed
- * before expiry, one fetch at a time), STK push, STK query, the STK
- * callback under an unguessable per-shortcode token.
+ * The providers' own APIs are spoken by the drivers (net_prov_<name>.c,
+ * net_prov_int.h): M-Pesa Daraja and MTN MoMo so far.
  */
 #include "net_prov.h"
 
@@ -33,29 +32,18 @@
 #include "net_curl.h"
 #include "net_http.h"
 #include "payment.h"
+#include "net_prov_int.h"
 #include "prov_mpesa.h"
 #include "sha256.h"
 #include "svc_admin.h"
 #include "svc_prov.h"
 #include "util.h"
 
-#define PROV_BODY_MAX   4096 /* request bodies we build */
-#define PROV_TOKS       256  /* JSON tokens of a provider answer */
-#define CB_TOKEN_MIN    32   /* callback URL token bytes */
-#define TOKEN_MARGIN_MS 60000 /* refresh a token this long before expiry */
-#define EAT_OFFSET_S    (3 * 3600) /* Daraja timestamps: Kenyan time */
-
-struct pop;
-
-struct mpesa {
-	bool on;
-	char *key, *secret, *passkey, *cb_token;
-	char token[MPESA_TOKEN_MAX];
-	int64_t token_exp_ms;
-	bool token_busy;
-	struct pop *waiters; /* calls waiting for a token */
-	size_t n_waiters;
+static const struct prov_drv *const drivers[] = {
+	&prov_drv_mpesa,
+	&prov_drv_momo,
 };
+#define N_DRIVERS (sizeof drivers / sizeof drivers[0])
 
 struct net_prov {
 	struct event_base *base;
@@ -66,46 +54,53 @@ struct net_prov {
 	struct svc_prov_policy pol;
 	bool due_running, due_again, stopping;
 	int64_t inflight;
-	struct mpesa m;
+	void *state[N_DRIVERS]; /* per driver; NULL: not configured */
+	bool on[N_DRIVERS];
+	bool any_on;
 };
 
-enum pop_kind {
-	POP_CREATE,
-	POP_GET,
-	POP_DUE,
-	POP_CLAIM,  /* claim written, then the send */
-	POP_SEND,   /* initiate call in flight */
-	POP_QUERY,  /* status call in flight */
-	POP_WRITE,  /* an update after an answer */
-	POP_SETTLE, /* the success posting */
-	POP_CALLBACK,
-};
+static int
+drv_index(const struct prov_drv *d)
+{
+	size_t i;
 
-struct pop {
-	struct net_prov *np;
-	struct pop *next; /* token waiters */
-	enum pop_kind kind;
-	struct dbq_job job;
-	struct evhttp_request *req;
-	struct store_prov p;
-	struct store_prov_update u;
-	/* strings u points into */
-	char pref[STORE_PREF_MAX + 1];
-	char code[STORE_RCODE_MAX + 1];
-	char desc[STORE_RDESC_MAX + 1];
-	char receipt[STORE_PREF_MAX + 1];
-	/* POP_CREATE */
-	struct svc_collection c;
-	const char *err_code, *err_msg;
-	int status;
-	/* POP_DUE */
-	struct store_prov *rows;
-	size_t n_rows, cap;
-	/* POP_CALLBACK */
-	bool cb_success, cb_has_amount, cb_found;
-	int64_t cb_amount;
-	enum svc_prov_cb verdict;
-};
+	for (i = 0; i < N_DRIVERS; i++)
+		if (drivers[i] == d)
+			return (int)i;
+	return -1;
+}
+
+/* The enabled driver called name, or NULL. */
+static const struct prov_drv *
+drv_find(const struct net_prov *np, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_DRIVERS; i++)
+		if (np->on[i] && strcmp(drivers[i]->name, name) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+const struct config *
+prov_cfg(const struct net_prov *np)
+{
+	return np->cfg;
+}
+
+struct ncurl *
+prov_curl(const struct net_prov *np)
+{
+	return np->nc;
+}
+
+void *
+prov_state(const struct net_prov *np, const struct prov_drv *d)
+{
+	int i = drv_index(d);
+
+	return i >= 0 ? np->state[i] : NULL;
+}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -274,7 +269,7 @@ create_call(struct store *st, struct dbq_job *job)
 		             "in the payment's currency";
 		return STORE_OK;
 	}
-	rc = st->ops->account_by_code(st, cfg->mpesa_clearing_account,
+	rc = st->ops->account_by_code(st, o->drv->clearing_account(cfg),
 	                              &clearing);
 	if (rc == STORE_NOT_FOUND ||
 	    (rc == STORE_OK &&
@@ -341,8 +336,8 @@ create_done(struct dbq_job *job)
 
 /* A reference the customer sees and the provider echoes: n characters
  * of an unambiguous [A-Z2-9] alphabet from the CSPRNG. */
-static int
-random_ref(char *dst, size_t n)
+int
+prov_random_ref(char *dst, size_t n)
 {
 	static const char alpha[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 	uint8_t b[32];
@@ -390,25 +385,31 @@ handle_collection(struct net_prov *np, struct evhttp_request *req)
 		pop_free(o);
 		return;
 	}
-	if (strcmp(o->c.provider, "mpesa") != 0) {
-		net_http_error(req, 422, "provider_unknown",
-		               "provider must be one of: mpesa");
-		pop_free(o);
-		return;
-	}
-	if (!np->m.on) {
-		net_http_error(req, 503, "provider_disabled",
-		               "this provider is not configured");
-		pop_free(o);
-		return;
-	}
-	/* Daraja takes whole shillings (wire-formats §1.2) */
-	if (strcmp(o->c.cur->alpha, "KES") != 0 ||
-	    o->c.amount_minor % 100 != 0) {
-		net_http_error(req, 422, "amount_invalid_for_provider",
-		               "M-Pesa collects whole KES only");
-		pop_free(o);
-		return;
+	{
+		size_t i;
+		const char *code, *msg = "";
+
+		for (i = 0; i < N_DRIVERS; i++)
+			if (strcmp(o->c.provider, drivers[i]->name) == 0)
+				break;
+		if (i == N_DRIVERS) {
+			net_http_error(req, 422, "provider_unknown",
+			               "provider must be one of: mpesa, momo");
+			pop_free(o);
+			return;
+		}
+		if (!np->on[i]) {
+			net_http_error(req, 503, "provider_disabled",
+			               "this provider is not configured");
+			pop_free(o);
+			return;
+		}
+		o->drv = drivers[i];
+		if ((code = o->drv->check(np->cfg, &o->c, &msg)) != NULL) {
+			net_http_error(req, 422, code, msg);
+			pop_free(o);
+			return;
+		}
 	}
 	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, "col:%s", key);
 	o->p.pay.currency = o->c.cur->numeric;
@@ -417,10 +418,7 @@ handle_collection(struct net_prov *np, struct evhttp_request *req)
 	o->p.kind = STORE_PROV_COLLECT;
 	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
 	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
-	if (o->c.reference[0] != '\0')
-		strlcpy_s(o->p.client_ref, o->c.reference,
-		          sizeof o->p.client_ref);
-	else if (random_ref(o->p.client_ref, 10) != 0) {
+	if (o->drv->client_ref(o) != 0) {
 		net_http_error(req, 503, "retry_later", "no randomness");
 		pop_free(o);
 		return;
@@ -495,392 +493,6 @@ handle_payment(struct net_prov *np, struct evhttp_request *req,
 	}
 }
 
-/* ------------------------------------------------------- M-Pesa driver */
-
-static void mpesa_send(struct pop *o);
-static void mpesa_query(struct pop *o);
-static void answer(struct pop *o, const struct svc_prov_answer *a);
-
-static void
-mpesa_url(const struct net_prov *np, char *dst, size_t cap, const char *path)
-{
-	snprintf(dst, cap, "%s%s", np->cfg->mpesa_base_url, path);
-}
-
-/* Calls waiting for the token: go on, or give up without a call. */
-static void
-token_release(struct net_prov *np, bool ok)
-{
-	struct pop *w = np->m.waiters, *next;
-
-	np->m.waiters = NULL;
-	np->m.n_waiters = 0;
-	for (; w != NULL; w = next) {
-		next = w->next;
-		w->next = NULL;
-		if (ok) {
-			if (w->kind == POP_SEND)
-				mpesa_send(w);
-			else
-				mpesa_query(w);
-		} else {
-			struct svc_prov_answer a = {
-				.v = w->kind == POP_SEND ? SVC_PROV_NOT_SENT
-				                         : SVC_PROV_NO_ANSWER,
-				.code = "token"};
-
-			answer(w, &a);
-		}
-	}
-}
-
-static void
-token_done(void *arg, const struct ncurl_result *r)
-{
-	struct net_prov *np = arg;
-	struct json_tok toks[16];
-	struct json_doc doc;
-	struct mpesa_token t;
-	struct mpesa_err e;
-	const char *why = NULL;
-	bool ok = false;
-
-	np->m.token_busy = false;
-	if (r->outcome == NCURL_ANSWERED && r->http_status == 200 &&
-	    json_parse(&doc, toks, 16, r->body, r->body_len, &why) ==
-	            CODEC_OK &&
-	    mpesa_token_parse(&t, &doc, &e) == MPESA_OK) {
-		strlcpy_s(np->m.token, t.access_token, sizeof np->m.token);
-		np->m.token_exp_ms = util_now_ms() + t.expires_in_s * 1000;
-		ok = true;
-		log_msg(LOG_PROV, LOG_LEVEL_INFO,
-		        "event=token provider=mpesa expires_in_s=%lld",
-		        (long long)t.expires_in_s);
-	} else {
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=token_failed provider=mpesa outcome=%s "
-		        "status=%ld why=\"%s\"",
-		        ncurl_outcome_name(r->outcome), r->http_status,
-		        r->errstr);
-	}
-	token_release(np, ok);
-}
-
-/* true: the token is fresh, go on now.  false: o waits (or fails). */
-static bool
-mpesa_token(struct pop *o)
-{
-	struct net_prov *np = o->np;
-	char cred[512], b64[700], auth[740], url[600];
-	struct ncurl_req rq;
-	const char *why = NULL;
-	size_t n = 0;
-
-	if (np->m.token[0] != '\0' &&
-	    util_now_ms() < np->m.token_exp_ms - TOKEN_MARGIN_MS)
-		return true;
-	o->next = np->m.waiters;
-	np->m.waiters = o;
-	np->m.n_waiters++;
-	if (np->m.token_busy)
-		return false;
-	snprintf(cred, sizeof cred, "%s:%s", np->m.key, np->m.secret);
-	if (base64_encode(b64, sizeof b64, (const uint8_t *)cred,
-	                  strlen(cred), &n) != CODEC_OK) {
-		sha256_wipe(cred, sizeof cred);
-		token_release(np, false);
-		return false;
-	}
-	sha256_wipe(cred, sizeof cred);
-	snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
-	sha256_wipe(b64, sizeof b64);
-	mpesa_url(np, url, sizeof url,
-	          "/oauth/v1/generate?grant_type=client_credentials");
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_GET;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.n_headers = 1;
-	rq.endpoint = "mpesa.oauth";
-	np->m.token_busy = true;
-	if (ncurl_submit(np->nc, &rq, token_done, np, &why) != 0) {
-		np->m.token_busy = false;
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=token_failed provider=mpesa why=\"%s\"", why);
-		sha256_wipe(auth, sizeof auth);
-		token_release(np, false);
-		return false;
-	}
-	sha256_wipe(auth, sizeof auth);
-	return false;
-}
-
-static void
-bearer(const struct net_prov *np, char *dst, size_t cap)
-{
-	snprintf(dst, cap, "Authorization: Bearer %s", np->m.token);
-}
-
-/* Daraja's gateway refuses an expired or wrong token with one of three
- * codes depending on the API (wire-formats §1.0): refresh and send
- * again, nothing was processed. */
-static bool
-mpesa_token_refused(long status, const struct mpesa_error_resp *er)
-{
-	return status == 401 || (er != NULL &&
-	                         (strcmp(er->error_code, "404.001.03") == 0 ||
-	                          strcmp(er->error_code, "400.003.01") == 0 ||
-	                          strcmp(er->error_code, "401.002.01") == 0 ||
-	                          strstr(er->error_message,
-	                                 "Invalid Access Token") != NULL));
-}
-
-/* The gateway's throttles answer before anything is processed. */
-static bool
-mpesa_throttled(long status, const struct mpesa_error_resp *er)
-{
-	return status == 429 ||
-	       (er != NULL && (strcmp(er->error_code, "500.003.02") == 0 ||
-	                       strcmp(er->error_code, "500.003.03") == 0));
-}
-
-/* Reduces an STK push answer to a verdict (docs/payments.md §1 rule 2). */
-static void
-stk_push_done(void *arg, const struct ncurl_result *r)
-{
-	struct pop *o = arg;
-	struct svc_prov_answer a = {.v = SVC_PROV_LOST};
-	struct json_tok toks[PROV_TOKS];
-	struct json_doc doc;
-	struct mpesa_err e;
-	struct mpesa_error_resp er;
-	const char *why = NULL;
-	bool parsed = r->outcome == NCURL_ANSWERED &&
-	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
-	                         &why) == CODEC_OK;
-	bool has_er = parsed && r->http_status != 200 &&
-	              mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK;
-
-	if (has_er) {
-		strlcpy_s(o->code, er.error_code, sizeof o->code);
-		strlcpy_s(o->desc, er.error_message, sizeof o->desc);
-	} else if (r->outcome == NCURL_ANSWERED) {
-		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
-	}
-	a.code = o->code;
-	a.desc = has_er ? o->desc : NULL;
-	if (r->outcome == NCURL_NOT_SENT) {
-		a.v = SVC_PROV_NOT_SENT;
-		a.code = "not_sent";
-	} else if (r->outcome == NCURL_UNKNOWN) {
-		a.v = SVC_PROV_LOST;
-		a.code = "answer_lost";
-	} else if (r->http_status == 200) {
-		struct mpesa_stk_push_resp sp;
-
-		if (parsed && mpesa_stk_push_resp_parse(&sp, &doc, &e) ==
-		                      MPESA_OK &&
-		    mpesa_code_is_zero(&sp.response_code)) {
-			a.v = SVC_PROV_ACCEPTED;
-			strlcpy_s(o->pref, sp.checkout_request_id,
-			          sizeof o->pref);
-			a.provider_ref = o->pref;
-			a.code = "0";
-		} else {
-			/* a 200 we cannot read: it may have been taken */
-			a.v = SVC_PROV_LOST;
-			a.code = "unreadable_answer";
-		}
-	} else if (mpesa_token_refused(r->http_status, has_er ? &er : NULL)) {
-		o->np->m.token[0] = '\0';
-		a.v = SVC_PROV_NOT_SENT;
-	} else if (mpesa_throttled(r->http_status, has_er ? &er : NULL)) {
-		a.v = SVC_PROV_NOT_SENT;
-	} else if (r->http_status >= 400 && r->http_status < 500 &&
-	           r->http_status != 408) {
-		a.v = SVC_PROV_REFUSED; /* bad phone, bad amount, ... */
-	} else {
-		/* 5xx, 408, anything else: it may have been committed */
-		a.v = SVC_PROV_LOST;
-	}
-	answer(o, &a);
-}
-
-static void
-mpesa_send(struct pop *o)
-{
-	struct net_prov *np = o->np;
-	char body[PROV_BODY_MAX], ts[16], url[600], auth[600], cb[600];
-	struct mpesa_stk_push_req sr;
-	struct ncurl_req rq;
-	const char *why = NULL;
-	size_t n = 0;
-
-	o->kind = POP_SEND;
-	if (!mpesa_token(o))
-		return;
-	if (mpesa_timestamp(ts, sizeof ts, util_now_ms(), EAT_OFFSET_S) !=
-	    CODEC_OK)
-		goto not_sent;
-	snprintf(cb, sizeof cb, "%s/v1/callbacks/mpesa/stk/%s",
-	         np->cfg->prov_callback_base_url, np->m.cb_token);
-	memset(&sr, 0, sizeof sr);
-	sr.short_code = np->cfg->mpesa_shortcode;
-	sr.passkey = np->m.passkey;
-	sr.timestamp = ts;
-	sr.type = MPESA_STK_PAYBILL;
-	sr.amount_minor = o->p.pay.amount_minor;
-	sr.party_a = o->p.msisdn;
-	sr.party_b = np->cfg->mpesa_shortcode;
-	sr.phone = o->p.msisdn;
-	sr.callback_url = cb;
-	sr.account_ref = o->p.client_ref;
-	sr.desc = "Payment";
-	if (mpesa_stk_push_build(body, sizeof body, &sr, &n, &why) !=
-	    CODEC_OK) {
-		/* our data cannot make a valid request: it will never
-		 * work; fail it (nothing was sent) */
-		struct svc_prov_answer a = {.v = SVC_PROV_REFUSED,
-		                            .code = "request_invalid",
-		                            .desc = why};
-
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=request_invalid ref=%s why=\"%s\"",
-		        o->p.pay.ref, why);
-		answer(o, &a);
-		return;
-	}
-	mpesa_url(np, url, sizeof url, "/mpesa/stkpush/v1/processrequest");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.stkpush";
-	sha256_wipe(ts, sizeof ts);
-	if (ncurl_submit(np->nc, &rq, stk_push_done, o, &why) == 0) {
-		sha256_wipe(body, sizeof body); /* holds the password */
-		return;
-	}
-	sha256_wipe(body, sizeof body);
-	log_msg(LOG_PROV, LOG_LEVEL_WARN,
-	        "event=call_refused ref=%s endpoint=mpesa.stkpush why=\"%s\"",
-	        o->p.pay.ref, why);
-not_sent: {
-	struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
-	                            .code = "not_sent"};
-
-	answer(o, &a);
-}
-}
-
-static void
-stk_query_done(void *arg, const struct ncurl_result *r)
-{
-	struct pop *o = arg;
-	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER};
-	struct json_tok toks[PROV_TOKS];
-	struct json_doc doc;
-	struct mpesa_err e;
-	const char *why = NULL;
-	bool parsed = r->outcome == NCURL_ANSWERED &&
-	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
-	                         &why) == CODEC_OK;
-
-	if (r->outcome != NCURL_ANSWERED) {
-		a.code = ncurl_outcome_name(r->outcome);
-	} else if (r->http_status == 200) {
-		struct mpesa_stk_query_resp q;
-
-		if (parsed &&
-		    mpesa_stk_query_resp_parse(&q, &doc, &e) == MPESA_OK) {
-			strlcpy_s(o->code, q.result_code.text, sizeof o->code);
-			strlcpy_s(o->desc, q.result_desc, sizeof o->desc);
-			a.code = o->code;
-			a.desc = o->desc;
-			/* ResultCode 0: paid; any other number: the STK
-			 * transaction ended without payment (1032 cancelled,
-			 * 1 insufficient funds, 1037 unreachable, 2001 wrong
-			 * PIN ...) */
-			if (mpesa_code_is_zero(&q.result_code))
-				a.v = SVC_PROV_SUCCEEDED;
-			else if (q.result_code.is_num)
-				a.v = SVC_PROV_FAILED;
-		} else {
-			a.code = "unreadable_answer";
-		}
-	} else {
-		struct mpesa_error_resp er;
-
-		if (parsed && mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK) {
-			strlcpy_s(o->code, er.error_code, sizeof o->code);
-			a.code = o->code;
-			if (mpesa_token_refused(r->http_status, &er))
-				o->np->m.token[0] = '\0';
-			/* "The transaction is being processed" */
-			else if (strcmp(er.error_code, "500.001.1001") == 0)
-				a.v = SVC_PROV_PENDING;
-		} else {
-			if (r->http_status == 401)
-				o->np->m.token[0] = '\0';
-			snprintf(o->code, sizeof o->code, "%ld", r->http_status);
-			a.code = o->code;
-		}
-	}
-	answer(o, &a);
-}
-
-static void
-mpesa_query(struct pop *o)
-{
-	struct net_prov *np = o->np;
-	char body[PROV_BODY_MAX], ts[16], url[600], auth[600];
-	struct mpesa_stk_query_req qr;
-	struct ncurl_req rq;
-	const char *why = NULL;
-	size_t n = 0;
-
-	o->kind = POP_QUERY;
-	if (!mpesa_token(o))
-		return;
-	if (mpesa_timestamp(ts, sizeof ts, util_now_ms(), EAT_OFFSET_S) !=
-	    CODEC_OK)
-		goto no_answer;
-	qr.short_code = np->cfg->mpesa_shortcode;
-	qr.passkey = np->m.passkey;
-	qr.timestamp = ts;
-	qr.checkout_request_id = o->p.provider_ref;
-	if (mpesa_stk_query_build(body, sizeof body, &qr, &n, &why) !=
-	    CODEC_OK)
-		goto no_answer;
-	mpesa_url(np, url, sizeof url, "/mpesa/stkpushquery/v1/query");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.stkquery";
-	if (ncurl_submit(np->nc, &rq, stk_query_done, o, &why) == 0) {
-		sha256_wipe(body, sizeof body);
-		return;
-	}
-	sha256_wipe(body, sizeof body);
-no_answer: {
-	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
-	                            .code = "not_sent"};
-
-	answer(o, &a);
-}
-}
-
 /* ----------------------------------------------- answers -> the store */
 
 static void
@@ -937,8 +549,8 @@ settle_done(struct dbq_job *job)
 }
 
 /* An answer arrived (or is known never to come): decide, then write. */
-static void
-answer(struct pop *o, const struct svc_prov_answer *a)
+void
+prov_answer(struct pop *o, const struct svc_prov_answer *a)
 {
 	bool settle, ok;
 	const char *why;
@@ -981,13 +593,6 @@ answer(struct pop *o, const struct svc_prov_answer *a)
 
 /* ------------------------------------------------------------ janitor */
 
-static bool
-can_query(const struct store_prov *p)
-{
-	/* an STK push is queried by its CheckoutRequestID */
-	return p->provider_ref[0] != '\0';
-}
-
 static void
 claim_done(struct dbq_job *job)
 {
@@ -1007,7 +612,8 @@ claim_done(struct dbq_job *job)
 	o->p.send_attempts = o->u.send_attempts;
 	o->p.next_at_ms = o->u.next_at_ms;
 	memset(&o->u, 0, sizeof o->u);
-	mpesa_send(o);
+	o->kind = POP_SEND;
+	o->drv->send(o);
 }
 
 static void
@@ -1028,7 +634,18 @@ due_done(struct dbq_job *job)
 		const char *why;
 
 		o->p = d->rows[i];
-		act = svc_prov_due(&o->p, can_query(&o->p), now, &np->pol,
+		o->drv = drv_find(np, o->p.provider);
+		if (o->drv == NULL) {
+			/* a provider this instance does not drive (config
+			 * changed): leave it to one that does, or to a
+			 * human after the deadline */
+			log_msg(LOG_PROV, LOG_LEVEL_WARN,
+			        "event=provider_disabled ref=%s provider=%s",
+			        o->p.pay.ref, o->p.provider);
+			pop_free(o);
+			continue;
+		}
+		act = svc_prov_due(&o->p, o->drv->can_query(&o->p), now, &np->pol,
 		                   &o->u, &why);
 		log_msg(LOG_PROV, LOG_LEVEL_DEBUG,
 		        "event=due ref=%s state=%s call=%s action=\"%s\"",
@@ -1043,7 +660,8 @@ due_done(struct dbq_job *job)
 				pop_free(o);
 			break;
 		case SVC_PROV_QUERY:
-			mpesa_query(o);
+			o->kind = POP_QUERY;
+			o->drv->query(o);
 			break;
 		case SVC_PROV_UPDATE:
 			o->kind = POP_WRITE;
@@ -1077,7 +695,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (np->stopping || !np->m.on)
+	if (np->stopping || !np->any_on)
 		return;
 	if (np->due_running) {
 		np->due_again = true;
@@ -1105,14 +723,19 @@ static enum store_rc
 callback_call(struct store *st, struct dbq_job *job)
 {
 	struct pop *o = job->arg;
+	const char *prov = o->drv->name;
 	struct store_prov_callback cb;
 	enum store_rc rc;
 	bool has_update = false;
 	int attempt;
-	char detail[160];
+	char detail[200];
 
 	for (attempt = 0; attempt < 3; attempt++) {
-		rc = st->ops->prov_get(st, NULL, "mpesa", o->pref, NULL, &o->p);
+		rc = o->by_client_ref
+		             ? st->ops->prov_get(st, NULL, prov, NULL, o->pref,
+		                                 &o->p)
+		             : st->ops->prov_get(st, NULL, prov, o->pref, NULL,
+		                                 &o->p);
 		if (rc == STORE_NOT_FOUND)
 			break;
 		if (rc != STORE_OK)
@@ -1130,10 +753,11 @@ callback_call(struct store *st, struct dbq_job *job)
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND)
 		return rc;
 	o->cb_found = rc == STORE_OK;
-	snprintf(detail, sizeof detail, "result=%s amount=%lld receipt=%s",
-	         o->code, (long long)o->cb_amount, o->receipt);
+	snprintf(detail, sizeof detail,
+	         "success=%d result=%s amount=%lld receipt=%s",
+	         o->cb_success, o->code, (long long)o->cb_amount, o->receipt);
 	memset(&cb, 0, sizeof cb);
-	cb.provider = "mpesa";
+	cb.provider = prov;
 	cb.provider_ref = o->pref;
 	cb.payment_id = o->cb_found ? o->p.pay.id : 0;
 	cb.verdict = o->cb_found ? svc_prov_cb_name(o->verdict)
@@ -1147,9 +771,7 @@ static void
 callback_done(struct dbq_job *job)
 {
 	struct pop *o = job->arg;
-	char ack[128];
-	size_t n = 0;
-	const char *why = NULL;
+	const char *prov = o->drv->name;
 
 	metrics_inc(METRIC_PROV_CALLBACKS);
 	if (job->call_rc != STORE_OK) {
@@ -1161,104 +783,144 @@ callback_done(struct dbq_job *job)
 	}
 	if (!o->cb_found) {
 		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=callback_unknown provider=mpesa ref=%s "
+		        "event=callback_unknown provider=%s ref=%s "
 		        "(recorded for reconciliation)",
-		        o->pref);
+		        prov, o->pref);
 		net_http_error(o->req, 404, "payment_unknown",
-		               "no payment with this CheckoutRequestID");
+		               "no payment with this reference");
 		pop_free(o);
 		return;
 	}
 	if (o->verdict == SVC_CB_CONTRADICTION || o->verdict == SVC_CB_AMOUNT) {
 		metrics_inc(METRIC_PROV_ALERTS);
 		log_msg(LOG_PROV, LOG_LEVEL_ERROR,
-		        "event=callback_%s provider=mpesa ref=%s state=%s "
+		        "event=callback_%s provider=%s ref=%s state=%s "
 		        "result=%s alert=reconcile",
-		        svc_prov_cb_name(o->verdict), o->p.pay.ref,
+		        svc_prov_cb_name(o->verdict), prov, o->p.pay.ref,
 		        payment_state_name(o->p.pay.state), o->code);
 	} else {
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
-		        "event=callback provider=mpesa ref=%s verdict=%s "
-		        "result=%s",
-		        o->p.pay.ref, svc_prov_cb_name(o->verdict), o->code);
+		        "event=callback provider=%s ref=%s verdict=%s result=%s",
+		        prov, o->p.pay.ref, svc_prov_cb_name(o->verdict),
+		        o->code);
 	}
-	if (o->verdict == SVC_CB_AMOUNT) {
+	if (o->verdict == SVC_CB_AMOUNT)
 		net_http_error(o->req, 422, "amount_mismatch",
 		               "the callback's amount differs from the "
 		               "payment's");
-	} else {
-		mpesa_callback_ack_build(ack, sizeof ack, "Accepted", &n, &why);
-		net_http_reply(o->req, 200, "application/json", ack, n);
-	}
+	else
+		net_http_reply(o->req, 200, "application/json", o->desc,
+		               strlen(o->desc));
 	if (o->verdict == SVC_CB_ACCEPTED)
 		kick(o->np);
 	pop_free(o);
 }
 
-static void
-handle_mpesa_stk_callback(struct net_prov *np, struct evhttp_request *req,
-                          const char *token)
+void
+prov_callback(struct net_prov *np, const struct prov_drv *drv,
+              struct evhttp_request *req, const char *ref,
+              bool by_client_ref, bool claims_success, bool has_amount,
+              int64_t amount_minor, const char *code, const char *receipt,
+              const char *ok_body)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in), tl = strlen(token);
-	struct json_tok toks[PROV_TOKS];
-	struct json_doc doc;
-	struct mpesa_stk_callback cb;
-	struct mpesa_err e;
-	const char *why = NULL, *body;
-	enum mpesa_rc mr;
-	struct pop *o;
+	struct pop *o = pop_new(np, POP_CALLBACK, req);
 
-	if (!np->m.on || tl != strlen(np->m.cb_token) ||
-	    util_ct_memcmp(token, np->m.cb_token, tl) != 0) {
-		/* a wrong token looks like no endpoint at all */
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=callback_rejected provider=mpesa "
-		        "reason=token");
-		metrics_inc(METRIC_PROV_CALLBACKS_REJECTED);
-		net_http_error(req, 404, "not_found", "no such endpoint");
-		return;
-	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		net_http_error(req, 405, "method_not_allowed", "use POST");
-		return;
-	}
-	body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-	if (json_parse(&doc, toks, PROV_TOKS, body ? body : "", len, &why) !=
-	    CODEC_OK) {
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=callback_rejected provider=mpesa reason=json "
-		        "why=\"%s\"",
-		        why);
-		metrics_inc(METRIC_PROV_CALLBACKS_REJECTED);
-		net_http_error(req, 400, "callback_invalid_json", why);
-		return;
-	}
-	if ((mr = mpesa_stk_callback_parse(&cb, &doc, &e)) != MPESA_OK) {
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=callback_rejected provider=mpesa reason=shape "
-		        "field=%s why=\"%s\"",
-		        e.field, e.why != NULL ? e.why : "");
-		metrics_inc(METRIC_PROV_CALLBACKS_REJECTED);
-		net_http_error(req, 400,
-		               mr == MPESA_MISSING ? "callback_field_missing"
-		               : mr == MPESA_WRONG_TYPE
-		                       ? "callback_field_type"
-		                       : "callback_field_invalid",
-		               e.field);
-		return;
-	}
-	o = pop_new(np, POP_CALLBACK, req);
-	strlcpy_s(o->pref, cb.checkout_request_id, sizeof o->pref);
-	strlcpy_s(o->code, cb.result_code.text, sizeof o->code);
-	strlcpy_s(o->receipt, cb.receipt, sizeof o->receipt);
-	o->cb_success = mpesa_code_is_zero(&cb.result_code);
-	o->cb_has_amount = cb.has_amount;
-	o->cb_amount = cb.amount_minor;
+	o->drv = drv;
+	o->by_client_ref = by_client_ref;
+	strlcpy_s(o->pref, ref, sizeof o->pref);
+	strlcpy_s(o->code, code != NULL ? code : "", sizeof o->code);
+	strlcpy_s(o->receipt, receipt != NULL ? receipt : "",
+	          sizeof o->receipt);
+	/* the answer body rides in desc (unused by callbacks otherwise) */
+	strlcpy_s(o->desc, ok_body != NULL ? ok_body : "{}", sizeof o->desc);
+	o->cb_success = claims_success;
+	o->cb_has_amount = has_amount;
+	o->cb_amount = amount_minor;
 	if (post_call(o, callback_call, callback_done) != 0) {
 		net_http_error(req, 503, "busy", "retry later");
 		pop_free(o);
 	}
+}
+
+void
+prov_callback_reject(struct evhttp_request *req, const char *provider,
+                     int status, const char *code, const char *reason)
+{
+	log_msg(LOG_PROV, LOG_LEVEL_WARN,
+	        "event=callback_rejected provider=%s status=%d code=%s "
+	        "why=\"%s\"",
+	        provider, status, code, reason != NULL ? reason : "");
+	metrics_inc(METRIC_PROV_CALLBACKS_REJECTED);
+	net_http_error(req, status, code,
+	               status == 404 ? "no such endpoint"
+	                             : reason != NULL ? reason : code);
+}
+
+/* ------------------------------------------------------------- tokens */
+
+static void
+token_release(struct net_prov *np, struct prov_token *t, bool ok)
+{
+	struct pop *w = t->waiters, *next;
+
+	(void)np;
+	t->waiters = NULL;
+	for (; w != NULL; w = next) {
+		next = w->next;
+		w->next = NULL;
+		if (ok) {
+			t->go(w);
+		} else {
+			struct svc_prov_answer a = {
+				.v = w->kind == POP_SEND ? SVC_PROV_NOT_SENT
+				                         : SVC_PROV_NO_ANSWER,
+				.code = "token"};
+
+			prov_answer(w, &a);
+		}
+	}
+}
+
+bool
+prov_token_get(struct net_prov *np, struct prov_token *t, struct pop *o)
+{
+	if (t->token[0] != '\0' &&
+	    util_now_ms() < t->exp_ms - TOKEN_MARGIN_MS)
+		return true;
+	o->next = t->waiters;
+	t->waiters = o;
+	if (t->busy)
+		return false;
+	t->busy = true;
+	if (t->fetch(np, t) != 0) {
+		t->busy = false;
+		token_release(np, t, false);
+	}
+	return false;
+}
+
+void
+prov_token_done(struct net_prov *np, struct prov_token *t, const char *token,
+                int64_t expires_in_s)
+{
+	t->busy = false;
+	if (token != NULL && strlen(token) < sizeof t->token) {
+		strlcpy_s(t->token, token, sizeof t->token);
+		t->exp_ms = util_now_ms() + expires_in_s * 1000;
+		log_msg(LOG_PROV, LOG_LEVEL_INFO,
+		        "event=token expires_in_s=%lld",
+		        (long long)expires_in_s);
+		token_release(np, t, true);
+	} else {
+		token_release(np, t, false);
+	}
+}
+
+void
+prov_token_drop(struct prov_token *t)
+{
+	sha256_wipe(t->token, sizeof t->token);
+	t->exp_ms = 0;
 }
 
 /* ---------------------------------------------------------- the front */
@@ -1267,10 +929,23 @@ bool
 net_prov_http(struct net_prov *np, struct evhttp_request *req,
               const char *path, bool is_admin)
 {
-	static const char stk_cb[] = "/v1/callbacks/mpesa/stk/";
+	static const char cb[] = "/v1/callbacks/";
 
-	if (strncmp(path, stk_cb, sizeof stk_cb - 1) == 0) {
-		handle_mpesa_stk_callback(np, req, path + sizeof stk_cb - 1);
+	if (strncmp(path, cb, sizeof cb - 1) == 0) {
+		const char *rest = path + sizeof cb - 1;
+		size_t i;
+
+		for (i = 0; i < N_DRIVERS; i++) {
+			size_t n = strlen(drivers[i]->name);
+
+			if (np->on[i] &&
+			    strncmp(rest, drivers[i]->name, n) == 0 &&
+			    rest[n] == '/') {
+				drivers[i]->callback(np, req, rest + n + 1);
+				return true;
+			}
+		}
+		prov_callback_reject(req, "?", 404, "not_found", "provider");
 		return true;
 	}
 	if (strcmp(path, "/v1/collections") != 0 &&
@@ -1294,9 +969,9 @@ net_prov_inflight(const struct net_prov *np)
 	return np != NULL ? np->inflight : 0;
 }
 
-static char *
-secret(const char *file, const char *env, const char *what, char *err,
-       size_t errlen)
+char *
+prov_secret(const char *file, const char *env, const char *what, char *err,
+            size_t errlen)
 {
 	int bad = 0;
 	char *s = config_secret(file, env, &bad, err, errlen);
@@ -1306,6 +981,37 @@ secret(const char *file, const char *env, const char *what, char *err,
 	return s;
 }
 
+void
+prov_wipe_free(char *s)
+{
+	if (s != NULL) {
+		sha256_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+/* want: the configured token (>= CB_TOKEN_MIN of [A-Za-z0-9_-]); got: the
+ * URL's.  Constant time in the content. */
+bool
+prov_token_ok(const char *want, const char *got)
+{
+	size_t n = strlen(want);
+
+	if (n < CB_TOKEN_MIN ||
+	    strspn(want, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                 "0123456789-_") != n)
+		return false;
+	return strlen(got) == n && util_ct_memcmp(want, got, n) == 0;
+}
+
+void
+prov_callback_url(const struct net_prov *np, const char *name,
+                  const char *token, char *dst, size_t cap)
+{
+	snprintf(dst, cap, "%s/v1/callbacks/%s/%s",
+	         np->cfg->prov_callback_base_url, name, token);
+}
+
 struct net_prov *
 net_prov_new(struct event_base *base, struct dbq *dbq,
              const struct config *cfg, char *err, size_t errlen)
@@ -1313,6 +1019,7 @@ net_prov_new(struct event_base *base, struct dbq *dbq,
 	struct net_prov *np = xcalloc(1, sizeof *np);
 	struct ncurl_config nc;
 	struct timeval tv;
+	size_t i;
 
 	np->base = base;
 	np->dbq = dbq;
@@ -1324,46 +1031,18 @@ net_prov_new(struct event_base *base, struct dbq *dbq,
 	np->pol.max_sends = (int32_t)cfg->prov_max_sends;
 	np->pol.resend_after_ms = cfg->prov_check_every_ms;
 	np->pol.lease_ms = cfg->prov_lease_ms;
-	if (cfg->mpesa_base_url[0] != '\0') {
-		if (strncmp(cfg->mpesa_base_url, "https://", 8) != 0) {
-			snprintf(err, errlen,
-			         "mpesa_base_url: must be https:// (got %s)",
-			         cfg->mpesa_base_url);
+	for (i = 0; i < N_DRIVERS; i++) {
+		int rc = drivers[i]->init(np, &np->state[i], err, errlen);
+
+		if (rc < 0)
 			goto fail;
-		}
-		if (cfg->prov_callback_base_url[0] == '\0') {
-			snprintf(err, errlen,
-			         "prov_callback_base_url: required when "
-			         "mpesa_base_url is set");
-			goto fail;
-		}
-		if ((np->m.key = secret(cfg->mpesa_consumer_key_file,
-		                        "SOKO_MPESA_CONSUMER_KEY",
-		                        "mpesa_consumer_key", err, errlen)) ==
-		            NULL ||
-		    (np->m.secret = secret(cfg->mpesa_consumer_secret_file,
-		                           "SOKO_MPESA_CONSUMER_SECRET",
-		                           "mpesa_consumer_secret", err,
-		                           errlen)) == NULL ||
-		    (np->m.passkey = secret(cfg->mpesa_passkey_file,
-		                            "SOKO_MPESA_PASSKEY", "mpesa_passkey",
-		                            err, errlen)) == NULL ||
-		    (np->m.cb_token = secret(cfg->mpesa_callback_token_file,
-		                             "SOKO_MPESA_CALLBACK_TOKEN",
-		                             "mpesa_callback_token", err,
-		                             errlen)) == NULL)
-			goto fail;
-		if (strlen(np->m.cb_token) < CB_TOKEN_MIN ||
-		    strspn(np->m.cb_token,
-		           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		           "0123456789-_") != strlen(np->m.cb_token)) {
-			snprintf(err, errlen,
-			         "mpesa_callback_token: at least %d characters "
-			         "of [A-Za-z0-9_-]",
-			         CB_TOKEN_MIN);
-			goto fail;
-		}
-		np->m.on = true;
+		np->on[i] = rc > 0;
+		np->any_on |= np->on[i];
+	}
+	if (np->any_on && cfg->prov_callback_base_url[0] == '\0') {
+		snprintf(err, errlen, "prov_callback_base_url: required when a "
+		                      "provider is enabled");
+		goto fail;
 	}
 	memset(&nc, 0, sizeof nc);
 	nc.ca_file = cfg->prov_ca_file[0] != '\0' ? cfg->prov_ca_file : NULL;
@@ -1399,18 +1078,11 @@ net_prov_shutdown(struct net_prov *np)
 		event_del(np->tick);
 }
 
-static void
-wipe_free(char *s)
-{
-	if (s != NULL) {
-		sha256_wipe(s, strlen(s));
-		free(s);
-	}
-}
-
 void
 net_prov_free(struct net_prov *np)
 {
+	size_t i;
+
 	if (np == NULL)
 		return;
 	if (np->tick != NULL)
@@ -1419,10 +1091,8 @@ net_prov_free(struct net_prov *np)
 	 * (or nothing) through dbq, which is stopped by now; see
 	 * net_http.c for the order */
 	ncurl_free(np->nc);
-	wipe_free(np->m.key);
-	wipe_free(np->m.secret);
-	wipe_free(np->m.passkey);
-	wipe_free(np->m.cb_token);
-	sha256_wipe(np->m.token, sizeof np->m.token);
+	for (i = 0; i < N_DRIVERS; i++)
+		if (drivers[i]->fini != NULL)
+			drivers[i]->fini(np->state[i]);
 	free(np);
 }

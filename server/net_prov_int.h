@@ -1,0 +1,161 @@
+/*
+ * net_prov_int.h - what net_prov.c shares with its provider drivers
+ * (net_prov_<provider>.c).  Not a public interface: sokod only.
+ *
+ * A driver speaks one provider's API through net_curl: it sends the
+ * initiating call and the status query of a payment and reduces every
+ * answer to a struct svc_prov_answer handed to prov_answer(); it parses
+ * its callbacks and hands them to prov_callback().  Every decision stays
+ * in svc_prov.c; every storage write is made by net_prov.c.
+ */
+#ifndef SOKO_NET_PROV_INT_H
+#define SOKO_NET_PROV_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dbq.h"
+#include "net_curl.h"
+#include "store.h"
+#include "svc_admin.h"
+#include "svc_prov.h"
+
+#define PROV_BODY_MAX   8192  /* request bodies we build */
+#define PROV_TOKS       512   /* JSON tokens of a provider answer */
+#define PROV_TOKEN_MAX  4096  /* bearer tokens (MoMo's are JWTs) */
+#define CB_TOKEN_MIN    32    /* callback URL token bytes */
+#define TOKEN_MARGIN_MS 60000 /* refresh a token this long before expiry */
+
+struct net_prov;
+struct evhttp_request;
+
+enum pop_kind {
+	POP_CREATE,
+	POP_GET,
+	POP_DUE,
+	POP_CLAIM,  /* claim written, then the send */
+	POP_SEND,   /* initiate call in flight */
+	POP_QUERY,  /* status call in flight */
+	POP_WRITE,  /* an update after an answer */
+	POP_SETTLE, /* the success posting */
+	POP_CALLBACK,
+};
+
+/* One operation in flight (net_prov.c). */
+struct pop {
+	struct net_prov *np;
+	struct pop *next; /* token waiters */
+	enum pop_kind kind;
+	struct dbq_job job;
+	struct evhttp_request *req;
+	const struct prov_drv *drv;
+	struct store_prov p;
+	struct store_prov_update u;
+	/* strings u points into */
+	char pref[STORE_PREF_MAX + 1];
+	char code[STORE_RCODE_MAX + 1];
+	char desc[STORE_RDESC_MAX + 1];
+	char receipt[STORE_PREF_MAX + 1];
+	/* POP_CREATE */
+	struct svc_collection c;
+	const char *err_code, *err_msg;
+	int status;
+	/* POP_DUE */
+	struct store_prov *rows;
+	size_t n_rows, cap;
+	/* POP_CALLBACK: the payment is found by provider_ref (pref) or,
+	 * when by_client_ref, by client_ref (held in pref too) */
+	bool by_client_ref;
+	bool cb_success, cb_has_amount, cb_found;
+	int64_t cb_amount;
+	enum svc_prov_cb verdict;
+};
+
+/* A bearer token shared by a provider's calls: fetched once at a time,
+ * the calls that need it wait on `waiters`. */
+struct prov_token {
+	char token[PROV_TOKEN_MAX];
+	int64_t exp_ms;
+	bool busy;
+	struct pop *waiters;
+	/* the driver's fetch: starts the call, ends with prov_token_done */
+	int (*fetch)(struct net_prov *np, struct prov_token *t);
+	void (*go)(struct pop *o); /* resumes a waiter (send or query) */
+};
+
+struct prov_drv {
+	const char *name; /* as in the API and prov_payments.provider */
+	/* reads secrets and checks config; *state owned by the driver.
+	 * Returns 1 enabled, 0 not configured, -1 error (err filled) */
+	int (*init)(struct net_prov *np, void **state, char *err,
+	            size_t errlen);
+	void (*fini)(void *state);
+	/* NULL, or an API error for a collection this provider cannot take
+	 * (currency, amount, MSISDN form); *msg static */
+	const char *(*check)(const struct config *cfg,
+	                     const struct svc_collection *c, const char **msg);
+	/* fills o->p.client_ref at creation; 0 or -1 */
+	int (*client_ref)(struct pop *o);
+	const char *(*clearing_account)(const struct config *cfg);
+	bool (*can_query)(const struct store_prov *p);
+	void (*send)(struct pop *o);
+	void (*query)(struct pop *o);
+	/* POST /v1/callbacks/<name>/<rest> */
+	void (*callback)(struct net_prov *np, struct evhttp_request *req,
+	                 const char *rest);
+};
+
+extern const struct prov_drv prov_drv_mpesa;
+extern const struct prov_drv prov_drv_momo;
+
+/* ---- what net_prov.c offers the drivers ---- */
+
+const struct config *prov_cfg(const struct net_prov *np);
+struct ncurl *prov_curl(const struct net_prov *np);
+void *prov_state(const struct net_prov *np, const struct prov_drv *d);
+
+/* The answer to o's call: decided by svc_prov, written, o freed. */
+void prov_answer(struct pop *o, const struct svc_prov_answer *a);
+
+/* true: t holds a fresh token, go on.  false: o waits for it (t->go
+ * resumes it) or, if no token can be had, is answered "not sent" (send)
+ * or "no answer" (query). */
+bool prov_token_get(struct net_prov *np, struct prov_token *t, struct pop *o);
+/* The fetch ended: token (NULL on failure) valid for expires_in_s. */
+void prov_token_done(struct net_prov *np, struct prov_token *t,
+                     const char *token, int64_t expires_in_s);
+void prov_token_drop(struct prov_token *t);
+
+/*
+ * An authenticated, parsed callback about (drv, ref): records it and
+ * answers req with ok_body (status 200, JSON) when accepted; 404
+ * payment_unknown, 422 amount_mismatch otherwise.  by_client_ref: ref is
+ * our client_ref (MoMo externalId) rather than the provider's reference.
+ */
+void prov_callback(struct net_prov *np, const struct prov_drv *drv,
+                   struct evhttp_request *req, const char *ref,
+                   bool by_client_ref, bool claims_success, bool has_amount,
+                   int64_t amount_minor, const char *code,
+                   const char *receipt, const char *ok_body);
+/* A callback refused before parsing (token, signature, body): logs,
+ * counts, answers. */
+void prov_callback_reject(struct evhttp_request *req, const char *provider,
+                          int status, const char *code, const char *reason);
+
+/* n characters of an unambiguous [A-Z2-9] alphabet from the CSPRNG and
+ * a NUL into dst (n <= 32).  0, or -1 without randomness. */
+int prov_random_ref(char *dst, size_t n);
+
+/* Reads a secret from FILE or ENV; NULL with err when neither is set. */
+char *prov_secret(const char *file, const char *env, const char *what,
+                  char *err, size_t errlen);
+void prov_wipe_free(char *s);
+/* Constant-time check of the callback URL token. */
+bool prov_token_ok(const char *want, const char *got);
+/* "<prov_callback_base_url>/v1/callbacks/<name>/<token>" into dst. */
+void prov_callback_url(const struct net_prov *np, const char *name,
+                       const char *token, char *dst, size_t cap);
+
+#endif
