@@ -40,7 +40,7 @@ struct evbuffer;
 #define SB_MAX_C2B_URLS    64      /* registered C2B shortcodes */
 #define SB_TIMEOUT_HOLD_MS 120000  /* "timeout" fault: close after this */
 #define SB_URL_MAX         1024
-#define SB_REF_MAX         64      /* refs, ids and codes, NUL included */
+#define SB_REF_MAX         80      /* refs, ids and codes, NUL included */
 
 /* ------------------------------------------------------------ logging */
 

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,6 +483,19 @@ conn_del(struct sb *sb, const void *p)
 	}
 }
 
+/* A header and a body leave as two TLS records: without TCP_NODELAY the
+ * second waits for the client's delayed ACK (40 ms a request). */
+static void
+set_nodelay(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void
 conn_closed(struct evhttp_connection *evcon, void *arg)
 {
@@ -523,6 +537,7 @@ https_cb(struct evhttp_request *req, void *arg)
 		}
 		conn_add(sb, evcon);
 		evhttp_connection_set_closecb(evcon, conn_closed, sb);
+		set_nodelay(evcon);
 	}
 	memset(&rq, 0, sizeof(rq));
 	rq.sb = sb;

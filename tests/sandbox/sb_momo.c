@@ -196,7 +196,7 @@ create(struct sb_rq *rq, bool disb)
 	sb_charge_index(sb, c);
 	rq->charge = c;
 	for (i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
-		if (strcmp(pid, magics[i].msisdn) == 0)
+		if (strcmp(c->msisdn, magics[i].msisdn) == 0)
 			break;
 	if (i < sizeof(magics) / sizeof(magics[0]) && magics[i].pending) {
 		sb_copy(c->code, sizeof(c->code), "PENDING");
