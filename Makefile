@@ -5,7 +5,7 @@
 #   make test       install, build, run every suite, then again under
 #                   ASan+UBSan (build/asan)
 #   make check      unit + store (SQLite and a throwaway PostgreSQL) +
-#                   integration suites on the current build
+#                   integration + sandbox suites on the current build
 #   make bench      benchmarks -> bench/results.tsv
 #   make asan       the suites under -fsanitize=address,undefined
 #   make fuzz       libFuzzer on every codec target (FUZZ_SECONDS each)
@@ -44,7 +44,8 @@ SERVER_CFLAGS = $(WARN) -D_DEFAULT_SOURCE $(OPT) $(HARDEN) -MMD -MP \
 LDFLAGS_ALL = $(OPT) $(LDHARDEN) -pthread
 
 .PHONY: all deps deps-test run test check check-unit check-docs check-store \
-	check-store-pg check-integration check-fuzz fuzz asan bench clean format format-check
+	check-store-pg check-integration check-fuzz check-sandbox fuzz asan bench \
+	clean format format-check
 all:
 
 include protocols/module.mk
@@ -53,6 +54,7 @@ include firmware-sim/module.mk
 include server/module.mk
 include tests/module.mk
 include tests/fuzz/module.mk
+include tests/sandbox/module.mk
 include bench/module.mk
 
 all: $(ALL_BINS)
@@ -72,7 +74,8 @@ test: deps-test
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory asan
 
-check: check-unit check-fuzz check-docs check-store check-integration
+check: check-unit check-fuzz check-docs check-store check-sandbox \
+	check-integration
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
