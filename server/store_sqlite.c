@@ -1754,7 +1754,8 @@ sq_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 		return rc;
 	q = stmt(s, S_PROV_DUE);
 	sqlite3_bind_int64(q, 1, now_ms);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)MIN(cap, (size_t)INT32_MAX));
+	sqlite3_bind_int64(q, 2,
+	                   (sqlite3_int64)MIN(cap, (size_t)INT32_MAX));
 	while (*n < cap && (r = sqlite3_step(q)) == SQLITE_ROW)
 		prov_row(q, &out[(*n)++]);
 	if (*n < cap && r != SQLITE_DONE) {

@@ -1719,8 +1719,9 @@ test_prov_create_get(void)
 		                                          "duplicate", &cnt),
 		             STORE_OK);
 		CHECK_EQ_INT(cnt, 0);
-		CHECK_EQ_INT(st->ops->prov_callback_count(
-				     st, "mpesa", "MP-unknown", "unmatched", &cnt),
+		CHECK_EQ_INT(st->ops->prov_callback_count(st, "mpesa",
+		                                          "MP-unknown",
+		                                          "unmatched", &cnt),
 		             STORE_OK);
 		CHECK_EQ_INT(cnt, 1);
 		CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM prov_callbacks "
@@ -2629,7 +2630,7 @@ test_prov_due_race(void)
 	int64_t *all = xcalloc(PR_THREADS * PR_ROWS, sizeof *all);
 	int64_t clr, mer, lo, hi;
 	size_t n_all = 0, i, n = 0;
-	int t, n_dup = 0;
+	int t, n_dup = 0, n_busy = 0;
 
 	fresh_db();
 	if ((st = open_db()) == NULL)
@@ -2656,9 +2657,10 @@ test_prov_due_race(void)
 		                      "payments"),
 		             0);
 		snprintf(sql, sizeof sql,
-		         "INSERT INTO prov_payments (payment_id, kind, provider, "
-		         "msisdn, clearing_account_id, target_account_id, "
-		         "client_ref, call_state, next_at_ms, deadline_ms, "
+		         "INSERT INTO prov_payments (payment_id, kind, "
+		         "provider, msisdn, clearing_account_id, "
+		         "target_account_id, client_ref, call_state, "
+		         "next_at_ms, deadline_ms, "
 		         "req_hash) SELECT id, 1, 'mpesa', '2547', %" PRId64
 		         ", %" PRId64 ", ref, CASE WHEN id >= (SELECT MIN(id) "
 		         "FROM payments) + %d THEN 4 ELSE id %% 4 END, "
@@ -2693,8 +2695,10 @@ test_prov_due_race(void)
 	qsort(all, n_all, sizeof *all, cmp_i64);
 	for (i = 1; i < n_all; i++)
 		n_dup += all[i] == all[i - 1];
-	printf("# prov_due race: %zu claims over %d instances\n", n_all,
-	       PR_THREADS);
+	for (t = 0; t < PR_THREADS; t++)
+		n_busy += arg[t].n_claimed > 0;
+	printf("# prov_due race: %zu claims by %d of %d instances\n", n_all,
+	       n_busy, PR_THREADS);
 	CHECK_EQ_INT(n_dup, 0);
 	CHECK_EQ_INT(n_all, PR_ROWS);
 	for (i = 0; i < n_all; i++)
@@ -2714,6 +2718,164 @@ test_prov_due_race(void)
 	CHECK_EQ_INT(n, 0);
 out:
 	free(all);
+	finish(st, NULL);
+}
+
+#define PS_THREADS  6
+#define PS_PAYMENTS 12
+
+struct ps_arg {
+	int no;
+	pthread_barrier_t *bar;
+	const int64_t *ids; /* PS_PAYMENTS payment ids */
+	int64_t clr, mer;
+	bool won[PS_PAYMENTS];
+	int n_odd;
+	bool is_open;
+};
+
+/* Even threads settle through the ledger (a callback: succeeded),
+ * odd ones through prov_update (a status query: failed). */
+static void *
+ps_thread(void *p)
+{
+	struct ps_arg *a = p;
+	struct ledger *lg;
+	struct store *st = thread_open(&lg);
+	int i;
+
+	a->is_open = st != NULL;
+	pthread_barrier_wait(a->bar);
+	for (i = 0; st != NULL && i < PS_PAYMENTS; i++) {
+		/* from both ends, to meet in the middle */
+		int k = a->no % 2 == 0 ? i : PS_PAYMENTS - 1 - i;
+		struct store_prov_update u;
+		enum store_rc rc;
+
+		memset(&u, 0, sizeof u);
+		u.payment_id = a->ids[k];
+		u.from_state = PAY_PENDING;
+		u.expect_call = STORE_CALL_ACCEPTED;
+		u.call_state = STORE_CALL_DONE;
+		if (a->no % 2 == 0) {
+			struct ledger_req r;
+			struct ledger_result res;
+			char key[48];
+			int crc;
+
+			snprintf(key, sizeof key, "ps:%d:%d", k, a->no);
+			u.to_state = PAY_SUCCEEDED;
+			u.reason = "callback";
+			r = mk_req(key, KES, a->clr, a->mer, 100 + k);
+			r.prov = &u;
+			memset(&res, 0, sizeof res);
+			crc = ledger_commit_batch(lg, &r, 1, &res, T0 + 5);
+			if (crc == 0 && res.rc == LEDGER_OK)
+				a->won[k] = true;
+			else if (crc == 0 || res.rc != LEDGER_RETRY)
+				a->n_odd++;
+			continue;
+		}
+		u.to_state = PAY_FAILED;
+		u.reason = "status query";
+		do
+			rc = st->ops->prov_update(st, &u, T0 + 5);
+		while (rc == STORE_RETRY);
+		if (rc == STORE_OK)
+			a->won[k] = true;
+		else if (rc != STORE_CONFLICT)
+			a->n_odd++;
+	}
+	ledger_free(lg);
+	store_close(st);
+	return NULL;
+}
+
+/* Callbacks and status queries of several instances settle the same
+ * payments at once: each payment is settled exactly once, posted iff it
+ * succeeded. */
+static void
+test_prov_settle_race(void)
+{
+	struct store *st;
+	struct ps_arg arg[PS_THREADS];
+	pthread_t th[PS_THREADS];
+	pthread_barrier_t bar;
+	int64_t ids[PS_PAYMENTS], clr, mer, want_bal = 0;
+	int t, k, n_ledger = 0;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	for (k = 0; k < PS_PAYMENTS; k++) {
+		char ref[32], cref[32];
+		struct store_prov p;
+		struct store_prov_update u;
+
+		snprintf(ref, sizeof ref, "PS-%d", k);
+		snprintf(cref, sizeof cref, "C-%d", k);
+		p = mk_prov(ref, "mpesa", cref, "", clr, mer, 100 + k, T0,
+		            (uint8_t)k);
+		ids[k] = prov_new(st, &p);
+		u = mk_upd(ids[k], PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+		           STORE_CALL_ACCEPTED, T0 + 60000);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	}
+	memset(arg, 0, sizeof arg);
+	pthread_barrier_init(&bar, NULL, PS_THREADS);
+	for (t = 0; t < PS_THREADS; t++) {
+		arg[t].no = t;
+		arg[t].bar = &bar;
+		arg[t].ids = ids;
+		arg[t].clr = clr;
+		arg[t].mer = mer;
+		pthread_create(&th[t], NULL, ps_thread, &arg[t]);
+	}
+	for (t = 0; t < PS_THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&bar);
+	for (t = 0; t < PS_THREADS; t++) {
+		CHECK(arg[t].is_open);
+		CHECK_EQ_INT(arg[t].n_odd, 0);
+	}
+	for (k = 0; k < PS_PAYMENTS; k++) {
+		struct store_prov g;
+		char ref[32];
+		int n_won = 0, by_ledger = 0;
+
+		for (t = 0; t < PS_THREADS; t++)
+			if (arg[t].won[k]) {
+				n_won++;
+				by_ledger = t % 2 == 0;
+			}
+		CHECK_EQ_INT(n_won, 1);
+		snprintf(ref, sizeof ref, "PS-%d", k);
+		g = prov_by_ref(st, ref);
+		CHECK_EQ_INT(g.pay.state,
+		             by_ledger ? PAY_SUCCEEDED : PAY_FAILED);
+		CHECK_EQ_INT(g.call_state, STORE_CALL_DONE);
+		CHECK_EQ_INT(g.pay.txn_id != 0, by_ledger);
+		if (by_ledger) {
+			n_ledger++;
+			want_bal += 100 + k;
+		}
+	}
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM txns"), n_ledger);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments WHERE state = 3 "
+	                     "AND txn_id IS NOT NULL"),
+	             n_ledger);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments WHERE state = 4 "
+	                     "AND txn_id IS NULL"),
+	             PS_PAYMENTS - n_ledger);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payment_events"),
+	             3 * PS_PAYMENTS);
+	CHECK_EQ_INT(balance(st, mer), want_bal);
+	printf("# prov settle race: %d of %d settled by the ledger\n",
+	       n_ledger, PS_PAYMENTS);
 	finish(st, NULL);
 }
 
@@ -2907,6 +3069,7 @@ main(int argc, char **argv)
 	RUN(test_hot_account);
 	RUN(test_limits_race);
 	RUN(test_prov_due_race);
+	RUN(test_prov_settle_race);
 	if (is_pg)
 		RUN(test_pg_reconnect);
 	RUN(test_bench);
