@@ -1747,7 +1747,7 @@ sq_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 	sqlite3_stmt *q;
 	enum store_rc rc;
 	size_t i;
-	int r;
+	int r = SQLITE_DONE; /* no step when cap is 0 */
 
 	*n = 0;
 	if ((rc = sq_begin(st)) != STORE_OK)
