@@ -108,7 +108,9 @@ struct store_batch {
 	size_t n_idem;
 	const struct store_pos_txn *pos_txns; /* new POS rows */
 	size_t n_pos_txns;
-	/* provider payments settled by this batch (txn_id filled) */
+	/* provider payments settled by this batch (txn_id filled), applied
+	 * after the transactions, as prov_update does; one not in its
+	 * (from_state, expect_call) makes batch_write CONFLICT */
 	const struct store_prov_update *prov;
 	size_t n_prov;
 	int64_t now_ms; /* when the batch was decided */
@@ -227,8 +229,11 @@ struct store_prov {
 /*
  * One change to a provider payment, applied atomically: the row must
  * still be in (from_state, expect_call) or nothing changes (CONFLICT).
- * to_state == from_state changes no state (no audit event).  NULL
- * strings leave their column as it is.
+ * to_state == from_state changes no state (no audit event, updated_ms
+ * kept unless txn_id is set).  An illegal edge is FAIL, checked before
+ * anything is written.  NULL strings leave their column as it is ("" sets
+ * it empty); a provider_ref another payment of the provider has is
+ * CONFLICT too (unique key).
  */
 struct store_prov_update {
 	int64_t payment_id;
@@ -384,7 +389,10 @@ struct store_ops {
 	/* ---- payments through providers ---- */
 	/* Inserts the payment (created, with its audit event) and its
 	 * provider row, atomically; sets p->pay.id.  CONFLICT when
-	 * p->pay.ref exists: *p is then the stored row (compare req_hash). */
+	 * p->pay.ref exists: *p is then the stored row (compare req_hash).
+	 * FAIL (nothing written, p->pay.id 0) when another payment has
+	 * (provider, client_ref) or the non-empty (provider, provider_ref),
+	 * or ref is a payment without a provider row. */
 	enum store_rc (*prov_create)(struct store *st, struct store_prov *p);
 	/* By payment ref when ref != NULL, else by (provider, provider_ref),
 	 * else by (provider, client_ref) when provider_ref is NULL. */
@@ -393,10 +401,15 @@ struct store_ops {
 	                          const char *client_ref, struct store_prov *out);
 	/* Claims up to cap rows not done whose next_at_ms <= now_ms: moves
 	 * their next_at_ms to now_ms + lease_ms (so no other instance takes
-	 * them meanwhile) and returns them, oldest due first. */
+	 * them meanwhile) and returns them as claimed (next_at_ms = now_ms +
+	 * lease_ms), oldest due first (by next_at_ms, then payment id).
+	 * Committed before it returns.  PostgreSQL: rows another instance
+	 * is claiming are skipped, never waited for. */
 	enum store_rc (*prov_due)(struct store *st, int64_t now_ms,
 	                          int64_t lease_ms, struct store_prov *out,
 	                          size_t cap, size_t *n);
+	/* Applies u in its own transaction (store_prov_update);
+	 * NOT_FOUND if there is no such provider payment. */
 	enum store_rc (*prov_update)(struct store *st,
 	                             const struct store_prov_update *u,
 	                             int64_t now_ms);

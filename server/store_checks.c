@@ -66,6 +66,18 @@ const struct store_check store_checks[] = {
 	 "SELECT p.id AS payment_id, p.state FROM payments p WHERE p.state <> "
 	 "COALESCE((SELECT e.to_state FROM payment_events e WHERE "
 	 "e.payment_id = p.id ORDER BY e.id DESC LIMIT 1), 0)"},
+	/* provider payments: a succeeded one was settled by its ledger
+	 * transaction (ledger_req.prov), of its amount and currency */
+	{"prov_succeeded_without_txn",
+	 "SELECT p.id AS payment_id, p.ref FROM payments p "
+	 "JOIN prov_payments v ON v.payment_id = p.id "
+	 "WHERE p.state = 3 AND p.txn_id IS NULL"},
+	{"prov_txn_mismatch",
+	 "SELECT p.id AS payment_id, p.txn_id, p.amount_minor, p.currency, "
+	 "t.amount_minor AS txn_amount, t.currency AS txn_currency "
+	 "FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
+	 "JOIN txns t ON t.id = p.txn_id "
+	 "WHERE t.amount_minor <> p.amount_minor OR t.currency <> p.currency"},
 	{"posting_orphan",
 	 "SELECT p.txn_id, p.leg, p.account_id FROM postings p "
 	 "WHERE NOT EXISTS (SELECT 1 FROM accounts a "

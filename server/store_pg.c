@@ -81,6 +81,15 @@ enum pg_stmt_id {
 	P_POS_GET,
 	P_POS_TOTALS,
 	P_BATCH_CLOSE,
+	P_PROV_CREATE,
+	P_PROV_BY_REF,
+	P_PROV_BY_PREF,
+	P_PROV_BY_CREF,
+	P_PROV_BY_ID,
+	P_PROV_DUE,
+	P_PROV_APPLY,
+	P_PROV_CB_INSERT,
+	P_PROV_CB_COUNT,
 	P_COUNT
 };
 
@@ -96,6 +105,23 @@ enum pg_stmt_id {
 #define TERM_COLS                                                            \
 	"t.id, t.agent_id, encode(t.key_wrapped, 'hex'), t.status, "         \
 	"t.created_ms, " AGENT_COLS
+
+/* A provider payment: its payments row p and its prov_payments row v. */
+#define PROV_COLS                                                            \
+	"p.id, p.ref, p.state, p.currency, p.amount_minor, "                 \
+	"COALESCE(p.txn_id, 0), p.created_ms, p.updated_ms, v.kind, "        \
+	"v.provider, v.msisdn, v.clearing_account_id, v.target_account_id, " \
+	"v.client_ref, v.provider_ref, v.call_state, v.send_attempts, "      \
+	"v.checks, v.next_at_ms, v.deadline_ms, v.result_code, "             \
+	"v.result_desc, v.receipt, encode(v.req_hash, 'hex')"
+#define PROV_FROM "FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
+/* The 14 arrays of prov_apply's updates (struct store_prov_update). */
+#define PROV_ARRAYS                                                          \
+	"unnest($1::bigint[], $2::integer[], $3::integer[], $4::text[], "    \
+	"$5::integer[], $6::integer[], $7::integer[], $8::integer[], "       \
+	"$9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], " \
+	"$14::bigint[]) AS u(id, fs, ts, reason, ec, cs, sa, ck, na, pref, " \
+	"rcode, rdesc, rcpt, txn)"
 
 static const char *const pg_stmt_sql[P_COUNT] = {
 	[P_IDEM_GET] = "SELECT key, encode(hash, 'hex'), rc, "
@@ -213,6 +239,77 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"SELECT closed_ms, 1 FROM pos_batches "
 		"WHERE terminal_id = $1 AND batch_no = $2 "
 		"AND NOT EXISTS (SELECT 1 FROM ins)",
+	/* one statement: the payment, its first event and its provider
+	 * row, atomically */
+	[P_PROV_CREATE] =
+		"WITH p AS (INSERT INTO payments (ref, state, currency, "
+		"amount_minor, created_ms, updated_ms) VALUES ($1, 1, $2, $3, "
+		"$4, $4) RETURNING id), "
+		"e AS (INSERT INTO payment_events (payment_id, from_state, "
+		"to_state, reason, at_ms) SELECT id, NULL, 1, 'created', $4 "
+		"FROM p) "
+		"INSERT INTO prov_payments (payment_id, kind, provider, msisdn, "
+		"clearing_account_id, target_account_id, client_ref, "
+		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
+		"deadline_ms, req_hash) SELECT id, $5, $6, $7, $8, $9, $10, "
+		"$11, $12, $13, $14, $15, $16, decode($17, 'hex') FROM p "
+		"RETURNING payment_id",
+	[P_PROV_BY_REF] = "SELECT " PROV_COLS " " PROV_FROM "WHERE p.ref = $1",
+	[P_PROV_BY_PREF] = "SELECT " PROV_COLS " " PROV_FROM
+	                   "WHERE v.provider = $1 AND v.provider_ref = $2 "
+	                   "AND v.provider_ref <> ''",
+	[P_PROV_BY_CREF] = "SELECT " PROV_COLS " " PROV_FROM
+	                   "WHERE v.provider = $1 AND v.client_ref = $2",
+	[P_PROV_BY_ID] = "SELECT " PROV_COLS " " PROV_FROM "WHERE p.id = $1",
+	/* Claim and lease in one statement (one transaction): rows another
+	 * instance is claiming are skipped, not waited for; a row leased
+	 * by a claim that committed after this statement's snapshot is
+	 * re-checked on its new version (next_at_ms in the future: not
+	 * due), so two instances never get the same row while its lease
+	 * holds.  Returned as claimed, oldest due first. */
+	[P_PROV_DUE] =
+		"WITH c AS (SELECT payment_id, next_at_ms AS due FROM "
+		"prov_payments WHERE call_state < 4 AND next_at_ms <= $1 "
+		"ORDER BY next_at_ms, payment_id LIMIT $2 "
+		"FOR UPDATE SKIP LOCKED), "
+		"v AS (UPDATE prov_payments x SET next_at_ms = $3 FROM c "
+		"WHERE x.payment_id = c.payment_id RETURNING x.*, c.due) "
+		"SELECT " PROV_COLS " FROM v JOIN payments p ON p.id = "
+		"v.payment_id ORDER BY v.due, v.payment_id",
+	/* Updates of distinct payments, as one statement.  lk locks the
+	 * payments and provider rows still in (from_state, expect_call)
+	 * (re-checked on their latest version after a wait); only those
+	 * change.  The answer is how many matched: fewer than the updates
+	 * is a CONFLICT, and the caller rolls back. */
+	[P_PROV_APPLY] =
+		"WITH u AS (SELECT * FROM " PROV_ARRAYS "), "
+		"lk AS (SELECT p.id FROM payments p JOIN prov_payments v ON "
+		"v.payment_id = p.id JOIN u ON u.id = p.id WHERE "
+		"p.state = u.fs AND v.call_state = u.ec "
+		"FOR NO KEY UPDATE OF p, v), "
+		"pv AS (UPDATE prov_payments x SET call_state = u.cs, "
+		"send_attempts = u.sa, checks = u.ck, next_at_ms = u.na, "
+		"provider_ref = COALESCE(u.pref, x.provider_ref), "
+		"result_code = COALESCE(u.rcode, x.result_code), "
+		"result_desc = COALESCE(u.rdesc, x.result_desc), "
+		"receipt = COALESCE(u.rcpt, x.receipt) FROM u "
+		"WHERE x.payment_id = u.id AND u.id IN (SELECT id FROM lk)), "
+		"pp AS (UPDATE payments x SET state = u.ts, updated_ms = $15, "
+		"txn_id = COALESCE(NULLIF(u.txn, 0), x.txn_id) FROM u "
+		"WHERE x.id = u.id AND u.id IN (SELECT id FROM lk) AND "
+		"(u.fs <> u.ts OR u.txn <> 0)), "
+		"ev AS (INSERT INTO payment_events (payment_id, from_state, "
+		"to_state, reason, at_ms) SELECT u.id, u.fs, u.ts, "
+		"COALESCE(u.reason, ''), $15 FROM u WHERE u.fs <> u.ts AND "
+		"u.id IN (SELECT id FROM lk)) "
+		"SELECT count(*) FROM lk",
+	[P_PROV_CB_INSERT] = "INSERT INTO prov_callbacks (provider, "
+	                     "provider_ref, payment_id, verdict, detail, "
+	                     "received_ms) VALUES ($1, $2, "
+	                     "NULLIF($3::bigint, 0), $4, $5, $6)",
+	[P_PROV_CB_COUNT] = "SELECT count(*) FROM prov_callbacks WHERE "
+	                    "provider = $1 AND provider_ref = $2 AND "
+	                    "verdict = $3",
 };
 
 /* A growable text buffer for one array literal. */
@@ -221,7 +318,7 @@ struct pg_arr {
 	size_t len, cap;
 };
 
-#define PG_N_ARR 8 /* most arrays one statement takes */
+#define PG_N_ARR 14 /* most arrays one statement takes (P_PROV_APPLY) */
 
 struct store_pg {
 	struct store base; /* first */
@@ -1130,6 +1227,83 @@ write_pos_txns(struct store_pg *s, const struct store_batch *b)
 	               "insert pos_txns");
 }
 
+/*
+ * Provider payment updates u[0..n) (store.h: store_prov_update), inside
+ * the caller's transaction: one P_PROV_APPLY per run of distinct payment
+ * ids, so a payment updated twice sees its first update, as it would row
+ * by row.  An illegal edge is FAIL before anything is written (the
+ * database trigger would refuse it too); a row not in (from_state,
+ * expect_call) is CONFLICT, and the caller rolls back what the others
+ * wrote.
+ */
+static enum store_rc
+prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
+           int64_t now_ms)
+{
+	struct pg_arr *a = s->arr;
+	char nowbuf[24];
+	const char *vals[15];
+	size_t i, j, start, end;
+	PGresult *r;
+	enum store_rc rc;
+	int64_t matched;
+	int k;
+
+	for (i = 0; i < n; i++)
+		if (u[i].from_state != u[i].to_state &&
+		    !payment_can_transition(u[i].from_state, u[i].to_state))
+			return store_fail(&s->base, STORE_FAIL,
+			                  "payment %lld: illegal payment "
+			                  "transition %s -> %s",
+			                  (long long)u[i].payment_id,
+			                  payment_state_name(u[i].from_state),
+			                  payment_state_name(u[i].to_state));
+	vals[14] = fmt_i64(nowbuf, now_ms);
+	for (start = 0; start < n; start = end) {
+		/* the longest run of distinct ids from start */
+		for (end = start + 1; end < n; end++) {
+			for (j = start; j < end; j++)
+				if (u[j].payment_id == u[end].payment_id)
+					break;
+			if (j < end)
+				break;
+		}
+		for (k = 0; k < 14; k++)
+			arr_start(&a[k]);
+		for (i = start; i < end; i++) {
+			const struct store_prov_update *x = &u[i];
+
+			arr_i64(&a[0], x->payment_id);
+			arr_i64(&a[1], x->from_state);
+			arr_i64(&a[2], x->to_state);
+			arr_text(&a[3], x->reason != NULL ? x->reason : "");
+			arr_i64(&a[4], x->expect_call);
+			arr_i64(&a[5], x->call_state);
+			arr_i64(&a[6], x->send_attempts);
+			arr_i64(&a[7], x->checks);
+			arr_i64(&a[8], x->next_at_ms);
+			arr_text(&a[9], x->provider_ref);
+			arr_text(&a[10], x->result_code);
+			arr_text(&a[11], x->result_desc);
+			arr_text(&a[12], x->receipt);
+			arr_i64(&a[13], x->txn_id);
+		}
+		for (k = 0; k < 14; k++)
+			vals[k] = arr_end(&a[k]);
+		if ((rc = pg_run(s, P_PROV_APPLY, 15, vals, PGRES_TUPLES_OK,
+		                 &r, "prov update")) != STORE_OK)
+			return rc;
+		matched = col_i64(r, 0, 0);
+		PQclear(r);
+		if (matched != (int64_t)(end - start))
+			return store_fail(&s->base, STORE_CONFLICT,
+			                  "prov update: %lld of %zu payments "
+			                  "in the expected state",
+			                  (long long)matched, end - start);
+	}
+	return STORE_OK;
+}
+
 static enum store_rc
 pg_batch_write(struct store *st, const struct store_batch *b)
 {
@@ -1149,6 +1323,10 @@ pg_batch_write(struct store *st, const struct store_batch *b)
 	if (b->n_idem > 0 && (rc = write_idem(s, b)) != STORE_OK)
 		return rc;
 	if (b->n_pos_txns > 0 && (rc = write_pos_txns(s, b)) != STORE_OK)
+		return rc;
+	/* after txns: payments.txn_id refers to them */
+	if (b->n_prov > 0 &&
+	    (rc = prov_apply(s, b->prov, b->n_prov, b->now_ms)) != STORE_OK)
 		return rc;
 	return STORE_OK;
 }
@@ -1683,6 +1861,229 @@ pg_payment_events(struct store *st, int64_t id, struct payment_event *out,
 	return STORE_OK;
 }
 
+/* ------------------------------------------------- provider payments */
+
+/* A PROV_COLS row; -1 if its req_hash has a bad size. */
+static int
+row_prov(const PGresult *r, int row, struct store_prov *o)
+{
+	memset(o, 0, sizeof *o);
+	o->pay.id = col_i64(r, row, 0);
+	strlcpy_s(o->pay.ref, PQgetvalue(r, row, 1), sizeof o->pay.ref);
+	o->pay.state = (uint8_t)col_i64(r, row, 2);
+	o->pay.currency = (uint16_t)col_i64(r, row, 3);
+	o->pay.amount_minor = col_i64(r, row, 4);
+	o->pay.txn_id = col_i64(r, row, 5);
+	o->pay.created_ms = col_i64(r, row, 6);
+	o->pay.updated_ms = col_i64(r, row, 7);
+	o->kind = (uint8_t)col_i64(r, row, 8);
+	strlcpy_s(o->provider, PQgetvalue(r, row, 9), sizeof o->provider);
+	strlcpy_s(o->msisdn, PQgetvalue(r, row, 10), sizeof o->msisdn);
+	o->clearing_account_id = col_i64(r, row, 11);
+	o->target_account_id = col_i64(r, row, 12);
+	strlcpy_s(o->client_ref, PQgetvalue(r, row, 13), sizeof o->client_ref);
+	strlcpy_s(o->provider_ref, PQgetvalue(r, row, 14),
+	          sizeof o->provider_ref);
+	o->call_state = (uint8_t)col_i64(r, row, 15);
+	o->send_attempts = (int32_t)col_i64(r, row, 16);
+	o->checks = (int32_t)col_i64(r, row, 17);
+	o->next_at_ms = col_i64(r, row, 18);
+	o->deadline_ms = col_i64(r, row, 19);
+	strlcpy_s(o->result_code, PQgetvalue(r, row, 20),
+	          sizeof o->result_code);
+	strlcpy_s(o->result_desc, PQgetvalue(r, row, 21),
+	          sizeof o->result_desc);
+	strlcpy_s(o->receipt, PQgetvalue(r, row, 22), sizeof o->receipt);
+	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
+}
+
+/* At most one provider payment by statement id. */
+static enum store_rc
+prov_one(struct store_pg *s, enum pg_stmt_id id, int n,
+         const char *const *vals, struct store_prov *out)
+{
+	struct store_prov p;
+	PGresult *r;
+	enum store_rc rc;
+
+	if ((rc = pg_run(s, id, n, vals, PGRES_TUPLES_OK, &r, "prov_get")) !=
+	    STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	if (rc == STORE_OK && row_prov(r, 0, &p) != 0)
+		rc = store_fail(&s->base, STORE_FAIL,
+		                "provider payment %s: bad req_hash",
+		                PQgetvalue(r, 0, 1));
+	else if (rc == STORE_OK)
+		*out = p;
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_prov_get(struct store *st, const char *ref, const char *provider,
+            const char *provider_ref, const char *client_ref,
+            struct store_prov *out)
+{
+	const char *vals[2];
+
+	if (ref != NULL) {
+		vals[0] = ref;
+		return prov_one(PG(st), P_PROV_BY_REF, 1, vals, out);
+	}
+	vals[0] = provider != NULL ? provider : "";
+	if (provider_ref != NULL) {
+		vals[1] = provider_ref;
+		return prov_one(PG(st), P_PROV_BY_PREF, 2, vals, out);
+	}
+	vals[1] = client_ref != NULL ? client_ref : "";
+	return prov_one(PG(st), P_PROV_BY_CREF, 2, vals, out);
+}
+
+static enum store_rc
+pg_prov_create(struct store *st, struct store_prov *p)
+{
+	struct store_pg *s = PG(st);
+	char b[12][24], hex[2 * sizeof p->req_hash + 1];
+	const char *vals[17];
+	PGresult *r;
+	enum store_rc rc, g;
+
+	vals[0] = p->pay.ref;
+	vals[1] = fmt_i64(b[0], p->pay.currency);
+	vals[2] = fmt_i64(b[1], p->pay.amount_minor);
+	vals[3] = fmt_i64(b[2], p->pay.created_ms);
+	vals[4] = fmt_i64(b[3], p->kind);
+	vals[5] = p->provider;
+	vals[6] = p->msisdn;
+	vals[7] = fmt_i64(b[4], p->clearing_account_id);
+	vals[8] = fmt_i64(b[5], p->target_account_id);
+	vals[9] = p->client_ref;
+	vals[10] = p->provider_ref;
+	vals[11] = fmt_i64(b[6], p->call_state);
+	vals[12] = fmt_i64(b[7], p->send_attempts);
+	vals[13] = fmt_i64(b[8], p->checks);
+	vals[14] = fmt_i64(b[9], p->next_at_ms);
+	vals[15] = fmt_i64(b[10], p->deadline_ms);
+	util_hex(hex, p->req_hash, sizeof p->req_hash);
+	vals[16] = hex;
+	rc = pg_run(s, P_PROV_CREATE, 17, vals, PGRES_TUPLES_OK, &r,
+	            "create prov_payment");
+	if (rc == STORE_OK) {
+		p->pay.id = col_i64(r, 0, 0);
+		p->pay.state = PAY_CREATED;
+		p->pay.txn_id = 0;
+		p->pay.updated_ms = p->pay.created_ms;
+		PQclear(r);
+		return STORE_OK;
+	}
+	if (rc != STORE_CONFLICT)
+		return rc;
+	/* a unique key exists: the ref (a repeat: hand back the stored
+	 * row), or (provider, client_ref / provider_ref) of another ref */
+	g = pg_prov_get(st, p->pay.ref, NULL, NULL, NULL, p);
+	if (g == STORE_NOT_FOUND)
+		return store_fail(st, STORE_FAIL,
+		                  "provider payment %s: a unique key is taken "
+		                  "by another payment (client_ref %s, "
+		                  "provider_ref %s) or ref is not a provider "
+		                  "payment", p->pay.ref, p->client_ref,
+		                  p->provider_ref);
+	return g == STORE_OK ? STORE_CONFLICT : g;
+}
+
+static enum store_rc
+pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
+            struct store_prov *out, size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[3][24];
+	const char *vals[3];
+	PGresult *r;
+	enum store_rc rc = STORE_OK;
+	int row;
+
+	*n = 0;
+	if (cap == 0)
+		return STORE_OK;
+	vals[0] = fmt_i64(b[0], now_ms);
+	vals[1] = fmt_i64(b[1], (int64_t)MIN(cap, (size_t)INT32_MAX));
+	vals[2] = fmt_i64(b[2], now_ms + lease_ms);
+	if ((rc = pg_run(s, P_PROV_DUE, 3, vals, PGRES_TUPLES_OK, &r,
+	                 "prov_due")) != STORE_OK)
+		return rc;
+	/* committed: the rows are ours until the lease ends */
+	for (row = 0; row < PQntuples(r) && *n < cap; row++)
+		if (row_prov(r, row, &out[*n]) == 0)
+			(*n)++;
+		else
+			rc = store_fail(st, STORE_FAIL,
+			                "provider payment %s: bad req_hash",
+			                PQgetvalue(r, row, 1));
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_prov_update(struct store *st, const struct store_prov_update *u,
+               int64_t now_ms)
+{
+	struct store_pg *s = PG(st);
+	struct store_prov p;
+	char b[24];
+	const char *vals[1];
+	enum store_rc rc, g;
+
+	/* one statement: its own transaction */
+	rc = prov_apply(s, u, 1, now_ms);
+	if (rc != STORE_CONFLICT)
+		return rc;
+	vals[0] = fmt_i64(b, u->payment_id);
+	g = prov_one(s, P_PROV_BY_ID, 1, vals, &p);
+	if (g == STORE_OK)
+		return store_fail(st, STORE_CONFLICT,
+		                  "payment %lld: %s/%d, not %s/%d",
+		                  (long long)u->payment_id,
+		                  payment_state_name(p.pay.state), p.call_state,
+		                  payment_state_name(u->from_state),
+		                  u->expect_call);
+	return g;
+}
+
+static enum store_rc
+pg_prov_callback_add(struct store *st, const struct store_prov_callback *c)
+{
+	char b[2][24];
+	const char *vals[6];
+
+	vals[0] = c->provider;
+	vals[1] = c->provider_ref;
+	vals[2] = fmt_i64(b[0], c->payment_id);
+	vals[3] = c->verdict;
+	vals[4] = c->detail != NULL ? c->detail : "";
+	vals[5] = fmt_i64(b[1], c->received_ms);
+	return pg_run(PG(st), P_PROV_CB_INSERT, 6, vals, PGRES_COMMAND_OK,
+	              NULL, "prov callback");
+}
+
+static enum store_rc
+pg_prov_callback_count(struct store *st, const char *provider,
+                       const char *provider_ref, const char *verdict,
+                       int64_t *n)
+{
+	const char *vals[3] = {provider, provider_ref, verdict};
+	PGresult *r;
+	enum store_rc rc;
+
+	*n = 0;
+	if ((rc = pg_run(PG(st), P_PROV_CB_COUNT, 3, vals, PGRES_TUPLES_OK,
+	                 &r, "prov callbacks")) != STORE_OK)
+		return rc;
+	*n = col_i64(r, 0, 0);
+	PQclear(r);
+	return STORE_OK;
+}
+
 /* ------------------------------------------------------------- verify */
 
 /* PostgreSQL-only checks, after the shared store_checks[]. */
@@ -1807,6 +2208,12 @@ static const struct store_ops pg_ops = {
 	.payment_transition = pg_payment_transition,
 	.payment_get = pg_payment_get,
 	.payment_events = pg_payment_events,
+	.prov_create = pg_prov_create,
+	.prov_get = pg_prov_get,
+	.prov_due = pg_prov_due,
+	.prov_update = pg_prov_update,
+	.prov_callback_add = pg_prov_callback_add,
+	.prov_callback_count = pg_prov_callback_count,
 	.verify = pg_verify,
 	.close = pg_close,
 };

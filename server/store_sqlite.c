@@ -61,6 +61,7 @@ enum stmt_id {
 	S_PROV_BY_REF,
 	S_PROV_BY_PREF,
 	S_PROV_BY_CREF,
+	S_PROV_BY_ID,
 	S_PROV_DUE,
 	S_PROV_LEASE,
 	S_PROV_UPDATE,
@@ -196,9 +197,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	                   "AND v.provider_ref <> ''",
 	[S_PROV_BY_CREF] = "SELECT " SQ_PROV_COLS
 	                   "WHERE v.provider = ?1 AND v.client_ref = ?2",
+	[S_PROV_BY_ID] = "SELECT " SQ_PROV_COLS "WHERE p.id = ?1",
 	[S_PROV_DUE] = "SELECT " SQ_PROV_COLS
 	               "WHERE v.call_state < 4 AND v.next_at_ms <= ?1 "
-	               "ORDER BY v.next_at_ms LIMIT ?2",
+	               "ORDER BY v.next_at_ms, v.payment_id LIMIT ?2",
 	[S_PROV_LEASE] = "UPDATE prov_payments SET next_at_ms = ?2 "
 	                 "WHERE payment_id = ?1",
 	[S_PROV_UPDATE] = "UPDATE prov_payments SET call_state = ?3, "
@@ -1721,10 +1723,17 @@ fail:
 		enum store_rc g = sq_prov_get(st, p->pay.ref, NULL, NULL, NULL,
 		                              p);
 
-		if (g == STORE_NOT_FOUND) /* another kind of payment */
+		if (g == STORE_NOT_FOUND) {
+			/* not a repeat: the id was rolled back */
+			p->pay.id = 0;
 			return store_fail(st, STORE_FAIL,
-			                  "payment ref %s exists without a "
-			                  "provider row", p->pay.ref);
+			                  "provider payment %s: a unique key is "
+			                  "taken by another payment (client_ref "
+			                  "%s, provider_ref %s) or ref is not a "
+			                  "provider payment",
+			                  p->pay.ref, p->client_ref,
+			                  p->provider_ref);
+		}
 		return g == STORE_OK ? STORE_CONFLICT : g;
 	}
 	return rc;
@@ -1738,14 +1747,15 @@ sq_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 	sqlite3_stmt *q;
 	enum store_rc rc;
 	size_t i;
-	int r;
+	int r = SQLITE_DONE; /* no step when cap is 0 */
 
 	*n = 0;
 	if ((rc = sq_begin(st)) != STORE_OK)
 		return rc;
 	q = stmt(s, S_PROV_DUE);
 	sqlite3_bind_int64(q, 1, now_ms);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)cap);
+	sqlite3_bind_int64(q, 2,
+	                   (sqlite3_int64)MIN(cap, (size_t)INT32_MAX));
 	while (*n < cap && (r = sqlite3_step(q)) == SQLITE_ROW)
 		prov_row(q, &out[(*n)++]);
 	if (*n < cap && r != SQLITE_DONE) {
@@ -1760,6 +1770,7 @@ sq_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 		sqlite3_bind_int64(q, 2, now_ms + lease_ms);
 		if ((rc = run(s, q, "prov lease")) != STORE_OK)
 			goto fail;
+		out[i].next_at_ms = now_ms + lease_ms; /* as claimed */
 	}
 	if ((rc = sq_commit(st)) != STORE_OK)
 		goto fail;
@@ -1785,9 +1796,20 @@ static enum store_rc
 prov_apply(struct store_sqlite *s, const struct store_prov_update *u,
            int64_t now_ms)
 {
-	sqlite3_stmt *q = stmt(s, S_PROV_UPDATE);
+	sqlite3_stmt *q;
 	enum store_rc rc;
 
+	/* an illegal edge is refused before anything is written, as
+	 * payment_transition does (and the trigger would) */
+	if (u->from_state != u->to_state &&
+	    !payment_can_transition(u->from_state, u->to_state))
+		return store_fail(&s->base, STORE_FAIL,
+		                  "payment %lld: illegal payment transition "
+		                  "%s -> %s",
+		                  (long long)u->payment_id,
+		                  payment_state_name(u->from_state),
+		                  payment_state_name(u->to_state));
+	q = stmt(s, S_PROV_UPDATE);
 	sqlite3_bind_int64(q, 1, u->payment_id);
 	sqlite3_bind_int(q, 2, u->expect_call);
 	sqlite3_bind_int(q, 3, u->call_state);
@@ -1801,16 +1823,24 @@ prov_apply(struct store_sqlite *s, const struct store_prov_update *u,
 	sqlite3_bind_int(q, 11, u->from_state);
 	if ((rc = run(s, q, "prov update")) != STORE_OK)
 		return rc;
-	if (sqlite3_changes(s->db) != 1)
+	if (sqlite3_changes(s->db) != 1) {
+		int r;
+
+		q = stmt(s, S_PROV_BY_ID);
+		sqlite3_bind_int64(q, 1, u->payment_id);
+		r = sqlite3_step(q);
+		sqlite3_reset(q);
+		if (r == SQLITE_DONE)
+			return store_fail(&s->base, STORE_NOT_FOUND,
+			                  "no provider payment %lld",
+			                  (long long)u->payment_id);
+		if (r != SQLITE_ROW)
+			return sq_err(s, r, "prov update");
 		return store_fail(&s->base, STORE_CONFLICT,
 		                  "payment %lld changed meanwhile",
 		                  (long long)u->payment_id);
+	}
 	if (u->from_state != u->to_state) {
-		if (!payment_can_transition(u->from_state, u->to_state))
-			return store_fail(&s->base, STORE_FAIL,
-			                  "illegal payment transition %s -> %s",
-			                  payment_state_name(u->from_state),
-			                  payment_state_name(u->to_state));
 		q = stmt(s, S_PAY_UPDATE);
 		sqlite3_bind_int64(q, 1, u->payment_id);
 		sqlite3_bind_int(q, 2, u->from_state);

@@ -25,12 +25,14 @@ CREATE TABLE prov_payments (
 	result_code         text    COLLATE "C" NOT NULL DEFAULT '',
 	result_desc         text    COLLATE "C" NOT NULL DEFAULT '',
 	receipt             text    COLLATE "C" NOT NULL DEFAULT '',
-	req_hash            bytea   NOT NULL,
+	req_hash            bytea   NOT NULL CHECK (length(req_hash) = 32),
 	UNIQUE (provider, client_ref)
 );
 CREATE UNIQUE INDEX prov_payments_pref ON prov_payments (provider, provider_ref)
 	WHERE provider_ref <> '';
-CREATE INDEX prov_payments_due ON prov_payments (next_at_ms)
+-- prov_due's claim order (next_at_ms, payment_id), as SQLite's index
+-- (whose entries end with the rowid, payment_id) gives it.
+CREATE INDEX prov_payments_due ON prov_payments (next_at_ms, payment_id)
 	WHERE call_state < 4;
 
 -- Every callback that passed its signature/token check, with what soko

@@ -25,7 +25,7 @@ CREATE TABLE prov_payments (
 	result_code         TEXT    NOT NULL DEFAULT '',
 	result_desc         TEXT    NOT NULL DEFAULT '',
 	receipt             TEXT    NOT NULL DEFAULT '',
-	req_hash            BLOB    NOT NULL,
+	req_hash            BLOB    NOT NULL CHECK (length(req_hash) = 32),
 	UNIQUE (provider, client_ref)
 );
 CREATE UNIQUE INDEX prov_payments_pref ON prov_payments (provider, provider_ref)

@@ -1456,6 +1456,747 @@ out:
 	finish(st, lg);
 }
 
+/* ------------------------------------------------- provider payments */
+
+#define ODD_TEXT "a \"q\", {b} \\ c NULL\t'd'"
+
+/* A provider payment to create: collect of amount into target through
+ * clearing; req_hash filled with hash_byte. */
+static struct store_prov
+mk_prov(const char *ref, const char *provider, const char *client_ref,
+        const char *provider_ref, int64_t clearing, int64_t target,
+        int64_t amount, int64_t next_at_ms, uint8_t hash_byte)
+{
+	struct store_prov p;
+
+	memset(&p, 0, sizeof p);
+	strlcpy_s(p.pay.ref, ref, sizeof p.pay.ref);
+	p.pay.currency = KES;
+	p.pay.amount_minor = amount;
+	p.pay.created_ms = T0;
+	p.kind = STORE_PROV_COLLECT;
+	strlcpy_s(p.provider, provider, sizeof p.provider);
+	strlcpy_s(p.msisdn, "254700000042", sizeof p.msisdn);
+	p.clearing_account_id = clearing;
+	p.target_account_id = target;
+	strlcpy_s(p.client_ref, client_ref, sizeof p.client_ref);
+	strlcpy_s(p.provider_ref, provider_ref, sizeof p.provider_ref);
+	p.call_state = STORE_CALL_TO_SEND;
+	p.next_at_ms = next_at_ms;
+	p.deadline_ms = T0 + DAY_MS;
+	memset(p.req_hash, hash_byte, sizeof p.req_hash);
+	return p;
+}
+
+/* Creates p; its id, or 0. */
+static int64_t
+prov_new(struct store *st, struct store_prov *p)
+{
+	enum store_rc rc = st->ops->prov_create(st, p);
+
+	if (rc != STORE_OK)
+		fprintf(stderr, "  prov_create %s: %s\n", p->pay.ref,
+		        st->errstr);
+	CHECK_EQ_INT(rc, STORE_OK);
+	return rc == STORE_OK ? p->pay.id : 0;
+}
+
+/* An update of payment id that keeps every column but the states. */
+static struct store_prov_update
+mk_upd(int64_t id, uint8_t from, uint8_t to, uint8_t expect_call,
+       uint8_t call_state, int64_t next_at_ms)
+{
+	struct store_prov_update u;
+
+	memset(&u, 0, sizeof u);
+	u.payment_id = id;
+	u.from_state = from;
+	u.to_state = to;
+	u.reason = "test";
+	u.expect_call = expect_call;
+	u.call_state = call_state;
+	u.next_at_ms = next_at_ms;
+	return u;
+}
+
+static void
+check_prov_eq(const struct store_prov *a, const struct store_prov *b)
+{
+	CHECK_EQ_INT(a->pay.id, b->pay.id);
+	CHECK_EQ_STR(a->pay.ref, b->pay.ref);
+	CHECK_EQ_INT(a->pay.state, b->pay.state);
+	CHECK_EQ_INT(a->pay.currency, b->pay.currency);
+	CHECK_EQ_INT(a->pay.amount_minor, b->pay.amount_minor);
+	CHECK_EQ_INT(a->pay.txn_id, b->pay.txn_id);
+	CHECK_EQ_INT(a->pay.created_ms, b->pay.created_ms);
+	CHECK_EQ_INT(a->pay.updated_ms, b->pay.updated_ms);
+	CHECK_EQ_INT(a->kind, b->kind);
+	CHECK_EQ_STR(a->provider, b->provider);
+	CHECK_EQ_STR(a->msisdn, b->msisdn);
+	CHECK_EQ_INT(a->clearing_account_id, b->clearing_account_id);
+	CHECK_EQ_INT(a->target_account_id, b->target_account_id);
+	CHECK_EQ_STR(a->client_ref, b->client_ref);
+	CHECK_EQ_STR(a->provider_ref, b->provider_ref);
+	CHECK_EQ_INT(a->call_state, b->call_state);
+	CHECK_EQ_INT(a->send_attempts, b->send_attempts);
+	CHECK_EQ_INT(a->checks, b->checks);
+	CHECK_EQ_INT(a->next_at_ms, b->next_at_ms);
+	CHECK_EQ_INT(a->deadline_ms, b->deadline_ms);
+	CHECK_EQ_STR(a->result_code, b->result_code);
+	CHECK_EQ_STR(a->result_desc, b->result_desc);
+	CHECK_EQ_STR(a->receipt, b->receipt);
+	CHECK(memcmp(a->req_hash, b->req_hash, sizeof a->req_hash) == 0);
+}
+
+/* The stored row of payment ref (zeroed if none). */
+static struct store_prov
+prov_by_ref(struct store *st, const char *ref)
+{
+	struct store_prov p;
+
+	memset(&p, 0, sizeof p);
+	CHECK_EQ_INT(st->ops->prov_get(st, ref, NULL, NULL, NULL, &p),
+	             STORE_OK);
+	return p;
+}
+
+static size_t
+n_events(struct store *st, int64_t id)
+{
+	struct payment_event ev[16];
+	size_t n = 0;
+
+	CHECK_EQ_INT(st->ops->payment_events(st, id, ev, 16, &n), STORE_OK);
+	return n;
+}
+
+/* create, its idempotent repeat, the three lookups and the unique keys */
+static void
+test_prov_create_get(void)
+{
+	struct store *st;
+	struct store_prov p1, p2, q, g;
+	struct payment plain;
+	struct payment_event ev[4];
+	size_t n = 0;
+	int64_t clr, mer, n_pay;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	p1 = mk_prov("PP-1", "mpesa", "C-1", "", clr, mer, 1500, T0, 0xa1);
+	p1.kind = STORE_PROV_DISBURSE;
+	p1.send_attempts = 2;
+	p1.checks = 3;
+	if (prov_new(st, &p1) == 0)
+		goto out;
+	CHECK_EQ_INT(p1.pay.state, PAY_CREATED);
+	CHECK_EQ_INT(p1.pay.updated_ms, T0);
+	CHECK_EQ_INT(st->ops->payment_events(st, p1.pay.id, ev, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(ev[0].from, 0);
+	CHECK_EQ_INT(ev[0].to, PAY_CREATED);
+	CHECK_EQ_STR(ev[0].reason, "created");
+
+	/* every column round-trips, by each key */
+	g = prov_by_ref(st, "PP-1");
+	check_prov_eq(&g, &p1);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "mpesa", NULL, "C-1", &g),
+	             STORE_OK);
+	check_prov_eq(&g, &p1);
+	/* an empty provider_ref is "not known yet", never a key */
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "mpesa", "", NULL, &g),
+	             STORE_NOT_FOUND);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "momo", NULL, "C-1", &g),
+	             STORE_NOT_FOUND);
+	CHECK_EQ_INT(st->ops->prov_get(st, "PP-none", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+
+	/* the repeat: CONFLICT, *q is the stored row with its req_hash */
+	q = mk_prov("PP-1", "mpesa", "C-other", "", clr, mer, 99, T0 + 5,
+	            0xb2);
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_CONFLICT);
+	check_prov_eq(&q, &p1);
+	CHECK_EQ_INT(q.req_hash[0], 0xa1);
+
+	p2 = mk_prov("PP-2 " ODD_TEXT, "mpesa", "C-2 " ODD_TEXT, "MP-2", clr,
+	             mer, 700, T0 + 1, 0xc3);
+	if (prov_new(st, &p2) == 0)
+		goto out;
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "mpesa", "MP-2", NULL, &g),
+	             STORE_OK);
+	check_prov_eq(&g, &p2);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "momo", "MP-2", NULL, &g),
+	             STORE_NOT_FOUND);
+	/* provider_ref wins over client_ref */
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "mpesa", "MP-x", "C-1", &g),
+	             STORE_NOT_FOUND);
+
+	/* unique (provider, client_ref) and (provider, provider_ref) when
+	 * not empty: another ref taking one is refused, nothing written */
+	n_pay = raw_i64("SELECT COUNT(*) FROM payments");
+	q = mk_prov("PP-3", "mpesa", "C-1", "", clr, mer, 100, T0, 0xd4);
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_FAIL);
+	CHECK_EQ_INT(q.pay.id, 0);
+	q = mk_prov("PP-3", "mpesa", "C-3", "MP-2", clr, mer, 100, T0, 0xd4);
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_FAIL);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments"), n_pay);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payment_events"), n_pay);
+	CHECK_EQ_INT(st->ops->prov_get(st, "PP-3", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+	/* the same references at another provider, and many empty
+	 * provider_refs, are fine */
+	q = mk_prov("PP-3", "momo", "C-1", "MP-2", clr, mer, 100, T0, 0xd4);
+	prov_new(st, &q);
+	q = mk_prov("PP-4", "mpesa", "C-4", "", clr, mer, 100, T0, 0xd5);
+	prov_new(st, &q);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "momo", "MP-2", NULL, &g),
+	             STORE_OK);
+	CHECK_EQ_STR(g.pay.ref, "PP-3");
+
+	/* the ref of a payment that has no provider row: refused */
+	memset(&plain, 0, sizeof plain);
+	strlcpy_s(plain.ref, "PLAIN-1", sizeof plain.ref);
+	plain.currency = KES;
+	plain.amount_minor = 5;
+	plain.created_ms = T0;
+	CHECK_EQ_INT(st->ops->payment_create(st, &plain), STORE_OK);
+	q = mk_prov("PLAIN-1", "mpesa", "C-9", "", clr, mer, 5, T0, 0xe6);
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_FAIL);
+	CHECK_EQ_INT(st->ops->prov_get(st, "PLAIN-1", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+
+	/* refused by the schema: unknown account, bad kind, amount 0 */
+	q = mk_prov("PP-5", "mpesa", "C-5", "", clr, 999999, 100, T0, 0xf7);
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_FAIL);
+	q = mk_prov("PP-5", "mpesa", "C-5", "", clr, mer, 100, T0, 0xf7);
+	q.kind = 3;
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_FAIL);
+	q = mk_prov("PP-5", "mpesa", "C-5", "", clr, mer, 0, T0, 0xf7);
+	CHECK_EQ_INT(st->ops->prov_create(st, &q), STORE_FAIL);
+	CHECK_EQ_INT(st->ops->prov_get(st, "PP-5", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+
+	/* callbacks: evidence, counted by (provider, provider_ref,
+	 * verdict) */
+	{
+		struct store_prov_callback c;
+		int64_t cnt = -1;
+
+		memset(&c, 0, sizeof c);
+		c.provider = "mpesa";
+		c.provider_ref = "MP-2";
+		c.payment_id = p2.pay.id;
+		c.verdict = "applied";
+		c.detail = ODD_TEXT;
+		c.received_ms = T0 + 3;
+		CHECK_EQ_INT(st->ops->prov_callback_add(st, &c), STORE_OK);
+		c.verdict = "duplicate";
+		c.detail = NULL;
+		CHECK_EQ_INT(st->ops->prov_callback_add(st, &c), STORE_OK);
+		CHECK_EQ_INT(st->ops->prov_callback_add(st, &c), STORE_OK);
+		c.provider_ref = "MP-unknown";
+		c.payment_id = 0; /* matched none: stored as NULL */
+		c.verdict = "unmatched";
+		CHECK_EQ_INT(st->ops->prov_callback_add(st, &c), STORE_OK);
+		CHECK_EQ_INT(st->ops->prov_callback_count(st, "mpesa", "MP-2",
+		                                          "applied", &cnt),
+		             STORE_OK);
+		CHECK_EQ_INT(cnt, 1);
+		CHECK_EQ_INT(st->ops->prov_callback_count(st, "mpesa", "MP-2",
+		                                          "duplicate", &cnt),
+		             STORE_OK);
+		CHECK_EQ_INT(cnt, 2);
+		CHECK_EQ_INT(st->ops->prov_callback_count(st, "momo", "MP-2",
+		                                          "duplicate", &cnt),
+		             STORE_OK);
+		CHECK_EQ_INT(cnt, 0);
+		CHECK_EQ_INT(st->ops->prov_callback_count(st, "mpesa",
+		                                          "MP-unknown",
+		                                          "unmatched", &cnt),
+		             STORE_OK);
+		CHECK_EQ_INT(cnt, 1);
+		CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM prov_callbacks "
+		                     "WHERE payment_id IS NULL"),
+		             1);
+		CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM prov_callbacks "
+		                     "WHERE detail = ''"),
+		             3);
+	}
+out:
+	finish(st, NULL);
+}
+
+/* prov_due: only due rows not done, oldest first, cap, lease */
+static void
+test_prov_due(void)
+{
+	static const int64_t due_at[] = {3, 1, 5, 2, 4}; /* ms after T0 */
+	struct store *st;
+	struct store_prov p, out[8];
+	size_t n = 99, i;
+	int64_t clr, mer, ids[5], lease = 60000, now = T0 + 10;
+	char ref[32], cref[32];
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	for (i = 0; i < 5; i++) {
+		snprintf(ref, sizeof ref, "PD-%zu", i);
+		snprintf(cref, sizeof cref, "C-%zu", i);
+		p = mk_prov(ref, "mpesa", cref, "", clr, mer, 100,
+		            T0 + due_at[i], (uint8_t)i);
+		p.call_state = (uint8_t)(i % 4); /* 0..3: all may be due */
+		ids[i] = prov_new(st, &p);
+	}
+	/* done: never due; not due yet: not claimed */
+	p = mk_prov("PD-done", "mpesa", "C-done", "", clr, mer, 100, T0, 9);
+	p.call_state = STORE_CALL_DONE;
+	prov_new(st, &p);
+	p = mk_prov("PD-later", "mpesa", "C-later", "", clr, mer, 100,
+	            T0 + 10 * DAY_MS, 10);
+	prov_new(st, &p);
+
+	CHECK_EQ_INT(st->ops->prov_due(st, now, lease, out, 0, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(st->ops->prov_due(st, now, lease, out, 3, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		/* oldest due first: T0+1 (PD-1), T0+2 (PD-3), T0+3 (PD-0) */
+		CHECK_EQ_INT(out[0].pay.id, ids[1]);
+		CHECK_EQ_INT(out[1].pay.id, ids[3]);
+		CHECK_EQ_INT(out[2].pay.id, ids[0]);
+		CHECK_EQ_STR(out[1].pay.ref, "PD-3");
+		CHECK_EQ_INT(out[1].call_state, 3);
+		CHECK_EQ_INT(out[2].req_hash[0], 0);
+		CHECK_EQ_INT(out[0].req_hash[31], 1);
+		for (i = 0; i < n; i++) {
+			/* returned as claimed, and stored so */
+			CHECK_EQ_INT(out[i].next_at_ms, now + lease);
+			p = prov_by_ref(st, out[i].pay.ref);
+			CHECK_EQ_INT(p.next_at_ms, now + lease);
+			check_prov_eq(&p, &out[i]);
+		}
+	}
+	/* the rest, then nothing while the leases hold */
+	CHECK_EQ_INT(st->ops->prov_due(st, now, lease, out, 8, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(out[0].pay.id, ids[4]);
+		CHECK_EQ_INT(out[1].pay.id, ids[2]);
+	}
+	CHECK_EQ_INT(st->ops->prov_due(st, now, lease, out, 8, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(st->ops->prov_due(st, now + lease - 1, lease, out, 8, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	/* the leases end: all five again (by payment id: same next_at_ms),
+	 * never the done one */
+	CHECK_EQ_INT(st->ops->prov_due(st, now + lease, lease, out, 8, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 5);
+	for (i = 0; i < n; i++) {
+		CHECK_EQ_INT(out[i].pay.id, ids[i]);
+		CHECK(out[i].call_state != STORE_CALL_DONE);
+	}
+	/* a row finished meanwhile is not due any more */
+	{
+		struct store_prov_update u = mk_upd(ids[0], PAY_CREATED,
+		                                    PAY_FAILED, 0,
+		                                    STORE_CALL_DONE, 0);
+
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 20), STORE_OK);
+	}
+	CHECK_EQ_INT(st->ops->prov_due(st, now + 3 * lease, lease, out, 8, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 4);
+	for (i = 0; i < n; i++)
+		CHECK(out[i].pay.id != ids[0]);
+	finish(st, NULL);
+}
+
+/* prov_update: compare-and-set on (state, call_state), audit trail */
+static void
+test_prov_update(void)
+{
+	struct store *st;
+	struct store_prov p, g, before;
+	struct store_prov_update u;
+	struct payment_event ev[8];
+	size_t n = 0;
+	int64_t clr, mer, id;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	p = mk_prov("PU-1", "mpesa", "C-1", "", clr, mer, 1500, T0, 0x11);
+	if ((id = prov_new(st, &p)) == 0)
+		goto out;
+
+	/* created/to_send -> pending/sending, before the call leaves */
+	u = mk_upd(id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_SENDING, T0 + 30000);
+	u.reason = "sending";
+	u.send_attempts = 1;
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	g = prov_by_ref(st, "PU-1");
+	CHECK_EQ_INT(g.pay.state, PAY_PENDING);
+	CHECK_EQ_INT(g.pay.updated_ms, T0 + 1);
+	CHECK_EQ_INT(g.call_state, STORE_CALL_SENDING);
+	CHECK_EQ_INT(g.send_attempts, 1);
+	CHECK_EQ_INT(g.checks, 0);
+	CHECK_EQ_INT(g.next_at_ms, T0 + 30000);
+	CHECK_EQ_STR(g.provider_ref, "");
+	CHECK_EQ_INT(g.pay.txn_id, 0);
+	CHECK_EQ_INT(st->ops->payment_events(st, id, ev, 8, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(ev[1].from, PAY_CREATED);
+	CHECK_EQ_INT(ev[1].to, PAY_PENDING);
+	CHECK_EQ_STR(ev[1].reason, "sending");
+	CHECK_EQ_INT(ev[1].at_ms, T0 + 1);
+
+	/* not in (from_state, expect_call): CONFLICT, nothing changes */
+	before = g;
+	u = mk_upd(id, PAY_CREATED, PAY_PENDING, STORE_CALL_SENDING,
+	           STORE_CALL_ACCEPTED, T0 + 5);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_CONFLICT);
+	u = mk_upd(id, PAY_PENDING, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0 + 5);
+	u.provider_ref = "MP-x";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_CONFLICT);
+	u = mk_upd(id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_CONFLICT);
+	/* an illegal edge: FAIL, nothing changes */
+	u = mk_upd(id, PAY_PENDING, PAY_REVERSED, STORE_CALL_SENDING,
+	           STORE_CALL_DONE, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_FAIL);
+	u = mk_upd(id, PAY_PENDING, PAY_CREATED, STORE_CALL_SENDING,
+	           STORE_CALL_TO_SEND, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_FAIL);
+	/* no such payment */
+	u = mk_upd(999999, PAY_PENDING, PAY_PENDING, STORE_CALL_SENDING,
+	           STORE_CALL_ACCEPTED, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_NOT_FOUND);
+	g = prov_by_ref(st, "PU-1");
+	check_prov_eq(&g, &before);
+	CHECK_EQ_INT(n_events(st, id), 2);
+
+	/* the provider took it: call state only, no event, updated_ms
+	 * kept; strings set (an odd one too) */
+	u = mk_upd(id, PAY_PENDING, PAY_PENDING, STORE_CALL_SENDING,
+	           STORE_CALL_ACCEPTED, T0 + 60000);
+	u.send_attempts = 1;
+	u.checks = 4;
+	u.provider_ref = "MP-1";
+	u.result_code = "0";
+	u.result_desc = ODD_TEXT;
+	u.receipt = "NULL";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_OK);
+	g = prov_by_ref(st, "PU-1");
+	CHECK_EQ_INT(g.pay.state, PAY_PENDING);
+	CHECK_EQ_INT(g.pay.updated_ms, T0 + 1);
+	CHECK_EQ_INT(g.call_state, STORE_CALL_ACCEPTED);
+	CHECK_EQ_INT(g.checks, 4);
+	CHECK_EQ_INT(g.next_at_ms, T0 + 60000);
+	CHECK_EQ_STR(g.provider_ref, "MP-1");
+	CHECK_EQ_STR(g.result_code, "0");
+	CHECK_EQ_STR(g.result_desc, ODD_TEXT);
+	CHECK_EQ_STR(g.receipt, "NULL");
+	CHECK_EQ_INT(n_events(st, id), 2);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "mpesa", "MP-1", NULL, &g),
+	             STORE_OK);
+	CHECK_EQ_INT(g.pay.id, id);
+
+	/* NULL strings keep their column; "" empties it */
+	u = mk_upd(id, PAY_PENDING, PAY_PENDING, STORE_CALL_ACCEPTED,
+	           STORE_CALL_ACCEPTED, T0 + 90000);
+	u.send_attempts = 1;
+	u.checks = 5;
+	u.result_code = "";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 4), STORE_OK);
+	g = prov_by_ref(st, "PU-1");
+	CHECK_EQ_INT(g.checks, 5);
+	CHECK_EQ_STR(g.provider_ref, "MP-1");
+	CHECK_EQ_STR(g.result_code, "");
+	CHECK_EQ_STR(g.result_desc, ODD_TEXT);
+	CHECK_EQ_STR(g.receipt, "NULL");
+
+	/* another payment's provider_ref is a unique key: CONFLICT */
+	p = mk_prov("PU-2", "mpesa", "C-2", "", clr, mer, 10, T0, 0x12);
+	if (prov_new(st, &p) == 0)
+		goto out;
+	u = mk_upd(p.pay.id, PAY_CREATED, PAY_CREATED, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, 0);
+	u.provider_ref = "MP-1";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 5), STORE_CONFLICT);
+	g = prov_by_ref(st, "PU-2");
+	CHECK_EQ_INT(g.call_state, STORE_CALL_TO_SEND);
+
+	/* answer lost, then a status query says failed */
+	u = mk_upd(id, PAY_PENDING, PAY_UNKNOWN, STORE_CALL_ACCEPTED,
+	           STORE_CALL_LOST, T0 + 100000);
+	u.reason = "no answer";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 6), STORE_OK);
+	u = mk_upd(id, PAY_UNKNOWN, PAY_FAILED, STORE_CALL_LOST,
+	           STORE_CALL_DONE, 0);
+	u.reason = "status query";
+	u.result_code = "1032";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 7), STORE_OK);
+	g = prov_by_ref(st, "PU-1");
+	CHECK_EQ_INT(g.pay.state, PAY_FAILED);
+	CHECK_EQ_INT(g.pay.updated_ms, T0 + 7);
+	CHECK_EQ_INT(g.call_state, STORE_CALL_DONE);
+	CHECK_EQ_STR(g.result_code, "1032");
+	CHECK_EQ_INT(st->ops->payment_events(st, id, ev, 8, &n), STORE_OK);
+	CHECK_EQ_INT(n, 4);
+	if (n == 4) {
+		CHECK_EQ_INT(ev[2].to, PAY_UNKNOWN);
+		CHECK_EQ_STR(ev[2].reason, "no answer");
+		CHECK_EQ_INT(ev[3].from, PAY_UNKNOWN);
+		CHECK_EQ_INT(ev[3].to, PAY_FAILED);
+		CHECK_EQ_INT(ev[3].at_ms, T0 + 7);
+	}
+	/* and the database refuses what the store never writes */
+	CHECK(raw_exec("UPDATE payments SET state = 3 WHERE ref = 'PU-1'") !=
+	      0);
+	CHECK(raw_exec("UPDATE prov_payments SET call_state = 5") != 0);
+	CHECK(raw_exec(is_pg ? "UPDATE prov_payments SET req_hash = "
+	                       "decode('00', 'hex')"
+	                     : "UPDATE prov_payments SET req_hash = "
+	                       "zeroblob(1)") != 0);
+out:
+	finish(st, NULL);
+}
+
+/*
+ * A ledger batch settles a provider payment (ledger_req.prov): on OK the
+ * payment moves and gets the txn id in the same commit; a row no longer
+ * in the expected state fails the whole batch.
+ */
+static void
+test_prov_settle(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov p1, p2, p3, g, before;
+	struct store_prov_update u1, u2, u3, ux;
+	struct store_idem idem;
+	struct payment_event ev[8];
+	struct ledger_req r[2];
+	struct ledger_result res[2];
+	size_t n = 0;
+	int64_t clr, mer, empty, n_txns;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	empty = mk_account(st, "merchant:empty", LEDGER_ACCT_MERCHANT_PAYABLE,
+	                   KES, true, false);
+	p1 = mk_prov("PS-1", "mpesa", "C-1", "MP-1", clr, mer, 1500, T0, 1);
+	p2 = mk_prov("PS-2", "mpesa", "C-2", "MP-2", clr, mer, 700, T0, 2);
+	p3 = mk_prov("PS-3", "mpesa", "C-3", "MP-3", clr, mer, 300, T0, 3);
+	if (prov_new(st, &p1) == 0 || prov_new(st, &p2) == 0 ||
+	    prov_new(st, &p3) == 0)
+		goto out;
+	/* all three sent and accepted */
+	u1 = mk_upd(p1.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	            STORE_CALL_ACCEPTED, T0 + 60000);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u1, T0 + 1), STORE_OK);
+	u1.payment_id = p2.pay.id;
+	CHECK_EQ_INT(st->ops->prov_update(st, &u1, T0 + 1), STORE_OK);
+	u1.payment_id = p3.pay.id;
+	CHECK_EQ_INT(st->ops->prov_update(st, &u1, T0 + 1), STORE_OK);
+
+	/* the callback's settlement: posted and applied together */
+	u1 = mk_upd(p1.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	            STORE_CALL_DONE, 0);
+	u1.reason = "callback";
+	u1.receipt = "RCPT-1";
+	u1.result_code = "0";
+	r[0] = mk_req("prov:mpesa:MP-1", KES, clr, mer, 1500);
+	r[0].prov = &u1;
+	memset(res, 0, sizeof res);
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 1, res, T0 + 10), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_OK);
+	CHECK(res[0].txn_id > 0);
+	g = prov_by_ref(st, "PS-1");
+	CHECK_EQ_INT(g.pay.state, PAY_SUCCEEDED);
+	CHECK_EQ_INT(g.pay.txn_id, res[0].txn_id);
+	CHECK_EQ_INT(g.pay.updated_ms, T0 + 10);
+	CHECK_EQ_INT(g.call_state, STORE_CALL_DONE);
+	CHECK_EQ_STR(g.receipt, "RCPT-1");
+	CHECK_EQ_STR(g.provider_ref, "MP-1");
+	CHECK_EQ_INT(balance(st, mer), 1500);
+	CHECK_EQ_INT(st->ops->payment_events(st, p1.pay.id, ev, 8, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_INT(ev[2].from, PAY_PENDING);
+		CHECK_EQ_INT(ev[2].to, PAY_SUCCEEDED);
+		CHECK_EQ_STR(ev[2].reason, "callback");
+		CHECK_EQ_INT(ev[2].at_ms, T0 + 10);
+	}
+	/* a repeat of the key (a second callback) is a replay: the
+	 * update is not applied again (it would conflict) */
+	memset(res, 0, sizeof res);
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 1, res, T0 + 11), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_OK);
+	CHECK(res[0].is_replay);
+	CHECK_EQ_INT(res[0].txn_id, g.pay.txn_id);
+	CHECK_EQ_INT(n_events(st, p1.pay.id), 3);
+
+	/* a refused request does not apply its update */
+	ux = mk_upd(p3.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	            STORE_CALL_DONE, 0);
+	r[0] = mk_req("prov:mpesa:MP-3:refused", KES, empty, mer, 300);
+	r[0].prov = &ux;
+	memset(res, 0, sizeof res);
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 1, res, T0 + 12), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_INSUFFICIENT_FUNDS);
+	g = prov_by_ref(st, "PS-3");
+	CHECK_EQ_INT(g.pay.state, PAY_PENDING);
+	CHECK_EQ_INT(g.call_state, STORE_CALL_ACCEPTED);
+	CHECK_EQ_INT(g.pay.txn_id, 0);
+
+	/* p2 is no longer where the settlement expects it (a status query
+	 * said failed meanwhile): the whole batch fails, the other
+	 * request in it too, and nothing is posted.  ledger_commit_batch
+	 * retries the CONFLICT, then returns -1 with every result
+	 * RETRY. */
+	u2 = mk_upd(p2.pay.id, PAY_PENDING, PAY_FAILED, STORE_CALL_ACCEPTED,
+	            STORE_CALL_DONE, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u2, T0 + 13), STORE_OK);
+	before = prov_by_ref(st, "PS-2");
+	n_txns = raw_i64("SELECT COUNT(*) FROM txns");
+	u2 = mk_upd(p2.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	            STORE_CALL_DONE, 0);
+	u3 = mk_upd(p3.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	            STORE_CALL_DONE, 0);
+	r[0] = mk_req("prov:mpesa:MP-3", KES, clr, mer, 300);
+	r[0].prov = &u3;
+	r[1] = mk_req("prov:mpesa:MP-2", KES, clr, mer, 700);
+	r[1].prov = &u2;
+	memset(res, 0, sizeof res);
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 2, res, T0 + 14), -1);
+	CHECK_EQ_INT(res[0].rc, LEDGER_RETRY);
+	CHECK_EQ_INT(res[1].rc, LEDGER_RETRY);
+	CHECK_EQ_INT(res[0].txn_id, 0);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM txns"), n_txns);
+	CHECK_EQ_INT(balance(st, mer), 1500);
+	CHECK_EQ_INT(st->ops->idem_lookup(st, "prov:mpesa:MP-3", &idem),
+	             STORE_NOT_FOUND);
+	CHECK_EQ_INT(st->ops->idem_lookup(st, "prov:mpesa:MP-2", &idem),
+	             STORE_NOT_FOUND);
+	g = prov_by_ref(st, "PS-2");
+	check_prov_eq(&g, &before);
+	g = prov_by_ref(st, "PS-3");
+	CHECK_EQ_INT(g.pay.state, PAY_PENDING);
+	/* an illegal edge in a batch: the batch fails too */
+	u2 = mk_upd(p2.pay.id, PAY_FAILED, PAY_SUCCEEDED, STORE_CALL_DONE,
+	            STORE_CALL_DONE, 0);
+	r[1].prov = &u2;
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 2, res, T0 + 15), -1);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM txns"), n_txns);
+
+	/* without the stale one, the same batch goes through */
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 1, res, T0 + 16), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_OK);
+	g = prov_by_ref(st, "PS-3");
+	CHECK_EQ_INT(g.pay.state, PAY_SUCCEEDED);
+	CHECK_EQ_INT(g.pay.txn_id, res[0].txn_id);
+	CHECK_EQ_INT(balance(st, mer), 1800);
+	/* the settled payment is reversed later: txn_id stays */
+	ux = mk_upd(p3.pay.id, PAY_SUCCEEDED, PAY_REVERSED, STORE_CALL_DONE,
+	            STORE_CALL_DONE, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &ux, T0 + 17), STORE_OK);
+	g = prov_by_ref(st, "PS-3");
+	CHECK_EQ_INT(g.pay.state, PAY_REVERSED);
+	CHECK(g.pay.txn_id > 0);
+out:
+	finish(st, lg);
+}
+
+/* verify(): the provider payment invariants */
+static void
+test_prov_verify(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov p1, p2;
+	struct store_prov_update u;
+	struct ledger_req r;
+	struct ledger_result res;
+	char all[512];
+	size_t n = 0;
+	int64_t clr, mer;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	p1 = mk_prov("PV-1", "mpesa", "C-1", "", clr, mer, 1500, T0, 1);
+	p2 = mk_prov("PV-2", "mpesa", "C-2", "", clr, mer, 700, T0, 2);
+	if (prov_new(st, &p1) == 0 || prov_new(st, &p2) == 0)
+		goto out;
+	/* succeeded without its ledger transaction */
+	u = mk_upd(p1.pay.id, PAY_CREATED, PAY_PENDING, 0, STORE_CALL_ACCEPTED,
+	           0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	u = mk_upd(p1.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, 0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+	all[0] = '\0';
+	CHECK_EQ_INT(st->ops->verify(st, on_violation_append, all, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_STR(all, "prov_succeeded_without_txn ");
+	/* settled by a transaction of another amount */
+	u = mk_upd(p2.pay.id, PAY_CREATED, PAY_PENDING, 0, STORE_CALL_ACCEPTED,
+	           0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_OK);
+	u = mk_upd(p2.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, 0);
+	r = mk_req("prov:PV-2", KES, clr, mer, 699);
+	r.prov = &u;
+	res = commit1(lg, &r, T0 + 4);
+	CHECK_EQ_INT(res.rc, LEDGER_OK);
+	all[0] = '\0';
+	n = 0;
+	CHECK_EQ_INT(st->ops->verify(st, on_violation_append, all, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	CHECK(strstr(all, "prov_txn_mismatch") != NULL);
+	finish_unverified(st, lg);
+	return;
+out:
+	finish(st, lg);
+}
+
 /* ------------------------------------------------------- concurrency */
 
 /* A handle for a worker thread: no CHECK here (check.h is not
@@ -1823,6 +2564,321 @@ test_limits_race(void)
 	finish(st, NULL);
 }
 
+#define PR_THREADS 8
+#define PR_ROWS    300
+#define PR_CAP     7
+
+struct pr_arg {
+	pthread_barrier_t *bar;
+	int64_t *claimed; /* PR_ROWS payment ids */
+	size_t n_claimed;
+	int n_fail;
+	bool is_open;
+};
+
+static void *
+pr_thread(void *p)
+{
+	struct pr_arg *a = p;
+	struct ledger *lg;
+	struct store *st = thread_open(&lg);
+	struct store_prov out[PR_CAP];
+	int idle = 0;
+
+	a->is_open = st != NULL;
+	pthread_barrier_wait(a->bar);
+	/* claim until three claims in a row come back empty */
+	while (st != NULL && idle < 3) {
+		size_t n = 0, i;
+		enum store_rc rc = st->ops->prov_due(st, T0 + 1000, 600000,
+		                                     out, PR_CAP, &n);
+
+		if (rc == STORE_RETRY)
+			continue;
+		if (rc != STORE_OK) {
+			fprintf(stderr, "  prov_due: %s\n", st->errstr);
+			a->n_fail++;
+			break;
+		}
+		idle = n == 0 ? idle + 1 : 0;
+		for (i = 0; i < n && a->n_claimed < PR_ROWS; i++)
+			a->claimed[a->n_claimed++] = out[i].pay.id;
+	}
+	ledger_free(lg);
+	store_close(st);
+	return NULL;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Several instances claim due rows at once: every due row is claimed
+ * exactly once while the leases hold. */
+static void
+test_prov_due_race(void)
+{
+	struct store *st;
+	struct pr_arg arg[PR_THREADS];
+	pthread_t th[PR_THREADS];
+	pthread_barrier_t bar;
+	struct store_prov out[4];
+	int64_t *all = xcalloc(PR_THREADS * PR_ROWS, sizeof *all);
+	int64_t clr, mer, lo, hi;
+	size_t n_all = 0, i, n = 0;
+	int t, n_dup = 0, n_busy = 0;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	/* the rows, with clashing due times; and some done */
+	{
+		char sql[1024];
+
+		snprintf(sql, sizeof sql,
+		         "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT "
+		         "n + 1 FROM g WHERE n < %d) INSERT INTO payments (ref, "
+		         "state, currency, amount_minor, created_ms, "
+		         "updated_ms) SELECT 'PR-' || n, 1, 404, 100, 0, 0 "
+		         "FROM g",
+		         PR_ROWS + 20);
+		CHECK_EQ_INT(raw_exec(sql), 0);
+		CHECK_EQ_INT(raw_exec("INSERT INTO payment_events (payment_id, "
+		                      "from_state, to_state, reason, at_ms) "
+		                      "SELECT id, NULL, 1, 'created', 0 FROM "
+		                      "payments"),
+		             0);
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO prov_payments (payment_id, kind, "
+		         "provider, msisdn, clearing_account_id, "
+		         "target_account_id, client_ref, call_state, "
+		         "next_at_ms, deadline_ms, "
+		         "req_hash) SELECT id, 1, 'mpesa', '2547', %" PRId64
+		         ", %" PRId64 ", ref, CASE WHEN id >= (SELECT MIN(id) "
+		         "FROM payments) + %d THEN 4 ELSE id %% 4 END, "
+		         "%" PRId64 " + id %% 13, 0, %s FROM payments p",
+		         clr, mer, PR_ROWS, (int64_t)T0,
+		         is_pg ? "decode(repeat('ab', 32), 'hex')"
+		               : "zeroblob(32)");
+		CHECK_EQ_INT(raw_exec(sql), 0);
+	}
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM prov_payments WHERE "
+	                     "call_state < 4"),
+	             PR_ROWS);
+	lo = raw_i64("SELECT MIN(payment_id) FROM prov_payments");
+	hi = raw_i64("SELECT MAX(payment_id) FROM prov_payments");
+	memset(arg, 0, sizeof arg);
+	pthread_barrier_init(&bar, NULL, PR_THREADS);
+	for (t = 0; t < PR_THREADS; t++) {
+		arg[t].bar = &bar;
+		arg[t].claimed = all + (size_t)t * PR_ROWS;
+		pthread_create(&th[t], NULL, pr_thread, &arg[t]);
+	}
+	for (t = 0; t < PR_THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&bar);
+	for (t = 0; t < PR_THREADS; t++) {
+		CHECK(arg[t].is_open);
+		CHECK_EQ_INT(arg[t].n_fail, 0);
+		memmove(all + n_all, arg[t].claimed,
+		        arg[t].n_claimed * sizeof *all);
+		n_all += arg[t].n_claimed;
+	}
+	qsort(all, n_all, sizeof *all, cmp_i64);
+	for (i = 1; i < n_all; i++)
+		n_dup += all[i] == all[i - 1];
+	for (t = 0; t < PR_THREADS; t++)
+		n_busy += arg[t].n_claimed > 0;
+	printf("# prov_due race: %zu claims by %d of %d instances\n", n_all,
+	       n_busy, PR_THREADS);
+	CHECK_EQ_INT(n_dup, 0);
+	CHECK_EQ_INT(n_all, PR_ROWS);
+	for (i = 0; i < n_all; i++)
+		CHECK(all[i] >= lo && all[i] <= hi);
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof sql,
+		         "SELECT COUNT(*) FROM prov_payments WHERE call_state "
+		         "< 4 AND next_at_ms <> %" PRId64,
+		         (int64_t)(T0 + 1000 + 600000));
+		CHECK_EQ_INT(raw_i64(sql), 0);
+	}
+	/* all leased: nothing left to claim */
+	CHECK_EQ_INT(st->ops->prov_due(st, T0 + 1000, 1, out, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 0);
+out:
+	free(all);
+	finish(st, NULL);
+}
+
+#define PS_THREADS  6
+#define PS_PAYMENTS 12
+
+struct ps_arg {
+	int no;
+	pthread_barrier_t *bar;
+	const int64_t *ids; /* PS_PAYMENTS payment ids */
+	int64_t clr, mer;
+	bool won[PS_PAYMENTS];
+	int n_odd;
+	bool is_open;
+};
+
+/* Even threads settle through the ledger (a callback: succeeded),
+ * odd ones through prov_update (a status query: failed). */
+static void *
+ps_thread(void *p)
+{
+	struct ps_arg *a = p;
+	struct ledger *lg;
+	struct store *st = thread_open(&lg);
+	int i;
+
+	a->is_open = st != NULL;
+	pthread_barrier_wait(a->bar);
+	for (i = 0; st != NULL && i < PS_PAYMENTS; i++) {
+		/* from both ends, to meet in the middle */
+		int k = a->no % 2 == 0 ? i : PS_PAYMENTS - 1 - i;
+		struct store_prov_update u;
+		enum store_rc rc;
+
+		memset(&u, 0, sizeof u);
+		u.payment_id = a->ids[k];
+		u.from_state = PAY_PENDING;
+		u.expect_call = STORE_CALL_ACCEPTED;
+		u.call_state = STORE_CALL_DONE;
+		if (a->no % 2 == 0) {
+			struct ledger_req r;
+			struct ledger_result res;
+			char key[48];
+			int crc;
+
+			snprintf(key, sizeof key, "ps:%d:%d", k, a->no);
+			u.to_state = PAY_SUCCEEDED;
+			u.reason = "callback";
+			r = mk_req(key, KES, a->clr, a->mer, 100 + k);
+			r.prov = &u;
+			memset(&res, 0, sizeof res);
+			crc = ledger_commit_batch(lg, &r, 1, &res, T0 + 5);
+			if (crc == 0 && res.rc == LEDGER_OK)
+				a->won[k] = true;
+			else if (crc == 0 || res.rc != LEDGER_RETRY)
+				a->n_odd++;
+			continue;
+		}
+		u.to_state = PAY_FAILED;
+		u.reason = "status query";
+		do
+			rc = st->ops->prov_update(st, &u, T0 + 5);
+		while (rc == STORE_RETRY);
+		if (rc == STORE_OK)
+			a->won[k] = true;
+		else if (rc != STORE_CONFLICT)
+			a->n_odd++;
+	}
+	ledger_free(lg);
+	store_close(st);
+	return NULL;
+}
+
+/* Callbacks and status queries of several instances settle the same
+ * payments at once: each payment is settled exactly once, posted iff it
+ * succeeded. */
+static void
+test_prov_settle_race(void)
+{
+	struct store *st;
+	struct ps_arg arg[PS_THREADS];
+	pthread_t th[PS_THREADS];
+	pthread_barrier_t bar;
+	int64_t ids[PS_PAYMENTS], clr, mer, want_bal = 0;
+	int t, k, n_ledger = 0;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	for (k = 0; k < PS_PAYMENTS; k++) {
+		char ref[32], cref[32];
+		struct store_prov p;
+		struct store_prov_update u;
+
+		snprintf(ref, sizeof ref, "PS-%d", k);
+		snprintf(cref, sizeof cref, "C-%d", k);
+		p = mk_prov(ref, "mpesa", cref, "", clr, mer, 100 + k, T0,
+		            (uint8_t)k);
+		ids[k] = prov_new(st, &p);
+		u = mk_upd(ids[k], PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+		           STORE_CALL_ACCEPTED, T0 + 60000);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	}
+	memset(arg, 0, sizeof arg);
+	pthread_barrier_init(&bar, NULL, PS_THREADS);
+	for (t = 0; t < PS_THREADS; t++) {
+		arg[t].no = t;
+		arg[t].bar = &bar;
+		arg[t].ids = ids;
+		arg[t].clr = clr;
+		arg[t].mer = mer;
+		pthread_create(&th[t], NULL, ps_thread, &arg[t]);
+	}
+	for (t = 0; t < PS_THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&bar);
+	for (t = 0; t < PS_THREADS; t++) {
+		CHECK(arg[t].is_open);
+		CHECK_EQ_INT(arg[t].n_odd, 0);
+	}
+	for (k = 0; k < PS_PAYMENTS; k++) {
+		struct store_prov g;
+		char ref[32];
+		int n_won = 0, by_ledger = 0;
+
+		for (t = 0; t < PS_THREADS; t++)
+			if (arg[t].won[k]) {
+				n_won++;
+				by_ledger = t % 2 == 0;
+			}
+		CHECK_EQ_INT(n_won, 1);
+		snprintf(ref, sizeof ref, "PS-%d", k);
+		g = prov_by_ref(st, ref);
+		CHECK_EQ_INT(g.pay.state,
+		             by_ledger ? PAY_SUCCEEDED : PAY_FAILED);
+		CHECK_EQ_INT(g.call_state, STORE_CALL_DONE);
+		CHECK_EQ_INT(g.pay.txn_id != 0, by_ledger);
+		if (by_ledger) {
+			n_ledger++;
+			want_bal += 100 + k;
+		}
+	}
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM txns"), n_ledger);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments WHERE state = 3 "
+	                     "AND txn_id IS NOT NULL"),
+	             n_ledger);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments WHERE state = 4 "
+	                     "AND txn_id IS NULL"),
+	             PS_PAYMENTS - n_ledger);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payment_events"),
+	             3 * PS_PAYMENTS);
+	CHECK_EQ_INT(balance(st, mer), want_bal);
+	printf("# prov settle race: %d of %d settled by the ledger\n",
+	       n_ledger, PS_PAYMENTS);
+	finish(st, NULL);
+}
+
 /* PostgreSQL: a lost connection is RETRY once, then the handle works
  * again (re-prepared); a batch cut off mid-way leaves nothing behind. */
 static void
@@ -2002,11 +3058,18 @@ main(int argc, char **argv)
 	RUN(test_reversal);
 	RUN(test_limits);
 	RUN(test_payments);
+	RUN(test_prov_create_get);
+	RUN(test_prov_due);
+	RUN(test_prov_update);
+	RUN(test_prov_settle);
+	RUN(test_prov_verify);
 	RUN(test_bypass);
 	RUN(test_other_writer_seen);
 	RUN(test_concurrent_writers);
 	RUN(test_hot_account);
 	RUN(test_limits_race);
+	RUN(test_prov_due_race);
+	RUN(test_prov_settle_race);
 	if (is_pg)
 		RUN(test_pg_reconnect);
 	RUN(test_bench);
