@@ -735,7 +735,9 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 	tmo.tv_sec = cfg->http_timeout_ms / 1000;
 	tmo.tv_usec = (cfg->http_timeout_ms % 1000) * 1000;
 	evhttp_set_timeout_tv(d.http, &tmo);
-	evhttp_set_allowed_methods(d.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	/* PUT: MoMo may call back with it (wire-formats §2.6) */
+	evhttp_set_allowed_methods(d.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	                                            EVHTTP_REQ_PUT);
 	evhttp_set_gencb(d.http, on_request, &d);
 	if (bind_http(&d, where, sizeof where) != 0) {
 		log_msg(LOG_HTTP, LOG_LEVEL_ERROR,

@@ -17,6 +17,13 @@ MPESA_ENV = {
     "SOKO_MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78"
                           "e6b72ada1ed2c919",
 }
+MOMO_ENV = {
+    "SOKO_MOMO_API_KEY": "1e89774dabd944b4b112c30aaef5b9c8",
+    "SOKO_MOMO_SUBSCRIPTION_KEY": "a3c9e1f2b4d64e7f8a9b0c1d2e3f4a5b",
+}
+MOMO_USER = "f4d5b7a0-5c1e-4b8e-9d3a-2b6c8e1f0a91"
+MOMO_OK = "46733123459"
+MOMO_NO_FUNDS = "46733123456"  # sandbox magic: FAILED NOT_ENOUGH_FUNDS
 OK_MSISDN = "254708374149"
 CANCEL_MSISDN = "254700001032"  # sandbox magic: ResultCode 1032
 FINAL = ("succeeded", "failed", "unknown", "reversed")
@@ -31,10 +38,14 @@ class Env:
         port = free_port()
         self.token = os.urandom(24).hex()
         env = dict(MPESA_ENV)
+        env.update(MOMO_ENV)
         env["SOKO_MPESA_CALLBACK_TOKEN"] = self.token
+        env["SOKO_MOMO_CALLBACK_TOKEN"] = self.token[::-1]
         o = []
         for k, v in (("http_listen", "127.0.0.1:%d" % port),
                      ("mpesa_base_url", self.sb.base),
+                     ("momo_base_url", self.sb.base),
+                     ("momo_api_user", MOMO_USER),
                      ("prov_ca_file", self.sb.ca),
                      ("prov_callback_base_url", "http://127.0.0.1:%d" % port),
                      ("prov_janitor_ms", "50"),
@@ -52,11 +63,22 @@ class Env:
                    "KES")
         self.s.ctl("account", "create", "agent:A1:float", "agent_float",
                    "KES")
+        self.s.ctl("account", "create", "clearing:momo",
+                   "provider_clearing", "EUR")
+        self.s.ctl("account", "create", "merchant:M2", "merchant_payable",
+                   "EUR")
         self.s.start()
 
     def collect(self, key, msisdn=OK_MSISDN, amount="150.00", **over):
         b = {"provider": "mpesa", "msisdn": msisdn, "amount": amount,
              "currency": "KES", "account": "merchant:M1"}
+        b.update(over)
+        return self.s.request("POST", "/v1/collections", b,
+                              headers={"Idempotency-Key": key})
+
+    def collect_momo(self, key, msisdn=MOMO_OK, amount="25.50", **over):
+        b = {"provider": "momo", "msisdn": msisdn, "amount": amount,
+             "currency": "EUR", "account": "merchant:M2"}
         b.update(over)
         return self.s.request("POST", "/v1/collections", b,
                               headers={"Idempotency-Key": key})
@@ -282,6 +304,78 @@ def t_mpesa_faults(build):
         e.stop()
 
 
+def t_momo_collection(build):
+    e = Env(build)
+    try:
+        ok = created(e.collect_momo("m-ok"))
+        poor = created(e.collect_momo("m-poor", msisdn=MOMO_NO_FUNDS))
+        expect(e.collect_momo("m-kes", amount="10.00", currency="KES",
+                              account="merchant:M1"), 422,
+               "amount_invalid_for_provider")
+        f = e.wait_final(ok["ref"])
+        assert f["state"] == "succeeded" and f["receipt"], f
+        assert len(f["reference"]) == 36, f  # our UUID X-Reference-Id
+        g = e.wait_final(poor["ref"])
+        assert g["state"] == "failed", g
+        assert g["result_code"] == "NOT_ENOUGH_FUNDS", g
+        assert e.s.balance("merchant:M2") == "25.50"
+        assert e.s.balance("clearing:momo") == "-25.50"
+        ch = e.charges(f["reference"])
+        assert [c["state"] for c in ch] == ["succeeded"], ch
+        # a forged callback: unknown reference, wrong token
+        body = {"financialTransactionId": "1", "externalId": "nope",
+                "amount": "25.50", "currency": "EUR",
+                "payer": {"partyIdType": "MSISDN", "partyId": MOMO_OK},
+                "status": "SUCCESSFUL"}
+        expect(e.s.request("POST", "/v1/callbacks/momo/" + e.token[::-1],
+                           body, auth=False), 404, "payment_unknown")
+        expect(e.s.request("PUT", "/v1/callbacks/momo/" + e.token,
+                           body, auth=False), 404, "not_found")
+        e.verify()
+    finally:
+        e.stop()
+
+
+# MoMo is queried by our own id, so a lost answer is resolved, never left
+# unknown: every fault ends in the sandbox's truth.
+MOMO_FAULTS = ["delay", "no_callback", "callback_twice",
+               "callback_before_response", "contradicting_callback",
+               "reset_after_commit", "error500_after_commit", "timeout",
+               "expired_token"]
+
+
+def t_momo_faults(build):
+    e = Env(build, deadline_s=20, timeout_ms=1500)
+    try:
+        rules, pays = [], []
+        for i, fault in enumerate(MOMO_FAULTS):
+            msisdn = "4673312%04d" % (7000 + i)
+            r = {"provider": "momo", "op": "*" if fault == "expired_token"
+                 else "requesttopay", "fault": fault, "rate": 1.0,
+                 "count": 1, "msisdn": msisdn}
+            if fault == "delay":
+                r["ms"] = 300
+            rules.append(r)
+        e.sb.faults(rules)
+        for i, fault in enumerate(MOMO_FAULTS):
+            pays.append(created(e.collect_momo(
+                "m-fault-%d" % i, msisdn="4673312%04d" % (7000 + i))))
+        total = 0
+        for fault, p in zip(MOMO_FAULTS, pays):
+            f = e.wait_final(p["ref"], timeout=25)
+            ch = e.charges(f["reference"])
+            taken = [c for c in ch if c["state"] == "succeeded"]
+            assert len(taken) <= 1, (fault, ch)
+            assert f["state"] == "succeeded", (fault, f, ch)
+            assert len(taken) == 1, (fault, ch)
+            total += 2550
+        assert e.s.balance("merchant:M2") == "%d.%02d" % (total // 100,
+                                                          total % 100)
+        e.verify()
+    finally:
+        e.stop()
+
+
 TESTS = [t_mpesa_collection_success, t_mpesa_collection_cancelled,
          t_mpesa_idempotency_and_errors, t_mpesa_forged_callbacks,
-         t_mpesa_faults]
+         t_mpesa_faults, t_momo_collection, t_momo_faults]
