@@ -874,7 +874,8 @@ token_release(struct net_prov *np, struct prov_token *t, bool ok)
 			struct svc_prov_answer a = {
 				.v = w->kind == POP_SEND ? SVC_PROV_NOT_SENT
 				                         : SVC_PROV_NO_ANSWER,
-				.code = "token"};
+				.code = "token",
+				.not_left = true};
 
 			prov_answer(w, &a);
 		}

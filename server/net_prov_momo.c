@@ -240,7 +240,8 @@ momo_send(struct pop *o)
 	rq.endpoint = "momo.requesttopay";
 	if (ncurl_submit(prov_curl(np), &rq, rtp_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
-		                            .code = "not_sent"};
+		                            .code = "not_sent",
+		                            .not_left = true};
 
 		log_msg(LOG_PROV, LOG_LEVEL_WARN,
 		        "event=call_refused ref=%s endpoint=momo.requesttopay "
@@ -342,7 +343,8 @@ momo_query(struct pop *o)
 	rq.endpoint = "momo.status";
 	if (ncurl_submit(prov_curl(np), &rq, status_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
-		                            .code = "not_sent"};
+		                            .code = "not_sent",
+		                            .not_left = true};
 
 		prov_answer(o, &a);
 	}

@@ -269,7 +269,8 @@ mpesa_send(struct pop *o)
 	        o->p.pay.ref, why);
 not_sent: {
 	struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
-	                            .code = "not_sent"};
+	                            .code = "not_sent",
+	                            .not_left = true};
 
 	prov_answer(o, &a);
 }
@@ -372,7 +373,8 @@ mpesa_query(struct pop *o)
 	sha256_wipe(body, sizeof body);
 no_answer: {
 	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
-	                            .code = "not_sent"};
+	                            .code = "not_sent",
+	                            .not_left = true};
 
 	prov_answer(o, &a);
 }

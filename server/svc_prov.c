@@ -121,6 +121,8 @@ svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
 	case SVC_PROV_NOT_SENT:
 		u->call_state = STORE_CALL_TO_SEND;
 		u->next_at_ms = now_ms + pol->resend_after_ms;
+		if (a->not_left && p->send_attempts > 0)
+			u->send_attempts = p->send_attempts - 1;
 		return true;
 	case SVC_PROV_LOST:
 		u->call_state = STORE_CALL_LOST;
@@ -137,7 +139,8 @@ svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
 		return true;
 	case SVC_PROV_PENDING:
 	case SVC_PROV_NO_ANSWER:
-		u->checks = p->checks + 1;
+		if (!(a->v == SVC_PROV_NO_ANSWER && a->not_left))
+			u->checks = p->checks + 1;
 		u->next_at_ms = now_ms + pol->check_every_ms;
 		return true;
 	case SVC_PROV_SUCCEEDED:

@@ -83,6 +83,10 @@ struct svc_prov_answer {
 	const char *receipt;      /* SUCCEEDED: receipt, or NULL */
 	bool has_amount;          /* the answer states an amount */
 	int64_t amount_minor;
+	/* NOT_SENT / NO_ANSWER only: the request never left this process
+	 * (no token, breaker open, queue full): the attempt is not counted
+	 * (the deadline still bounds the payment) */
+	bool not_left;
 };
 
 /*

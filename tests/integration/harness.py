@@ -25,7 +25,10 @@ WORKDIRS = []  # every temporary directory a Sokod made
 
 def cleanup():
     """Removes the temporary directories (run.py calls it when every test
-    passed; after a failure they stay for inspection)."""
+    passed; after a failure they stay for inspection, and always with
+    SOKO_IT_KEEP=1)."""
+    if os.environ.get("SOKO_IT_KEEP") == "1":
+        return
     for d in WORKDIRS:
         shutil.rmtree(d, ignore_errors=True)
     del WORKDIRS[:]

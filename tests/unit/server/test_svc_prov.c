@@ -86,6 +86,37 @@ test_not_sent_resends_bounded(void)
 	CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
 }
 
+/* a request that never left the process (no token, breaker open) does
+ * not use up an attempt or a check; the deadline still bounds it */
+static void
+test_not_left_not_counted(void)
+{
+	struct store_prov p = row(PAY_PENDING, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT, .not_left = true};
+	bool settle;
+	const char *why;
+
+	p.send_attempts = 1;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.send_attempts, 0);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_TO_SEND);
+	p.call_state = STORE_CALL_ACCEPTED;
+	p.checks = 2;
+	a.v = SVC_PROV_NO_ANSWER;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.checks, 2);
+	a.not_left = false;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_INT(u.checks, 3);
+	/* still bounded: past the deadline a to_send row fails */
+	p.call_state = STORE_CALL_TO_SEND;
+	p.send_attempts = 0;
+	CHECK_EQ_INT(svc_prov_due(&p, true, p.deadline_ms, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_FAILED);
+}
+
 static void
 test_lost_is_queried_never_resent(void)
 {
@@ -273,6 +304,7 @@ main(void)
 {
 	RUN(test_send_claims_first);
 	RUN(test_not_sent_resends_bounded);
+	RUN(test_not_left_not_counted);
 	RUN(test_lost_is_queried_never_resent);
 	RUN(test_crash_while_sending_counts_as_lost);
 	RUN(test_checks_bounded);
