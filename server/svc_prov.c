@@ -78,7 +78,8 @@ svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
 	default: /* ACCEPTED, LOST */
 		break;
 	}
-	if (past_deadline && (!can_query || p->checks >= pol->max_checks)) {
+	if (past_deadline) {
+		/* the deadline bounds everything, queryable or not */
 		become(u, PAY_UNKNOWN, "no final answer by the deadline");
 		u->call_state = STORE_CALL_DONE;
 		*why = "deadline passed: unknown, for reconciliation";

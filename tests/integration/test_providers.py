@@ -444,8 +444,10 @@ def t_provider_battery(build):
             elif p["state"] == "failed":
                 assert not taken, ("charged but failed", p, ch)
             else:
+                # past the deadline: unknown, for reconciliation
+                # (the sandbox's charge, if any, is what it will find)
                 assert p["state"] == "unknown", p
-                assert p["provider"] == "mpesa", ("momo unknown", p, ch)
+                assert p["txn_id"] == 0, p
                 unknown_charged += len(taken)
         assert not charges, ("charges soko never made", list(charges)[:3])
         ok_kes = states.get(("mpesa", "succeeded"), 0)

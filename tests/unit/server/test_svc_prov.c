@@ -179,6 +179,12 @@ test_checks_bounded(void)
 	CHECK_EQ_INT(svc_prov_due(&p, true, p.deadline_ms, &pol, &u, &why),
 	             SVC_PROV_UPDATE);
 	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
+	/* queryable with checks left: the deadline still ends it (a query
+	 * that keeps failing must not keep it pending for ever) */
+	p.checks = 0;
+	CHECK_EQ_INT(svc_prov_due(&p, true, p.deadline_ms, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
 }
 
 static void
