@@ -188,5 +188,6 @@ OUT=bench/results.tsv
 	fi
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
+sh bench/pos.sh "$BUILD" "$OUT" || die "POS benchmarks failed (bench/pos.sh)"
 echo "== $OUT (medians of $RUNS runs; every run in $LOG)" >&2
 cat "$OUT"

@@ -134,6 +134,13 @@ struct sim_fleet_opts {
 	double drain_s;        /* wait for answers and queues after the run */
 	uint64_t seed;
 	uint32_t max_reconnect_ms; /* cap on libsokoterm's back-off; 0 none */
+	/* benchmarks (bench/pos.sh) */
+	unsigned threads;     /* terminals split over this many threads */
+	double warmup_s;      /* RUN: the window figures start after this */
+	bool is_status;       /* RUN: STATUS requests instead of transfers */
+	uint32_t offline;     /* queue this many transfers per terminal
+	                         offline, then connect: replay */
+	bool is_idle;         /* log in, then only heartbeats (memory) */
 };
 
 /* Fleet mode; returns the exit status (0: check ok). */

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -50,6 +51,9 @@
 #define BACKLOG_MAX    4096 /* open-loop arrivals waiting per terminal */
 #define PROBLEMS_SHOWN 20
 #define HTTP_RETRY_S   20 /* admin API unreachable: try again this long */
+#define STATUS_MAX     16 /* --status: STATUS in flight per terminal */
+#define THREADS_MAX    64
+#define MAXU(a, b)     ((a) > (b) ? (a) : (b))
 
 enum phase { PH_RUN, PH_DRAIN, PH_CHECK, PH_DONE };
 
@@ -88,6 +92,13 @@ struct fterm {
 	uint32_t n_checks;
 	uint32_t *mine; /* CHECK: this terminal's approved txns */
 	uint32_t n_mine, mine_cursor;
+	/* --status: STATUS of this terminal's own approved transfer */
+	bool has_status_txn;
+	uint8_t status_txn[SOKOTERM_ID_LEN];
+	struct {
+		uint64_t op_id, t0_us;
+	} status[STATUS_MAX];
+	uint32_t n_status;
 };
 
 struct fagent {
@@ -122,11 +133,22 @@ struct fleet {
 	uint64_t n_foreign, n_submit_err, n_check_left, n_checked;
 	uint64_t n_problems;
 	uint64_t n_late; /* final answers of delayed transfers (resolved) */
+	uint64_t n_logged_in; /* terminals logged in at least once */
+	uint64_t n_win;       /* answers in the window (after warm-up) */
+	uint64_t n_status_ok; /* --status: answered STATUS requests */
 	uint64_t codes[256];
 	/* times, monotonic us */
 	uint64_t t_start, t_run_end, t_last_final, next_arrival, next_tick,
 	    next_drop, deadline, next_queue_poll;
+	uint64_t t_warm; /* t_start + --warmup */
 	uint64_t queue_left;
+	/* --threads: this fleet is one slice of the terminals */
+	pthread_barrier_t *bar;
+	size_t n_prov_more; /* provisioning lines after this slice */
+	int rc;
+	/* check results (check_one) */
+	uint64_t c_approved, c_sum_before, c_sum_after;
+	bool c_balances, c_balances_bad;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -244,12 +266,37 @@ tx_add(struct fleet *f, const uint8_t *id)
 
 /* ---- engine events ---------------------------------------------------- */
 
+/* One latency sample; with --warmup only answers inside the window
+ * (after the warm-up, before the end of RUN) count. */
+static void
+lat_add(struct fleet *f, uint64_t now, uint64_t t0)
+{
+	uint64_t lat = now > t0 ? now - t0 : 0;
+
+	if (f->o->warmup_s > 0 && (f->phase != PH_RUN || now < f->t_warm))
+		return;
+	if (f->phase == PH_RUN && now >= f->t_warm)
+		f->n_win++;
+	if (f->n_lat == f->cap_lat) {
+		size_t cap = 2 * f->cap_lat + 4096;
+		uint32_t *p = realloc(f->lat_us, cap * sizeof *p);
+
+		if (p == NULL) {
+			fprintf(stderr, "soko-pos: out of memory\n");
+			exit(2);
+		}
+		f->lat_us = p;
+		f->cap_lat = cap;
+	}
+	f->lat_us[f->n_lat++] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+}
+
 static void
 on_transfer_result(struct fterm *m, const struct sokoterm_event *ev)
 {
 	struct fleet *f = m->f;
 	struct ftxn *x;
-	uint64_t now = sim_prov_mono_us(), lat;
+	uint64_t now = sim_prov_mono_us();
 	long i = ev->has_txn_id ? ht_find(f, ev->txn_id) : -1;
 
 	if (i < 0) {
@@ -269,8 +316,17 @@ on_transfer_result(struct fterm *m, const struct sokoterm_event *ev)
 	f->t_last_final = now;
 	if (f->terms[x->term].n_inflight > 0)
 		f->terms[x->term].n_inflight--;
-	lat = now > x->t0_us ? now - x->t0_us : 0;
-	f->lat_us[f->n_lat++] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+	if (f->o->is_status) {
+		/* the transfers only give each terminal a txn to ask about */
+		struct fterm *t = &f->terms[x->term];
+
+		if (x->code == SOKOTERM_CODE_APPROVED && !t->has_status_txn) {
+			memcpy(t->status_txn, x->id, SOKOTERM_ID_LEN);
+			t->has_status_txn = true;
+		}
+		return;
+	}
+	lat_add(f, now, x->t0_us);
 }
 
 static void
@@ -281,6 +337,19 @@ on_status_result(struct fterm *m, const struct sokoterm_event *ev)
 	char want[40], got[40];
 	uint32_t i;
 
+	for (i = 0; i < m->n_status; i++)
+		if (m->status[i].op_id == ev->op_id) {
+			/* --status: a measured request */
+			uint64_t t0 = m->status[i].t0_us;
+
+			m->status[i] = m->status[--m->n_status];
+			if (ev->err == SOKOTERM_OK) {
+				f->n_status_ok++;
+				f->codes[ev->code < 255 ? ev->code : 255]++;
+				lat_add(f, sim_prov_mono_us(), t0);
+			}
+			return;
+		}
 	for (i = 0; i < m->n_checks; i++)
 		if (m->checks[i].op_id == ev->op_id)
 			break;
@@ -319,6 +388,8 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 	case SOKOTERM_EV_LOGIN:
 		if (m->n_logins++ > 0)
 			f->n_reconnects++;
+		else
+			f->n_logged_in++;
 		break;
 	case SOKOTERM_EV_LOGIN_FAIL:
 		if (f->n_login_fail++ < 5)
@@ -476,15 +547,6 @@ submit_transfer(struct fterm *m, uint64_t t0)
 	r.amount = f->o->amount;
 	r.currency = f->o->cur->numeric;
 	r.to_agent = f->agents[to].code;
-	if (f->n_submitted + 1 > f->cap_lat) {
-		size_t cap = 2 * f->cap_lat + 4096;
-		uint32_t *p = realloc(f->lat_us, cap * sizeof *p);
-
-		if (p == NULL)
-			return SOKOTERM_ERR_NOMEM;
-		f->lat_us = p;
-		f->cap_lat = cap;
-	}
 	e = sokoterm_submit(m->t, &r, NULL, id);
 	if (e != SOKOTERM_OK)
 		return e;
@@ -508,6 +570,37 @@ feed_work(struct fterm *m)
 	enum sokoterm_err e;
 
 	if (sokoterm_state(m->t) != SOKOTERM_READY)
+		return;
+	if (f->phase == PH_RUN && f->o->is_status) {
+		/* one transfer per terminal, then STATUS of it, closed loop */
+		if (!m->has_status_txn) {
+			if (m->n_inflight == 0 &&
+			    (e = submit_transfer(m, 0)) != SOKOTERM_OK &&
+			    e != SOKOTERM_ERR_BUSY)
+				f->n_submit_err++;
+			return;
+		}
+		while (m->n_status < f->o->window && m->n_status < STATUS_MAX) {
+			struct sokoterm_request r;
+			uint64_t op_id = 0;
+
+			memset(&r, 0, sizeof r);
+			r.op = SOKOTERM_OP_STATUS;
+			memcpy(r.txn_id, m->status_txn, SOKOTERM_ID_LEN);
+			e = sokoterm_submit(m->t, &r, &op_id, NULL);
+			if (e != SOKOTERM_OK) {
+				if (e != SOKOTERM_ERR_BUSY)
+					f->n_submit_err++;
+				break;
+			}
+			m->status[m->n_status].op_id = op_id;
+			m->status[m->n_status].t0_us = sim_prov_mono_us();
+			m->n_status++;
+			f->n_offered++;
+		}
+		return;
+	}
+	if (f->phase == PH_RUN && f->o->is_idle)
 		return;
 	if (f->phase == PH_RUN && f->o->window > 0) {
 		while (m->n_inflight < f->o->window &&
@@ -663,7 +756,7 @@ agents_build(struct fleet *f)
 {
 	size_t i, j;
 
-	if ((f->agents = calloc(f->n_terms, sizeof *f->agents)) == NULL)
+	if ((f->agents = calloc(f->n_terms + 1, sizeof *f->agents)) == NULL)
 		return -1;
 	for (i = 0; i < f->n_terms; i++) {
 		for (j = 0; j < f->n_agents; j++)
@@ -675,6 +768,14 @@ agents_build(struct fleet *f)
 			f->n_agents++;
 		}
 		f->terms[i].agent = (uint32_t)j;
+	}
+	if (f->n_agents < 2 && f->n_terms == 1 && f->n_prov_more > 0 &&
+	    strcmp(f->prov[1].agent, f->agents[0].code) != 0) {
+		/* a fleet of one terminal (--terminals 1) pays the agent of
+		 * the provisioning file's next line, which only receives */
+		f->agents[1].code = f->prov[1].agent;
+		f->agents[1].float_account = f->prov[1].float_account;
+		f->n_agents = 2;
 	}
 	if (f->n_agents < 2) {
 		fprintf(stderr, "soko-pos: float transfers need at least two "
@@ -754,12 +855,47 @@ terms_open(struct fleet *f)
 		cfg.on_event = on_event;
 		cfg.event_ctx = m;
 		cfg.offline.max_entries = 4 * BACKLOG_MAX;
+		if (f->o->offline > 0) {
+			/* replay benchmark: float transfers accepted offline
+			 * (stored, sent as ADVICE_BATCH after login) */
+			cfg.offline.allowed_ops =
+			    SOKOTERM_OP_BIT(SOKOTERM_OP_FLOAT_TRANSFER);
+			cfg.offline.floor_limit = f->o->amount;
+			cfg.offline.total_limit =
+			    f->o->amount * (uint64_t)f->o->offline;
+			cfg.offline.max_entries =
+			    f->o->offline + 4 * BACKLOG_MAX;
+		}
 		if ((e = sokoterm_new(&m->t, &cfg)) != SOKOTERM_OK) {
 			fprintf(stderr, "soko-pos: queue %s: %s\n", path,
 			        sokoterm_strerror(e));
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* --offline N: N transfers per terminal while no link is up (stored,
+ * "will be sent"); replayed as advices once the terminals connect. */
+static int
+offline_fill(struct fleet *f)
+{
+	size_t i;
+	uint32_t k;
+
+	for (i = 0; i < f->n_terms; i++)
+		for (k = 0; k < f->o->offline; k++) {
+			enum sokoterm_err e =
+			    submit_transfer(&f->terms[i], 1);
+
+			if (e != SOKOTERM_OK) {
+				fprintf(stderr,
+				        "soko-pos: offline submit %s: %s\n",
+				        f->prov[i].terminal_id,
+				        sokoterm_strerror(e));
+				return -1;
+			}
+		}
 	return 0;
 }
 
@@ -863,7 +999,8 @@ phase_next(struct fleet *f, uint64_t now)
 	case PH_RUN:
 		if ((o->duration_s > 0 &&
 		     now - f->t_start >= (uint64_t)(o->duration_s * 1e6)) ||
-		    (o->count > 0 && f->n_offered >= o->count)) {
+		    (o->count > 0 && f->n_offered >= o->count) ||
+		    (o->offline > 0 && o->window == 0 && o->rate == 0)) {
 			f->phase = PH_DRAIN;
 			f->t_run_end = now;
 			f->deadline = now + (uint64_t)(o->drain_s * 1e6);
@@ -957,25 +1094,46 @@ report(struct fleet *f)
 	                                                       : f->t_run_end) -
 	                         f->t_start) /
 	                1e6;
+	double win_s = (double)(f->t_run_end - f->t_warm) / 1e6;
 	size_t i;
 
 	if (run_s <= 0)
 		run_s = 1e-6;
 	if (done_s <= 0)
 		done_s = 1e-6;
+	if (win_s <= 0)
+		win_s = 1e-6;
 	qsort(f->lat_us, f->n_lat, sizeof *f->lat_us, cmp_u32);
 	printf("fleet terminals=%zu agents=%zu mode=%s", f->n_terms,
-	       f->n_agents, o->window > 0 ? "closed" : "open");
+	       f->n_agents,
+	       o->is_idle       ? "idle"
+	       : o->window > 0  ? "closed"
+	       : o->rate > 0    ? "open"
+	                        : "replay");
 	if (o->window > 0)
 		printf(" window=%u", o->window);
-	else
+	else if (o->rate > 0)
 		printf(" rate=%.1f arrivals=%s", o->rate,
 		       o->is_uniform ? "uniform" : "poisson");
+	if (o->threads > 1)
+		printf(" threads=%u", o->threads);
+	if (o->is_status)
+		printf(" op=status");
 	printf(" run_s=%.3f\n", run_s);
 	printf("offered=%llu offered_per_s=%.1f completed=%llu "
 	       "completed_per_s=%.1f\n",
 	       (unsigned long long)f->n_offered, (double)f->n_offered / run_s,
-	       (unsigned long long)f->n_final, (double)f->n_final / done_s);
+	       (unsigned long long)(o->is_status ? f->n_status_ok : f->n_final),
+	       (double)(o->is_status ? f->n_status_ok : f->n_final) / done_s);
+	if (o->warmup_s > 0)
+		printf("window warmup_s=%.3f window_s=%.3f answered=%llu "
+		       "answered_per_s=%.1f\n",
+		       o->warmup_s, win_s, (unsigned long long)f->n_win,
+		       (double)f->n_win / win_s);
+	if (o->offline > 0)
+		/* from the first connect to the last durable answer */
+		printf("replay entries=%llu replay_s=%.3f\n",
+		       (unsigned long long)f->n_submitted, done_s);
 	printf("latency_ms p50=%.3f p99=%.3f p99.9=%.3f max=%.3f\n",
 	       pct_ms(f, 0.50), pct_ms(f, 0.99), pct_ms(f, 0.999),
 	       pct_ms(f, 1.0));
@@ -1008,13 +1166,13 @@ report(struct fleet *f)
 	fflush(stdout);
 }
 
-/* The check against the server; prints problems, returns their count. */
-static uint64_t
-check(struct fleet *f)
+/* The check of one fleet (slice) against the server: problems are printed
+ * and counted; the sums go into f->c_*. */
+static void
+check_one(struct fleet *f)
 {
 	const struct sim_fleet_opts *o = f->o;
-	int64_t sum_before = 0, sum_after = 0;
-	uint64_t n_approved = 0, n_unresolved = 0;
+	uint64_t n_unresolved = 0;
 	char a[64], b[64];
 	size_t i;
 
@@ -1025,9 +1183,11 @@ check(struct fleet *f)
 			n_unresolved++;
 			continue;
 		}
-		if (x->code != SOKOTERM_CODE_APPROVED)
+		/* STORED: an advice accepted; the float moved as approved */
+		if (x->code != SOKOTERM_CODE_APPROVED &&
+		    x->code != SOKOTERM_CODE_STORED)
 			continue;
-		n_approved++;
+		f->c_approved++;
 		f->agents[f->terms[x->term].agent].delta -= (int64_t)o->amount;
 		f->agents[x->to].delta += (int64_t)o->amount;
 		if (x->check != CHK_OK && x->check != CHK_BAD) {
@@ -1043,91 +1203,69 @@ check(struct fleet *f)
 	if (f->queue_left > 0)
 		problem(f, "queue_left=%llu",
 		        (unsigned long long)f->queue_left);
-	printf("check approved=%llu status_ok=%llu",
-	       (unsigned long long)n_approved,
-	       (unsigned long long)f->n_checked);
-	if (o->http == NULL) {
-		printf(" balances=skipped (no --http)\n");
-	} else if (balances(f, false) != 0) {
-		printf("\n");
+	if (o->http == NULL)
+		return;
+	if (balances(f, false) != 0) {
 		problem(f, "balances unreadable");
-	} else {
-		for (i = 0; i < f->n_agents; i++) {
-			const struct fagent *g = &f->agents[i];
-
-			sum_before += g->before;
-			sum_after += g->after;
-			if (g->after - g->before != g->delta) {
-				sim_prov_amount_str(a, sizeof a, o->cur,
-				                    g->delta);
-				sim_prov_amount_str(b, sizeof b, o->cur,
-				                    g->after - g->before);
-				problem(f,
-				        "float_moved agent=%s want=%s got=%s",
-				        g->code, a, b);
-			}
-		}
-		sim_prov_amount_str(a, sizeof a, o->cur, sum_before);
-		sim_prov_amount_str(b, sizeof b, o->cur, sum_after);
-		printf(" agents=%zu float_sum_before=%s float_sum_after=%s\n",
-		       f->n_agents, a, b);
-		if (sum_before != sum_after)
-			problem(f, "float_sum before=%s after=%s", a, b);
+		f->c_balances_bad = true;
+		return;
 	}
-	if (f->n_problems == 0)
-		printf("check ok\n");
-	else
-		printf("check failed problems=%llu\n",
-		       (unsigned long long)f->n_problems);
-	fflush(stdout);
-	return f->n_problems;
+	f->c_balances = true;
+	for (i = 0; i < f->n_agents; i++) {
+		const struct fagent *g = &f->agents[i];
+
+		f->c_sum_before += (uint64_t)g->before;
+		f->c_sum_after += (uint64_t)g->after;
+		if (g->after - g->before != g->delta) {
+			sim_prov_amount_str(a, sizeof a, o->cur, g->delta);
+			sim_prov_amount_str(b, sizeof b, o->cur,
+			                    g->after - g->before);
+			problem(f, "float_moved agent=%s want=%s got=%s",
+			        g->code, a, b);
+		}
+	}
 }
 
-int
-sim_fleet_run(const struct sim_fleet_opts *o)
+/* Set-up of one slice: queues, balances before, offline work. */
+static int
+fleet_prepare(struct fleet *f)
 {
-	struct epoll_event evs[EV_MAX];
-	struct fleet *f = calloc(1, sizeof *f);
-	size_t n_prov = 0, i;
-	char err[512];
-	int rc = 2, n;
-
-	if (f == NULL)
-		return 2;
-	f->o = o;
-	f->ep = -1;
-	f->rng = o->seed | 1;
-	raise_nofile();
-	if (sim_prov_load(&f->prov, &n_prov, o->provision_path, err,
-	                  sizeof err) != 0) {
-		fprintf(stderr, "soko-pos: %s\n", err);
-		goto out;
-	}
-	f->n_terms = o->n_terminals != 0 ? o->n_terminals : n_prov;
-	if (f->n_terms > n_prov) {
-		fprintf(stderr, "soko-pos: --terminals %zu but %s has %zu\n",
-		        f->n_terms, o->provision_path, n_prov);
-		goto out;
-	}
 	if ((f->terms = calloc(f->n_terms, sizeof *f->terms)) == NULL ||
 	    resolve(f) != 0 || agents_build(f) != 0 || terms_open(f) != 0)
-		goto out;
+		return -1;
 	if ((f->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		fprintf(stderr, "soko-pos: epoll: %s\n", strerror(errno));
-		goto out;
+		return -1;
 	}
 	if (balances(f, true) != 0)
-		goto out;
+		return -1;
+	if (f->o->offline > 0 && offline_fill(f) != 0)
+		return -1;
+	return 0;
+}
+
+/* RUN, DRAIN, CHECK of one slice; f->rc 0 when it ran to the end. */
+static void
+fleet_loop(struct fleet *f)
+{
+	const struct sim_fleet_opts *o = f->o;
+	struct epoll_event evs[EV_MAX];
+	bool is_ready_shown = false;
+	size_t i;
+	int n;
+
 	f->t_start = sim_prov_mono_us();
+	f->t_warm = f->t_start + (uint64_t)(o->warmup_s * 1e6);
+	for (i = 0; i < f->n_tx; i++)
+		f->tx[i].t0_us = f->t_start; /* --offline: replay from now */
 	f->next_arrival = f->t_start;
 	f->next_tick = f->t_start;
 	f->next_drop = f->t_start + (uint64_t)(o->drop_every_s * 1e6);
-	rc = 1;
 	while (f->phase != PH_DONE) {
 		uint64_t now = sim_prov_mono_us(), wake = f->next_tick;
 		int timeout_ms;
 
-		if (f->phase == PH_RUN && o->window == 0 &&
+		if (f->phase == PH_RUN && o->window == 0 && o->rate > 0 &&
 		    f->next_arrival < wake)
 			wake = f->next_arrival;
 		timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
@@ -1135,25 +1273,55 @@ sim_fleet_run(const struct sim_fleet_opts *o)
 		if (n == -1 && errno != EINTR) {
 			fprintf(stderr, "soko-pos: epoll_wait: %s\n",
 			        strerror(errno));
-			goto out;
+			f->rc = 2;
+			return;
 		}
 		for (i = 0; n > 0 && i < (size_t)n; i++)
 			on_io(evs[i].data.ptr, evs[i].events);
 		now = sim_prov_mono_us();
-		if (o->window == 0)
+		if (o->window == 0 && o->rate > 0)
 			arrivals(f, now);
 		if (now >= f->next_tick) {
 			f->next_tick = now + TICK_US;
 			tick_all(f, now);
+		}
+		if (o->is_idle && !is_ready_shown &&
+		    f->n_logged_in == f->n_terms) {
+			/* bench/pos.sh waits for this line, then measures */
+			printf("ready logged_in=%llu\n",
+			       (unsigned long long)f->n_logged_in);
+			fflush(stdout);
+			is_ready_shown = true;
 		}
 		phase_next(f, now);
 	}
 	f->queue_left = queues_open(f);
 	if (f->t_run_end == 0)
 		f->t_run_end = sim_prov_mono_us();
-	report(f);
-	rc = check(f) == 0 ? 0 : 1;
-out:
+	f->rc = 0;
+}
+
+static void *
+fleet_thread(void *arg)
+{
+	struct fleet *f = arg;
+
+	f->rc = fleet_prepare(f) == 0 ? 0 : 2;
+	/* everyone starts together, or nobody runs (rc) */
+	pthread_barrier_wait(f->bar);
+	pthread_barrier_wait(f->bar);
+	if (f->rc == 0)
+		fleet_loop(f);
+	if (f->rc == 0)
+		check_one(f);
+	return NULL;
+}
+
+static void
+fleet_free(struct fleet *f)
+{
+	size_t i;
+
 	for (i = 0; f->terms != NULL && i < f->n_terms; i++) {
 		struct fterm *m = &f->terms[i];
 
@@ -1167,14 +1335,175 @@ out:
 	}
 	if (f->ep >= 0)
 		close(f->ep);
-	if (f->prov != NULL)
-		explicit_bzero(f->prov, n_prov * sizeof *f->prov);
-	free(f->prov);
 	free(f->terms);
 	free(f->agents);
 	free(f->tx);
 	free(f->ht);
 	free(f->lat_us);
-	free(f);
+}
+
+/* Adds slice s into the totals t (counters, latencies, times). */
+static int
+merge(struct fleet *t, const struct fleet *s)
+{
+	size_t i;
+
+	if (s->n_lat > 0) {
+		uint32_t *p = realloc(t->lat_us,
+		                      (t->n_lat + s->n_lat) * sizeof *p);
+
+		if (p == NULL)
+			return -1;
+		t->lat_us = p;
+		memcpy(p + t->n_lat, s->lat_us, s->n_lat * sizeof *p);
+		t->n_lat += s->n_lat;
+	}
+	t->n_terms += s->n_terms;
+	t->n_agents += s->n_agents;
+#define SUM(x) t->x += s->x
+	SUM(n_offered);
+	SUM(n_submitted);
+	SUM(n_final);
+	SUM(n_shed);
+	SUM(n_reconnects);
+	SUM(n_drops);
+	SUM(n_link_down);
+	SUM(n_delayed);
+	SUM(n_held);
+	SUM(n_login_fail);
+	SUM(n_foreign);
+	SUM(n_submit_err);
+	SUM(n_checked);
+	SUM(n_problems);
+	SUM(n_late);
+	SUM(n_logged_in);
+	SUM(n_win);
+	SUM(n_status_ok);
+	SUM(queue_left);
+	SUM(c_approved);
+	SUM(c_sum_before);
+	SUM(c_sum_after);
+#undef SUM
+	for (i = 0; i < 256; i++)
+		t->codes[i] += s->codes[i];
+	if (t->t_start == 0 || s->t_start < t->t_start) {
+		t->t_start = s->t_start;
+		t->t_warm = s->t_warm;
+	}
+	t->t_run_end = MAXU(t->t_run_end, s->t_run_end);
+	t->t_last_final = MAXU(t->t_last_final, s->t_last_final);
+	t->c_balances = t->c_balances || s->c_balances;
+	t->c_balances_bad = t->c_balances_bad || s->c_balances_bad;
+	return 0;
+}
+
+int
+sim_fleet_run(const struct sim_fleet_opts *o)
+{
+	struct fleet *fl = NULL, tot;
+	struct sim_prov *prov = NULL;
+	pthread_barrier_t bar;
+	pthread_t th[THREADS_MAX];
+	size_t n_prov = 0, n_terms, i, k, off;
+	unsigned n_th = o->threads > 0 ? o->threads : 1;
+	char err[512], a[64], b[64];
+	int rc = 2;
+
+	memset(&tot, 0, sizeof tot);
+	tot.o = o;
+	raise_nofile();
+	if (sim_prov_load(&prov, &n_prov, o->provision_path, err,
+	                  sizeof err) != 0) {
+		fprintf(stderr, "soko-pos: %s\n", err);
+		goto out;
+	}
+	n_terms = o->n_terminals != 0 ? o->n_terminals : n_prov;
+	if (n_terms > n_prov) {
+		fprintf(stderr, "soko-pos: --terminals %zu but %s has %zu\n",
+		        n_terms, o->provision_path, n_prov);
+		goto out;
+	}
+	if (n_th > THREADS_MAX || n_th > n_terms) {
+		fprintf(stderr, "soko-pos: --threads %u: 1..%d and at most "
+		                "one per terminal\n",
+		        n_th, THREADS_MAX);
+		goto out;
+	}
+	if ((fl = calloc(n_th, sizeof *fl)) == NULL)
+		goto out;
+	pthread_barrier_init(&bar, NULL, n_th + 1);
+	/* thread k drives terminals [off, off + n_terms / n_th ...): its
+	 * transfers stay between its own agents, so each slice checks its
+	 * own floats */
+	for (k = 0, off = 0; k < n_th; k++) {
+		struct fleet *f = &fl[k];
+		size_t n = n_terms / n_th + (k < n_terms % n_th ? 1 : 0);
+
+		f->o = o;
+		f->ep = -1;
+		f->rng = (o->seed + k * 0x9E3779B97F4A7C15ULL) | 1;
+		f->prov = prov + off;
+		f->n_terms = n;
+		f->bar = &bar;
+		f->n_prov_more = n_th == 1 ? n_prov - n : 0;
+		off += n;
+	}
+	for (k = 0; k < n_th; k++)
+		if (pthread_create(&th[k], NULL, fleet_thread, &fl[k]) != 0) {
+			fprintf(stderr, "soko-pos: cannot start threads\n");
+			exit(2);
+		}
+	pthread_barrier_wait(&bar);
+	for (k = 0; k < n_th; k++)
+		if (fl[k].rc != 0)
+			for (i = 0; i < n_th; i++)
+				fl[i].rc = 2; /* set-up failed: nobody runs */
+	pthread_barrier_wait(&bar);
+	for (k = 0; k < n_th; k++)
+		pthread_join(th[k], NULL);
+	pthread_barrier_destroy(&bar);
+	for (k = 0; k < n_th; k++)
+		if (fl[k].rc != 0)
+			goto out;
+	for (k = 0; k < n_th; k++)
+		if (merge(&tot, &fl[k]) != 0) {
+			fprintf(stderr, "soko-pos: out of memory\n");
+			goto out;
+		}
+	report(&tot);
+	printf("check approved=%llu status_ok=%llu",
+	       (unsigned long long)tot.c_approved,
+	       (unsigned long long)tot.n_checked);
+	if (o->http == NULL) {
+		printf(" balances=skipped (no --http)\n");
+	} else if (!tot.c_balances || tot.c_balances_bad) {
+		printf("\n");
+	} else {
+		sim_prov_amount_str(a, sizeof a, o->cur,
+		                    (int64_t)tot.c_sum_before);
+		sim_prov_amount_str(b, sizeof b, o->cur,
+		                    (int64_t)tot.c_sum_after);
+		printf(" agents=%zu float_sum_before=%s float_sum_after=%s\n",
+		       tot.n_agents, a, b);
+		if (tot.c_sum_before != tot.c_sum_after) {
+			tot.n_problems++;
+			printf("problem float_sum before=%s after=%s\n", a, b);
+		}
+	}
+	if (tot.n_problems == 0)
+		printf("check ok\n");
+	else
+		printf("check failed problems=%llu\n",
+		       (unsigned long long)tot.n_problems);
+	fflush(stdout);
+	rc = tot.n_problems == 0 ? 0 : 1;
+out:
+	for (k = 0; fl != NULL && k < n_th; k++)
+		fleet_free(&fl[k]);
+	free(fl);
+	free(tot.lat_us);
+	if (prov != NULL)
+		explicit_bzero(prov, n_prov * sizeof *prov);
+	free(prov);
 	return rc;
 }

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <sqlite3.h>
+
 static void
 usage(void)
 {
@@ -44,7 +46,9 @@ usage(void)
 	        "                [--http HOST:PORT --admin-key-file FILE "
 	        "[--fund-from ACCOUNT --fund AMOUNT]]\n"
 	        "                [--drop-every S] [--drain S] [--seed N] "
-	        "[--max-reconnect-ms MS]\n");
+	        "[--max-reconnect-ms MS]\n"
+	        "                [--threads N] [--warmup S] [--status] "
+	        "[--offline N] [--idle] [--queue-vfs NAME]\n");
 }
 
 enum {
@@ -72,6 +76,12 @@ enum {
 	O_DRAIN,
 	O_SEED,
 	O_MAX_RECONNECT,
+	O_THREADS,
+	O_WARMUP,
+	O_STATUS,
+	O_OFFLINE,
+	O_IDLE,
+	O_QUEUE_VFS,
 };
 
 static const struct option longopts[] = {
@@ -99,6 +109,12 @@ static const struct option longopts[] = {
     {"drain", required_argument, NULL, O_DRAIN},
     {"seed", required_argument, NULL, O_SEED},
     {"max-reconnect-ms", required_argument, NULL, O_MAX_RECONNECT},
+    {"threads", required_argument, NULL, O_THREADS},
+    {"warmup", required_argument, NULL, O_WARMUP},
+    {"status", no_argument, NULL, O_STATUS},
+    {"offline", required_argument, NULL, O_OFFLINE},
+    {"idle", no_argument, NULL, O_IDLE},
+    {"queue-vfs", required_argument, NULL, O_QUEUE_VFS},
     {NULL, 0, NULL, 0},
 };
 
@@ -274,6 +290,36 @@ main(int argc, char **argv)
 		case O_SEED:
 			f.seed = strtoull(optarg, NULL, 0);
 			break;
+		case O_THREADS:
+			if (num_arg(&d, optarg, false) != 0)
+				goto bad;
+			f.threads = (unsigned)d;
+			break;
+		case O_WARMUP:
+			if (num_arg(&f.warmup_s, optarg, true) != 0)
+				goto bad;
+			break;
+		case O_STATUS:
+			f.is_status = true;
+			break;
+		case O_OFFLINE:
+			if (num_arg(&d, optarg, false) != 0)
+				goto bad;
+			f.offline = (uint32_t)d;
+			break;
+		case O_IDLE:
+			f.is_idle = true;
+			break;
+		case O_QUEUE_VFS: {
+			/* the host picks SQLite's VFS for every queue it
+			 * opens (e.g. unix-excl: one process per queue file,
+			 * no POSIX lock calls); durability is the same */
+			sqlite3_vfs *v = sqlite3_vfs_find(optarg);
+
+			if (v == NULL || sqlite3_vfs_register(v, 1) != SQLITE_OK)
+				goto bad;
+			break;
+		}
 		case O_MAX_RECONNECT:
 			if (num_arg(&d, optarg, false) != 0 || d < 1)
 				goto bad;
@@ -321,8 +367,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (f.provision_path == NULL || f.queue_dir == NULL ||
-	    (f.duration_s == 0) == (f.count == 0) ||
-	    (f.rate == 0) == (f.window == 0)) {
+	    (f.offline == 0 && (f.duration_s == 0) == (f.count == 0)) ||
+	    (f.offline == 0 && !f.is_idle &&
+	     (f.rate == 0) == (f.window == 0)) ||
+	    (f.is_status && f.window == 0)) {
 		fprintf(stderr,
 		        "soko-pos fleet: needs --provision, "
 		        "--queue-dir, one of --duration/--count and one "

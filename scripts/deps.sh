@@ -3,15 +3,19 @@
 #
 # As root: installs whatever is missing (apt-get).  As another user: prints
 # the exact apt-get line to run and fails if anything is missing.
-# Usage: scripts/deps.sh [build|test]   (test adds the test-only tools)
+# Usage: scripts/deps.sh [build|test|bench]   (test adds the test-only
+# tools; bench adds those and redis, the baseline of pos.status)
 set -eu
 
 build_pkgs="build-essential pkg-config libevent-dev libsqlite3-dev libpq-dev
 libssl-dev libcurl4-openssl-dev libjansson-dev sqlite3 python3 ca-certificates"
 test_pkgs="clang libclang-rt-14-dev postgresql procps"
+# make bench: redis-benchmark GET is the baseline of pos.status
+bench_pkgs="redis-server redis-tools"
 
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
+[ "${1:-build}" = bench ] && want="$build_pkgs $test_pkgs $bench_pkgs"
 
 missing=""
 for p in $want; do

@@ -663,11 +663,38 @@ inflight_full(struct svc_pos *s, struct svc_pos_session *ss,
 	return true;
 }
 
+static struct svc_pos_agent_slot *
+agent_slot(struct svc_pos *s, const char *code)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *code != '\0'; code++)
+		h = (h ^ (uint8_t)*code) * 16777619u;
+	return &s->agents[h % SVC_POS_AGENT_SLOTS];
+}
+
+/* to_agent's float from the cache, or 0 (unknown or expired). */
+static int64_t
+agent_cached(struct svc_pos *s, const char *code, int64_t now_ms)
+{
+	const struct svc_pos_agent_slot *a = agent_slot(s, code);
+
+#ifdef SOKO_FAULTS
+	if (fault_skip_dup)
+		return 0; /* the canary's duplicate fault lives on the slow path */
+#endif
+	if (a->code[0] == '\0' || now_ms >= a->expires_ms ||
+	    strcmp(a->code, code) != 0)
+		return 0;
+	return a->float_account_id;
+}
+
 static void
 on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
                   const struct pos_frame *f, const struct pos_msg *m,
-                  struct svc_pos_out *out)
+                  int64_t now_ms, struct svc_pos_out *out)
 {
+	int64_t to_float;
 	const struct pos_float_transfer *ft = &m->u.float_transfer;
 	struct svc_pos_op *op;
 
@@ -689,8 +716,20 @@ on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
 	memcpy(op->txn_id, ft->txn_id, POS_ID_LEN);
 	op->amount = ft->amount;
 	op->currency = (uint16_t)ft->currency;
-	op->job.call = resolve_call;
 	ss->n_inflight++;
+	to_float = agent_cached(s, op->to_agent, now_ms);
+	if (to_float != 0 && to_float != ss->float_account_id) {
+		/* a known active agent: straight to the ledger; its
+		 * idempotency record catches a repeat, which is then answered
+		 * from its row like any other (xfer_done) */
+		xfer_req(ss, op, op->txn_id, op->amount, op->currency,
+		         op->to_agent, to_float, false, 0);
+		op->kind = SVC_POS_OP_XFER;
+		op->is_fast = true;
+		out->post = op;
+		return;
+	}
+	op->job.call = resolve_call;
 	out->post = op;
 }
 
@@ -880,7 +919,7 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	}
 	case POS_MSG_FLOAT_TRANSFER:
-		on_float_transfer(s, ss, f, &m, out);
+		on_float_transfer(s, ss, f, &m, now_ms, out);
 		return;
 	case POS_MSG_STATUS:
 		on_lookup(s, ss, f, SVC_POS_OP_STATUS, m.u.status.txn_id, out);
@@ -1042,8 +1081,8 @@ out:
 /* to_agent resolved (or the txn_id's row found): build the ledger
  * request, or answer now. */
 static void
-resolve_done(struct svc_pos_session *ss, struct svc_pos_op *op,
-             struct svc_pos_out *out)
+resolve_done(struct svc_pos *s, struct svc_pos_session *ss,
+             struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
 {
 	enum pos_code code = POS_CODE_APPROVED;
 	const char *text = NULL;
@@ -1091,6 +1130,13 @@ resolve_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 		svc_pos_op_free(op);
 		return;
 	}
+	{
+		struct svc_pos_agent_slot *a = agent_slot(s, op->to_agent);
+
+		strlcpy_s(a->code, op->to_agent, sizeof a->code);
+		a->float_account_id = op->agent.float_account_id;
+		a->expires_ms = now_ms + SVC_POS_AGENT_TTL_MS;
+	}
 	xfer_req(ss, op, op->txn_id, op->amount, op->currency, op->to_agent,
 	         op->agent.float_account_id, false, 0);
 	op->kind = SVC_POS_OP_XFER;
@@ -1105,7 +1151,11 @@ xfer_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	enum pos_code code = svc_pos_code(res->rc);
 	int orig = -1;
 
-	if (res->rc == LEDGER_IDEM_MISMATCH && op->n_retry == 0) {
+	if ((res->rc == LEDGER_IDEM_MISMATCH ||
+	     (op->is_fast && res->is_replay)) &&
+	    op->n_retry == 0) {
+		/* (from the agent cache: a repeat is answered from its row,
+		 * as if it had been resolved first) */
 		/* the key was taken after our lookup (a tombstone of a
 		 * REVERSAL that overtook this request, or another resend):
 		 * look again and answer from the row */
@@ -1579,7 +1629,7 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		login_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_XFER_RESOLVE:
-		resolve_done(ss, op, out);
+		resolve_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_XFER:
 		xfer_done(ss, op, out);

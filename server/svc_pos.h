@@ -30,6 +30,22 @@ enum svc_pos_state {
 	SVC_POS_STATE_COUNT /* sentinel: not a state */
 };
 
+/*
+ * The loop thread's cache of active agents (to_agent -> float account),
+ * so a FLOAT_TRANSFER to a known agent goes to the storage writer once
+ * (its ledger request) instead of twice (agent lookup, then ledger).  An
+ * entry lives SVC_POS_AGENT_TTL_MS: an agent blocked in the database is
+ * refused by new transfers at most that much later.  Direct-mapped, no
+ * allocation.
+ */
+#define SVC_POS_AGENT_SLOTS  4096
+#define SVC_POS_AGENT_TTL_MS 1000
+struct svc_pos_agent_slot {
+	char code[STORE_POS_ID_MAX + 1]; /* "" = empty */
+	int64_t float_account_id;
+	int64_t expires_ms;
+};
+
 /* One per listener.  Borrowed by every session and op. */
 struct svc_pos {
 	const uint8_t *kek;    /* POS_KEY_LEN bytes: unwraps K_t */
@@ -43,6 +59,7 @@ struct svc_pos {
 	 * whose window must include every commit before it; tests replace
 	 * it. */
 	int64_t (*clock_ms)(void);
+	struct svc_pos_agent_slot agents[SVC_POS_AGENT_SLOTS];
 };
 
 struct svc_pos_session {
@@ -121,6 +138,7 @@ struct svc_pos_op {
 	enum store_rc found_rc;
 	struct store_pos_txn found;
 	uint8_t n_retry;   /* lookups repeated after a lost race */
+	bool is_fast;      /* XFER posted from the agent cache, unresolved */
 	bool is_tombstone; /* SVC_POS_OP_REV: the tombstone, not a reversal */
 	/* EOD_TOTALS */
 	int64_t batch_no;
