@@ -531,7 +531,7 @@ settle_done(struct dbq_job *job)
 		        "receipt=%s replay=%d",
 		        o->p.pay.ref, o->p.provider,
 		        (long long)job->res.txn_id,
-		        o->u.receipt != NULL ? o->u.receipt : "",
+		        o->u.receipt != NULL ? o->u.receipt : o->p.receipt,
 		        job->res.is_replay);
 	} else {
 		/* retry_later (the row changed meanwhile, or storage): the
