@@ -16,6 +16,7 @@ import test_crash  # noqa: E402
 import test_pos  # noqa: E402
 import test_fleet  # noqa: E402
 import test_fleet_crash  # noqa: E402
+import test_pos_kill  # noqa: E402
 
 
 def main():
@@ -33,7 +34,8 @@ def main():
     suite = Suite("integration" if a.store == "sqlite" else
                   "integration_pg")
     for fn in (test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
-               test_fleet.TESTS + test_fleet_crash.TESTS):
+               test_fleet.TESTS + test_fleet_crash.TESTS +
+               test_pos_kill.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)
