@@ -123,7 +123,7 @@ struct sokoterm {
 	char ev_ref[33], ev_token[65], ev_units[33], ev_text[65];
 	char ev_name[65], ev_vref[33], ev_lines[1025];
 #ifdef SOKOTERM_FAULTS
-	bool fault_send_first; /* SOKOTERM_FAULT=send_before_store */
+	bool fault_send_first;     /* SOKOTERM_FAULT=send_before_store */
 	uint64_t fault_out_total;  /* bytes ever put in the outbox */
 	uint64_t fault_sent_total; /* bytes ever reported sent (or dropped) */
 	size_t n_fault;            /* rows sent, not yet stored */
