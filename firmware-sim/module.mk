@@ -16,3 +16,13 @@ $(BUILD)/firmware-sim/%.o: firmware-sim/%.c
 
 $(BUILD)/soko-pos: $(SIM_OBJS) $(TERM_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS_ALL) $(SIM_OBJS) $(TERM_LIBS) -lm -o $@
+
+# soko-pos-canary: the same simulator linked with the canary libsokoterm
+# (terminal/module.mk: SOKOTERM_FAULT=send_before_store).  Only
+# tests/integration/test_pos_kill.py runs it, to prove that killing
+# terminals can expose a terminal that sends before it stores.
+ALL_BINS += $(BUILD)/soko-pos-canary
+
+$(BUILD)/soko-pos-canary: $(SIM_OBJS) $(TERM_CANARY_LIB) $(PROTO_LIB)
+	$(CC) $(LDFLAGS_ALL) $(SIM_OBJS) $(TERM_CANARY_LIB) $(PROTO_LIB) \
+	    $(shell pkg-config --libs sqlite3 2>/dev/null) -lm -o $@

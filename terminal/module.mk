@@ -19,3 +19,22 @@ $(TERM_LIB): $(TERM_OBJS)
 	ar rcs $@ $^
 
 all: $(TERM_LIB)
+
+# The canary library: libsokoterm with its test-only fault switch
+# compiled in (-DSOKOTERM_FAULTS; SOKOTERM_FAULT=send_before_store sends a
+# money request before it is stored, see sokoterm.c).  Only the engine is
+# rebuilt, into build/canary/, so the production objects and
+# libsokoterm.a stay exactly as they are.  Linked into soko-pos-canary
+# only (firmware-sim/module.mk); never installed or shipped.
+TERM_CANARY_OBJS := $(BUILD)/canary/terminal/sokoterm.o \
+	$(BUILD)/terminal/queue.o $(BUILD)/terminal/io_posix.o
+TERM_CANARY_LIB  := $(BUILD)/canary/libsokoterm.a
+ALL_DEPS         += $(BUILD)/canary/terminal/sokoterm.d
+
+$(BUILD)/canary/terminal/sokoterm.o: terminal/sokoterm.c
+	@mkdir -p $(@D)
+	$(CC) $(TERM_CFLAGS) -DSOKOTERM_FAULTS -c $< -o $@
+
+$(TERM_CANARY_LIB): $(TERM_CANARY_OBJS)
+	@rm -f $@
+	ar rcs $@ $^

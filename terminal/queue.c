@@ -39,6 +39,13 @@ static const char schema_sql[] =
     " body BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS q_open ON q(state, seq) WHERE state <> 9;";
 
+/* A new process has nothing in flight: an entry still NEW was sent by an
+ * earlier process (killed, or power lost) whose answer never came, and its
+ * next_try_ms only covered that request's timeout.  Due at once, so it is
+ * resolved by STATUS right after the next login, not a timeout later. */
+static const char wake_sql[] =
+    "UPDATE q SET next_try_ms = 0 WHERE state = 0 AND next_try_ms > 0";
+
 #define ROW_COLS                                                               \
 	"seq, txn_id, type, amount, currency, is_offline, state, reason, "     \
 	"attempts, created_ms, next_try_ms, code, body, done_ms"
@@ -141,7 +148,7 @@ sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
 	    exec(q->db, "PRAGMA synchronous=FULL") != 0 ||
 	    exec(q->db, "PRAGMA cache_size=-64") != 0 ||
 	    exec(q->db, "PRAGMA busy_timeout=2000") != 0 ||
-	    exec(q->db, schema_sql) != 0) {
+	    exec(q->db, schema_sql) != 0 || exec(q->db, wake_sql) != 0) {
 		e = rc_err(sqlite3_errcode(q->db));
 		goto fail;
 	}

@@ -16,6 +16,10 @@
  *   by policy) and resent, with the same txn_id, only after STATUS said
  *   UNKNOWN_TXN or the server said it was not processed;
  * - K_t and K_s are wiped when no longer needed; no key leaves the struct.
+ *
+ * SOKOTERM_FAULTS builds only (build/canary/libsokoterm.a, linked into
+ * build/soko-pos-canary and nothing else) carry a test switch that breaks
+ * the first invariant on purpose; see "canary" below.
  */
 #include "sokoterm.h"
 
@@ -118,6 +122,18 @@ struct sokoterm {
 	struct sokoterm_qrow row;
 	char ev_ref[33], ev_token[65], ev_units[33], ev_text[65];
 	char ev_name[65], ev_vref[33], ev_lines[1025];
+#ifdef SOKOTERM_FAULTS
+	bool fault_send_first;     /* SOKOTERM_FAULT=send_before_store */
+	uint64_t fault_out_total;  /* bytes ever put in the outbox */
+	uint64_t fault_sent_total; /* bytes ever reported sent (or dropped) */
+	size_t n_fault;            /* rows sent, not yet stored */
+	struct fault_defer {
+		struct sokoterm_qrow row;
+		uint64_t end; /* fault_out_total after its frame */
+		uint64_t op_id;
+		enum sokoterm_op op;
+	} fault[SLOTS_MAX];
+#endif
 };
 
 /* ---- small helpers ------------------------------------------------- */
@@ -298,6 +314,59 @@ now_i(const struct sokoterm *t)
 	return (int64_t)(t->now & (uint64_t)INT64_MAX);
 }
 
+/* ---- canary (SOKOTERM_FAULTS builds only) ------------------------------ */
+
+#ifdef SOKOTERM_FAULTS
+/*
+ * Test-only canary, never in the production library:
+ * SOKOTERM_FAULT=send_before_store makes an online money request go to the
+ * outbox BEFORE its queue row is written.  The row is written (and STORED
+ * fires) only at the first engine call after the host reported every byte
+ * of its frame sent (sokoterm_sent), i.e. after the request left the
+ * terminal.  A terminal that loses power in between has sent a
+ * transaction it has no record of: the server moved money the terminal
+ * cannot resolve, print or reconcile.  tests/integration/test_pos_kill.py
+ * must catch this when it kills soko-pos-canary.
+ */
+static void
+fault_init(struct sokoterm *t)
+{
+	const char *f = getenv("SOKOTERM_FAULT");
+
+	t->fault_send_first = f != NULL && strcmp(f, "send_before_store") == 0;
+}
+
+/* Stores the deferred rows whose frames were sent (all of them when
+ * is_all: the link is going down), in submission order, then reports
+ * STORED.  A queue error drops the row: the canary is broken anyway. */
+static void
+fault_store_sent(struct sokoterm *t, bool is_all)
+{
+	struct sokoterm_event ev;
+
+	while (t->n_fault > 0 &&
+	       (is_all || t->fault[0].end <= t->fault_sent_total)) {
+		struct fault_defer *d = &t->fault[0];
+
+		if (sokoterm_queue_insert(t->q, &d->row) == SOKOTERM_OK) {
+			ev_init(&ev, SOKOTERM_EV_STORED);
+			ev.op = d->op;
+			ev.op_id = d->op_id;
+			ev.has_txn_id = true;
+			memcpy(ev.txn_id, d->row.txn_id, SOKOTERM_ID_LEN);
+			ev.code = POS_CODE_PENDING;
+			emit(t, &ev);
+		}
+		t->n_fault--;
+		memmove(&t->fault[0], &t->fault[1],
+		        t->n_fault * sizeof t->fault[0]);
+	}
+}
+#define FAULT_STORE_SENT(t, is_all) fault_store_sent(t, is_all)
+#else
+#define FAULT_STORE_SENT(t, is_all) ((void)0)
+#endif
+
 /* ---- lifecycle ----------------------------------------------------- */
 
 enum sokoterm_err
@@ -353,6 +422,9 @@ sokoterm_new(struct sokoterm **out, const struct sokoterm_config *cfg)
 	t->state = SOKOTERM_OFFLINE;
 	t->next_req_id = 1;
 	t->next_op_id = 1;
+#ifdef SOKOTERM_FAULTS
+	fault_init(t);
+#endif
 	if ((e = sokoterm_queue_open(&t->q, cfg->queue_path, &t->mem)) !=
 	    SOKOTERM_OK) {
 		sokoterm_free(t);
@@ -396,6 +468,9 @@ sokoterm_sent(struct sokoterm *t, size_t n)
 {
 	if (n > t->out_len)
 		n = t->out_len;
+#ifdef SOKOTERM_FAULTS
+	t->fault_sent_total += n;
+#endif
 	t->out_off += n;
 	t->out_len -= n;
 	if (t->out_len == 0)
@@ -452,6 +527,9 @@ append_frame(struct sokoterm *t, size_t n)
 		return false;
 	memcpy(t->out + t->out_off + t->out_len, t->frame, n);
 	t->out_len += n;
+#ifdef SOKOTERM_FAULTS
+	t->fault_out_total += n;
+#endif
 	t->next_tx++;
 	t->last_tx_ms = t->now;
 	return true;
@@ -607,6 +685,10 @@ sokoterm_connect(struct sokoterm *t, uint64_t now_ms)
 	t->out_off = 0;
 	t->out_len = n;
 	t->rx_len = 0;
+#ifdef SOKOTERM_FAULTS
+	t->fault_sent_total = t->fault_out_total; /* nothing pending */
+	t->fault_out_total += n;
+#endif
 	t->login_ms = t->now;
 	t->max_frame = POS_FRAME_MAX;
 	t->state = SOKOTERM_LOGGING_IN;
@@ -621,6 +703,7 @@ sokoterm_disconnect(struct sokoterm *t)
 
 	if (t->state == SOKOTERM_OFFLINE)
 		return;
+	FAULT_STORE_SENT(t, true); /* before the slots set their rows */
 	t->state = SOKOTERM_OFFLINE;
 	for (i = 0; i < SLOTS_MAX; i++) {
 		struct slot *s = &t->slots[i];
@@ -652,6 +735,9 @@ sokoterm_disconnect(struct sokoterm *t)
 	}
 	t->rx_len = 0;
 	t->out_off = t->out_len = 0;
+#ifdef SOKOTERM_FAULTS
+	t->fault_sent_total = t->fault_out_total;
+#endif
 	sha256_wipe(t->ks, sizeof t->ks);
 	if (t->n_reconnects < 16)
 		t->n_reconnects++;
@@ -1257,6 +1343,7 @@ sokoterm_feed(struct sokoterm *t, const uint8_t *buf, size_t len)
 
 	if (t->state == SOKOTERM_OFFLINE)
 		return SOKOTERM_ERR_STATE;
+	FAULT_STORE_SENT(t, false); /* an answer can only follow a send */
 	while (len > 0 && t->state != SOKOTERM_CLOSING) {
 		n = sizeof t->rx - t->rx_len;
 		n = n < len ? n : len;
@@ -1539,6 +1626,7 @@ sokoterm_tick(struct sokoterm *t, uint64_t now_ms)
 
 	if (now_ms > t->now)
 		t->now = now_ms;
+	FAULT_STORE_SENT(t, false);
 	if (t->state == SOKOTERM_LOGGING_IN &&
 	    t->now - t->login_ms >= LOGIN_TIMEOUT_MS)
 		return fail(t, SOKOTERM_ERR_TIMEOUT);
@@ -1778,6 +1866,29 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	/* An online row is not due while its request is in flight. */
 	row->next_try_ms =
 	    is_online ? now_i(t) + (int64_t)t->req_timeout_ms : now_i(t);
+#ifdef SOKOTERM_FAULTS
+	if (is_online && t->fault_send_first) {
+		/* the canary: send now, store (and report STORED) later */
+		struct fault_defer *d;
+
+		if (t->n_fault == SLOTS_MAX)
+			return SOKOTERM_ERR_BUSY;
+		(void)append_frame(t, n); /* room reserved above */
+		slot_fill(s, K_MONEY, r->op, t->tx.type, take_req_id(t),
+		          t->next_op_id, txn_id, t->now);
+		d = &t->fault[t->n_fault++];
+		d->row = *row;
+		d->end = t->fault_out_total;
+		d->op_id = t->next_op_id;
+		d->op = r->op;
+		if (op_id != NULL)
+			*op_id = t->next_op_id;
+		if (txn_out != NULL)
+			memcpy(txn_out, txn_id, SOKOTERM_ID_LEN);
+		t->next_op_id++;
+		return SOKOTERM_OK;
+	}
+#endif
 	if ((e = sokoterm_queue_insert(t->q, row)) != SOKOTERM_OK)
 		return e;
 	if (op_id != NULL)
@@ -1915,6 +2026,7 @@ sokoterm_submit(struct sokoterm *t, const struct sokoterm_request *r,
 {
 	if (t == NULL || r == NULL)
 		return SOKOTERM_ERR_ARG;
+	FAULT_STORE_SENT(t, false);
 	if (is_money_op(r->op))
 		return submit_money(t, r, op_id, txn_id);
 	if (r->op == SOKOTERM_OP_REVERSAL)

@@ -1510,6 +1510,175 @@ test_queue_survives_reopen(void)
 	sqlite3_close(db);
 }
 
+/* Issue #3 bounds: a full queue refuses new work online too, before
+ * anything is stored or sent. */
+static void
+test_queue_full_online(void)
+{
+	struct sokoterm_request r = req_money(SOKOTERM_OP_CASH_IN, 10);
+	struct sokoterm_config c;
+	struct term tm;
+	struct srv s;
+	char path[128];
+
+	srv_init(&s);
+	c = t_config(&tm, new_path(path, sizeof path));
+	c.offline.max_entries = 2;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	s.is_drop = true; /* answers lost: both stay open */
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL), SOKOTERM_OK);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL),
+	             SOKOTERM_ERR_QUEUE_FULL);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_CASH_IN), 2);
+	CHECK_EQ_INT(tm.n_stored, 2);
+	CHECK_EQ_INT(q_open(&tm), 2);
+	term_close(&tm);
+}
+
+/* Bounded replay: an advice older than replay_max_age_ms is held (EV_HELD,
+ * still open for support), never sent; a STATUS that is never answered is
+ * asked max_attempts times, then held. */
+static void
+test_replay_bounds_held(void)
+{
+	struct sokoterm_request r = req_money(SOKOTERM_OP_BILL_PAY, 100);
+	uint8_t id[SOKOTERM_ID_LEN];
+	struct sokoterm_config c;
+	struct term tm;
+	struct srv s;
+	char path[128];
+	bool is_done;
+	int i;
+
+	srv_init(&s);
+	c = t_config(&tm, new_path(path, sizeof path));
+	c.offline.replay_max_age_ms = 60000;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL), SOKOTERM_OK);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL), SOKOTERM_OK);
+	tick(&tm, NULL, 60001);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	tick(&tm, &s, 1000);
+	CHECK_EQ_INT(count_ev(&tm, SOKOTERM_EV_HELD), 2);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_ADVICE_BATCH), 0);
+	CHECK_EQ_INT(q_open(&tm), 2);
+	tick(&tm, &s, 120000);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_ADVICE_BATCH), 0);
+	CHECK_EQ_INT(count_ev(&tm, SOKOTERM_EV_HELD), 2);
+	term_close(&tm);
+
+	srv_init(&s);
+	c = t_config(&tm, new_path(path, sizeof path));
+	c.offline.max_attempts = 3;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	s.is_drop = true; /* the server never answers again */
+	r = req_money(SOKOTERM_OP_CASH_IN, 100);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, id), SOKOTERM_OK);
+	for (i = 0; i < 60; i++) { /* 600 s: timeouts, back-offs */
+		tick(&tm, &s, 10000);
+		if (sokoterm_state(tm.t) != SOKOTERM_READY) {
+			/* no heartbeat answer either: log in again */
+			sokoterm_disconnect(tm.t);
+			srv_drop_link(&s);
+			CHECK_EQ_INT(login(&tm, &s), 0);
+		}
+	}
+	CHECK_EQ_INT(count_req(&s, POS_MSG_CASH_IN), 1); /* never resent */
+	CHECK(count_req(&s, POS_MSG_STATUS) >= 1);
+	CHECK(count_req(&s, POS_MSG_STATUS) <= 3);
+	CHECK_EQ_INT(count_ev(&tm, SOKOTERM_EV_HELD), 1);
+	q_code(&tm, id, &is_done);
+	CHECK(!is_done);
+	CHECK_EQ_INT(q_open(&tm), 1);
+	term_close(&tm);
+}
+
+/* The terminal loses power with an answer outstanding: after the restart
+ * (same queue file) the transaction is resolved by STATUS right after the
+ * login, not a request timeout later, and never resent blind. */
+static void
+test_restart_resolves_by_status(void)
+{
+	struct sokoterm_request r = req_money(SOKOTERM_OP_CASH_IN, 700);
+	uint8_t id[SOKOTERM_ID_LEN];
+	struct term tm;
+	struct srv s;
+	char path[128];
+	bool is_done;
+
+	srv_init(&s);
+	new_path(path, sizeof path);
+	CHECK_EQ_INT(term_open(&tm, path), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	s.is_drop = true; /* processed, the answer lost with the power */
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, id), SOKOTERM_OK);
+	xfer(&tm, &s);
+	term_close(&tm); /* no disconnect: the process is gone */
+	srv_drop_link(&s);
+	s.is_drop = false;
+	CHECK_EQ_INT(term_open(&tm, path), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0); /* no tick: due at once */
+	CHECK_EQ_INT(count_req(&s, POS_MSG_STATUS), 1);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_CASH_IN), 1);
+	CHECK_EQ_INT(q_code(&tm, id, &is_done), SOKOTERM_CODE_APPROVED);
+	CHECK(is_done);
+	CHECK_EQ_INT(s.n_txn, 1);
+	CHECK_EQ_INT(q_open(&tm), 0);
+	term_close(&tm);
+}
+
+/* Policy REVERSAL: the reversal of a lost answer is held in the queue
+ * across a power cut and sent again after the restart until it is
+ * acknowledged. */
+static void
+test_reversal_survives_restart(void)
+{
+	struct sokoterm_request r = req_money(SOKOTERM_OP_CASH_IN, 900);
+	uint8_t id[SOKOTERM_ID_LEN];
+	struct sokoterm_config c;
+	struct term tm;
+	struct srv s;
+	char path[128];
+	uint64_t now;
+	bool is_done;
+
+	srv_init(&s);
+	new_path(path, sizeof path);
+	c = t_config(&tm, path);
+	c.is_reverse_on_timeout = true;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	s.is_drop = true;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, id), SOKOTERM_OK);
+	xfer(&tm, &s);
+	tick(&tm, &s, 30000); /* timeout: REVERSAL, its answer lost too */
+	CHECK_EQ_INT(count_req(&s, POS_MSG_REVERSAL), 1);
+	now = tm.now;
+	term_close(&tm);
+	srv_drop_link(&s);
+	s.is_drop = false;
+	c = t_config(&tm, path);
+	c.is_reverse_on_timeout = true;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
+	tm.now = now + 5000; /* the wall clock went on */
+	q_code(&tm, id, &is_done);
+	CHECK(!is_done);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	tick(&tm, &s, 2000);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_REVERSAL), 2);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_STATUS), 0);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_CASH_IN), 1);
+	CHECK_EQ_INT(q_code(&tm, id, &is_done), SOKOTERM_CODE_REVERSED);
+	CHECK(is_done);
+	CHECK_EQ_INT(q_open(&tm), 0);
+	term_close(&tm);
+}
+
 /* A queue file that is not a sound database is reported, not replaced. */
 static void
 test_corrupt_queue_reported(void)
@@ -1833,6 +2002,10 @@ main(void)
 	RUN(test_replay_order);
 	RUN(test_replay_interrupted);
 	RUN(test_queue_survives_reopen);
+	RUN(test_queue_full_online);
+	RUN(test_replay_bounds_held);
+	RUN(test_restart_resolves_by_status);
+	RUN(test_reversal_survives_restart);
 	RUN(test_corrupt_queue_reported);
 	RUN(test_two_instances);
 	RUN(test_alloc_failures);
