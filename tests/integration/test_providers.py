@@ -5,8 +5,10 @@ idempotency, bad requests, forged and malformed callbacks, and every
 sandbox fault kind, each checked against the sandbox's own ledger of
 charges (docs/payments.md)."""
 import concurrent.futures
+import http.client
 import json
 import os
+import random
 import time
 
 from harness import Sandbox, Sokod, free_port
@@ -377,6 +379,97 @@ def t_momo_faults(build):
         e.stop()
 
 
+def malformed_bodies(n, seed=4):
+    """n callback bodies that must all be refused: invalid JSON, deep
+    nesting, duplicate keys, wrong types, amounts as strings, invalid
+    UTF-8, truncations and byte flips of a valid body, random bytes."""
+    rng = random.Random(seed)
+    good = json.dumps(stk_cb("ws_CO_x")).encode()
+    momo = json.dumps({"financialTransactionId": "1", "externalId": "e",
+                       "amount": "1", "currency": "EUR",
+                       "payer": {"partyIdType": "MSISDN", "partyId": "1"},
+                       "status": "SUCCESSFUL"}).encode()
+    fixed = [b"", b"{", b"}", b"[]", b"null", b"1", b'"x"', b"{}",
+             b"[" * 5000 + b"]" * 5000, b'{"a":' * 40 + b"1" + b"}" * 40,
+             b'{"Body":{},"Body":{}}', b'{"Body":{"stkCallback":[]}}',
+             b'{"Body":{"stkCallback":{"ResultCode":"0x"}}}',
+             b"\xff\xfe{}", b'{"Body":"\xc0\xaf"}', b'{"a":"\ud800"}',
+             b'{"Body":{"stkCallback":{"MerchantRequestID":1}}}',
+             good.replace(b"150", b'"150"'), good.replace(b"150", b"-150"),
+             good.replace(b"150", b"1.5e400"), good + b"x",
+             momo.replace(b'"1"', b"1", 1), momo.replace(b"SUCCESSFUL",
+                                                         b"MAYBE")]
+    out = []
+    for i in range(n):
+        k = i % 6
+        if i < len(fixed):
+            b = fixed[i]
+        elif k == 0:
+            base = good if rng.random() < 0.5 else momo
+            b = base[:rng.randrange(len(base))]
+        elif k == 1:
+            base = bytearray(good if rng.random() < 0.5 else momo)
+            for _ in range(rng.randrange(1, 4)):
+                base[rng.randrange(len(base))] = rng.randrange(256)
+            b = bytes(base)
+        elif k == 2:
+            b = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
+        elif k == 3:
+            d = rng.randrange(33, 400)
+            b = b'{"Body":' * d + b"{}" + b"}" * d
+        elif k == 4:
+            b = good.replace(b'"ResultCode": 0', b'"ResultCode": %s' %
+                             rng.choice([b'"zero"', b"[]", b"{}", b"null",
+                                         b"true", b"0.5"]))
+        else:
+            b = good.replace(b"{", b'{"dup": 1, "dup": 2, ', 1)
+        out.append(b)
+    return out
+
+
+def t_callbacks_malformed(build):
+    """10,000 malformed callback bodies to the M-Pesa and MoMo callback
+    endpoints: each gets a specific 4xx, sokod never crashes, nothing
+    moves."""
+    e = Env(build)
+    try:
+        p = created(e.collect("c-before"))
+        assert e.wait_final(p["ref"])["state"] == "succeeded"
+        before = (e.s.balance("merchant:M1"), e.s.balance("clearing:mpesa"))
+        n = int(os.environ.get("SOKO_MALFORMED_N", "10000"))
+        allowed = {"callback_invalid_json", "callback_field_missing",
+                   "callback_field_type", "callback_field_invalid",
+                   "payment_unknown", "amount_mismatch"}
+        paths = ["/v1/callbacks/mpesa/stk/" + e.token,
+                 "/v1/callbacks/momo/" + e.token[::-1]]
+        c = http.client.HTTPConnection("127.0.0.1", e.s.port, timeout=30)
+        codes = {}
+        for i, body in enumerate(malformed_bodies(n)):
+            c.request("POST", paths[i % 2], body=body,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            assert 400 <= r.status < 500, (i, body[:80], r.status, data)
+            code = json.loads(data).get("error")
+            assert code in allowed, (i, body[:80], data)
+            codes[code] = codes.get(code, 0) + 1
+            if r.getheader("Connection", "").lower() == "close":
+                c.close()
+                c = http.client.HTTPConnection("127.0.0.1", e.s.port,
+                                               timeout=30)
+        c.close()
+        after = (e.s.balance("merchant:M1"), e.s.balance("clearing:mpesa"))
+        assert before == after, (before, after)
+        st, _, _ = e.s.request("GET", "/healthz", auth=False)
+        assert st == 200
+        e.verify()
+        print("# malformed callbacks: %d bodies, %s" % (
+            n, ", ".join("%s %d" % kv for kv in sorted(codes.items()))),
+            flush=True)
+    finally:
+        e.stop()
+
+
 ALL_FAULTS = ["delay", "timeout", "reset_after_commit", "error500_after_commit",
               "no_callback", "callback_twice", "callback_before_response",
               "contradicting_callback", "expired_token"]
@@ -468,4 +561,4 @@ def t_provider_battery(build):
 TESTS = [t_mpesa_collection_success, t_mpesa_collection_cancelled,
          t_mpesa_idempotency_and_errors, t_mpesa_forged_callbacks,
          t_mpesa_faults, t_momo_collection, t_momo_faults,
-         t_provider_battery]
+         t_callbacks_malformed, t_provider_battery]
