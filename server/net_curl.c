@@ -390,6 +390,11 @@ prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 	return CURL_PREREQFUNC_OK;
 }
 
+static bool call_init(struct ncurl *nc, struct call *c);
+
+/* A call from the free list, or a new one.  Easy handles are reused
+ * without curl_easy_reset(): the options that never change are set once
+ * (call_init), the others on every call (call_setup). */
 static struct call *
 call_get(struct ncurl *nc)
 {
@@ -398,11 +403,12 @@ call_get(struct ncurl *nc)
 	if (c != NULL) {
 		nc->free_list = c->next;
 		nc->n_free--;
-		curl_easy_reset(c->easy);
 	} else {
 		c = xcalloc(1, sizeof *c);
 		c->nc = nc;
-		if ((c->easy = curl_easy_init()) == NULL) {
+		if ((c->easy = curl_easy_init()) == NULL ||
+		    !call_init(nc, c)) {
+			curl_easy_cleanup(c->easy);
 			free(c);
 			return NULL;
 		}
@@ -879,7 +885,39 @@ refuse(struct ncurl *nc, enum refusal why_id, const char *text,
 	return -1;
 }
 
-/* Sets every option of one call; false if curl refused one. */
+#define SET(opt, v) ok = ok && curl_easy_setopt(e, opt, v) == CURLE_OK
+
+/* The options that are the same for every call; false if curl refused
+ * one. */
+static bool
+call_init(struct ncurl *nc, struct call *c)
+{
+	CURL *e = c->easy;
+	bool ok = true;
+
+	SET(CURLOPT_PRIVATE, c);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* never a proxy from the environment: provider traffic goes where
+	 * the config says, and http_proxy in CI would swallow 127.0.0.1 */
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (nc->cfg.ca_file != NULL)
+		SET(CURLOPT_CAINFO, nc->cfg.ca_file);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)nc->cfg.max_body);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_PREREQFUNCTION, prereq);
+	SET(CURLOPT_PREREQDATA, c);
+	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	return ok;
+}
+
+/* The options of this call; false if curl refused one. */
 static bool
 call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 {
@@ -902,38 +940,18 @@ call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 	}
 	if (c->hdrs == NULL)
 		return false;
-#define SET(opt, v) ok = ok && curl_easy_setopt(e, opt, v) == CURLE_OK
 	SET(CURLOPT_URL, req->url);
-	SET(CURLOPT_PRIVATE, c);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	/* never a proxy from the environment: provider traffic goes where
-	 * the config says, and http_proxy in CI would swallow 127.0.0.1 */
-	SET(CURLOPT_PROXY, "");
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (nc->cfg.ca_file != NULL)
-		SET(CURLOPT_CAINFO, nc->cfg.ca_file);
 	SET(CURLOPT_TIMEOUT_MS, tmo);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, ctmo);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)nc->cfg.max_body);
-	SET(CURLOPT_WRITEFUNCTION, on_write);
-	SET(CURLOPT_WRITEDATA, c);
-	SET(CURLOPT_PREREQFUNCTION, prereq);
-	SET(CURLOPT_PREREQDATA, c);
-	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	SET(CURLOPT_HTTPHEADER, c->hdrs);
 	switch (req->method) {
 	case NCURL_GET:
+		/* POSTFIELDS NULL first: setting it selects POST */
+		SET(CURLOPT_POSTFIELDS, (char *)NULL);
+		SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
 		SET(CURLOPT_HTTPGET, 1L);
 		break;
 	case NCURL_PUT:
-		/* a PUT is sent as a POST with another method name */
-		SET(CURLOPT_CUSTOMREQUEST, "PUT");
-		/* FALLTHROUGH */
 	case NCURL_POST:
 		if (req->body_len + 1 > c->req_cap) {
 			free(c->req_body);
@@ -943,14 +961,17 @@ call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 		if (req->body_len > 0)
 			memcpy(c->req_body, req->body, req->body_len);
 		c->req_body[req->body_len] = '\0';
+		/* a PUT is sent as a POST with another method name */
+		SET(CURLOPT_CUSTOMREQUEST,
+		    req->method == NCURL_PUT ? "PUT" : (char *)NULL);
 		SET(CURLOPT_POST, 1L);
 		SET(CURLOPT_POSTFIELDS, c->req_body);
 		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		break;
 	}
-#undef SET
 	return ok;
 }
+#undef SET
 
 int
 ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
