@@ -188,5 +188,6 @@ OUT=bench/results.tsv
 	fi
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
+sh bench/provider.sh "$OUT" "$BUILD" || die "bench/provider.sh failed"
 echo "== $OUT (medians of $RUNS runs; every run in $LOG)" >&2
 cat "$OUT"

@@ -41,37 +41,37 @@
 #include "metrics.h"
 #include "util.h"
 
-#define NCURL_MAX_ENDPOINTS 64  /* breakers; past it submit refuses */
-#define NCURL_ENDPOINT_MAX  47  /* bytes of an endpoint name */
-#define NCURL_FREE_MAX      256 /* idle easy handles kept for reuse */
+#define NCURL_MAX_ENDPOINTS 64          /* breakers; past it submit refuses */
+#define NCURL_ENDPOINT_MAX  47          /* bytes of an endpoint name */
+#define NCURL_FREE_MAX      256         /* idle easy handles kept for reuse */
 #define NCURL_KEEP_BUF      (64 * 1024) /* body buffers kept with a handle */
 
 /* Call latency histogram bounds (microseconds). */
-static const int64_t lat_le_us[] = {1000,   2500,    5000,    10000,  25000,
-                                    50000,  100000,  250000,  500000, 1000000,
-                                    2500000, 5000000, 10000000, 30000000};
+static const int64_t lat_le_us[] = {
+    1000,   2500,   5000,    10000,   25000,   50000,    100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000};
 #define N_LAT ARRAY_LEN(lat_le_us)
 
 /* Why ncurl_submit() said no: counted per reason in /metrics. */
-#define REFUSALS(X)                                                          \
-	X(BAD_REQUEST, "bad_request")                                        \
-	X(SHUTDOWN, "shutdown")                                              \
-	X(QUEUE_FULL, "queue_full")                                          \
-	X(ENDPOINTS_FULL, "endpoints_full")                                  \
-	X(BREAKER_OPEN, "breaker_open")                                      \
-	X(PROBE_BUSY, "breaker_probe_busy")                                  \
+#define REFUSALS(X)                                                            \
+	X(BAD_REQUEST, "bad_request")                                          \
+	X(SHUTDOWN, "shutdown")                                                \
+	X(QUEUE_FULL, "queue_full")                                            \
+	X(ENDPOINTS_FULL, "endpoints_full")                                    \
+	X(BREAKER_OPEN, "breaker_open")                                        \
+	X(PROBE_BUSY, "breaker_probe_busy")                                    \
 	X(CURL, "curl_error")
 
 enum refusal {
 #define X(id, name) REFUSE_##id,
 	REFUSALS(X)
 #undef X
-	REFUSE_COUNT
+	    REFUSE_COUNT
 };
 
 static const char *const refusal_names[REFUSE_COUNT] = {
 #define X(id, name) name,
-	REFUSALS(X)
+    REFUSALS(X)
 #undef X
 };
 
@@ -85,7 +85,7 @@ struct ep {
 	int64_t open_until_us; /* OPEN: a probe may go from then on */
 	bool probe_busy;       /* HALF_OPEN: the one probe is in flight */
 	int64_t calls[3];      /* ended calls by enum ncurl_outcome */
-	int64_t status[5];     /* answers by class: 1xx-2xx, 3xx, 4xx, 5xx, other */
+	int64_t status[5]; /* answers by class: 1xx-2xx, 3xx, 4xx, 5xx, other */
 	int64_t lat[N_LAT + 1];
 	int64_t lat_sum_us, lat_count;
 };
@@ -169,12 +169,12 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 	if (too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		/* headers arrived, so the request did too */
 		*errstr = "answer larger than max_body (not read; the "
-		          "provider may have acted)";
+			  "provider may have acted)";
 		return NCURL_UNKNOWN;
 	}
 	if (resend_refused) {
 		*errstr = "reused connection closed with no answer; "
-		          "POST/PUT not re-sent (it may have arrived)";
+			  "POST/PUT not re-sent (it may have arrived)";
 		return NCURL_UNKNOWN;
 	}
 	if (rc == CURLE_OK) {
@@ -192,7 +192,7 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			*errstr = "timed out before the request was sent "
-			          "(connecting or TLS handshake)";
+				  "(connecting or TLS handshake)";
 			break;
 		case CURLE_PEER_FAILED_VERIFICATION:
 			*errstr = "TLS: the server certificate did not verify";
@@ -227,7 +227,7 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 		break;
 	case CURLE_RECV_ERROR:
 		*errstr = "receive failed after the request was sent "
-		          "(connection reset?)";
+			  "(connection reset?)";
 		break;
 	case CURLE_SEND_ERROR:
 		*errstr = "send failed part-way: the request may have arrived";
@@ -260,7 +260,7 @@ ep_set_state(struct ncurl *nc, struct ep *e, enum ncurl_breaker_state st,
              const char *why)
 {
 	enum log_level lv =
-		st == NCURL_OPEN ? LOG_LEVEL_WARN : LOG_LEVEL_NOTICE;
+	    st == NCURL_OPEN ? LOG_LEVEL_WARN : LOG_LEVEL_NOTICE;
 
 	log_msg(LOG_CURL, lv,
 	        "event=breaker_%s endpoint=%s from=%s failures=%d "
@@ -270,7 +270,7 @@ ep_set_state(struct ncurl *nc, struct ep *e, enum ncurl_breaker_state st,
 	e->state = st;
 	if (st == NCURL_OPEN)
 		e->open_until_us =
-			util_mono_us() + (int64_t)nc->cfg.breaker_open_ms * 1000;
+		    util_mono_us() + (int64_t)nc->cfg.breaker_open_ms * 1000;
 	if (st != NCURL_HALF_OPEN)
 		e->probe_busy = false;
 	if (st == NCURL_CLOSED)
@@ -290,9 +290,8 @@ ep_account(struct ncurl *nc, struct call *c, const struct ncurl_result *r)
 			e->fails = 0;
 		} else if (++e->fails >= nc->cfg.breaker_failures) {
 			ep_set_state(nc, e, NCURL_OPEN,
-			             r->outcome == NCURL_ANSWERED
-			                     ? "HTTP 5xx"
-			                     : r->errstr);
+			             r->outcome == NCURL_ANSWERED ? "HTTP 5xx"
+			                                          : r->errstr);
 		}
 		break;
 	case NCURL_HALF_OPEN:
@@ -304,8 +303,8 @@ ep_account(struct ncurl *nc, struct call *c, const struct ncurl_result *r)
 			e->fails++;
 			ep_set_state(nc, e, NCURL_OPEN,
 			             r->outcome == NCURL_ANSWERED
-			                     ? "probe: HTTP 5xx"
-			                     : r->errstr);
+			                 ? "probe: HTTP 5xx"
+			                 : r->errstr);
 		} else {
 			ep_set_state(nc, e, NCURL_CLOSED, "probe answered");
 		}
@@ -406,8 +405,7 @@ call_get(struct ncurl *nc)
 	} else {
 		c = xcalloc(1, sizeof *c);
 		c->nc = nc;
-		if ((c->easy = curl_easy_init()) == NULL ||
-		    !call_init(nc, c)) {
+		if ((c->easy = curl_easy_init()) == NULL || !call_init(nc, c)) {
 			curl_easy_cleanup(c->easy);
 			free(c);
 			return NULL;
@@ -497,9 +495,9 @@ finish(struct ncurl *nc, struct call *c, CURLcode rc, bool shutdown)
 	if (shutdown) {
 		r.outcome = c->n_prereq > 0 ? NCURL_UNKNOWN : NCURL_NOT_SENT;
 		r.errstr = c->n_prereq > 0
-		                   ? "shut down with the request sent and no "
-		                     "answer yet"
-		                   : "shut down before the request was sent";
+		               ? "shut down with the request sent and no "
+		                 "answer yet"
+		               : "shut down before the request was sent";
 	} else {
 		r.outcome = classify(rc, c->n_prereq > 0, c->too_big,
 		                     c->resend_refused, &r.errstr);
@@ -679,16 +677,18 @@ render_metrics(struct metrics_out *o, void *arg)
 		for (k = 0; k < 3; k++) {
 			metrics_printf(o, "soko_curl_calls_total{endpoint=\"");
 			put_label(o, nc->eps[i].name);
-			metrics_printf(o, "\",outcome=\"%s\"} %lld\n",
-			               ncurl_outcome_name((enum ncurl_outcome)k),
-			               (long long)nc->eps[i].calls[k]);
+			metrics_printf(
+			    o, "\",outcome=\"%s\"} %lld\n",
+			    ncurl_outcome_name((enum ncurl_outcome)k),
+			    (long long)nc->eps[i].calls[k]);
 		}
 	metrics_printf(o, "# HELP soko_curl_answers_total answered calls by "
 	                  "endpoint and HTTP status class (1xx counts as "
 	                  "2xx)\n# TYPE soko_curl_answers_total counter\n");
 	for (i = 0; i < nc->n_eps; i++)
 		for (k = 0; k < 5; k++) {
-			metrics_printf(o, "soko_curl_answers_total{endpoint=\"");
+			metrics_printf(o,
+			               "soko_curl_answers_total{endpoint=\"");
 			put_label(o, nc->eps[i].name);
 			metrics_printf(o, "\",class=\"%s\"} %lld\n", classes[k],
 			               (long long)nc->eps[i].status[k]);
@@ -697,7 +697,8 @@ render_metrics(struct metrics_out *o, void *arg)
 	                  "ncurl_submit, by reason\n"
 	                  "# TYPE soko_curl_refused_total counter\n");
 	for (k = 0; k < REFUSE_COUNT; k++)
-		metrics_printf(o, "soko_curl_refused_total{reason=\"%s\"} %lld\n",
+		metrics_printf(o,
+		               "soko_curl_refused_total{reason=\"%s\"} %lld\n",
 		               refusal_names[k], (long long)nc->refused[k]);
 	metrics_printf(o, "# HELP soko_curl_breaker_state circuit breaker per "
 	                  "endpoint: 0 closed, 1 open, 2 half-open\n"
@@ -729,10 +730,11 @@ render_metrics(struct metrics_out *o, void *arg)
 			                  "endpoint=\"");
 			put_label(o, e->name);
 			if (b < N_LAT)
-				metrics_printf(o, "\",le=\"%lld.%06lld\"} %lld\n",
-				               (long long)(lat_le_us[b] / 1000000),
-				               (long long)(lat_le_us[b] % 1000000),
-				               (long long)acc);
+				metrics_printf(
+				    o, "\",le=\"%lld.%06lld\"} %lld\n",
+				    (long long)(lat_le_us[b] / 1000000),
+				    (long long)(lat_le_us[b] % 1000000),
+				    (long long)acc);
 			else
 				metrics_printf(o, "\",le=\"+Inf\"} %lld\n",
 				               (long long)acc);
@@ -788,7 +790,8 @@ ncurl_new(struct event_base *base, const struct ncurl_config *c, char *err,
 		FILE *f = fopen(c->ca_file, "r");
 
 		if (f == NULL) {
-			snprintf(err, errlen, "ncurl: cannot read ca_file %s: %s",
+			snprintf(err, errlen,
+			         "ncurl: cannot read ca_file %s: %s",
 			         c->ca_file, strerror(errno));
 			return NULL;
 		}
@@ -825,13 +828,14 @@ ncurl_new(struct event_base *base, const struct ncurl_config *c, char *err,
 	    curl_multi_setopt(nc->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	                      (long)nc->cfg.max_host_conns) != CURLM_OK ||
 	    curl_multi_setopt(nc->multi, CURLMOPT_MAXCONNECTS, maxconns) !=
-	            CURLM_OK ||
+	        CURLM_OK ||
 	    curl_multi_setopt(nc->multi, CURLMOPT_PIPELINING,
 	                      CURLPIPE_NOTHING) != CURLM_OK) {
 		snprintf(err, errlen, "ncurl: curl_multi_setopt failed");
 		goto fail;
 	}
-	if (metrics_owner == NULL && metrics_hook_add(render_metrics, nc) == 0) {
+	if (metrics_owner == NULL &&
+	    metrics_hook_add(render_metrics, nc) == 0) {
 		metrics_owner = nc;
 		nc->has_hook = true;
 	}
@@ -922,8 +926,8 @@ static bool
 call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 {
 	CURL *e = c->easy;
-	long tmo = req->timeout_ms > 0 ? req->timeout_ms
-	                               : nc->cfg.default_timeout_ms;
+	long tmo =
+	    req->timeout_ms > 0 ? req->timeout_ms : nc->cfg.default_timeout_ms;
 	long ctmo = MIN(tmo, (long)nc->cfg.connect_timeout_ms);
 	bool ok = true;
 	size_t i;
@@ -931,8 +935,8 @@ call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 	/* "Expect:" off: no 100-continue round trip (and no 417 rewind) */
 	c->hdrs = curl_slist_append(NULL, "Expect:");
 	for (i = 0; i < req->n_headers && c->hdrs != NULL; i++) {
-		struct curl_slist *h = curl_slist_append(c->hdrs,
-		                                         req->headers[i]);
+		struct curl_slist *h =
+		    curl_slist_append(c->hdrs, req->headers[i]);
 
 		if (h == NULL)
 			return false;
@@ -974,8 +978,8 @@ call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 #undef SET
 
 int
-ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
-             ncurl_done_fn done, void *arg, const char **why)
+ncurl_submit(struct ncurl *nc, const struct ncurl_req *req, ncurl_done_fn done,
+             void *arg, const char **why)
 {
 	struct call *c;
 	struct ep *e;
@@ -993,15 +997,15 @@ ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
 		return refuse(nc, REFUSE_BAD_REQUEST, "bad request: method",
 		              why);
 	if (req->n_headers > NCURL_MAX_HEADERS)
-		return refuse(nc, REFUSE_BAD_REQUEST,
-		              "bad request: more than NCURL_MAX_HEADERS headers",
-		              why);
+		return refuse(
+		    nc, REFUSE_BAD_REQUEST,
+		    "bad request: more than NCURL_MAX_HEADERS headers", why);
 	for (i = 0; i < req->n_headers; i++)
 		if (req->headers[i] == NULL ||
 		    strpbrk(req->headers[i], "\r\n") != NULL)
-			return refuse(nc, REFUSE_BAD_REQUEST,
-			              "bad request: NULL header or CR/LF in one",
-			              why);
+			return refuse(
+			    nc, REFUSE_BAD_REQUEST,
+			    "bad request: NULL header or CR/LF in one", why);
 	if (req->body == NULL && req->body_len > 0)
 		return refuse(nc, REFUSE_BAD_REQUEST,
 		              "bad request: body_len without body", why);
@@ -1011,8 +1015,8 @@ ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
 	if (req->timeout_ms < 0)
 		return refuse(nc, REFUSE_BAD_REQUEST,
 		              "bad request: negative timeout", why);
-	if (req->endpoint == NULL ||
-	    (elen = strlen(req->endpoint)) == 0 || elen > NCURL_ENDPOINT_MAX)
+	if (req->endpoint == NULL || (elen = strlen(req->endpoint)) == 0 ||
+	    elen > NCURL_ENDPOINT_MAX)
 		return refuse(nc, REFUSE_BAD_REQUEST,
 		              "bad request: endpoint empty or over 47 bytes",
 		              why);

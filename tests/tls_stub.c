@@ -58,7 +58,8 @@ make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
 	                                       : name);
 	if (issuer == NULL) {
 		if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
-		    add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+		    add_ext(x, x, NID_key_usage,
+		            "critical,keyCertSign,cRLSign") ||
 		    add_ext(x, x, NID_subject_key_identifier, "hash"))
 			goto fail;
 	} else {
@@ -150,9 +151,8 @@ tls_bevcb(struct event_base *base, void *arg)
 	if (ssl == NULL)
 		return NULL;
 	s->n_accepts++;
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	                                     BUFFEREVENT_SSL_ACCEPTING,
-	                                     BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev != NULL)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	return bev;
@@ -160,8 +160,7 @@ tls_bevcb(struct event_base *base, void *arg)
 
 int
 tls_srv_start(struct tls_srv *s, struct event_base *base, SSL_CTX *ctx,
-              int port, void (*cb)(struct evhttp_request *, void *),
-              void *arg)
+              int port, void (*cb)(struct evhttp_request *, void *), void *arg)
 {
 	struct evhttp_bound_socket *h;
 	struct sockaddr_in sin;
@@ -174,12 +173,11 @@ tls_srv_start(struct tls_srv *s, struct event_base *base, SSL_CTX *ctx,
 	evhttp_set_bevcb(s->http, tls_bevcb, s);
 	evhttp_set_gencb(s->http, cb, arg);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	                                            EVHTTP_REQ_PUT);
+	                                        EVHTTP_REQ_PUT);
 	h = evhttp_bind_socket_with_handle(s->http, "127.0.0.1",
 	                                   (ev_uint16_t)port);
-	if (h == NULL ||
-	    getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&sin,
-	                &sl) != 0) {
+	if (h == NULL || getsockname(evhttp_bound_socket_get_fd(h),
+	                             (struct sockaddr *)&sin, &sl) != 0) {
 		evhttp_free(s->http);
 		s->http = NULL;
 		return -1;

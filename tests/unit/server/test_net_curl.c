@@ -98,9 +98,8 @@ on_done(void *arg, const struct ncurl_result *r)
 }
 
 static int
-submit(struct ncurl *nc, enum ncurl_method m, const char *url,
-       const char *body, const char *endpoint, int timeout_ms, struct got *g,
-       const char **why)
+submit(struct ncurl *nc, enum ncurl_method m, const char *url, const char *body,
+       const char *endpoint, int timeout_ms, struct got *g, const char **why)
 {
 	struct ncurl_req req = {0};
 	const char *w = NULL;
@@ -283,8 +282,9 @@ t_act(struct tconn *c, enum tact a)
 			evbuffer_add(out, "x", 1);
 		break;
 	case T_BIG_CHUNKED:
-		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
-		                         "chunked\r\n\r\n");
+		evbuffer_add_printf(out,
+		                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+		                    "chunked\r\n\r\n");
 		for (i = 0; i < s->big; i += 1000) {
 			size_t n = MIN(1000, s->big - i), k;
 
@@ -306,7 +306,8 @@ t_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	for (;;) {
-		struct evbuffer_ptr p = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+		struct evbuffer_ptr p =
+		    evbuffer_search(in, "\r\n\r\n", 4, NULL);
 		char h[2048];
 		size_t hlen, cl, n;
 		int idx;
@@ -389,11 +390,9 @@ tsrv_start(struct tsrv *s, enum tact a)
 	s->drip_ms = 50;
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	s->lis = evconnlistener_new_bind(base, t_accept, s,
-	                                 LEV_OPT_CLOSE_ON_FREE |
-	                                         LEV_OPT_REUSEABLE,
-	                                 64, (struct sockaddr *)&sin,
-	                                 sizeof sin);
+	s->lis = evconnlistener_new_bind(
+	    base, t_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64,
+	    (struct sockaddr *)&sin, sizeof sin);
 	if (s->lis == NULL)
 		abort();
 	getsockname(evconnlistener_get_fd(s->lis), (struct sockaddr *)&sin,
@@ -446,15 +445,15 @@ test_classify(void)
 	CHECK_EQ_STR(e, "");
 	CHECK_EQ_INT(classify(CURLE_COULDNT_CONNECT, false, false, false, &e),
 	             NCURL_NOT_SENT);
-	CHECK_EQ_INT(classify(CURLE_COULDNT_RESOLVE_HOST, false, false, false,
-	                      &e),
-	             NCURL_NOT_SENT);
-	CHECK_EQ_INT(classify(CURLE_OPERATION_TIMEDOUT, false, false, false,
-	                      &e),
-	             NCURL_NOT_SENT);
-	CHECK_EQ_INT(classify(CURLE_PEER_FAILED_VERIFICATION, false, false,
-	                      false, &e),
-	             NCURL_NOT_SENT);
+	CHECK_EQ_INT(
+	    classify(CURLE_COULDNT_RESOLVE_HOST, false, false, false, &e),
+	    NCURL_NOT_SENT);
+	CHECK_EQ_INT(
+	    classify(CURLE_OPERATION_TIMEDOUT, false, false, false, &e),
+	    NCURL_NOT_SENT);
+	CHECK_EQ_INT(
+	    classify(CURLE_PEER_FAILED_VERIFICATION, false, false, false, &e),
+	    NCURL_NOT_SENT);
 	CHECK_EQ_INT(classify(CURLE_SSL_CONNECT_ERROR, false, false, false, &e),
 	             NCURL_NOT_SENT);
 	CHECK_EQ_INT(classify(CURLE_OPERATION_TIMEDOUT, true, false, false, &e),
@@ -494,9 +493,9 @@ test_answered(void)
 	for (i = 0; i < 4; i++)
 		g[i].counter = &done;
 	s.status = 200;
-	CHECK_EQ_INT(submit(nc, NCURL_GET, url_of(url, sizeof url, "http",
-	                                          s.port, "/a"),
-	                    NULL, "t.a", 0, &g[0], NULL),
+	CHECK_EQ_INT(submit(nc, NCURL_GET,
+	                    url_of(url, sizeof url, "http", s.port, "/a"), NULL,
+	                    "t.a", 0, &g[0], NULL),
 	             0);
 	CHECK_EQ_INT(g[0].n, 0); /* never inside submit */
 	run_until(&done, 1, 2000);
@@ -549,11 +548,10 @@ test_bad_requests(void)
 	const char *why = NULL;
 	char long_ep[64];
 
-	CHECK_EQ_INT(submit(nc, NCURL_GET, NULL, NULL, "t.b", 0, &g, &why),
-	             -1);
+	CHECK_EQ_INT(submit(nc, NCURL_GET, NULL, NULL, "t.b", 0, &g, &why), -1);
 	CHECK(why != NULL && strstr(why, "bad request") != NULL);
-	CHECK_EQ_INT(submit(nc, NCURL_GET, "http://127.0.0.1:1/", NULL, NULL,
-	                    0, &g, &why),
+	CHECK_EQ_INT(submit(nc, NCURL_GET, "http://127.0.0.1:1/", NULL, NULL, 0,
+	                    &g, &why),
 	             -1);
 	memset(long_ep, 'e', 48);
 	long_ep[48] = '\0';
@@ -564,8 +562,8 @@ test_bad_requests(void)
 	CHECK_EQ_INT(submit(nc, NCURL_GET, "http://127.0.0.1:1/", NULL, long_ep,
 	                    0, &g, &why),
 	             0);
-	CHECK_EQ_INT(submit(nc, NCURL_GET, "http://127.0.0.1:1/", "body",
-	                    "t.b", 0, &g, &why),
+	CHECK_EQ_INT(submit(nc, NCURL_GET, "http://127.0.0.1:1/", "body", "t.b",
+	                    0, &g, &why),
 	             -1);
 	CHECK_EQ_INT(submit(nc, NCURL_GET, "http://127.0.0.1:1/", NULL, "t.b",
 	                    -5, &g, &why),
@@ -598,8 +596,9 @@ test_not_sent(void)
 	 * the test must not depend on the machine's resolver) */
 	for (i = 0; i < 3; i++)
 		g[i].counter = &done;
-	submit(nc, NCURL_POST, url_of(url, sizeof url, "http", dead_port(), "/"),
-	       "{}", "t.ns", 0, &g[0], NULL);
+	submit(nc, NCURL_POST,
+	       url_of(url, sizeof url, "http", dead_port(), "/"), "{}", "t.ns",
+	       0, &g[0], NULL);
 	submit(nc, NCURL_GET, "ftp://127.0.0.1/x", NULL, "t.ns", 0, &g[1],
 	       NULL);
 	submit(nc, NCURL_GET, "http://[::1:bad/", NULL, "t.ns", 0, &g[2], NULL);
@@ -865,9 +864,9 @@ test_inflight_and_free(void)
 	tsrv_start(&s, T_NEVER);
 	url_of(url, sizeof url, "http", s.port, "/f");
 	for (i = 0; i < 3; i++)
-		CHECK_EQ_INT(submit(nc, NCURL_POST, url, "{}", "t.f", 0, &g[i],
-		                    NULL),
-		             0);
+		CHECK_EQ_INT(
+		    submit(nc, NCURL_POST, url, "{}", "t.f", 0, &g[i], NULL),
+		    0);
 	CHECK_EQ_INT(submit(nc, NCURL_POST, url, "{}", "t.f", 0, &g[3], &why),
 	             -1);
 	CHECK(why != NULL && strstr(why, "queue full") != NULL);
@@ -917,8 +916,8 @@ test_free_resubmit(void)
 	req.method = NCURL_GET;
 	req.url = "http://127.0.0.1:1/";
 	req.endpoint = "t.x";
-	CHECK_EQ_INT(ncurl_submit(resubmit_nc, &req, on_done_resubmit, &g, NULL),
-	             0);
+	CHECK_EQ_INT(
+	    ncurl_submit(resubmit_nc, &req, on_done_resubmit, &g, NULL), 0);
 	ncurl_free(resubmit_nc);
 	CHECK_EQ_INT(g.n, 1);
 	CHECK_EQ_INT(resubmit_rc, -1);
@@ -950,9 +949,9 @@ test_breaker(void)
 	s.status = 503;
 	for (i = 0; i < 3; i++) {
 		CHECK_EQ_INT(ncurl_breaker(nc, "t.br"), NCURL_CLOSED);
-		CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 0,
-		                    &g[n++], NULL),
-		             0);
+		CHECK_EQ_INT(
+		    submit(nc, NCURL_GET, url, NULL, "t.br", 0, &g[n++], NULL),
+		    0);
 		run_until(&done, n, 2000);
 	}
 	CHECK_EQ_INT(ncurl_breaker(nc, "t.br"), NCURL_OPEN);
@@ -961,16 +960,14 @@ test_breaker(void)
 	CHECK(strstr(why, "breaker open") != NULL);
 	/* another endpoint is not affected */
 	CHECK_EQ_INT(ncurl_breaker(nc, "t.other"), NCURL_CLOSED);
-	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.other", 0, &g[n++],
-	                    NULL),
-	             0);
+	CHECK_EQ_INT(
+	    submit(nc, NCURL_GET, url, NULL, "t.other", 0, &g[n++], NULL), 0);
 	run_until(&done, n, 2000);
 	/* half-open after open_ms: one probe, a second call is refused */
 	run_for(170);
 	s.acts[0] = T_NEVER;
-	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 400, &g[n++],
-	                    NULL),
-	             0);
+	CHECK_EQ_INT(
+	    submit(nc, NCURL_GET, url, NULL, "t.br", 400, &g[n++], NULL), 0);
 	CHECK_EQ_INT(ncurl_breaker(nc, "t.br"), NCURL_HALF_OPEN);
 	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 0, &g[n], &why),
 	             -1);
@@ -985,14 +982,12 @@ test_breaker(void)
 	run_for(170);
 	s.acts[0] = T_ANSWER;
 	s.status = 200;
-	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 0, &g[n++],
-	                    NULL),
+	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 0, &g[n++], NULL),
 	             0);
 	CHECK_EQ_INT(ncurl_breaker(nc, "t.br"), NCURL_HALF_OPEN);
 	run_until(&done, n, 2000);
 	CHECK_EQ_INT(ncurl_breaker(nc, "t.br"), NCURL_CLOSED);
-	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 0, &g[n++],
-	                    NULL),
+	CHECK_EQ_INT(submit(nc, NCURL_GET, url, NULL, "t.br", 0, &g[n++], NULL),
 	             0);
 	run_until(&done, n, 2000);
 	CHECK_EQ_INT(g[n - 1].status, 200);
@@ -1047,7 +1042,7 @@ test_https(void)
 	struct tsrv plain;
 	struct got g[10];
 	char url[128], ca_pem[] = "/tmp/soko-test-ca-XXXXXX",
-	              other_pem[] = "/tmp/soko-test-ca2-XXXXXX";
+		       other_pem[] = "/tmp/soko-test-ca2-XXXXXX";
 	int done = 0, i, fd;
 
 	memset(g, 0, sizeof g);
@@ -1101,8 +1096,9 @@ test_https(void)
 	CHECK_EQ_INT(g[6].outcome, NCURL_NOT_SENT);
 	CHECK_EQ_INT(tls_hits, 5);
 	/* https to a plain HTTP server: the handshake fails, not sent */
-	submit(nc, NCURL_POST, url_of(url, sizeof url, "https", plain.port, "/"),
-	       "{}", "t.tls", 0, &g[7], NULL);
+	submit(nc, NCURL_POST,
+	       url_of(url, sizeof url, "https", plain.port, "/"), "{}", "t.tls",
+	       0, &g[7], NULL);
 	run_until(&done, 8, 3000);
 	CHECK_EQ_INT(g[7].outcome, NCURL_NOT_SENT);
 	CHECK(strstr(g[7].errstr, "TLS") != NULL);
@@ -1194,8 +1190,8 @@ test_metrics(void)
 	CHECK(strstr(text, "soko_curl_refused_total{reason=\"breaker_open\"} "
 	                   "0\n") != NULL);
 	p = strstr(text, "# TYPE soko_curl_calls_total counter\n");
-	CHECK(p != NULL && strstr(p + 1, "# TYPE soko_curl_calls_total") ==
-	                           NULL);
+	CHECK(p != NULL &&
+	      strstr(p + 1, "# TYPE soko_curl_calls_total") == NULL);
 	free(text);
 	/* the hook table: bounded, and removal works */
 	for (i = 0; i < METRICS_MAX_HOOKS; i++)
