@@ -95,6 +95,9 @@ struct call {
 	struct call *next, *prev; /* nc->active (doubly) or nc->free_list */
 	struct ncurl *nc;
 	CURL *easy;
+	/* the whole-call deadline: curl's CURLOPT_TIMEOUT_MS does not run
+	 * while a transfer waits in curl's queue for a pooled connection */
+	struct event *deadline;
 	struct curl_slist *hdrs;
 	char *req_body; /* copy of the request body */
 	size_t req_cap;
@@ -104,6 +107,7 @@ struct call {
 	ncurl_done_fn done;
 	void *arg;
 	int64_t start_us;
+	int64_t timeout_us; /* whole call */
 	enum ncurl_method method;
 	int n_prereq;        /* times curl was about to write the request */
 	bool is_probe;       /* the half-open breaker's probe */
@@ -192,7 +196,8 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			*errstr = "timed out before the request was sent "
-				  "(connecting or TLS handshake)";
+				  "(waiting for a pooled connection, "
+				  "connecting or TLS handshake)";
 			break;
 		case CURLE_PEER_FAILED_VERIFICATION:
 			*errstr = "TLS: the server certificate did not verify";
@@ -390,6 +395,7 @@ prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 }
 
 static bool call_init(struct ncurl *nc, struct call *c);
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
 
 /* A call from the free list, or a new one.  Easy handles are reused
  * without curl_easy_reset(): the options that never change are set once
@@ -405,8 +411,12 @@ call_get(struct ncurl *nc)
 	} else {
 		c = xcalloc(1, sizeof *c);
 		c->nc = nc;
-		if ((c->easy = curl_easy_init()) == NULL || !call_init(nc, c)) {
+		c->deadline = evtimer_new(nc->base, on_deadline, c);
+		if (c->deadline == NULL ||
+		    (c->easy = curl_easy_init()) == NULL || !call_init(nc, c)) {
 			curl_easy_cleanup(c->easy);
+			if (c->deadline != NULL)
+				event_free(c->deadline);
 			free(c);
 			return NULL;
 		}
@@ -419,6 +429,7 @@ static void
 call_destroy(struct call *c)
 {
 	curl_easy_cleanup(c->easy);
+	event_free(c->deadline);
 	curl_slist_free_all(c->hdrs);
 	free(c->req_body);
 	free(c->resp);
@@ -487,6 +498,7 @@ finish(struct ncurl *nc, struct call *c, CURLcode rc, bool shutdown)
 	long status = 0, nconn = 0;
 
 	curl_multi_remove_handle(nc->multi, c->easy);
+	evtimer_del(c->deadline);
 	active_unlink(nc, c);
 	nc->n_inflight--;
 	if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &nconn) ==
@@ -522,6 +534,26 @@ finish(struct ncurl *nc, struct call *c, CURLcode rc, bool shutdown)
 		ep_account(nc, c, &r);
 	c->done(c->arg, &r);
 	call_put(nc, c);
+}
+
+/* The call's whole time is up, wherever it is (queued, connecting,
+ * waiting for the answer): it ends as curl's own timeout would. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+	int64_t left = c->timeout_us - (util_mono_us() - c->start_us);
+
+	(void)fd;
+	(void)what;
+	if (left > 0) { /* libevent's cached clock ran behind: not yet */
+		struct timeval tv = {(time_t)(left / 1000000),
+		                     (suseconds_t)(left % 1000000)};
+
+		evtimer_add(c->deadline, &tv);
+		return;
+	}
+	finish(c->nc, c, CURLE_OPERATION_TIMEDOUT, false);
 }
 
 /* Collects the transfers curl has finished.  Runs from the loop only. */
@@ -1073,6 +1105,14 @@ ncurl_submit(struct ncurl *nc, const struct ncurl_req *req, ncurl_done_fn done,
 		return refuse(nc, REFUSE_CURL, "curl refused the request", why);
 	}
 	/* accepted: from here on it ends exactly once, from the loop */
+	{
+		int tmo = req->timeout_ms > 0 ? req->timeout_ms
+		                              : nc->cfg.default_timeout_ms;
+		struct timeval tv = {tmo / 1000, (tmo % 1000) * 1000};
+
+		c->timeout_us = (int64_t)tmo * 1000;
+		evtimer_add(c->deadline, &tv);
+	}
 	if (probe) {
 		if (e->state == NCURL_OPEN)
 			ep_set_state(nc, e, NCURL_HALF_OPEN,
