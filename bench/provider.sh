@@ -47,6 +47,7 @@ TMP=$(mktemp -d "$BDIR/prov.XXXXXX")
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -58,7 +59,8 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 fi
 
 # start_peer NAME READY_PATTERN CMD...: starts CMD in the background, waits
-# (10 s at most) for its readiness line, prints the line
+# (10 s at most) for its readiness line and puts it in $line (not run in
+# $(...): the pid must reach PIDS, which the EXIT trap kills)
 start_peer() {
 	name=$1 pat=$2
 	shift 2
@@ -68,7 +70,6 @@ start_peer() {
 	while [ $i -lt 100 ]; do
 		line=$(grep -m1 "$pat" "$TMP/$name.out" 2>/dev/null || true)
 		if [ -n "$line" ]; then
-			echo "$line"
 			return 0
 		fi
 		sleep 0.1
@@ -91,8 +92,8 @@ LOG=$BDIR/provider.log
 } >"$LOG"
 
 mkdir -p "$TMP/trivial"
-line=$(start_peer trivial "ready https=" "$BIN" --serve-trivial \
-	--tls-dir "$TMP/trivial") || die "the trivial peer did not start"
+start_peer trivial "ready https=" "$BIN" --serve-trivial \
+	--tls-dir "$TMP/trivial" || die "the trivial peer did not start"
 T_URL="https://127.0.0.1:$(port_of "$line")/collection/v1_0/requesttopay/x"
 T_CA=$TMP/trivial/ca.pem
 
@@ -100,8 +101,8 @@ have_sb=0
 if [ -x "$SANDBOX" ]; then
 	mkdir -p "$TMP/sb"
 	# shellcheck disable=SC2086
-	if line=$(start_peer sandbox "soko-sandbox ready https=" "$SANDBOX" \
-		--tls-dir "$TMP/sb" ${SANDBOX_ARGS:-}); then
+	if start_peer sandbox "soko-sandbox ready https=" "$SANDBOX" \
+		--tls-dir "$TMP/sb" ${SANDBOX_ARGS:-}; then
 		have_sb=1
 		S_URL="https://127.0.0.1:$(port_of "$line")$SB_PATH"
 		S_CA=$TMP/sb/ca.pem
