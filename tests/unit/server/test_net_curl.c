@@ -30,6 +30,10 @@
 
 #include "check.h"
 
+/* How late past its timeout a call may end: the deadline is exact, this
+ * is for a busy CI machine (2 cores shared by several jobs, ASan). */
+#define SLACK_US 400000
+
 static struct event_base *base;
 static struct event *tick;
 static bool in_submit; /* set around every ncurl_submit() */
@@ -656,7 +660,7 @@ test_timeout(void)
 	CHECK_EQ_INT(g.outcome, NCURL_UNKNOWN);
 	CHECK(strstr(g.errstr, "timed out after") != NULL);
 	CHECK(g.elapsed_us >= 300000);
-	CHECK(g.elapsed_us < 300000 + 200000);
+	CHECK(g.elapsed_us < 300000 + SLACK_US);
 	CHECK_EQ_INT(s.n_requests, 1);
 	ncurl_free(nc);
 	tsrv_stop(&s);
@@ -679,7 +683,7 @@ test_slow_and_partial(void)
 	run_until(&done, 1, 3000);
 	CHECK_EQ_INT(g[0].outcome, NCURL_UNKNOWN);
 	CHECK(strstr(g[0].errstr, "timed out after") != NULL);
-	CHECK(g[0].elapsed_us < 300000 + 200000);
+	CHECK(g[0].elapsed_us < 300000 + SLACK_US);
 
 	s.acts[0] = T_PARTIAL;
 	submit(nc, NCURL_GET, url, NULL, "t.s", 0, &g[1], NULL);
@@ -910,7 +914,7 @@ test_queued_timeout(void)
 	CHECK_EQ_INT(g[1].n, 1);
 	CHECK_EQ_INT(g[0].n, 0);
 	CHECK_EQ_INT(g[1].outcome, NCURL_NOT_SENT);
-	CHECK(g[1].elapsed_us >= 300000 && g[1].elapsed_us < 500000);
+	CHECK(g[1].elapsed_us >= 300000 && g[1].elapsed_us < 300000 + SLACK_US);
 	CHECK(strstr(g[1].errstr, "pooled connection") != NULL);
 	CHECK_EQ_INT(s.n_requests, 1);
 	ncurl_free(nc);
