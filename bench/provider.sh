@@ -10,8 +10,11 @@
 #                            row (it says so on stderr and in the log)
 #   provider.cpu_us_per_call client CPU per call (trivial peer): 1e6 / this
 #                            is the rate of one fully used client core
-#   provider.client_p99_ms   client-added latency p99, one call at a time
-#                            (elapsed - the peer's own handling time)
+#   provider.raw_p99_ms      the same, one call at a time, by a bare blocking
+#                            OpenSSL client (the floor: loopback, TLS, peer)
+#   provider.client_p99_ms   client-added latency p99 through ncurl, one call
+#                            at a time (elapsed - the peer's own handling
+#                            time), baseline provider.raw_p99_ms, ratio
 #   provider.conn_kb         client RSS per pooled TLS connection
 #
 # Medians of BENCH_RUNS runs (default 3) of BENCH_SECONDS (default 10) after
@@ -176,8 +179,11 @@ tc=$(med "$TMP/trivial.log" calls_per_s)
 	fi
 	printf 'provider.cpu_us_per_call\t%s\tus\t-\t-\n' \
 		"$(med "$TMP/trivial.log" cpu_us_per_call)"
-	printf 'provider.client_p99_ms\t%s\tms\t-\t-\n' \
-		"$(med "$TMP/trivial.log" client_p99_ms)"
+	rp=$(med "$TMP/trivial.log" raw_p99_ms)
+	cp=$(med "$TMP/trivial.log" client_p99_ms)
+	printf 'provider.raw_p99_ms\t%s\tms\t-\t-\n' "$rp"
+	printf 'provider.client_p99_ms\t%s\tms\tprovider.raw_p99_ms\t%s\n' \
+		"$cp" "$(ratio "$cp" "$rp")"
 	printf 'provider.conn_kb\t%s\tKB\t-\t-\n' \
 		"$(med "$TMP/trivial.log" conn_kb)"
 } >>"$OUT"

@@ -19,12 +19,17 @@
  *          CPU per call;
  *       3. latency: one call at a time for L s: client-added latency =
  *          elapsed (ncurl's elapsed_us) - the server's own handling time
- *          (srv_us from the body; 0 when the peer does not send it).
+ *          (srv_us from the body; 0 when the peer does not send it);
+ *          in 250 ms slices alternating with a bare blocking OpenSSL
+ *          client doing the same GET on one keep-alive connection
+ *          (raw_*: the floor of loopback + TLS + the peer, under the same
+ *          machine noise).
  *       Prints one line of key=value on stdout.  Any call that is not
  *       ANSWERED with a 2xx fails the run (exit 1): no figure from errors.
  */
 #include "../tests/tls_stub.c"
 
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -127,6 +132,110 @@ serve_trivial(const char *dir, int port)
 	event_free(sig_int);
 	event_base_free(base);
 	return 0;
+}
+
+/* ------------------------------------------------- the bare TLS client */
+
+/* The same GET over one blocking, keep-alive OpenSSL connection, with the
+ * same verification: the floor that libcurl, libevent and ncurl add to. */
+struct raw {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	char req[4096];
+	size_t req_len;
+};
+
+static void
+raw_close(struct raw *r)
+{
+	if (r->ssl != NULL)
+		SSL_free(r->ssl);
+	if (r->ctx != NULL)
+		SSL_CTX_free(r->ctx);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->ssl = NULL;
+	r->ctx = NULL;
+	r->fd = -1;
+}
+
+static int
+raw_open(struct raw *r, const char *url, const char *ca,
+         const struct ncurl_req *req)
+{
+	char ip[64], path[2048];
+	struct sockaddr_in sin = {0};
+	int port, one = 1, n;
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	r->fd = -1;
+	if (sscanf(url, "https://%63[0-9.]:%d%2047s", ip, &port, path) != 3)
+		return -1;
+	n = snprintf(r->req, sizeof r->req,
+	             "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n", path,
+	             ip, port);
+	for (i = 0; i < req->n_headers && n > 0; i++)
+		n += snprintf(r->req + n, sizeof r->req - (size_t)n, "%s\r\n",
+		              req->headers[i]);
+	n += snprintf(r->req + n, sizeof r->req - (size_t)n, "\r\n");
+	r->req_len = (size_t)n;
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1 ||
+	    (r->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(r->fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+		goto fail;
+	setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if ((r->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_load_verify_locations(r->ctx, ca, NULL) != 1)
+		goto fail;
+	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+	if ((r->ssl = SSL_new(r->ctx)) == NULL ||
+	    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(r->ssl), ip) != 1 ||
+	    SSL_set_fd(r->ssl, r->fd) != 1 || SSL_connect(r->ssl) != 1)
+		goto fail;
+	return 0;
+fail:
+	raw_close(r);
+	return -1;
+}
+
+/* One GET; 0 with the server's srv_us, or -1. */
+static int
+raw_call(struct raw *r, int64_t *srv_us)
+{
+	char buf[16384];
+	size_t len = 0, want = 0;
+	const char *p;
+
+	if (SSL_write(r->ssl, r->req, (int)r->req_len) != (int)r->req_len)
+		return -1;
+	for (;;) {
+		int n =
+		    SSL_read(r->ssl, buf + len, (int)(sizeof buf - 1 - len));
+
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (want == 0 && (p = strstr(buf, "\r\n\r\n")) != NULL) {
+			const char *cl = strstr(buf, "Content-Length: ");
+
+			if (cl == NULL || cl > p)
+				return -1;
+			want =
+			    (size_t)(p + 4 - buf) + strtoul(cl + 16, NULL, 10);
+		}
+		if (want != 0 && len >= want)
+			break;
+		if (len == sizeof buf - 1)
+			return -1;
+	}
+	p = strstr(buf, "\"srv_us\":");
+	*srv_us = p != NULL ? strtoll(p + 9, NULL, 10) : 0;
+	return strncmp(buf, "HTTP/1.1 2", 10) == 0 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- client */
@@ -304,6 +413,8 @@ main(int argc, char **argv)
 	int k = 32, conns = 32, secs = 10, warm = 2, lat_secs = 3, port = 0;
 	bool serve = false;
 	struct bench b;
+	struct raw raw;
+	struct samples raw_added = {0};
 	struct ncurl_config cfg = {0};
 	char err[256];
 	int64_t rss0, rss1, cpu0, cpu1, t1;
@@ -418,25 +529,53 @@ main(int argc, char **argv)
 		memset(&b.lat, 0, sizeof b.lat);
 	}
 
-	/* 3. client-added latency, one call at a time */
-	b.target = 1;
-	b.phase = PH_LATENCY;
-	b.n_done = 0;
-	if (lat_secs > 0) {
+	/* 3. client-added latency, one call at a time, in 250 ms slices
+	 * alternating with the bare TLS client (same noise for both) */
+	if (lat_secs > 0 && raw_open(&raw, url, ca, &b.req) != 0) {
+		fprintf(stderr,
+		        "provider_bench: the bare TLS client cannot "
+		        "connect to %s\n",
+		        url);
+		return 1;
+	}
+	for (i = 0; i < lat_secs * 4; i++) {
+		int64_t end = util_mono_us() + 250000;
+
+		b.target = 1;
+		b.phase = PH_LATENCY;
 		submit_one(&b);
-		run_ms(b.base, lat_secs * 1000);
+		run_ms(b.base, 250);
 		b.phase = PH_STOP;
 		drain(&b);
+		end = util_mono_us() + 250000;
+		while (util_mono_us() < end) {
+			int64_t t0 = util_mono_us(), srv;
+
+			if (raw_call(&raw, &srv) != 0) {
+				fprintf(stderr, "provider_bench: the bare TLS "
+				                "client's call failed\n");
+				return 1;
+			}
+			push(&raw_added, util_mono_us() - t0 - srv);
+		}
 	}
+	if (lat_secs > 0)
+		raw_close(&raw);
 	qsort(b.lat.v, b.lat.n, sizeof *b.lat.v, cmp64);
 	qsort(b.added.v, b.added.n, sizeof *b.added.v, cmp64);
-	printf("serial_calls=%llu serial_p50_ms=%.3f serial_p99_ms=%.3f "
+	qsort(raw_added.v, raw_added.n, sizeof *raw_added.v, cmp64);
+	printf("serial_calls=%zu serial_p50_ms=%.3f serial_p99_ms=%.3f "
 	       "client_p50_ms=%.3f client_p99_ms=%.3f client_p999_ms=%.3f "
+	       "raw_calls=%zu raw_p50_ms=%.3f raw_p99_ms=%.3f "
+	       "raw_p999_ms=%.3f "
 	       "conn_kb=%.1f conns_opened=%ld rss_mb=%.1f bad=%llu\n",
-	       (unsigned long long)b.n_done, pct_ms(&b.lat, 500),
-	       pct_ms(&b.lat, 990), pct_ms(&b.added, 500),
-	       pct_ms(&b.added, 990), pct_ms(&b.added, 999), conn_kb, c1 - c0,
-	       (double)rss_bytes() / 1048576.0, (unsigned long long)b.n_bad);
+	       b.lat.n, pct_ms(&b.lat, 500), pct_ms(&b.lat, 990),
+	       pct_ms(&b.added, 500), pct_ms(&b.added, 990),
+	       pct_ms(&b.added, 999), raw_added.n, pct_ms(&raw_added, 500),
+	       pct_ms(&raw_added, 990), pct_ms(&raw_added, 999), conn_kb,
+	       c1 - c0, (double)rss_bytes() / 1048576.0,
+	       (unsigned long long)b.n_bad);
+	free(raw_added.v);
 	fflush(stdout);
 	free(b.lat.v);
 	free(b.added.v);
