@@ -153,6 +153,7 @@ client(int max_inflight, int max_host_conns, int failures, int open_ms,
 enum tact {
 	T_ANSWER,      /* status + body, keep-alive */
 	T_CLOSE,       /* read the request, close without a byte */
+	T_RESET,       /* read the request, reset the connection (RST) */
 	T_NEVER,       /* read the request, say nothing, keep it open */
 	T_DRIP,        /* Content-Length 100, one byte every drip_ms */
 	T_PARTIAL,     /* Content-Length 100, 10 bytes, close */
@@ -261,6 +262,14 @@ t_act(struct tconn *c, enum tact a)
 	case T_CLOSE:
 		tconn_free(c);
 		break;
+	case T_RESET: {
+		struct linger lg = {1, 0};
+
+		setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER,
+		           &lg, sizeof lg);
+		tconn_free(c);
+		break;
+	}
 	case T_NEVER:
 		break;
 	case T_DRIP:
@@ -337,7 +346,7 @@ t_read(struct bufferevent *bev, void *arg)
 		idx = MIN(s->n_requests, s->n_acts - 1);
 		s->n_requests++;
 		t_act(c, s->acts[idx]);
-		if (s->acts[idx] == T_CLOSE)
+		if (s->acts[idx] == T_CLOSE || s->acts[idx] == T_RESET)
 			return; /* c is gone */
 	}
 }
@@ -638,6 +647,29 @@ test_close_after_read(void)
 	run_until(&done, 2, 2000);
 	CHECK_EQ_INT(g[1].outcome, NCURL_UNKNOWN);
 	CHECK_EQ_INT(s.n_requests, 2); /* fresh connection: not re-sent */
+	ncurl_free(nc);
+	tsrv_stop(&s);
+}
+
+/* Reset (RST) after reading: UNKNOWN, not re-sent. */
+static void
+test_reset_after_read(void)
+{
+	struct tsrv s;
+	struct ncurl *nc = client(16, 4, 100, 1000, 0, NULL);
+	struct got g = {0};
+	char url[128];
+	int done = 0;
+
+	tsrv_start(&s, T_RESET);
+	g.counter = &done;
+	submit(nc, NCURL_POST, url_of(url, sizeof url, "http", s.port, "/rst"),
+	       "{\"pay\":1}", "t.rst", 0, &g, NULL);
+	run_until(&done, 1, 2000);
+	CHECK_EQ_INT(g.n, 1);
+	CHECK_EQ_INT(g.outcome, NCURL_UNKNOWN);
+	CHECK(strstr(g.errstr, "reset") != NULL);
+	CHECK_EQ_INT(s.n_requests, 1);
 	ncurl_free(nc);
 	tsrv_stop(&s);
 }
@@ -1257,6 +1289,7 @@ main(void)
 	RUN(test_bad_requests);
 	RUN(test_not_sent);
 	RUN(test_close_after_read);
+	RUN(test_reset_after_read);
 	RUN(test_timeout);
 	RUN(test_slow_and_partial);
 	RUN(test_too_big);
