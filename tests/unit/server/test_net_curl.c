@@ -445,6 +445,41 @@ dead_port(void)
 	return port;
 }
 
+/* Points stderr at a temporary file with curl logging at notice, so a
+ * test can read the log lines it caused. */
+static FILE *log_tmp;
+static int log_saved_fd = -1;
+
+static void
+log_capture_start(void)
+{
+	fflush(stderr);
+	log_tmp = tmpfile();
+	log_saved_fd = dup(STDERR_FILENO);
+	dup2(fileno(log_tmp), STDERR_FILENO);
+	log_set_levels("error,curl=notice", NULL, 0);
+}
+
+/* Restores stderr; returns what was logged (caller frees). */
+static char *
+log_capture_end(void)
+{
+	char *buf;
+	long n;
+
+	log_set_levels("error", NULL, 0);
+	dup2(log_saved_fd, STDERR_FILENO);
+	close(log_saved_fd);
+	fseek(log_tmp, 0, SEEK_END);
+	n = ftell(log_tmp);
+	rewind(log_tmp);
+	buf = calloc(1, (size_t)n + 1);
+	if (n > 0 && fread(buf, 1, (size_t)n, log_tmp) != (size_t)n)
+		buf[0] = '\0';
+	fclose(log_tmp);
+	return buf;
+}
+
 /* ================================================================ tests */
 
 /* The table of docs/providers.md §Outbound calls, row by row. */
@@ -992,9 +1027,10 @@ test_breaker(void)
 	struct ncurl *nc = client(64, 4, 3, 150, 0, NULL);
 	struct got g[32];
 	const char *why = NULL;
-	char url[128], name[16];
+	char url[128], name[16], *logs;
 	int done = 0, i, n = 0;
 
+	log_capture_start();
 	memset(g, 0, sizeof g);
 	for (i = 0; i < 32; i++)
 		g[i].counter = &done;
@@ -1074,6 +1110,29 @@ test_breaker(void)
 	CHECK(strstr(why, "too many endpoints") != NULL);
 	ncurl_free(nc);
 	tsrv_stop(&s);
+	/* every state change logged once, in order */
+	logs = log_capture_end();
+	CHECK(strstr(logs, "sub=curl event=breaker_open endpoint=t.br "
+	                   "from=closed") != NULL);
+	CHECK(strstr(logs, "event=breaker_half_open endpoint=t.br "
+	                   "from=open") != NULL);
+	CHECK(strstr(logs, "event=breaker_open endpoint=t.br "
+	                   "from=half_open") != NULL);
+	CHECK(strstr(logs, "event=breaker_closed endpoint=t.br "
+	                   "from=half_open") != NULL);
+	CHECK(strstr(logs, "event=breaker_open endpoint=t.dead") != NULL);
+	{
+		const char *p = logs;
+		int changes = 0;
+
+		while ((p = strstr(p, "endpoint=t.br from=")) != NULL) {
+			changes++;
+			p++;
+		}
+		/* open, half-open, open, half-open, closed */
+		CHECK_EQ_INT(changes, 5);
+	}
+	free(logs);
 }
 
 /* ------------------------------------------------------------- https */
@@ -1280,7 +1339,7 @@ main(void)
 	struct timeval tv = {0, 5000};
 
 	signal(SIGPIPE, SIG_IGN);
-	log_set_levels("warn", NULL, 0);
+	log_set_levels("error", NULL, 0);
 	base = event_base_new();
 	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	event_add(tick, &tv);
