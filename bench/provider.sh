@@ -23,7 +23,9 @@
 # to CPU 0 and the peer to CPU 1 when taskset exists and there are 2 CPUs.
 # Environment: PROVIDER_OUTSTANDING (32), PROVIDER_CONNS (32),
 # PROVIDER_LATENCY_SECONDS (3), SANDBOX_ARGS (extra soko-sandbox arguments),
-# SANDBOX_PATH (default /collection/v1_0/requesttopay/<uuid>).
+# SANDBOX_PATH (default: the status of the request-to-pay made at start),
+# SANDBOX_MOMO_USER, SANDBOX_MOMO_API_KEY, SANDBOX_MOMO_COLLECTION_KEY (the
+# sandbox's documented defaults), PYTHON (python3, for that setup).
 set -eu
 
 OUT=${1:?usage: provider.sh RESULTS [BUILD]}
@@ -36,7 +38,6 @@ CONNS=${PROVIDER_CONNS:-32}
 LSECS=${PROVIDER_LATENCY_SECONDS:-3}
 BIN=$BUILD/bench/provider_bench
 SANDBOX=$BUILD/soko-sandbox
-SB_PATH=${SANDBOX_PATH:-/collection/v1_0/requesttopay/3f1c6a52-8d2e-4b7a-9c11-0d5e6f7a8b90}
 
 die() {
 	echo "bench/provider.sh: $*" >&2
@@ -100,18 +101,66 @@ start_peer trivial "ready https=" "$BIN" --serve-trivial \
 T_URL="https://127.0.0.1:$(port_of "$line")/collection/v1_0/requesttopay/x"
 T_CA=$TMP/trivial/ca.pem
 
+# sb_setup PORT CA: a MoMo collection token and one request-to-pay, made
+# the way an adapter would (tests/sandbox/README.md; the sandbox's
+# documented default credentials, overridable); prints "TOKEN REFERENCE"
+sb_setup() {
+	SB_PORT=$1 SB_CA=$2 "${PYTHON:-python3}" - <<'PY'
+import base64, json, os, ssl, urllib.request, uuid
+base = "https://127.0.0.1:%s" % os.environ["SB_PORT"]
+ctx = ssl.create_default_context(cafile=os.environ["SB_CA"])
+user = os.environ.get("SANDBOX_MOMO_USER",
+                      "f4d5b7a0-5c1e-4b8e-9d3a-2b6c8e1f0a91")
+key = os.environ.get("SANDBOX_MOMO_API_KEY",
+                     "1e89774dabd944b4b112c30aaef5b9c8")
+coll = os.environ.get("SANDBOX_MOMO_COLLECTION_KEY",
+                      "a3c9e1f2b4d64e7f8a9b0c1d2e3f4a5b")
+def req(method, path, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    r = urllib.request.Request(base + path, data=data, method=method,
+                               headers=headers or {})
+    if data is not None:
+        r.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(r, context=ctx, timeout=10) as f:
+        return f.status, f.read()
+basic = base64.b64encode(("%s:%s" % (user, key)).encode()).decode()
+st, b = req("POST", "/collection/token/",
+            headers={"Authorization": "Basic " + basic,
+                     "Ocp-Apim-Subscription-Key": coll})
+tok = json.loads(b)["access_token"]
+ref = str(uuid.uuid4())
+st, _ = req("POST", "/collection/v1_0/requesttopay",
+            {"amount": "100", "currency": "EUR", "externalId": "bench",
+             "payer": {"partyIdType": "MSISDN", "partyId": "46733123459"},
+             "payerMessage": "bench", "payeeNote": "bench"},
+            headers={"Authorization": "Bearer " + tok,
+                     "X-Target-Environment": "sandbox",
+                     "Ocp-Apim-Subscription-Key": coll,
+                     "X-Reference-Id": ref})
+assert st == 202, st
+print(tok, ref)
+PY
+}
+
 have_sb=0
 if [ -x "$SANDBOX" ]; then
 	mkdir -p "$TMP/sb"
 	# shellcheck disable=SC2086
 	if start_peer sandbox "soko-sandbox ready https=" "$SANDBOX" \
-		--tls-dir "$TMP/sb" ${SANDBOX_ARGS:-}; then
+		--listen 127.0.0.1:0 --ctl 127.0.0.1:0 --tls-dir "$TMP/sb" \
+		--quiet ${SANDBOX_ARGS:-} &&
+		S_PORT=$(port_of "$line") &&
+		setup=$(sb_setup "$S_PORT" "$TMP/sb/ca.pem" 2>"$TMP/sb_setup.err"); then
 		have_sb=1
-		S_URL="https://127.0.0.1:$(port_of "$line")$SB_PATH"
+		S_TOKEN=${setup% *}
+		S_URL="https://127.0.0.1:$S_PORT${SANDBOX_PATH:-/collection/v1_0/requesttopay/${setup#* }}"
 		S_CA=$TMP/sb/ca.pem
+		echo "bench/provider.sh: soko-sandbox on port $S_PORT: MoMo" \
+			"status GETs of one request-to-pay" | tee -a "$LOG" >&2
 	else
-		echo "bench/provider.sh: $SANDBOX did not start:" \
-			"no provider.calls row" | tee -a "$LOG" >&2
+		cat "$TMP/sb_setup.err" >&2 2>/dev/null || true
+		echo "bench/provider.sh: $SANDBOX did not start or refused the" \
+			"MoMo setup: no provider.calls row" | tee -a "$LOG" >&2
 	fi
 else
 	echo "bench/provider.sh: $SANDBOX not built (soko-sandbox is not" \
@@ -119,16 +168,17 @@ else
 		tee -a "$LOG" >&2
 fi
 
-# one_run PEER URL CA: one client run, its line appended to $TMP/PEER.log
+# one_run PEER URL CA TOKEN SUBSCRIPTION_KEY: one client run, its line
+# appended to $TMP/PEER.log
 one_run() {
 	echo "== provider calls against $1 (${SECS}s, outstanding $K," \
 		"conns $CONNS)" >&2
 	l=$($CLIENT_PIN "$BIN" --url "$2" --ca "$3" --outstanding "$K" \
 		--conns "$CONNS" --seconds "$SECS" --warmup "$WARMUP" \
 		--latency-seconds "$LSECS" \
-		--header "Authorization: Bearer provider-bench" \
+		--header "Authorization: Bearer $4" \
 		--header "X-Target-Environment: sandbox" \
-		--header "Ocp-Apim-Subscription-Key: provider-bench" \
+		--header "Ocp-Apim-Subscription-Key: $5" \
 		2>"$TMP/last.err") || {
 		cat "$TMP/last.err" >&2
 		return 1
@@ -142,8 +192,10 @@ i=0
 : >"$TMP/trivial.log"
 : >"$TMP/sandbox.log"
 while [ "$i" -lt "$RUNS" ]; do
-	one_run trivial "$T_URL" "$T_CA" || die "the run against the trivial peer failed"
-	if [ "$have_sb" = 1 ] && ! one_run sandbox "$S_URL" "$S_CA"; then
+	one_run trivial "$T_URL" "$T_CA" provider-bench provider-bench ||
+		die "the run against the trivial peer failed"
+	if [ "$have_sb" = 1 ] && ! one_run sandbox "$S_URL" "$S_CA" \
+		"$S_TOKEN" "${SANDBOX_MOMO_COLLECTION_KEY:-a3c9e1f2b4d64e7f8a9b0c1d2e3f4a5b}"; then
 		echo "bench/provider.sh: a run against soko-sandbox failed" \
 			"(not every call answered 2xx): no provider.calls row" |
 			tee -a "$LOG" >&2
