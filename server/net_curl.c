@@ -942,6 +942,12 @@ call_init(struct ncurl *nc, struct call *c)
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	/* a pooled connection that a NAT or firewall dropped silently gets a
+	 * socket error from the keepalive probes, so curl's check before
+	 * reuse discards it instead of sending a payment into a black hole */
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_TCP_KEEPIDLE, 30L);
+	SET(CURLOPT_TCP_KEEPINTVL, 10L);
 	if (nc->cfg.ca_file != NULL)
 		SET(CURLOPT_CAINFO, nc->cfg.ca_file);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)nc->cfg.max_body);
