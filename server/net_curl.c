@@ -942,9 +942,10 @@ call_init(struct ncurl *nc, struct call *c)
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	/* a pooled connection that a NAT or firewall dropped silently gets a
-	 * socket error from the keepalive probes, so curl's check before
-	 * reuse discards it instead of sending a payment into a black hole */
+	/* probes keep NAT and firewall state of pooled connections alive;
+	 * one whose state was lost anyway gets an error (RST, or the probes
+	 * time out) that curl's check before reuse sees, instead of a
+	 * payment sent into a black hole */
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_TCP_KEEPIDLE, 30L);
 	SET(CURLOPT_TCP_KEEPINTVL, 10L);
