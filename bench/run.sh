@@ -189,5 +189,6 @@ OUT=bench/results.tsv
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 sh bench/pos.sh "$BUILD" "$OUT" || die "POS benchmarks failed (bench/pos.sh)"
+sh bench/provider.sh "$OUT" "$BUILD" || die "bench/provider.sh failed"
 echo "== $OUT (medians of $RUNS runs; every run in $LOG)" >&2
 cat "$OUT"

@@ -70,7 +70,8 @@ char *metrics_render(size_t *len);
  * inside metrics_render(), on its caller's thread (sokod: the loop
  * thread), so it may read state owned by that thread only.  At most
  * METRICS_MAX_HOOKS; metrics_hook_add() returns 0, or -1 when the table is
- * full.  Removing a hook that is not there does nothing. */
+ * full.  Removing a hook that is not there does nothing.  A hook must not
+ * add or remove hooks (the table's lock is held while hooks run). */
 #define METRICS_MAX_HOOKS 8
 struct metrics_out;
 typedef void (*metrics_hook_fn)(struct metrics_out *out, void *arg);

@@ -41,37 +41,37 @@
 #include "metrics.h"
 #include "util.h"
 
-#define NCURL_MAX_ENDPOINTS 64  /* breakers; past it submit refuses */
-#define NCURL_ENDPOINT_MAX  47  /* bytes of an endpoint name */
-#define NCURL_FREE_MAX      256 /* idle easy handles kept for reuse */
+#define NCURL_MAX_ENDPOINTS 64          /* breakers; past it submit refuses */
+#define NCURL_ENDPOINT_MAX  47          /* bytes of an endpoint name */
+#define NCURL_FREE_MAX      256         /* idle easy handles kept for reuse */
 #define NCURL_KEEP_BUF      (64 * 1024) /* body buffers kept with a handle */
 
 /* Call latency histogram bounds (microseconds). */
-static const int64_t lat_le_us[] = {1000,   2500,    5000,    10000,  25000,
-                                    50000,  100000,  250000,  500000, 1000000,
-                                    2500000, 5000000, 10000000, 30000000};
+static const int64_t lat_le_us[] = {
+    1000,   2500,   5000,    10000,   25000,   50000,    100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000};
 #define N_LAT ARRAY_LEN(lat_le_us)
 
 /* Why ncurl_submit() said no: counted per reason in /metrics. */
-#define REFUSALS(X)                                                          \
-	X(BAD_REQUEST, "bad_request")                                        \
-	X(SHUTDOWN, "shutdown")                                              \
-	X(QUEUE_FULL, "queue_full")                                          \
-	X(ENDPOINTS_FULL, "endpoints_full")                                  \
-	X(BREAKER_OPEN, "breaker_open")                                      \
-	X(PROBE_BUSY, "breaker_probe_busy")                                  \
+#define REFUSALS(X)                                                            \
+	X(BAD_REQUEST, "bad_request")                                          \
+	X(SHUTDOWN, "shutdown")                                                \
+	X(QUEUE_FULL, "queue_full")                                            \
+	X(ENDPOINTS_FULL, "endpoints_full")                                    \
+	X(BREAKER_OPEN, "breaker_open")                                        \
+	X(PROBE_BUSY, "breaker_probe_busy")                                    \
 	X(CURL, "curl_error")
 
 enum refusal {
 #define X(id, name) REFUSE_##id,
 	REFUSALS(X)
 #undef X
-	REFUSE_COUNT
+	    REFUSE_COUNT
 };
 
 static const char *const refusal_names[REFUSE_COUNT] = {
 #define X(id, name) name,
-	REFUSALS(X)
+    REFUSALS(X)
 #undef X
 };
 
@@ -85,7 +85,7 @@ struct ep {
 	int64_t open_until_us; /* OPEN: a probe may go from then on */
 	bool probe_busy;       /* HALF_OPEN: the one probe is in flight */
 	int64_t calls[3];      /* ended calls by enum ncurl_outcome */
-	int64_t status[5];     /* answers by class: 1xx-2xx, 3xx, 4xx, 5xx, other */
+	int64_t status[5]; /* answers by class: 1xx-2xx, 3xx, 4xx, 5xx, other */
 	int64_t lat[N_LAT + 1];
 	int64_t lat_sum_us, lat_count;
 };
@@ -95,6 +95,9 @@ struct call {
 	struct call *next, *prev; /* nc->active (doubly) or nc->free_list */
 	struct ncurl *nc;
 	CURL *easy;
+	/* the whole-call deadline: curl's CURLOPT_TIMEOUT_MS does not run
+	 * while a transfer waits in curl's queue for a pooled connection */
+	struct event *deadline;
 	struct curl_slist *hdrs;
 	char *req_body; /* copy of the request body */
 	size_t req_cap;
@@ -104,6 +107,7 @@ struct call {
 	ncurl_done_fn done;
 	void *arg;
 	int64_t start_us;
+	int64_t timeout_us; /* whole call */
 	enum ncurl_method method;
 	int n_prereq;        /* times curl was about to write the request */
 	bool is_probe;       /* the half-open breaker's probe */
@@ -169,12 +173,12 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 	if (too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		/* headers arrived, so the request did too */
 		*errstr = "answer larger than max_body (not read; the "
-		          "provider may have acted)";
+			  "provider may have acted)";
 		return NCURL_UNKNOWN;
 	}
 	if (resend_refused) {
 		*errstr = "reused connection closed with no answer; "
-		          "POST/PUT not re-sent (it may have arrived)";
+			  "POST/PUT not re-sent (it may have arrived)";
 		return NCURL_UNKNOWN;
 	}
 	if (rc == CURLE_OK) {
@@ -192,7 +196,8 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			*errstr = "timed out before the request was sent "
-			          "(connecting or TLS handshake)";
+				  "(waiting for a pooled connection, "
+				  "connecting or TLS handshake)";
 			break;
 		case CURLE_PEER_FAILED_VERIFICATION:
 			*errstr = "TLS: the server certificate did not verify";
@@ -227,7 +232,7 @@ classify(CURLcode rc, bool sent, bool too_big, bool resend_refused,
 		break;
 	case CURLE_RECV_ERROR:
 		*errstr = "receive failed after the request was sent "
-		          "(connection reset?)";
+			  "(connection reset?)";
 		break;
 	case CURLE_SEND_ERROR:
 		*errstr = "send failed part-way: the request may have arrived";
@@ -260,7 +265,7 @@ ep_set_state(struct ncurl *nc, struct ep *e, enum ncurl_breaker_state st,
              const char *why)
 {
 	enum log_level lv =
-		st == NCURL_OPEN ? LOG_LEVEL_WARN : LOG_LEVEL_NOTICE;
+	    st == NCURL_OPEN ? LOG_LEVEL_WARN : LOG_LEVEL_NOTICE;
 
 	log_msg(LOG_CURL, lv,
 	        "event=breaker_%s endpoint=%s from=%s failures=%d "
@@ -270,7 +275,7 @@ ep_set_state(struct ncurl *nc, struct ep *e, enum ncurl_breaker_state st,
 	e->state = st;
 	if (st == NCURL_OPEN)
 		e->open_until_us =
-			util_mono_us() + (int64_t)nc->cfg.breaker_open_ms * 1000;
+		    util_mono_us() + (int64_t)nc->cfg.breaker_open_ms * 1000;
 	if (st != NCURL_HALF_OPEN)
 		e->probe_busy = false;
 	if (st == NCURL_CLOSED)
@@ -290,9 +295,8 @@ ep_account(struct ncurl *nc, struct call *c, const struct ncurl_result *r)
 			e->fails = 0;
 		} else if (++e->fails >= nc->cfg.breaker_failures) {
 			ep_set_state(nc, e, NCURL_OPEN,
-			             r->outcome == NCURL_ANSWERED
-			                     ? "HTTP 5xx"
-			                     : r->errstr);
+			             r->outcome == NCURL_ANSWERED ? "HTTP 5xx"
+			                                          : r->errstr);
 		}
 		break;
 	case NCURL_HALF_OPEN:
@@ -304,8 +308,8 @@ ep_account(struct ncurl *nc, struct call *c, const struct ncurl_result *r)
 			e->fails++;
 			ep_set_state(nc, e, NCURL_OPEN,
 			             r->outcome == NCURL_ANSWERED
-			                     ? "probe: HTTP 5xx"
-			                     : r->errstr);
+			                 ? "probe: HTTP 5xx"
+			                 : r->errstr);
 		} else {
 			ep_set_state(nc, e, NCURL_CLOSED, "probe answered");
 		}
@@ -390,6 +394,12 @@ prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 	return CURL_PREREQFUNC_OK;
 }
 
+static bool call_init(struct ncurl *nc, struct call *c);
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
+
+/* A call from the free list, or a new one.  Easy handles are reused
+ * without curl_easy_reset(): the options that never change are set once
+ * (call_init), the others on every call (call_setup). */
 static struct call *
 call_get(struct ncurl *nc)
 {
@@ -398,11 +408,15 @@ call_get(struct ncurl *nc)
 	if (c != NULL) {
 		nc->free_list = c->next;
 		nc->n_free--;
-		curl_easy_reset(c->easy);
 	} else {
 		c = xcalloc(1, sizeof *c);
 		c->nc = nc;
-		if ((c->easy = curl_easy_init()) == NULL) {
+		c->deadline = evtimer_new(nc->base, on_deadline, c);
+		if (c->deadline == NULL ||
+		    (c->easy = curl_easy_init()) == NULL || !call_init(nc, c)) {
+			curl_easy_cleanup(c->easy);
+			if (c->deadline != NULL)
+				event_free(c->deadline);
 			free(c);
 			return NULL;
 		}
@@ -415,6 +429,7 @@ static void
 call_destroy(struct call *c)
 {
 	curl_easy_cleanup(c->easy);
+	event_free(c->deadline);
 	curl_slist_free_all(c->hdrs);
 	free(c->req_body);
 	free(c->resp);
@@ -483,6 +498,7 @@ finish(struct ncurl *nc, struct call *c, CURLcode rc, bool shutdown)
 	long status = 0, nconn = 0;
 
 	curl_multi_remove_handle(nc->multi, c->easy);
+	evtimer_del(c->deadline);
 	active_unlink(nc, c);
 	nc->n_inflight--;
 	if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &nconn) ==
@@ -491,9 +507,9 @@ finish(struct ncurl *nc, struct call *c, CURLcode rc, bool shutdown)
 	if (shutdown) {
 		r.outcome = c->n_prereq > 0 ? NCURL_UNKNOWN : NCURL_NOT_SENT;
 		r.errstr = c->n_prereq > 0
-		                   ? "shut down with the request sent and no "
-		                     "answer yet"
-		                   : "shut down before the request was sent";
+		               ? "shut down with the request sent and no "
+		                 "answer yet"
+		               : "shut down before the request was sent";
 	} else {
 		r.outcome = classify(rc, c->n_prereq > 0, c->too_big,
 		                     c->resend_refused, &r.errstr);
@@ -518,6 +534,26 @@ finish(struct ncurl *nc, struct call *c, CURLcode rc, bool shutdown)
 		ep_account(nc, c, &r);
 	c->done(c->arg, &r);
 	call_put(nc, c);
+}
+
+/* The call's whole time is up, wherever it is (queued, connecting,
+ * waiting for the answer): it ends as curl's own timeout would. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+	int64_t left = c->timeout_us - (util_mono_us() - c->start_us);
+
+	(void)fd;
+	(void)what;
+	if (left > 0) { /* libevent's cached clock ran behind: not yet */
+		struct timeval tv = {(time_t)(left / 1000000),
+		                     (suseconds_t)(left % 1000000)};
+
+		evtimer_add(c->deadline, &tv);
+		return;
+	}
+	finish(c->nc, c, CURLE_OPERATION_TIMEDOUT, false);
 }
 
 /* Collects the transfers curl has finished.  Runs from the loop only. */
@@ -673,16 +709,18 @@ render_metrics(struct metrics_out *o, void *arg)
 		for (k = 0; k < 3; k++) {
 			metrics_printf(o, "soko_curl_calls_total{endpoint=\"");
 			put_label(o, nc->eps[i].name);
-			metrics_printf(o, "\",outcome=\"%s\"} %lld\n",
-			               ncurl_outcome_name((enum ncurl_outcome)k),
-			               (long long)nc->eps[i].calls[k]);
+			metrics_printf(
+			    o, "\",outcome=\"%s\"} %lld\n",
+			    ncurl_outcome_name((enum ncurl_outcome)k),
+			    (long long)nc->eps[i].calls[k]);
 		}
 	metrics_printf(o, "# HELP soko_curl_answers_total answered calls by "
 	                  "endpoint and HTTP status class (1xx counts as "
 	                  "2xx)\n# TYPE soko_curl_answers_total counter\n");
 	for (i = 0; i < nc->n_eps; i++)
 		for (k = 0; k < 5; k++) {
-			metrics_printf(o, "soko_curl_answers_total{endpoint=\"");
+			metrics_printf(o,
+			               "soko_curl_answers_total{endpoint=\"");
 			put_label(o, nc->eps[i].name);
 			metrics_printf(o, "\",class=\"%s\"} %lld\n", classes[k],
 			               (long long)nc->eps[i].status[k]);
@@ -691,7 +729,8 @@ render_metrics(struct metrics_out *o, void *arg)
 	                  "ncurl_submit, by reason\n"
 	                  "# TYPE soko_curl_refused_total counter\n");
 	for (k = 0; k < REFUSE_COUNT; k++)
-		metrics_printf(o, "soko_curl_refused_total{reason=\"%s\"} %lld\n",
+		metrics_printf(o,
+		               "soko_curl_refused_total{reason=\"%s\"} %lld\n",
 		               refusal_names[k], (long long)nc->refused[k]);
 	metrics_printf(o, "# HELP soko_curl_breaker_state circuit breaker per "
 	                  "endpoint: 0 closed, 1 open, 2 half-open\n"
@@ -723,10 +762,11 @@ render_metrics(struct metrics_out *o, void *arg)
 			                  "endpoint=\"");
 			put_label(o, e->name);
 			if (b < N_LAT)
-				metrics_printf(o, "\",le=\"%lld.%06lld\"} %lld\n",
-				               (long long)(lat_le_us[b] / 1000000),
-				               (long long)(lat_le_us[b] % 1000000),
-				               (long long)acc);
+				metrics_printf(
+				    o, "\",le=\"%lld.%06lld\"} %lld\n",
+				    (long long)(lat_le_us[b] / 1000000),
+				    (long long)(lat_le_us[b] % 1000000),
+				    (long long)acc);
 			else
 				metrics_printf(o, "\",le=\"+Inf\"} %lld\n",
 				               (long long)acc);
@@ -782,7 +822,8 @@ ncurl_new(struct event_base *base, const struct ncurl_config *c, char *err,
 		FILE *f = fopen(c->ca_file, "r");
 
 		if (f == NULL) {
-			snprintf(err, errlen, "ncurl: cannot read ca_file %s: %s",
+			snprintf(err, errlen,
+			         "ncurl: cannot read ca_file %s: %s",
 			         c->ca_file, strerror(errno));
 			return NULL;
 		}
@@ -819,13 +860,14 @@ ncurl_new(struct event_base *base, const struct ncurl_config *c, char *err,
 	    curl_multi_setopt(nc->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	                      (long)nc->cfg.max_host_conns) != CURLM_OK ||
 	    curl_multi_setopt(nc->multi, CURLMOPT_MAXCONNECTS, maxconns) !=
-	            CURLM_OK ||
+	        CURLM_OK ||
 	    curl_multi_setopt(nc->multi, CURLMOPT_PIPELINING,
 	                      CURLPIPE_NOTHING) != CURLM_OK) {
 		snprintf(err, errlen, "ncurl: curl_multi_setopt failed");
 		goto fail;
 	}
-	if (metrics_owner == NULL && metrics_hook_add(render_metrics, nc) == 0) {
+	if (metrics_owner == NULL &&
+	    metrics_hook_add(render_metrics, nc) == 0) {
 		metrics_owner = nc;
 		nc->has_hook = true;
 	}
@@ -879,31 +921,16 @@ refuse(struct ncurl *nc, enum refusal why_id, const char *text,
 	return -1;
 }
 
-/* Sets every option of one call; false if curl refused one. */
+#define SET(opt, v) ok = ok && curl_easy_setopt(e, opt, v) == CURLE_OK
+
+/* The options that are the same for every call; false if curl refused
+ * one. */
 static bool
-call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
+call_init(struct ncurl *nc, struct call *c)
 {
 	CURL *e = c->easy;
-	long tmo = req->timeout_ms > 0 ? req->timeout_ms
-	                               : nc->cfg.default_timeout_ms;
-	long ctmo = MIN(tmo, (long)nc->cfg.connect_timeout_ms);
 	bool ok = true;
-	size_t i;
 
-	/* "Expect:" off: no 100-continue round trip (and no 417 rewind) */
-	c->hdrs = curl_slist_append(NULL, "Expect:");
-	for (i = 0; i < req->n_headers && c->hdrs != NULL; i++) {
-		struct curl_slist *h = curl_slist_append(c->hdrs,
-		                                         req->headers[i]);
-
-		if (h == NULL)
-			return false;
-		c->hdrs = h;
-	}
-	if (c->hdrs == NULL)
-		return false;
-#define SET(opt, v) ok = ok && curl_easy_setopt(e, opt, v) == CURLE_OK
-	SET(CURLOPT_URL, req->url);
 	SET(CURLOPT_PRIVATE, c);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -915,25 +942,59 @@ call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	/* probes keep NAT and firewall state of pooled connections alive;
+	 * one whose state was lost anyway gets an error (RST, or the probes
+	 * time out) that curl's check before reuse sees, instead of a
+	 * payment sent into a black hole */
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_TCP_KEEPIDLE, 30L);
+	SET(CURLOPT_TCP_KEEPINTVL, 10L);
 	if (nc->cfg.ca_file != NULL)
 		SET(CURLOPT_CAINFO, nc->cfg.ca_file);
-	SET(CURLOPT_TIMEOUT_MS, tmo);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, ctmo);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)nc->cfg.max_body);
 	SET(CURLOPT_WRITEFUNCTION, on_write);
 	SET(CURLOPT_WRITEDATA, c);
 	SET(CURLOPT_PREREQFUNCTION, prereq);
 	SET(CURLOPT_PREREQDATA, c);
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	return ok;
+}
+
+/* The options of this call; false if curl refused one. */
+static bool
+call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
+{
+	CURL *e = c->easy;
+	long tmo =
+	    req->timeout_ms > 0 ? req->timeout_ms : nc->cfg.default_timeout_ms;
+	long ctmo = MIN(tmo, (long)nc->cfg.connect_timeout_ms);
+	bool ok = true;
+	size_t i;
+
+	/* "Expect:" off: no 100-continue round trip (and no 417 rewind) */
+	c->hdrs = curl_slist_append(NULL, "Expect:");
+	for (i = 0; i < req->n_headers && c->hdrs != NULL; i++) {
+		struct curl_slist *h =
+		    curl_slist_append(c->hdrs, req->headers[i]);
+
+		if (h == NULL)
+			return false;
+		c->hdrs = h;
+	}
+	if (c->hdrs == NULL)
+		return false;
+	SET(CURLOPT_URL, req->url);
+	SET(CURLOPT_TIMEOUT_MS, tmo);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, ctmo);
 	SET(CURLOPT_HTTPHEADER, c->hdrs);
 	switch (req->method) {
 	case NCURL_GET:
+		/* POSTFIELDS NULL first: setting it selects POST */
+		SET(CURLOPT_POSTFIELDS, (char *)NULL);
+		SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
 		SET(CURLOPT_HTTPGET, 1L);
 		break;
 	case NCURL_PUT:
-		/* a PUT is sent as a POST with another method name */
-		SET(CURLOPT_CUSTOMREQUEST, "PUT");
-		/* FALLTHROUGH */
 	case NCURL_POST:
 		if (req->body_len + 1 > c->req_cap) {
 			free(c->req_body);
@@ -943,18 +1004,21 @@ call_setup(struct ncurl *nc, struct call *c, const struct ncurl_req *req)
 		if (req->body_len > 0)
 			memcpy(c->req_body, req->body, req->body_len);
 		c->req_body[req->body_len] = '\0';
+		/* a PUT is sent as a POST with another method name */
+		SET(CURLOPT_CUSTOMREQUEST,
+		    req->method == NCURL_PUT ? "PUT" : (char *)NULL);
 		SET(CURLOPT_POST, 1L);
 		SET(CURLOPT_POSTFIELDS, c->req_body);
 		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		break;
 	}
-#undef SET
 	return ok;
 }
+#undef SET
 
 int
-ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
-             ncurl_done_fn done, void *arg, const char **why)
+ncurl_submit(struct ncurl *nc, const struct ncurl_req *req, ncurl_done_fn done,
+             void *arg, const char **why)
 {
 	struct call *c;
 	struct ep *e;
@@ -972,15 +1036,15 @@ ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
 		return refuse(nc, REFUSE_BAD_REQUEST, "bad request: method",
 		              why);
 	if (req->n_headers > NCURL_MAX_HEADERS)
-		return refuse(nc, REFUSE_BAD_REQUEST,
-		              "bad request: more than NCURL_MAX_HEADERS headers",
-		              why);
+		return refuse(
+		    nc, REFUSE_BAD_REQUEST,
+		    "bad request: more than NCURL_MAX_HEADERS headers", why);
 	for (i = 0; i < req->n_headers; i++)
 		if (req->headers[i] == NULL ||
 		    strpbrk(req->headers[i], "\r\n") != NULL)
-			return refuse(nc, REFUSE_BAD_REQUEST,
-			              "bad request: NULL header or CR/LF in one",
-			              why);
+			return refuse(
+			    nc, REFUSE_BAD_REQUEST,
+			    "bad request: NULL header or CR/LF in one", why);
 	if (req->body == NULL && req->body_len > 0)
 		return refuse(nc, REFUSE_BAD_REQUEST,
 		              "bad request: body_len without body", why);
@@ -990,8 +1054,8 @@ ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
 	if (req->timeout_ms < 0)
 		return refuse(nc, REFUSE_BAD_REQUEST,
 		              "bad request: negative timeout", why);
-	if (req->endpoint == NULL ||
-	    (elen = strlen(req->endpoint)) == 0 || elen > NCURL_ENDPOINT_MAX)
+	if (req->endpoint == NULL || (elen = strlen(req->endpoint)) == 0 ||
+	    elen > NCURL_ENDPOINT_MAX)
 		return refuse(nc, REFUSE_BAD_REQUEST,
 		              "bad request: endpoint empty or over 47 bytes",
 		              why);
@@ -1048,6 +1112,14 @@ ncurl_submit(struct ncurl *nc, const struct ncurl_req *req,
 		return refuse(nc, REFUSE_CURL, "curl refused the request", why);
 	}
 	/* accepted: from here on it ends exactly once, from the loop */
+	{
+		int tmo = req->timeout_ms > 0 ? req->timeout_ms
+		                              : nc->cfg.default_timeout_ms;
+		struct timeval tv = {tmo / 1000, (tmo % 1000) * 1000};
+
+		c->timeout_us = (int64_t)tmo * 1000;
+		evtimer_add(c->deadline, &tv);
+	}
 	if (probe) {
 		if (e->state == NCURL_OPEN)
 			ep_set_state(nc, e, NCURL_HALF_OPEN,

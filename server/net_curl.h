@@ -89,7 +89,9 @@ enum ncurl_breaker_state { NCURL_CLOSED, NCURL_OPEN, NCURL_HALF_OPEN };
 struct ncurl *ncurl_new(struct event_base *base, const struct ncurl_config *c,
                         char *err, size_t errlen);
 /* Ends every call still in flight with NCURL_UNKNOWN (queued but not
- * started: NCURL_NOT_SENT), then frees. */
+ * started: NCURL_NOT_SENT; "started" = curl began writing the request, so a
+ * call still connecting is NOT_SENT too), then frees.  Never from inside a
+ * done() callback. */
 void ncurl_free(struct ncurl *nc);
 
 /* 0: accepted, done() will be called.  -1: refused now (queue full,
