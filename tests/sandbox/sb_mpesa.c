@@ -834,7 +834,9 @@ sb_mpesa_c2b_pay(struct sb *sb, struct evhttp_request *req, json_t *j)
 		status = 404;
 	}
 	json_decref(j);
-	s = json_dumps(json_pack("{s:s}", "error", why), JSON_COMPACT);
+	j = json_pack("{s:s}", "error", why);
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
 	b = evbuffer_new();
 	if (s == NULL || b == NULL)
 		abort();
