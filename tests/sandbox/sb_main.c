@@ -175,6 +175,7 @@ static int
 run(int argc, char **argv)
 {
 	struct sb *sb = sb_xcalloc(1, sizeof(*sb));
+	struct event_config *cfg = NULL;
 	const char *listen = NULL, *ctl = NULL, *tls_dir = NULL;
 	char https_addr[80], ctl_addr[80], err[512];
 	int64_t v;
@@ -355,7 +356,14 @@ run(int argc, char **argv)
 		fprintf(stderr, "soko-sandbox: tls: %s\n", err);
 		goto out;
 	}
-	sb->base = event_base_new();
+	/* the changelist folds evhttp's read/write interest toggles of one
+	 * loop iteration into one epoll_ctl (hot path, README) */
+	cfg = event_config_new();
+	if (cfg == NULL ||
+	    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+		goto out;
+	sb->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
 	if (sb->base == NULL)
 		goto out;
 	sb->due_ev = evtimer_new(sb->base, sb_due_cb, sb);

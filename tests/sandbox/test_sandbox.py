@@ -71,11 +71,14 @@ class Receiver:
                 body = self.rfile.read(n)
                 st, rb = rec.responses.get(
                     self.path, (200, b'{"ResultCode":0,"ResultDesc":"Accepted"}'))
-                self.send_response(st)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(rb)))
-                self.end_headers()
-                self.wfile.write(rb)
+                try:
+                    self.send_response(st)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(rb)))
+                    self.end_headers()
+                    self.wfile.write(rb)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sandbox gave up (timeout, shutdown)
                 rec.q.put({"path": self.path, "method": self.command,
                            "headers": {k.lower(): v for k, v in
                                        self.headers.items()},
