@@ -64,57 +64,55 @@ enum {
 };
 
 static const struct option opts[] = {
-	{"listen", required_argument, NULL, O_LISTEN},
-	{"ctl", required_argument, NULL, O_CTL},
-	{"tls-dir", required_argument, NULL, O_TLS_DIR},
-	{"callback-delay-ms", required_argument, NULL, O_DELAY},
-	{"seed", required_argument, NULL, O_SEED},
-	{"webhook", required_argument, NULL, O_WEBHOOK},
-	{"callback-timeout-ms", required_argument, NULL, O_CB_TIMEOUT},
-	{"max-charges", required_argument, NULL, O_MAX_CHARGES},
-	{"max-connections", required_argument, NULL, O_MAX_CONNS},
-	{"token-ttl-s", required_argument, NULL, O_TOKEN_TTL},
-	{"verbose", no_argument, NULL, O_VERBOSE},
-	{"quiet", no_argument, NULL, O_QUIET},
-	{"mpesa-consumer-key", required_argument, NULL, O_MPESA_KEY},
-	{"mpesa-consumer-secret", required_argument, NULL, O_MPESA_SECRET},
-	{"mpesa-shortcode", required_argument, NULL, O_MPESA_SHORTCODE},
-	{"mpesa-passkey", required_argument, NULL, O_MPESA_PASSKEY},
-	{"mpesa-initiator", required_argument, NULL, O_MPESA_INITIATOR},
-	{"mpesa-initiator-password", required_argument, NULL,
-	 O_MPESA_INITIATOR_PW},
-	{"mpesa-expires-in-string", no_argument, NULL, O_MPESA_EXPIRES_STR},
-	{"mpesa-single-token", no_argument, NULL, O_MPESA_SINGLE_TOKEN},
-	{"momo-api-user", required_argument, NULL, O_MOMO_USER},
-	{"momo-api-key", required_argument, NULL, O_MOMO_APIKEY},
-	{"momo-collection-key", required_argument, NULL, O_MOMO_COLL_KEY},
-	{"momo-disbursement-key", required_argument, NULL, O_MOMO_DISB_KEY},
-	{"momo-target-environment", required_argument, NULL, O_MOMO_ENV},
-	{"momo-currency", required_argument, NULL, O_MOMO_CURRENCY},
-	{"momo-callback-method", required_argument, NULL, O_MOMO_CB_METHOD},
-	{"orange-client-id", required_argument, NULL, O_ORANGE_ID},
-	{"orange-client-secret", required_argument, NULL, O_ORANGE_SECRET},
-	{"orange-merchant-key", required_argument, NULL, O_ORANGE_MERCHANT},
-	{"orange-currency", required_argument, NULL, O_ORANGE_CURRENCY},
-	{"flw-secret-key", required_argument, NULL, O_FLW_SECRET},
-	{"flw-secret-hash", required_argument, NULL, O_FLW_HASH},
-	{"paystack-secret-key", required_argument, NULL, O_PAYSTACK_SECRET},
-	{"help", no_argument, NULL, O_HELP},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"ctl", required_argument, NULL, O_CTL},
+    {"tls-dir", required_argument, NULL, O_TLS_DIR},
+    {"callback-delay-ms", required_argument, NULL, O_DELAY},
+    {"seed", required_argument, NULL, O_SEED},
+    {"webhook", required_argument, NULL, O_WEBHOOK},
+    {"callback-timeout-ms", required_argument, NULL, O_CB_TIMEOUT},
+    {"max-charges", required_argument, NULL, O_MAX_CHARGES},
+    {"max-connections", required_argument, NULL, O_MAX_CONNS},
+    {"token-ttl-s", required_argument, NULL, O_TOKEN_TTL},
+    {"verbose", no_argument, NULL, O_VERBOSE},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"mpesa-consumer-key", required_argument, NULL, O_MPESA_KEY},
+    {"mpesa-consumer-secret", required_argument, NULL, O_MPESA_SECRET},
+    {"mpesa-shortcode", required_argument, NULL, O_MPESA_SHORTCODE},
+    {"mpesa-passkey", required_argument, NULL, O_MPESA_PASSKEY},
+    {"mpesa-initiator", required_argument, NULL, O_MPESA_INITIATOR},
+    {"mpesa-initiator-password", required_argument, NULL, O_MPESA_INITIATOR_PW},
+    {"mpesa-expires-in-string", no_argument, NULL, O_MPESA_EXPIRES_STR},
+    {"mpesa-single-token", no_argument, NULL, O_MPESA_SINGLE_TOKEN},
+    {"momo-api-user", required_argument, NULL, O_MOMO_USER},
+    {"momo-api-key", required_argument, NULL, O_MOMO_APIKEY},
+    {"momo-collection-key", required_argument, NULL, O_MOMO_COLL_KEY},
+    {"momo-disbursement-key", required_argument, NULL, O_MOMO_DISB_KEY},
+    {"momo-target-environment", required_argument, NULL, O_MOMO_ENV},
+    {"momo-currency", required_argument, NULL, O_MOMO_CURRENCY},
+    {"momo-callback-method", required_argument, NULL, O_MOMO_CB_METHOD},
+    {"orange-client-id", required_argument, NULL, O_ORANGE_ID},
+    {"orange-client-secret", required_argument, NULL, O_ORANGE_SECRET},
+    {"orange-merchant-key", required_argument, NULL, O_ORANGE_MERCHANT},
+    {"orange-currency", required_argument, NULL, O_ORANGE_CURRENCY},
+    {"flw-secret-key", required_argument, NULL, O_FLW_SECRET},
+    {"flw-secret-hash", required_argument, NULL, O_FLW_HASH},
+    {"paystack-secret-key", required_argument, NULL, O_PAYSTACK_SECRET},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: soko-sandbox --listen HOST:PORT --ctl HOST:PORT "
-	        "--tls-dir DIR\n"
-	        "       [--callback-delay-ms N] [--seed N] "
-	        "[--webhook paystack=URL] [--webhook flutterwave=URL]\n"
-	        "       [--callback-timeout-ms N] [--max-charges N] "
-	        "[--max-connections N] [--token-ttl-s N]\n"
-	        "       [--verbose|--quiet] [credential flags: see "
-	        "tests/sandbox/README.md]\n");
+	fprintf(f, "usage: soko-sandbox --listen HOST:PORT --ctl HOST:PORT "
+	           "--tls-dir DIR\n"
+	           "       [--callback-delay-ms N] [--seed N] "
+	           "[--webhook paystack=URL] [--webhook flutterwave=URL]\n"
+	           "       [--callback-timeout-ms N] [--max-charges N] "
+	           "[--max-connections N] [--token-ttl-s N]\n"
+	           "       [--verbose|--quiet] [credential flags: see "
+	           "tests/sandbox/README.md]\n");
 }
 
 static bool
@@ -152,7 +150,7 @@ defaults(struct sb *sb)
 	c->mpesa_secret = "DLKG7PBun720GZim";
 	c->mpesa_shortcode = "174379";
 	c->mpesa_passkey =
-		"bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+	    "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 	c->mpesa_initiator = "testapi";
 	c->mpesa_initiator_pw = "Safaricom999!*!";
 	c->momo_user = "f4d5b7a0-5c1e-4b8e-9d3a-2b6c8e1f0a91";
@@ -199,7 +197,8 @@ run(int argc, char **argv)
 			tls_dir = optarg;
 			break;
 		case O_DELAY:
-			if (!parse_i64(optarg, 0, 3600000, &sb->callback_delay_ms))
+			if (!parse_i64(optarg, 0, 3600000,
+			               &sb->callback_delay_ms))
 				goto bad;
 			break;
 		case O_CB_TIMEOUT:
@@ -224,7 +223,8 @@ run(int argc, char **argv)
 			sb->max_conns = (size_t)v;
 			break;
 		case O_TOKEN_TTL:
-			if (!parse_i64(optarg, 1, 100000000, &sb->cr.token_ttl_s))
+			if (!parse_i64(optarg, 1, 100000000,
+			               &sb->cr.token_ttl_s))
 				goto bad;
 			break;
 		case O_WEBHOOK: {
@@ -359,8 +359,8 @@ run(int argc, char **argv)
 	/* the changelist folds evhttp's read/write interest toggles of one
 	 * loop iteration into one epoll_ctl (hot path, README) */
 	cfg = event_config_new();
-	if (cfg == NULL ||
-	    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+	if (cfg == NULL || event_config_set_flag(
+			       cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
 		goto out;
 	sb->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);

@@ -172,10 +172,10 @@ sb_valid_timestamp(const char *s)
 	d = num(s + 6, 2);
 	if (y < 2000 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
 		return false;
-	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+	if (mo == 2 && d == 29 &&
+	    !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return false;
-	return num(s + 8, 2) < 24 && num(s + 10, 2) < 60 &&
-	       num(s + 12, 2) < 60;
+	return num(s + 8, 2) < 24 && num(s + 10, 2) < 60 && num(s + 12, 2) < 60;
 }
 
 bool
@@ -276,7 +276,7 @@ sb_hex(char *dst, const uint8_t *src, size_t n)
 }
 
 static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void
 sb_b64(char *dst, const uint8_t *src, size_t n)
@@ -284,8 +284,8 @@ sb_b64(char *dst, const uint8_t *src, size_t n)
 	size_t i, o = 0;
 
 	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 |
-		             src[i + 2];
+		uint32_t v = (uint32_t)src[i] << 16 |
+		             (uint32_t)src[i + 1] << 8 | src[i + 2];
 		dst[o++] = b64chars[v >> 18];
 		dst[o++] = b64chars[(v >> 12) & 63];
 		dst[o++] = b64chars[(v >> 6) & 63];
