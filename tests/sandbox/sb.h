@@ -46,11 +46,12 @@ struct evbuffer;
 
 enum sb_log_level { SB_LOG_ERROR, SB_LOG_WARN, SB_LOG_INFO, SB_LOG_DEBUG };
 
-/* One event per line on stderr, "ts=... level=... event=... k=v ...". */
-void sb_log(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-bool sb_log_on(int level);
-void sb_log_set(int level);
+struct sb;
+/* One event per line on stderr, "ts=... level=... event=... k=v ...",
+ * when level <= sb->log_level. */
+void sb_log(const struct sb *sb, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool sb_log_on(const struct sb *sb, int level);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -291,6 +292,7 @@ struct sb {
 	EVP_PKEY *mpesa_key;   /* decrypts SecurityCredential */
 	uint8_t token_key[32]; /* HMAC key of access tokens (random) */
 	struct sb_creds cr;
+	int log_level; /* enum sb_log_level */
 	int64_t callback_delay_ms, callback_timeout_ms;
 	uint64_t seed;
 	struct sb_rng rng_fault, rng_id;

@@ -18,7 +18,7 @@
 
 #include <event2/http.h>
 
-enum bill_type { BT_AIRTIME, BT_CABLE, BT_POWER };
+enum bill_type { BT_AIRTIME, BT_CABLE, BT_POWER, BT_ACCOUNT };
 
 struct biller {
 	int id;
@@ -39,10 +39,13 @@ static const struct biller billers[] = {
      "EKEDC", "Meter Number", BT_POWER},
     {5, "BIL113", "IKEDC PREPAID", "IKEDC PREPAID", "UB159", "IKEDC",
      "Meter Number", BT_POWER},
+    {6, "BIL124", "SMILE BUNDLE", "SMILE", "BUN001", "SMILE", "Account Number",
+     BT_ACCOUNT},
 };
 #define N_BILLERS (sizeof(billers) / sizeof(billers[0]))
 
-static const char *const type_names[] = {"AIRTIME", "CABLE", "POWER"};
+static const char *const type_names[] = {"AIRTIME", "CABLE", "POWER",
+                                         "INTERNET"};
 
 /* Answers with the error envelope; returns -1 for the caller to return. */
 static int

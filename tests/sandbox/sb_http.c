@@ -184,7 +184,8 @@ sb_rq_faults(struct sb_rq *rq, const char *msisdn, bool creates_charge)
 		sb->st_fault[r->fault]++;
 		if (r->fault == SB_F_DELAY)
 			rq->delay_ms = r->ms;
-		sb_log(SB_LOG_INFO, "event=fault fault=%s provider=%s op=%s",
+		sb_log(sb, SB_LOG_INFO,
+		       "event=fault fault=%s provider=%s op=%s",
 		       sb_fault_names[r->fault],
 		       sb_prov_names[sb_ops[rq->op].prov], sb_ops[rq->op].name);
 	}
@@ -262,7 +263,8 @@ pend_timer_cb(evutil_socket_t fd, short what, void *arg)
 		pend_reply(p);
 		break;
 	case PEND_HOLD:
-		sb_log(SB_LOG_INFO, "event=timeout_fault_closed after_ms=%d",
+		sb_log(p->sb, SB_LOG_INFO,
+		       "event=timeout_fault_closed after_ms=%d",
 		       SB_TIMEOUT_HOLD_MS);
 		pend_drop(p, false);
 		break;
@@ -279,7 +281,7 @@ pend_closed_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	sb_log(SB_LOG_DEBUG, "event=timeout_fault_client_left");
+	sb_log(p->sb, SB_LOG_DEBUG, "event=timeout_fault_client_left");
 	pend_drop(p, false);
 }
 
@@ -300,7 +302,7 @@ pend_new(struct sb_rq *rq, enum pend_kind kind)
 	struct sb_pend *p;
 
 	if (sb->n_pend >= SB_MAX_PENDING) {
-		sb_log(SB_LOG_WARN, "event=held_answers_full max=%d",
+		sb_log(sb, SB_LOG_WARN, "event=held_answers_full max=%d",
 		       SB_MAX_PENDING);
 		return NULL;
 	}
@@ -532,7 +534,7 @@ https_cb(struct evhttp_request *req, void *arg)
 	if (evcon != NULL && !conn_has(sb, evcon)) {
 		if (sb->n_conns >= sb->max_conns) {
 			sb->st_conn_refused++;
-			sb_log(SB_LOG_WARN,
+			sb_log(sb, SB_LOG_WARN,
 			       "event=connection_refused "
 			       "reason=max_connections max=%zu",
 			       sb->max_conns);
@@ -593,8 +595,9 @@ https_cb(struct evhttp_request *req, void *arg)
 	sb->st_req[rq.op]++;
 	if (rq.status >= 400 && rq.status < 500)
 		sb->st_bad_requests++;
-	if (sb_log_on(SB_LOG_DEBUG))
-		sb_log(SB_LOG_DEBUG, "event=request op=%s.%s path=%s status=%d",
+	if (sb_log_on(sb, SB_LOG_DEBUG))
+		sb_log(sb, SB_LOG_DEBUG,
+		       "event=request op=%s.%s path=%s status=%d",
 		       rq.op == SB_OP_UNKNOWN
 		           ? "none"
 		           : sb_prov_names[sb_ops[rq.op].prov],
@@ -660,12 +663,13 @@ out_done_cb(struct evhttp_request *req, void *arg)
 	}
 	if (status >= 200 && status < 300) {
 		sb->st_cb_ok++;
-		sb_log(SB_LOG_DEBUG, "event=callback_done url=%s status=%d",
+		sb_log(sb, SB_LOG_DEBUG, "event=callback_done url=%s status=%d",
 		       o->url, status);
 	} else {
 		sb->st_cb_failed++;
-		sb_log(SB_LOG_INFO, "event=callback_failed url=%s status=%d",
-		       o->url, status);
+		sb_log(sb, SB_LOG_INFO,
+		       "event=callback_failed url=%s status=%d", o->url,
+		       status);
 	}
 	out_unlink(o);
 	/* the connection frees itself after this (free_on_completion) */
@@ -690,12 +694,12 @@ sb_post(struct sb *sb, const char *url, const char *method, const char *body,
 
 	if (sb_url_parse(&u, url) != 0) {
 		sb->st_cb_failed++;
-		sb_log(SB_LOG_INFO, "event=callback_bad_url");
+		sb_log(sb, SB_LOG_INFO, "event=callback_bad_url");
 		return -1;
 	}
 	if (sb->n_out >= SB_MAX_CALLBACKS) {
 		sb->st_cb_overflow++;
-		sb_log(SB_LOG_WARN, "event=callback_overflow max=%d",
+		sb_log(sb, SB_LOG_WARN, "event=callback_overflow max=%d",
 		       SB_MAX_CALLBACKS);
 		return -1;
 	}
@@ -764,8 +768,8 @@ sb_post(struct sb *sb, const char *url, const char *method, const char *body,
 		sb->st_cb_failed++;
 		return -1;
 	}
-	if (sb_log_on(SB_LOG_DEBUG))
-		sb_log(SB_LOG_DEBUG, "event=callback_sent method=%s url=%s",
+	if (sb_log_on(sb, SB_LOG_DEBUG))
+		sb_log(sb, SB_LOG_DEBUG, "event=callback_sent method=%s url=%s",
 		       method, url);
 	return 0;
 }
@@ -806,7 +810,7 @@ sb_post_later(struct sb *sb, int64_t delay_ms, char *url, char *body)
 
 	if (sb->n_later >= SB_MAX_CALLBACKS) {
 		sb->st_cb_overflow++;
-		sb_log(SB_LOG_WARN, "event=callback_overflow max=%d",
+		sb_log(sb, SB_LOG_WARN, "event=callback_overflow max=%d",
 		       SB_MAX_CALLBACKS);
 		free(url);
 		free(body);
@@ -873,7 +877,7 @@ sb_send_callbacks(struct sb *sb, struct sb_charge *c, sb_post_done_fn done,
 	int i, n;
 
 	if (c->faults & SB_FBIT(SB_F_NO_CALLBACK)) {
-		sb_log(SB_LOG_DEBUG, "event=callback_suppressed ref=%s",
+		sb_log(sb, SB_LOG_DEBUG, "event=callback_suppressed ref=%s",
 		       c->ref);
 		goto none;
 	}
@@ -1059,7 +1063,7 @@ ctl_faults_post(struct sb *sb, struct evhttp_request *req)
 	json_decref(j);
 	memcpy(sb->rules, rules, n * sizeof(rules[0]));
 	sb->n_rules = n;
-	sb_log(SB_LOG_INFO, "event=faults_set rules=%zu", n);
+	sb_log(sb, SB_LOG_INFO, "event=faults_set rules=%zu", n);
 	ctl_json(req, 200, json_pack("{s:i}", "rules", (json_int_t)n));
 }
 
@@ -1132,7 +1136,7 @@ ctl_reset(struct sb *sb, struct evhttp_request *req)
 	sb->st_cb_overflow = sb->st_conn_refused = 0;
 	sb->st_charges_refused = sb->st_bad_requests = 0;
 	sb_mpesa_reset(sb);
-	sb_log(SB_LOG_INFO, "event=reset");
+	sb_log(sb, SB_LOG_INFO, "event=reset");
 	ctl_json(req, 200, json_pack("{s:b}", "reset", 1));
 }
 
@@ -1212,14 +1216,14 @@ ctl_cb(struct evhttp_request *req, void *arg)
 		ctl_faults_get(sb, req);
 	} else if (strcmp(path, "/faults") == 0 && m == EVHTTP_REQ_DELETE) {
 		sb->n_rules = 0;
-		sb_log(SB_LOG_INFO, "event=faults_cleared");
+		sb_log(sb, SB_LOG_INFO, "event=faults_cleared");
 		ctl_json(req, 200, json_pack("{s:i}", "rules", 0));
 	} else if (strcmp(path, "/reset") == 0 && m == EVHTTP_REQ_POST) {
 		ctl_reset(sb, req);
 	} else if (strcmp(path, "/tokens/expire") == 0 &&
 	           m == EVHTTP_REQ_POST) {
 		sb->token_min_serial = sb->token_serial;
-		sb_log(SB_LOG_INFO, "event=tokens_expired upto=%" PRIu64,
+		sb_log(sb, SB_LOG_INFO, "event=tokens_expired upto=%" PRIu64,
 		       sb->token_min_serial);
 		ctl_json(req, 200,
 		         json_pack("{s:I}", "expired_upto",

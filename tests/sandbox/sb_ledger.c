@@ -145,7 +145,7 @@ sb_charge_new(struct sb *sb, enum sb_prov prov, enum sb_kind kind)
 
 	if (sb->n_all >= sb->max_charges) {
 		sb->st_charges_refused++;
-		sb_log(SB_LOG_WARN,
+		sb_log(sb, SB_LOG_WARN,
 		       "event=charge_refused reason=max_charges "
 		       "max=%zu",
 		       sb->max_charges);
@@ -235,8 +235,8 @@ sb_charge_complete(struct sb *sb, struct sb_charge *c, bool callbacks)
 		return;
 	c->state = c->outcome;
 	c->done_ms = sb_now_ms();
-	if (sb_log_on(SB_LOG_DEBUG))
-		sb_log(SB_LOG_DEBUG,
+	if (sb_log_on(sb, SB_LOG_DEBUG))
+		sb_log(sb, SB_LOG_DEBUG,
 		       "event=charge_done provider=%s ref=%s state=%s code=%s",
 		       sb_prov_names[c->prov], c->ref, sb_state_names[c->state],
 		       c->code);

@@ -136,7 +136,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct sb *sb = arg;
 
 	(void)what;
-	sb_log(SB_LOG_INFO, "event=signal sig=%d action=exit", (int)sig);
+	sb_log(sb, SB_LOG_INFO, "event=signal sig=%d action=exit", (int)sig);
 	event_base_loopbreak(sb->base);
 }
 
@@ -181,6 +181,7 @@ run(int argc, char **argv)
 	int o, rc = 2, i;
 
 	defaults(sb);
+	sb->log_level = SB_LOG_INFO;
 	sb->callback_delay_ms = 200;
 	sb->callback_timeout_ms = 10000;
 	sb->max_charges = SB_MAX_CHARGES_DEF;
@@ -244,10 +245,10 @@ run(int argc, char **argv)
 			break;
 		}
 		case O_VERBOSE:
-			sb_log_set(SB_LOG_DEBUG);
+			sb->log_level = SB_LOG_DEBUG;
 			break;
 		case O_QUIET:
-			sb_log_set(SB_LOG_WARN);
+			sb->log_level = SB_LOG_WARN;
 			break;
 		case O_MPESA_KEY:
 			sb->cr.mpesa_key = optarg;
@@ -379,7 +380,7 @@ run(int argc, char **argv)
 		        listen, ctl);
 		goto out;
 	}
-	sb_log(SB_LOG_INFO,
+	sb_log(sb, SB_LOG_INFO,
 	       "event=listening https=%s ctl=%s seed=%" PRIu64
 	       " callback_delay_ms=%" PRId64,
 	       https_addr, ctl_addr, sb->seed, sb->callback_delay_ms);

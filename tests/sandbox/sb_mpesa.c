@@ -571,8 +571,8 @@ c2b_register(struct sb_rq *rq, json_t *j, int version)
 	r->confirm_url = sb_xstrdup(cu);
 	r->validate_url = sb_xstrdup(vu);
 	r->version = version;
-	sb_log(SB_LOG_INFO, "event=c2b_registered shortcode=%s version=%d", sc,
-	       version);
+	sb_log(sb, SB_LOG_INFO, "event=c2b_registered shortcode=%s version=%d",
+	       sc, version);
 	conversation_id(sb, oc, sizeof(oc), NULL);
 	sb_rq_json(rq, 200,
 	           json_pack("{s:s,s:s,s:s}", "OriginatorCoversationID", oc,
@@ -629,7 +629,7 @@ c2b_finish(struct c2b_flow *f)
 {
 	struct sb *sb = f->sb;
 
-	sb_log(SB_LOG_INFO,
+	sb_log(sb, SB_LOG_INFO,
 	       "event=c2b_done shortcode=%s trans_id=%s result=%s "
 	       "validation_status=%d confirmation_status=%d",
 	       f->shortcode, f->trans_id, f->result, f->val_status,
@@ -1266,8 +1266,8 @@ reversal(struct sb_rq *rq, json_t *j)
 
 		/* committed now: the result only reports it (README) */
 		c->state = SB_REVERSED;
-		sb_log(SB_LOG_INFO, "event=reversed ref=%s receipt=%s", c->ref,
-		       c->alt);
+		sb_log(sb, SB_LOG_INFO, "event=reversed ref=%s receipt=%s",
+		       c->ref, c->alt);
 		rand_id(sb, rcpt, 10, UPPER_ALNUM);
 		rcpt[0] = (char)('A' + sb_rng_next(&sb->rng_id) % 26);
 		sb_fmt_time(when, sizeof(when), sb_now_ms(), EAT_OFFSET_S,

@@ -212,7 +212,7 @@ sb_tls_init(struct sb *sb, const char *dir, char *err, size_t errlen)
 	if (access(path, F_OK) != 0) {
 		if (generate(dir, err, errlen) != 0)
 			return -1;
-		sb_log(SB_LOG_INFO, "event=tls_generated dir=%s", dir);
+		sb_log(sb, SB_LOG_INFO, "event=tls_generated dir=%s", dir);
 	}
 	sb->server_ctx = SSL_CTX_new(TLS_server_method());
 	sb->client_ctx = SSL_CTX_new(TLS_client_method());

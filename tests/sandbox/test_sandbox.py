@@ -1014,6 +1014,12 @@ def test_flutterwave_bills(sb, rx):
                          headers=FLW_AUTH)
     assert st == 200 and v["data"]["name"] == "JOHN DOE" and \
         v["data"]["response_code"] == "00", v
+    acct = [b for b in j["data"] if b["label_name"] == "Account Number"][0]
+    st, v, _, _ = sb.req("GET", "/v3/bill-items/%s/validate?code=%s&"
+                         "customer=1402000567" % (acct["item_code"],
+                                                  acct["biller_code"]),
+                         headers=FLW_AUTH)
+    assert st == 200 and v["data"]["name"] == "JOHN DOE", v
     st, v, _, _ = sb.req("GET", "/v3/bill-items/%s/validate?code=%s&"
                          "customer=0000000000" % (power["item_code"],
                                                   power["biller_code"]),
