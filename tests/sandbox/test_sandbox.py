@@ -7,7 +7,7 @@ and bad requests, over real sockets.
 Python 3 standard library only.  The sandbox starts on port 0 and prints
 its readiness line; callbacks land in a local HTTP(S) receiver and every
 wait on them has a timeout (nothing sleeps blindly; the only sleep is the
-one that lets a 1-second token expire).  Ends with
+one that lets a 2-second token expire).  Ends with
 "sandbox: N passed, N failed".
 """
 import argparse
@@ -71,6 +71,12 @@ class Receiver:
                 body = self.rfile.read(n)
                 st, rb = rec.responses.get(
                     self.path, (200, b'{"ResultCode":0,"ResultDesc":"Accepted"}'))
+                # recorded before answering: once the sandbox has our
+                # answer, the test can already see the callback
+                rec.q.put({"path": self.path, "method": self.command,
+                           "headers": {k.lower(): v for k, v in
+                                       self.headers.items()},
+                           "raw": body, "t": time.monotonic()})
                 try:
                     self.send_response(st)
                     self.send_header("Content-Type", "application/json")
@@ -79,10 +85,6 @@ class Receiver:
                     self.wfile.write(rb)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the sandbox gave up (timeout, shutdown)
-                rec.q.put({"path": self.path, "method": self.command,
-                           "headers": {k.lower(): v for k, v in
-                                       self.headers.items()},
-                           "raw": body, "t": time.monotonic()})
 
             do_POST = _any
             do_PUT = _any
@@ -592,7 +594,7 @@ def test_token_expiry(sb, rx):
 
 
 def test_token_ttl(build, rx):
-    sb = Sandbox(build, ["--token-ttl-s", "1", "--callback-delay-ms",
+    sb = Sandbox(build, ["--token-ttl-s", "2", "--callback-delay-ms",
                          "50"]).start()
     try:
         tok = mpesa_token(sb)
@@ -600,12 +602,12 @@ def test_token_ttl(build, rx):
                              "client_credentials",
                              headers={"Authorization": basic(MPESA_KEY,
                                                              MPESA_SECRET)})
-        assert j["expires_in"] == 1
+        assert j["expires_in"] == 2
         mt = momo_token(sb)
         st, j, _, _ = stk_push(sb, tok, rx.url("/stk"))
         assert st == 200
         rx.get()
-        time.sleep(2.1)  # let the 1-second tokens expire
+        time.sleep(3.2)  # let the 2-second tokens expire
         st, j, _, _ = stk_push(sb, tok, rx.url("/stk"))
         assert st == 404 and j["errorMessage"] == "Invalid Access Token", j
         _, st, j = rtp(sb, mt)
