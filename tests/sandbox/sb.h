@@ -33,24 +33,25 @@ struct evbuffer;
 #define SB_MAX_BODY        (64 * 1024) /* request bodies, both listeners */
 #define SB_MAX_HEADERS     (16 * 1024)
 #define SB_MAX_CHARGES_DEF 1000000
-#define SB_MAX_CONNS_DEF   4096    /* HTTPS connections that sent a request */
-#define SB_MAX_CALLBACKS   4096    /* outbound callbacks in flight */
-#define SB_MAX_PENDING     65536   /* held (delayed, timed-out) replies */
-#define SB_MAX_RULES       64      /* fault rules */
-#define SB_MAX_C2B_URLS    64      /* registered C2B shortcodes */
-#define SB_TIMEOUT_HOLD_MS 120000  /* "timeout" fault: close after this */
+#define SB_MAX_CONNS_DEF   4096   /* HTTPS connections that sent a request */
+#define SB_MAX_CALLBACKS   4096   /* outbound callbacks in flight */
+#define SB_MAX_PENDING     65536  /* held (delayed, timed-out) replies */
+#define SB_MAX_RULES       64     /* fault rules */
+#define SB_MAX_C2B_URLS    64     /* registered C2B shortcodes */
+#define SB_TIMEOUT_HOLD_MS 120000 /* "timeout" fault: close after this */
 #define SB_URL_MAX         1024
-#define SB_REF_MAX         80      /* refs, ids and codes, NUL included */
+#define SB_REF_MAX         80 /* refs, ids and codes, NUL included */
 
 /* ------------------------------------------------------------ logging */
 
 enum sb_log_level { SB_LOG_ERROR, SB_LOG_WARN, SB_LOG_INFO, SB_LOG_DEBUG };
 
-/* One event per line on stderr, "ts=... level=... event=... k=v ...". */
-void sb_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-bool sb_log_on(int level);
-void sb_log_set(int level);
+struct sb;
+/* One event per line on stderr, "ts=... level=... event=... k=v ...",
+ * when level <= sb->log_level. */
+void sb_log(const struct sb *sb, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool sb_log_on(const struct sb *sb, int level);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -116,52 +117,47 @@ bool sb_all_digits(const char *s);
 
 /* ------------------------------------------------------------ providers */
 
-enum sb_prov {
-	SB_MPESA,
-	SB_MOMO,
-	SB_ORANGE,
-	SB_FLW,
-	SB_PAYSTACK,
-	SB_PROV_N
-};
+enum sb_prov { SB_MPESA, SB_MOMO, SB_ORANGE, SB_FLW, SB_PAYSTACK, SB_PROV_N };
 extern const char *const sb_prov_names[SB_PROV_N];
 
 /* Every endpoint, for stats and fault rules ("provider" + "op"). */
-#define SB_OPS(X)                                                          \
-	X(MPESA_OAUTH, SB_MPESA, "oauth")                                  \
-	X(MPESA_STKPUSH, SB_MPESA, "stkpush")                              \
-	X(MPESA_STKQUERY, SB_MPESA, "stkquery")                            \
-	X(MPESA_C2B_REGISTER, SB_MPESA, "c2b_register")                    \
-	X(MPESA_C2B_SIMULATE, SB_MPESA, "c2b_simulate")                    \
-	X(MPESA_B2C, SB_MPESA, "b2c")                                      \
-	X(MPESA_TXSTATUS, SB_MPESA, "txstatus")                            \
-	X(MPESA_REVERSAL, SB_MPESA, "reversal")                            \
-	X(MOMO_COLL_TOKEN, SB_MOMO, "token")                               \
-	X(MOMO_RTP, SB_MOMO, "requesttopay")                               \
-	X(MOMO_RTP_STATUS, SB_MOMO, "requesttopay_status")                 \
-	X(MOMO_DISB_TOKEN, SB_MOMO, "disbursement_token")                  \
-	X(MOMO_TRANSFER, SB_MOMO, "transfer")                              \
-	X(MOMO_TRANSFER_STATUS, SB_MOMO, "transfer_status")                \
-	X(ORANGE_TOKEN, SB_ORANGE, "token")                                \
-	X(ORANGE_WEBPAYMENT, SB_ORANGE, "webpayment")                      \
-	X(ORANGE_STATUS, SB_ORANGE, "transactionstatus")                   \
-	X(FLW_BILL_CATEGORIES, SB_FLW, "bill_categories")                  \
-	X(FLW_BILL_VALIDATE, SB_FLW, "bill_validate")                      \
-	X(FLW_BILL_CREATE, SB_FLW, "bill_create")                          \
-	X(FLW_BILL_STATUS, SB_FLW, "bill_status")                          \
-	X(FLW_CHARGE, SB_FLW, "charge")                                    \
-	X(FLW_VERIFY, SB_FLW, "verify")                                    \
-	X(PAYSTACK_CHARGE, SB_PAYSTACK, "charge")                          \
-	X(PAYSTACK_CHARGE_STATUS, SB_PAYSTACK, "charge_status")            \
-	X(PAYSTACK_VERIFY, SB_PAYSTACK, "verify")                          \
+#define SB_OPS(X)                                                              \
+	X(MPESA_OAUTH, SB_MPESA, "oauth")                                      \
+	X(MPESA_STKPUSH, SB_MPESA, "stkpush")                                  \
+	X(MPESA_STKQUERY, SB_MPESA, "stkquery")                                \
+	X(MPESA_C2B_REGISTER, SB_MPESA, "c2b_register")                        \
+	X(MPESA_C2B_SIMULATE, SB_MPESA, "c2b_simulate")                        \
+	X(MPESA_B2C, SB_MPESA, "b2c")                                          \
+	X(MPESA_TXSTATUS, SB_MPESA, "txstatus")                                \
+	X(MPESA_REVERSAL, SB_MPESA, "reversal")                                \
+	X(MOMO_COLL_TOKEN, SB_MOMO, "token")                                   \
+	X(MOMO_RTP, SB_MOMO, "requesttopay")                                   \
+	X(MOMO_RTP_STATUS, SB_MOMO, "requesttopay_status")                     \
+	X(MOMO_DISB_TOKEN, SB_MOMO, "disbursement_token")                      \
+	X(MOMO_TRANSFER, SB_MOMO, "transfer")                                  \
+	X(MOMO_TRANSFER_STATUS, SB_MOMO, "transfer_status")                    \
+	X(ORANGE_TOKEN, SB_ORANGE, "token")                                    \
+	X(ORANGE_WEBPAYMENT, SB_ORANGE, "webpayment")                          \
+	X(ORANGE_STATUS, SB_ORANGE, "transactionstatus")                       \
+	X(FLW_BILL_CATEGORIES, SB_FLW, "bill_categories")                      \
+	X(FLW_BILL_VALIDATE, SB_FLW, "bill_validate")                          \
+	X(FLW_BILL_CREATE, SB_FLW, "bill_create")                              \
+	X(FLW_BILL_STATUS, SB_FLW, "bill_status")                              \
+	X(FLW_CHARGE, SB_FLW, "charge")                                        \
+	X(FLW_VERIFY, SB_FLW, "verify")                                        \
+	X(PAYSTACK_CHARGE, SB_PAYSTACK, "charge")                              \
+	X(PAYSTACK_CHARGE_STATUS, SB_PAYSTACK, "charge_status")                \
+	X(PAYSTACK_VERIFY, SB_PAYSTACK, "verify")                              \
 	X(UNKNOWN, SB_PROV_N, "unknown")
 
+/* clang-format off */
 enum sb_op {
 #define X(name, prov, str) SB_OP_##name,
 	SB_OPS(X)
 #undef X
 	SB_OP_N
 };
+/* clang-format on */
 struct sb_op_info {
 	int prov; /* enum sb_prov, SB_PROV_N for "unknown" */
 	const char *name;
@@ -170,39 +166,41 @@ extern const struct sb_op_info sb_ops[SB_OP_N];
 
 /* ------------------------------------------------------------ faults */
 
-#define SB_FAULTS(X)                                                       \
-	X(DELAY, "delay")                                                  \
-	X(TIMEOUT, "timeout")                                              \
-	X(RESET_AFTER_COMMIT, "reset_after_commit")                        \
-	X(ERROR500_AFTER_COMMIT, "error500_after_commit")                  \
-	X(NO_CALLBACK, "no_callback")                                      \
-	X(CALLBACK_TWICE, "callback_twice")                                \
-	X(CALLBACK_BEFORE_RESPONSE, "callback_before_response")            \
-	X(CONTRADICTING_CALLBACK, "contradicting_callback")                \
+#define SB_FAULTS(X)                                                           \
+	X(DELAY, "delay")                                                      \
+	X(TIMEOUT, "timeout")                                                  \
+	X(RESET_AFTER_COMMIT, "reset_after_commit")                            \
+	X(ERROR500_AFTER_COMMIT, "error500_after_commit")                      \
+	X(NO_CALLBACK, "no_callback")                                          \
+	X(CALLBACK_TWICE, "callback_twice")                                    \
+	X(CALLBACK_BEFORE_RESPONSE, "callback_before_response")                \
+	X(CONTRADICTING_CALLBACK, "contradicting_callback")                    \
 	X(EXPIRED_TOKEN, "expired_token")
 
+/* clang-format off */
 enum sb_fault {
 #define X(name, str) SB_F_##name,
 	SB_FAULTS(X)
 #undef X
 	SB_F_N
 };
+/* clang-format on */
 extern const char *const sb_fault_names[SB_F_N];
 #define SB_FBIT(f) (1u << (f))
 /* faults that act on a charge's callbacks, not on the HTTP answer */
-#define SB_F_CHARGE_MASK                                                   \
-	(SB_FBIT(SB_F_NO_CALLBACK) | SB_FBIT(SB_F_CALLBACK_TWICE) |        \
-	 SB_FBIT(SB_F_CALLBACK_BEFORE_RESPONSE) |                          \
+#define SB_F_CHARGE_MASK                                                       \
+	(SB_FBIT(SB_F_NO_CALLBACK) | SB_FBIT(SB_F_CALLBACK_TWICE) |            \
+	 SB_FBIT(SB_F_CALLBACK_BEFORE_RESPONSE) |                              \
 	 SB_FBIT(SB_F_CONTRADICTING_CALLBACK))
 
 struct sb_rule {
-	int prov;          /* enum sb_prov; SB_PROV_N = any */
-	int op;            /* enum sb_op; SB_OP_N = any ("*") */
+	int prov; /* enum sb_prov; SB_PROV_N = any */
+	int op;   /* enum sb_op; SB_OP_N = any ("*") */
 	enum sb_fault fault;
-	double rate;       /* [0, 1] */
-	char msisdn[24];   /* "" = any */
-	int64_t count;     /* remaining firings; -1 = unlimited */
-	int64_t ms;        /* delay */
+	double rate;     /* [0, 1] */
+	char msisdn[24]; /* "" = any */
+	int64_t count;   /* remaining firings; -1 = unlimited */
+	int64_t ms;      /* delay */
 	uint64_t n_fired;
 };
 
@@ -234,18 +232,18 @@ struct sb_charge {
 	int64_t due_ms;                   /* monotonic; 0: not scheduled */
 	int64_t created_ms, done_ms;      /* wall clock UTC */
 	uint8_t prov, kind, state;
-	uint8_t outcome;   /* the state it reaches when it completes */
-	unsigned faults;   /* SB_F_CHARGE_MASK bits fired at creation */
+	uint8_t outcome; /* the state it reaches when it completes */
+	unsigned faults; /* SB_F_CHARGE_MASK bits fired at creation */
 	uint32_t callbacks_sent, callbacks_ok;
-	int64_t cents;     /* amount in hundredths of the request's unit */
-	char ref[SB_REF_MAX];   /* the provider's reference */
-	char cref[SB_REF_MAX];  /* the client's reference ("" for none) */
-	char alt[SB_REF_MAX];   /* receipt / numeric id / second key */
+	int64_t cents;         /* amount in hundredths of the request's unit */
+	char ref[SB_REF_MAX];  /* the provider's reference */
+	char cref[SB_REF_MAX]; /* the client's reference ("" for none) */
+	char alt[SB_REF_MAX];  /* receipt / numeric id / second key */
 	char msisdn[24];
 	char currency[8];
-	char code[40];          /* outcome code: "1032", "NOT_ENOUGH_FUNDS" */
-	char *url;              /* callback URL (owned) or NULL */
-	json_t *echo;           /* provider fields kept for answers (owned) */
+	char code[40]; /* outcome code: "1032", "NOT_ENOUGH_FUNDS" */
+	char *url;     /* callback URL (owned) or NULL */
+	json_t *echo;  /* provider fields kept for answers (owned) */
 };
 
 struct sb_htab {
@@ -279,7 +277,7 @@ struct sb_c2b_reg {
 	char shortcode[16];
 	char response_type[16]; /* "Completed" / "Cancelled" */
 	char *confirm_url, *validate_url;
-	int version;            /* 1: hashed MSISDN, 2: masked MSISDN */
+	int version; /* 1: hashed MSISDN, 2: masked MSISDN */
 };
 
 struct sb_pend;
@@ -291,9 +289,10 @@ struct sb {
 	struct evhttp *https, *ctl;
 	struct event *sig_term, *sig_int, *due_ev;
 	SSL_CTX *server_ctx, *client_ctx;
-	EVP_PKEY *mpesa_key;  /* decrypts SecurityCredential */
+	EVP_PKEY *mpesa_key;   /* decrypts SecurityCredential */
 	uint8_t token_key[32]; /* HMAC key of access tokens (random) */
 	struct sb_creds cr;
+	int log_level; /* enum sb_log_level */
 	int64_t callback_delay_ms, callback_timeout_ms;
 	uint64_t seed;
 	struct sb_rng rng_fault, rng_id;
@@ -310,8 +309,8 @@ struct sb {
 
 	/* tokens: a token carries its serial; these revoke */
 	uint64_t token_serial;
-	uint64_t token_min_serial;              /* POST /tokens/expire */
-	uint64_t token_latest[SB_OP_N];         /* single-token policy */
+	uint64_t token_min_serial;      /* POST /tokens/expire */
+	uint64_t token_latest[SB_OP_N]; /* single-token policy */
 
 	struct sb_rule rules[SB_MAX_RULES];
 	size_t n_rules;
@@ -325,11 +324,11 @@ struct sb {
 
 	struct sb_pend *pend_head; /* held replies */
 	size_t n_pend;
-	struct sb_out *out_head;   /* callbacks in flight */
+	struct sb_out *out_head; /* callbacks in flight */
 	size_t n_out;
 	struct sb_later *later_head; /* results waiting for their delay */
 	size_t n_later;
-	int64_t b2c_funds_cents;   /* M-Pesa B2C utility account */
+	int64_t b2c_funds_cents; /* M-Pesa B2C utility account */
 
 	/* stats */
 	uint64_t st_req[SB_OP_N];
@@ -345,20 +344,20 @@ struct sb {
 struct sb_rq {
 	struct sb *sb;
 	struct evhttp_request *req;
-	int method;                /* enum evhttp_cmd_type */
-	char path[512];            /* decoded path, no query */
+	int method;                 /* enum evhttp_cmd_type */
+	char path[512];             /* decoded path, no query */
 	const struct evkeyvalq *in; /* request headers */
-	struct evkeyvalq *query;   /* parsed query string or NULL */
-	const char *body;          /* request body (NUL-terminated copy) */
+	struct evkeyvalq *query;    /* parsed query string or NULL */
+	const char *body;           /* request body (NUL-terminated copy) */
 	size_t body_len;
 	enum sb_op op;
 	bool faults_done;
-	unsigned faults;           /* bits fired for this request */
+	unsigned faults; /* bits fired for this request */
 	int64_t delay_ms;
-	struct sb_charge *charge;  /* created by this request */
+	struct sb_charge *charge; /* created by this request */
 	/* the answer */
 	int status;
-	char *resp;                /* owned, NULL = empty */
+	char *resp; /* owned, NULL = empty */
 	const char *ctype;
 };
 
@@ -369,8 +368,8 @@ struct sb_hdr {
 
 /* A callback ready to send: the provider builds it, sb_http sends it. */
 struct sb_cbmsg {
-	char *url;    /* owned */
-	char *body;   /* owned */
+	char *url;  /* owned */
+	char *body; /* owned */
 	const char *method;
 	struct sb_hdr hdr[2];
 	size_t n_hdr;
@@ -407,8 +406,8 @@ int sb_post(struct sb *sb, const char *url, const char *method,
 void sb_post_later(struct sb *sb, int64_t delay_ms, char *url, char *body);
 /* Sends a completed charge's callback(s) as its faults say; done is
  * called once when every one of them finished (or at once if none). */
-void sb_send_callbacks(struct sb *sb, struct sb_charge *c,
-                       sb_post_done_fn done, void *arg);
+void sb_send_callbacks(struct sb *sb, struct sb_charge *c, sb_post_done_fn done,
+                       void *arg);
 
 /* sb_ledger.c */
 void sb_ledger_init(struct sb *sb);
@@ -434,17 +433,16 @@ void sb_charge_schedule(struct sb *sb, struct sb_charge *c);
 void sb_charge_complete(struct sb *sb, struct sb_charge *c, bool callbacks);
 void sb_due_cb(int fd, short what, void *arg);
 /* Writes the GET /ledger document into out. */
-void sb_ledger_render(struct sb *sb, struct evbuffer *out,
-                      const char *prov, const char *cref);
+void sb_ledger_render(struct sb *sb, struct evbuffer *out, const char *prov,
+                      const char *cref);
 void sb_ledger_free(struct sb *sb);
 
 /* Access tokens (sb_ledger.c): HMAC-signed, stateless.  kind is the op
  * that issued it (e.g. SB_OP_MOMO_COLL_TOKEN). */
-void sb_token_issue(struct sb *sb, enum sb_op kind, int64_t ttl_s,
-                    char *dst, size_t cap);
+void sb_token_issue(struct sb *sb, enum sb_op kind, int64_t ttl_s, char *dst,
+                    size_t cap);
 enum sb_tok_rc { SB_TOK_OK, SB_TOK_INVALID, SB_TOK_EXPIRED };
-enum sb_tok_rc sb_token_check(struct sb *sb, enum sb_op kind,
-                              const char *tok);
+enum sb_tok_rc sb_token_check(struct sb *sb, enum sb_op kind, const char *tok);
 /* "Bearer X" -> X, or NULL. */
 const char *sb_bearer(const char *auth);
 /* Checks "Basic base64(user:pass)" in constant time. */
@@ -457,8 +455,7 @@ void sb_tls_fini(struct sb *sb);
  * the initiator password: true when they match. */
 bool sb_tls_credential_ok(struct sb *sb, const char *b64, const char *pw);
 /* hex(HMAC-SHA512(key, body)) into dst[129]. */
-void sb_hmac512_hex(char *dst, const char *key, const char *body,
-                    size_t len);
+void sb_hmac512_hex(char *dst, const char *key, const char *body, size_t len);
 void sb_hmac256(uint8_t out[32], const uint8_t *key, size_t klen,
                 const void *msg, size_t len);
 void sb_sha256_hex(char *dst, const char *s); /* dst: 65 */
@@ -490,8 +487,7 @@ int sb_paystack_callback(struct sb *sb, const struct sb_charge *c, bool lie,
                          struct sb_cbmsg *m);
 /* ctl POST /c2b/pay: a customer pays a paybill (sb_mpesa.c).  Answers
  * req itself (possibly later). */
-void sb_mpesa_c2b_pay(struct sb *sb, struct evhttp_request *req,
-                      json_t *body);
+void sb_mpesa_c2b_pay(struct sb *sb, struct evhttp_request *req, json_t *body);
 void sb_mpesa_reset(struct sb *sb);
 
 #endif

@@ -18,7 +18,7 @@
 
 #include <event2/http.h>
 
-enum bill_type { BT_AIRTIME, BT_CABLE, BT_POWER };
+enum bill_type { BT_AIRTIME, BT_CABLE, BT_POWER, BT_ACCOUNT };
 
 struct biller {
 	int id;
@@ -29,20 +29,23 @@ struct biller {
 
 /* Shapes as in the §4.2 sample; the list itself is the sandbox's. */
 static const struct biller billers[] = {
-	{1, "BIL099", "MTN NIgeria", "AIRTIME", "AT099", "MTN", "Mobile Number",
-	 BT_AIRTIME},
-	{2, "BIL102", "GLO Nigeria", "AIRTIME", "AT102", "GLO", "Mobile Number",
-	 BT_AIRTIME},
-	{3, "BIL121", "DSTV Payment", "DSTV", "CB141", "DSTV",
-	 "Smart Card Number", BT_CABLE},
-	{4, "BIL112", "EKEDC PREPAID TOPUP", "EKEDC PREPAID TOPUP", "UB157",
-	 "EKEDC", "Meter Number", BT_POWER},
-	{5, "BIL113", "IKEDC PREPAID", "IKEDC PREPAID", "UB159", "IKEDC",
-	 "Meter Number", BT_POWER},
+    {1, "BIL099", "MTN NIgeria", "AIRTIME", "AT099", "MTN", "Mobile Number",
+     BT_AIRTIME},
+    {2, "BIL102", "GLO Nigeria", "AIRTIME", "AT102", "GLO", "Mobile Number",
+     BT_AIRTIME},
+    {3, "BIL121", "DSTV Payment", "DSTV", "CB141", "DSTV", "Smart Card Number",
+     BT_CABLE},
+    {4, "BIL112", "EKEDC PREPAID TOPUP", "EKEDC PREPAID TOPUP", "UB157",
+     "EKEDC", "Meter Number", BT_POWER},
+    {5, "BIL113", "IKEDC PREPAID", "IKEDC PREPAID", "UB159", "IKEDC",
+     "Meter Number", BT_POWER},
+    {6, "BIL124", "SMILE BUNDLE", "SMILE", "BUN001", "SMILE", "Account Number",
+     BT_ACCOUNT},
 };
 #define N_BILLERS (sizeof(billers) / sizeof(billers[0]))
 
-static const char *const type_names[] = {"AIRTIME", "CABLE", "POWER"};
+static const char *const type_names[] = {"AIRTIME", "CABLE", "POWER",
+                                         "INTERNET"};
 
 /* Answers with the error envelope; returns -1 for the caller to return. */
 static int
@@ -64,8 +67,8 @@ static void
 ok(struct sb_rq *rq, int status, const char *msg, json_t *data)
 {
 	sb_rq_json(rq, status,
-	           json_pack("{s:s,s:s,s:o}", "status", "success", "message", msg,
-	                     "data", data));
+	           json_pack("{s:s,s:s,s:o}", "status", "success", "message",
+	                     msg, "data", data));
 }
 
 static bool
@@ -97,17 +100,17 @@ categories(struct sb_rq *rq)
 		const struct biller *b = &billers[i];
 
 		json_array_append_new(
-			a, json_pack("{s:i,s:s,s:s,s:f,s:s,s:s,s:b,s:s,s:s,s:s,"
-		                     "s:i,s:b,s:s,s:i}",
-		                     "id", b->id, "biller_code", b->biller_code,
-		                     "name", b->name, "default_commission", 0.02,
-		                     "date_added", "2018-07-03T00:00:00Z",
-		                     "country", "NG", "is_airtime",
-		                     b->type == BT_AIRTIME, "biller_name",
-		                     b->biller_name, "item_code", b->item_code,
-		                     "short_name", b->short_name, "fee", 0,
-		                     "commission_on_fee", 0, "label_name",
-		                     b->label_name, "amount", 0));
+		    a,
+		    json_pack("{s:i,s:s,s:s,s:f,s:s,s:s,s:b,s:s,s:s,s:s,"
+		              "s:i,s:b,s:s,s:i}",
+		              "id", b->id, "biller_code", b->biller_code,
+		              "name", b->name, "default_commission", 0.02,
+		              "date_added", "2018-07-03T00:00:00Z", "country",
+		              "NG", "is_airtime", b->type == BT_AIRTIME,
+		              "biller_name", b->biller_name, "item_code",
+		              b->item_code, "short_name", b->short_name, "fee",
+		              0, "commission_on_fee", 0, "label_name",
+		              b->label_name, "amount", 0));
 	}
 	ok(rq, 200, "bill categories retrieval successful", a);
 }
@@ -127,8 +130,8 @@ biller_by_item(const char *item)
 static bool
 customer_ok(const struct biller *b, const char *cust)
 {
-	const char *d = cust[0] == '+' && b->type == BT_AIRTIME ? cust + 1
-	                                                         : cust;
+	const char *d =
+	    cust[0] == '+' && b->type == BT_AIRTIME ? cust + 1 : cust;
 	size_t n = strlen(d);
 
 	return sb_all_digits(d) && n >= 10 && n <= 14 &&
@@ -205,7 +208,8 @@ bill_create(struct sb_rq *rq, json_t *j, const char *biller_code,
 			return flw_err(rq, 400, "Invalid recurrence");
 	}
 	if (country == NULL || strcmp(country, "NG") != 0)
-		return flw_err(rq, 400, "Bill payments are only available in NG");
+		return flw_err(rq, 400,
+		               "Bill payments are only available in NG");
 	if (!(json_is_integer(amount) || json_is_real(amount)) ||
 	    !sb_amount_cents(amount, &cents) || cents <= 0)
 		return flw_err(rq, 400, "amount must be a positive number");
@@ -254,11 +258,10 @@ bill_create(struct sb_rq *rq, json_t *j, const char *biller_code,
 		c->done_ms = c->created_ms;
 	}
 	{
-		json_t *d = json_pack("{s:s,s:o,s:s,s:s,s:s,s:s?}",
-		                      "phone_number", cust, "amount",
-		                      json_deep_copy(amount), "network",
-		                      b->short_name, "flw_ref", c->ref, "tx_ref",
-		                      c->alt, "reference", ref);
+		json_t *d = json_pack(
+		    "{s:s,s:o,s:s,s:s,s:s,s:s?}", "phone_number", cust,
+		    "amount", json_deep_copy(amount), "network", b->short_name,
+		    "flw_ref", c->ref, "tx_ref", c->alt, "reference", ref);
 
 		if (tok[0] != '\0')
 			json_object_set_new(d, "token", json_string(tok));
@@ -283,9 +286,10 @@ bill_status(struct sb_rq *rq, const char *ref)
 	if (c == NULL)
 		c = sb_charge_by_alt(sb, SB_FLW, ref);
 	if (c == NULL || c->kind != SB_K_BILL)
-		return flw_err(rq, 400, "No bill payment found for this reference");
-	snprintf(amt, sizeof(amt), "%" PRId64 ".%02" PRId64 "00", c->cents / 100,
-	         c->cents % 100);
+		return flw_err(rq, 400,
+		               "No bill payment found for this reference");
+	snprintf(amt, sizeof(amt), "%" PRId64 ".%02" PRId64 "00",
+	         c->cents / 100, c->cents % 100);
 	iso_time(when, sizeof(when), c->created_ms);
 	snprintf(details, sizeof(details), "FLY-API-NG-%s-%s",
 	         json_string_value(json_object_get(c->echo, "type")),
@@ -299,8 +303,8 @@ bill_status(struct sb_rq *rq, const char *ref)
 	             "frequency", "One Time", "amount", amt, "product",
 	             json_object_get(c->echo, "product"), "product_name",
 	             json_object_get(c->echo, "product_name"), "commission", 0,
-	             "transaction_date", when, "country", "NG", "tx_ref", c->ref,
-	             "extra",
+	             "transaction_date", when, "country", "NG", "tx_ref",
+	             c->ref, "extra",
 	             tok != NULL && c->state == SB_SUCCEEDED ? extra : NULL,
 	             "product_details", details, "status",
 	             c->state == SB_PENDING ? "pending" : "successful"));
@@ -315,19 +319,19 @@ struct charge_type {
 };
 
 static const struct charge_type charge_types[] = {
-	{"mpesa", "mpesa", "LIPA_MPESA", "MPESA_TRANSACTION", "KES"},
-	{"mobile_money_ghana", "mobilemoneygh", "MOBILEMONEY",
-	 "MOBILEMONEYGH_TRANSACTION", "GHS"},
-	{"mobile_money_franco", "mobilemoneyfranco", "MOBILEMONEY",
-	 "MOBILEMONEYFRANCO_TRANSACTION", NULL},
-	{"mobile_money_uganda", "mobilemoneyug", "MOBILEMONEY",
-	 "MOBILEMONEYUG_TRANSACTION", "UGX"},
-	{"mobile_money_rwanda", "mobilemoneyrw", "MOBILEMONEY",
-	 "MOBILEMONEYRW_TRANSACTION", "RWF"},
-	{"mobile_money_zambia", "mobilemoneyzm", "MOBILEMONEY",
-	 "MOBILEMONEYZM_TRANSACTION", "ZMW"},
-	{"mobile_money_tanzania", "mobilemoneytz", "MOBILEMONEY",
-	 "MOBILEMONEYTZ_TRANSACTION", "TZS"},
+    {"mpesa", "mpesa", "LIPA_MPESA", "MPESA_TRANSACTION", "KES"},
+    {"mobile_money_ghana", "mobilemoneygh", "MOBILEMONEY",
+     "MOBILEMONEYGH_TRANSACTION", "GHS"},
+    {"mobile_money_franco", "mobilemoneyfranco", "MOBILEMONEY",
+     "MOBILEMONEYFRANCO_TRANSACTION", NULL},
+    {"mobile_money_uganda", "mobilemoneyug", "MOBILEMONEY",
+     "MOBILEMONEYUG_TRANSACTION", "UGX"},
+    {"mobile_money_rwanda", "mobilemoneyrw", "MOBILEMONEY",
+     "MOBILEMONEYRW_TRANSACTION", "RWF"},
+    {"mobile_money_zambia", "mobilemoneyzm", "MOBILEMONEY",
+     "MOBILEMONEYZM_TRANSACTION", "ZMW"},
+    {"mobile_money_tanzania", "mobilemoneytz", "MOBILEMONEY",
+     "MOBILEMONEYTZ_TRANSACTION", "TZS"},
 };
 #define N_TYPES (sizeof(charge_types) / sizeof(charge_types[0]))
 
@@ -361,7 +365,7 @@ tx_object(const struct sb_charge *c, bool lie)
 	json_object_set_new(d, "status", json_string(st));
 	json_object_set_new(d, "processor_response",
 	                    json_string(c->state == SB_PENDING && !lie
-	                                        ? "Transaction in progress"
+	                                    ? "Transaction in progress"
 	                                : good ? "Approved"
 	                                       : "Transaction declined"));
 	return d;
@@ -374,7 +378,8 @@ charge(struct sb_rq *rq, json_t *j)
 	const char *type = sb_rq_query(rq, "type");
 	const struct charge_type *ct = NULL;
 	const char *txref = sb_jstr(j, "tx_ref"), *cur = sb_jstr(j, "currency");
-	const char *email = sb_jstr(j, "email"), *phone = sb_jstr(j, "phone_number");
+	const char *email = sb_jstr(j, "email"),
+		   *phone = sb_jstr(j, "phone_number");
 	const char *name = sb_jstr(j, "fullname");
 	const json_t *amount = json_object_get(j, "amount");
 	struct sb_charge *c;
@@ -397,7 +402,8 @@ charge(struct sb_rq *rq, json_t *j)
 	if (cur == NULL ||
 	    (ct->currency ? strcmp(cur, ct->currency) != 0
 	                  : strcmp(cur, "XAF") != 0 && strcmp(cur, "XOF") != 0))
-		return flw_err(rq, 400, "Invalid currency for this charge type");
+		return flw_err(rq, 400,
+		               "Invalid currency for this charge type");
 	if (email == NULL || strchr(email, '@') == NULL)
 		return flw_err(rq, 400, "email is required");
 	if (phone == NULL || !sb_all_digits(phone) || strlen(phone) < 9 ||
@@ -415,8 +421,8 @@ charge(struct sb_rq *rq, json_t *j)
 	    sb_jstr(j, "country") == NULL)
 		return flw_err(rq, 400, "country is required");
 	if (sb_charge_by_cref(sb, SB_FLW, txref) != NULL)
-		return flw_err(rq, 400,
-		               "Transaction with this reference already exists");
+		return flw_err(
+		    rq, 400, "Transaction with this reference already exists");
 	c = sb_charge_new(sb, SB_FLW, SB_K_FLW_CHARGE);
 	if (c == NULL)
 		return flw_err(rq, 500, "An error occurred. Please try again.");
@@ -424,7 +430,8 @@ charge(struct sb_rq *rq, json_t *j)
 	sb_copy(c->alt, sizeof(c->alt), id);
 	do
 		sb_rng_chars(&sb->rng_id, c->ref, 10, "0123456789");
-	while (c->ref[0] == '0' || sb_charge_by_ref(sb, SB_FLW, c->ref) != NULL);
+	while (c->ref[0] == '0' ||
+	       sb_charge_by_ref(sb, SB_FLW, c->ref) != NULL);
 	sb_copy(c->cref, sizeof(c->cref), txref);
 	sb_copy(c->msisdn, sizeof(c->msisdn), phone);
 	sb_copy(c->currency, sizeof(c->currency), cur);
@@ -433,20 +440,20 @@ charge(struct sb_rq *rq, json_t *j)
 	fee = cents * 14 / 1000; /* 1.4 % app fee */
 	iso_time(when, sizeof(when), c->created_ms);
 	c->echo = json_pack(
-		"{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,"
-		"s:s,s:I,s:{s:I,s:s,s:s,s:s,s:s},s:s}",
-		"id", (json_int_t)sb->next_numeric_id - 1, "tx_ref", txref,
-		"flw_ref", c->ref, "device_fingerprint", "N/A", "amount",
-		json_deep_copy(amount), "charged_amount",
-		json_real((double)(cents + fee) / 100.0), "app_fee",
-		json_real((double)fee / 100.0), "merchant_fee", 0, "auth_model",
-		ct->auth_model, "currency", cur, "ip", "127.0.0.1", "narration",
-		"soko-sandbox", "auth_url", "N/A", "payment_type",
-		ct->payment_type, "fraud_status", "ok", "created_at", when,
-		"account_id", (json_int_t)20937, "customer", "id",
-		(json_int_t)(sb->next_numeric_id + 400000), "phone_number", phone,
-		"name", name ? name : "Anonymous customer", "email", email,
-		"created_at", when, "_type", ct->type);
+	    "{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,"
+	    "s:s,s:I,s:{s:I,s:s,s:s,s:s,s:s},s:s}",
+	    "id", (json_int_t)sb->next_numeric_id - 1, "tx_ref", txref,
+	    "flw_ref", c->ref, "device_fingerprint", "N/A", "amount",
+	    json_deep_copy(amount), "charged_amount",
+	    json_real((double)(cents + fee) / 100.0), "app_fee",
+	    json_real((double)fee / 100.0), "merchant_fee", 0, "auth_model",
+	    ct->auth_model, "currency", cur, "ip", "127.0.0.1", "narration",
+	    "soko-sandbox", "auth_url", "N/A", "payment_type", ct->payment_type,
+	    "fraud_status", "ok", "created_at", when, "account_id",
+	    (json_int_t)20937, "customer", "id",
+	    (json_int_t)(sb->next_numeric_id + 400000), "phone_number", phone,
+	    "name", name ? name : "Anonymous customer", "email", email,
+	    "created_at", when, "_type", ct->type);
 	if (c->echo == NULL)
 		abort();
 	json_object_set_new(c->echo, "charge_type", json_string("normal"));
@@ -478,8 +485,8 @@ charge(struct sb_rq *rq, json_t *j)
 		sb_rq_json(rq, 200,
 		           json_pack("{s:s,s:s,s:o,s:{s:{s:s,s:n}}}", "status",
 		                     "success", "message", "Charge initiated",
-		                     "data", data, "meta", "authorization", "mode",
-		                     "callback", "redirect_url"));
+		                     "data", data, "meta", "authorization",
+		                     "mode", "callback", "redirect_url"));
 		return 0;
 	}
 	ok(rq, 200, "Charge initiated", data);
@@ -545,7 +552,8 @@ sb_flw_handle(struct sb_rq *rq)
 	else if (post && strcmp(p, "/bills") == 0)
 		rq->op = SB_OP_FLW_BILL_CREATE;
 	else if (post &&
-	         sscanf(p, "/billers/%63[^/]/items/%63[^/]/payment", a, b) == 2 &&
+	         sscanf(p, "/billers/%63[^/]/items/%63[^/]/payment", a, b) ==
+	             2 &&
 	         ends_with(p, "/payment"))
 		rq->op = SB_OP_FLW_BILL_CREATE;
 	else if (get && strncmp(p, "/bills/", 7) == 0 && p[7] != '\0' &&
@@ -555,8 +563,7 @@ sb_flw_handle(struct sb_rq *rq)
 		rq->op = SB_OP_FLW_CHARGE;
 	else if (get && strcmp(p, "/transactions/verify_by_reference") == 0)
 		rq->op = SB_OP_FLW_VERIFY;
-	else if (get &&
-	         sscanf(p, "/transactions/%63[^/]/verify", a) == 1 &&
+	else if (get && sscanf(p, "/transactions/%63[^/]/verify", a) == 1 &&
 	         ends_with(p, "/verify") && sb_all_digits(a))
 		rq->op = SB_OP_FLW_VERIFY;
 	if (rq->op == SB_OP_UNKNOWN) {
@@ -572,8 +579,9 @@ sb_flw_handle(struct sb_rq *rq)
 		if (msisdn == NULL)
 			msisdn = sb_jstr(j, "customer_id");
 	}
-	sb_rq_faults(rq, msisdn, rq->op == SB_OP_FLW_CHARGE ||
-	                                 rq->op == SB_OP_FLW_BILL_CREATE);
+	sb_rq_faults(rq, msisdn,
+	             rq->op == SB_OP_FLW_CHARGE ||
+	                 rq->op == SB_OP_FLW_BILL_CREATE);
 	if (tok == NULL || strlen(tok) != strlen(sb->cr.flw_secret) ||
 	    !sb_ct_eq(tok, sb->cr.flw_secret, strlen(tok)) ||
 	    (rq->faults & SB_FBIT(SB_F_EXPIRED_TOKEN))) {

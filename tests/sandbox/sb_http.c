@@ -38,6 +38,7 @@
 
 const char *const sb_prov_names[SB_PROV_N] = {"mpesa", "momo", "orange",
                                               "flutterwave", "paystack"};
+/* clang-format off */
 const struct sb_op_info sb_ops[SB_OP_N] = {
 #define X(name, prov, str) {prov, str},
 	SB_OPS(X)
@@ -48,6 +49,7 @@ const char *const sb_fault_names[SB_F_N] = {
 	SB_FAULTS(X)
 #undef X
 };
+/* clang-format on */
 
 enum pend_kind { PEND_REPLY, PEND_HOLD, PEND_RESET };
 
@@ -182,7 +184,8 @@ sb_rq_faults(struct sb_rq *rq, const char *msisdn, bool creates_charge)
 		sb->st_fault[r->fault]++;
 		if (r->fault == SB_F_DELAY)
 			rq->delay_ms = r->ms;
-		sb_log(SB_LOG_INFO, "event=fault fault=%s provider=%s op=%s",
+		sb_log(sb, SB_LOG_INFO,
+		       "event=fault fault=%s provider=%s op=%s",
 		       sb_fault_names[r->fault],
 		       sb_prov_names[sb_ops[rq->op].prov], sb_ops[rq->op].name);
 	}
@@ -234,7 +237,8 @@ pend_drop(struct sb_pend *p, bool rst)
 		 * nothing reaches the wire */
 		send_raw(p->req, 500, NULL, NULL, true);
 	} else {
-		struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+		struct bufferevent *bev =
+		    evhttp_connection_get_bufferevent(evcon);
 		evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
 
 		if (rst && fd >= 0) {
@@ -259,7 +263,8 @@ pend_timer_cb(evutil_socket_t fd, short what, void *arg)
 		pend_reply(p);
 		break;
 	case PEND_HOLD:
-		sb_log(SB_LOG_INFO, "event=timeout_fault_closed after_ms=%d",
+		sb_log(p->sb, SB_LOG_INFO,
+		       "event=timeout_fault_closed after_ms=%d",
 		       SB_TIMEOUT_HOLD_MS);
 		pend_drop(p, false);
 		break;
@@ -276,7 +281,7 @@ pend_closed_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	sb_log(SB_LOG_DEBUG, "event=timeout_fault_client_left");
+	sb_log(p->sb, SB_LOG_DEBUG, "event=timeout_fault_client_left");
 	pend_drop(p, false);
 }
 
@@ -297,7 +302,7 @@ pend_new(struct sb_rq *rq, enum pend_kind kind)
 	struct sb_pend *p;
 
 	if (sb->n_pend >= SB_MAX_PENDING) {
-		sb_log(SB_LOG_WARN, "event=held_answers_full max=%d",
+		sb_log(sb, SB_LOG_WARN, "event=held_answers_full max=%d",
 		       SB_MAX_PENDING);
 		return NULL;
 	}
@@ -378,17 +383,18 @@ finish(struct sb_rq *rq)
 		p = pend_new(rq, PEND_HOLD);
 		if (p != NULL) {
 			struct evhttp_connection *evcon =
-				evhttp_request_get_connection(rq->req);
+			    evhttp_request_get_connection(rq->req);
 			struct bufferevent *bev =
-				evcon ? evhttp_connection_get_bufferevent(evcon)
-				      : NULL;
+			    evcon ? evhttp_connection_get_bufferevent(evcon)
+				  : NULL;
 			evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
 
 			arm(p->timer, SB_TIMEOUT_HOLD_MS);
 			if (fd >= 0) {
 				p->closed = event_new(sb->base, fd, EV_CLOSED,
 				                      pend_closed_cb, p);
-				if (p->closed && event_add(p->closed, NULL) != 0) {
+				if (p->closed &&
+				    event_add(p->closed, NULL) != 0) {
 					event_free(p->closed);
 					p->closed = NULL;
 				}
@@ -411,7 +417,8 @@ finish(struct sb_rq *rq)
 			if (cbr) {
 				sb_charge_complete(sb, c, false);
 				p->waiting = true;
-				sb_send_callbacks(sb, c, pend_callbacks_done, p);
+				sb_send_callbacks(sb, c, pend_callbacks_done,
+				                  p);
 			} else {
 				arm(p->timer, rq->delay_ms);
 			}
@@ -527,12 +534,14 @@ https_cb(struct evhttp_request *req, void *arg)
 	if (evcon != NULL && !conn_has(sb, evcon)) {
 		if (sb->n_conns >= sb->max_conns) {
 			sb->st_conn_refused++;
-			sb_log(SB_LOG_WARN, "event=connection_refused "
-			                    "reason=max_connections max=%zu",
+			sb_log(sb, SB_LOG_WARN,
+			       "event=connection_refused "
+			       "reason=max_connections max=%zu",
 			       sb->max_conns);
-			send_raw(req, 503, "application/json",
-			         "{\"error\":\"sandbox: too many connections\"}",
-			         true);
+			send_raw(
+			    req, 503, "application/json",
+			    "{\"error\":\"sandbox: too many connections\"}",
+			    true);
 			return;
 		}
 		conn_add(sb, evcon);
@@ -579,17 +588,19 @@ https_cb(struct evhttp_request *req, void *arg)
 	         prefix(rq.path, "/transaction/"))
 		sb_paystack_handle(&rq);
 	else
-		sb_rq_json(&rq, 404,
-		           json_pack("{s:s,s:s}", "error", "not_found", "message",
-		                     "soko-sandbox: no provider serves this path"));
+		sb_rq_json(
+		    &rq, 404,
+		    json_pack("{s:s,s:s}", "error", "not_found", "message",
+		              "soko-sandbox: no provider serves this path"));
 	sb->st_req[rq.op]++;
 	if (rq.status >= 400 && rq.status < 500)
 		sb->st_bad_requests++;
-	if (sb_log_on(SB_LOG_DEBUG))
-		sb_log(SB_LOG_DEBUG, "event=request op=%s.%s path=%s status=%d",
+	if (sb_log_on(sb, SB_LOG_DEBUG))
+		sb_log(sb, SB_LOG_DEBUG,
+		       "event=request op=%s.%s path=%s status=%d",
 		       rq.op == SB_OP_UNKNOWN
-		               ? "none"
-		               : sb_prov_names[sb_ops[rq.op].prov],
+		           ? "none"
+		           : sb_prov_names[sb_ops[rq.op].prov],
 		       sb_ops[rq.op].name, rq.path, rq.status);
 	finish(&rq);
 	free(rq.resp);
@@ -607,9 +618,8 @@ https_bevcb(struct event_base *base, void *arg)
 
 	if (ssl == NULL)
 		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	                                      BUFFEREVENT_SSL_ACCEPTING,
-	                                      BEV_OPT_CLOSE_ON_FREE);
+	return bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
 /* ------------------------------------------------------------ outbound */
@@ -653,12 +663,13 @@ out_done_cb(struct evhttp_request *req, void *arg)
 	}
 	if (status >= 200 && status < 300) {
 		sb->st_cb_ok++;
-		sb_log(SB_LOG_DEBUG, "event=callback_done url=%s status=%d",
+		sb_log(sb, SB_LOG_DEBUG, "event=callback_done url=%s status=%d",
 		       o->url, status);
 	} else {
 		sb->st_cb_failed++;
-		sb_log(SB_LOG_INFO, "event=callback_failed url=%s status=%d",
-		       o->url, status);
+		sb_log(sb, SB_LOG_INFO,
+		       "event=callback_failed url=%s status=%d", o->url,
+		       status);
 	}
 	out_unlink(o);
 	/* the connection frees itself after this (free_on_completion) */
@@ -670,8 +681,7 @@ out_done_cb(struct evhttp_request *req, void *arg)
 
 int
 sb_post(struct sb *sb, const char *url, const char *method, const char *body,
-        const struct sb_hdr *hdr, size_t n_hdr, sb_post_done_fn done,
-        void *arg)
+        const struct sb_hdr *hdr, size_t n_hdr, sb_post_done_fn done, void *arg)
 {
 	struct sb_url u;
 	struct sb_out *o;
@@ -684,12 +694,12 @@ sb_post(struct sb *sb, const char *url, const char *method, const char *body,
 
 	if (sb_url_parse(&u, url) != 0) {
 		sb->st_cb_failed++;
-		sb_log(SB_LOG_INFO, "event=callback_bad_url");
+		sb_log(sb, SB_LOG_INFO, "event=callback_bad_url");
 		return -1;
 	}
 	if (sb->n_out >= SB_MAX_CALLBACKS) {
 		sb->st_cb_overflow++;
-		sb_log(SB_LOG_WARN, "event=callback_overflow max=%d",
+		sb_log(sb, SB_LOG_WARN, "event=callback_overflow max=%d",
 		       SB_MAX_CALLBACKS);
 		return -1;
 	}
@@ -709,8 +719,8 @@ sb_post(struct sb *sb, const char *url, const char *method, const char *body,
 		    inet_pton(AF_INET6, u.host, &a6) != 1)
 			SSL_set_tlsext_host_name(ssl, u.host);
 		bev = bufferevent_openssl_socket_new(
-			sb->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-			BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		    sb->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		if (bev == NULL)
 			abort();
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -758,8 +768,8 @@ sb_post(struct sb *sb, const char *url, const char *method, const char *body,
 		sb->st_cb_failed++;
 		return -1;
 	}
-	if (sb_log_on(SB_LOG_DEBUG))
-		sb_log(SB_LOG_DEBUG, "event=callback_sent method=%s url=%s",
+	if (sb_log_on(sb, SB_LOG_DEBUG))
+		sb_log(sb, SB_LOG_DEBUG, "event=callback_sent method=%s url=%s",
 		       method, url);
 	return 0;
 }
@@ -800,7 +810,7 @@ sb_post_later(struct sb *sb, int64_t delay_ms, char *url, char *body)
 
 	if (sb->n_later >= SB_MAX_CALLBACKS) {
 		sb->st_cb_overflow++;
-		sb_log(SB_LOG_WARN, "event=callback_overflow max=%d",
+		sb_log(sb, SB_LOG_WARN, "event=callback_overflow max=%d",
 		       SB_MAX_CALLBACKS);
 		free(url);
 		free(body);
@@ -822,8 +832,7 @@ sb_post_later(struct sb *sb, int64_t delay_ms, char *url, char *body)
 }
 
 static void
-group_done(struct sb *sb, void *arg, int status, const char *body,
-           size_t len)
+group_done(struct sb *sb, void *arg, int status, const char *body, size_t len)
 {
 	struct cb_group *g = arg;
 
@@ -868,12 +877,13 @@ sb_send_callbacks(struct sb *sb, struct sb_charge *c, sb_post_done_fn done,
 	int i, n;
 
 	if (c->faults & SB_FBIT(SB_F_NO_CALLBACK)) {
-		sb_log(SB_LOG_DEBUG, "event=callback_suppressed ref=%s", c->ref);
+		sb_log(sb, SB_LOG_DEBUG, "event=callback_suppressed ref=%s",
+		       c->ref);
 		goto none;
 	}
-	if (build_callback(sb, c, (c->faults &
-	                           SB_FBIT(SB_F_CONTRADICTING_CALLBACK)) != 0,
-	                   &m) != 0)
+	if (build_callback(
+		sb, c, (c->faults & SB_FBIT(SB_F_CONTRADICTING_CALLBACK)) != 0,
+		&m) != 0)
 		goto none;
 	n = (c->faults & SB_FBIT(SB_F_CALLBACK_TWICE)) ? 2 : 1;
 	g = sb_xcalloc(1, sizeof(*g));
@@ -1053,7 +1063,7 @@ ctl_faults_post(struct sb *sb, struct evhttp_request *req)
 	json_decref(j);
 	memcpy(sb->rules, rules, n * sizeof(rules[0]));
 	sb->n_rules = n;
-	sb_log(SB_LOG_INFO, "event=faults_set rules=%zu", n);
+	sb_log(sb, SB_LOG_INFO, "event=faults_set rules=%zu", n);
 	ctl_json(req, 200, json_pack("{s:i}", "rules", (json_int_t)n));
 }
 
@@ -1067,15 +1077,14 @@ ctl_faults_get(struct sb *sb, struct evhttp_request *req)
 		const struct sb_rule *r = &sb->rules[i];
 
 		json_array_append_new(
-			a, json_pack("{s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I}",
-		                     "provider",
-		                     r->prov == SB_PROV_N ? "*"
-		                                          : sb_prov_names[r->prov],
-		                     "op", r->op == SB_OP_N ? "*" : sb_ops[r->op].name,
-		                     "fault", sb_fault_names[r->fault], "rate",
-		                     r->rate, "msisdn", r->msisdn, "count",
-		                     (json_int_t)r->count, "ms", (json_int_t)r->ms,
-		                     "fired", (json_int_t)r->n_fired));
+		    a, json_pack(
+			   "{s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I}", "provider",
+			   r->prov == SB_PROV_N ? "*" : sb_prov_names[r->prov],
+			   "op", r->op == SB_OP_N ? "*" : sb_ops[r->op].name,
+			   "fault", sb_fault_names[r->fault], "rate", r->rate,
+			   "msisdn", r->msisdn, "count", (json_int_t)r->count,
+			   "ms", (json_int_t)r->ms, "fired",
+			   (json_int_t)r->n_fired));
 	}
 	ctl_json(req, 200, json_pack("{s:o}", "rules", a));
 }
@@ -1089,8 +1098,9 @@ ctl_stats(struct sb *sb, struct evhttp_request *req)
 
 	for (i = 0; i < SB_OP_N; i++) {
 		snprintf(name, sizeof(name), "%s.%s",
-		         sb_ops[i].prov == SB_PROV_N ? "none"
-		                                     : sb_prov_names[sb_ops[i].prov],
+		         sb_ops[i].prov == SB_PROV_N
+		             ? "none"
+		             : sb_prov_names[sb_ops[i].prov],
 		         sb_ops[i].name);
 		json_object_set_new(rq, name,
 		                    json_integer((json_int_t)sb->st_req[i]));
@@ -1099,20 +1109,19 @@ ctl_stats(struct sb *sb, struct evhttp_request *req)
 		json_object_set_new(fl, sb_fault_names[i],
 		                    json_integer((json_int_t)sb->st_fault[i]));
 	ctl_json(req, 200,
-	         json_pack("{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,"
-	                   "s:I,s:I}",
-	                   "requests", rq, "faults", fl, "callbacks", "sent",
-	                   (json_int_t)sb->st_cb_sent, "ok",
-	                   (json_int_t)sb->st_cb_ok, "failed",
-	                   (json_int_t)sb->st_cb_failed, "overflow",
-	                   (json_int_t)sb->st_cb_overflow, "in_flight",
-	                   (json_int_t)sb->n_out, "charges",
-	                   (json_int_t)sb->n_all, "charges_refused",
-	                   (json_int_t)sb->st_charges_refused, "connections",
-	                   (json_int_t)sb->n_conns, "connections_refused",
-	                   (json_int_t)sb->st_conn_refused, "held_answers",
-	                   (json_int_t)sb->n_pend, "bad_requests",
-	                   (json_int_t)sb->st_bad_requests));
+	         json_pack(
+		     "{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,"
+		     "s:I,s:I}",
+		     "requests", rq, "faults", fl, "callbacks", "sent",
+		     (json_int_t)sb->st_cb_sent, "ok", (json_int_t)sb->st_cb_ok,
+		     "failed", (json_int_t)sb->st_cb_failed, "overflow",
+		     (json_int_t)sb->st_cb_overflow, "in_flight",
+		     (json_int_t)sb->n_out, "charges", (json_int_t)sb->n_all,
+		     "charges_refused", (json_int_t)sb->st_charges_refused,
+		     "connections", (json_int_t)sb->n_conns,
+		     "connections_refused", (json_int_t)sb->st_conn_refused,
+		     "held_answers", (json_int_t)sb->n_pend, "bad_requests",
+		     (json_int_t)sb->st_bad_requests));
 }
 
 static void
@@ -1127,7 +1136,7 @@ ctl_reset(struct sb *sb, struct evhttp_request *req)
 	sb->st_cb_overflow = sb->st_conn_refused = 0;
 	sb->st_charges_refused = sb->st_bad_requests = 0;
 	sb_mpesa_reset(sb);
-	sb_log(SB_LOG_INFO, "event=reset");
+	sb_log(sb, SB_LOG_INFO, "event=reset");
 	ctl_json(req, 200, json_pack("{s:b}", "reset", 1));
 }
 
@@ -1153,8 +1162,9 @@ ctl_webhooks(struct sb *sb, struct evhttp_request *req)
 		if (p < 0 || !json_is_string(v) ||
 		    sb_url_parse(&u, json_string_value(v)) != 0) {
 			json_decref(j);
-			ctl_error(req, 400,
-			          "keys paystack/flutterwave, values http(s) URLs");
+			ctl_error(
+			    req, 400,
+			    "keys paystack/flutterwave, values http(s) URLs");
 			return;
 		}
 	}
@@ -1206,17 +1216,18 @@ ctl_cb(struct evhttp_request *req, void *arg)
 		ctl_faults_get(sb, req);
 	} else if (strcmp(path, "/faults") == 0 && m == EVHTTP_REQ_DELETE) {
 		sb->n_rules = 0;
-		sb_log(SB_LOG_INFO, "event=faults_cleared");
+		sb_log(sb, SB_LOG_INFO, "event=faults_cleared");
 		ctl_json(req, 200, json_pack("{s:i}", "rules", 0));
 	} else if (strcmp(path, "/reset") == 0 && m == EVHTTP_REQ_POST) {
 		ctl_reset(sb, req);
 	} else if (strcmp(path, "/tokens/expire") == 0 &&
 	           m == EVHTTP_REQ_POST) {
 		sb->token_min_serial = sb->token_serial;
-		sb_log(SB_LOG_INFO, "event=tokens_expired upto=%" PRIu64,
+		sb_log(sb, SB_LOG_INFO, "event=tokens_expired upto=%" PRIu64,
 		       sb->token_min_serial);
-		ctl_json(req, 200, json_pack("{s:I}", "expired_upto",
-		                             (json_int_t)sb->token_min_serial));
+		ctl_json(req, 200,
+		         json_pack("{s:I}", "expired_upto",
+		                   (json_int_t)sb->token_min_serial));
 	} else if (strcmp(path, "/webhooks") == 0 && m == EVHTTP_REQ_POST) {
 		ctl_webhooks(sb, req);
 	} else if (strcmp(path, "/c2b/pay") == 0 && m == EVHTTP_REQ_POST) {
@@ -1270,7 +1281,8 @@ bind_one(struct sb *sb, struct evhttp *h, const char *spec, char *out,
 		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
 		snprintf(out, cap, "%s:%u", addr, ntohs(s4->sin_port));
 	} else {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+		const struct sockaddr_in6 *s6 =
+		    (const struct sockaddr_in6 *)&ss;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
 		snprintf(out, cap, "[%s]:%u", addr, ntohs(s6->sin6_port));
@@ -1302,10 +1314,10 @@ sb_http_start(struct sb *sb, const char *listen, const char *ctl,
 	evhttp_set_timeout(sb->https, 60);
 	evhttp_set_timeout(sb->ctl, 60);
 	evhttp_set_allowed_methods(sb->https, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	                                              EVHTTP_REQ_PUT |
-	                                              EVHTTP_REQ_DELETE);
+	                                          EVHTTP_REQ_PUT |
+	                                          EVHTTP_REQ_DELETE);
 	evhttp_set_allowed_methods(sb->ctl, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	                                            EVHTTP_REQ_DELETE);
+	                                        EVHTTP_REQ_DELETE);
 	if (bind_one(sb, sb->https, listen, https_addr, cap) != 0 ||
 	    bind_one(sb, sb->ctl, ctl, ctl_addr, cap) != 0)
 		return -1;

@@ -26,16 +26,17 @@
 const char *const sb_state_names[4] = {"pending", "succeeded", "failed",
                                        "reversed"};
 const char *const sb_kind_names[SB_K_N] = {
-	"stkpush",  "c2b",     "b2c",    "requesttopay", "transfer",
-	"webpayment", "bill", "charge", "charge"};
+    "stkpush",    "c2b",  "b2c",    "requesttopay", "transfer",
+    "webpayment", "bill", "charge", "charge"};
 
 /* ------------------------------------------------------------ hashing */
 
 static const char *
 key_of(const struct sb_charge *c, int idx)
 {
-	return idx == SB_IDX_REF ? c->ref : idx == SB_IDX_CREF ? c->cref
-	                                                      : c->alt;
+	return idx == SB_IDX_REF    ? c->ref
+	       : idx == SB_IDX_CREF ? c->cref
+	                            : c->alt;
 }
 
 static uint64_t
@@ -56,7 +57,8 @@ htab_grow(struct sb_htab *t, int idx)
 		struct sb_charge *c = t->b[i], *next;
 
 		for (; c != NULL; c = next) {
-			size_t h = key_hash(c->prov, key_of(c, idx)) & (ncap - 1);
+			size_t h =
+			    key_hash(c->prov, key_of(c, idx)) & (ncap - 1);
 
 			next = c->next[idx];
 			c->next[idx] = nb[h];
@@ -143,8 +145,10 @@ sb_charge_new(struct sb *sb, enum sb_prov prov, enum sb_kind kind)
 
 	if (sb->n_all >= sb->max_charges) {
 		sb->st_charges_refused++;
-		sb_log(SB_LOG_WARN, "event=charge_refused reason=max_charges "
-		                    "max=%zu", sb->max_charges);
+		sb_log(sb, SB_LOG_WARN,
+		       "event=charge_refused reason=max_charges "
+		       "max=%zu",
+		       sb->max_charges);
 		return NULL;
 	}
 	if (sb->n_all == sb->cap_all) {
@@ -231,8 +235,8 @@ sb_charge_complete(struct sb *sb, struct sb_charge *c, bool callbacks)
 		return;
 	c->state = c->outcome;
 	c->done_ms = sb_now_ms();
-	if (sb_log_on(SB_LOG_DEBUG))
-		sb_log(SB_LOG_DEBUG,
+	if (sb_log_on(sb, SB_LOG_DEBUG))
+		sb_log(sb, SB_LOG_DEBUG,
 		       "event=charge_done provider=%s ref=%s state=%s code=%s",
 		       sb_prov_names[c->prov], c->ref, sb_state_names[c->state],
 		       c->code);
@@ -269,13 +273,13 @@ static void
 render_charge(struct evbuffer *out, const struct sb_charge *c, bool first)
 {
 	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
-		"provider", sb_prov_names[c->prov], "op", sb_kind_names[c->kind],
-		"provider_ref", c->ref, "client_ref", c->cref, "msisdn",
-		c->msisdn, "amount", "", "currency", c->currency, "state",
-		sb_state_names[c->state], "code", c->code, "callbacks_sent",
-		(json_int_t)c->callbacks_sent, "callbacks_ok",
-		(json_int_t)c->callbacks_ok);
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
+	    "provider", sb_prov_names[c->prov], "op", sb_kind_names[c->kind],
+	    "provider_ref", c->ref, "client_ref", c->cref, "msisdn", c->msisdn,
+	    "amount", "", "currency", c->currency, "state",
+	    sb_state_names[c->state], "code", c->code, "callbacks_sent",
+	    (json_int_t)c->callbacks_sent, "callbacks_ok",
+	    (json_int_t)c->callbacks_ok);
 	char amt[32];
 	char *s;
 
@@ -347,13 +351,12 @@ sb_ledger_render(struct sb *sb, struct evbuffer *out, const char *prov,
 				max = k;
 		}
 	}
-	evbuffer_add_printf(out,
-	                    "],\"by_client_ref_succeeded_max\":%" PRId64
-	                    ",\"count\":%zu,\"pending\":%" PRIu64
-	                    ",\"succeeded\":%" PRIu64 ",\"failed\":%" PRIu64
-	                    ",\"reversed\":%" PRIu64 "}",
-	                    max, n, by_state[0], by_state[1], by_state[2],
-	                    by_state[3]);
+	evbuffer_add_printf(
+	    out,
+	    "],\"by_client_ref_succeeded_max\":%" PRId64
+	    ",\"count\":%zu,\"pending\":%" PRIu64 ",\"succeeded\":%" PRIu64
+	    ",\"failed\":%" PRIu64 ",\"reversed\":%" PRIu64 "}",
+	    max, n, by_state[0], by_state[1], by_state[2], by_state[3]);
 }
 
 /* ------------------------------------------------------------ tokens */
@@ -373,8 +376,8 @@ sb_token_issue(struct sb *sb, enum sb_op kind, int64_t ttl_s, char *dst,
 	uint64_t serial = ++sb->token_serial;
 	int64_t exp = sb_now_ms() / 1000 + ttl_s;
 
-	snprintf(body, sizeof(body), "%016" PRIx64 "%012" PRIx64 "%02x",
-	         serial, (uint64_t)exp & 0xffffffffffffu, (unsigned)kind);
+	snprintf(body, sizeof(body), "%016" PRIx64 "%012" PRIx64 "%02x", serial,
+	         (uint64_t)exp & 0xffffffffffffu, (unsigned)kind);
 	sb_hmac256(mac, sb->token_key, sizeof(sb->token_key), body, TOK_BODY);
 	sb_hex(hex, mac, sizeof(mac));
 	snprintf(dst, cap, "%s%.*s", body, TOK_MAC, hex);

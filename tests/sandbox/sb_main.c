@@ -64,57 +64,55 @@ enum {
 };
 
 static const struct option opts[] = {
-	{"listen", required_argument, NULL, O_LISTEN},
-	{"ctl", required_argument, NULL, O_CTL},
-	{"tls-dir", required_argument, NULL, O_TLS_DIR},
-	{"callback-delay-ms", required_argument, NULL, O_DELAY},
-	{"seed", required_argument, NULL, O_SEED},
-	{"webhook", required_argument, NULL, O_WEBHOOK},
-	{"callback-timeout-ms", required_argument, NULL, O_CB_TIMEOUT},
-	{"max-charges", required_argument, NULL, O_MAX_CHARGES},
-	{"max-connections", required_argument, NULL, O_MAX_CONNS},
-	{"token-ttl-s", required_argument, NULL, O_TOKEN_TTL},
-	{"verbose", no_argument, NULL, O_VERBOSE},
-	{"quiet", no_argument, NULL, O_QUIET},
-	{"mpesa-consumer-key", required_argument, NULL, O_MPESA_KEY},
-	{"mpesa-consumer-secret", required_argument, NULL, O_MPESA_SECRET},
-	{"mpesa-shortcode", required_argument, NULL, O_MPESA_SHORTCODE},
-	{"mpesa-passkey", required_argument, NULL, O_MPESA_PASSKEY},
-	{"mpesa-initiator", required_argument, NULL, O_MPESA_INITIATOR},
-	{"mpesa-initiator-password", required_argument, NULL,
-	 O_MPESA_INITIATOR_PW},
-	{"mpesa-expires-in-string", no_argument, NULL, O_MPESA_EXPIRES_STR},
-	{"mpesa-single-token", no_argument, NULL, O_MPESA_SINGLE_TOKEN},
-	{"momo-api-user", required_argument, NULL, O_MOMO_USER},
-	{"momo-api-key", required_argument, NULL, O_MOMO_APIKEY},
-	{"momo-collection-key", required_argument, NULL, O_MOMO_COLL_KEY},
-	{"momo-disbursement-key", required_argument, NULL, O_MOMO_DISB_KEY},
-	{"momo-target-environment", required_argument, NULL, O_MOMO_ENV},
-	{"momo-currency", required_argument, NULL, O_MOMO_CURRENCY},
-	{"momo-callback-method", required_argument, NULL, O_MOMO_CB_METHOD},
-	{"orange-client-id", required_argument, NULL, O_ORANGE_ID},
-	{"orange-client-secret", required_argument, NULL, O_ORANGE_SECRET},
-	{"orange-merchant-key", required_argument, NULL, O_ORANGE_MERCHANT},
-	{"orange-currency", required_argument, NULL, O_ORANGE_CURRENCY},
-	{"flw-secret-key", required_argument, NULL, O_FLW_SECRET},
-	{"flw-secret-hash", required_argument, NULL, O_FLW_HASH},
-	{"paystack-secret-key", required_argument, NULL, O_PAYSTACK_SECRET},
-	{"help", no_argument, NULL, O_HELP},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"ctl", required_argument, NULL, O_CTL},
+    {"tls-dir", required_argument, NULL, O_TLS_DIR},
+    {"callback-delay-ms", required_argument, NULL, O_DELAY},
+    {"seed", required_argument, NULL, O_SEED},
+    {"webhook", required_argument, NULL, O_WEBHOOK},
+    {"callback-timeout-ms", required_argument, NULL, O_CB_TIMEOUT},
+    {"max-charges", required_argument, NULL, O_MAX_CHARGES},
+    {"max-connections", required_argument, NULL, O_MAX_CONNS},
+    {"token-ttl-s", required_argument, NULL, O_TOKEN_TTL},
+    {"verbose", no_argument, NULL, O_VERBOSE},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"mpesa-consumer-key", required_argument, NULL, O_MPESA_KEY},
+    {"mpesa-consumer-secret", required_argument, NULL, O_MPESA_SECRET},
+    {"mpesa-shortcode", required_argument, NULL, O_MPESA_SHORTCODE},
+    {"mpesa-passkey", required_argument, NULL, O_MPESA_PASSKEY},
+    {"mpesa-initiator", required_argument, NULL, O_MPESA_INITIATOR},
+    {"mpesa-initiator-password", required_argument, NULL, O_MPESA_INITIATOR_PW},
+    {"mpesa-expires-in-string", no_argument, NULL, O_MPESA_EXPIRES_STR},
+    {"mpesa-single-token", no_argument, NULL, O_MPESA_SINGLE_TOKEN},
+    {"momo-api-user", required_argument, NULL, O_MOMO_USER},
+    {"momo-api-key", required_argument, NULL, O_MOMO_APIKEY},
+    {"momo-collection-key", required_argument, NULL, O_MOMO_COLL_KEY},
+    {"momo-disbursement-key", required_argument, NULL, O_MOMO_DISB_KEY},
+    {"momo-target-environment", required_argument, NULL, O_MOMO_ENV},
+    {"momo-currency", required_argument, NULL, O_MOMO_CURRENCY},
+    {"momo-callback-method", required_argument, NULL, O_MOMO_CB_METHOD},
+    {"orange-client-id", required_argument, NULL, O_ORANGE_ID},
+    {"orange-client-secret", required_argument, NULL, O_ORANGE_SECRET},
+    {"orange-merchant-key", required_argument, NULL, O_ORANGE_MERCHANT},
+    {"orange-currency", required_argument, NULL, O_ORANGE_CURRENCY},
+    {"flw-secret-key", required_argument, NULL, O_FLW_SECRET},
+    {"flw-secret-hash", required_argument, NULL, O_FLW_HASH},
+    {"paystack-secret-key", required_argument, NULL, O_PAYSTACK_SECRET},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: soko-sandbox --listen HOST:PORT --ctl HOST:PORT "
-	        "--tls-dir DIR\n"
-	        "       [--callback-delay-ms N] [--seed N] "
-	        "[--webhook paystack=URL] [--webhook flutterwave=URL]\n"
-	        "       [--callback-timeout-ms N] [--max-charges N] "
-	        "[--max-connections N] [--token-ttl-s N]\n"
-	        "       [--verbose|--quiet] [credential flags: see "
-	        "tests/sandbox/README.md]\n");
+	fprintf(f, "usage: soko-sandbox --listen HOST:PORT --ctl HOST:PORT "
+	           "--tls-dir DIR\n"
+	           "       [--callback-delay-ms N] [--seed N] "
+	           "[--webhook paystack=URL] [--webhook flutterwave=URL]\n"
+	           "       [--callback-timeout-ms N] [--max-charges N] "
+	           "[--max-connections N] [--token-ttl-s N]\n"
+	           "       [--verbose|--quiet] [credential flags: see "
+	           "tests/sandbox/README.md]\n");
 }
 
 static bool
@@ -138,7 +136,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct sb *sb = arg;
 
 	(void)what;
-	sb_log(SB_LOG_INFO, "event=signal sig=%d action=exit", (int)sig);
+	sb_log(sb, SB_LOG_INFO, "event=signal sig=%d action=exit", (int)sig);
 	event_base_loopbreak(sb->base);
 }
 
@@ -152,7 +150,7 @@ defaults(struct sb *sb)
 	c->mpesa_secret = "DLKG7PBun720GZim";
 	c->mpesa_shortcode = "174379";
 	c->mpesa_passkey =
-		"bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+	    "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 	c->mpesa_initiator = "testapi";
 	c->mpesa_initiator_pw = "Safaricom999!*!";
 	c->momo_user = "f4d5b7a0-5c1e-4b8e-9d3a-2b6c8e1f0a91";
@@ -175,6 +173,7 @@ static int
 run(int argc, char **argv)
 {
 	struct sb *sb = sb_xcalloc(1, sizeof(*sb));
+	struct event_config *cfg = NULL;
 	const char *listen = NULL, *ctl = NULL, *tls_dir = NULL;
 	char https_addr[80], ctl_addr[80], err[512];
 	int64_t v;
@@ -182,6 +181,7 @@ run(int argc, char **argv)
 	int o, rc = 2, i;
 
 	defaults(sb);
+	sb->log_level = SB_LOG_INFO;
 	sb->callback_delay_ms = 200;
 	sb->callback_timeout_ms = 10000;
 	sb->max_charges = SB_MAX_CHARGES_DEF;
@@ -198,7 +198,8 @@ run(int argc, char **argv)
 			tls_dir = optarg;
 			break;
 		case O_DELAY:
-			if (!parse_i64(optarg, 0, 3600000, &sb->callback_delay_ms))
+			if (!parse_i64(optarg, 0, 3600000,
+			               &sb->callback_delay_ms))
 				goto bad;
 			break;
 		case O_CB_TIMEOUT:
@@ -223,7 +224,8 @@ run(int argc, char **argv)
 			sb->max_conns = (size_t)v;
 			break;
 		case O_TOKEN_TTL:
-			if (!parse_i64(optarg, 1, 100000000, &sb->cr.token_ttl_s))
+			if (!parse_i64(optarg, 1, 100000000,
+			               &sb->cr.token_ttl_s))
 				goto bad;
 			break;
 		case O_WEBHOOK: {
@@ -243,10 +245,10 @@ run(int argc, char **argv)
 			break;
 		}
 		case O_VERBOSE:
-			sb_log_set(SB_LOG_DEBUG);
+			sb->log_level = SB_LOG_DEBUG;
 			break;
 		case O_QUIET:
-			sb_log_set(SB_LOG_WARN);
+			sb->log_level = SB_LOG_WARN;
 			break;
 		case O_MPESA_KEY:
 			sb->cr.mpesa_key = optarg;
@@ -355,7 +357,14 @@ run(int argc, char **argv)
 		fprintf(stderr, "soko-sandbox: tls: %s\n", err);
 		goto out;
 	}
-	sb->base = event_base_new();
+	/* the changelist folds evhttp's read/write interest toggles of one
+	 * loop iteration into one epoll_ctl (hot path, README) */
+	cfg = event_config_new();
+	if (cfg == NULL || event_config_set_flag(
+			       cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+		goto out;
+	sb->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
 	if (sb->base == NULL)
 		goto out;
 	sb->due_ev = evtimer_new(sb->base, sb_due_cb, sb);
@@ -371,7 +380,7 @@ run(int argc, char **argv)
 		        listen, ctl);
 		goto out;
 	}
-	sb_log(SB_LOG_INFO,
+	sb_log(sb, SB_LOG_INFO,
 	       "event=listening https=%s ctl=%s seed=%" PRIu64
 	       " callback_delay_ms=%" PRId64,
 	       https_addr, ctl_addr, sb->seed, sb->callback_delay_ms);

@@ -24,14 +24,14 @@ struct magic {
 	const char *reason;
 };
 static const struct magic magics[] = {
-	{"46733123450", false, "INTERNAL_PROCESSING_ERROR"},
-	{"46733123451", false, "APPROVAL_REJECTED"},
-	{"46733123452", false, "EXPIRED"},
-	{"46733123453", true, NULL}, /* ONGOING */
-	{"46733123454", true, NULL}, /* PENDING */
-	{"46733123455", false, "PAYER_NOT_FOUND"},
-	{"46733123456", false, "NOT_ENOUGH_FUNDS"},
-	{"46733123457", false, "PAYEE_NOT_FOUND"},
+    {"46733123450", false, "INTERNAL_PROCESSING_ERROR"},
+    {"46733123451", false, "APPROVAL_REJECTED"},
+    {"46733123452", false, "EXPIRED"},
+    {"46733123453", true, NULL}, /* ONGOING */
+    {"46733123454", true, NULL}, /* PENDING */
+    {"46733123455", false, "PAYER_NOT_FOUND"},
+    {"46733123456", false, "NOT_ENOUGH_FUNDS"},
+    {"46733123457", false, "PAYEE_NOT_FOUND"},
 };
 
 static void
@@ -98,9 +98,9 @@ status_body(const struct sb_charge *c, bool lie)
 		json_object_set_new(j, "status", json_string("SUCCESSFUL"));
 	} else {
 		json_object_set_new(j, "status", json_string("FAILED"));
-		json_object_set_new(j, "reason",
-		                    json_string(lie ? "INTERNAL_PROCESSING_ERROR"
-		                                    : c->code));
+		json_object_set_new(
+		    j, "reason",
+		    json_string(lie ? "INTERNAL_PROCESSING_ERROR" : c->code));
 	}
 	return j;
 }
@@ -125,8 +125,9 @@ create(struct sb_rq *rq, bool disb)
 		return;
 	}
 	if (sb_charge_by_ref(sb, SB_MOMO, ref) != NULL) {
-		momo_err(rq, 409, "RESOURCE_ALREADY_EXIST",
-		         "Duplicated reference id. Creation of resource failed.");
+		momo_err(
+		    rq, 409, "RESOURCE_ALREADY_EXIST",
+		    "Duplicated reference id. Creation of resource failed.");
 		return;
 	}
 	j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL);
@@ -153,7 +154,8 @@ create(struct sb_rq *rq, bool disb)
 	}
 	if (strcmp(cur, sb->cr.momo_currency) != 0) {
 		json_decref(j);
-		momo_err(rq, 500, "INVALID_CURRENCY", "Currency not supported.");
+		momo_err(rq, 500, "INVALID_CURRENCY",
+		         "Currency not supported.");
 		return;
 	}
 	if (cb != NULL && sb_url_parse(&u, cb) != 0) {
@@ -261,7 +263,8 @@ token(struct sb_rq *rq, enum sb_op kind)
 	}
 	if (!sb_basic_ok(sb_rq_header(rq, "Authorization"), sb->cr.momo_user,
 	                 sb->cr.momo_apikey)) {
-		sb_rq_json(rq, 401, json_pack("{s:s}", "error", "login_failed"));
+		sb_rq_json(rq, 401,
+		           json_pack("{s:s}", "error", "login_failed"));
 		return;
 	}
 	sb_token_issue(sb, kind, ttl, tok, sizeof(tok));
@@ -282,8 +285,8 @@ sb_momo_handle(struct sb_rq *rq)
 	const char *tok;
 	const char *id = NULL;
 	enum sb_tok_rc trc;
-	enum sb_op tok_kind = disb ? SB_OP_MOMO_DISB_TOKEN
-	                           : SB_OP_MOMO_COLL_TOKEN;
+	enum sb_op tok_kind =
+	    disb ? SB_OP_MOMO_DISB_TOKEN : SB_OP_MOMO_COLL_TOKEN;
 	const char *res = disb ? "/v1_0/transfer" : "/v1_0/requesttopay";
 	size_t rl = strlen(res);
 	json_t *j = NULL;
@@ -295,8 +298,8 @@ sb_momo_handle(struct sb_rq *rq)
 		rq->op = disb ? SB_OP_MOMO_TRANSFER : SB_OP_MOMO_RTP;
 	else if (strncmp(rest, res, rl) == 0 && rest[rl] == '/' &&
 	         rest[rl + 1] != '\0' && rq->method == EVHTTP_REQ_GET) {
-		rq->op = disb ? SB_OP_MOMO_TRANSFER_STATUS
-		              : SB_OP_MOMO_RTP_STATUS;
+		rq->op =
+		    disb ? SB_OP_MOMO_TRANSFER_STATUS : SB_OP_MOMO_RTP_STATUS;
 		id = rest + rl + 1;
 	} else {
 		sb_rq_json(rq, 404,
@@ -309,17 +312,18 @@ sb_momo_handle(struct sb_rq *rq)
 		msisdn = sb_jstr(json_object_get(j, disb ? "payee" : "payer"),
 		                 "partyId");
 	}
-	sb_rq_faults(rq, msisdn, rq->op == SB_OP_MOMO_RTP ||
-	                                 rq->op == SB_OP_MOMO_TRANSFER);
+	sb_rq_faults(rq, msisdn,
+	             rq->op == SB_OP_MOMO_RTP || rq->op == SB_OP_MOMO_TRANSFER);
 	json_decref(j);
 	/* Azure API Management checks the subscription key first */
 	if (key == NULL || strlen(key) != strlen(want) ||
 	    !sb_ct_eq(key, want, strlen(want))) {
-		sb_rq_json(rq, 401,
-		           json_pack("{s:i,s:s}", "statusCode", 401, "message",
-		                     "Access denied due to invalid subscription "
-		                     "key. Make sure to provide a valid key for "
-		                     "an active subscription."));
+		sb_rq_json(
+		    rq, 401,
+		    json_pack("{s:i,s:s}", "statusCode", 401, "message",
+		              "Access denied due to invalid subscription "
+		              "key. Make sure to provide a valid key for "
+		              "an active subscription."));
 		return;
 	}
 	if (rq->op == tok_kind) {
@@ -335,8 +339,8 @@ sb_momo_handle(struct sb_rq *rq)
 		sb_rq_json(rq, 401,
 		           json_pack("{s:i,s:s}", "statusCode", 401, "message",
 		                     trc == SB_TOK_EXPIRED
-		                             ? "Access token expired."
-		                             : "Invalid access token."));
+		                         ? "Access token expired."
+		                         : "Invalid access token."));
 		return;
 	}
 	if (env == NULL || strcmp(env, sb->cr.momo_env) != 0) {

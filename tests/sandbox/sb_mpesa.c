@@ -21,12 +21,12 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#define EAT_OFFSET_S   10800
-#define MAX_STK_CENTS  (250000 * 100) /* FAQ: 250,000 KES a transaction */
-#define MIN_B2C_CENTS  (10 * 100)
-#define MAGIC_PREFIX   "254700" /* 254700RRRRRR: outcome ResultCode R */
-#define MAGIC_PENDING  "254700999999" /* never completes */
-#define MAGIC_SFC      "254700999003" /* SFC_IC0003 */
+#define EAT_OFFSET_S  10800
+#define MAX_STK_CENTS (250000 * 100) /* FAQ: 250,000 KES a transaction */
+#define MIN_B2C_CENTS (10 * 100)
+#define MAGIC_PREFIX  "254700"       /* 254700RRRRRR: outcome ResultCode R */
+#define MAGIC_PENDING "254700999999" /* never completes */
+#define MAGIC_SFC     "254700999003" /* SFC_IC0003 */
 
 static const char *const UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 static const char *const HEX = "0123456789abcdef";
@@ -38,34 +38,34 @@ struct code_desc {
 
 /* STK and B2C result codes (§1.2, §1.6 tables). */
 static const struct code_desc result_codes[] = {
-	{"0", "The service request is processed successfully."},
-	{"1", "The balance is insufficient for the transaction."},
-	{"2", "Declined due to limit rule."},
-	{"3", "Declined due to limit rule: greater than the maximum "
-	      "transaction amount."},
-	{"4", "Declined due to limit rule: would exceed daily transfer "
-	      "limit."},
-	{"8", "Declined due to limit rule: would exceed the maximum balance."},
-	{"11", "The DebitParty is in an invalid state."},
-	{"17", "Rule limited."},
-	{"21", "The initiator is not allowed to initiate this request."},
-	{"1019", "Transaction has expired."},
-	{"1025", "An error occurred while sending a push request."},
-	{"1032", "Request cancelled by user."},
-	{"1037", "DS timeout user cannot be reached."},
-	{"2001", "The initiator information is invalid."},
-	{"2006", "Declined due to account rule: The account status does not "
-	         "allow this transaction."},
-	{"2028", "The request is not permitted according to product "
-	         "assignment."},
-	{"2040", "Credit Party customer type (Unregistered or Registered "
-	         "Customer) can't be supported by the service."},
-	{"8006", "The security credential is locked."},
-	{"SFC_IC0003", "The operator does not exist."},
-	{"R000001", "The transaction receipt number does not exist."},
-	{"R000002", "The OriginalTransactionID is invalid."},
-	{"R000003", "The transaction has already been reversed."},
-	{"R000004", "The reversal amount does not match the transaction."},
+    {"0", "The service request is processed successfully."},
+    {"1", "The balance is insufficient for the transaction."},
+    {"2", "Declined due to limit rule."},
+    {"3", "Declined due to limit rule: greater than the maximum "
+          "transaction amount."},
+    {"4", "Declined due to limit rule: would exceed daily transfer "
+          "limit."},
+    {"8", "Declined due to limit rule: would exceed the maximum balance."},
+    {"11", "The DebitParty is in an invalid state."},
+    {"17", "Rule limited."},
+    {"21", "The initiator is not allowed to initiate this request."},
+    {"1019", "Transaction has expired."},
+    {"1025", "An error occurred while sending a push request."},
+    {"1032", "Request cancelled by user."},
+    {"1037", "DS timeout user cannot be reached."},
+    {"2001", "The initiator information is invalid."},
+    {"2006", "Declined due to account rule: The account status does not "
+             "allow this transaction."},
+    {"2028", "The request is not permitted according to product "
+             "assignment."},
+    {"2040", "Credit Party customer type (Unregistered or Registered "
+             "Customer) can't be supported by the service."},
+    {"8006", "The security credential is locked."},
+    {"SFC_IC0003", "The operator does not exist."},
+    {"R000001", "The transaction receipt number does not exist."},
+    {"R000002", "The OriginalTransactionID is invalid."},
+    {"R000003", "The transaction has already been reversed."},
+    {"R000004", "The reversal amount does not match the transaction."},
 };
 
 static const char *
@@ -115,8 +115,8 @@ mp_err(struct sb_rq *rq, int status, const char *code, const char *msg)
 
 	request_id(rq->sb, rid);
 	sb_rq_json(rq, status,
-	           json_pack("{s:s,s:s,s:s}", "requestId", rid, "errorCode", code,
-	                     "errorMessage", msg));
+	           json_pack("{s:s,s:s,s:s}", "requestId", rid, "errorCode",
+	                     code, "errorMessage", msg));
 	return -1;
 }
 
@@ -189,8 +189,7 @@ mp_auth(struct sb_rq *rq, bool stk)
 		return false;
 	}
 	rc = sb_token_check(rq->sb, SB_OP_MPESA_OAUTH, tok);
-	if (rc == SB_TOK_OK &&
-	    (rq->faults & SB_FBIT(SB_F_EXPIRED_TOKEN)))
+	if (rc == SB_TOK_OK && (rq->faults & SB_FBIT(SB_F_EXPIRED_TOKEN)))
 		rc = SB_TOK_EXPIRED;
 	if (rc != SB_TOK_OK) {
 		/* §1.0: the STK pages document 404.001.03; C2B, B2C and
@@ -211,7 +210,8 @@ stk_password(struct sb *sb, const char *ts, char *dst, size_t cap)
 	int n = snprintf(plain, sizeof(plain), "%s%s%s", sb->cr.mpesa_shortcode,
 	                 sb->cr.mpesa_passkey, ts);
 
-	if (n < 0 || (size_t)n >= sizeof(plain) || cap < 4 * (sizeof(plain) / 3) + 4) {
+	if (n < 0 || (size_t)n >= sizeof(plain) ||
+	    cap < 4 * (sizeof(plain) / 3) + 4) {
 		dst[0] = '\0';
 		return;
 	}
@@ -308,8 +308,8 @@ oauth(struct sb_rq *rq)
 	sb_rq_json(rq, 200,
 	           json_pack("{s:s,s:o}", "access_token", tok, "expires_in",
 	                     sb->cr.mpesa_expires_str
-	                             ? json_string(ttl_s)
-	                             : json_integer((json_int_t)ttl)));
+	                         ? json_string(ttl_s)
+	                         : json_integer((json_int_t)ttl)));
 }
 
 /* ------------------------------------------------------------ STK */
@@ -397,7 +397,8 @@ stk_push(struct sb_rq *rq, json_t *j)
 	c->url = sb_xstrdup(cb);
 	c->echo = json_pack("{s:s}", "MerchantRequestID", mrid);
 	c->faults = rq->faults & SB_F_CHARGE_MASK;
-	code = cents > MAX_STK_CENTS ? "3" : magic_code(phone, buf, sizeof(buf));
+	code =
+	    cents > MAX_STK_CENTS ? "3" : magic_code(phone, buf, sizeof(buf));
 	sb_copy(c->code, sizeof(c->code), code);
 	c->outcome = strcmp(code, "0") == 0 ? SB_SUCCEEDED : SB_FAILED;
 	sb_charge_index(sb, c);
@@ -435,7 +436,8 @@ stk_query(struct sb_rq *rq, json_t *j)
 		sb_copy(rid, sizeof(rid), c->ref);
 		sb_rq_json(rq, 500,
 		           json_pack("{s:s,s:s,s:s}", "requestId", rid,
-		                     "errorCode", "500.001.1001", "errorMessage",
+		                     "errorCode", "500.001.1001",
+		                     "errorMessage",
 		                     "The transaction is being processed"));
 		return 0;
 	}
@@ -476,17 +478,16 @@ stk_callback_body(const struct sb_charge *c, bool lie)
 		/* Amount a JSON real as in the sample (1.00); Balance
 		 * without Value as older callbacks carry it (§1.2) */
 		json_object_set_new(
-			cb, "CallbackMetadata",
-			json_pack("{s:[o,o,o,o,o]}", "Item",
-			          item("Amount", json_real((double)c->cents /
-			                                   100.0)),
-			          item("MpesaReceiptNumber", json_string(c->alt)),
-			          item("Balance", NULL),
-			          item("TransactionDate",
-			               json_integer(strtoll(ts, NULL, 10))),
-			          item("PhoneNumber",
-			               json_integer(strtoll(c->msisdn, NULL,
-			                                    10)))));
+		    cb, "CallbackMetadata",
+		    json_pack(
+			"{s:[o,o,o,o,o]}", "Item",
+			item("Amount", json_real((double)c->cents / 100.0)),
+			item("MpesaReceiptNumber", json_string(c->alt)),
+			item("Balance", NULL),
+			item("TransactionDate",
+		             json_integer(strtoll(ts, NULL, 10))),
+			item("PhoneNumber",
+		             json_integer(strtoll(c->msisdn, NULL, 10)))));
 	}
 	return json_pack("{s:{s:o}}", "Body", "stkCallback", cb);
 }
@@ -570,8 +571,8 @@ c2b_register(struct sb_rq *rq, json_t *j, int version)
 	r->confirm_url = sb_xstrdup(cu);
 	r->validate_url = sb_xstrdup(vu);
 	r->version = version;
-	sb_log(SB_LOG_INFO, "event=c2b_registered shortcode=%s version=%d", sc,
-	       version);
+	sb_log(sb, SB_LOG_INFO, "event=c2b_registered shortcode=%s version=%d",
+	       sc, version);
 	conversation_id(sb, oc, sizeof(oc), NULL);
 	sb_rq_json(rq, 200,
 	           json_pack("{s:s,s:s,s:s}", "OriginatorCoversationID", oc,
@@ -613,15 +614,14 @@ c2b_body(struct c2b_flow *f, const struct sb_c2b_reg *r, bool confirm,
 	else
 		snprintf(who, sizeof(who), "%.4s ***** %s", f->msisdn,
 		         f->msisdn + strlen(f->msisdn) - 3);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,"
-	                 "s:s}",
-	                 "TransactionType", f->type, "TransID", f->trans_id,
-	                 "TransTime", f->trans_time, "TransAmount", amt,
-	                 "BusinessShortCode", f->shortcode, "BillRefNumber",
-	                 f->bill_ref, "InvoiceNumber", "", "OrgAccountBalance",
-	                 bal, "ThirdPartyTransID", "", "MSISDN", who,
-	                 "FirstName", f->first, "MiddleName", "", "LastName",
-	                 "");
+	return json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,"
+	    "s:s}",
+	    "TransactionType", f->type, "TransID", f->trans_id, "TransTime",
+	    f->trans_time, "TransAmount", amt, "BusinessShortCode",
+	    f->shortcode, "BillRefNumber", f->bill_ref, "InvoiceNumber", "",
+	    "OrgAccountBalance", bal, "ThirdPartyTransID", "", "MSISDN", who,
+	    "FirstName", f->first, "MiddleName", "", "LastName", "");
 }
 
 static void
@@ -629,17 +629,17 @@ c2b_finish(struct c2b_flow *f)
 {
 	struct sb *sb = f->sb;
 
-	sb_log(SB_LOG_INFO,
+	sb_log(sb, SB_LOG_INFO,
 	       "event=c2b_done shortcode=%s trans_id=%s result=%s "
 	       "validation_status=%d confirmation_status=%d",
 	       f->shortcode, f->trans_id, f->result, f->val_status,
 	       f->conf_status);
 	if (f->ctl_req != NULL && !sb->stopping) {
-		json_t *j = json_pack(
-			"{s:s,s:s,s:{s:i,s:s},s:{s:i}}", "TransID", f->trans_id,
-			"result", f->result, "validation", "status",
-			f->val_status, "ResultCode", f->val_code, "confirmation",
-			"status", f->conf_status);
+		json_t *j = json_pack("{s:s,s:s,s:{s:i,s:s},s:{s:i}}",
+		                      "TransID", f->trans_id, "result",
+		                      f->result, "validation", "status",
+		                      f->val_status, "ResultCode", f->val_code,
+		                      "confirmation", "status", f->conf_status);
 		char *s = json_dumps(j, JSON_COMPACT);
 		struct evbuffer *b = evbuffer_new();
 
@@ -745,7 +745,8 @@ c2b_validated(struct sb *sb, void *arg, int status, const char *body,
 		accept = strcmp(code, "0") == 0;
 	} else {
 		/* unreachable or no usable answer: ResponseType decides */
-		accept = r != NULL && strcmp(r->response_type, "Completed") == 0;
+		accept =
+		    r != NULL && strcmp(r->response_type, "Completed") == 0;
 		snprintf(code, sizeof(code), "%s",
 		         accept ? "default:Completed" : "default:Cancelled");
 	}
@@ -834,7 +835,9 @@ sb_mpesa_c2b_pay(struct sb *sb, struct evhttp_request *req, json_t *j)
 		status = 404;
 	}
 	json_decref(j);
-	s = json_dumps(json_pack("{s:s}", "error", why), JSON_COMPACT);
+	j = json_pack("{s:s}", "error", why);
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
 	b = evbuffer_new();
 	if (s == NULL || b == NULL)
 		abort();
@@ -888,8 +891,8 @@ c2b_simulate(struct sb_rq *rq, json_t *j)
 static bool
 initiator_ok(struct sb *sb, const char *name, const char *cred)
 {
-	bool ok_cred = cred != NULL &&
-	               sb_tls_credential_ok(sb, cred, sb->cr.mpesa_initiator_pw);
+	bool ok_cred = cred != NULL && sb_tls_credential_ok(
+					   sb, cred, sb->cr.mpesa_initiator_pw);
 
 	return name != NULL && strcmp(name, sb->cr.mpesa_initiator) == 0 &&
 	       ok_cred;
@@ -1015,12 +1018,12 @@ result_envelope(const char *code, const char *ocid, const char *conv,
 	                      "ConversationID", conv, "TransactionID", txid);
 
 	if (params != NULL)
-		json_object_set_new(r, "ResultParameters",
-		                    json_pack("{s:o}", "ResultParameter", params));
-	json_object_set_new(
-		r, "ReferenceData",
-		json_pack("{s:{s:s,s:s}}", "ReferenceItem", "Key", ref_key,
-		          "Value", ref_value));
+		json_object_set_new(
+		    r, "ResultParameters",
+		    json_pack("{s:o}", "ResultParameter", params));
+	json_object_set_new(r, "ReferenceData",
+	                    json_pack("{s:{s:s,s:s}}", "ReferenceItem", "Key",
+	                              ref_key, "Value", ref_value));
 	return json_pack("{s:o}", "Result", r);
 }
 
@@ -1038,25 +1041,24 @@ b2c_result_body(struct sb *sb, const struct sb_charge *c, bool lie)
 		            "%d.%m.%Y %H:%M:%S");
 		snprintf(who, sizeof(who), "%s - JOHN DOE", c->msisdn);
 		params = json_pack(
-			"[o,o,o,o,o,o,o,o]",
-			param("TransactionAmount",
-			      json_integer((json_int_t)(c->cents / 100))),
-			param("TransactionReceipt", json_string(c->alt)),
-			param("ReceiverPartyPublicName", json_string(who)),
-			param("TransactionCompletedDateTime", json_string(when)),
-			param("B2CUtilityAccountAvailableFunds",
-			      money_real(sb->b2c_funds_cents)),
-			param("B2CWorkingAccountAvailableFunds",
-			      money_real(119937100)),
-			param("B2CRecipientIsRegisteredCustomer",
-			      json_string("Y")),
-			param("B2CChargesPaidAccountAvailableFunds",
-			      money_real(-198000)));
+		    "[o,o,o,o,o,o,o,o]",
+		    param("TransactionAmount",
+		          json_integer((json_int_t)(c->cents / 100))),
+		    param("TransactionReceipt", json_string(c->alt)),
+		    param("ReceiverPartyPublicName", json_string(who)),
+		    param("TransactionCompletedDateTime", json_string(when)),
+		    param("B2CUtilityAccountAvailableFunds",
+		          money_real(sb->b2c_funds_cents)),
+		    param("B2CWorkingAccountAvailableFunds",
+		          money_real(119937100)),
+		    param("B2CRecipientIsRegisteredCustomer", json_string("Y")),
+		    param("B2CChargesPaidAccountAvailableFunds",
+		          money_real(-198000)));
 	}
 	return result_envelope(
-		code, c->cref, c->ref, c->alt, params, "QueueTimeoutURL",
-		"https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/"
-		"submit");
+	    code, c->cref, c->ref, c->alt, params, "QueueTimeoutURL",
+	    "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/"
+	    "submit");
 }
 
 /* ------------------------------------------------------------ status */
@@ -1137,22 +1139,21 @@ tx_status(struct sb_rq *rq, json_t *j)
 	}
 	if (!initiator_ok(sb, name, cred)) {
 		code = "2001";
-	} else if (c == NULL || (c->state == SB_PENDING &&
-	                         txid != NULL && *txid != '\0' &&
-	                         strcmp(txid, c->alt) == 0)) {
+	} else if (c == NULL || (c->state == SB_PENDING && txid != NULL &&
+	                         *txid != '\0' && strcmp(txid, c->alt) == 0)) {
 		code = "R000001"; /* a receipt is not known before success */
 	} else {
 		char init[16], fin[16], debit[64], credit[64];
 
 		sb_fmt_time(init, sizeof(init), c->created_ms, EAT_OFFSET_S,
 		            "%Y%m%d%H%M%S");
-		sb_fmt_time(fin, sizeof(fin), c->done_ms ? c->done_ms
-		                                         : c->created_ms,
+		sb_fmt_time(fin, sizeof(fin),
+		            c->done_ms ? c->done_ms : c->created_ms,
 		            EAT_OFFSET_S, "%Y%m%d%H%M%S");
 		if (c->kind == SB_K_B2C) {
 			snprintf(debit, sizeof(debit), "%s - soko sandbox",
-			         json_string_value(json_object_get(c->echo,
-			                                           "PartyA")));
+			         json_string_value(
+				     json_object_get(c->echo, "PartyA")));
 			snprintf(credit, sizeof(credit), "%s - JOHN DOE",
 			         c->msisdn);
 		} else {
@@ -1162,30 +1163,30 @@ tx_status(struct sb_rq *rq, json_t *j)
 			         sb->cr.mpesa_shortcode);
 		}
 		params = json_pack(
-			"[o,o,o,o,o,o,{s:s},o,o,o,o,o,o]",
-			param("DebitPartyName", json_string(debit)),
-			param("CreditPartyName", json_string(credit)),
-			param("OriginatorConversationID",
-			      json_string(c->kind == SB_K_B2C ? c->cref : c->ref)),
-			param("InitiatedTime",
-			      json_integer(strtoll(init, NULL, 10))),
-			param("DebitAccountType",
-			      json_string(c->kind == SB_K_B2C
-			                          ? "Utility Account"
-			                          : "MMF Account For Customer")),
-			param("DebitPartyCharges", json_string("")), "Key",
-			"TransactionReason",
-			param("ReasonType",
-			      json_string(c->kind == SB_K_B2C
-			                          ? "Business Payment to Customer "
-			                            "via API"
-			                          : "Pay Bill Online")),
-			param("TransactionStatus",
-			      json_string(tx_status_text(c))),
-			param("FinalisedTime", json_integer(strtoll(fin, NULL, 10))),
-			param("Amount", money_real(c->cents)),
-			param("ConversationID", json_string(c->ref)),
-			param("ReceiptNo", json_string(c->alt)));
+		    "[o,o,o,o,o,o,{s:s},o,o,o,o,o,o]",
+		    param("DebitPartyName", json_string(debit)),
+		    param("CreditPartyName", json_string(credit)),
+		    param("OriginatorConversationID",
+		          json_string(c->kind == SB_K_B2C ? c->cref : c->ref)),
+		    param("InitiatedTime",
+		          json_integer(strtoll(init, NULL, 10))),
+		    param("DebitAccountType",
+		          json_string(c->kind == SB_K_B2C
+		                          ? "Utility Account"
+		                          : "MMF Account For Customer")),
+		    param("DebitPartyCharges", json_string("")), "Key",
+		    "TransactionReason",
+		    param("ReasonType",
+		          json_string(c->kind == SB_K_B2C
+		                          ? "Business Payment to Customer "
+		                            "via API"
+		                          : "Pay Bill Online")),
+		    param("TransactionStatus", json_string(tx_status_text(c))),
+		    param("FinalisedTime",
+		          json_integer(strtoll(fin, NULL, 10))),
+		    param("Amount", money_real(c->cents)),
+		    param("ConversationID", json_string(c->ref)),
+		    param("ReceiptNo", json_string(c->alt)));
 	}
 	body = result_envelope(code, ocid, conv,
 	                       c != NULL && params != NULL ? c->alt : "",
@@ -1265,31 +1266,30 @@ reversal(struct sb_rq *rq, json_t *j)
 
 		/* committed now: the result only reports it (README) */
 		c->state = SB_REVERSED;
-		sb_log(SB_LOG_INFO, "event=reversed ref=%s receipt=%s", c->ref,
-		       c->alt);
+		sb_log(sb, SB_LOG_INFO, "event=reversed ref=%s receipt=%s",
+		       c->ref, c->alt);
 		rand_id(sb, rcpt, 10, UPPER_ALNUM);
 		rcpt[0] = (char)('A' + sb_rng_next(&sb->rng_id) % 26);
 		sb_fmt_time(when, sizeof(when), sb_now_ms(), EAT_OFFSET_S,
 		            "%Y%m%d%H%M%S");
 		snprintf(debit, sizeof(debit), "%s - soko sandbox", recv);
 		params = json_pack(
-			"[o,o,o,o,o,o,o]",
-			param("DebitAccountBalance",
-			      json_string("Utility Account|KES|0.00|0.00|0.00|"
-			                  "0.00")),
-			param("Amount", money_real(cents)),
-			param("TransCompletedTime",
-			      json_integer(strtoll(when, NULL, 10))),
-			param("OriginalTransactionID", json_string(txid)),
-			param("Charge", json_real(0.0)),
-			param("CreditPartyPublicName",
-			      json_string(c->msisdn)),
-			param("DebitPartyPublicName", json_string(debit)));
+		    "[o,o,o,o,o,o,o]",
+		    param("DebitAccountBalance",
+		          json_string("Utility Account|KES|0.00|0.00|0.00|"
+		                      "0.00")),
+		    param("Amount", money_real(cents)),
+		    param("TransCompletedTime",
+		          json_integer(strtoll(when, NULL, 10))),
+		    param("OriginalTransactionID", json_string(txid)),
+		    param("Charge", json_real(0.0)),
+		    param("CreditPartyPublicName", json_string(c->msisdn)),
+		    param("DebitPartyPublicName", json_string(debit)));
 	}
 	body = result_envelope(
-		code, ocid, conv, rcpt, params, "QueueTimeoutURL",
-		"https://internalsandbox.safaricom.co.ke/mpesa/reversalresults/"
-		"v1/submit");
+	    code, ocid, conv, rcpt, params, "QueueTimeoutURL",
+	    "https://internalsandbox.safaricom.co.ke/mpesa/reversalresults/"
+	    "v1/submit");
 	s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (s == NULL)
@@ -1340,17 +1340,17 @@ struct route {
 };
 
 static const struct route routes[] = {
-	{"/oauth/v1/generate", SB_OP_MPESA_OAUTH, 1, false},
-	{"/mpesa/stkpush/v1/processrequest", SB_OP_MPESA_STKPUSH, 1, true},
-	{"/mpesa/stkpushquery/v1/query", SB_OP_MPESA_STKQUERY, 1, false},
-	{"/mpesa/c2b/v1/registerurl", SB_OP_MPESA_C2B_REGISTER, 1, false},
-	{"/mpesa/c2b/v2/registerurl", SB_OP_MPESA_C2B_REGISTER, 2, false},
-	{"/mpesa/c2b/v1/simulate", SB_OP_MPESA_C2B_SIMULATE, 1, false},
-	{"/mpesa/c2b/v2/simulate", SB_OP_MPESA_C2B_SIMULATE, 2, false},
-	{"/mpesa/b2c/v1/paymentrequest", SB_OP_MPESA_B2C, 1, true},
-	{"/mpesa/b2c/v3/paymentrequest", SB_OP_MPESA_B2C, 3, true},
-	{"/mpesa/transactionstatus/v1/query", SB_OP_MPESA_TXSTATUS, 1, false},
-	{"/mpesa/reversal/v1/request", SB_OP_MPESA_REVERSAL, 1, false},
+    {"/oauth/v1/generate", SB_OP_MPESA_OAUTH, 1, false},
+    {"/mpesa/stkpush/v1/processrequest", SB_OP_MPESA_STKPUSH, 1, true},
+    {"/mpesa/stkpushquery/v1/query", SB_OP_MPESA_STKQUERY, 1, false},
+    {"/mpesa/c2b/v1/registerurl", SB_OP_MPESA_C2B_REGISTER, 1, false},
+    {"/mpesa/c2b/v2/registerurl", SB_OP_MPESA_C2B_REGISTER, 2, false},
+    {"/mpesa/c2b/v1/simulate", SB_OP_MPESA_C2B_SIMULATE, 1, false},
+    {"/mpesa/c2b/v2/simulate", SB_OP_MPESA_C2B_SIMULATE, 2, false},
+    {"/mpesa/b2c/v1/paymentrequest", SB_OP_MPESA_B2C, 1, true},
+    {"/mpesa/b2c/v3/paymentrequest", SB_OP_MPESA_B2C, 3, true},
+    {"/mpesa/transactionstatus/v1/query", SB_OP_MPESA_TXSTATUS, 1, false},
+    {"/mpesa/reversal/v1/request", SB_OP_MPESA_REVERSAL, 1, false},
 };
 
 void
@@ -1395,7 +1395,8 @@ sb_mpesa_handle(struct sb_rq *rq)
 		if (stk)
 			bad_field(rq, "BusinessShortCode");
 		else
-			mp_err(rq, 400, "400.002.05", "Invalid Request Payload");
+			mp_err(rq, 400, "400.002.05",
+			       "Invalid Request Payload");
 		goto out;
 	}
 	if (!json_is_object(j)) {

@@ -74,7 +74,8 @@ token(struct sb_rq *rq)
 		evhttp_clear_headers(&form);
 		sb_rq_json(rq, 400,
 		           json_pack("{s:s,s:s}", "error",
-		                     "unsupported_grant_type", "error_description",
+		                     "unsupported_grant_type",
+		                     "error_description",
 		                     "grant_type=client_credentials in a form "
 		                     "body is required"));
 		return;
@@ -107,8 +108,10 @@ static int
 webpayment(struct sb_rq *rq, json_t *j)
 {
 	struct sb *sb = rq->sb;
-	const char *mk = sb_jstr(j, "merchant_key"), *cur = sb_jstr(j, "currency");
-	const char *oid = sb_jstr(j, "order_id"), *ref = sb_jstr(j, "reference");
+	const char *mk = sb_jstr(j, "merchant_key"),
+		   *cur = sb_jstr(j, "currency");
+	const char *oid = sb_jstr(j, "order_id"),
+		   *ref = sb_jstr(j, "reference");
 	const char *lang = sb_jstr(j, "lang");
 	const json_t *amount = json_object_get(j, "amount");
 	struct sb_charge *c;
@@ -167,9 +170,10 @@ webpayment(struct sb_rq *rq, json_t *j)
 	rq->charge = c;
 	if (a != MAGIC_PENDING)
 		sb_charge_schedule(sb, c);
-	snprintf(url, sizeof(url),
-	         "https://webpayment-ow-sb.orange-money.com/payment/pay_token/%s",
-	         pay);
+	snprintf(
+	    url, sizeof(url),
+	    "https://webpayment-ow-sb.orange-money.com/payment/pay_token/%s",
+	    pay);
 	sb_rq_json(rq, 201,
 	           json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 201, "message",
 	                     "OK", "pay_token", pay, "payment_url", url,
@@ -188,7 +192,8 @@ status_text(const struct sb_charge *c)
 static int
 txstatus(struct sb_rq *rq, json_t *j)
 {
-	const char *oid = sb_jstr(j, "order_id"), *pay = sb_jstr(j, "pay_token");
+	const char *oid = sb_jstr(j, "order_id"),
+		   *pay = sb_jstr(j, "pay_token");
 	const json_t *amount = json_object_get(j, "amount");
 	struct sb_charge *c;
 
@@ -249,8 +254,8 @@ sb_orange_handle(struct sb_rq *rq)
 	/* /orange-money-webpay/{dev|cc}/v1/{webpayment|transactionstatus} */
 	p += strlen("/orange-money-webpay/");
 	slash = strchr(p, '/');
-	if (slash != NULL && (slash - p == 3 ? strncmp(p, "dev", 3) == 0
-	                                     : slash - p == 2)) {
+	if (slash != NULL &&
+	    (slash - p == 3 ? strncmp(p, "dev", 3) == 0 : slash - p == 2)) {
 		if (strcmp(slash, "/v1/webpayment") == 0)
 			rq->op = SB_OP_ORANGE_WEBPAYMENT;
 		else if (strcmp(slash, "/v1/transactionstatus") == 0)

@@ -23,11 +23,16 @@ struct momo_provider {
 };
 
 static const struct momo_provider providers[] = {
-	{"mtn", "MTN Mobile Money"},  {"vod", "Vodafone Cash"},
-	{"atl", "AirtelTigo Money"},  {"tgo", "AirtelTigo Money"},
-	{"mpesa", "M-PESA"},          {"mpesa_offline", "M-PESA"},
-	{"mpesa_till", "M-PESA"},     {"orange", "Orange Money"},
-	{"wave", "Wave"},             {"airtel", "Airtel Money"},
+    {"mtn", "MTN Mobile Money"},
+    {"vod", "Vodafone Cash"},
+    {"atl", "AirtelTigo Money"},
+    {"tgo", "AirtelTigo Money"},
+    {"mpesa", "M-PESA"},
+    {"mpesa_offline", "M-PESA"},
+    {"mpesa_till", "M-PESA"},
+    {"orange", "Orange Money"},
+    {"wave", "Wave"},
+    {"airtel", "Airtel Money"},
 };
 
 static int
@@ -89,12 +94,13 @@ tx_object(const struct sb_charge *c, bool lie)
 		                    json_string("Charge attempted"));
 		json_object_set_new(d, "paid_at", json_null());
 	} else {
-		iso_time(when, sizeof(when), c->done_ms ? c->done_ms
-		                                        : c->created_ms);
+		iso_time(when, sizeof(when),
+		         c->done_ms ? c->done_ms : c->created_ms);
 		json_object_set_new(d, "status",
 		                    json_string(good ? "success" : "failed"));
-		json_object_set_new(d, "gateway_response",
-		                    json_string(good ? "Approved" : "Declined"));
+		json_object_set_new(
+		    d, "gateway_response",
+		    json_string(good ? "Approved" : "Declined"));
 		json_object_set_new(d, "paid_at",
 		                    good ? json_string(when) : json_null());
 	}
@@ -108,7 +114,8 @@ charge(struct sb_rq *rq, json_t *j)
 	const char *email = sb_jstr(j, "email"), *ref = sb_jstr(j, "reference");
 	const char *cur = sb_jstr(j, "currency");
 	json_t *mm = json_object_get(j, "mobile_money");
-	const char *phone = sb_jstr(mm, "phone"), *prov = sb_jstr(mm, "provider");
+	const char *phone = sb_jstr(mm, "phone"),
+		   *prov = sb_jstr(mm, "provider");
 	const json_t *amount = json_object_get(j, "amount");
 	const struct momo_provider *mp = NULL;
 	struct sb_charge *c;
@@ -122,10 +129,11 @@ charge(struct sb_rq *rq, json_t *j)
 	    !sb_amount_cents(amount, &cents) || cents <= 0 || cents % 100 != 0)
 		return ps_err(rq, 400, "Invalid Amount Sent");
 	if (!json_is_object(mm))
-		return ps_err(rq, 400,
-		              "soko-sandbox simulates mobile_money charges only");
-	for (i = 0; prov != NULL && i < sizeof(providers) / sizeof(providers[0]);
-	     i++)
+		return ps_err(
+		    rq, 400,
+		    "soko-sandbox simulates mobile_money charges only");
+	for (i = 0;
+	     prov != NULL && i < sizeof(providers) / sizeof(providers[0]); i++)
 		if (strcasecmp(prov, providers[i].code) == 0)
 			mp = &providers[i];
 	if (mp == NULL)
@@ -162,24 +170,24 @@ charge(struct sb_rq *rq, json_t *j)
 	sb_rng_chars(&sb->rng_id, code, 10,
 	             "abcdefghijklmnopqrstuvwxyz0123456789");
 	c->echo = json_pack(
-		"{s:I,s:s,s:s,s:I,s:n,s:s,s:s,s:s,s:s,s:s,s:n,s:I,"
-		"s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:n,s:n},"
-		"s:{s:I,s:n,s:n,s:s,s:s,s:s,s:n,s:s},s:n,s:I,s:s}",
-		"id", (json_int_t)(sb->next_numeric_id - 1), "domain", "test",
-		"reference", c->ref, "amount", (json_int_t)(cents / 100),
-		"message", "channel", "mobile_money", "currency", cur,
-		"ip_address", "127.0.0.1", "metadata", "", "created_at", when,
-		"log", "fees", (json_int_t)(cents / 100 * 15 / 1000),
-		"authorization", "authorization_code", "AUTH_sandbox",
-		"bin", phone, "last4", phone + strlen(phone) - 4, "exp_month",
-		"12", "exp_year", "9999", "channel", "mobile_money", "card_type",
-		"", "bank", mp->bank, "country_code", "GH", "brand", mp->bank,
-		"reusable", 0, "signature", "account_name", "customer", "id",
-		(json_int_t)(sb->next_numeric_id + 7000000), "first_name",
-		"last_name", "email", email, "customer_code", "CUS_sandbox",
-		"phone", phone, "metadata", "risk_action", "default", "plan",
-		"requested_amount", (json_int_t)(cents / 100),
-		"transaction_date", when);
+	    "{s:I,s:s,s:s,s:I,s:n,s:s,s:s,s:s,s:s,s:s,s:n,s:I,"
+	    "s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:n,s:n},"
+	    "s:{s:I,s:n,s:n,s:s,s:s,s:s,s:n,s:s},s:n,s:I,s:s}",
+	    "id", (json_int_t)(sb->next_numeric_id - 1), "domain", "test",
+	    "reference", c->ref, "amount", (json_int_t)(cents / 100), "message",
+	    "channel", "mobile_money", "currency", cur, "ip_address",
+	    "127.0.0.1", "metadata", "", "created_at", when, "log", "fees",
+	    (json_int_t)(cents / 100 * 15 / 1000), "authorization",
+	    "authorization_code", "AUTH_sandbox", "bin", phone, "last4",
+	    phone + strlen(phone) - 4, "exp_month", "12", "exp_year", "9999",
+	    "channel", "mobile_money", "card_type", "", "bank", mp->bank,
+	    "country_code", "GH", "brand", mp->bank, "reusable", 0, "signature",
+	    "account_name", "customer", "id",
+	    (json_int_t)(sb->next_numeric_id + 7000000), "first_name",
+	    "last_name", "email", email, "customer_code", "CUS_sandbox",
+	    "phone", phone, "metadata", "risk_action", "default", "plan",
+	    "requested_amount", (json_int_t)(cents / 100), "transaction_date",
+	    when);
 	if (c->echo == NULL)
 		abort();
 	sb_copy(c->code, sizeof(c->code), "success");
@@ -192,9 +200,9 @@ charge(struct sb_rq *rq, json_t *j)
 	if (!ends_with(phone, "9902"))
 		sb_charge_schedule(sb, c);
 	sb_rq_json(rq, 200,
-	           json_pack("{s:b,s:s,s:{s:s,s:s,s:s}}", "status", 1, "message",
-	                     "Charge attempted", "data", "reference", c->ref,
-	                     "status", "pay_offline", "display_text",
+	           json_pack("{s:b,s:s,s:{s:s,s:s,s:s}}", "status", 1,
+	                     "message", "Charge attempted", "data", "reference",
+	                     c->ref, "status", "pay_offline", "display_text",
 	                     "Please complete authorization process on your "
 	                     "mobile phone"));
 	return 0;
@@ -283,9 +291,9 @@ sb_paystack_handle(struct sb_rq *rq)
 			json_object_set_new(d, "status",
 			                    json_string("pay_offline"));
 			json_object_set_new(
-				d, "display_text",
-				json_string("Please complete authorization "
-			                    "process on your mobile phone"));
+			    d, "display_text",
+			    json_string("Please complete authorization "
+			                "process on your mobile phone"));
 		}
 		sb_rq_json(rq, 200,
 		           json_pack("{s:b,s:s,s:o}", "status", 1, "message",

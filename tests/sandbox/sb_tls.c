@@ -74,8 +74,8 @@ make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
 		goto fail;
 	serial[0] &= 0x7f; /* positive */
 	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (bn == NULL || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c)) ==
-	                          NULL)
+	if (bn == NULL ||
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c)) == NULL)
 		goto fail;
 	if (X509_set_version(c, 2) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(c), -3600) == NULL ||
@@ -176,14 +176,14 @@ generate(const char *dir, char *err, size_t errlen)
 		ssl_err(err, errlen, "certificate");
 		goto out;
 	}
-#define W(name, k, c)                                                      \
-	do {                                                               \
-		snprintf(path, sizeof(path), "%s/%s", dir, name);          \
-		if (write_pem(path, k, c) != 0) {                          \
-			snprintf(err, errlen, "%s: %s", path,              \
-			         strerror(errno));                         \
-			goto out;                                          \
-		}                                                          \
+#define W(name, k, c)                                                          \
+	do {                                                                   \
+		snprintf(path, sizeof(path), "%s/%s", dir, name);              \
+		if (write_pem(path, k, c) != 0) {                              \
+			snprintf(err, errlen, "%s: %s", path,                  \
+			         strerror(errno));                             \
+			goto out;                                              \
+		}                                                              \
 	} while (0)
 	W("server.key", srv_key, NULL);
 	W("server.pem", NULL, srv);
@@ -212,7 +212,7 @@ sb_tls_init(struct sb *sb, const char *dir, char *err, size_t errlen)
 	if (access(path, F_OK) != 0) {
 		if (generate(dir, err, errlen) != 0)
 			return -1;
-		sb_log(SB_LOG_INFO, "event=tls_generated dir=%s", dir);
+		sb_log(sb, SB_LOG_INFO, "event=tls_generated dir=%s", dir);
 	}
 	sb->server_ctx = SSL_CTX_new(TLS_server_method());
 	sb->client_ctx = SSL_CTX_new(TLS_client_method());

@@ -2,9 +2,7 @@
  * sb_util.c - soko-sandbox helpers: logging, clocks, PRNG, hashing,
  * base64, URLs, amounts (sb.h).
  *
- * The log level is the one piece of process state outside struct sb: it
- * is set once at start-up from the command line, before the loop runs,
- * and only read afterwards.
+ * No state of its own: the log level lives in struct sb.
  */
 #include "sb.h"
 
@@ -17,23 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static int log_level = SB_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-void
-sb_log_set(int level)
-{
-	log_level = level;
-}
-
 bool
-sb_log_on(int level)
+sb_log_on(const struct sb *sb, int level)
 {
-	return level <= log_level;
+	return level <= sb->log_level;
 }
 
 void
-sb_log(int level, const char *fmt, ...)
+sb_log(const struct sb *sb, int level, const char *fmt, ...)
 {
 	char line[2048];
 	char ts[32];
@@ -42,7 +33,7 @@ sb_log(int level, const char *fmt, ...)
 	va_list ap;
 	int n, m;
 
-	if (level > log_level)
+	if (level > sb->log_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &t);
 	gmtime_r(&t.tv_sec, &tm);
@@ -63,15 +54,27 @@ sb_log(int level, const char *fmt, ...)
 		return;
 }
 
+/* Out of memory: say so and abort (STYLE.md §6). */
+static void
+oom(size_t n)
+{
+	char msg[96];
+	int k = snprintf(
+	    msg, sizeof(msg),
+	    "level=error sub=sandbox event=out_of_memory bytes=%zu\n", n);
+
+	if (k > 0 && write(STDERR_FILENO, msg, (size_t)k) < 0)
+		abort();
+	abort();
+}
+
 void *
 sb_xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 
-	if (p == NULL) {
-		sb_log(SB_LOG_ERROR, "event=out_of_memory bytes=%zu", n);
-		abort();
-	}
+	if (p == NULL)
+		oom(n);
 	return p;
 }
 
@@ -80,11 +83,8 @@ sb_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
-	if (p == NULL) {
-		sb_log(SB_LOG_ERROR, "event=out_of_memory n=%zu size=%zu", n,
-		       size);
-		abort();
-	}
+	if (p == NULL)
+		oom(n * size);
 	return p;
 }
 
@@ -172,10 +172,10 @@ sb_valid_timestamp(const char *s)
 	d = num(s + 6, 2);
 	if (y < 2000 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
 		return false;
-	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+	if (mo == 2 && d == 29 &&
+	    !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return false;
-	return num(s + 8, 2) < 24 && num(s + 10, 2) < 60 &&
-	       num(s + 12, 2) < 60;
+	return num(s + 8, 2) < 24 && num(s + 10, 2) < 60 && num(s + 12, 2) < 60;
 }
 
 bool
@@ -276,7 +276,7 @@ sb_hex(char *dst, const uint8_t *src, size_t n)
 }
 
 static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void
 sb_b64(char *dst, const uint8_t *src, size_t n)
@@ -284,8 +284,8 @@ sb_b64(char *dst, const uint8_t *src, size_t n)
 	size_t i, o = 0;
 
 	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 |
-		             src[i + 2];
+		uint32_t v = (uint32_t)src[i] << 16 |
+		             (uint32_t)src[i + 1] << 8 | src[i + 2];
 		dst[o++] = b64chars[v >> 18];
 		dst[o++] = b64chars[(v >> 12) & 63];
 		dst[o++] = b64chars[(v >> 6) & 63];
