@@ -487,7 +487,12 @@ def t_provider_battery(build):
     e = Env(build, deadline_s=30, timeout_ms=1500,
             extra=(("prov_max_checks", "40"), ("prov_batch", "512"),
                    ("log_level", os.environ.get("SOKO_BATTERY_LOG", "info")),
-                   ("prov_first_check_ms", "1500")))
+                   ("prov_first_check_ms", "1500"),
+                   # a provider failing half its calls: the breaker (5
+                   # failures in a row) would keep it shut for most of the
+                   # run; the battery is about payments, not the breaker
+                   ("prov_breaker_failures", "50"),
+                   ("prov_breaker_open_ms", "500")))
     try:
         e.sb.faults([{"provider": "*", "op": "*", "fault": f, "rate": 0.2,
                       "ms": 200} for f in ALL_FAULTS])
