@@ -908,6 +908,49 @@ out:
 	return rc;
 }
 
+static bool
+has_prov(const struct ledger_req *reqs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (reqs[i].prov != NULL)
+			return true;
+	return false;
+}
+
+/* Commits the requests of reqs[0..n) that settle no provider payment; the
+ * ones that do get LEDGER_RETRY (nothing written: their janitor comes
+ * back to them).  0 when the rest committed, else -1 (all RETRY). */
+static int
+without_prov(struct ledger *lg, const struct ledger_req *reqs, size_t n,
+             struct ledger_result *res, int64_t now_ms)
+{
+	struct ledger_req *sub = xcalloc(n, sizeof *sub);
+	struct ledger_result *sres = xcalloc(n, sizeof *sres);
+	size_t *map = xcalloc(n, sizeof *map);
+	size_t i, m = 0;
+	int rc = -1; /* nothing left: nothing committed */
+
+	for (i = 0; i < n; i++) {
+		memset(&res[i], 0, sizeof res[i]);
+		res[i].rc = LEDGER_RETRY;
+		if (reqs[i].prov == NULL) {
+			sub[m] = reqs[i];
+			map[m++] = i;
+		}
+	}
+	if (m > 0) {
+		rc = ledger_commit_batch(lg, sub, m, sres, now_ms);
+		for (i = 0; i < m; i++)
+			res[map[i]] = sres[i];
+	}
+	free(sub);
+	free(sres);
+	free(map);
+	return rc;
+}
+
 int
 ledger_commit_batch(struct ledger *lg, const struct ledger_req *reqs,
                     size_t n, struct ledger_result *res, int64_t now_ms)
@@ -922,6 +965,10 @@ ledger_commit_batch(struct ledger *lg, const struct ledger_req *reqs,
 		rc = try_batch(lg, reqs, n, res, now_ms);
 		if (rc == STORE_OK)
 			return 0;
+		if (rc == STORE_CONFLICT && has_prov(reqs, n))
+			/* a settled payment changed meanwhile: it must not
+			 * hold back the batch it shares */
+			return without_prov(lg, reqs, n, res, now_ms);
 		if (rc != STORE_RETRY && rc != STORE_CONFLICT)
 			break;
 	}

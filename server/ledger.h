@@ -137,8 +137,9 @@ struct ledger_req {
 	/* Optional (not hashed): a provider payment settled by this
 	 * request, applied in the same storage transaction when the request
 	 * is decided LEDGER_OK for the first time (its txn_id filled in).
-	 * If the row is no longer in the expected state the whole batch
-	 * fails with a conflict and is retried.  Borrowed. */
+	 * If the row is no longer in the expected state, the batch is
+	 * committed without the settling requests, which get LEDGER_RETRY
+	 * (nothing of theirs written).  Borrowed. */
 	const struct store_prov_update *prov;
 };
 
@@ -187,8 +188,9 @@ void ledger_free(struct ledger *lg); /* NULL-safe */
  * Requests are decided in order, each seeing the effects of the ones before
  * it; a repeat of a key (stored, or earlier in the same batch) gets the
  * first outcome.  Returns 0 when the batch committed (every res[] is final
- * and durable) or -1 when it could not (every res[].rc is LEDGER_RETRY and
- * nothing was written).  now_ms is the UTC wall clock.  Limit rules are
+ * and durable, except settling requests put back as LEDGER_RETRY, see
+ * ledger_req.prov) or -1 when it could not (every res[].rc is LEDGER_RETRY
+ * and nothing was written).  now_ms is the UTC wall clock.  Limit rules are
  * re-read from the store at most every LEDGER_LIMITS_TTL_MS, so a change
  * made by another instance is seen within that time.
  */

@@ -2081,10 +2081,9 @@ test_prov_settle(void)
 	CHECK_EQ_INT(g.pay.txn_id, 0);
 
 	/* p2 is no longer where the settlement expects it (a status query
-	 * said failed meanwhile): the whole batch fails, the other
-	 * request in it too, and nothing is posted.  ledger_commit_batch
-	 * retries the CONFLICT, then returns -1 with every result
-	 * RETRY. */
+	 * said failed meanwhile): the settling requests are put back as
+	 * RETRY and nothing of theirs is posted; with nothing else in the
+	 * batch, ledger_commit_batch returns -1. */
 	u2 = mk_upd(p2.pay.id, PAY_PENDING, PAY_FAILED, STORE_CALL_ACCEPTED,
 	            STORE_CALL_DONE, 0);
 	CHECK_EQ_INT(st->ops->prov_update(st, &u2, T0 + 13), STORE_OK);
@@ -2113,6 +2112,26 @@ test_prov_settle(void)
 	check_prov_eq(&g, &before);
 	g = prov_by_ref(st, "PS-3");
 	CHECK_EQ_INT(g.pay.state, PAY_PENDING);
+	/* the stale settlement shares its batch with a plain movement:
+	 * the movement commits, the settlement alone comes back RETRY */
+	{
+		struct ledger_req mix[2];
+		struct ledger_result mres[2];
+
+		mix[0] = mk_req("plain:mixed-1", KES, clr, mer, 5);
+		mix[1] = r[1]; /* MP-2, stale */
+		memset(mres, 0, sizeof mres);
+		CHECK_EQ_INT(ledger_commit_batch(lg, mix, 2, mres, T0 + 14), 0);
+		CHECK_EQ_INT(mres[0].rc, LEDGER_OK);
+		CHECK_EQ_INT(mres[1].rc, LEDGER_RETRY);
+		CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM txns"), n_txns + 1);
+		CHECK_EQ_INT(balance(st, mer), 1505);
+		CHECK_EQ_INT(st->ops->idem_lookup(st, "prov:mpesa:MP-2", &idem),
+		             STORE_NOT_FOUND);
+		g = prov_by_ref(st, "PS-2");
+		check_prov_eq(&g, &before);
+		n_txns++;
+	}
 	/* an illegal edge in a batch: the batch fails too */
 	u2 = mk_upd(p2.pay.id, PAY_FAILED, PAY_SUCCEEDED, STORE_CALL_DONE,
 	            STORE_CALL_DONE, 0);
@@ -2126,7 +2145,7 @@ test_prov_settle(void)
 	g = prov_by_ref(st, "PS-3");
 	CHECK_EQ_INT(g.pay.state, PAY_SUCCEEDED);
 	CHECK_EQ_INT(g.pay.txn_id, res[0].txn_id);
-	CHECK_EQ_INT(balance(st, mer), 1800);
+	CHECK_EQ_INT(balance(st, mer), 1805);
 	/* the settled payment is reversed later: txn_id stays */
 	ux = mk_upd(p3.pay.id, PAY_SUCCEEDED, PAY_REVERSED, STORE_CALL_DONE,
 	            STORE_CALL_DONE, 0);
