@@ -36,12 +36,14 @@
 #include "prov_mpesa.h"
 #include "sha256.h"
 #include "svc_admin.h"
+#include "svc_bill.h"
 #include "svc_prov.h"
 #include "util.h"
 
 static const struct prov_drv *const drivers[] = {
 	&prov_drv_mpesa,
 	&prov_drv_momo,
+	&prov_drv_flwbill, /* bill payments (net_bill.c) */
 };
 #define N_DRIVERS (sizeof drivers / sizeof drivers[0])
 
@@ -103,6 +105,44 @@ prov_state(const struct net_prov *np, const struct prov_drv *d)
 }
 
 /* ------------------------------------------------------------- helpers */
+
+static struct pop *pop_new(struct net_prov *np, enum pop_kind kind,
+                           struct evhttp_request *req);
+static void pop_free(struct pop *o);
+static void kick(struct net_prov *np);
+
+/* what net_bill.c needs of the loop (net_prov_int.h) */
+struct dbq *
+prov_dbq(const struct net_prov *np)
+{
+	return np->dbq;
+}
+
+const struct svc_prov_policy *
+prov_policy(const struct net_prov *np)
+{
+	return &np->pol;
+}
+
+bool
+prov_driver_on(const struct net_prov *np, const struct prov_drv *d)
+{
+	int i = drv_index(d);
+
+	return i >= 0 && np->on[i];
+}
+
+void
+prov_kick(struct net_prov *np)
+{
+	kick(np);
+}
+
+void
+prov_busy_inc(struct net_prov *np, int delta)
+{
+	np->inflight += delta;
+}
 
 static struct pop *
 pop_new(struct net_prov *np, enum pop_kind kind, struct evhttp_request *req)
@@ -188,7 +228,8 @@ reply_payment(struct evhttp_request *req, int status,
 	json_w_key(&w, "state");
 	json_w_cstr(&w, payment_state_name(p->pay.state));
 	json_w_key(&w, "kind");
-	json_w_cstr(&w, p->kind == STORE_PROV_COLLECT ? "collection"
+	json_w_cstr(&w, p->kind == STORE_PROV_COLLECT  ? "collection"
+	                : p->kind == STORE_PROV_BILL ? "bill"
 	                                             : "disbursement");
 	json_w_key(&w, "provider");
 	json_w_cstr(&w, p->provider);
@@ -525,10 +566,13 @@ settle_done(struct dbq_job *job)
 	struct pop *o = job->arg;
 
 	if (job->res.rc == LEDGER_OK) {
-		metrics_inc(METRIC_PROV_SETTLED);
+		if (o->u.to_state == PAY_SUCCEEDED)
+			metrics_inc(METRIC_PROV_SETTLED);
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
-		        "event=payment_succeeded ref=%s provider=%s txn=%lld "
+		        "event=payment_%s ref=%s provider=%s txn=%lld "
 		        "receipt=%s replay=%d",
+		        o->u.to_state == PAY_FAILED ? "refunded"
+		                                    : "succeeded",
 		        o->p.pay.ref, o->p.provider,
 		        (long long)job->res.txn_id,
 		        o->u.receipt != NULL ? o->u.receipt : o->p.receipt,
@@ -546,6 +590,35 @@ settle_done(struct dbq_job *job)
 			metrics_inc(METRIC_PROV_ALERTS);
 	}
 	pop_free(o);
+}
+
+/* Writes o->u: by a ledger request when money moves with it (a success
+ * posting; a bill's refund: svc_bill.h), so the money and the state
+ * commit together; else by prov_update.  Takes o. */
+static void
+write_update(struct pop *o, bool settle)
+{
+	own_strings(o);
+	if (settle || svc_bill_refund_req(&o->p, &o->u, &o->job.req)) {
+		o->kind = POP_SETTLE;
+		if (settle)
+			svc_prov_settle_req(&o->p, &o->u, &o->job.req);
+		o->job.call = NULL;
+		o->job.done = settle_done;
+		if (dbq_post(o->np->dbq, &o->job) != 0) {
+			log_msg(LOG_PROV, LOG_LEVEL_WARN,
+			        "event=busy ref=%s (retried when due)",
+			        o->p.pay.ref);
+			pop_free(o);
+		}
+		return;
+	}
+	o->kind = POP_WRITE;
+	if (post_call(o, update_call, write_done) != 0) {
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=busy ref=%s (retried when due)", o->p.pay.ref);
+		pop_free(o);
+	}
 }
 
 /* An answer arrived (or is known never to come): decide, then write. */
@@ -569,26 +642,7 @@ prov_answer(struct pop *o, const struct svc_prov_answer *a)
 		pop_free(o);
 		return;
 	}
-	own_strings(o);
-	if (settle) {
-		o->kind = POP_SETTLE;
-		svc_prov_settle_req(&o->p, &o->u, &o->job.req);
-		o->job.call = NULL;
-		o->job.done = settle_done;
-		if (dbq_post(o->np->dbq, &o->job) != 0) {
-			log_msg(LOG_PROV, LOG_LEVEL_WARN,
-			        "event=busy ref=%s (retried when due)",
-			        o->p.pay.ref);
-			pop_free(o);
-		}
-		return;
-	}
-	o->kind = POP_WRITE;
-	if (post_call(o, update_call, write_done) != 0) {
-		log_msg(LOG_PROV, LOG_LEVEL_WARN,
-		        "event=busy ref=%s (retried when due)", o->p.pay.ref);
-		pop_free(o);
-	}
+	write_update(o, settle);
 }
 
 /* ------------------------------------------------------------ janitor */
@@ -645,8 +699,10 @@ due_done(struct dbq_job *job)
 			pop_free(o);
 			continue;
 		}
-		act = svc_prov_due(&o->p, o->drv->can_query(&o->p), now, &np->pol,
-		                   &o->u, &why);
+		act = o->p.kind == STORE_PROV_BILL
+		              ? svc_bill_due(&o->p, now, &np->pol, &o->u, &why)
+		              : svc_prov_due(&o->p, o->drv->can_query(&o->p),
+		                             now, &np->pol, &o->u, &why);
 		log_msg(LOG_PROV, LOG_LEVEL_DEBUG,
 		        "event=due ref=%s state=%s call=%s action=\"%s\"",
 		        o->p.pay.ref, payment_state_name(o->p.pay.state),
@@ -664,9 +720,7 @@ due_done(struct dbq_job *job)
 			o->drv->query(o);
 			break;
 		case SVC_PROV_UPDATE:
-			o->kind = POP_WRITE;
-			if (post_call(o, update_call, write_done) != 0)
-				pop_free(o);
+			write_update(o, false);
 			break;
 		}
 	}
@@ -947,6 +1001,15 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 			}
 		}
 		prov_callback_reject(req, "?", 404, "not_found", "provider");
+		return true;
+	}
+	if (strcmp(path, "/v1/bills") == 0 ||
+	    strncmp(path, "/v1/bills/", 10) == 0) {
+		if (!is_admin)
+			net_http_error(req, 401, "unauthorized",
+			               "missing or wrong admin API key");
+		else
+			net_bill_http(np, req, path);
 		return true;
 	}
 	if (strcmp(path, "/v1/collections") != 0 &&

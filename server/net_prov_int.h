@@ -109,12 +109,27 @@ struct prov_drv {
 
 extern const struct prov_drv prov_drv_mpesa;
 extern const struct prov_drv prov_drv_momo;
+extern const struct prov_drv prov_drv_flwbill; /* net_bill.c */
 
 /* ---- what net_prov.c offers the drivers ---- */
 
 const struct config *prov_cfg(const struct net_prov *np);
 struct ncurl *prov_curl(const struct net_prov *np);
 void *prov_state(const struct net_prov *np, const struct prov_drv *d);
+
+/* ---- for net_bill.c (bill payments: its own API operations, the
+ * provider payment machinery for the call) ---- */
+struct dbq *prov_dbq(const struct net_prov *np);
+const struct svc_prov_policy *prov_policy(const struct net_prov *np);
+bool prov_driver_on(const struct net_prov *np, const struct prov_drv *d);
+/* Runs the janitor now. */
+void prov_kick(struct net_prov *np);
+/* Counts operations in flight (+1 when one starts, -1 when it ends), so
+ * net_prov_inflight() covers net_bill.c's too. */
+void prov_busy_inc(struct net_prov *np, int delta);
+/* POST /v1/bills, /v1/bills/validate, GET /v1/bills/{ref} (admin). */
+void net_bill_http(struct net_prov *np, struct evhttp_request *req,
+                   const char *path);
 
 /* The answer to o's call: decided by svc_prov, written, o freed. */
 void prov_answer(struct pop *o, const struct svc_prov_answer *a);

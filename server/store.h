@@ -195,6 +195,8 @@ struct store_pos_total {
 enum store_prov_kind {
 	STORE_PROV_COLLECT = 1,  /* customer wallet -> merchant */
 	STORE_PROV_DISBURSE = 2, /* soko -> customer wallet */
+	STORE_PROV_BILL = 3,     /* source account -> biller (docs/payments.md
+	                            §Bill payments); a bill_payments row */
 };
 
 /* The outbox state of the provider call (see the migration). */
@@ -204,6 +206,21 @@ enum store_call_state {
 	STORE_CALL_ACCEPTED = 2,
 	STORE_CALL_LOST = 3,
 	STORE_CALL_DONE = 4,
+};
+
+/* ---- bill payments (sql/NNN_bills.sql, docs/payments.md §Bill
+ * payments): the bill_payments row of a STORE_PROV_BILL payment ---- */
+#define STORE_BILL_CODE_MAX     32 /* biller and item codes */
+#define STORE_BILL_CUSTOMER_MAX 40 /* meter, smartcard, account number */
+#define STORE_BILL_NAME_MAX     128
+
+struct store_bill {
+	int64_t source_account_id; /* debited at creation, refunded on
+	                              failure */
+	char biller_code[STORE_BILL_CODE_MAX + 1];
+	char item_code[STORE_BILL_CODE_MAX + 1];
+	char customer[STORE_BILL_CUSTOMER_MAX + 1];
+	char customer_name[STORE_BILL_NAME_MAX + 1]; /* as validated, or "" */
 };
 
 struct store_prov {
@@ -224,6 +241,11 @@ struct store_prov {
 	char result_desc[STORE_RDESC_MAX + 1];
 	char receipt[STORE_PREF_MAX + 1];
 	uint8_t req_hash[32]; /* of the creating request (idempotency) */
+	/* kind STORE_PROV_BILL: written by prov_create, read back by
+	 * prov_get and prov_due (zero for other kinds).  For a bill
+	 * clearing_account_id is the holding account and
+	 * target_account_id the biller payable. */
+	struct store_bill bill;
 };
 
 /*
@@ -392,7 +414,9 @@ struct store_ops {
 	 * p->pay.ref exists: *p is then the stored row (compare req_hash).
 	 * FAIL (nothing written, p->pay.id 0) when another payment has
 	 * (provider, client_ref) or the non-empty (provider, provider_ref),
-	 * or ref is a payment without a provider row. */
+	 * or ref is a payment without a provider row.  A STORE_PROV_BILL
+	 * payment gets its bill_payments row (p->bill) in the same
+	 * transaction. */
 	enum store_rc (*prov_create)(struct store *st, struct store_prov *p);
 	/* By payment ref when ref != NULL, else by (provider, provider_ref),
 	 * else by (provider, client_ref) when provider_ref is NULL. */

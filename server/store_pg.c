@@ -82,6 +82,7 @@ enum pg_stmt_id {
 	P_POS_TOTALS,
 	P_BATCH_CLOSE,
 	P_PROV_CREATE,
+	P_BILL_CREATE,
 	P_PROV_BY_REF,
 	P_PROV_BY_PREF,
 	P_PROV_BY_CREF,
@@ -113,8 +114,14 @@ enum pg_stmt_id {
 	"v.provider, v.msisdn, v.clearing_account_id, v.target_account_id, " \
 	"v.client_ref, v.provider_ref, v.call_state, v.send_attempts, "      \
 	"v.checks, v.next_at_ms, v.deadline_ms, v.result_code, "             \
-	"v.result_desc, v.receipt, encode(v.req_hash, 'hex')"
-#define PROV_FROM "FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
+	"v.result_desc, v.receipt, encode(v.req_hash, 'hex'), "              \
+	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
+	"b.customer_name"
+/* bill_payments of a kind 3 payment (NULLs otherwise) */
+#define BILL_JOIN "LEFT JOIN bill_payments b ON b.payment_id = p.id "
+#define PROV_FROM                                                            \
+	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
+	BILL_JOIN
 /* The 14 arrays of prov_apply's updates (struct store_prov_update). */
 #define PROV_ARRAYS                                                          \
 	"unnest($1::bigint[], $2::integer[], $3::integer[], $4::text[], "    \
@@ -254,6 +261,23 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"deadline_ms, req_hash) SELECT id, $5, $6, $7, $8, $9, $10, "
 		"$11, $12, $13, $14, $15, $16, decode($17, 'hex') FROM p "
 		"RETURNING payment_id",
+	/* a bill: P_PROV_CREATE plus its bill_payments row, one statement */
+	[P_BILL_CREATE] =
+		"WITH p AS (INSERT INTO payments (ref, state, currency, "
+		"amount_minor, created_ms, updated_ms) VALUES ($1, 1, $2, $3, "
+		"$4, $4) RETURNING id), "
+		"e AS (INSERT INTO payment_events (payment_id, from_state, "
+		"to_state, reason, at_ms) SELECT id, NULL, 1, 'created', $4 "
+		"FROM p), "
+		"v AS (INSERT INTO prov_payments (payment_id, kind, provider, "
+		"msisdn, clearing_account_id, target_account_id, client_ref, "
+		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
+		"deadline_ms, req_hash) SELECT id, $5, $6, $7, $8, $9, $10, "
+		"$11, $12, $13, $14, $15, $16, decode($17, 'hex') FROM p "
+		"RETURNING payment_id) "
+		"INSERT INTO bill_payments (payment_id, source_account_id, "
+		"biller_code, item_code, customer, customer_name) SELECT "
+		"payment_id, $18, $19, $20, $21, $22 FROM v RETURNING payment_id",
 	[P_PROV_BY_REF] = "SELECT " PROV_COLS " " PROV_FROM "WHERE p.ref = $1",
 	[P_PROV_BY_PREF] = "SELECT " PROV_COLS " " PROV_FROM
 	                   "WHERE v.provider = $1 AND v.provider_ref = $2 "
@@ -275,7 +299,7 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"v AS (UPDATE prov_payments x SET next_at_ms = $3 FROM c "
 		"WHERE x.payment_id = c.payment_id RETURNING x.*, c.due) "
 		"SELECT " PROV_COLS " FROM v JOIN payments p ON p.id = "
-		"v.payment_id ORDER BY v.due, v.payment_id",
+		"v.payment_id " BILL_JOIN "ORDER BY v.due, v.payment_id",
 	/* Updates of distinct payments, as one statement.  lk locks the
 	 * payments and provider rows still in (from_state, expect_call)
 	 * (re-checked on their latest version after a wait); only those
@@ -1894,6 +1918,16 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	strlcpy_s(o->result_desc, PQgetvalue(r, row, 21),
 	          sizeof o->result_desc);
 	strlcpy_s(o->receipt, PQgetvalue(r, row, 22), sizeof o->receipt);
+	/* bill_payments (NULL for other kinds: 0 and "") */
+	o->bill.source_account_id = col_i64(r, row, 24);
+	strlcpy_s(o->bill.biller_code, PQgetvalue(r, row, 25),
+	          sizeof o->bill.biller_code);
+	strlcpy_s(o->bill.item_code, PQgetvalue(r, row, 26),
+	          sizeof o->bill.item_code);
+	strlcpy_s(o->bill.customer, PQgetvalue(r, row, 27),
+	          sizeof o->bill.customer);
+	strlcpy_s(o->bill.customer_name, PQgetvalue(r, row, 28),
+	          sizeof o->bill.customer_name);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 
@@ -1944,8 +1978,9 @@ static enum store_rc
 pg_prov_create(struct store *st, struct store_prov *p)
 {
 	struct store_pg *s = PG(st);
-	char b[12][24], hex[2 * sizeof p->req_hash + 1];
-	const char *vals[17];
+	char b[13][24], hex[2 * sizeof p->req_hash + 1];
+	const char *vals[22];
+	bool is_bill = p->kind == STORE_PROV_BILL;
 	PGresult *r;
 	enum store_rc rc, g;
 
@@ -1967,7 +2002,13 @@ pg_prov_create(struct store *st, struct store_prov *p)
 	vals[15] = fmt_i64(b[10], p->deadline_ms);
 	util_hex(hex, p->req_hash, sizeof p->req_hash);
 	vals[16] = hex;
-	rc = pg_run(s, P_PROV_CREATE, 17, vals, PGRES_TUPLES_OK, &r,
+	vals[17] = fmt_i64(b[11], p->bill.source_account_id);
+	vals[18] = p->bill.biller_code;
+	vals[19] = p->bill.item_code;
+	vals[20] = p->bill.customer;
+	vals[21] = p->bill.customer_name;
+	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE,
+	            is_bill ? 22 : 17, vals, PGRES_TUPLES_OK, &r,
 	            "create prov_payment");
 	if (rc == STORE_OK) {
 		p->pay.id = col_i64(r, 0, 0);

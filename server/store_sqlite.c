@@ -68,6 +68,7 @@ enum stmt_id {
 	S_PAY_SET_TXN,
 	S_PROV_CB_INSERT,
 	S_PROV_CB_COUNT,
+	S_BILL_INSERT,
 	S_COUNT
 };
 
@@ -77,8 +78,11 @@ enum stmt_id {
 	"v.provider, v.msisdn, v.clearing_account_id, v.target_account_id, " \
 	"v.client_ref, v.provider_ref, v.call_state, v.send_attempts, "      \
 	"v.checks, v.next_at_ms, v.deadline_ms, v.result_code, "             \
-	"v.result_desc, v.receipt, v.req_hash "                              \
-	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
+	"v.result_desc, v.receipt, v.req_hash, "                             \
+	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
+	"b.customer_name "                                                   \
+	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
+	"LEFT JOIN bill_payments b ON b.payment_id = p.id "
 
 #define SQ_AGENT_COLS                                                        \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
@@ -191,6 +195,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "call_state, send_attempts, checks, next_at_ms, "
 	                  "deadline_ms, req_hash) VALUES (?1, ?2, ?3, ?4, ?5, "
 	                  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
+	                  "source_account_id, biller_code, item_code, customer, "
+	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_PROV_BY_REF] = "SELECT " SQ_PROV_COLS "WHERE p.ref = ?1",
 	[S_PROV_BY_PREF] = "SELECT " SQ_PROV_COLS
 	                   "WHERE v.provider = ?1 AND v.provider_ref = ?2 "
@@ -1638,6 +1645,14 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	h = sqlite3_column_blob(q, 23);
 	if (h != NULL && sqlite3_column_bytes(q, 23) == (int)sizeof o->req_hash)
 		memcpy(o->req_hash, h, sizeof o->req_hash);
+	/* bill_payments (NULL for other kinds: 0 and "") */
+	o->bill.source_account_id = sqlite3_column_int64(q, 24);
+	strlcpy_s(o->bill.biller_code, col_str(q, 25),
+	          sizeof o->bill.biller_code);
+	strlcpy_s(o->bill.item_code, col_str(q, 26), sizeof o->bill.item_code);
+	strlcpy_s(o->bill.customer, col_str(q, 27), sizeof o->bill.customer);
+	strlcpy_s(o->bill.customer_name, col_str(q, 28),
+	          sizeof o->bill.customer_name);
 }
 
 static enum store_rc
@@ -1713,6 +1728,18 @@ sq_prov_create(struct store *st, struct store_prov *p)
 	                  SQLITE_STATIC);
 	if ((rc = run(s, q, "create prov_payment")) != STORE_OK)
 		goto fail;
+	if (p->kind == STORE_PROV_BILL) {
+		q = stmt(s, S_BILL_INSERT);
+		sqlite3_bind_int64(q, 1, p->pay.id);
+		sqlite3_bind_int64(q, 2, p->bill.source_account_id);
+		sqlite3_bind_text(q, 3, p->bill.biller_code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, p->bill.item_code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, p->bill.customer, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, p->bill.customer_name, -1,
+		                  SQLITE_STATIC);
+		if ((rc = run(s, q, "create bill_payment")) != STORE_OK)
+			goto fail;
+	}
 	if ((rc = sq_commit(st)) != STORE_OK)
 		goto fail;
 	return STORE_OK;

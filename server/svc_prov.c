@@ -190,8 +190,9 @@ svc_prov_settle_req(const struct store_prov *p,
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
 	r->n_legs = 2;
-	if (p->kind == STORE_PROV_COLLECT) {
-		/* money now sits at the provider, owed to the merchant */
+	if (p->kind != STORE_PROV_DISBURSE) {
+		/* collect: money now sits at the provider, owed to the
+		 * merchant; bill: it leaves holding, owed to the biller */
 		r->legs[0].account_id = p->clearing_account_id;
 		r->legs[0].amount_minor = -amt;
 		r->legs[1].account_id = p->target_account_id;
@@ -208,7 +209,9 @@ svc_prov_settle_req(const struct store_prov *p,
 	             (long long)p->target_account_id);
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->memo, sizeof r->memo, "%s %s %s", p->provider,
-	         p->kind == STORE_PROV_COLLECT ? "collection" : "disbursement",
+	         p->kind == STORE_PROV_COLLECT  ? "collection"
+	         : p->kind == STORE_PROV_BILL ? "bill"
+	                                      : "disbursement",
 	         u->receipt != NULL ? u->receipt : p->receipt);
 	r->prov = u;
 }
