@@ -504,6 +504,13 @@ disb_accounts_call(struct store *st, struct dbq_job *job)
 	}
 	if (rc != STORE_OK)
 		return rc;
+	if (!src.has_floor) {
+		/* without a floor nothing bounds what may be paid out */
+		o->status = 422;
+		o->err_code = "account_without_floor";
+		o->err_msg = "the source account has no floor";
+		return STORE_OK;
+	}
 	o->p.target_account_id = src.id;
 	o->p.clearing_account_id = clearing.id;
 	o->p.hold_account_id = hold.id;
