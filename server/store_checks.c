@@ -80,7 +80,7 @@ const struct store_check store_checks[] = {
 	 "WHERE t.amount_minor <> p.amount_minor OR t.currency <> p.currency"},
 	/* disbursements (docs/payments.md §Disbursements): a holding
 	 * account holds exactly the disbursements not yet final (created,
-	 * pending, unknown); and every disbursement has one */
+	 * pending, unknown) */
 	{"disb_hold_mismatch",
 	 "SELECT a.id AS account_id, a.code, a.balance_minor, h.held "
 	 "FROM accounts a JOIN (SELECT v.hold_account_id AS id, "
@@ -88,10 +88,6 @@ const struct store_check store_checks[] = {
 	 "AS held FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
 	 "WHERE v.kind = 2 GROUP BY v.hold_account_id) h ON h.id = a.id "
 	 "WHERE a.balance_minor <> h.held"},
-	{"disb_without_hold",
-	 "SELECT p.id AS payment_id, p.ref FROM payments p "
-	 "JOIN prov_payments v ON v.payment_id = p.id "
-	 "WHERE v.kind = 2 AND (v.hold_account_id IS NULL OR p.txn_id IS NULL)"},
 	{"posting_orphan",
 	 "SELECT p.txn_id, p.leg, p.account_id FROM postings p "
 	 "WHERE NOT EXISTS (SELECT 1 FROM accounts a "
