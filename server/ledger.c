@@ -705,9 +705,10 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	struct store_idem *idem = NULL;
 	struct store_pos_txn *pos = NULL;
 	struct store_prov_update *prov = NULL;
+	struct store_prov *prov_new = NULL;
 	int64_t *txn_ids = NULL;
 	size_t i, k, n_ok = 0, n_posts = 0, n_deltas = 0, n_idem = 0, n_use = 0;
-	size_t n_pos = 0, n_prov = 0;
+	size_t n_pos = 0, n_prov = 0, n_prov_new = 0;
 	enum store_rc rc;
 
 	memset(&b, 0, sizeof b);
@@ -799,6 +800,11 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 			n_prov++;
 	prov = xcalloc(n_prov ? n_prov : 1, sizeof *prov);
 	n_prov = 0;
+	for (i = 0; i < n; i++)
+		if (reqs[i].prov_new != NULL)
+			n_prov_new++;
+	prov_new = xcalloc(n_prov_new ? n_prov_new : 1, sizeof *prov_new);
+	n_prov_new = 0;
 	for (i = 0, k = 0, n_posts = 0; i < n; i++) {
 		const struct work *w = &b.w[i];
 		struct store_idem *d;
@@ -851,6 +857,10 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 			prov[n_prov] = *w->req->prov;
 			prov[n_prov++].txn_id = res[i].txn_id;
 		}
+		if (w->req->prov_new != NULL && res[i].rc == LEDGER_OK) {
+			prov_new[n_prov_new] = *w->req->prov_new;
+			prov_new[n_prov_new++].pay.txn_id = res[i].txn_id;
+		}
 	}
 	/* in-batch repeats take the txn id their first request got */
 	for (i = 0; i < n; i++)
@@ -890,6 +900,8 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	wb.n_pos_txns = n_pos;
 	wb.prov = prov;
 	wb.n_prov = n_prov;
+	wb.prov_new = prov_new;
+	wb.n_prov_new = n_prov_new;
 	wb.now_ms = now_ms;
 	if ((rc = st->ops->batch_write(st, &wb)) != STORE_OK)
 		goto out;
@@ -904,6 +916,7 @@ out:
 	free(idem);
 	free(pos);
 	free(prov);
+	free(prov_new);
 	batch_free(&b);
 	return rc;
 }

@@ -141,6 +141,12 @@ struct ledger_req {
 	 * committed without the settling requests, which get LEDGER_RETRY
 	 * (nothing of theirs written).  Borrowed. */
 	const struct store_prov_update *prov;
+	/* Optional (not hashed): a provider payment created by this request
+	 * (a disbursement and its hold), inserted in the same storage
+	 * transaction when the request is decided LEDGER_OK for the first
+	 * time, linked to its transaction.  Nothing is created otherwise.
+	 * Borrowed. */
+	const struct store_prov *prov_new;
 };
 
 struct ledger_result {

@@ -481,6 +481,266 @@ handle_collection(struct net_prov *np, struct evhttp_request *req)
 	}
 }
 
+/* --------------------------------------------------- POST disbursements */
+
+static enum store_rc get_call(struct store *st, struct dbq_job *job);
+
+/* The accounts of a disbursement, and whether its ref exists already (a
+ * repeat answered from the stored row, without a ledger trip). */
+static enum store_rc
+disb_accounts_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	const struct config *cfg = o->np->cfg;
+	struct ledger_account src, hold, clearing;
+	struct store_prov old;
+	uint16_t cur = o->c.cur->numeric;
+	enum store_rc rc;
+
+	rc = st->ops->prov_get(st, o->p.pay.ref, NULL, NULL, NULL, &old);
+	if (rc == STORE_OK) {
+		o->status = util_ct_memcmp(old.req_hash, o->p.req_hash,
+		                           sizeof old.req_hash) == 0
+		                    ? 200
+		                    : 409;
+		o->p = old;
+		return STORE_OK;
+	}
+	if (rc != STORE_NOT_FOUND)
+		return rc;
+	rc = st->ops->account_by_code(st, o->c.account, &src);
+	if (rc == STORE_NOT_FOUND) {
+		o->status = 422;
+		o->err_code = "account_unknown";
+		o->err_msg = "no account with this code";
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if ((src.type != LEDGER_ACCT_MERCHANT_PAYABLE &&
+	     src.type != LEDGER_ACCT_AGENT_FLOAT) ||
+	    src.currency != cur) {
+		o->status = 422;
+		o->err_code = src.currency != cur ? "currency_mismatch"
+		                                  : "account_type";
+		o->err_msg = "a disbursement debits a merchant_payable or "
+		             "agent_float account in the payment's currency";
+		return STORE_OK;
+	}
+	if ((rc = st->ops->account_by_code(st, o->drv->clearing_account(cfg),
+	                                   &clearing)) == STORE_OK)
+		rc = st->ops->account_by_code(st, o->drv->hold_account(cfg),
+		                              &hold);
+	if (rc == STORE_NOT_FOUND ||
+	    (rc == STORE_OK &&
+	     (clearing.type != LEDGER_ACCT_PROVIDER_CLEARING ||
+	      clearing.currency != cur || hold.type != LEDGER_ACCT_SUSPENSE ||
+	      hold.currency != cur))) {
+		o->status = 503;
+		o->err_code = "provider_misconfigured";
+		o->err_msg = "the provider's clearing account (provider_clearing) "
+		             "or holding account (suspense) is missing or not "
+		             "in this currency";
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (!src.has_floor) {
+		/* without a floor nothing bounds what may be paid out */
+		o->status = 422;
+		o->err_code = "account_without_floor";
+		o->err_msg = "the source account has no floor";
+		return STORE_OK;
+	}
+	o->p.target_account_id = src.id;
+	o->p.clearing_account_id = clearing.id;
+	o->p.hold_account_id = hold.id;
+	return STORE_OK;
+}
+
+static void
+disb_reply_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	if (job->call_rc != STORE_OK) {
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable; retry with the same "
+		               "Idempotency-Key");
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(o->req),
+		                  "Idempotent-Replayed", "true");
+		reply_payment(o->req, 200, &o->p);
+	}
+	pop_free(o);
+}
+
+/* The hold was decided: the payment exists with its money held, or
+ * nothing was created (the ledger's code says why). */
+static void
+disb_hold_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	enum ledger_rc rc = job->res.rc;
+	char m[16];
+
+	if (rc == LEDGER_OK && job->res.is_replay) {
+		/* decided before (a race between two repeats): show it */
+		if (post_call(o, get_call, disb_reply_done) != 0) {
+			net_http_error(o->req, 503, "busy", "retry later");
+			pop_free(o);
+		}
+		return;
+	}
+	if (rc == LEDGER_OK) {
+		o->p.pay.txn_id = job->res.txn_id;
+		o->p.pay.state = PAY_CREATED;
+		reply_payment(o->req, 202, &o->p);
+		log_msg(LOG_PROV, LOG_LEVEL_INFO,
+		        "event=disbursement_created ref=%s provider=%s msisdn=%s "
+		        "amount=%lld hold_txn=%lld",
+		        o->p.pay.ref, o->p.provider,
+		        log_msisdn(m, sizeof m, o->p.msisdn),
+		        (long long)o->p.pay.amount_minor,
+		        (long long)job->res.txn_id);
+		kick(o->np);
+	} else if (rc == LEDGER_IDEM_MISMATCH) {
+		net_http_error(o->req, 409, "idempotency_key_mismatch",
+		               "this Idempotency-Key was used for another "
+		               "request");
+	} else if (rc == LEDGER_RETRY) {
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable; retry with the same "
+		               "Idempotency-Key");
+	} else {
+		/* insufficient_funds (the source's floor), account_closed,
+		 * limit_*: final for this key, nothing created */
+		net_http_error(o->req, 422, ledger_rc_name(rc),
+		               rc == LEDGER_INSUFFICIENT_FUNDS
+		                       ? "the source account cannot cover the "
+		                         "amount; nothing was created"
+		                       : "the ledger refused the hold; nothing "
+		                         "was created");
+	}
+	pop_free(o);
+}
+
+static void
+disb_accounts_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	if (job->call_rc != STORE_OK) {
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable; retry with the same "
+		               "Idempotency-Key");
+	} else if (o->status == 409) {
+		net_http_error(o->req, 409, "idempotency_key_mismatch",
+		               "this Idempotency-Key was used for another "
+		               "request");
+	} else if (o->status == 200) {
+		evhttp_add_header(evhttp_request_get_output_headers(o->req),
+		                  "Idempotent-Replayed", "true");
+		reply_payment(o->req, 200, &o->p);
+	} else if (o->err_code != NULL) {
+		net_http_error(o->req, o->status, o->err_code, o->err_msg);
+	} else {
+		/* the money is held exactly when the payment exists: one
+		 * ledger request carries both (svc_prov_hold_req) */
+		o->kind = POP_CREATE;
+		svc_prov_hold_req(&o->p, &o->job.req);
+		o->job.call = NULL;
+		o->job.done = disb_hold_done;
+		if (dbq_post(o->np->dbq, &o->job) == 0)
+			return;
+		net_http_error(o->req, 503, "busy",
+		               "the server is at capacity; retry later");
+	}
+	pop_free(o);
+}
+
+static void
+handle_disbursement(struct net_prov *np, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const char *key = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "Idempotency-Key");
+	const char *code, *msg = "";
+	struct svc_error e;
+	struct pop *o;
+	char *body, canon[512];
+	int64_t now = util_now_ms();
+	size_t i;
+	int n;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if (svc_admin_check_key(key, &e) != 0) {
+		net_http_error(req, e.status, e.code, e.message);
+		return;
+	}
+	if (strlen(key) > PAYMENT_REF_MAX - 5) { /* "disb:" + key */
+		net_http_error(req, 400, "idempotency_key_invalid",
+		               "Idempotency-Key: at most 59 bytes for a "
+		               "disbursement");
+		return;
+	}
+	o = pop_new(np, POP_CREATE, req);
+	body = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if (svc_admin_parse_collection(&o->c, body ? body : "", len, &e) != 0) {
+		net_http_error(req, e.status, e.code, e.message);
+		goto fail;
+	}
+	for (i = 0; i < N_DRIVERS; i++)
+		if (strcmp(o->c.provider, drivers[i]->name) == 0)
+			break;
+	if (i == N_DRIVERS) {
+		net_http_error(req, 422, "provider_unknown",
+		               "provider must be one of: mpesa, momo");
+		goto fail;
+	}
+	if (!np->on[i] || drivers[i]->can_disburse == NULL ||
+	    !drivers[i]->can_disburse(np)) {
+		net_http_error(req, 503, "disbursement_disabled",
+		               "disbursements through this provider are not "
+		               "configured");
+		goto fail;
+	}
+	o->drv = drivers[i];
+	if ((code = o->drv->check(np->cfg, &o->c, &msg)) != NULL) {
+		net_http_error(req, 422, code, msg);
+		goto fail;
+	}
+	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, "disb:%s", key);
+	o->p.pay.currency = o->c.cur->numeric;
+	o->p.pay.amount_minor = o->c.amount_minor;
+	o->p.pay.created_ms = now;
+	o->p.kind = STORE_PROV_DISBURSE;
+	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
+	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
+	if (o->drv->client_ref(o) != 0) {
+		net_http_error(req, 503, "retry_later", "no randomness");
+		goto fail;
+	}
+	o->p.call_state = STORE_CALL_TO_SEND;
+	o->p.next_at_ms = now;
+	o->p.deadline_ms = now + np->pol.deadline_ms;
+	n = snprintf(canon, sizeof canon, "disb|%s|%s|%u|%lld|%s|%s",
+	             o->c.provider, o->c.msisdn, (unsigned)o->c.cur->numeric,
+	             (long long)o->c.amount_minor, o->c.account,
+	             o->c.reference);
+	sha256_digest(o->p.req_hash, canon, n > 0 ? (size_t)n : 0);
+	if (post_call(o, disb_accounts_call, disb_accounts_done) == 0)
+		return;
+	net_http_error(req, 503, "busy",
+	               "the server is at capacity; retry later");
+fail:
+	pop_free(o);
+}
+
 /* ------------------------------------------------------ GET payments */
 
 static enum store_rc
@@ -569,13 +829,19 @@ settle_done(struct dbq_job *job)
 		if (o->u.to_state == PAY_SUCCEEDED)
 			metrics_inc(METRIC_PROV_SETTLED);
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
-		        "event=payment_%s ref=%s provider=%s txn=%lld "
-		        "receipt=%s replay=%d",
-		        o->u.to_state == PAY_FAILED ? "refunded"
-		                                    : "succeeded",
+		        "event=payment_%s ref=%s provider=%s kind=%s txn=%lld "
+		        "receipt=%s code=%s replay=%d",
+		        o->p.kind == STORE_PROV_BILL &&
+		                        o->u.to_state == PAY_FAILED
+		                ? "refunded"
+		                : payment_state_name(o->u.to_state),
 		        o->p.pay.ref, o->p.provider,
+		        o->p.kind == STORE_PROV_COLLECT ? "collection"
+		        : o->p.kind == STORE_PROV_BILL  ? "bill"
+		                                        : "disbursement",
 		        (long long)job->res.txn_id,
 		        o->u.receipt != NULL ? o->u.receipt : o->p.receipt,
+		        o->u.result_code != NULL ? o->u.result_code : "",
 		        job->res.is_replay);
 	} else {
 		/* retry_later (the row changed meanwhile, or storage): the
@@ -592,11 +858,12 @@ settle_done(struct dbq_job *job)
 	pop_free(o);
 }
 
-/* Writes o->u: by a ledger request when money moves with it (a success
- * posting; a bill's refund: svc_bill.h), so the money and the state
- * commit together; else by prov_update.  Takes o. */
+/* Writes the decision o->u: through the ledger when it moves money (a
+ * success posting, a disbursement's released hold: svc_prov_posts; a
+ * bill's refund: svc_bill.h), so the money and the state commit
+ * together; else as a plain update.  Takes o. */
 static void
-write_update(struct pop *o, bool settle)
+write_decision(struct pop *o, bool settle)
 {
 	own_strings(o);
 	if (settle || svc_bill_refund_req(&o->p, &o->u, &o->job.req)) {
@@ -642,7 +909,7 @@ prov_answer(struct pop *o, const struct svc_prov_answer *a)
 		pop_free(o);
 		return;
 	}
-	write_update(o, settle);
+	write_decision(o, settle);
 }
 
 /* ------------------------------------------------------------ janitor */
@@ -720,7 +987,10 @@ due_done(struct dbq_job *job)
 			o->drv->query(o);
 			break;
 		case SVC_PROV_UPDATE:
-			write_update(o, false);
+			/* a disbursement that never reached the provider
+			 * gives its hold back in the same commit (a bill its
+			 * refund) */
+			write_decision(o, svc_prov_posts(&o->p, &o->u));
 			break;
 		}
 	}
@@ -896,6 +1166,90 @@ prov_callback(struct net_prov *np, const struct prov_drv *drv,
 	}
 }
 
+static enum store_rc
+status_result_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	struct store_prov_callback cb;
+	enum store_rc rc;
+	char detail[200];
+
+	rc = st->ops->prov_get(st, NULL, o->drv->name, NULL, o->pref, &o->p);
+	if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+		return rc;
+	o->cb_found = rc == STORE_OK;
+	snprintf(detail, sizeof detail, "status_result=%s code=%s receipt=%s",
+	         svc_prov_verdict_name(o->ans.v), o->code, o->receipt);
+	memset(&cb, 0, sizeof cb);
+	cb.provider = o->drv->name;
+	cb.provider_ref = o->cb_found ? o->p.provider_ref : o->pref;
+	cb.payment_id = o->cb_found ? o->p.pay.id : 0;
+	cb.verdict = o->cb_found ? "status_result" : "unknown_reference";
+	cb.detail = detail;
+	cb.received_ms = util_now_ms();
+	return st->ops->prov_callback_add(st, &cb);
+}
+
+static void
+status_result_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	struct svc_prov_answer a;
+
+	metrics_inc(METRIC_PROV_CALLBACKS);
+	if (job->call_rc != STORE_OK) {
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable");
+		pop_free(o);
+		return;
+	}
+	if (!o->cb_found) {
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=status_result_unknown provider=%s ref=%s",
+		        o->drv->name, o->pref);
+		net_http_error(o->req, 404, "payment_unknown",
+		               "no payment with this reference");
+		pop_free(o);
+		return;
+	}
+	/* acknowledged once recorded; what it decides is the janitor's
+	 * business if the write below is lost (the query is asked again) */
+	net_http_reply(o->req, 200, "application/json", o->desc,
+	               strlen(o->desc));
+	o->req = NULL;
+	a = o->ans;
+	a.code = o->code[0] != '\0' ? o->code : NULL;
+	a.desc = NULL;
+	a.receipt = o->receipt[0] != '\0' ? o->receipt : NULL;
+	o->kind = POP_QUERY;
+	log_msg(LOG_PROV, LOG_LEVEL_INFO,
+	        "event=status_result provider=%s ref=%s verdict=%s code=%s",
+	        o->drv->name, o->p.pay.ref, svc_prov_verdict_name(a.v),
+	        o->code);
+	prov_answer(o, &a);
+}
+
+void
+prov_status_result(struct net_prov *np, const struct prov_drv *drv,
+                   struct evhttp_request *req, const char *client_ref,
+                   const struct svc_prov_answer *a, const char *ok_body)
+{
+	struct pop *o = pop_new(np, POP_CALLBACK, req);
+
+	o->drv = drv;
+	strlcpy_s(o->pref, client_ref, sizeof o->pref);
+	o->ans = *a;
+	strlcpy_s(o->code, a->code != NULL ? a->code : "", sizeof o->code);
+	strlcpy_s(o->receipt, a->receipt != NULL ? a->receipt : "",
+	          sizeof o->receipt);
+	/* the answer body rides in desc until the reply */
+	strlcpy_s(o->desc, ok_body != NULL ? ok_body : "{}", sizeof o->desc);
+	if (post_call(o, status_result_call, status_result_done) != 0) {
+		net_http_error(req, 503, "busy", "retry later");
+		pop_free(o);
+	}
+}
+
 void
 prov_callback_reject(struct evhttp_request *req, const char *provider,
                      int status, const char *code, const char *reason)
@@ -1013,6 +1367,7 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 		return true;
 	}
 	if (strcmp(path, "/v1/collections") != 0 &&
+	    strcmp(path, "/v1/disbursements") != 0 &&
 	    strncmp(path, "/v1/payments/", 13) != 0)
 		return false;
 	if (!is_admin) {
@@ -1022,6 +1377,8 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 	}
 	if (path[4] == 'c')
 		handle_collection(np, req);
+	else if (path[4] == 'd')
+		handle_disbursement(np, req);
 	else
 		handle_payment(np, req, path + 13);
 	return true;

@@ -71,6 +71,9 @@ struct pop {
 	bool cb_success, cb_has_amount, cb_found;
 	int64_t cb_amount;
 	enum svc_prov_cb verdict;
+	/* POP_QUERY from a status result that came by callback (M-Pesa
+	 * Transaction Status): the answer, its strings in code/desc/receipt */
+	struct svc_prov_answer ans;
 };
 
 /* A bearer token shared by a provider's calls: fetched once at a time,
@@ -99,6 +102,12 @@ struct prov_drv {
 	/* fills o->p.client_ref at creation; 0 or -1 */
 	int (*client_ref)(struct pop *o);
 	const char *(*clearing_account)(const struct config *cfg);
+	/* disbursements (docs/payments.md §Disbursements): whether this
+	 * instance can pay out through the provider, and the holding
+	 * (suspense) account its disbursements wait in; send and query
+	 * tell the kinds apart by o->p.kind */
+	bool (*can_disburse)(const struct net_prov *np);
+	const char *(*hold_account)(const struct config *cfg);
 	bool (*can_query)(const struct store_prov *p);
 	void (*send)(struct pop *o);
 	void (*query)(struct pop *o);
@@ -154,6 +163,20 @@ void prov_callback(struct net_prov *np, const struct prov_drv *drv,
                    bool by_client_ref, bool claims_success, bool has_amount,
                    int64_t amount_minor, const char *code,
                    const char *receipt, const char *ok_body);
+/*
+ * A status answer that arrives by callback (M-Pesa Transaction Status is
+ * asynchronous: its result is POSTed to the ResultURL of the query):
+ * finds the payment of (drv, client_ref), answers req (200 ok_body, or
+ * 404 payment_unknown), records it in prov_callbacks and applies *a as
+ * the answer to a status query (svc_prov_apply): it moves money exactly
+ * as a synchronous status answer would.  Only for an answer the driver
+ * has authenticated and tied to a query it made.  a's strings are
+ * copied.
+ */
+void prov_status_result(struct net_prov *np, const struct prov_drv *drv,
+                        struct evhttp_request *req, const char *client_ref,
+                        const struct svc_prov_answer *a,
+                        const char *ok_body);
 /* A callback refused before parsing (token, signature, body): logs,
  * counts, answers. */
 void prov_callback_reject(struct evhttp_request *req, const char *provider,

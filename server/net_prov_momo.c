@@ -8,6 +8,12 @@
  * a status GET; a 404 there means the request never arrived, and it is
  * sent again with the SAME X-Reference-Id (a duplicate is refused by MoMo
  * with 409, which we read as "it is there").
+ *
+ * Disbursements (docs/payments.md §Disbursements) are the same dialogue
+ * on the disbursement product: POST /disbursement/v1_0/transfer with our
+ * UUID as X-Reference-Id (reused on every re-send; 409 = it arrived),
+ * GET /disbursement/v1_0/transfer/<id>, its own token and subscription
+ * key (momo_disbursement_key_file).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +34,9 @@
 
 struct momo {
 	char *api_key, *sub_key, *cb_token;
-	struct prov_token tok;
+	char *disb_key; /* NULL: no disbursements */
+	struct prov_token tok;  /* collection */
+	struct prov_token dtok; /* disbursement */
 };
 
 static struct momo *
@@ -46,9 +54,9 @@ momo_url(const struct net_prov *np, char *dst, size_t cap, const char *path,
 }
 
 static void
-token_done(void *arg, const struct ncurl_result *r)
+token_done(struct net_prov *np, struct prov_token *tk,
+           const struct ncurl_result *r)
 {
-	struct net_prov *np = arg;
 	struct json_tok toks[16];
 	struct json_doc doc;
 	struct momo_token *t = xcalloc(1, sizeof *t); /* 4 KiB: not on stack */
@@ -59,26 +67,43 @@ token_done(void *arg, const struct ncurl_result *r)
 	    json_parse(&doc, toks, 16, r->body, r->body_len, &why) ==
 	            CODEC_OK &&
 	    momo_token_parse(t, &doc, &e) == PROV_OK) {
-		prov_token_done(np, &M(np)->tok, t->access_token,
-		                t->expires_in_s);
+		prov_token_done(np, tk, t->access_token, t->expires_in_s);
 	} else {
 		log_msg(LOG_PROV, LOG_LEVEL_WARN,
 		        "event=token_failed provider=momo outcome=%s status=%ld "
 		        "why=\"%s\"",
 		        ncurl_outcome_name(r->outcome), r->http_status,
 		        r->errstr);
-		prov_token_done(np, &M(np)->tok, NULL, 0);
+		prov_token_done(np, tk, NULL, 0);
 	}
 	sha256_wipe(t, sizeof *t);
 	free(t);
 }
 
-/* POST /collection/token/ with Basic base64(apiUser:apiKey) and the
- * subscription key; no body (wire-formats §2.3). */
+static void
+coll_token_done(void *arg, const struct ncurl_result *r)
+{
+	struct net_prov *np = arg;
+
+	token_done(np, &M(np)->tok, r);
+}
+
+static void
+disb_token_done(void *arg, const struct ncurl_result *r)
+{
+	struct net_prov *np = arg;
+
+	token_done(np, &M(np)->dtok, r);
+}
+
+/* POST /collection/token/ (or /disbursement/token/) with Basic
+ * base64(apiUser:apiKey) and the product's subscription key; no body
+ * (wire-formats §2.3). */
 static int
 token_fetch(struct net_prov *np, struct prov_token *t)
 {
 	struct momo *m = M(np);
+	bool disb = t == &m->dtok;
 	char b64[600], auth[640], sub[300], url[600];
 	struct ncurl_req rq;
 	const char *why = NULL;
@@ -90,16 +115,20 @@ token_fetch(struct net_prov *np, struct prov_token *t)
 	                    m->api_key, &n, &why) == CODEC_OK) {
 		snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
 		snprintf(sub, sizeof sub, "Ocp-Apim-Subscription-Key: %s",
-		         m->sub_key);
-		momo_url(np, url, sizeof url, "/collection/token/", NULL);
+		         disb ? m->disb_key : m->sub_key);
+		momo_url(np, url, sizeof url,
+		         disb ? "/disbursement/token/" : "/collection/token/",
+		         NULL);
 		memset(&rq, 0, sizeof rq);
 		rq.method = NCURL_POST;
 		rq.url = url;
 		rq.headers[0] = auth;
 		rq.headers[1] = sub;
 		rq.n_headers = 2;
-		rq.endpoint = "momo.token";
-		rc = ncurl_submit(prov_curl(np), &rq, token_done, np, &why);
+		rq.endpoint = disb ? "momo.disbursement_token" : "momo.token";
+		rc = ncurl_submit(prov_curl(np), &rq,
+		                  disb ? disb_token_done : coll_token_done, np,
+		                  &why);
 	}
 	if (rc != 0)
 		log_msg(LOG_PROV, LOG_LEVEL_WARN,
@@ -123,13 +152,29 @@ resume(struct pop *o)
 		momo_query(o);
 }
 
-/* The headers of every call after the token: *n set. */
+/* The product (collection or disbursement) a payment goes through. */
+static bool
+is_disb(const struct pop *o)
+{
+	return o->p.kind == STORE_PROV_DISBURSE;
+}
+
+static struct prov_token *
+tok_of(const struct pop *o)
+{
+	return is_disb(o) ? &M(o->np)->dtok : &M(o->np)->tok;
+}
+
+/* The headers of every call after the token. */
 static void
-headers(const struct net_prov *np, char auth[], size_t acap, char sub[],
+headers(const struct pop *o, char auth[], size_t acap, char sub[],
         size_t scap, char env[], size_t ecap)
 {
-	snprintf(auth, acap, "Authorization: Bearer %s", M(np)->tok.token);
-	snprintf(sub, scap, "Ocp-Apim-Subscription-Key: %s", M(np)->sub_key);
+	const struct net_prov *np = o->np;
+
+	snprintf(auth, acap, "Authorization: Bearer %s", tok_of(o)->token);
+	snprintf(sub, scap, "Ocp-Apim-Subscription-Key: %s",
+	         is_disb(o) ? M(np)->disb_key : M(np)->sub_key);
 	snprintf(env, ecap, "X-Target-Environment: %s",
 	         prov_cfg(np)->momo_target_env);
 }
@@ -178,7 +223,7 @@ rtp_done(void *arg, const struct ncurl_result *r)
 			a.provider_ref = o->p.client_ref;
 			a.code = r->http_status == 202 ? "202" : o->code;
 		} else if (r->http_status == 401) {
-			prov_token_drop(&M(o->np)->tok);
+			prov_token_drop(tok_of(o));
 			a.v = SVC_PROV_NOT_SENT;
 		} else if (r->http_status == 400 || r->http_status == 403) {
 			a.v = SVC_PROV_REFUSED;
@@ -201,7 +246,7 @@ momo_send(struct pop *o)
 	size_t n = 0;
 
 	o->kind = POP_SEND;
-	if (!prov_token_get(np, &M(np)->tok, o))
+	if (!prov_token_get(np, tok_of(o), o))
 		return;
 	memset(&pr, 0, sizeof pr);
 	pr.amount_minor = o->p.pay.amount_minor;
@@ -209,10 +254,11 @@ momo_send(struct pop *o)
 	pr.external_id = o->p.client_ref;
 	pr.party_type = MOMO_MSISDN;
 	pr.party_id = o->p.msisdn;
-	pr.payer_message = "Payment";
-	pr.payee_note = o->p.pay.ref;
-	if (momo_requesttopay_build(body, sizeof body, &pr, &n, &why) !=
-	    CODEC_OK) {
+	pr.payer_message = is_disb(o) ? o->p.pay.ref : "Payment";
+	pr.payee_note = is_disb(o) ? "Payout" : o->p.pay.ref;
+	if ((is_disb(o) ? momo_transfer_build(body, sizeof body, &pr, &n, &why)
+	                : momo_requesttopay_build(body, sizeof body, &pr, &n,
+	                                          &why)) != CODEC_OK) {
 		struct svc_prov_answer a = {.v = SVC_PROV_REFUSED,
 		                            .code = "request_invalid",
 		                            .desc = why};
@@ -220,11 +266,14 @@ momo_send(struct pop *o)
 		prov_answer(o, &a);
 		return;
 	}
-	headers(np, auth, sizeof auth, sub, sizeof sub, env, sizeof env);
+	headers(o, auth, sizeof auth, sub, sizeof sub, env, sizeof env);
 	snprintf(ref, sizeof ref, "X-Reference-Id: %s", o->p.client_ref);
 	prov_callback_url(np, "momo", M(np)->cb_token, cb, sizeof cb);
 	snprintf(cbh, sizeof cbh, "X-Callback-Url: %s", cb);
-	momo_url(np, url, sizeof url, "/collection/v1_0/requesttopay", NULL);
+	momo_url(np, url, sizeof url,
+	         is_disb(o) ? "/disbursement/v1_0/transfer"
+	                    : "/collection/v1_0/requesttopay",
+	         NULL);
 	memset(&rq, 0, sizeof rq);
 	rq.method = NCURL_POST;
 	rq.url = url;
@@ -237,7 +286,7 @@ momo_send(struct pop *o)
 	rq.n_headers = 6;
 	rq.body = body;
 	rq.body_len = n;
-	rq.endpoint = "momo.requesttopay";
+	rq.endpoint = is_disb(o) ? "momo.transfer" : "momo.requesttopay";
 	if (ncurl_submit(prov_curl(np), &rq, rtp_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
 		                            .code = "not_sent",
@@ -296,7 +345,9 @@ status_done(void *arg, const struct ncurl_result *r)
 	} else if (r->http_status == 200) {
 		if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
 		               &why) == CODEC_OK &&
-		    momo_txn_parse(t, MOMO_COLLECTION, &doc, &e) == PROV_OK &&
+		    momo_txn_parse(t, is_disb(o) ? MOMO_DISBURSEMENT
+		                                 : MOMO_COLLECTION,
+		                   &doc, &e) == PROV_OK &&
 		    strcmp(t->external_id, o->p.client_ref) == 0)
 			txn_answer(o, t, &a);
 		else
@@ -313,7 +364,7 @@ status_done(void *arg, const struct ncurl_result *r)
 		error_code(o, r);
 		a.code = o->code;
 		if (r->http_status == 401)
-			prov_token_drop(&M(o->np)->tok);
+			prov_token_drop(tok_of(o));
 	}
 	free(t);
 	prov_answer(o, &a);
@@ -328,10 +379,12 @@ momo_query(struct pop *o)
 	const char *why = NULL;
 
 	o->kind = POP_QUERY;
-	if (!prov_token_get(np, &M(np)->tok, o))
+	if (!prov_token_get(np, tok_of(o), o))
 		return;
-	headers(np, auth, sizeof auth, sub, sizeof sub, env, sizeof env);
-	momo_url(np, url, sizeof url, "/collection/v1_0/requesttopay/",
+	headers(o, auth, sizeof auth, sub, sizeof sub, env, sizeof env);
+	momo_url(np, url, sizeof url,
+	         is_disb(o) ? "/disbursement/v1_0/transfer/"
+	                    : "/collection/v1_0/requesttopay/",
 	         o->p.client_ref);
 	memset(&rq, 0, sizeof rq);
 	rq.method = NCURL_GET;
@@ -340,7 +393,7 @@ momo_query(struct pop *o)
 	rq.headers[1] = sub;
 	rq.headers[2] = env;
 	rq.n_headers = 3;
-	rq.endpoint = "momo.status";
+	rq.endpoint = is_disb(o) ? "momo.transfer_status" : "momo.status";
 	if (ncurl_submit(prov_curl(np), &rq, status_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
 		                            .code = "not_sent",
@@ -383,7 +436,11 @@ momo_callback(struct net_prov *np, struct evhttp_request *req,
 		return;
 	}
 	t = xcalloc(1, sizeof *t);
-	if ((pr = momo_txn_parse(t, MOMO_COLLECTION, &doc, &e)) != PROV_OK) {
+	/* a transfer's callback names a payee instead of a payer */
+	if ((pr = momo_txn_parse(t, MOMO_COLLECTION, &doc, &e)) != PROV_OK &&
+	    momo_txn_parse(t, MOMO_DISBURSEMENT, &doc, &e) == PROV_OK)
+		pr = PROV_OK;
+	if (pr != PROV_OK) {
 		prov_callback_reject(req, "momo", 400,
 		                     pr == PROV_MISSING ? "callback_field_missing"
 		                     : pr == PROV_WRONG_TYPE
@@ -430,6 +487,8 @@ momo_init(struct net_prov *np, void **state, char *err, size_t errlen)
 	*state = m;
 	m->tok.fetch = token_fetch;
 	m->tok.go = resume;
+	m->dtok.fetch = token_fetch;
+	m->dtok.go = resume;
 	if ((m->api_key = prov_secret(cfg->momo_api_key_file,
 	                              "SOKO_MOMO_API_KEY", "momo_api_key", err,
 	                              errlen)) == NULL ||
@@ -449,6 +508,16 @@ momo_init(struct net_prov *np, void **state, char *err, size_t errlen)
 		         CB_TOKEN_MIN);
 		return -1;
 	}
+	{
+		int bad = 0;
+
+		/* optional: without it, no disbursements through MoMo */
+		m->disb_key = config_secret(cfg->momo_disbursement_key_file,
+		                            "SOKO_MOMO_DISBURSEMENT_KEY", &bad,
+		                            err, errlen);
+		if (m->disb_key == NULL && bad)
+			return -1;
+	}
 	return 1;
 }
 
@@ -462,7 +531,9 @@ momo_fini(void *state)
 	prov_wipe_free(m->api_key);
 	prov_wipe_free(m->sub_key);
 	prov_wipe_free(m->cb_token);
+	prov_wipe_free(m->disb_key);
 	sha256_wipe(m->tok.token, sizeof m->tok.token);
+	sha256_wipe(m->dtok.token, sizeof m->dtok.token);
 	free(m);
 }
 
@@ -500,6 +571,18 @@ momo_clearing(const struct config *cfg)
 }
 
 static bool
+momo_can_disburse(const struct net_prov *np)
+{
+	return M(np) != NULL && M(np)->disb_key != NULL;
+}
+
+static const char *
+momo_hold(const struct config *cfg)
+{
+	return cfg->momo_hold_account;
+}
+
+static bool
 momo_can_query(const struct store_prov *p)
 {
 	(void)p;
@@ -513,6 +596,8 @@ const struct prov_drv prov_drv_momo = {
 	.check = momo_check,
 	.client_ref = momo_client_ref,
 	.clearing_account = momo_clearing,
+	.can_disburse = momo_can_disburse,
+	.hold_account = momo_hold,
 	.can_query = momo_can_query,
 	.send = momo_send,
 	.query = momo_query,

@@ -2,6 +2,18 @@
  * net_prov_mpesa.c - the M-Pesa Daraja driver (net_prov_int.h): OAuth
  * token, STK push, STK query, the STK callback under an unguessable
  * per-shortcode token (docs/payments.md §3, wire-formats §1).
+ *
+ * B2C disbursements (docs/payments.md §Disbursements, wire-formats
+ * §1.5-1.7): the payment request carries our OriginatorConversationID
+ * (the payment's client_ref), so a B2C whose answer was lost is asked
+ * about with Transaction Status by that id, never sent again.  Both are
+ * asynchronous: their results are POSTed to our ResultURL.  A B2C
+ * result is a callback like any other (it only makes the status query
+ * happen now); the Transaction Status result is the status answer, and
+ * is accepted only at the ResultURL of the query we made, which carries
+ * the payment's client_ref and a MAC of it under a key never sent
+ * anywhere, and only when the OriginatorConversationID it reports is
+ * ours.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +28,20 @@
 #include "net_http.h"
 #include "net_prov_int.h"
 #include "prov_mpesa.h"
+#include "prov_sig.h"
 #include "sha256.h"
 #include "util.h"
 
 #define EAT_OFFSET_S (3 * 3600) /* Daraja timestamps: Kenyan time */
 
+#define STATUS_MAC_LEN 32 /* hex digits of the status ResultURL's MAC */
+
 struct mpesa {
 	char *key, *secret, *passkey, *cb_token;
 	struct prov_token tok;
+	/* B2C: NULL credential when not configured */
+	char *credential;   /* SecurityCredential (base64 RSA) */
+	uint8_t status_key[SHA256_LEN]; /* MACs status ResultURLs */
 };
 
 static struct mpesa *
@@ -110,13 +128,18 @@ bearer(const struct net_prov *np, char *dst, size_t cap)
 static void mpesa_send(struct pop *o);
 static void mpesa_query(struct pop *o);
 
+static void b2c_send(struct pop *o);
+static void b2c_query(struct pop *o);
+
 static void
 resume(struct pop *o)
 {
+	bool disb = o->p.kind == STORE_PROV_DISBURSE;
+
 	if (o->kind == POP_SEND)
-		mpesa_send(o);
+		(disb ? b2c_send : mpesa_send)(o);
 	else
-		mpesa_query(o);
+		(disb ? b2c_query : mpesa_query)(o);
 }
 
 /* Daraja's gateway refuses an expired or wrong token with one of three
@@ -380,6 +403,469 @@ no_answer: {
 }
 }
 
+/* ---------------------------------------------------------------- B2C */
+
+static const char *
+b2c_party_a(const struct config *cfg)
+{
+	return cfg->mpesa_b2c_shortcode[0] != '\0' ? cfg->mpesa_b2c_shortcode
+	                                           : cfg->mpesa_shortcode;
+}
+
+/* hex MAC of a status ResultURL for client_ref: STATUS_MAC_LEN + NUL */
+static void
+status_mac(const struct mpesa *m, const char *client_ref, char *dst)
+{
+	uint8_t mac[SHA256_LEN];
+	char msg[STORE_PREF_MAX + 16];
+	int n = snprintf(msg, sizeof msg, "status|%s", client_ref);
+
+	sha256_hmac(mac, m->status_key, sizeof m->status_key, msg,
+	            n > 0 ? (size_t)n : 0);
+	util_hex(dst, mac, STATUS_MAC_LEN / 2);
+	dst[STATUS_MAC_LEN] = '\0';
+}
+
+/* The sync answer of a B2C payment request (docs/payments.md rule 2). */
+static void
+b2c_done(void *arg, const struct ncurl_result *r)
+{
+	struct pop *o = arg;
+	struct svc_prov_answer a = {.v = SVC_PROV_LOST};
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct mpesa_err e;
+	struct mpesa_error_resp er;
+	struct mpesa_accepted ac;
+	const char *why = NULL;
+	bool parsed = r->outcome == NCURL_ANSWERED &&
+	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
+	                         &why) == CODEC_OK;
+	bool has_er = parsed && r->http_status != 200 &&
+	              mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK;
+
+	if (has_er) {
+		strlcpy_s(o->code, er.error_code, sizeof o->code);
+		strlcpy_s(o->desc, er.error_message, sizeof o->desc);
+	} else if (r->outcome == NCURL_ANSWERED) {
+		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
+	}
+	a.code = o->code;
+	a.desc = has_er ? o->desc : NULL;
+	if (r->outcome == NCURL_NOT_SENT) {
+		a.v = SVC_PROV_NOT_SENT;
+		a.code = "not_sent";
+	} else if (r->outcome == NCURL_UNKNOWN) {
+		a.code = "answer_lost"; /* LOST: asked by our id */
+	} else if (r->http_status == 200) {
+		if (parsed && mpesa_accepted_parse(&ac, &doc, &e) == MPESA_OK &&
+		    mpesa_code_is_zero(&ac.response_code) &&
+		    strcmp(ac.originator_conversation_id, o->p.client_ref) ==
+		            0) {
+			a.v = SVC_PROV_ACCEPTED;
+			strlcpy_s(o->pref, ac.conversation_id, sizeof o->pref);
+			a.provider_ref = o->pref;
+			a.code = "accepted";
+		} else {
+			a.code = "unreadable_answer"; /* may be taken: ask */
+		}
+	} else if (mpesa_token_refused(r->http_status, has_er ? &er : NULL)) {
+		prov_token_drop(&M(o->np)->tok);
+		a.v = SVC_PROV_NOT_SENT;
+	} else if (mpesa_throttled(r->http_status, has_er ? &er : NULL)) {
+		a.v = SVC_PROV_NOT_SENT;
+	} else if (has_er && strcmp(er.error_code, "500.002.1001") == 0) {
+		/* Duplicate OriginatorConversationID: an earlier send of
+		 * this very payment arrived; ask what became of it */
+		a.v = SVC_PROV_LOST;
+	} else if (r->http_status >= 400 && r->http_status < 500 &&
+	           r->http_status != 408) {
+		a.v = SVC_PROV_REFUSED; /* bad party, bad amount: not taken */
+	}
+	/* 5xx, 408, anything else: it may have been committed: LOST */
+	prov_answer(o, &a);
+}
+
+static void
+b2c_send(struct pop *o)
+{
+	struct net_prov *np = o->np;
+	struct mpesa *m = M(np);
+	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
+	char res[600], qto[600];
+	struct mpesa_b2c_req br;
+	struct ncurl_req rq;
+	const char *why = NULL;
+	size_t n = 0;
+
+	o->kind = POP_SEND;
+	if (m->credential == NULL) {
+		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
+		                            .code = "b2c_disabled",
+		                            .not_left = true};
+
+		prov_answer(o, &a);
+		return;
+	}
+	if (!prov_token_get(np, &m->tok, o))
+		return;
+	prov_callback_url(np, "mpesa/b2c", m->cb_token, res, sizeof res);
+	prov_callback_url(np, "mpesa/timeout", m->cb_token, qto, sizeof qto);
+	memset(&br, 0, sizeof br);
+	br.originator_conversation_id = o->p.client_ref;
+	br.initiator_name = prov_cfg(np)->mpesa_initiator_name;
+	br.security_credential = m->credential;
+	br.command = MPESA_B2C_BUSINESS;
+	br.amount_minor = o->p.pay.amount_minor;
+	br.party_a = b2c_party_a(prov_cfg(np));
+	br.party_b = o->p.msisdn;
+	br.remarks = "Payout";
+	br.queue_timeout_url = qto;
+	br.result_url = res;
+	if (mpesa_b2c_build(body, sizeof body, &br, &n, &why) != CODEC_OK) {
+		struct svc_prov_answer a = {.v = SVC_PROV_REFUSED,
+		                            .code = "request_invalid",
+		                            .desc = why};
+
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=request_invalid ref=%s why=\"%s\"",
+		        o->p.pay.ref, why);
+		prov_answer(o, &a);
+		return;
+	}
+	mpesa_url(np, url, sizeof url, "/mpesa/b2c/v3/paymentrequest");
+	bearer(np, auth, sizeof auth);
+	memset(&rq, 0, sizeof rq);
+	rq.method = NCURL_POST;
+	rq.url = url;
+	rq.headers[0] = auth;
+	rq.headers[1] = "Content-Type: application/json";
+	rq.n_headers = 2;
+	rq.body = body;
+	rq.body_len = n;
+	rq.endpoint = "mpesa.b2c";
+	if (ncurl_submit(prov_curl(np), &rq, b2c_done, o, &why) == 0) {
+		sha256_wipe(body, sizeof body);
+		return;
+	}
+	sha256_wipe(body, sizeof body);
+	log_msg(LOG_PROV, LOG_LEVEL_WARN,
+	        "event=call_refused ref=%s endpoint=mpesa.b2c why=\"%s\"",
+	        o->p.pay.ref, why);
+	{
+		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
+		                            .code = "not_sent",
+		                            .not_left = true};
+
+		prov_answer(o, &a);
+	}
+}
+
+/* The sync answer of a Transaction Status query: at best "accepted";
+ * the status itself comes to the query's ResultURL (b2c_callback). */
+static void
+b2c_query_done(void *arg, const struct ncurl_result *r)
+{
+	struct pop *o = arg;
+	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER};
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct mpesa_err e;
+	struct mpesa_accepted ac;
+	struct mpesa_error_resp er;
+	const char *why = NULL;
+	bool parsed = r->outcome == NCURL_ANSWERED &&
+	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
+	                         &why) == CODEC_OK;
+
+	if (r->outcome != NCURL_ANSWERED) {
+		a.code = ncurl_outcome_name(r->outcome);
+	} else if (r->http_status == 200 && parsed &&
+	           mpesa_accepted_parse(&ac, &doc, &e) == MPESA_OK &&
+	           mpesa_code_is_zero(&ac.response_code)) {
+		/* asked: counted as a check, the next one after
+		 * prov_check_every_ms unless the result comes first; the
+		 * row's result code is left as it is */
+		a.v = SVC_PROV_PENDING;
+		a.code = NULL;
+	} else if (parsed && mpesa_error_resp_parse(&er, &doc, &e) ==
+	                             MPESA_OK) {
+		strlcpy_s(o->code, er.error_code, sizeof o->code);
+		a.code = o->code;
+		if (mpesa_token_refused(r->http_status, &er))
+			prov_token_drop(&M(o->np)->tok);
+	} else {
+		if (r->http_status == 401)
+			prov_token_drop(&M(o->np)->tok);
+		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
+		a.code = o->code;
+	}
+	prov_answer(o, &a);
+}
+
+static void
+b2c_query(struct pop *o)
+{
+	struct net_prov *np = o->np;
+	struct mpesa *m = M(np);
+	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
+	char res[700], qto[600], path[300], mac[STATUS_MAC_LEN + 1];
+	struct mpesa_status_req sr;
+	struct ncurl_req rq;
+	const char *why = NULL;
+	size_t n = 0;
+
+	o->kind = POP_QUERY;
+	if (m->credential == NULL)
+		goto no_answer;
+	if (!prov_token_get(np, &m->tok, o))
+		return;
+	status_mac(m, o->p.client_ref, mac);
+	snprintf(path, sizeof path, "%s/%s/%s", m->cb_token, o->p.client_ref,
+	         mac);
+	prov_callback_url(np, "mpesa/status", path, res, sizeof res);
+	prov_callback_url(np, "mpesa/timeout", m->cb_token, qto, sizeof qto);
+	memset(&sr, 0, sizeof sr);
+	sr.initiator = prov_cfg(np)->mpesa_initiator_name;
+	sr.security_credential = m->credential;
+	/* Daraja wants a TransactionID; before a receipt is known (and a
+	 * receipt from a callback is not trusted) we ask by our
+	 * OriginatorConversationID, in both fields */
+	sr.transaction_id = o->p.client_ref;
+	sr.original_conversation_id = o->p.client_ref;
+	sr.party_a = b2c_party_a(prov_cfg(np));
+	sr.identifier_type = "4";
+	sr.result_url = res;
+	sr.queue_timeout_url = qto;
+	sr.remarks = "Status";
+	if (mpesa_status_build(body, sizeof body, &sr, &n, &why) != CODEC_OK) {
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=request_invalid ref=%s why=\"%s\"",
+		        o->p.pay.ref, why);
+		goto no_answer;
+	}
+	mpesa_url(np, url, sizeof url, "/mpesa/transactionstatus/v1/query");
+	bearer(np, auth, sizeof auth);
+	memset(&rq, 0, sizeof rq);
+	rq.method = NCURL_POST;
+	rq.url = url;
+	rq.headers[0] = auth;
+	rq.headers[1] = "Content-Type: application/json";
+	rq.n_headers = 2;
+	rq.body = body;
+	rq.body_len = n;
+	rq.endpoint = "mpesa.txstatus";
+	if (ncurl_submit(prov_curl(np), &rq, b2c_query_done, o, &why) == 0) {
+		sha256_wipe(body, sizeof body);
+		return;
+	}
+	sha256_wipe(body, sizeof body);
+no_answer: {
+	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
+	                            .code = "not_sent",
+	                            .not_left = true};
+
+	prov_answer(o, &a);
+}
+}
+
+static void
+b2c_reject_parse(struct evhttp_request *req, enum mpesa_rc mr,
+                 const char *field)
+{
+	prov_callback_reject(req, "mpesa", 400,
+	                     mr == MPESA_MISSING      ? "callback_field_missing"
+	                     : mr == MPESA_WRONG_TYPE ? "callback_field_type"
+	                                              : "callback_field_invalid",
+	                     field);
+}
+
+/* A Transaction Status result at .../status/<token>/<client_ref>/<mac>:
+ * the status answer of the payment client_ref. */
+static void
+b2c_status_result(struct net_prov *np, struct evhttp_request *req,
+                  const struct json_doc *doc, const char *client_ref,
+                  const char *ack)
+{
+	struct mpesa_status_result sr;
+	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER};
+	struct mpesa_err e;
+	enum mpesa_rc mr;
+	size_t v;
+
+	if ((mr = mpesa_status_result_parse(&sr, doc, &e)) != MPESA_OK) {
+		b2c_reject_parse(req, mr, e.field);
+		return;
+	}
+	a.code = sr.r.result_code.text;
+	if (mpesa_code_is_zero(&sr.r.result_code)) {
+		/* the transaction it describes must be ours: a status of
+		 * another transaction (a receipt slipped in) proves nothing */
+		v = mpesa_result_param(&sr.r, "OriginatorConversationID");
+		if (v == 0 || !json_str_eq(doc, v, client_ref)) {
+			prov_callback_reject(req, "mpesa", 422,
+			                     "status_not_this_payment",
+			                     "OriginatorConversationID");
+			return;
+		}
+		a.code = sr.status;
+		a.has_amount = sr.has_amount;
+		a.amount_minor = sr.amount_minor;
+		if (strcmp(sr.status, "Completed") == 0) {
+			a.v = SVC_PROV_SUCCEEDED;
+			a.receipt = sr.receipt;
+		} else if (strcmp(sr.status, "Failed") == 0) {
+			a.v = SVC_PROV_FAILED;
+			a.has_amount = false;
+		} else if (strcmp(sr.status, "Pending") == 0) {
+			a.v = SVC_PROV_PENDING;
+			a.has_amount = false;
+		} else {
+			a.has_amount = false; /* Reversed, ...: a human */
+		}
+	}
+	/* any other ResultCode (R000001 not found yet, 2001 credential,
+	 * ...): no answer; asked again within the bounds, never re-sent */
+	prov_status_result(np, &prov_drv_mpesa, req, client_ref, &a, ack);
+}
+
+/* POST /v1/callbacks/mpesa/{b2c,timeout}/<token> and
+ * /v1/callbacks/mpesa/status/<token>/<client_ref>/<mac>. */
+static void
+b2c_callback(struct net_prov *np, struct evhttp_request *req,
+             const char *rest)
+{
+	struct mpesa *m = M(np);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct mpesa_err e;
+	enum mpesa_rc mr;
+	const char *why = NULL, *body, *tok = strchr(rest, '/') + 1;
+	char tokbuf[256], cref[STORE_PREF_MAX + 1], want[STATUS_MAC_LEN + 1];
+	char ack[128];
+	bool is_status = rest[0] == 's', is_timeout = rest[0] == 't';
+	size_t n = 0;
+
+	cref[0] = '\0';
+	if (is_status) {
+		/* <token>/<client_ref>/<mac> */
+		const char *s1 = strchr(tok, '/'), *s2;
+
+		if (s1 == NULL || (size_t)(s1 - tok) >= sizeof tokbuf ||
+		    (s2 = strchr(s1 + 1, '/')) == NULL ||
+		    (size_t)(s2 - s1 - 1) >= sizeof cref || s2 == s1 + 1) {
+			prov_callback_reject(req, "mpesa", 404, "not_found",
+			                     "path");
+			return;
+		}
+		memcpy(tokbuf, tok, (size_t)(s1 - tok));
+		tokbuf[s1 - tok] = '\0';
+		memcpy(cref, s1 + 1, (size_t)(s2 - s1 - 1));
+		cref[s2 - s1 - 1] = '\0';
+		tok = tokbuf;
+		if (m->credential == NULL || !prov_token_ok(m->cb_token, tok)) {
+			prov_callback_reject(req, "mpesa", 404, "not_found",
+			                     "token");
+			return;
+		}
+		status_mac(m, cref, want);
+		if (strlen(s2 + 1) != STATUS_MAC_LEN ||
+		    util_ct_memcmp(want, s2 + 1, STATUS_MAC_LEN) != 0) {
+			prov_callback_reject(req, "mpesa", 404, "not_found",
+			                     "status mac");
+			return;
+		}
+	} else if (m->credential == NULL || !prov_token_ok(m->cb_token, tok)) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "token");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if (json_parse(&doc, toks, PROV_TOKS, body ? body : "", len, &why) !=
+	    CODEC_OK) {
+		prov_callback_reject(req, "mpesa", 400, "callback_invalid_json",
+		                     why);
+		return;
+	}
+	mpesa_callback_ack_build(ack, sizeof ack, "Accepted", &n, &why);
+	if (is_status) {
+		b2c_status_result(np, req, &doc, cref, ack);
+	} else if (is_timeout) {
+		struct mpesa_result r;
+
+		if ((mr = mpesa_result_parse(&r, &doc, &e)) != MPESA_OK) {
+			b2c_reject_parse(req, mr, e.field);
+			return;
+		}
+		/* the request timed out in Daraja's queue: not a result;
+		 * it makes a status query happen now */
+		prov_callback(np, &prov_drv_mpesa, req,
+		              r.originator_conversation_id, true, false, false,
+		              0, "queue_timeout", NULL, ack);
+	} else {
+		struct mpesa_b2c_result br;
+
+		if ((mr = mpesa_b2c_result_parse(&br, &doc, &e)) != MPESA_OK) {
+			b2c_reject_parse(req, mr, e.field);
+			return;
+		}
+		/* a callback, never trusted alone (rule 3): the status query
+		 * it triggers decides */
+		prov_callback(np, &prov_drv_mpesa, req,
+		              br.r.originator_conversation_id, true,
+		              mpesa_code_is_zero(&br.r.result_code),
+		              br.has_amount, br.amount_minor,
+		              br.r.result_code.text,
+		              br.receipt[0] != '\0' ? br.receipt : NULL, ack);
+	}
+}
+
+/* B2C is on when an initiator is configured: its password (file or
+ * env) is encrypted once with Safaricom's certificate into the
+ * SecurityCredential, then wiped.  0, or -1 with err. */
+static int
+b2c_init(const struct config *cfg, struct mpesa *m, char *err, size_t errlen)
+{
+	struct sha256_ctx c;
+	char *pw, cred[1024];
+
+	if (cfg->mpesa_initiator_name[0] == '\0')
+		return 1;
+	if (cfg->mpesa_cert_file[0] == '\0') {
+		snprintf(err, errlen, "mpesa_cert_file: required with "
+		                      "mpesa_initiator_name");
+		return -1;
+	}
+	if ((pw = prov_secret(cfg->mpesa_initiator_password_file,
+	                      "SOKO_MPESA_INITIATOR_PASSWORD",
+	                      "mpesa_initiator_password", err, errlen)) == NULL)
+		return -1;
+	if (prov_mpesa_security_credential(cfg->mpesa_cert_file, pw, cred,
+	                                   sizeof cred, err, errlen) != 0) {
+		prov_wipe_free(pw);
+		return -1;
+	}
+	/* the key of the status ResultURL MACs: never sent anywhere */
+	sha256_init(&c);
+	sha256_update(&c, "soko mpesa status|", 18);
+	sha256_update(&c, m->cb_token, strlen(m->cb_token));
+	sha256_update(&c, "|", 1);
+	sha256_update(&c, pw, strlen(pw));
+	sha256_update(&c, "|", 1);
+	sha256_update(&c, m->secret, strlen(m->secret));
+	sha256_final(&c, m->status_key);
+	sha256_wipe(&c, sizeof c);
+	prov_wipe_free(pw);
+	m->credential = xstrdup(cred);
+	sha256_wipe(cred, sizeof cred);
+	return 1;
+}
+
 /* POST /v1/callbacks/mpesa/stk/<token> (docs/payments.md §3 step 4). */
 static void
 mpesa_callback(struct net_prov *np, struct evhttp_request *req,
@@ -396,6 +882,11 @@ mpesa_callback(struct net_prov *np, struct evhttp_request *req,
 	char ack[128];
 	size_t n = 0;
 
+	if (strncmp(rest, "b2c/", 4) == 0 || strncmp(rest, "status/", 7) == 0 ||
+	    strncmp(rest, "timeout/", 8) == 0) {
+		b2c_callback(np, req, rest);
+		return;
+	}
 	if (strncmp(rest, "stk/", 4) != 0 ||
 	    !prov_token_ok(M(np)->cb_token, rest + 4)) {
 		/* a wrong token looks like no endpoint at all */
@@ -469,7 +960,7 @@ mpesa_init(struct net_prov *np, void **state, char *err, size_t errlen)
 		         CB_TOKEN_MIN);
 		return -1;
 	}
-	return 1;
+	return b2c_init(cfg, m, err, errlen);
 }
 
 static void
@@ -483,6 +974,8 @@ mpesa_fini(void *state)
 	prov_wipe_free(m->secret);
 	prov_wipe_free(m->passkey);
 	prov_wipe_free(m->cb_token);
+	prov_wipe_free(m->credential);
+	sha256_wipe(m->status_key, sizeof m->status_key);
 	sha256_wipe(m->tok.token, sizeof m->tok.token);
 	free(m);
 }
@@ -505,6 +998,9 @@ mpesa_check(const struct config *cfg, const struct svc_collection *c,
 static int
 mpesa_client_ref(struct pop *o)
 {
+	/* B2C: OriginatorConversationID, unique at Daraja: always ours */
+	if (o->p.kind == STORE_PROV_DISBURSE)
+		return prov_random_ref(o->p.client_ref, 20);
 	if (o->c.reference[0] != '\0') {
 		strlcpy_s(o->p.client_ref, o->c.reference,
 		          sizeof o->p.client_ref);
@@ -519,11 +1015,30 @@ mpesa_clearing(const struct config *cfg)
 	return cfg->mpesa_clearing_account;
 }
 
-/* an STK push is queried by its CheckoutRequestID, nothing else */
+/* an STK push is queried by its CheckoutRequestID, nothing else; a B2C
+ * by our OriginatorConversationID, always */
 static bool
 mpesa_can_query(const struct store_prov *p)
 {
-	return p->provider_ref[0] != '\0';
+	return p->kind == STORE_PROV_DISBURSE || p->provider_ref[0] != '\0';
+}
+
+static void
+mpesa_drv_send(struct pop *o)
+{
+	resume(o);
+}
+
+static bool
+mpesa_can_disburse(const struct net_prov *np)
+{
+	return M(np) != NULL && M(np)->credential != NULL;
+}
+
+static const char *
+mpesa_hold(const struct config *cfg)
+{
+	return cfg->mpesa_hold_account;
 }
 
 const struct prov_drv prov_drv_mpesa = {
@@ -534,7 +1049,9 @@ const struct prov_drv prov_drv_mpesa = {
 	.client_ref = mpesa_client_ref,
 	.clearing_account = mpesa_clearing,
 	.can_query = mpesa_can_query,
-	.send = mpesa_send,
-	.query = mpesa_query,
+	.can_disburse = mpesa_can_disburse,
+	.hold_account = mpesa_hold,
+	.send = mpesa_drv_send,
+	.query = mpesa_drv_send, /* resume() tells send and query apart */
 	.callback = mpesa_callback,
 };

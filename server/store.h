@@ -113,6 +113,11 @@ struct store_batch {
 	 * (from_state, expect_call) makes batch_write CONFLICT */
 	const struct store_prov_update *prov;
 	size_t n_prov;
+	/* provider payments created by this batch (disbursements: the hold
+	 * posting and the payment in one commit), pay.txn_id filled;
+	 * inserted as prov_create does, after the transactions */
+	const struct store_prov *prov_new;
+	size_t n_prov_new;
 	int64_t now_ms; /* when the batch was decided */
 };
 
@@ -229,7 +234,11 @@ struct store_prov {
 	char provider[STORE_PROVIDER_MAX + 1];
 	char msisdn[STORE_MSISDN_MAX + 1];
 	int64_t clearing_account_id; /* the provider's clearing account */
-	int64_t target_account_id;   /* merchant payable (collect) */
+	int64_t target_account_id;   /* merchant payable (collect); the
+	                                source, merchant payable or agent
+	                                float (disburse) */
+	int64_t hold_account_id;     /* disburse: the holding account the
+	                                amount waits in; else 0 */
 	char client_ref[STORE_PREF_MAX + 1];   /* ours, sent to the provider */
 	char provider_ref[STORE_PREF_MAX + 1]; /* theirs, "" until known */
 	uint8_t call_state;                    /* enum store_call_state */
@@ -409,8 +418,9 @@ struct store_ops {
 	                                size_t *n);
 
 	/* ---- payments through providers ---- */
-	/* Inserts the payment (created, with its audit event) and its
-	 * provider row, atomically; sets p->pay.id.  CONFLICT when
+	/* Inserts the payment (created, with its audit event; linked to
+	 * p->pay.txn_id when not 0) and its provider row, atomically; sets
+	 * p->pay.id.  CONFLICT when
 	 * p->pay.ref exists: *p is then the stored row (compare req_hash).
 	 * FAIL (nothing written, p->pay.id 0) when another payment has
 	 * (provider, client_ref) or the non-empty (provider, provider_ref),

@@ -78,6 +78,16 @@ const struct store_check store_checks[] = {
 	 "FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
 	 "JOIN txns t ON t.id = p.txn_id "
 	 "WHERE t.amount_minor <> p.amount_minor OR t.currency <> p.currency"},
+	/* disbursements (docs/payments.md §Disbursements): a holding
+	 * account holds exactly the disbursements not yet final (created,
+	 * pending, unknown) */
+	{"disb_hold_mismatch",
+	 "SELECT a.id AS account_id, a.code, a.balance_minor, h.held "
+	 "FROM accounts a JOIN (SELECT v.hold_account_id AS id, "
+	 "SUM(CASE WHEN p.state IN (1, 2, 6) THEN p.amount_minor ELSE 0 END) "
+	 "AS held FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
+	 "WHERE v.kind = 2 GROUP BY v.hold_account_id) h ON h.id = a.id "
+	 "WHERE a.balance_minor <> h.held"},
 	{"posting_orphan",
 	 "SELECT p.txn_id, p.leg, p.account_id FROM postings p "
 	 "WHERE NOT EXISTS (SELECT 1 FROM accounts a "

@@ -114,7 +114,8 @@ enum pg_stmt_id {
 	"v.provider, v.msisdn, v.clearing_account_id, v.target_account_id, " \
 	"v.client_ref, v.provider_ref, v.call_state, v.send_attempts, "      \
 	"v.checks, v.next_at_ms, v.deadline_ms, v.result_code, "             \
-	"v.result_desc, v.receipt, encode(v.req_hash, 'hex'), "              \
+	"v.result_desc, v.receipt, encode(v.req_hash, 'hex'), "               \
+	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name"
 /* bill_payments of a kind 3 payment (NULLs otherwise) */
@@ -250,34 +251,35 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	 * row, atomically */
 	[P_PROV_CREATE] =
 		"WITH p AS (INSERT INTO payments (ref, state, currency, "
-		"amount_minor, created_ms, updated_ms) VALUES ($1, 1, $2, $3, "
-		"$4, $4) RETURNING id), "
+		"amount_minor, txn_id, created_ms, updated_ms) VALUES ($1, 1, "
+		"$2, $3, NULLIF($19::bigint, 0), $4, $4) RETURNING id), "
 		"e AS (INSERT INTO payment_events (payment_id, from_state, "
 		"to_state, reason, at_ms) SELECT id, NULL, 1, 'created', $4 "
 		"FROM p) "
 		"INSERT INTO prov_payments (payment_id, kind, provider, msisdn, "
 		"clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash) SELECT id, $5, $6, $7, $8, $9, $10, "
-		"$11, $12, $13, $14, $15, $16, decode($17, 'hex') FROM p "
+		"deadline_ms, req_hash, hold_account_id) SELECT id, $5, $6, $7, "
+		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
+		"NULLIF($18::bigint, 0) FROM p "
 		"RETURNING payment_id",
 	/* a bill: P_PROV_CREATE plus its bill_payments row, one statement */
 	[P_BILL_CREATE] =
 		"WITH p AS (INSERT INTO payments (ref, state, currency, "
-		"amount_minor, created_ms, updated_ms) VALUES ($1, 1, $2, $3, "
-		"$4, $4) RETURNING id), "
+		"amount_minor, txn_id, created_ms, updated_ms) VALUES ($1, 1, "
+		"$2, $3, NULLIF($19::bigint, 0), $4, $4) RETURNING id), "
 		"e AS (INSERT INTO payment_events (payment_id, from_state, "
 		"to_state, reason, at_ms) SELECT id, NULL, 1, 'created', $4 "
 		"FROM p), "
 		"v AS (INSERT INTO prov_payments (payment_id, kind, provider, "
 		"msisdn, clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash) SELECT id, $5, $6, $7, $8, $9, $10, "
-		"$11, $12, $13, $14, $15, $16, decode($17, 'hex') FROM p "
-		"RETURNING payment_id) "
+		"deadline_ms, req_hash, hold_account_id) SELECT id, $5, $6, $7, "
+		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
+		"NULLIF($18::bigint, 0) FROM p RETURNING payment_id) "
 		"INSERT INTO bill_payments (payment_id, source_account_id, "
 		"biller_code, item_code, customer, customer_name) SELECT "
-		"payment_id, $18, $19, $20, $21, $22 FROM v RETURNING payment_id",
+		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
 	[P_PROV_BY_REF] = "SELECT " PROV_COLS " " PROV_FROM "WHERE p.ref = $1",
 	[P_PROV_BY_PREF] = "SELECT " PROV_COLS " " PROV_FROM
 	                   "WHERE v.provider = $1 AND v.provider_ref = $2 "
@@ -1328,11 +1330,14 @@ prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
 	return STORE_OK;
 }
 
+static enum store_rc prov_insert(struct store_pg *s, struct store_prov *p);
+
 static enum store_rc
 pg_batch_write(struct store *st, const struct store_batch *b)
 {
 	struct store_pg *s = PG(st);
 	enum store_rc rc;
+	size_t i;
 
 	/* txns before postings (foreign key); a duplicate key or a second
 	 * reversal of one target is 23505: CONFLICT */
@@ -1352,6 +1357,12 @@ pg_batch_write(struct store *st, const struct store_batch *b)
 	if (b->n_prov > 0 &&
 	    (rc = prov_apply(s, b->prov, b->n_prov, b->now_ms)) != STORE_OK)
 		return rc;
+	for (i = 0; i < b->n_prov_new; i++) {
+		struct store_prov p = b->prov_new[i];
+
+		if ((rc = prov_insert(s, &p)) != STORE_OK)
+			return rc;
+	}
 	return STORE_OK;
 }
 
@@ -1918,15 +1929,16 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	strlcpy_s(o->result_desc, PQgetvalue(r, row, 21),
 	          sizeof o->result_desc);
 	strlcpy_s(o->receipt, PQgetvalue(r, row, 22), sizeof o->receipt);
+	o->hold_account_id = col_i64(r, row, 24);
 	/* bill_payments (NULL for other kinds: 0 and "") */
-	o->bill.source_account_id = col_i64(r, row, 24);
-	strlcpy_s(o->bill.biller_code, PQgetvalue(r, row, 25),
+	o->bill.source_account_id = col_i64(r, row, 25);
+	strlcpy_s(o->bill.biller_code, PQgetvalue(r, row, 26),
 	          sizeof o->bill.biller_code);
-	strlcpy_s(o->bill.item_code, PQgetvalue(r, row, 26),
+	strlcpy_s(o->bill.item_code, PQgetvalue(r, row, 27),
 	          sizeof o->bill.item_code);
-	strlcpy_s(o->bill.customer, PQgetvalue(r, row, 27),
+	strlcpy_s(o->bill.customer, PQgetvalue(r, row, 28),
 	          sizeof o->bill.customer);
-	strlcpy_s(o->bill.customer_name, PQgetvalue(r, row, 28),
+	strlcpy_s(o->bill.customer_name, PQgetvalue(r, row, 29),
 	          sizeof o->bill.customer_name);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
@@ -1974,15 +1986,16 @@ pg_prov_get(struct store *st, const char *ref, const char *provider,
 	return prov_one(PG(st), P_PROV_BY_CREF, 2, vals, out);
 }
 
+/* Inserts p (payment, first event, provider row) in one statement;
+ * sets p->pay.id.  CONFLICT on a unique key. */
 static enum store_rc
-pg_prov_create(struct store *st, struct store_prov *p)
+prov_insert(struct store_pg *s, struct store_prov *p)
 {
-	struct store_pg *s = PG(st);
-	char b[13][24], hex[2 * sizeof p->req_hash + 1];
-	const char *vals[22];
+	char b[14][24], hex[2 * sizeof p->req_hash + 1];
+	const char *vals[24];
 	bool is_bill = p->kind == STORE_PROV_BILL;
 	PGresult *r;
-	enum store_rc rc, g;
+	enum store_rc rc;
 
 	vals[0] = p->pay.ref;
 	vals[1] = fmt_i64(b[0], p->pay.currency);
@@ -2002,22 +2015,34 @@ pg_prov_create(struct store *st, struct store_prov *p)
 	vals[15] = fmt_i64(b[10], p->deadline_ms);
 	util_hex(hex, p->req_hash, sizeof p->req_hash);
 	vals[16] = hex;
-	vals[17] = fmt_i64(b[11], p->bill.source_account_id);
-	vals[18] = p->bill.biller_code;
-	vals[19] = p->bill.item_code;
-	vals[20] = p->bill.customer;
-	vals[21] = p->bill.customer_name;
+	vals[17] = fmt_i64(b[11], p->hold_account_id);
+	vals[18] = fmt_i64(b[12], p->pay.txn_id);
+	vals[19] = fmt_i64(b[13], p->bill.source_account_id);
+	vals[20] = p->bill.biller_code;
+	vals[21] = p->bill.item_code;
+	vals[22] = p->bill.customer;
+	vals[23] = p->bill.customer_name;
 	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE,
-	            is_bill ? 22 : 17, vals, PGRES_TUPLES_OK, &r,
+	            is_bill ? 24 : 19, vals, PGRES_TUPLES_OK, &r,
 	            "create prov_payment");
 	if (rc == STORE_OK) {
 		p->pay.id = col_i64(r, 0, 0);
 		p->pay.state = PAY_CREATED;
-		p->pay.txn_id = 0;
 		p->pay.updated_ms = p->pay.created_ms;
 		PQclear(r);
-		return STORE_OK;
 	}
+	return rc;
+}
+
+static enum store_rc
+pg_prov_create(struct store *st, struct store_prov *p)
+{
+	struct store_pg *s = PG(st);
+	enum store_rc rc, g;
+
+	rc = prov_insert(s, p);
+	if (rc == STORE_OK)
+		return STORE_OK;
 	if (rc != STORE_CONFLICT)
 		return rc;
 	/* a unique key exists: the ref (a repeat: hand back the stored

@@ -79,6 +79,7 @@ enum stmt_id {
 	"v.client_ref, v.provider_ref, v.call_state, v.send_attempts, "      \
 	"v.checks, v.next_at_ms, v.deadline_ms, v.result_code, "             \
 	"v.result_desc, v.receipt, v.req_hash, "                             \
+	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name "                                                   \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
@@ -193,8 +194,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "provider, msisdn, clearing_account_id, "
 	                  "target_account_id, client_ref, provider_ref, "
 	                  "call_state, send_attempts, checks, next_at_ms, "
-	                  "deadline_ms, req_hash) VALUES (?1, ?2, ?3, ?4, ?5, "
-	                  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	                  "deadline_ms, req_hash, hold_account_id) VALUES (?1, "
+	                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+	                  "?14, NULLIF(?15, 0))",
 	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -323,6 +325,7 @@ col_str(sqlite3_stmt *q, int i)
 }
 
 struct store_prov_update;
+static enum store_rc prov_insert(struct store_sqlite *s, struct store_prov *p);
 static enum store_rc prov_apply(struct store_sqlite *s,
                                 const struct store_prov_update *u,
                                 int64_t now_ms);
@@ -952,6 +955,12 @@ sq_batch_write(struct store *st, const struct store_batch *b)
 	for (i = 0; i < b->n_prov; i++)
 		if ((rc = prov_apply(s, &b->prov[i], b->now_ms)) != STORE_OK)
 			return rc;
+	for (i = 0; i < b->n_prov_new; i++) {
+		struct store_prov p = b->prov_new[i];
+
+		if ((rc = prov_insert(s, &p)) != STORE_OK)
+			return rc;
+	}
 	return STORE_OK;
 }
 
@@ -1645,13 +1654,14 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	h = sqlite3_column_blob(q, 23);
 	if (h != NULL && sqlite3_column_bytes(q, 23) == (int)sizeof o->req_hash)
 		memcpy(o->req_hash, h, sizeof o->req_hash);
+	o->hold_account_id = sqlite3_column_int64(q, 24);
 	/* bill_payments (NULL for other kinds: 0 and "") */
-	o->bill.source_account_id = sqlite3_column_int64(q, 24);
-	strlcpy_s(o->bill.biller_code, col_str(q, 25),
+	o->bill.source_account_id = sqlite3_column_int64(q, 25);
+	strlcpy_s(o->bill.biller_code, col_str(q, 26),
 	          sizeof o->bill.biller_code);
-	strlcpy_s(o->bill.item_code, col_str(q, 26), sizeof o->bill.item_code);
-	strlcpy_s(o->bill.customer, col_str(q, 27), sizeof o->bill.customer);
-	strlcpy_s(o->bill.customer_name, col_str(q, 28),
+	strlcpy_s(o->bill.item_code, col_str(q, 27), sizeof o->bill.item_code);
+	strlcpy_s(o->bill.customer, col_str(q, 28), sizeof o->bill.customer);
+	strlcpy_s(o->bill.customer_name, col_str(q, 29),
 	          sizeof o->bill.customer_name);
 }
 
@@ -1686,30 +1696,28 @@ sq_prov_get(struct store *st, const char *ref, const char *provider,
 	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "prov_get");
 }
 
+/* Inserts the payment, its first event and its provider row inside the
+ * caller's transaction; sets p->pay.id. */
 static enum store_rc
-sq_prov_create(struct store *st, struct store_prov *p)
+prov_insert(struct store_sqlite *s, struct store_prov *p)
 {
-	struct store_sqlite *s = SQ(st);
 	sqlite3_stmt *q;
 	enum store_rc rc;
 
-	if ((rc = sq_begin(st)) != STORE_OK)
-		return rc;
 	q = stmt(s, S_PAY_INSERT);
 	sqlite3_bind_text(q, 1, p->pay.ref, -1, SQLITE_STATIC);
 	sqlite3_bind_int(q, 2, p->pay.currency);
 	sqlite3_bind_int64(q, 3, p->pay.amount_minor);
-	sqlite3_bind_int64(q, 4, 0);
+	sqlite3_bind_int64(q, 4, p->pay.txn_id);
 	sqlite3_bind_int64(q, 5, p->pay.created_ms);
 	if ((rc = run(s, q, "create payment")) != STORE_OK)
-		goto fail;
+		return rc;
 	p->pay.id = sqlite3_last_insert_rowid(s->db);
 	p->pay.state = PAY_CREATED;
-	p->pay.txn_id = 0;
 	p->pay.updated_ms = p->pay.created_ms;
 	if ((rc = pay_event(s, p->pay.id, 0, PAY_CREATED, "created",
 	                    p->pay.created_ms)) != STORE_OK)
-		goto fail;
+		return rc;
 	q = stmt(s, S_PROV_INSERT);
 	sqlite3_bind_int64(q, 1, p->pay.id);
 	sqlite3_bind_int(q, 2, p->kind);
@@ -1726,20 +1734,30 @@ sq_prov_create(struct store *st, struct store_prov *p)
 	sqlite3_bind_int64(q, 13, p->deadline_ms);
 	sqlite3_bind_blob(q, 14, p->req_hash, sizeof p->req_hash,
 	                  SQLITE_STATIC);
-	if ((rc = run(s, q, "create prov_payment")) != STORE_OK)
+	sqlite3_bind_int64(q, 15, p->hold_account_id);
+	if ((rc = run(s, q, "create prov_payment")) != STORE_OK ||
+	    p->kind != STORE_PROV_BILL)
+		return rc;
+	q = stmt(s, S_BILL_INSERT);
+	sqlite3_bind_int64(q, 1, p->pay.id);
+	sqlite3_bind_int64(q, 2, p->bill.source_account_id);
+	sqlite3_bind_text(q, 3, p->bill.biller_code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, p->bill.item_code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, p->bill.customer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, p->bill.customer_name, -1, SQLITE_STATIC);
+	return run(s, q, "create bill_payment");
+}
+
+static enum store_rc
+sq_prov_create(struct store *st, struct store_prov *p)
+{
+	struct store_sqlite *s = SQ(st);
+	enum store_rc rc;
+
+	if ((rc = sq_begin(st)) != STORE_OK)
+		return rc;
+	if ((rc = prov_insert(s, p)) != STORE_OK)
 		goto fail;
-	if (p->kind == STORE_PROV_BILL) {
-		q = stmt(s, S_BILL_INSERT);
-		sqlite3_bind_int64(q, 1, p->pay.id);
-		sqlite3_bind_int64(q, 2, p->bill.source_account_id);
-		sqlite3_bind_text(q, 3, p->bill.biller_code, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, p->bill.item_code, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 5, p->bill.customer, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 6, p->bill.customer_name, -1,
-		                  SQLITE_STATIC);
-		if ((rc = run(s, q, "create bill_payment")) != STORE_OK)
-			goto fail;
-	}
 	if ((rc = sq_commit(st)) != STORE_OK)
 		goto fail;
 	return STORE_OK;

@@ -108,10 +108,10 @@ svc_prov_verdict_name(enum svc_prov_verdict v)
 	return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "?";
 }
 
-bool
-svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
-               int64_t now_ms, const struct svc_prov_policy *pol,
-               struct store_prov_update *u, bool *settle, const char **why)
+static bool
+apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
+            int64_t now_ms, const struct svc_prov_policy *pol,
+            struct store_prov_update *u, bool *settle, const char **why)
 {
 	update_from(p, u);
 	*settle = false;
@@ -177,43 +177,107 @@ svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
 	return true;
 }
 
+/* Every return of svc_prov_apply but the alerts goes through here: a
+ * disbursement's failure moves money too (its hold comes back). */
+bool
+svc_prov_apply(const struct store_prov *p, const struct svc_prov_answer *a,
+               int64_t now_ms, const struct svc_prov_policy *pol,
+               struct store_prov_update *u, bool *settle, const char **why)
+{
+	bool ok = apply_inner(p, a, now_ms, pol, u, settle, why);
+
+	*settle = svc_prov_posts(p, u);
+	return ok;
+}
+
+bool
+svc_prov_posts(const struct store_prov *p, const struct store_prov_update *u)
+{
+	if (u->payment_id == 0 || u->from_state == u->to_state ||
+	    decided(u->from_state))
+		return false;
+	if (u->to_state == PAY_SUCCEEDED)
+		return true;
+	return p->kind == STORE_PROV_DISBURSE && u->to_state == PAY_FAILED;
+}
+
+static void
+leg(struct ledger_req *r, int64_t account_id, int64_t amount_minor)
+{
+	r->legs[r->n_legs].account_id = account_id;
+	r->legs[r->n_legs++].amount_minor = amount_minor;
+}
+
 void
 svc_prov_settle_req(const struct store_prov *p,
                     const struct store_prov_update *u, struct ledger_req *r)
 {
 	char canon[256];
 	int64_t amt = p->pay.amount_minor;
+	const char *what = "collection";
 	int n;
 
 	memset(r, 0, sizeof *r);
 	snprintf(r->idem_key, sizeof r->idem_key, "prov:%s", p->pay.ref);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
-	r->n_legs = 2;
-	if (p->kind != STORE_PROV_DISBURSE) {
+	if (p->kind == STORE_PROV_COLLECT || p->kind == STORE_PROV_BILL) {
 		/* collect: money now sits at the provider, owed to the
 		 * merchant; bill: it leaves holding, owed to the biller */
-		r->legs[0].account_id = p->clearing_account_id;
-		r->legs[0].amount_minor = -amt;
-		r->legs[1].account_id = p->target_account_id;
-		r->legs[1].amount_minor = amt;
+		leg(r, p->clearing_account_id, -amt);
+		leg(r, p->target_account_id, amt);
+		if (p->kind == STORE_PROV_BILL)
+			what = "bill";
+	} else if (u->to_state == PAY_SUCCEEDED) {
+		/* the held money left through the provider: it is now
+		 * owed by (taken from) our position there */
+		leg(r, p->hold_account_id, -amt);
+		leg(r, p->clearing_account_id, amt);
+		what = "disbursement";
 	} else {
-		r->legs[0].account_id = p->target_account_id;
-		r->legs[0].amount_minor = -amt;
-		r->legs[1].account_id = p->clearing_account_id;
-		r->legs[1].amount_minor = amt;
+		/* final failure: nothing left; the hold goes back to the
+		 * source (the compensating half of the creation's hold) */
+		leg(r, p->hold_account_id, -amt);
+		leg(r, p->target_account_id, amt);
+		what = "disbursement released";
 	}
-	n = snprintf(canon, sizeof canon, "prov|%s|%u|%u|%lld|%lld|%lld",
-	             p->pay.ref, (unsigned)p->kind, (unsigned)p->pay.currency,
-	             (long long)amt, (long long)p->clearing_account_id,
-	             (long long)p->target_account_id);
+	n = snprintf(canon, sizeof canon,
+	             "prov|%s|%u|%u|%u|%lld|%lld|%lld|%lld", p->pay.ref,
+	             (unsigned)p->kind, (unsigned)u->to_state,
+	             (unsigned)p->pay.currency, (long long)amt,
+	             (long long)p->clearing_account_id,
+	             (long long)p->target_account_id,
+	             (long long)p->hold_account_id);
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
-	snprintf(r->memo, sizeof r->memo, "%s %s %s", p->provider,
-	         p->kind == STORE_PROV_COLLECT  ? "collection"
-	         : p->kind == STORE_PROV_BILL ? "bill"
-	                                      : "disbursement",
-	         u->receipt != NULL ? u->receipt : p->receipt);
+	snprintf(r->memo, sizeof r->memo, "%s %s %s", p->provider, what,
+	         u->receipt != NULL   ? u->receipt
+	         : u->result_code != NULL ? u->result_code
+	                                  : p->receipt);
 	r->prov = u;
+}
+
+void
+svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
+{
+	char canon[512];
+	int64_t amt = p->pay.amount_minor;
+	int n;
+
+	memset(r, 0, sizeof *r);
+	snprintf(r->idem_key, sizeof r->idem_key, "hold:%s", p->pay.ref);
+	r->kind = LEDGER_TXN_PAYMENT;
+	r->currency = p->pay.currency;
+	leg(r, p->target_account_id, -amt);
+	leg(r, p->hold_account_id, amt);
+	n = snprintf(canon, sizeof canon,
+	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld", p->pay.ref,
+	             p->provider, p->msisdn, (unsigned)p->pay.currency,
+	             (long long)amt, (long long)p->target_account_id,
+	             (long long)p->hold_account_id,
+	             (long long)p->clearing_account_id);
+	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
+	snprintf(r->memo, sizeof r->memo, "%s disbursement held", p->provider);
+	r->prov_new = p;
 }
 
 const char *

@@ -91,8 +91,9 @@ struct svc_prov_answer {
 
 /*
  * Applies an answer to the row p (as read before the call).  Fills *u;
- * *settle is set when the update must be written by a ledger request (the
- * success posting) built with svc_prov_settle_req().  Returns false when
+ * *settle is set when the update must be written by a ledger request
+ * built with svc_prov_settle_req() (svc_prov_posts(): a success; for a
+ * disbursement, a failure too).  Returns false when
  * the answer calls for an alert (*why says which): it contradicts a final
  * state, or states another amount (then *u makes the payment unknown).
  * u->payment_id == 0: nothing to write.
@@ -103,12 +104,41 @@ bool svc_prov_apply(const struct store_prov *p,
                     struct store_prov_update *u, bool *settle,
                     const char **why);
 
-/* The ledger request that posts a succeeded collection: provider clearing
- * debited, target (merchant payable) credited, keyed "prov:<ref>" so it
- * can only ever be posted once, with u attached (ledger_req.prov). */
+/*
+ * Whether writing u (a change to row p) moves money, so it must be
+ * written by the ledger request of svc_prov_settle_req() rather than by
+ * a plain store update: a collection that succeeds; a disbursement that
+ * succeeds or fails (its hold is moved on or given back).  Every path
+ * that writes a decision (answer, due row, status result) asks this.
+ */
+bool svc_prov_posts(const struct store_prov *p,
+                    const struct store_prov_update *u);
+
+/*
+ * The ledger request that carries u (ledger_req.prov), keyed
+ * "prov:<ref>" so a payment's final posting exists at most once
+ * (docs/payments.md §Disbursements):
+ *   collection succeeded:   provider clearing -> target (merchant payable)
+ *   disbursement succeeded: hold -> provider clearing (the money left)
+ *   disbursement failed:    hold -> source (the hold is given back)
+ * Only for an update svc_prov_posts() says moves money.
+ */
 void svc_prov_settle_req(const struct store_prov *p,
                          const struct store_prov_update *u,
                          struct ledger_req *r);
+
+/*
+ * The ledger request that creates a disbursement (p, fully filled but
+ * for pay.id; kind STORE_PROV_DISBURSE, hold_account_id set): source
+ * (target_account_id) debited, hold credited, keyed "hold:<ref>", with
+ * the payment row attached (ledger_req.prov_new), so the money is held
+ * exactly when the payment exists.  The source's floor applies: a
+ * source without the funds is LEDGER_INSUFFICIENT_FUNDS and nothing is
+ * created.  The hash covers the request's content (provider, MSISDN,
+ * amount, accounts), so a repeat of the key with other content is
+ * LEDGER_IDEM_MISMATCH.  Borrows p until the request is decided.
+ */
+void svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r);
 
 /* Callback verdicts, stored in prov_callbacks.verdict. */
 enum svc_prov_cb {

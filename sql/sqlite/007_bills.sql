@@ -28,16 +28,17 @@ CREATE TABLE prov_payments_new (
 	result_desc         TEXT    NOT NULL DEFAULT '',
 	receipt             TEXT    NOT NULL DEFAULT '',
 	req_hash            BLOB    NOT NULL CHECK (length(req_hash) = 32),
+	hold_account_id     INTEGER REFERENCES accounts (id), -- 006
 	UNIQUE (provider, client_ref)
 );
 INSERT INTO prov_payments_new (payment_id, kind, provider, msisdn,
 	clearing_account_id, target_account_id, client_ref, provider_ref,
 	call_state, send_attempts, checks, next_at_ms, deadline_ms,
-	result_code, result_desc, receipt, req_hash)
+	result_code, result_desc, receipt, req_hash, hold_account_id)
 SELECT payment_id, kind, provider, msisdn, clearing_account_id,
 	target_account_id, client_ref, provider_ref, call_state,
 	send_attempts, checks, next_at_ms, deadline_ms, result_code,
-	result_desc, receipt, req_hash FROM prov_payments;
+	result_desc, receipt, req_hash, hold_account_id FROM prov_payments;
 DROP TABLE prov_payments;
 ALTER TABLE prov_payments_new RENAME TO prov_payments;
 CREATE UNIQUE INDEX prov_payments_pref ON prov_payments (provider, provider_ref)

@@ -305,6 +305,155 @@ test_refused_fails(void)
 	CHECK(payment_can_transition(u.from_state, u.to_state));
 }
 
+/* ---- disbursements (docs/payments.md §Disbursements) ---- */
+
+static struct store_prov
+disb_row(uint8_t state, uint8_t call)
+{
+	struct store_prov p = row(state, call);
+
+	strcpy(p.pay.ref, "disb:k1");
+	strcpy(p.msisdn, "254708374149");
+	p.kind = STORE_PROV_DISBURSE;
+	p.hold_account_id = 11; /* source 9, clearing 7 */
+	return p;
+}
+
+static void
+test_disb_hold_with_the_payment(void)
+{
+	struct store_prov p = disb_row(PAY_CREATED, STORE_CALL_TO_SEND);
+	struct ledger_req r, r2;
+
+	svc_prov_hold_req(&p, &r);
+	/* source debited into the hold, in the request that creates the
+	 * payment row: held exactly when the payment exists */
+	CHECK_EQ_STR(r.idem_key, "hold:disb:k1");
+	CHECK_EQ_INT(r.n_legs, 2);
+	CHECK(r.legs[0].account_id == 9 && r.legs[0].amount_minor == -15000);
+	CHECK(r.legs[1].account_id == 11 && r.legs[1].amount_minor == 15000);
+	CHECK(r.prov_new == &p && r.prov == NULL);
+	/* the same content hashes the same (a repeat replays); another
+	 * MSISDN does not (the key is refused) */
+	svc_prov_hold_req(&p, &r2);
+	CHECK(memcmp(r.hash, r2.hash, sizeof r.hash) == 0);
+	strcpy(p.msisdn, "254708374150");
+	svc_prov_hold_req(&p, &r2);
+	CHECK(memcmp(r.hash, r2.hash, sizeof r.hash) != 0);
+}
+
+static void
+test_disb_success_moves_hold_to_clearing(void)
+{
+	struct store_prov p = disb_row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_SUCCEEDED,
+	                            .receipt = "SG632NMUAB"};
+	struct ledger_req r;
+	bool settle;
+	const char *why;
+
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(settle);
+	svc_prov_settle_req(&p, &u, &r);
+	CHECK_EQ_STR(r.idem_key, "prov:disb:k1");
+	CHECK(r.legs[0].account_id == 11 && r.legs[0].amount_minor == -15000);
+	CHECK(r.legs[1].account_id == 7 && r.legs[1].amount_minor == 15000);
+	CHECK(r.prov == &u);
+}
+
+static void
+test_disb_failure_gives_hold_back(void)
+{
+	struct store_prov p = disb_row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_FAILED, .code = "1"};
+	struct svc_prov_answer ref = {.v = SVC_PROV_REFUSED, .code = "400"};
+	struct ledger_req r, ok;
+	bool settle;
+	const char *why;
+
+	/* a final failure at the provider: the compensating posting,
+	 * in the same commit as the state */
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(settle);
+	CHECK_EQ_INT(u.to_state, PAY_FAILED);
+	svc_prov_settle_req(&p, &u, &r);
+	CHECK_EQ_STR(r.idem_key, "prov:disb:k1");
+	CHECK(r.legs[0].account_id == 11 && r.legs[0].amount_minor == -15000);
+	CHECK(r.legs[1].account_id == 9 && r.legs[1].amount_minor == 15000);
+	/* success and failure share the key, not the hash: only one of
+	 * them can ever be posted */
+	{
+		struct store_prov_update us = u;
+
+		us.to_state = PAY_SUCCEEDED;
+		svc_prov_settle_req(&p, &us, &ok);
+		CHECK(memcmp(r.hash, ok.hash, sizeof r.hash) != 0);
+		CHECK_EQ_STR(ok.idem_key, r.idem_key);
+	}
+	/* refused at the door: the same */
+	CHECK(svc_prov_apply(&p, &ref, T0, &pol, &u, &settle, &why));
+	CHECK(settle && u.to_state == PAY_FAILED);
+	/* a collection's failure moves nothing */
+	p.kind = STORE_PROV_COLLECT;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(!settle);
+}
+
+static void
+test_disb_never_sent_gives_hold_back(void)
+{
+	struct store_prov p = disb_row(PAY_PENDING, STORE_CALL_TO_SEND);
+	struct store_prov_update u;
+	const char *why;
+
+	p.send_attempts = pol.max_sends;
+	CHECK_EQ_INT(svc_prov_due(&p, true, T0, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_FAILED);
+	CHECK(svc_prov_posts(&p, &u));
+}
+
+static void
+test_disb_lost_or_late_keeps_hold(void)
+{
+	struct store_prov p = disb_row(PAY_PENDING, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	struct svc_prov_answer lost = {.v = SVC_PROV_LOST};
+	struct svc_prov_answer more = {.v = SVC_PROV_SUCCEEDED,
+	                               .has_amount = true,
+	                               .amount_minor = 15001};
+	bool settle;
+	const char *why;
+
+	/* a lost B2C answer: asked about, never sent again; money stays */
+	CHECK(svc_prov_apply(&p, &lost, T0, &pol, &u, &settle, &why));
+	CHECK(!settle && u.call_state == STORE_CALL_LOST);
+	p.call_state = STORE_CALL_LOST;
+	CHECK_EQ_INT(svc_prov_due(&p, true, T0, &pol, &u, &why),
+	             SVC_PROV_QUERY);
+	/* past the deadline: unknown, held and visible */
+	CHECK_EQ_INT(svc_prov_due(&p, true, p.deadline_ms, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
+	CHECK(!svc_prov_posts(&p, &u));
+	/* another amount: unknown, no posting */
+	CHECK(!svc_prov_apply(&p, &more, T0, &pol, &u, &settle, &why));
+	CHECK(!settle && u.to_state == PAY_UNKNOWN);
+	/* unknown, later resolved: settles from the hold */
+	p.pay.state = PAY_UNKNOWN;
+	p.call_state = STORE_CALL_ACCEPTED;
+	more.amount_minor = 15000;
+	CHECK(svc_prov_apply(&p, &more, T0, &pol, &u, &settle, &why));
+	CHECK(settle && u.to_state == PAY_SUCCEEDED);
+	/* a final row never posts again */
+	p.pay.state = PAY_FAILED;
+	CHECK(svc_prov_apply(&p, &more, T0, &pol, &u, &settle, &why) ==
+	      false);
+	CHECK(!settle && u.payment_id == 0);
+}
+
 int
 main(void)
 {
@@ -319,5 +468,10 @@ main(void)
 	RUN(test_amount_mismatch);
 	RUN(test_callbacks);
 	RUN(test_refused_fails);
+	RUN(test_disb_hold_with_the_payment);
+	RUN(test_disb_success_moves_hold_to_clearing);
+	RUN(test_disb_failure_gives_hold_back);
+	RUN(test_disb_never_sent_gives_hold_back);
+	RUN(test_disb_lost_or_late_keeps_hold);
 	return check_report("svc_prov");
 }

@@ -1584,6 +1584,60 @@ n_events(struct store *st, int64_t id)
 	return n;
 }
 
+/* A disbursement's hold and its payment row are one request
+ * (ledger_req.prov_new): both exist, or neither (docs/payments.md
+ * §Disbursements); verify() checks the hold against open payments. */
+static void
+test_disb_hold_batch(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov p, g, q;
+	struct ledger_req fund, r;
+	struct ledger_result res;
+	int64_t clr, src, hold;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	lg = new_ledger(st);
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	src = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	hold = mk_account(st, "hold:mpesa", LEDGER_ACCT_SUSPENSE, KES, true,
+	                  false);
+	fund = mk_req("fund", KES, clr, src, 1000);
+	CHECK_EQ_INT(commit1(lg, &fund, T0).rc, LEDGER_OK);
+	p = mk_prov("disb:1", "mpesa", "C-1", "", clr, src, 600, T0, 0xd1);
+	p.kind = STORE_PROV_DISBURSE;
+	p.hold_account_id = hold;
+	r = mk_req("hold:disb:1", KES, src, hold, 600);
+	r.prov_new = &p;
+	res = commit1(lg, &r, T0);
+	CHECK_EQ_INT(res.rc, LEDGER_OK);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->prov_get(st, "disb:1", NULL, NULL, NULL, &g),
+	             STORE_OK);
+	CHECK_EQ_INT(g.kind, STORE_PROV_DISBURSE);
+	CHECK(g.hold_account_id == hold);
+	CHECK(g.pay.txn_id == res.txn_id);
+	CHECK_EQ_INT(g.pay.state, PAY_CREATED);
+	/* a repeat replays and creates nothing more */
+	res = commit1(lg, &r, T0 + 1);
+	CHECK(res.is_replay && res.rc == LEDGER_OK);
+	/* the source cannot cover it: nothing at all is created */
+	q = mk_prov("disb:2", "mpesa", "C-2", "", clr, src, 500, T0, 0xd2);
+	q.kind = STORE_PROV_DISBURSE;
+	q.hold_account_id = hold;
+	r = mk_req("hold:disb:2", KES, src, hold, 500);
+	r.prov_new = &q;
+	CHECK_EQ_INT(commit1(lg, &r, T0).rc, LEDGER_INSUFFICIENT_FUNDS);
+	CHECK_EQ_INT(st->ops->prov_get(st, "disb:2", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+	finish(st, lg);
+}
+
 /* create, its idempotent repeat, the three lookups and the unique keys */
 static void
 test_prov_create_get(void)
@@ -3175,6 +3229,7 @@ main(int argc, char **argv)
 	RUN(test_payments);
 	RUN(test_prov_create_get);
 	RUN(test_bill_create_get);
+	RUN(test_disb_hold_batch);
 	RUN(test_prov_due);
 	RUN(test_prov_update);
 	RUN(test_prov_settle);
