@@ -165,40 +165,75 @@ mpesa_throttled(long status, const struct mpesa_error_resp *er)
 	                       strcmp(er->error_code, "500.003.03") == 0));
 }
 
+/*
+ * What every initiating call (STK push, B2C) shares: the transport
+ * outcome, the error envelope, and the verdict of a non-200 answer
+ * (docs/payments.md §1 rule 2).  Fills *a (code and desc point into o)
+ * and returns true when the caller must read a 200 answer in *doc
+ * (*parsed: it is JSON).  *er / *has_er: the error envelope, if any.
+ */
+static bool
+initiate_verdict(struct pop *o, const struct ncurl_result *r,
+                 struct json_doc *doc, struct json_tok *toks, bool *parsed,
+                 struct mpesa_error_resp *er, bool *has_er,
+                 struct svc_prov_answer *a)
+{
+	struct mpesa_err e;
+	const char *why = NULL;
+
+	memset(a, 0, sizeof *a);
+	a->v = SVC_PROV_LOST;
+	*parsed = r->outcome == NCURL_ANSWERED &&
+	          json_parse(doc, toks, PROV_TOKS, r->body, r->body_len,
+	                     &why) == CODEC_OK;
+	*has_er = *parsed && r->http_status != 200 &&
+	          mpesa_error_resp_parse(er, doc, &e) == MPESA_OK;
+	if (*has_er) {
+		strlcpy_s(o->code, er->error_code, sizeof o->code);
+		strlcpy_s(o->desc, er->error_message, sizeof o->desc);
+	} else if (r->outcome == NCURL_ANSWERED) {
+		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
+	}
+	a->code = o->code;
+	a->desc = *has_er ? o->desc : NULL;
+	if (r->outcome == NCURL_NOT_SENT) {
+		a->v = SVC_PROV_NOT_SENT;
+		a->code = "not_sent";
+	} else if (r->outcome == NCURL_UNKNOWN) {
+		a->code = "answer_lost"; /* LOST */
+	} else if (r->http_status == 200) {
+		return true;
+	} else if (mpesa_token_refused(r->http_status, *has_er ? er : NULL)) {
+		prov_token_drop(&M(o->np)->tok);
+		a->v = SVC_PROV_NOT_SENT;
+	} else if (mpesa_throttled(r->http_status, *has_er ? er : NULL)) {
+		a->v = SVC_PROV_NOT_SENT;
+	} else if (*has_er && strcmp(er->error_code, "500.002.1001") == 0) {
+		/* Duplicate OriginatorConversationID (B2C): an earlier send
+		 * of this very payment arrived; ask what became of it */
+		a->v = SVC_PROV_LOST;
+	} else if (r->http_status >= 400 && r->http_status < 500 &&
+	           r->http_status != 408) {
+		a->v = SVC_PROV_REFUSED; /* bad phone, party, amount ... */
+	}
+	/* 5xx, 408, anything else: it may have been committed: LOST */
+	return false;
+}
+
 /* Reduces an STK push answer to a verdict (docs/payments.md §1 rule 2). */
 static void
 stk_push_done(void *arg, const struct ncurl_result *r)
 {
 	struct pop *o = arg;
-	struct svc_prov_answer a = {.v = SVC_PROV_LOST};
+	struct svc_prov_answer a;
 	struct json_tok toks[PROV_TOKS];
 	struct json_doc doc;
 	struct mpesa_err e;
 	struct mpesa_error_resp er;
-	const char *why = NULL;
-	bool parsed = r->outcome == NCURL_ANSWERED &&
-	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
-	                         &why) == CODEC_OK;
-	bool has_er = parsed && r->http_status != 200 &&
-	              mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK;
+	struct mpesa_stk_push_resp sp;
+	bool parsed, has_er;
 
-	if (has_er) {
-		strlcpy_s(o->code, er.error_code, sizeof o->code);
-		strlcpy_s(o->desc, er.error_message, sizeof o->desc);
-	} else if (r->outcome == NCURL_ANSWERED) {
-		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
-	}
-	a.code = o->code;
-	a.desc = has_er ? o->desc : NULL;
-	if (r->outcome == NCURL_NOT_SENT) {
-		a.v = SVC_PROV_NOT_SENT;
-		a.code = "not_sent";
-	} else if (r->outcome == NCURL_UNKNOWN) {
-		a.v = SVC_PROV_LOST;
-		a.code = "answer_lost";
-	} else if (r->http_status == 200) {
-		struct mpesa_stk_push_resp sp;
-
+	if (initiate_verdict(o, r, &doc, toks, &parsed, &er, &has_er, &a)) {
 		if (parsed && mpesa_stk_push_resp_parse(&sp, &doc, &e) ==
 		                      MPESA_OK &&
 		    mpesa_code_is_zero(&sp.response_code)) {
@@ -209,20 +244,8 @@ stk_push_done(void *arg, const struct ncurl_result *r)
 			a.code = "0";
 		} else {
 			/* a 200 we cannot read: it may have been taken */
-			a.v = SVC_PROV_LOST;
 			a.code = "unreadable_answer";
 		}
-	} else if (mpesa_token_refused(r->http_status, has_er ? &er : NULL)) {
-		prov_token_drop(&M(o->np)->tok);
-		a.v = SVC_PROV_NOT_SENT;
-	} else if (mpesa_throttled(r->http_status, has_er ? &er : NULL)) {
-		a.v = SVC_PROV_NOT_SENT;
-	} else if (r->http_status >= 400 && r->http_status < 500 &&
-	           r->http_status != 408) {
-		a.v = SVC_PROV_REFUSED; /* bad phone, bad amount, ... */
-	} else {
-		/* 5xx, 408, anything else: it may have been committed */
-		a.v = SVC_PROV_LOST;
 	}
 	prov_answer(o, &a);
 }
@@ -431,33 +454,15 @@ static void
 b2c_done(void *arg, const struct ncurl_result *r)
 {
 	struct pop *o = arg;
-	struct svc_prov_answer a = {.v = SVC_PROV_LOST};
+	struct svc_prov_answer a;
 	struct json_tok toks[PROV_TOKS];
 	struct json_doc doc;
 	struct mpesa_err e;
 	struct mpesa_error_resp er;
 	struct mpesa_accepted ac;
-	const char *why = NULL;
-	bool parsed = r->outcome == NCURL_ANSWERED &&
-	              json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
-	                         &why) == CODEC_OK;
-	bool has_er = parsed && r->http_status != 200 &&
-	              mpesa_error_resp_parse(&er, &doc, &e) == MPESA_OK;
+	bool parsed, has_er;
 
-	if (has_er) {
-		strlcpy_s(o->code, er.error_code, sizeof o->code);
-		strlcpy_s(o->desc, er.error_message, sizeof o->desc);
-	} else if (r->outcome == NCURL_ANSWERED) {
-		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
-	}
-	a.code = o->code;
-	a.desc = has_er ? o->desc : NULL;
-	if (r->outcome == NCURL_NOT_SENT) {
-		a.v = SVC_PROV_NOT_SENT;
-		a.code = "not_sent";
-	} else if (r->outcome == NCURL_UNKNOWN) {
-		a.code = "answer_lost"; /* LOST: asked by our id */
-	} else if (r->http_status == 200) {
+	if (initiate_verdict(o, r, &doc, toks, &parsed, &er, &has_er, &a)) {
 		if (parsed && mpesa_accepted_parse(&ac, &doc, &e) == MPESA_OK &&
 		    mpesa_code_is_zero(&ac.response_code) &&
 		    strcmp(ac.originator_conversation_id, o->p.client_ref) ==
@@ -469,20 +474,7 @@ b2c_done(void *arg, const struct ncurl_result *r)
 		} else {
 			a.code = "unreadable_answer"; /* may be taken: ask */
 		}
-	} else if (mpesa_token_refused(r->http_status, has_er ? &er : NULL)) {
-		prov_token_drop(&M(o->np)->tok);
-		a.v = SVC_PROV_NOT_SENT;
-	} else if (mpesa_throttled(r->http_status, has_er ? &er : NULL)) {
-		a.v = SVC_PROV_NOT_SENT;
-	} else if (has_er && strcmp(er.error_code, "500.002.1001") == 0) {
-		/* Duplicate OriginatorConversationID: an earlier send of
-		 * this very payment arrived; ask what became of it */
-		a.v = SVC_PROV_LOST;
-	} else if (r->http_status >= 400 && r->http_status < 500 &&
-	           r->http_status != 408) {
-		a.v = SVC_PROV_REFUSED; /* bad party, bad amount: not taken */
 	}
-	/* 5xx, 408, anything else: it may have been committed: LOST */
 	prov_answer(o, &a);
 }
 
