@@ -1021,6 +1021,13 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (np->stopping || !np->any_on)
 		return;
+	{
+		size_t i;
+
+		for (i = 0; i < N_DRIVERS; i++)
+			if (np->on[i] && drivers[i]->tick != NULL)
+				drivers[i]->tick(np);
+	}
 	if (np->due_running) {
 		np->due_again = true;
 		return;
@@ -1250,6 +1257,137 @@ prov_status_result(struct net_prov *np, const struct prov_drv *drv,
 	}
 }
 
+/* ------------------------------------------- payments made by customers */
+
+static enum store_rc
+external_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	struct ledger_account target, clearing;
+	enum store_rc rc;
+
+	o->status = 200;
+	rc = st->ops->account_by_code(st, o->c.account, &target);
+	if (rc == STORE_OK && (target.type != LEDGER_ACCT_MERCHANT_PAYABLE ||
+	                       target.currency != o->p.pay.currency ||
+	                       target.is_closed))
+		rc = STORE_NOT_FOUND;
+	if (rc == STORE_NOT_FOUND) {
+		/* the money arrived all the same: keep it visible */
+		o->err_code = "unmatched";
+		rc = st->ops->account_by_code(st, o->fallback, &target);
+	}
+	if (rc != STORE_OK)
+		return rc;
+	rc = st->ops->account_by_code(st, o->drv->clearing_account(o->np->cfg),
+	                              &clearing);
+	if (rc != STORE_OK)
+		return rc;
+	o->p.clearing_account_id = clearing.id;
+	o->p.target_account_id = target.id;
+	rc = st->ops->prov_create(st, &o->p);
+	return rc == STORE_CONFLICT ? STORE_OK : rc; /* a repeat */
+}
+
+static void
+external_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	metrics_inc(METRIC_PROV_CALLBACKS);
+	if (job->call_rc != STORE_OK) {
+		log_msg(LOG_PROV, LOG_LEVEL_ERROR,
+		        "event=external_not_recorded provider=%s ref=%s rc=%d "
+		        "alert=reconcile",
+		        o->drv->name, o->p.pay.ref, (int)job->call_rc);
+		metrics_inc(METRIC_PROV_ALERTS);
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable");
+	} else {
+		if (o->err_code != NULL) {
+			log_msg(LOG_PROV, LOG_LEVEL_ERROR,
+			        "event=external_unmatched provider=%s ref=%s "
+			        "account=%s to=%s alert=reconcile",
+			        o->drv->name, o->p.pay.ref, o->c.account,
+			        o->fallback);
+			metrics_inc(METRIC_PROV_ALERTS);
+		}
+		log_msg(LOG_PROV, LOG_LEVEL_INFO,
+		        "event=external_payment provider=%s ref=%s amount=%lld",
+		        o->drv->name, o->p.pay.ref,
+		        (long long)o->p.pay.amount_minor);
+		net_http_reply(o->req, 200, "application/json", o->desc,
+		               strlen(o->desc));
+		kick(o->np);
+	}
+	pop_free(o);
+}
+
+void
+prov_collect_external(struct net_prov *np, const struct prov_drv *drv,
+                      struct evhttp_request *req, const struct store_prov *p,
+                      const char *account, const char *fallback,
+                      const char *ok_body)
+{
+	struct pop *o = pop_new(np, POP_CALLBACK, req);
+
+	o->drv = drv;
+	o->p = *p;
+	strlcpy_s(o->c.account, account, sizeof o->c.account);
+	strlcpy_s(o->fallback, fallback, sizeof o->fallback);
+	strlcpy_s(o->desc, ok_body, sizeof o->desc);
+	if (post_call(o, external_call, external_done) != 0) {
+		net_http_error(req, 503, "busy", "retry later");
+		pop_free(o);
+	}
+}
+
+static enum store_rc
+account_check_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	struct ledger_account a;
+	enum store_rc rc = st->ops->account_by_code(st, o->c.account, &a);
+
+	o->status = rc == STORE_OK && a.type == LEDGER_ACCT_MERCHANT_PAYABLE &&
+	            a.currency == o->p.pay.currency && !a.is_closed;
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+static void
+account_check_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	/* storage down: reject (the customer keeps the money) */
+	const char *body = job->call_rc == STORE_OK && o->status
+	                           ? o->desc
+	                           : o->reject_body;
+
+	log_msg(LOG_PROV, LOG_LEVEL_INFO,
+	        "event=validation account=%s verdict=%s", o->c.account,
+	        body == o->desc ? "accept" : "reject");
+	net_http_reply(o->req, 200, "application/json", body, strlen(body));
+	pop_free(o);
+}
+
+void
+prov_account_check(struct net_prov *np, struct evhttp_request *req,
+                   const char *account, uint16_t currency,
+                   const char *ok_body, const char *reject_body)
+{
+	struct pop *o = pop_new(np, POP_CALLBACK, req);
+
+	strlcpy_s(o->c.account, account, sizeof o->c.account);
+	o->p.pay.currency = currency;
+	strlcpy_s(o->desc, ok_body, sizeof o->desc);
+	o->reject_body = reject_body; /* static text */
+	if (post_call(o, account_check_call, account_check_done) != 0) {
+		net_http_reply(req, 200, "application/json", reject_body,
+		               strlen(reject_body));
+		pop_free(o);
+	}
+}
+
 void
 prov_callback_reject(struct evhttp_request *req, const char *provider,
                      int status, const char *code, const char *reason)
@@ -1351,6 +1489,16 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 			    strncmp(rest, drivers[i]->name, n) == 0 &&
 			    rest[n] == '/') {
 				drivers[i]->callback(np, req, rest + n + 1);
+				return true;
+			}
+			n = drivers[i]->alias != NULL
+			            ? strlen(drivers[i]->alias)
+			            : 0;
+			if (np->on[i] && n > 0 &&
+			    strncmp(rest, drivers[i]->alias, n) == 0 &&
+			    rest[n] == '/') {
+				drivers[i]->alias_callback(np, req,
+				                           rest + n + 1);
 				return true;
 			}
 		}

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ledger.h"
 #include "dbq.h"
 #include "net_curl.h"
 #include "store.h"
@@ -74,6 +75,9 @@ struct pop {
 	/* POP_QUERY from a status result that came by callback (M-Pesa
 	 * Transaction Status): the answer, its strings in code/desc/receipt */
 	struct svc_prov_answer ans;
+	/* prov_collect_external / prov_account_check */
+	char fallback[LEDGER_CODE_MAX + 1];
+	const char *reject_body;
 };
 
 /* A bearer token shared by a provider's calls: fetched once at a time,
@@ -111,6 +115,14 @@ struct prov_drv {
 	bool (*can_query)(const struct store_prov *p);
 	void (*send)(struct pop *o);
 	void (*query)(struct pop *o);
+	/* optional: called on every janitor tick (e.g. registering URLs) */
+	void (*tick)(struct net_prov *np);
+	/* optional: POST /v1/callbacks/<alias>/<rest> goes to
+	 * alias_callback (M-Pesa C2B: Daraja refuses URLs that contain
+	 * "mpesa") */
+	const char *alias;
+	void (*alias_callback)(struct net_prov *np, struct evhttp_request *req,
+	                       const char *rest);
 	/* POST /v1/callbacks/<name>/<rest> */
 	void (*callback)(struct net_prov *np, struct evhttp_request *req,
 	                 const char *rest);
@@ -177,6 +189,24 @@ void prov_status_result(struct net_prov *np, const struct prov_drv *drv,
                         struct evhttp_request *req, const char *client_ref,
                         const struct svc_prov_answer *a,
                         const char *ok_body);
+/*
+ * A payment the customer made on their own (M-Pesa C2B confirmation):
+ * records p (ref, client_ref, msisdn, amount, currency, deadline filled
+ * by the caller) as a collection for account code `account` (else
+ * `fallback`, with an alert, when it does not exist) and answers req with
+ * ok_body once it is durable; a repeat of the same ref answers ok_body
+ * too.  The driver's send() then accepts it without a call and its
+ * query() confirms it with the provider before money moves.
+ */
+void prov_collect_external(struct net_prov *np, const struct prov_drv *drv,
+                           struct evhttp_request *req,
+                           const struct store_prov *p, const char *account,
+                           const char *fallback, const char *ok_body);
+/* Answers req with ok_body when account is an open merchant_payable
+ * account in currency, else reject_body (both 200, JSON). */
+void prov_account_check(struct net_prov *np, struct evhttp_request *req,
+                        const char *account, uint16_t currency,
+                        const char *ok_body, const char *reject_body);
 /* A callback refused before parsing (token, signature, body): logs,
  * counts, answers. */
 void prov_callback_reject(struct evhttp_request *req, const char *provider,

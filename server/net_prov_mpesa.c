@@ -38,6 +38,9 @@
 
 struct mpesa {
 	char *key, *secret, *passkey, *cb_token;
+	/* C2B URL registration (mpesa_c2b): done once per process */
+	bool c2b_registered, c2b_registering;
+	int64_t c2b_next_ms;
 	struct prov_token tok;
 	/* B2C: NULL credential when not configured */
 	char *credential;   /* SecurityCredential (base64 RSA) */
@@ -131,15 +134,33 @@ static void mpesa_query(struct pop *o);
 static void b2c_send(struct pop *o);
 static void b2c_query(struct pop *o);
 
+static void c2b_accept(struct pop *o);
+static void c2b_callback(struct net_prov *np, struct evhttp_request *req,
+                         const char *rest);
+
+/* C2B: a payment the customer made to the paybill; client_ref is
+ * C2B_PREFIX + TransID (docs/payments.md §C2B). */
+#define C2B_PREFIX "C2B-"
+
+static bool
+is_c2b(const struct store_prov *p)
+{
+	return strncmp(p->client_ref, C2B_PREFIX, sizeof C2B_PREFIX - 1) == 0;
+}
+
 static void
 resume(struct pop *o)
 {
-	bool disb = o->p.kind == STORE_PROV_DISBURSE;
+	/* B2C and C2B are confirmed by Transaction Status (asynchronous,
+	 * b2c_query); an STK push by STK query */
+	bool txstatus = o->p.kind == STORE_PROV_DISBURSE || is_c2b(&o->p);
 
 	if (o->kind == POP_SEND)
-		(disb ? b2c_send : mpesa_send)(o);
+		(o->p.kind == STORE_PROV_DISBURSE ? b2c_send
+		 : is_c2b(&o->p)                  ? c2b_accept
+		                                  : mpesa_send)(o);
 	else
-		(disb ? b2c_query : mpesa_query)(o);
+		(txstatus ? b2c_query : mpesa_query)(o);
 }
 
 /* Daraja's gateway refuses an expired or wrong token with one of three
@@ -625,6 +646,11 @@ b2c_query(struct pop *o)
 	 * OriginatorConversationID, in both fields */
 	sr.transaction_id = o->p.client_ref;
 	sr.original_conversation_id = o->p.client_ref;
+	if (is_c2b(&o->p)) {
+		/* a C2B payment is known by its receipt (TransID) */
+		sr.transaction_id = o->p.client_ref + sizeof C2B_PREFIX - 1;
+		sr.original_conversation_id = NULL;
+	}
 	sr.party_a = b2c_party_a(prov_cfg(np));
 	sr.identifier_type = "4";
 	sr.result_url = res;
@@ -693,8 +719,15 @@ b2c_status_result(struct net_prov *np, struct evhttp_request *req,
 	if (mpesa_code_is_zero(&sr.r.result_code)) {
 		/* the transaction it describes must be ours: a status of
 		 * another transaction (a receipt slipped in) proves nothing */
-		v = mpesa_result_param(&sr.r, "OriginatorConversationID");
-		if (v == 0 || !json_str_eq(doc, v, client_ref)) {
+		bool c2b = strncmp(client_ref, C2B_PREFIX,
+		                   sizeof C2B_PREFIX - 1) == 0;
+
+		v = c2b ? mpesa_result_param(&sr.r, "ReceiptNo")
+		        : mpesa_result_param(&sr.r, "OriginatorConversationID");
+		if (v == 0 ||
+		    !json_str_eq(doc, v,
+		                 c2b ? client_ref + sizeof C2B_PREFIX - 1
+		                     : client_ref)) {
 			prov_callback_reject(req, "mpesa", 422,
 			                     "status_not_this_payment",
 			                     "OriginatorConversationID");
@@ -911,6 +944,253 @@ mpesa_callback(struct net_prov *np, struct evhttp_request *req,
 	              cb.amount_minor, cb.result_code.text, cb.receipt, ack);
 }
 
+/* ----------------------------------------------------------------- C2B */
+
+/* A C2B payment needs no call: the customer already paid.  Accepted at
+ * once with its receipt as the provider's reference; the janitor then
+ * confirms it by Transaction Status before any money moves (rule 3). */
+static void
+c2b_accept(struct pop *o)
+{
+	struct svc_prov_answer a = {.v = SVC_PROV_ACCEPTED, .code = "c2b"};
+
+	o->kind = POP_SEND;
+	strlcpy_s(o->pref, o->p.client_ref + sizeof C2B_PREFIX - 1,
+	          sizeof o->pref);
+	a.provider_ref = o->pref;
+	prov_answer(o, &a);
+}
+
+static void
+c2b_register_done(void *arg, const struct ncurl_result *r)
+{
+	struct net_prov *np = arg;
+	struct mpesa *m = M(np);
+	struct json_tok toks[32];
+	struct json_doc doc;
+	struct mpesa_err e;
+	struct mpesa_accepted ac;
+	const char *why = NULL;
+	bool ok = false;
+
+	m->c2b_registering = false;
+	/* {"OriginatorCoversationID","ResponseCode":"0",...}: the
+	 * accepted shape minus ConversationID in some answers: read only
+	 * the code */
+	if (r->outcome == NCURL_ANSWERED && r->http_status == 200 &&
+	    json_parse(&doc, toks, 32, r->body, r->body_len, &why) ==
+	            CODEC_OK) {
+		size_t v = json_obj_get(&doc, 0, "ResponseCode");
+
+		ok = v != 0 && (json_str_eq(&doc, v, "0") ||
+		                (doc.toks[v].type == JSON_NUMBER &&
+		                 json_span(&doc, v).len == 1 &&
+		                 json_span(&doc, v).ptr[0] == '0'));
+	}
+	(void)ac;
+	(void)e;
+	if (ok) {
+		m->c2b_registered = true;
+		log_msg(LOG_PROV, LOG_LEVEL_NOTICE,
+		        "event=c2b_registered provider=mpesa shortcode=%s",
+		        prov_cfg(np)->mpesa_shortcode);
+		return;
+	}
+	if (r->outcome == NCURL_ANSWERED && r->http_status == 401)
+		prov_token_drop(&m->tok);
+	m->c2b_next_ms = util_now_ms() + 30000;
+	log_msg(LOG_PROV, LOG_LEVEL_WARN,
+	        "event=c2b_register_failed provider=mpesa outcome=%s "
+	        "status=%ld (again in 30 s)",
+	        ncurl_outcome_name(r->outcome), r->http_status);
+}
+
+/* Registers the validation and confirmation URLs (wire-formats §1.4),
+ * from the janitor's tick until it succeeds, at most every 30 s.  The
+ * ResponseType is Cancelled: when soko cannot answer a validation, the
+ * customer's payment is cancelled rather than taken unchecked. */
+static void
+c2b_tick(struct net_prov *np)
+{
+	struct mpesa *m = M(np);
+	const struct config *cfg = prov_cfg(np);
+	char body[2048], url[600], auth[PROV_TOKEN_MAX + 32], conf[600],
+		val[600], path[300];
+	struct ncurl_req rq;
+	const char *why = NULL;
+	size_t n = 0;
+
+	if (m == NULL || !cfg->mpesa_c2b || m->c2b_registered ||
+	    m->c2b_registering || util_now_ms() < m->c2b_next_ms)
+		return;
+	if (m->tok.token[0] == '\0' ||
+	    util_now_ms() >= m->tok.exp_ms - TOKEN_MARGIN_MS) {
+		/* no pop to wait with: fetch, and try at the next tick */
+		if (!m->tok.busy) {
+			m->tok.busy = true;
+			if (m->tok.fetch(np, &m->tok) != 0)
+				m->tok.busy = false;
+		}
+		return;
+	}
+	/* under /v1/callbacks/paybill/: Daraja refuses URLs containing
+	 * "M-Pesa", "Safaricom", "exe", "exec", "cmd", "SQL" or "query"
+	 * (wire-formats §1.4) */
+	snprintf(path, sizeof path, "confirm/%s", m->cb_token);
+	prov_callback_url(np, "paybill", path, conf, sizeof conf);
+	snprintf(path, sizeof path, "validate/%s", m->cb_token);
+	prov_callback_url(np, "paybill", path, val, sizeof val);
+	if (mpesa_c2b_register_build(body, sizeof body, cfg->mpesa_shortcode,
+	                             MPESA_C2B_DEFAULT_CANCELLED, conf, val, &n,
+	                             &why) != CODEC_OK) {
+		log_msg(LOG_PROV, LOG_LEVEL_ERROR,
+		        "event=c2b_register_invalid why=\"%s\"", why);
+		m->c2b_next_ms = util_now_ms() + 30000;
+		return;
+	}
+	mpesa_url(np, url, sizeof url, "/mpesa/c2b/v1/registerurl");
+	bearer(np, auth, sizeof auth);
+	memset(&rq, 0, sizeof rq);
+	rq.method = NCURL_POST;
+	rq.url = url;
+	rq.headers[0] = auth;
+	rq.headers[1] = "Content-Type: application/json";
+	rq.n_headers = 2;
+	rq.body = body;
+	rq.body_len = n;
+	rq.endpoint = "mpesa.c2bregister";
+	m->c2b_registering = true;
+	if (ncurl_submit(prov_curl(np), &rq, c2b_register_done, np, &why) !=
+	    0) {
+		m->c2b_registering = false;
+		m->c2b_next_ms = util_now_ms() + 30000;
+	}
+}
+
+/* The merchant a paybill payment is for: BillRefNumber names the
+ * merchant (docs/payments.md §C2B). */
+static void
+c2b_account(const char *bill_ref, char *dst, size_t cap)
+{
+	/* bill_ref passed c2b_ref_ok: at most 20 bytes, it fits */
+	if (snprintf(dst, cap, "merchant:%.20s:payable", bill_ref) < 0)
+		dst[0] = '\0';
+}
+
+static bool
+c2b_ref_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 20 &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                 "0123456789-") == n;
+}
+
+/* POST /v1/callbacks/paybill/{validate,confirm}/<token> */
+static void
+c2b_callback(struct net_prov *np, struct evhttp_request *req,
+             const char *rest)
+{
+	static const char reject_account[] =
+		"{\"ResultCode\":\"C2B00012\",\"ResultDesc\":\"Rejected\"}";
+	static const char reject_amount[] =
+		"{\"ResultCode\":\"C2B00013\",\"ResultDesc\":\"Rejected\"}";
+	struct mpesa *m = M(np);
+	const struct config *cfg = prov_cfg(np);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in), n = 0;
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct mpesa_c2b c;
+	struct mpesa_err e;
+	const char *why = NULL, *body;
+	bool validate = strncmp(rest, "validate/", 9) == 0;
+	const char *tok = validate ? rest + 9
+	                  : strncmp(rest, "confirm/", 8) == 0 ? rest + 8
+	                                                       : NULL;
+	enum mpesa_rc mr;
+	char account[LEDGER_CODE_MAX + 1], ok[128];
+
+	if (!cfg->mpesa_c2b || tok == NULL || !prov_token_ok(m->cb_token, tok)) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "token");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if (json_parse(&doc, toks, PROV_TOKS, body ? body : "", len, &why) !=
+	    CODEC_OK) {
+		prov_callback_reject(req, "mpesa", 400, "callback_invalid_json",
+		                     why);
+		return;
+	}
+	if ((mr = mpesa_c2b_parse(&c, &doc, &e)) != MPESA_OK) {
+		b2c_reject_parse(req, mr, e.field);
+		return;
+	}
+	if (strcmp(c.short_code, cfg->mpesa_shortcode) != 0) {
+		prov_callback_reject(req, "mpesa", 422, "shortcode_unknown",
+		                     "BusinessShortCode");
+		return;
+	}
+	if (validate) {
+		if (c.amount_minor <= 0 || c.amount_minor % 100 != 0) {
+			net_http_reply(req, 200, "application/json",
+			               reject_amount, strlen(reject_amount));
+			return;
+		}
+		if (!c2b_ref_ok(c.bill_ref)) {
+			net_http_reply(req, 200, "application/json",
+			               reject_account, strlen(reject_account));
+			return;
+		}
+		c2b_account(c.bill_ref, account, sizeof account);
+		mpesa_c2b_validation_resp_build(ok, sizeof ok, MPESA_C2B_ACCEPT,
+		                                NULL, &n, &why);
+		prov_account_check(np, req, account, 404, ok, reject_account);
+		return;
+	}
+	/* confirmation: the money is at the paybill.  Recorded (idempotent
+	 * on TransID), then confirmed by Transaction Status before it is
+	 * posted; an account reference that names no merchant goes to
+	 * mpesa_c2b_unmatched_account with an alert */
+	{
+		struct store_prov p;
+		int64_t now = util_now_ms();
+
+		if (c.amount_minor <= 0 ||
+		    strlen(c.trans_id) + sizeof C2B_PREFIX > sizeof p.client_ref ||
+		    !c2b_ref_ok(c.trans_id)) {
+			prov_callback_reject(req, "mpesa", 400,
+			                     "callback_field_invalid", "TransID");
+			return;
+		}
+		memset(&p, 0, sizeof p);
+		snprintf(p.pay.ref, sizeof p.pay.ref, "c2b:%s", c.trans_id);
+		p.pay.currency = 404;
+		p.pay.amount_minor = c.amount_minor;
+		p.pay.created_ms = now;
+		p.kind = STORE_PROV_COLLECT;
+		strlcpy_s(p.provider, "mpesa", sizeof p.provider);
+		/* plain, masked or hashed: kept as sent, cut to fit */
+		strlcpy_s(p.msisdn, c.msisdn, sizeof p.msisdn);
+		snprintf(p.client_ref, sizeof p.client_ref, "%s%s", C2B_PREFIX,
+		         c.trans_id);
+		p.call_state = STORE_CALL_TO_SEND;
+		p.next_at_ms = now;
+		p.deadline_ms = now + cfg->prov_deadline_s * 1000;
+		sha256_digest(p.req_hash, p.client_ref, strlen(p.client_ref));
+		c2b_account(c2b_ref_ok(c.bill_ref) ? c.bill_ref : "-", account,
+		            sizeof account);
+		mpesa_callback_ack_build(ok, sizeof ok, "Success", &n, &why);
+		prov_collect_external(np, &prov_drv_mpesa, req, &p, account,
+		                      cfg->mpesa_c2b_unmatched_account, ok);
+	}
+}
+
 /* ------------------------------------------------------------- driver */
 
 static int
@@ -952,7 +1232,16 @@ mpesa_init(struct net_prov *np, void **state, char *err, size_t errlen)
 		         CB_TOKEN_MIN);
 		return -1;
 	}
-	return b2c_init(cfg, m, err, errlen);
+	if (b2c_init(cfg, m, err, errlen) < 0)
+		return -1;
+	if (cfg->mpesa_c2b && m->credential == NULL) {
+		snprintf(err, errlen,
+		         "mpesa_c2b: needs the initiator (mpesa_initiator_name, "
+		         "password, certificate): C2B payments are confirmed "
+		         "by Transaction Status");
+		return -1;
+	}
+	return 1;
 }
 
 static void
@@ -1046,4 +1335,7 @@ const struct prov_drv prov_drv_mpesa = {
 	.send = mpesa_drv_send,
 	.query = mpesa_drv_send, /* resume() tells send and query apart */
 	.callback = mpesa_callback,
+	.tick = c2b_tick,
+	.alias = "paybill",
+	.alias_callback = c2b_callback,
 };
