@@ -56,6 +56,7 @@ struct net_prov {
 	struct svc_prov_policy pol;
 	bool due_running, due_again, stopping;
 	int64_t inflight;
+	uint64_t rng; /* jitter (jittered()) */
 	void *state[N_DRIVERS]; /* per driver; NULL: not configured */
 	bool on[N_DRIVERS];
 	bool any_on;
@@ -116,6 +117,29 @@ struct dbq *
 prov_dbq(const struct net_prov *np)
 {
 	return np->dbq;
+}
+
+/*
+ * The policy with its waits stretched by a random 0..25%: status queries
+ * and re-sends of many payments that failed together (a provider outage)
+ * must not all come back at the same instant.  xorshift64, seeded from
+ * the CSPRNG at start: jitter needs no secrecy.
+ */
+static struct svc_prov_policy
+jittered(struct net_prov *np)
+{
+	struct svc_prov_policy p = np->pol;
+	uint64_t x = np->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	np->rng = x;
+	p.first_check_ms += p.first_check_ms * (int64_t)(x % 256) / 1024;
+	p.check_every_ms += p.check_every_ms * (int64_t)((x >> 8) % 256) / 1024;
+	p.resend_after_ms += p.resend_after_ms * (int64_t)((x >> 16) % 256) /
+	                     1024;
+	return p;
 }
 
 const struct svc_prov_policy *
@@ -892,10 +916,11 @@ write_decision(struct pop *o, bool settle)
 void
 prov_answer(struct pop *o, const struct svc_prov_answer *a)
 {
+	struct svc_prov_policy pol = jittered(o->np);
 	bool settle, ok;
 	const char *why;
 
-	ok = svc_prov_apply(&o->p, a, util_now_ms(), &o->np->pol, &o->u,
+	ok = svc_prov_apply(&o->p, a, util_now_ms(), &pol, &o->u,
 	                    &settle, &why);
 	log_msg(LOG_PROV, ok ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR,
 	        "event=answer ref=%s call=%s verdict=%s code=%s%s%s",
@@ -1593,6 +1618,9 @@ net_prov_new(struct event_base *base, struct dbq *dbq,
 	np->base = base;
 	np->dbq = dbq;
 	np->cfg = cfg;
+	if (RAND_bytes((unsigned char *)&np->rng, sizeof np->rng) != 1 ||
+	    np->rng == 0)
+		np->rng = (uint64_t)util_now_ms() | 1;
 	np->pol.first_check_ms = cfg->prov_first_check_ms;
 	np->pol.check_every_ms = cfg->prov_check_every_ms;
 	np->pol.max_checks = (int32_t)cfg->prov_max_checks;

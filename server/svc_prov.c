@@ -120,8 +120,15 @@ apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
 	u->result_desc = a->desc;
 	switch (a->v) {
 	case SVC_PROV_NOT_SENT:
+		/* backoff: resend_after_ms x 1, 2, 4, 8, 16 by attempt
+		 * (the glue adds jitter) */
 		u->call_state = STORE_CALL_TO_SEND;
-		u->next_at_ms = now_ms + pol->resend_after_ms;
+		u->next_at_ms = now_ms + pol->resend_after_ms *
+		                                 (1 << (p->send_attempts < 1 ? 0
+		                                        : p->send_attempts > 5
+		                                                ? 4
+		                                                : p->send_attempts -
+		                                                          1));
 		if (a->not_left && p->send_attempts > 0)
 			u->send_attempts = p->send_attempts - 1;
 		return true;

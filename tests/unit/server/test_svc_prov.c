@@ -75,6 +75,14 @@ test_not_sent_resends_bounded(void)
 	CHECK_EQ_INT(u.call_state, STORE_CALL_TO_SEND);
 	CHECK(u.next_at_ms == T0 + pol.resend_after_ms);
 	CHECK(!settle);
+	/* backoff doubles by attempt, capped at 16x */
+	p.send_attempts = 3;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(u.next_at_ms == T0 + 4 * pol.resend_after_ms);
+	p.send_attempts = 40;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(u.next_at_ms == T0 + 16 * pol.resend_after_ms);
+	p.send_attempts = 1;
 	/* second attempt allowed, third not: failed, nothing charged */
 	p.call_state = STORE_CALL_TO_SEND;
 	CHECK_EQ_INT(svc_prov_due(&p, false, T0, &pol, &u, &why),
