@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from harness import Sandbox, Sokod, free_port
+from harness import FINAL, ProvEnv  # noqa: F401
 
 FLW_SECRET = "FLWSECK_TEST-sokosandbox0000000000000000000-X"  # sandbox's
 POWER = {"item_code": "UB157", "biller_code": "BIL112"}  # EKEDC prepaid
@@ -17,34 +17,21 @@ DSTV = {"item_code": "CB141", "biller_code": "BIL121"}
 METER = "45067198012"
 UNKNOWN = "0000000000"       # sandbox magic: unknown customer
 DECLINED = "45067199901"     # sandbox magic (...9901): the biller refuses
-FINAL = ("succeeded", "failed", "unknown", "reversed")
 
 
-class Env:
+class Env(ProvEnv):
     def __init__(self, build, deadline_s=30, timeout_ms=3000, float_="10000.00"):
-        self.sb = Sandbox(build).start()
-        port = free_port()
-        o = []
-        for k, v in (("http_listen", "127.0.0.1:%d" % port),
-                     ("bills_flw_base_url", self.sb.base),
-                     ("prov_ca_file", self.sb.ca),
-                     ("prov_callback_base_url", "http://127.0.0.1:%d" % port),
-                     ("prov_janitor_ms", "50"),
-                     ("prov_first_check_ms", "200"),
-                     ("prov_check_every_ms", "300"),
-                     ("prov_max_checks", "20"),
-                     ("prov_deadline_s", str(deadline_s)),
-                     ("prov_timeout_ms", str(timeout_ms)),
-                     ("prov_lease_ms", "5000")):
-            o += ["-o", "%s=%s" % (k, v)]
-        self.s = Sokod(build, extra=o, env={"SOKO_FLW_SECRET_KEY": FLW_SECRET})
-        for code, typ in (("suspense:bills", "suspense"),
-                          ("biller:flutterwave", "biller_payable"),
-                          ("agent:A1:float", "agent_float"),
-                          ("clearing:topup", "provider_clearing"),
-                          ("merchant:X", "merchant_payable")):
-            self.s.ctl("account", "create", code, typ, "NGN")
-        self.s.start()
+        super().__init__(
+            build, deadline_s=deadline_s, timeout_ms=timeout_ms,
+            sandbox_extra=(), env={"SOKO_FLW_SECRET_KEY": FLW_SECRET},
+            options=(("bills_flw_base_url", None),
+                     ("prov_first_check_ms", "200")),
+            accounts=[(code, typ, "NGN") for code, typ in (
+                ("suspense:bills", "suspense"),
+                ("biller:flutterwave", "biller_payable"),
+                ("agent:A1:float", "agent_float"),
+                ("clearing:topup", "provider_clearing"),
+                ("merchant:X", "merchant_payable"))])
         st, _, data = self.s.request(
             "POST", "/v1/movements",
             {"type": "float_topup", "amount": float_, "currency": "NGN",
@@ -65,36 +52,15 @@ class Env:
                               headers={"Idempotency-Key": key})
 
     def bill(self, ref):
-        st, _, data = self.s.request("GET", "/v1/bills/" + ref)
-        assert st == 200, (st, data)
-        return json.loads(data)
+        return self.payment(ref, "/v1/bills/")
 
     def wait_final(self, ref, timeout=30):
-        end = time.time() + timeout
-        while True:
-            b = self.bill(ref)
-            if b["state"] in FINAL or time.time() > end:
-                return b
-            time.sleep(0.05)
-
-    def charges(self, client_ref):
-        return [c for c in self.sb.ledger()["charges"]
-                if c["client_ref"] == client_ref]
+        return super().wait_final(ref, timeout, "/v1/bills/")
 
     def balances(self):
         return tuple(self.s.balance(c) for c in
                      ("agent:A1:float", "suspense:bills",
                       "biller:flutterwave"))
-
-    def verify(self):
-        r = self.s.ctl("verify")
-        assert "0 violations" in r.stdout or r.returncode == 0, r.stdout
-
-    def stop(self):
-        try:
-            self.s.stop()
-        finally:
-            self.sb.stop()
 
 
 def expect(resp, status, code=None):

@@ -13,23 +13,11 @@ from test_providers import FINAL
 
 
 def start(build, deadline_s=30):
-    # DisbEnv builds the sokod command line; C2B is one more option
-    import test_disbursements
-    orig = test_disbursements.Sokod
-
-    class C2BSokod(orig):
-        def __init__(self, b, extra=(), env=None):
-            super().__init__(b, extra=list(extra) + ["-o", "mpesa_c2b=true"],
-                             env=env)
-            self.ctl("account", "create", "merchant:M7:payable",
-                     "merchant_payable", "KES")
-            self.ctl("account", "create", "suspense:KES", "suspense", "KES")
-
-    test_disbursements.Sokod = C2BSokod
-    try:
-        return DisbEnv(build, deadline_s=deadline_s)
-    finally:
-        test_disbursements.Sokod = orig
+    e = DisbEnv(build, deadline_s=deadline_s, extra=(("mpesa_c2b", "true"),))
+    e.s.ctl("account", "create", "merchant:M7:payable", "merchant_payable",
+            "KES")
+    e.s.ctl("account", "create", "suspense:KES", "suspense", "KES")
+    return e
 
 
 def pay(e, bill_ref, amount="250", msisdn="254708374149"):

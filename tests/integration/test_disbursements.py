@@ -13,8 +13,7 @@ import json
 import os
 import time
 
-from harness import Sandbox, Sokod, free_port
-from test_providers import MPESA_ENV, MOMO_ENV, MOMO_USER, FINAL
+from harness import FINAL, MOMO_ENV, MOMO_USER, MPESA_ENV, ProvEnv  # noqa: F401
 
 MPESA_PW = "Safaricom999!*!"  # the sandbox's initiator password
 MOMO_DISB_KEY = "b4d0f2a3c5e74f80a9b1c2d3e4f5a6b7"
@@ -33,51 +32,34 @@ def cents(s):
     return -v if neg else v
 
 
-class Env:
+class Env(ProvEnv):
     """A sandbox and a sokod that disburses through both providers."""
 
-    def __init__(self, build, deadline_s=30, timeout_ms=3000):
-        self.sb = Sandbox(build, extra=["--callback-delay-ms", "100"]
-                          ).start()
-        port = free_port()
-        self.token = os.urandom(24).hex()
+    def __init__(self, build, deadline_s=30, timeout_ms=3000, extra=()):
         env = dict(MPESA_ENV)
         env.update(MOMO_ENV)
-        env["SOKO_MPESA_CALLBACK_TOKEN"] = self.token
-        env["SOKO_MOMO_CALLBACK_TOKEN"] = self.token[::-1]
         env["SOKO_MPESA_INITIATOR_PASSWORD"] = MPESA_PW
         env["SOKO_MOMO_DISBURSEMENT_KEY"] = MOMO_DISB_KEY
-        o = []
-        for k, v in (("http_listen", "127.0.0.1:%d" % port),
-                     ("mpesa_base_url", self.sb.base),
+        super().__init__(
+            build, deadline_s=deadline_s, timeout_ms=timeout_ms, env=env,
+            options=(("mpesa_base_url", None),
                      ("mpesa_initiator_name", "testapi"),
                      ("mpesa_cert_file",
-                      os.path.join(self.sb.tls, "mpesa_cert.pem")),
-                     ("momo_base_url", self.sb.base),
+                      lambda sb: os.path.join(sb.tls, "mpesa_cert.pem")),
+                     ("momo_base_url", None),
                      ("momo_api_user", MOMO_USER),
-                     ("prov_ca_file", self.sb.ca),
-                     ("prov_callback_base_url", "http://127.0.0.1:%d" % port),
-                     ("prov_janitor_ms", "50"),
                      ("prov_first_check_ms", "1500"),
-                     ("prov_check_every_ms", "700"),
-                     ("prov_max_checks", "20"),
-                     ("prov_deadline_s", str(deadline_s)),
-                     ("prov_timeout_ms", str(timeout_ms)),
-                     ("prov_lease_ms", "5000")):
-            o += ["-o", "%s=%s" % (k, v)]
-        self.s = Sokod(build, extra=o, env=env)
-        for args in (("clearing:mpesa", "provider_clearing", "KES"),
-                     ("hold:mpesa", "suspense", "KES", "--floor", "0"),
-                     ("merchant:M1", "merchant_payable", "KES", "--floor",
-                      "0"),
-                     ("merchant:loose", "merchant_payable", "KES"),
-                     ("agent:A1:float", "agent_float", "KES"),
-                     ("clearing:momo", "provider_clearing", "EUR"),
-                     ("hold:momo", "suspense", "EUR", "--floor", "0"),
-                     ("merchant:M2", "merchant_payable", "EUR", "--floor",
-                      "0")):
-            self.s.ctl("account", "create", *args)
-        self.s.start()
+                     ("prov_check_every_ms", "700")) + tuple(extra),
+            accounts=(("clearing:mpesa", "provider_clearing", "KES"),
+                      ("hold:mpesa", "suspense", "KES", "--floor", "0"),
+                      ("merchant:M1", "merchant_payable", "KES", "--floor",
+                       "0"),
+                      ("merchant:loose", "merchant_payable", "KES"),
+                      ("agent:A1:float", "agent_float", "KES"),
+                      ("clearing:momo", "provider_clearing", "EUR"),
+                      ("hold:momo", "suspense", "EUR", "--floor", "0"),
+                      ("merchant:M2", "merchant_payable", "EUR", "--floor",
+                       "0")))
 
     def fund(self, account, amount, cur, clearing):
         st, _, d = self.s.request(
@@ -95,35 +77,9 @@ class Env:
              "currency": currency, "account": account},
             headers={"Idempotency-Key": key})
 
-    def payment(self, ref):
-        st, _, data = self.s.request("GET", "/v1/payments/" + ref)
-        assert st == 200, (st, data)
-        return json.loads(data)
-
-    def wait_final(self, ref, timeout=30):
-        end = time.time() + timeout
-        while True:
-            p = self.payment(ref)
-            if p["state"] in FINAL or time.time() > end:
-                return p
-            time.sleep(0.05)
-
     def bal(self, code):
         return cents(self.s.balance(code))
 
-    def charges(self, client_ref):
-        return [c for c in self.sb.ledger()["charges"]
-                if c["client_ref"] == client_ref]
-
-    def verify(self):
-        r = self.s.ctl("verify", check=False)
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    def stop(self):
-        try:
-            self.s.stop()
-        finally:
-            self.sb.stop()
 
 
 def created(resp):

@@ -11,66 +11,31 @@ import os
 import random
 import time
 
-from harness import Sandbox, Sokod, free_port
 
-# the sandbox's defaults (tests/sandbox/README.md)
-MPESA_ENV = {
-    "SOKO_MPESA_CONSUMER_KEY": "CdmNbdt0iBN1oqDfKasm4dabdpKmtaNn",
-    "SOKO_MPESA_CONSUMER_SECRET": "DLKG7PBun720GZim",
-    "SOKO_MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78"
-                          "e6b72ada1ed2c919",
-}
-MOMO_ENV = {
-    "SOKO_MOMO_API_KEY": "1e89774dabd944b4b112c30aaef5b9c8",
-    "SOKO_MOMO_SUBSCRIPTION_KEY": "a3c9e1f2b4d64e7f8a9b0c1d2e3f4a5b",
-}
-MOMO_USER = "f4d5b7a0-5c1e-4b8e-9d3a-2b6c8e1f0a91"
+from harness import (FINAL, MOMO_ENV, MOMO_USER, MPESA_ENV,  # noqa: F401
+                     ProvEnv)
+
 MOMO_OK = "46733123459"
 MOMO_NO_FUNDS = "46733123456"  # sandbox magic: FAILED NOT_ENOUGH_FUNDS
 OK_MSISDN = "254708374149"
 CANCEL_MSISDN = "254700001032"  # sandbox magic: ResultCode 1032
-FINAL = ("succeeded", "failed", "unknown", "reversed")
 
 
-class Env:
-    """A sandbox and a sokod driving M-Pesa at it."""
+class Env(ProvEnv):
+    """A sandbox and a sokod collecting through M-Pesa and MoMo."""
 
     def __init__(self, build, deadline_s=30, timeout_ms=3000, extra=()):
-        self.sb = Sandbox(build, extra=["--callback-delay-ms", "100"]
-                          ).start()
-        port = free_port()
-        self.token = os.urandom(24).hex()
         env = dict(MPESA_ENV)
         env.update(MOMO_ENV)
-        env["SOKO_MPESA_CALLBACK_TOKEN"] = self.token
-        env["SOKO_MOMO_CALLBACK_TOKEN"] = self.token[::-1]
-        o = []
-        for k, v in (("http_listen", "127.0.0.1:%d" % port),
-                     ("mpesa_base_url", self.sb.base),
-                     ("momo_base_url", self.sb.base),
-                     ("momo_api_user", MOMO_USER),
-                     ("prov_ca_file", self.sb.ca),
-                     ("prov_callback_base_url", "http://127.0.0.1:%d" % port),
-                     ("prov_janitor_ms", "50"),
-                     ("prov_first_check_ms", "3000"),
-                     ("prov_check_every_ms", "300"),
-                     ("prov_max_checks", "20"),
-                     ("prov_deadline_s", str(deadline_s)),
-                     ("prov_timeout_ms", str(timeout_ms)),
-                     ("prov_lease_ms", "5000")) + tuple(extra):
-            o += ["-o", "%s=%s" % (k, v)]
-        self.s = Sokod(build, extra=o, env=env)
-        self.s.ctl("account", "create", "clearing:mpesa",
-                   "provider_clearing", "KES")
-        self.s.ctl("account", "create", "merchant:M1", "merchant_payable",
-                   "KES")
-        self.s.ctl("account", "create", "agent:A1:float", "agent_float",
-                   "KES")
-        self.s.ctl("account", "create", "clearing:momo",
-                   "provider_clearing", "EUR")
-        self.s.ctl("account", "create", "merchant:M2", "merchant_payable",
-                   "EUR")
-        self.s.start()
+        super().__init__(
+            build, deadline_s=deadline_s, timeout_ms=timeout_ms, env=env,
+            options=(("mpesa_base_url", None), ("momo_base_url", None),
+                     ("momo_api_user", MOMO_USER)) + tuple(extra),
+            accounts=(("clearing:mpesa", "provider_clearing", "KES"),
+                      ("merchant:M1", "merchant_payable", "KES"),
+                      ("agent:A1:float", "agent_float", "KES"),
+                      ("clearing:momo", "provider_clearing", "EUR"),
+                      ("merchant:M2", "merchant_payable", "EUR")))
 
     def collect(self, key, msisdn=OK_MSISDN, amount="150.00", **over):
         b = {"provider": "mpesa", "msisdn": msisdn, "amount": amount,
@@ -86,37 +51,10 @@ class Env:
         return self.s.request("POST", "/v1/collections", b,
                               headers={"Idempotency-Key": key})
 
-    def payment(self, ref):
-        st, _, data = self.s.request("GET", "/v1/payments/" + ref)
-        assert st == 200, (st, data)
-        return json.loads(data)
-
-    def wait_final(self, ref, timeout=30):
-        end = time.time() + timeout
-        while True:
-            p = self.payment(ref)
-            if p["state"] in FINAL or time.time() > end:
-                return p
-            time.sleep(0.05)
-
     def callback(self, body, token=None):
         return self.s.request(
             "POST", "/v1/callbacks/mpesa/stk/" + (token or self.token),
             body, auth=False, headers={"Content-Type": "application/json"})
-
-    def charges(self, client_ref):
-        return [c for c in self.sb.ledger()["charges"]
-                if c["client_ref"] == client_ref]
-
-    def verify(self):
-        r = self.s.ctl("verify")
-        assert "0 violations" in r.stdout or r.returncode == 0, r.stdout
-
-    def stop(self):
-        try:
-            self.s.stop()
-        finally:
-            self.sb.stop()
 
 
 def created(resp):
