@@ -1169,7 +1169,7 @@ c2b_callback(struct net_prov *np, struct evhttp_request *req,
 			return;
 		}
 		memset(&p, 0, sizeof p);
-		snprintf(p.pay.ref, sizeof p.pay.ref, "c2b:%s", c.trans_id);
+		snprintf(p.pay.ref, sizeof p.pay.ref, "c2b:%.20s", c.trans_id);
 		p.pay.currency = 404;
 		p.pay.amount_minor = c.amount_minor;
 		p.pay.created_ms = now;
@@ -1177,7 +1177,7 @@ c2b_callback(struct net_prov *np, struct evhttp_request *req,
 		strlcpy_s(p.provider, "mpesa", sizeof p.provider);
 		/* plain, masked or hashed: kept as sent, cut to fit */
 		strlcpy_s(p.msisdn, c.msisdn, sizeof p.msisdn);
-		snprintf(p.client_ref, sizeof p.client_ref, "%s%s", C2B_PREFIX,
+		snprintf(p.client_ref, sizeof p.client_ref, "%s%.20s", C2B_PREFIX,
 		         c.trans_id);
 		p.call_state = STORE_CALL_TO_SEND;
 		p.next_at_ms = now;
