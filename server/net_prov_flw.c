@@ -109,6 +109,11 @@ charge_done(void *arg, const struct ncurl_result *r)
 			strlcpy_s(o->code, cr->has_data ? cr->txn.status
 			                                : "initiated",
 			          sizeof o->code);
+		} else if (cr->outcome == PROV_FAILED && !cr->is_success) {
+			/* "error" envelope: refused, nothing charged */
+			a.v = SVC_PROV_REFUSED;
+			strlcpy_s(o->desc, cr->message, sizeof o->desc);
+			a.desc = o->desc;
 		} else {
 			a.code = "unreadable_answer"; /* it may be there */
 		}

@@ -17,6 +17,7 @@ import test_pos  # noqa: E402
 import test_fleet  # noqa: E402
 import test_fleet_crash  # noqa: E402
 import test_providers  # noqa: E402
+import test_prov_more  # noqa: E402
 
 
 def main():
@@ -35,7 +36,7 @@ def main():
                   "integration_pg")
     for fn in (test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
                test_fleet.TESTS + test_fleet_crash.TESTS +
-               test_providers.TESTS):
+               test_providers.TESTS + test_prov_more.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)
