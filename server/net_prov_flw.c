@@ -389,7 +389,7 @@ flw_init(struct net_prov *np, void **state, char *err, size_t errlen)
 {
 	const struct config *cfg = prov_cfg(np);
 	struct flw *f;
-	enum flw_momo_type t;
+	int t;
 
 	if (cfg->flw_base_url[0] == '\0')
 		return 0;
@@ -399,7 +399,8 @@ flw_init(struct net_prov *np, void **state, char *err, size_t errlen)
 		return -1;
 	}
 	for (t = FLW_MOMO_GHANA; t <= FLW_MOMO_FRANCO; t++)
-		if (strcmp(cfg->flw_charge_type, flw_momo_type_param(t)) == 0)
+		if (strcmp(cfg->flw_charge_type,
+		           flw_momo_type_param((enum flw_momo_type)t)) == 0)
 			break;
 	if (t > FLW_MOMO_FRANCO) {
 		snprintf(err, errlen,
@@ -428,7 +429,7 @@ flw_init(struct net_prov *np, void **state, char *err, size_t errlen)
 	}
 	f = xcalloc(1, sizeof *f);
 	*state = f;
-	f->type = t;
+	f->type = (enum flw_momo_type)t;
 	if ((f->secret = prov_secret(cfg->flw_secret_key_file,
 	                             "SOKO_FLW_SECRET_KEY", "flw_secret_key",
 	                             err, errlen)) == NULL ||
