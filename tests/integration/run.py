@@ -11,13 +11,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Suite, cleanup  # noqa: E402
+import test_prov_more  # noqa: E402
 import test_http  # noqa: E402
 import test_crash  # noqa: E402
 import test_pos  # noqa: E402
 import test_fleet  # noqa: E402
 import test_fleet_crash  # noqa: E402
 import test_providers  # noqa: E402
-import test_prov_more  # noqa: E402
 
 
 def main():
@@ -34,9 +34,10 @@ def main():
         os.environ["SOKO_IT_STORE"] = "pg"
     suite = Suite("integration" if a.store == "sqlite" else
                   "integration_pg")
-    for fn in (test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
+    for fn in (test_prov_more.TESTS +
+               test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
                test_fleet.TESTS + test_fleet_crash.TESTS +
-               test_providers.TESTS + test_prov_more.TESTS):
+               test_providers.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)

@@ -30,6 +30,11 @@ struct evhttp_request;
 struct evkeyvalq;
 struct evbuffer;
 
+/* json_dumps flags of every answer and webhook: reals printed with 15
+ * significant digits, so 25.85 goes out as 25.85 (as the providers'
+ * JavaScript and PHP do), not 25.850000000000001 */
+#define SB_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 #define SB_MAX_BODY        (64 * 1024) /* request bodies, both listeners */
 #define SB_MAX_HEADERS     (16 * 1024)
 #define SB_MAX_CHARGES_DEF 1000000
@@ -41,10 +46,6 @@ struct evbuffer;
 #define SB_TIMEOUT_HOLD_MS 120000  /* "timeout" fault: close after this */
 #define SB_URL_MAX         1024
 #define SB_REF_MAX         80      /* refs, ids and codes, NUL included */
-/* json_dumps flags of every answer and webhook: reals printed with 15
- * significant digits, so 25.85 goes out as 25.85 (as the providers'
- * JavaScript and PHP do), not 25.850000000000001 */
-#define SB_JSON_FLAGS      (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* ------------------------------------------------------------ logging */
 
