@@ -63,14 +63,14 @@ static void
 token_done(void *arg, const struct ncurl_result *r)
 {
 	struct net_prov *np = arg;
-	struct json_tok toks[16];
+	struct json_tok toks[64];
 	struct json_doc doc;
 	struct orange_token *t = xcalloc(1, sizeof *t);
 	struct prov_err e;
 	const char *why = NULL;
 
 	if (r->outcome == NCURL_ANSWERED && r->http_status == 200 &&
-	    json_parse(&doc, toks, 16, r->body, r->body_len, &why) ==
+	    json_parse(&doc, toks, 64, r->body, r->body_len, &why) ==
 	            CODEC_OK &&
 	    orange_token_parse(t, &doc, &e) == PROV_OK) {
 		prov_token_done(np, &O(np)->tok, t->access_token,
@@ -152,7 +152,7 @@ bearer(const struct net_prov *np, char *dst, size_t cap)
 static void
 error_code(struct pop *o, const struct ncurl_result *r)
 {
-	struct json_tok toks[32];
+	struct json_tok toks[64];
 	struct json_doc doc;
 	struct prov_err e;
 	const char *why = NULL;
@@ -160,7 +160,7 @@ error_code(struct pop *o, const struct ncurl_result *r)
 	bool has = false;
 
 	if (r->body_len > 0 &&
-	    json_parse(&doc, toks, 32, r->body, r->body_len, &why) ==
+	    json_parse(&doc, toks, 64, r->body, r->body_len, &why) ==
 	            CODEC_OK &&
 	    prov_root(&doc, &e) == PROV_OK &&
 	    prov_int(&doc, 0, "code", "code", 0, PROV_NUM, &code, &has,
@@ -186,7 +186,7 @@ init_done(void *arg, const struct ncurl_result *r)
 	} else if (r->outcome == NCURL_UNKNOWN) {
 		a.code = "answer_lost";
 	} else if (r->http_status == 200 || r->http_status == 201) {
-		struct json_tok toks[32];
+		struct json_tok toks[PROV_TOKS];
 		struct json_doc doc;
 		struct orange_init_resp *ir = xcalloc(1, sizeof *ir);
 		struct prov_err e;
@@ -194,8 +194,8 @@ init_done(void *arg, const struct ncurl_result *r)
 
 		/* §3.1: 201 {"status":201,"pay_token","payment_url",
 		 * "notif_token"} */
-		if (json_parse(&doc, toks, 32, r->body, r->body_len, &why) ==
-		            CODEC_OK &&
+		if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
+		               &why) == CODEC_OK &&
 		    orange_init_resp_parse(ir, &doc, &e) == PROV_OK &&
 		    strlen(ir->pay_token) <= STORE_PREF_MAX) {
 			a.v = SVC_PROV_ACCEPTED;
@@ -316,7 +316,7 @@ status_done(void *arg, const struct ncurl_result *r)
 	if (r->outcome != NCURL_ANSWERED) {
 		a.code = ncurl_outcome_name(r->outcome);
 	} else if (r->http_status == 200 || r->http_status == 201) {
-		struct json_tok toks[32];
+		struct json_tok toks[PROV_TOKS];
 		struct json_doc doc;
 		struct orange_status_resp sr;
 		struct prov_err e;
@@ -325,8 +325,8 @@ status_done(void *arg, const struct ncurl_result *r)
 		/* §3.1 (shape UNCONFIRMED): {"status","order_id","txnid"};
 		 * the amount is not in it but in the request, which
 		 * Orange matches (order_id, amount, pay_token) */
-		if (json_parse(&doc, toks, 32, r->body, r->body_len, &why) ==
-		            CODEC_OK &&
+		if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
+		               &why) == CODEC_OK &&
 		    orange_status_parse(&sr, &doc, &e) == PROV_OK &&
 		    (sr.order_id[0] == '\0' ||
 		     strcmp(sr.order_id, o->p.client_ref) == 0)) {
@@ -419,7 +419,7 @@ orange_callback(struct net_prov *np, struct evhttp_request *req,
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	struct json_tok toks[64];
+	struct json_tok toks[PROV_TOKS];
 	struct json_doc doc;
 	struct orange_notif nt;
 	struct prov_err e;
@@ -445,7 +445,7 @@ orange_callback(struct net_prov *np, struct evhttp_request *req,
 		return;
 	}
 	body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-	if (json_parse(&doc, toks, 64, body ? body : "", len, &why) !=
+	if (json_parse(&doc, toks, PROV_TOKS, body ? body : "", len, &why) !=
 	    CODEC_OK) {
 		prov_callback_reject(req, "orange", 400,
 		                     "callback_invalid_json", why);
