@@ -9,6 +9,7 @@ CORE_LIB  := $(BUILD)/libsokocore.a
 
 SOKOD_SRCS := server/main.c server/net_http.c server/net_pos.c \
 	server/net_prov.c server/net_prov_mpesa.c server/net_prov_momo.c \
+	server/net_prov_paystack.c server/net_prov_flw.c server/net_prov_orange.c \
 	server/net_curl.c server/net_bill.c
 SOKOD_OBJS := $(SOKOD_SRCS:%.c=$(BUILD)/%.o)
 SOKOCTL_OBJS := $(BUILD)/server/sokoctl.o

@@ -8,7 +8,8 @@
  * move money only on a status answer, in the same commit as the state.
  *
  * The providers' own APIs are spoken by the drivers (net_prov_<name>.c,
- * net_prov_int.h): M-Pesa Daraja and MTN MoMo so far.
+ * net_prov_int.h): M-Pesa Daraja, MTN MoMo, Paystack, Flutterwave and
+ * Orange Money.
  */
 #include "net_prov.h"
 
@@ -34,6 +35,7 @@
 #include "payment.h"
 #include "net_prov_int.h"
 #include "prov_mpesa.h"
+#include "prov_sig.h"
 #include "sha256.h"
 #include "svc_admin.h"
 #include "svc_bill.h"
@@ -43,6 +45,9 @@
 static const struct prov_drv *const drivers[] = {
 	&prov_drv_mpesa,
 	&prov_drv_momo,
+	&prov_drv_paystack,
+	&prov_drv_flw,
+	&prov_drv_orange,
 	&prov_drv_flwbill, /* bill payments (net_bill.c) */
 };
 #define N_DRIVERS (sizeof drivers / sizeof drivers[0])
@@ -399,6 +404,12 @@ create_done(struct dbq_job *job)
 	pop_free(o);
 }
 
+static int
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
 /* A reference the customer sees and the provider echoes: n characters
  * of an unambiguous [A-Z2-9] alphabet from the CSPRNG. */
 int
@@ -459,7 +470,8 @@ handle_collection(struct net_prov *np, struct evhttp_request *req)
 				break;
 		if (i == N_DRIVERS) {
 			net_http_error(req, 422, "provider_unknown",
-			               "provider must be one of: mpesa, momo");
+			               "provider must be one of: mpesa, momo, "
+			               "paystack, flutterwave, orange");
 			pop_free(o);
 			return;
 		}
@@ -1096,6 +1108,17 @@ callback_call(struct store *st, struct dbq_job *job)
 			break;
 		if (rc != STORE_OK)
 			return rc;
+		if (o->cb_secret[0] != '\0' &&
+		    !prov_token_eq(o->p.result_desc, o->cb_secret)) {
+			/* not proven to come from the provider: nothing is
+			 * recorded (a forger must not fill the table) */
+			o->cb_refused = o->p.result_desc[0] == '\0' &&
+			                        o->p.call_state ==
+			                                STORE_CALL_SENDING
+			                        ? 503
+			                        : 401;
+			return STORE_OK;
+		}
 		o->verdict = svc_prov_callback(
 			&o->p, o->cb_success, o->cb_has_amount, o->cb_amount,
 			o->code, o->receipt[0] != '\0' ? o->receipt : NULL,
@@ -1129,6 +1152,18 @@ callback_done(struct dbq_job *job)
 	struct pop *o = job->arg;
 	const char *prov = o->drv->name;
 
+	if (job->call_rc == STORE_OK && o->cb_refused != 0) {
+		if (o->cb_refused == 503)
+			prov_callback_reject(o->req, prov, 503, "retry_later",
+			                     "the payment's callback secret is "
+			                     "not known yet");
+		else
+			prov_callback_reject(o->req, prov, 401,
+			                     "callback_token_invalid",
+			                     "callback secret differs");
+		pop_free(o);
+		return;
+	}
 	metrics_inc(METRIC_PROV_CALLBACKS);
 	if (job->call_rc != STORE_OK) {
 		/* not recorded: ask the provider to send it again */
@@ -1172,12 +1207,11 @@ callback_done(struct dbq_job *job)
 	pop_free(o);
 }
 
-void
-prov_callback(struct net_prov *np, const struct prov_drv *drv,
-              struct evhttp_request *req, const char *ref,
-              bool by_client_ref, bool claims_success, bool has_amount,
-              int64_t amount_minor, const char *code, const char *receipt,
-              const char *ok_body)
+static struct pop *
+callback_pop(struct net_prov *np, const struct prov_drv *drv,
+             struct evhttp_request *req, const char *ref, bool by_client_ref,
+             bool claims_success, bool has_amount, int64_t amount_minor,
+             const char *code, const char *receipt, const char *ok_body)
 {
 	struct pop *o = pop_new(np, POP_CALLBACK, req);
 
@@ -1192,8 +1226,14 @@ prov_callback(struct net_prov *np, const struct prov_drv *drv,
 	o->cb_success = claims_success;
 	o->cb_has_amount = has_amount;
 	o->cb_amount = amount_minor;
+	return o;
+}
+
+static void
+callback_post(struct pop *o)
+{
 	if (post_call(o, callback_call, callback_done) != 0) {
-		net_http_error(req, 503, "busy", "retry later");
+		net_http_error(o->req, 503, "busy", "retry later");
 		pop_free(o);
 	}
 }
@@ -1411,6 +1451,51 @@ prov_account_check(struct net_prov *np, struct evhttp_request *req,
 		               strlen(reject_body));
 		pop_free(o);
 	}
+}
+
+void
+prov_callback(struct net_prov *np, const struct prov_drv *drv,
+              struct evhttp_request *req, const char *ref,
+              bool by_client_ref, bool claims_success, bool has_amount,
+              int64_t amount_minor, const char *code, const char *receipt,
+              const char *ok_body)
+{
+	callback_post(callback_pop(np, drv, req, ref, by_client_ref,
+	                           claims_success, has_amount, amount_minor,
+	                           code, receipt, ok_body));
+}
+
+void
+prov_callback_secret(struct net_prov *np, const struct prov_drv *drv,
+                     struct evhttp_request *req, const char *client_ref,
+                     const char *secret, bool claims_success,
+                     const char *code, const char *receipt,
+                     const char *ok_body)
+{
+	struct pop *o = callback_pop(np, drv, req, client_ref, true,
+	                             claims_success, false, 0, code, receipt,
+	                             ok_body);
+
+	/* an empty secret would disable the check: refuse it here */
+	strlcpy_s(o->cb_secret, secret != NULL && secret[0] != '\0' ? secret
+	                                                            : "\x01",
+	          sizeof o->cb_secret);
+	callback_post(o);
+}
+
+bool
+prov_text_has(const char *text, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (; *text != '\0'; text++) {
+		for (i = 0; i < n && text[i] != '\0'; i++)
+			if (lower(text[i]) != lower(needle[i]))
+				break;
+		if (i == n)
+			return true;
+	}
+	return false;
 }
 
 void

@@ -70,6 +70,11 @@ struct pop {
 	 * when by_client_ref, by client_ref (held in pref too) */
 	bool by_client_ref;
 	bool cb_success, cb_has_amount, cb_found;
+	/* a per-payment secret the callback must carry (Orange's
+	 * notif_token, kept in result_desc); "" = none.  cb_refused: it
+	 * did not match (401) or is not known yet (503) */
+	char cb_secret[STORE_RDESC_MAX + 1];
+	int cb_refused;
 	int64_t cb_amount;
 	enum svc_prov_cb verdict;
 	/* POP_QUERY from a status result that came by callback (M-Pesa
@@ -131,6 +136,9 @@ struct prov_drv {
 extern const struct prov_drv prov_drv_mpesa;
 extern const struct prov_drv prov_drv_momo;
 extern const struct prov_drv prov_drv_flwbill; /* net_bill.c */
+extern const struct prov_drv prov_drv_paystack;
+extern const struct prov_drv prov_drv_flw;
+extern const struct prov_drv prov_drv_orange;
 
 /* ---- what net_prov.c offers the drivers ---- */
 
@@ -207,6 +215,20 @@ void prov_collect_external(struct net_prov *np, const struct prov_drv *drv,
 void prov_account_check(struct net_prov *np, struct evhttp_request *req,
                         const char *account, uint16_t currency,
                         const char *ok_body, const char *reject_body);
+/*
+ * As prov_callback (by our client_ref), for a provider whose only proof
+ * of origin is a secret it returned for this one payment at initiation
+ * and that the driver stored in result_desc (Orange's notif_token):
+ * unless secret equals it (prov_token_eq, constant time) nothing is
+ * recorded and the answer is 401 callback_token_invalid, or 503
+ * retry_later while the payment has no secret yet (its initiation
+ * answer is not recorded).
+ */
+void prov_callback_secret(struct net_prov *np, const struct prov_drv *drv,
+                          struct evhttp_request *req, const char *client_ref,
+                          const char *secret, bool claims_success,
+                          const char *code, const char *receipt,
+                          const char *ok_body);
 /* A callback refused before parsing (token, signature, body): logs,
  * counts, answers. */
 void prov_callback_reject(struct evhttp_request *req, const char *provider,
@@ -215,6 +237,10 @@ void prov_callback_reject(struct evhttp_request *req, const char *provider,
 /* n characters of an unambiguous [A-Z2-9] alphabet from the CSPRNG and
  * a NUL into dst (n <= 32).  0, or -1 without randomness. */
 int prov_random_ref(char *dst, size_t n);
+
+/* true when text contains needle, ASCII case-insensitively (provider
+ * error messages that tell a duplicate or a missing reference). */
+bool prov_text_has(const char *text, const char *needle);
 
 /* Reads a secret from FILE or ENV; NULL with err when neither is set. */
 char *prov_secret(const char *file, const char *env, const char *what,

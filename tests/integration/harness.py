@@ -310,20 +310,24 @@ class ProvEnv:
     fast, deadlines are short; a value None is the sandbox's base URL, a
     callable is called with the started Sandbox);
     env: secrets; accounts: sokoctl account create argument lists, made
-    before start."""
+    before start; "{sokod}" in sandbox_extra is sokod's base URL (webhook
+    targets)."""
 
     def __init__(self, build, options=(), env=None, accounts=(),
                  sandbox_extra=("--callback-delay-ms", "100"),
                  deadline_s=30, timeout_ms=3000):
-        self.sb = Sandbox(build, extra=list(sandbox_extra)).start()
         self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port  # sokod, as called
+        self.sb = Sandbox(build, extra=[
+            a.replace("{sokod}", self.base) for a in sandbox_extra
+        ]).start()
         self.token = os.urandom(24).hex()  # callback URL tokens
         e = {"SOKO_MPESA_CALLBACK_TOKEN": self.token,
              "SOKO_MOMO_CALLBACK_TOKEN": self.token[::-1]}
         e.update(env or {})
         base = (("http_listen", "127.0.0.1:%d" % self.port),
                 ("prov_ca_file", self.sb.ca),
-                ("prov_callback_base_url", "http://127.0.0.1:%d" % self.port),
+                ("prov_callback_base_url", self.base),
                 ("prov_janitor_ms", "50"),
                 ("prov_first_check_ms", "3000"),
                 ("prov_check_every_ms", "300"),

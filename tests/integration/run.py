@@ -21,6 +21,7 @@ import test_pos_kill  # noqa: E402
 import test_bills  # noqa: E402
 import test_disbursements  # noqa: E402
 import test_c2b  # noqa: E402
+import test_prov_more  # noqa: E402
 
 
 def main():
@@ -41,7 +42,7 @@ def main():
                test_fleet.TESTS + test_fleet_crash.TESTS +
                test_pos_kill.TESTS + test_providers.TESTS +
                test_bills.TESTS + test_disbursements.TESTS +
-               test_c2b.TESTS):
+               test_c2b.TESTS + test_prov_more.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)

@@ -30,6 +30,11 @@ struct evhttp_request;
 struct evkeyvalq;
 struct evbuffer;
 
+/* json_dumps flags of every answer and webhook: reals printed with 15
+ * significant digits, so 25.85 goes out as 25.85 (as the providers'
+ * JavaScript and PHP do), not 25.850000000000001 */
+#define SB_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 #define SB_MAX_BODY        (64 * 1024) /* request bodies, both listeners */
 #define SB_MAX_HEADERS     (16 * 1024)
 #define SB_MAX_CHARGES_DEF 1000000

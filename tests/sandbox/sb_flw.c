@@ -518,7 +518,7 @@ sb_flw_callback(struct sb *sb, const struct sb_charge *c, bool lie,
 	j = json_pack("{s:s,s:o,s:s}", "event", "charge.completed", "data",
 	              tx_object(c, lie), "event.type", type_of(c)->event_type);
 	m->url = sb_xstrdup(sb->webhook[SB_FLW]);
-	m->body = json_dumps(j, JSON_COMPACT);
+	m->body = json_dumps(j, SB_JSON_FLAGS);
 	json_decref(j);
 	if (m->body == NULL)
 		abort();

@@ -119,7 +119,7 @@ sb_rq_json(struct sb_rq *rq, int status, json_t *j)
 {
 	free(rq->resp);
 	rq->status = status;
-	rq->resp = json_dumps(j, JSON_COMPACT);
+	rq->resp = json_dumps(j, SB_JSON_FLAGS);
 	rq->ctype = "application/json";
 	json_decref(j);
 	if (rq->resp == NULL)
