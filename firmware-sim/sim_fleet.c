@@ -144,7 +144,7 @@ struct fleet {
 	uint64_t queue_left;
 	/* --threads: this fleet is one slice of the terminals */
 	pthread_barrier_t *bar;
-	double rate; /* open loop: this slice's share of --rate */
+	double rate;        /* open loop: this slice's share of --rate */
 	size_t n_prov_more; /* provisioning lines after this slice */
 	int rc;
 	/* check results (check_one) */

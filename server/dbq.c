@@ -34,7 +34,7 @@ struct dbq {
 	pthread_t thread;
 
 	/* worker-owned */
-	size_t last_n;        /* ledger requests in the previous batch */
+	size_t last_n;          /* ledger requests in the previous batch */
 	int64_t last_commit_us; /* how long the previous commit took */
 	struct ledger_req *reqs;
 	struct ledger_result *res;

@@ -130,9 +130,9 @@ struct sokoterm {
 	struct sokoterm_qrow row;
 	char ev_ref[33], ev_token[65], ev_units[33], ev_text[65];
 	char ev_name[65], ev_vref[33], ev_lines[1025];
-	bool is_group;  /* inside an answer group (sokoterm_feed) */
+	bool is_group; /* inside an answer group (sokoterm_feed) */
 	enum sokoterm_err group_err; /* a commit of this group failed */
-	size_t n_defer; /* events waiting for the group's commit */
+	size_t n_defer;              /* events waiting for the group's commit */
 	struct deferred defer[DEFER_MAX];
 #ifdef SOKOTERM_FAULTS
 	bool fault_send_first;     /* SOKOTERM_FAULT=send_before_store */

@@ -381,7 +381,8 @@ w_run(struct work *w, const char *path, int max_cycles)
 		}
 		memset(&w->srv, 0, sizeof w->srv);
 		memcpy(w->srv.kt, test_key(), POS_KEY_LEN);
-		if (sokoterm_connect(w->t, w->now) != SOKOTERM_OK || !w_xfer(w)) {
+		if (sokoterm_connect(w->t, w->now) != SOKOTERM_OK ||
+		    !w_xfer(w)) {
 			w_flush(w);
 			return cycle;
 		}
