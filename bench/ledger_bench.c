@@ -472,6 +472,7 @@ run(struct bench *b)
 
 	p.batch_max = b->o.mode == MODE_PER_COMMIT ? 1 : b->o.batch_max;
 	p.queue_max = b->o.outstanding + 16;
+	p.wait_us = 0; /* a saturating closed loop: batches are never small */
 	b->q = dbq_new(b->st, b->lg, &p, wake, b);
 	if (b->q == NULL)
 		die("dbq_new failed");

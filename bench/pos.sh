@@ -115,6 +115,18 @@ sokod_stop() {
 	wait "$p" 2>/dev/null || true
 }
 
+# commit_stats DIR: "commits seconds requests" of DIR's sokod group commits
+# so far (its /metrics), or nothing without curl
+commit_stats() {
+	command -v curl >/dev/null || return 0
+	curl -s -H "Authorization: Bearer $API_KEY" \
+		"http://127.0.0.1:$(cat "$1/http.port")/metrics" 2>/dev/null |
+		awk '$1 == "soko_store_commit_seconds_count" { c = $2 }
+			$1 == "soko_store_commit_seconds_sum" { s = $2 }
+			$1 == "soko_store_commit_batch_size_sum" { n = $2 }
+			END { if (c != "") print c, s, n }'
+}
+
 # fleet DIR LOG NAME ARGS...: one soko-pos fleet run against DIR's sokod
 # with fresh tmpfs queues; its report is appended to LOG and left in
 # DIR/last.out; a failed check fails the benchmark
@@ -126,13 +138,23 @@ fleet() {
 	rm -rf "$QDIR"
 	mkdir -p "$QDIR"
 	echo "== pos $name: soko-pos fleet $*" >&2
+	cs0=$(commit_stats "$d")
 	if ! "$BUILD/soko-pos" fleet --server "127.0.0.1:$(cat "$d/pos.port")" \
 		--provision "$d/terminals.csv" --queue-dir "$QDIR" \
 		--queue-vfs unix-excl --drain 60 "$@" >"$d/last.out" 2>"$d/last.err"; then
 		cat "$d/last.out" "$d/last.err" >&2
 		die "soko-pos fleet failed ($name)"
 	fi
-	grep -E '^(fleet|window|replay|latency|codes|check) ' "$d/last.out" >&2
+	# sokod's group commits during the whole run (set-up, warm-up, run,
+	# drain and check): what bounds the writer (profile evidence)
+	cs1=$(commit_stats "$d")
+	if [ -n "$cs0" ] && [ -n "$cs1" ]; then
+		echo "$cs0 $cs1" | awk '{ c = $4 - $1; if (c > 0)
+			printf "sokod_commits n=%d avg_batch=%.1f avg_commit_ms=%.2f\n",
+				c, ($6 - $3) / c, ($5 - $2) * 1000 / c }' >>"$d/last.out"
+	fi
+	grep -E '^(fleet|window|replay|latency|codes|check|sokod_commits) ' \
+		"$d/last.out" >&2
 	{
 		echo "# $name: $*"
 		cat "$d/last.out"

@@ -144,6 +144,7 @@ struct fleet {
 	uint64_t queue_left;
 	/* --threads: this fleet is one slice of the terminals */
 	pthread_barrier_t *bar;
+	double rate;        /* open loop: this slice's share of --rate */
 	size_t n_prov_more; /* provisioning lines after this slice */
 	int rc;
 	/* check results (check_one) */
@@ -910,7 +911,7 @@ arrivals(struct fleet *f, uint64_t now)
 	       (o->count == 0 || f->n_offered < o->count)) {
 		struct fterm *m = &f->terms[rnd(f) % f->n_terms];
 		double gap =
-		    o->is_uniform ? 1.0 / o->rate : -log(rnd_unit(f)) / o->rate;
+		    o->is_uniform ? 1.0 / f->rate : -log(rnd_unit(f)) / f->rate;
 
 		f->n_offered++;
 		if (m->bl_len == BACKLOG_MAX) {
@@ -1445,6 +1446,9 @@ sim_fleet_run(const struct sim_fleet_opts *o)
 		f->prov = prov + off;
 		f->n_terms = n;
 		f->bar = &bar;
+		/* --rate is the whole fleet's: each slice offers its share
+		 * (independent Poisson streams add up to one at --rate) */
+		f->rate = o->rate * (double)n / (double)n_terms;
 		f->n_prov_more = n_th == 1 ? n_prov - n : 0;
 		off += n;
 	}

@@ -3,8 +3,10 @@
  */
 #include "dbq.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +33,9 @@ struct dbq {
 	bool stopping;
 	pthread_t thread;
 
-	/* worker-owned batch buffers */
+	/* worker-owned */
+	size_t last_n;          /* ledger requests in the previous batch */
+	int64_t last_commit_us; /* how long the previous commit took */
 	struct ledger_req *reqs;
 	struct ledger_result *res;
 	struct dbq_job **batch;
@@ -73,6 +77,7 @@ run_ledger(struct dbq *q, size_t n)
 		q->reqs[i] = q->batch[i]->req;
 	rc = ledger_commit_batch(q->lg, q->reqs, n, q->res, util_now_ms());
 	t1 = util_mono_us();
+	q->last_commit_us = t1 - t0;
 	for (i = 0; i < n; i++)
 		q->batch[i]->res = q->res[i];
 	metrics_observe_commit(n, t1 - t0, rc == 0);
@@ -84,6 +89,64 @@ run_ledger(struct dbq *q, size_t n)
 		log_msg(LOG_STORE, LOG_LEVEL_DEBUG,
 		        "event=batch_committed n=%zu us=%lld", n,
 		        (long long)(t1 - t0));
+}
+
+/* Moves queued jobs into the batch (ledger requests, up to batch_max) and
+ * calls; *n is the batch's size so far.  false when a ledger job had to
+ * stay queued (the batch is full). */
+static bool
+take(struct dbq *q, size_t *n, struct jobq *calls)
+{
+	struct dbq_job *j;
+
+	while ((j = q->todo.head) != NULL) {
+		if (j->call == NULL && *n == q->p.batch_max)
+			return false;
+		/* a group is not split across commits unless it is bigger
+		 * than a whole batch */
+		if (j->call == NULL && j->n_group > 1 && *n > 0 &&
+		    *n + j->n_group > q->p.batch_max)
+			return false;
+		q->todo.head = j->next;
+		if (q->todo.head == NULL)
+			q->todo.tail = NULL;
+		if (j->call == NULL)
+			q->batch[(*n)++] = j;
+		else
+			jobq_push(calls, j);
+	}
+	return true;
+}
+
+/* The bounded wait of dbq_params.wait_us, mutex held: keeps taking what
+ * arrives until DBQ_WAIT_BELOW requests, the deadline or stop. */
+static void
+wait_more(struct dbq *q, size_t *n, struct jobq *calls)
+{
+	int64_t us = q->p.wait_us;
+	struct timespec ts;
+
+	if (us <= 0 || *n == 0 || *n >= DBQ_WAIT_BELOW || q->last_n <= 1)
+		return;
+	if (q->last_commit_us < us)
+		us = q->last_commit_us;
+	if (us <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(us / 1000000);
+	ts.tv_nsec += (long)(us % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (*n < DBQ_WAIT_BELOW && !q->stopping) {
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT) {
+			(void)take(q, n, calls);
+			break;
+		}
+		if (!take(q, n, calls))
+			break;
+	}
 }
 
 static void *
@@ -104,22 +167,10 @@ worker(void *arg)
 			break;
 		}
 		/* take every ledger job up to batch_max, and every call */
-		while ((j = q->todo.head) != NULL) {
-			if (j->call == NULL && n == q->p.batch_max)
-				break;
-			/* a group is not split across commits unless it is
-			 * bigger than a whole batch */
-			if (j->call == NULL && j->n_group > 1 && n > 0 &&
-			    n + j->n_group > q->p.batch_max)
-				break;
-			q->todo.head = j->next;
-			if (q->todo.head == NULL)
-				q->todo.tail = NULL;
-			if (j->call == NULL)
-				q->batch[n++] = j;
-			else
-				jobq_push(&calls, j);
-		}
+		if (take(q, &n, &calls))
+			wait_more(q, &n, &calls);
+		if (n > 0)
+			q->last_n = n;
 		metrics_set_gauge(METRIC_DBQ_DEPTH, (int64_t)q->depth);
 		pthread_mutex_unlock(&q->mu);
 
@@ -157,7 +208,15 @@ dbq_new(struct store *st, struct ledger *lg, const struct dbq_params *p,
 	q->res = xcalloc(q->p.batch_max, sizeof *q->res);
 	q->batch = xcalloc(q->p.batch_max, sizeof *q->batch);
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
+	{
+		/* monotonic deadlines for the bounded wait */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&q->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (pthread_create(&q->thread, NULL, worker, q) != 0) {
 		q->stopping = true; /* nothing to join */
 		dbq_free(q);

@@ -707,6 +707,7 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 
 	qp.queue_max = (size_t)cfg->dbq_queue_max;
 	qp.batch_max = (size_t)cfg->dbq_batch_max;
+	qp.wait_us = cfg->dbq_batch_wait_us;
 	if ((d.dbq = dbq_new(st, lg, &qp, wake, &d)) == NULL) {
 		log_msg(LOG_CORE, LOG_LEVEL_ERROR, "event=dbq_start_failed");
 		goto out;

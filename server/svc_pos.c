@@ -489,6 +489,18 @@ advice_call(struct store *st, struct dbq_job *job)
 	return STORE_OK;
 }
 
+/* An advice item posted from the agent cache that the ledger saw before
+ * (a resend): its row, to answer it as the lookup path would. */
+static enum store_rc
+advice_item_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+
+	op->found_rc =
+	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+	return op->found_rc == STORE_NOT_FOUND ? STORE_OK : op->found_rc;
+}
+
 static struct svc_pos_op *
 op_new(const struct svc_pos *s, enum svc_pos_op_kind kind, uint16_t type,
        uint32_t req_id)
@@ -689,6 +701,18 @@ agent_cached(struct svc_pos *s, const char *code, int64_t now_ms)
 	return a->float_account_id;
 }
 
+/* code is an active agent with float account float_id (just read). */
+static void
+agent_remember(struct svc_pos *s, const char *code, int64_t float_id,
+               int64_t now_ms)
+{
+	struct svc_pos_agent_slot *a = agent_slot(s, code);
+
+	strlcpy_s(a->code, code, sizeof a->code);
+	a->float_account_id = float_id;
+	a->expires_ms = now_ms + SVC_POS_AGENT_TTL_MS;
+}
+
 static void
 on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
                   const struct pos_frame *f, const struct pos_msg *m,
@@ -800,9 +824,59 @@ on_eod(struct svc_pos *s, struct svc_pos_session *ss, const struct pos_frame *f,
  * (TODO(#4)) and get RETRY_LATER, so the terminal keeps them queued and
  * nothing is lost; a type that may not be advised gets DECLINED.
  */
+/*
+ * The advice items still undecided all go to agents the loop thread knows
+ * as active (the agent cache, as for FLOAT_TRANSFER): they become the
+ * ledger children at once, one group, one commit, without the lookup
+ * call first.  An item the ledger has seen before (a resend) is looked up
+ * then and answered from its row (advice_item_done).  false (nothing
+ * posted) if any undecided item is not in the cache, or none is left.
+ */
+static bool
+advice_fast(struct svc_pos *s, struct svc_pos_session *ss,
+            struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
+{
+	int64_t to_float[POS_BATCH_MAX];
+	size_t i, n = 0;
+
+	if (op->n_items > POS_BATCH_MAX)
+		return false;
+	for (i = 0; i < op->n_items; i++) {
+		const struct svc_pos_advice *a = &op->items[i];
+
+		if (a->is_decided)
+			continue;
+		to_float[i] = agent_cached(s, a->to_agent, now_ms);
+		if (to_float[i] == 0 || to_float[i] == ss->float_account_id)
+			return false;
+		n++;
+	}
+	if (n == 0)
+		return false;
+	for (i = 0; i < op->n_items; i++) {
+		struct svc_pos_advice *a = &op->items[i];
+		struct svc_pos_op *c;
+
+		if (a->is_decided)
+			continue;
+		c = op_new(s, SVC_POS_OP_ADVICE_ITEM, op->type, op->req_id);
+		strlcpy_s(c->terminal_id, ss->terminal_id,
+		          sizeof c->terminal_id);
+		memcpy(c->txn_id, a->txn_id, POS_ID_LEN);
+		c->parent = op;
+		c->idx = i;
+		xfer_req(ss, c, a->txn_id, a->amount, a->currency, a->to_agent,
+		         to_float[i], true, a->local_time_ms);
+		c->is_fast = true;
+		out->group[out->n_group++] = c;
+	}
+	op->n_children = out->n_group;
+	return true;
+}
+
 static void
 on_advice(struct svc_pos *s, struct svc_pos_session *ss,
-          const struct pos_frame *f, const struct pos_msg *m,
+          const struct pos_frame *f, const struct pos_msg *m, int64_t now_ms,
           struct svc_pos_out *out)
 {
 	const struct pos_advice_batch *b = &m->u.advice_batch;
@@ -846,8 +920,10 @@ on_advice(struct svc_pos *s, struct svc_pos_session *ss,
 			break;
 		}
 	}
-	op->job.call = advice_call;
 	ss->n_inflight++;
+	if (advice_fast(s, ss, op, now_ms, out))
+		return;
+	op->job.call = advice_call;
 	out->post = op;
 }
 
@@ -936,7 +1012,7 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 		on_eod(s, ss, f, &m, out);
 		return;
 	case POS_MSG_ADVICE_BATCH:
-		on_advice(s, ss, f, &m, out);
+		on_advice(s, ss, f, &m, now_ms, out);
 		return;
 	case POS_MSG_COLLECT_RESULT_ACK:
 		return; /* nothing is pushed yet; an ack needs no answer */
@@ -1130,13 +1206,7 @@ resolve_done(struct svc_pos *s, struct svc_pos_session *ss,
 		svc_pos_op_free(op);
 		return;
 	}
-	{
-		struct svc_pos_agent_slot *a = agent_slot(s, op->to_agent);
-
-		strlcpy_s(a->code, op->to_agent, sizeof a->code);
-		a->float_account_id = op->agent.float_account_id;
-		a->expires_ms = now_ms + SVC_POS_AGENT_TTL_MS;
-	}
+	agent_remember(s, op->to_agent, op->agent.float_account_id, now_ms);
 	xfer_req(ss, op, op->txn_id, op->amount, op->currency, op->to_agent,
 	         op->agent.float_account_id, false, 0);
 	op->kind = SVC_POS_OP_XFER;
@@ -1515,8 +1585,8 @@ advice_answer(struct svc_pos_session *ss, struct svc_pos_op *parent,
  * commit); the answer leaves when the last child is back.
  */
 static void
-advice_done(struct svc_pos_session *ss, struct svc_pos_op *op,
-            struct svc_pos_out *out)
+advice_done(struct svc_pos *s, struct svc_pos_session *ss,
+            struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
 {
 	size_t i;
 
@@ -1552,6 +1622,8 @@ advice_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 			a->code = POS_CODE_DECLINED;
 			continue;
 		}
+		agent_remember(s, a->to_agent, a->agent.float_account_id,
+		               now_ms);
 		c = op_new(op->svc, SVC_POS_OP_ADVICE_ITEM, op->type,
 		           op->req_id);
 		strlcpy_s(c->terminal_id, ss->terminal_id,
@@ -1579,11 +1651,28 @@ advice_item_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	struct svc_pos_op *parent = op->parent;
 	struct svc_pos_advice *a = &parent->items[op->idx];
 
+	if (op->is_fast && op->n_retry == 0 &&
+	    (res->rc == LEDGER_IDEM_MISMATCH || res->is_replay)) {
+		/* posted from the agent cache and seen before: answer from
+		 * its row, as the lookup path would (repeat_code) */
+		op->n_retry++;
+		op->job.call = advice_item_call;
+		out->post = op;
+		return;
+	}
 	a->is_decided = true;
 	a->orig_code = -1;
 	if (res->rc == LEDGER_OK)
 		a->ledger_txn = res->txn_id;
-	if (res->rc == LEDGER_IDEM_MISMATCH) {
+	if (op->job.call != NULL && op->job.call_rc == STORE_OK &&
+	    op->found_rc == STORE_OK) {
+		/* the row of a repeat posted from the cache */
+		a->ledger_txn = 0;
+		a->code = repeat_code(&op->found, a->type, a->amount,
+		                      a->currency, a->to_agent, &a->orig_code);
+		if (a->code == POS_CODE_DUPLICATE)
+			a->ledger_txn = op->found.ledger_txn_id;
+	} else if (res->rc == LEDGER_IDEM_MISMATCH) {
 		a->code = POS_CODE_TXN_ID_REUSED;
 	} else if (res->is_replay) {
 		/* a txn_id twice in this batch, or decided since the
@@ -1650,7 +1739,7 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		eod_done(ss, op, out);
 		return;
 	case SVC_POS_OP_ADVICE:
-		advice_done(ss, op, out);
+		advice_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_ADVICE_ITEM:
 		advice_item_done(ss, op, out);
@@ -1668,6 +1757,26 @@ svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
 	out->is_close = false;
 	out->post = NULL;
 	out->n_group = 0;
+	if (op->kind == SVC_POS_OP_ADVICE_ITEM) {
+		/* a fast advice child's lookup (advice_item_done) found no
+		 * room: that item is not processed, the terminal sends it
+		 * again; its batch is answered when its last child is */
+		struct svc_pos_op *parent = op->parent;
+		struct svc_pos_advice *a = &parent->items[op->idx];
+
+		a->is_decided = true;
+		a->orig_code = -1;
+		a->ledger_txn = 0;
+		a->code = POS_CODE_RETRY_LATER;
+		if (parent->n_children == 1) {
+			if (ss->state != SVC_POS_CLOSING)
+				advice_answer(ss, parent, out);
+			else if (ss->n_inflight > 0)
+				ss->n_inflight--;
+		}
+		svc_pos_op_free(op);
+		return;
+	}
 	if (ss->state != SVC_POS_CLOSING) {
 		log_msg(LOG_POS, LOG_LEVEL_WARN,
 		        "event=busy peer=%s terminal=%s type=%s req_id=%u "

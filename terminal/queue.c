@@ -4,8 +4,12 @@
  *
  * Layer: terminal/ (STYLE.md §1): the only file that includes sqlite3.h.
  * Durability: journal_mode=WAL with synchronous=FULL, so a commit that
- * returned survives power loss; every write is one statement in autocommit
- * (its own transaction).  PRAGMA integrity_check runs on every open and a
+ * returned survives power loss.  A write is one statement in autocommit
+ * (its own transaction), except inside a group (sokoterm_queue_group):
+ * the engine opens one while it takes in the answers of one
+ * sokoterm_feed() call, and the group's writes commit together before any
+ * of their events fires (queue.h).  An insert (store-before-send) is
+ * never grouped.  PRAGMA integrity_check runs on every open and a
  * failure is returned, never repaired or recreated behind the caller's
  * back.  Bound parameters only.  No globals: one struct per open queue.
  */
@@ -19,11 +23,19 @@ struct sokoterm_queue {
 	sqlite3 *db;
 	struct sokoterm_mem mem; /* copy; frees this struct */
 	sqlite3_stmt *st_insert, *st_stats, *st_get, *st_due, *st_set, *st_done;
+	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
+	bool is_group; /* writes join one transaction (sokoterm_queue_group) */
+	bool in_txn;   /* a group's BEGIN ran */
 };
 
+/* seq is the rowid without AUTOINCREMENT (files made before it keep
+ * theirs: same SQL either way).  AUTOINCREMENT rewrote the
+ * sqlite_sequence page at every insert; a rowid is max + 1, so seq still
+ * follows insertion order as long as the newest row is never deleted
+ * (rows are never deleted). */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS q ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " seq INTEGER PRIMARY KEY,"
     " txn_id BLOB NOT NULL UNIQUE,"
     " type INTEGER NOT NULL,"
     " amount INTEGER NOT NULL,"
@@ -63,7 +75,12 @@ static const char *const sql_text[] = {
     " WHERE txn_id = ? AND (state <> 9 OR ? = 4)",
     "UPDATE q SET state = 9, code = ?, done_ms = ? WHERE txn_id = ?"
     " AND state <> 9",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
 };
+
+#define N_STMTS (sizeof sql_text / sizeof sql_text[0])
 
 static void *
 mem_alloc(const struct sokoterm_mem *m, size_t n)
@@ -120,7 +137,7 @@ sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
                     const struct sokoterm_mem *mem)
 {
 	struct sokoterm_queue *q;
-	sqlite3_stmt **sts[6];
+	sqlite3_stmt **sts[N_STMTS];
 	enum sokoterm_err e;
 	size_t i;
 	int rc;
@@ -158,7 +175,10 @@ sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
 	sts[3] = &q->st_due;
 	sts[4] = &q->st_set;
 	sts[5] = &q->st_done;
-	for (i = 0; i < 6; i++) {
+	sts[6] = &q->st_begin;
+	sts[7] = &q->st_commit;
+	sts[8] = &q->st_rollback;
+	for (i = 0; i < N_STMTS; i++) {
 		rc =
 		    sqlite3_prepare_v3(q->db, sql_text[i], -1,
 		                       SQLITE_PREPARE_PERSISTENT, sts[i], NULL);
@@ -185,19 +205,72 @@ sokoterm_queue_close(struct sokoterm_queue *q)
 	sqlite3_finalize(q->st_due);
 	sqlite3_finalize(q->st_set);
 	sqlite3_finalize(q->st_done);
+	sqlite3_finalize(q->st_begin);
+	sqlite3_finalize(q->st_commit);
+	sqlite3_finalize(q->st_rollback);
 	sqlite3_close(q->db); /* NULL-safe; all statements are finalized */
 	q->mem.free(q->mem.ctx, q);
 }
 
-/* Steps a write statement to completion and resets it. */
-static enum sokoterm_err
-step_done(sqlite3_stmt *st)
+/* Steps a statement without result rows to completion and resets it. */
+static int
+run(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Steps a write statement to completion and resets it; inside a group,
+ * the group's transaction is opened first. */
+static enum sokoterm_err
+step_write(struct sokoterm_queue *q, sqlite3_stmt *st)
+{
+	int rc;
+
+	if (q->is_group && !q->in_txn) {
+		if ((rc = run(q->st_begin)) != SQLITE_OK) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return rc_err(rc);
+		}
+		q->in_txn = true;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? SOKOTERM_OK : rc_err(rc);
+}
+
+void
+sokoterm_queue_group(struct sokoterm_queue *q)
+{
+	q->is_group = true;
+}
+
+enum sokoterm_err
+sokoterm_queue_group_end(struct sokoterm_queue *q, bool is_commit)
+{
+	enum sokoterm_err e = SOKOTERM_OK;
+	int rc;
+
+	q->is_group = false;
+	if (!q->in_txn)
+		return SOKOTERM_OK; /* the group wrote nothing */
+	q->in_txn = false;
+	/* SQLite rolls a transaction back by itself on some errors (I/O,
+	 * disk full, out of memory): then there is nothing to commit, and
+	 * the group's writes are lost as a whole. */
+	if (sqlite3_get_autocommit(q->db))
+		return SOKOTERM_ERR_QUEUE;
+	if (is_commit && (rc = run(q->st_commit)) == SQLITE_OK)
+		return SOKOTERM_OK;
+	if (is_commit)
+		e = rc_err(rc);
+	if (!sqlite3_get_autocommit(q->db))
+		(void)run(q->st_rollback);
+	return is_commit ? e : SOKOTERM_OK;
 }
 
 enum sokoterm_err
@@ -221,7 +294,7 @@ sokoterm_queue_insert(struct sokoterm_queue *q, const struct sokoterm_qrow *r)
 		sqlite3_clear_bindings(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	return step_done(st);
+	return step_write(q, st);
 }
 
 enum sokoterm_err
@@ -342,7 +415,7 @@ sokoterm_queue_set(struct sokoterm_queue *q, const uint8_t *txn_id,
 		sqlite3_clear_bindings(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	return step_done(st);
+	return step_write(q, st);
 }
 
 enum sokoterm_err
@@ -361,7 +434,7 @@ sokoterm_queue_done(struct sokoterm_queue *q, const uint8_t *txn_id,
 		sqlite3_clear_bindings(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	if ((e = step_done(st)) == SOKOTERM_OK)
+	if ((e = step_write(q, st)) == SOKOTERM_OK)
 		*changed = sqlite3_changes(q->db) > 0;
 	return e;
 }

@@ -101,4 +101,19 @@ enum sokoterm_err sokoterm_queue_done(struct sokoterm_queue *q,
                                       const uint8_t *txn_id, unsigned code,
                                       int64_t now, bool *changed);
 
+/*
+ * Groups the following writes (set, done) into one transaction, opened at
+ * the first of them, until sokoterm_queue_group_end(): commit (is_commit)
+ * or roll back.  Nothing a group wrote is durable before group_end
+ * returned OK, so whoever reports a grouped write (an answer recorded)
+ * reports it after that.  group_end returns QUEUE (or CORRUPT, NOMEM)
+ * when the commit failed or SQLite had already rolled the transaction
+ * back after an error: none of the group's writes happened.  Reads inside
+ * a group see its writes.  Never use a group for an insert whose request
+ * is sent before group_end (store-before-send).
+ */
+void sokoterm_queue_group(struct sokoterm_queue *q);
+enum sokoterm_err sokoterm_queue_group_end(struct sokoterm_queue *q,
+                                           bool is_commit);
+
 #endif

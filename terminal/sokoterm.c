@@ -65,6 +65,14 @@ struct slot {
 	uint8_t items[POS_BATCH_MAX][SOKOTERM_ID_LEN];
 };
 
+/* An event held back until its group's queue writes are committed
+ * (answer groups, below): a copy with its own strings. */
+#define DEFER_MAX POS_BATCH_MAX /* one ADVICE_BATCH answer: one commit */
+struct deferred {
+	struct sokoterm_event ev;
+	char ref[33], token[65], units[33], text[65];
+};
+
 /* A result-shaped answer (§6.2 result keys, plus the extras some carry). */
 struct res {
 	unsigned code;
@@ -122,6 +130,10 @@ struct sokoterm {
 	struct sokoterm_qrow row;
 	char ev_ref[33], ev_token[65], ev_units[33], ev_text[65];
 	char ev_name[65], ev_vref[33], ev_lines[1025];
+	bool is_group; /* inside an answer group (sokoterm_feed) */
+	enum sokoterm_err group_err; /* a commit of this group failed */
+	size_t n_defer;              /* events waiting for the group's commit */
+	struct deferred defer[DEFER_MAX];
 #ifdef SOKOTERM_FAULTS
 	bool fault_send_first;     /* SOKOTERM_FAULT=send_before_store */
 	uint64_t fault_out_total;  /* bytes ever put in the outbox */
@@ -279,9 +291,100 @@ ev_init(struct sokoterm_event *ev, enum sokoterm_event_type type)
 	ev->customer_name = ev->validation_ref = ev->lines = "";
 }
 
+/*
+ * Answer groups.  sokoterm_feed() takes in every complete frame it was
+ * given; each answer about a queued transaction is recorded by a queue
+ * write, and its event may fire only once that write is durable.  Instead
+ * of one commit per answer, the writes of one feed call share one
+ * transaction (queue.h, sokoterm_queue_group) and the events they report
+ * wait in t->defer until group_flush() has committed it; then they fire in
+ * order.  An event that cannot wait (its strings do not fit a deferred
+ * copy) flushes the group first, so the host still sees every event in
+ * the order it happened.  Nothing leaves the terminal in between: the
+ * host sends only after feed returns, and feed flushes before returning.
+ * A failed commit loses the group's writes as a whole: none of its events
+ * fires, and the transactions stay open in the queue, to be resolved by
+ * STATUS like any lost answer.
+ */
+static void
+strcopy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	n = n < cap ? n : cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static enum sokoterm_err
+group_flush(struct sokoterm *t)
+{
+	enum sokoterm_err e;
+	size_t i, n = t->n_defer;
+
+	e = sokoterm_queue_group_end(t->q, true);
+	t->n_defer = 0;
+	if (t->is_group)
+		sokoterm_queue_group(t->q); /* later writes: a new group */
+	if (e != SOKOTERM_OK) {
+		if (t->group_err == SOKOTERM_OK)
+			t->group_err = e;
+		return e;
+	}
+	for (i = 0; i < n; i++) {
+		struct deferred *d = &t->defer[i];
+
+		d->ev.ref = d->ref;
+		d->ev.token = d->token;
+		d->ev.units = d->units;
+		d->ev.text = d->text;
+		t->on_event(t->event_ctx, &d->ev);
+	}
+	return SOKOTERM_OK;
+}
+
+static void
+group_begin(struct sokoterm *t)
+{
+	t->is_group = true;
+	t->group_err = SOKOTERM_OK;
+	t->n_defer = 0;
+	sokoterm_queue_group(t->q);
+}
+
+/* Ends the group; e is the caller's result so far, returned unless the
+ * commit failed. */
+static enum sokoterm_err
+group_end(struct sokoterm *t, enum sokoterm_err e)
+{
+	enum sokoterm_err ef;
+
+	t->is_group = false;
+	(void)group_flush(t);
+	ef = t->group_err;
+	return e != SOKOTERM_OK ? e : ef;
+}
+
 static void
 emit(struct sokoterm *t, const struct sokoterm_event *ev)
 {
+	struct deferred *d;
+
+	if (t->is_group) {
+		if (ev->customer_name[0] == '\0' &&
+		    ev->validation_ref[0] == '\0' && ev->lines[0] == '\0') {
+			if (t->n_defer == DEFER_MAX)
+				(void)group_flush(t);
+			d = &t->defer[t->n_defer++];
+			d->ev = *ev;
+			strcopy(d->ref, sizeof d->ref, ev->ref);
+			strcopy(d->token, sizeof d->token, ev->token);
+			strcopy(d->units, sizeof d->units, ev->units);
+			strcopy(d->text, sizeof d->text, ev->text);
+			return;
+		}
+		(void)group_flush(t); /* keep the order */
+	}
 	t->on_event(t->event_ctx, ev);
 }
 
@@ -1246,6 +1349,9 @@ on_collect_result(struct sokoterm *t, const struct pos_msg *m)
 		return SOKOTERM_OK; /* not an outcome: STATUS will tell */
 	if ((e = apply_result(t, &r, K_FREE, 0, 0)) != SOKOTERM_OK)
 		return e; /* no ACK: the server redelivers */
+	/* The ACK must not even be queued before the record is durable. */
+	if (t->is_group && (e = group_flush(t)) != SOKOTERM_OK)
+		return e;
 	memset(&t->tx, 0, sizeof t->tx);
 	t->tx.type = POS_MSG_COLLECT_RESULT_ACK;
 	memcpy(t->tx.u.collect_result_ack.txn_id, txn_id, SOKOTERM_ID_LEN);
@@ -1344,6 +1450,7 @@ sokoterm_feed(struct sokoterm *t, const uint8_t *buf, size_t len)
 	if (t->state == SOKOTERM_OFFLINE)
 		return SOKOTERM_ERR_STATE;
 	FAULT_STORE_SENT(t, false); /* an answer can only follow a send */
+	group_begin(t);
 	while (len > 0 && t->state != SOKOTERM_CLOSING) {
 		n = sizeof t->rx - t->rx_len;
 		n = n < len ? n : len;
@@ -1371,10 +1478,12 @@ sokoterm_feed(struct sokoterm *t, const uint8_t *buf, size_t len)
 		if (e != SOKOTERM_OK)
 			break;
 	}
-	if (t->state == SOKOTERM_CLOSING)
+	if (t->state == SOKOTERM_CLOSING) {
+		e = group_end(t, e);
 		return e != SOKOTERM_OK ? e : SOKOTERM_ERR_PROTOCOL;
+	}
 	pump(t);
-	return e;
+	return group_end(t, e);
 }
 
 /* ---- replay ---------------------------------------------------------- */

@@ -8,9 +8,10 @@
  * cycles of offline FLOAT_TRANSFERs (each STORED event fires after its
  * row's commit), then a login to an in-test server that acknowledges
  * every ADVICE_BATCH item with STORED (each RESULT fires after the row
- * was marked done), then the link drops.  Every id is reported only after
- * the engine call that fired its event returned: 'S' stored, 'A'
- * acknowledged.
+ * was marked done), then the link drops.  Every id is reported after
+ * the engine call that fired its event returned, whatever it returned
+ * (an event that fired in a call that then failed is a promise too):
+ * 'S' stored, 'A' acknowledged.
  *
  * 1. test_kill_anywhere: a forked child runs the workload as fast as it
  *    can and writes each report to a pipe; the parent kills it with
@@ -328,8 +329,14 @@ w_xfer(struct work *w)
 			n = w->srv.out_len;
 			memcpy(buf, w->srv.out, n);
 			w->srv.out_len = 0;
-			if (sokoterm_feed(w->t, buf, n) != SOKOTERM_OK)
+			/* an event that fired is a promise, whatever the
+			 * call returns: report it even when the call failed
+			 * (the crash), so an engine that reports an answer
+			 * before its commit and then fails is caught */
+			if (sokoterm_feed(w->t, buf, n) != SOKOTERM_OK) {
+				w_flush(w);
 				return false;
+			}
 			w_flush(w);
 			is_moved = true;
 		}
@@ -366,6 +373,7 @@ w_run(struct work *w, const char *path, int max_cycles)
 		for (i = 0; i < n; i++) {
 			if ((e = sokoterm_submit(w->t, &r, NULL, NULL)) !=
 			    SOKOTERM_OK) {
+				w_flush(w); /* as in w_xfer */
 				w->err = e;
 				return cycle;
 			}
@@ -373,14 +381,19 @@ w_run(struct work *w, const char *path, int max_cycles)
 		}
 		memset(&w->srv, 0, sizeof w->srv);
 		memcpy(w->srv.kt, test_key(), POS_KEY_LEN);
-		if (sokoterm_connect(w->t, w->now) != SOKOTERM_OK || !w_xfer(w))
+		if (sokoterm_connect(w->t, w->now) != SOKOTERM_OK ||
+		    !w_xfer(w)) {
+			w_flush(w);
 			return cycle;
+		}
 		n = (int)(rnd(&w->rng) % 3);
 		for (i = 0; i < n; i++) {
 			w->now += 1000;
 			if (sokoterm_tick(w->t, w->now) != SOKOTERM_OK ||
-			    !w_xfer(w))
+			    !w_xfer(w)) {
+				w_flush(w);
 				return cycle;
+			}
 		}
 		sokoterm_disconnect(w->t);
 		w->now += 10;
