@@ -35,6 +35,9 @@ printf '%s\n' bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919 \
 	> "$dir/mpesa.passkey"
 printf '%s\n' 1e89774dabd944b4b112c30aaef5b9c8 > "$dir/momo.apikey"
 printf '%s\n' a3c9e1f2b4d64e7f8a9b0c1d2e3f4a5b > "$dir/momo.subkey"
+printf '%s\n' b4d0f2a3c5e74f80a9b1c2d3e4f5a6b7 > "$dir/momo.disbkey"
+printf '%s\n' 'Safaricom999!*!' > "$dir/mpesa.initiator"
+printf '%s\n' FLWSECK_TEST-sokosandbox0000000000000000000-X > "$dir/flw.secret"
 
 # the providers, played on loopback by soko-sandbox (HTTPS with its own
 # test CA in run/sandbox/; sokod trusts that CA and nothing is unverified)
@@ -66,6 +69,7 @@ log_level = info
 # providers: soko-sandbox on loopback (docs/payments.md)
 prov_ca_file = $dir/sandbox/ca.pem
 prov_callback_base_url = http://127.0.0.1:$port
+prov_first_check_ms = 3000
 mpesa_base_url = https://127.0.0.1:$sb_port
 mpesa_consumer_key_file = $dir/mpesa.key
 mpesa_consumer_secret_file = $dir/mpesa.secret
@@ -76,6 +80,16 @@ momo_api_user = f4d5b7a0-5c1e-4b8e-9d3a-2b6c8e1f0a91
 momo_api_key_file = $dir/momo.apikey
 momo_subscription_key_file = $dir/momo.subkey
 momo_callback_token_file = $dir/momo.cbtoken
+# disbursements (M-Pesa B2C: the sandbox's certificate encrypts the
+# initiator password; MoMo transfer) and C2B paybill payments
+mpesa_initiator_name = testapi
+mpesa_initiator_password_file = $dir/mpesa.initiator
+mpesa_cert_file = $dir/sandbox/mpesa_cert.pem
+mpesa_c2b = true
+momo_disbursement_key_file = $dir/momo.disbkey
+# bill payments through Flutterwave (NGN)
+bills_flw_base_url = https://127.0.0.1:$sb_port
+bills_flw_secret_key_file = $dir/flw.secret
 CONF
 "$build/sokod" -t -c "$dir/sokod.conf" >/dev/null
 if [ ! -f "$dir/soko.db" ]; then
@@ -84,10 +98,16 @@ if [ ! -f "$dir/soko.db" ]; then
 	$ctl account create clearing:mpesa provider_clearing KES >/dev/null
 	$ctl account create suspense:KES suspense KES >/dev/null
 	$ctl account create agent:A001:float agent_float KES >/dev/null
-	$ctl account create merchant:M001:payable merchant_payable KES >/dev/null
+	$ctl account create merchant:M001:payable merchant_payable KES --floor 0 >/dev/null
 	$ctl account create agent:A002:float agent_float KES >/dev/null
 	$ctl account create clearing:momo provider_clearing EUR >/dev/null
-	$ctl account create merchant:M002:payable merchant_payable EUR >/dev/null
+	$ctl account create merchant:M002:payable merchant_payable EUR --floor 0 >/dev/null
+	$ctl account create hold:mpesa suspense KES --floor 0 >/dev/null
+	$ctl account create hold:momo suspense EUR --floor 0 >/dev/null
+	$ctl account create suspense:bills suspense NGN >/dev/null
+	$ctl account create biller:flutterwave biller_payable NGN >/dev/null
+	$ctl account create clearing:ngn provider_clearing NGN >/dev/null
+	$ctl account create agent:A001:float:NGN agent_float NGN >/dev/null
 	$ctl limit set agent '*' KES --daily 1000000.00 --velocity 600/60
 	$ctl agent create A001 agent:A001:float >/dev/null
 	$ctl agent create A002 agent:A002:float >/dev/null
@@ -121,6 +141,12 @@ soko is starting on the embedded SQLite store ($dir/soko.db).
                     http://127.0.0.1:$port/v1/collections
                then: curl -H "Authorization: Bearer \$(cat $dir/admin.key)" \\
                     http://127.0.0.1:$port/v1/payments/col:pay-1
+  C2B          a customer pays paybill 174379, account M001:
+               curl -d '{"shortcode":"174379","msisdn":"254708374149",
+                         "amount":"250","bill_ref":"M001"}' \\
+                    http://127.0.0.1:$sb_ctl/c2b/pay
+  also         POST /v1/disbursements, /v1/bills/validate, /v1/bills
+               (docs/api.md)
   providers    soko-sandbox https://127.0.0.1:$sb_port (M-Pesa, MoMo, Orange,
                Flutterwave, Paystack); its control API and charge ledger:
                curl http://127.0.0.1:$sb_ctl/ledger
