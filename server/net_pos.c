@@ -2,32 +2,35 @@
  * net_pos.c - POS terminal listener: sockets, buffers, timers
  * (net_pos.h, docs/pos-protocol.md §2-3, §4.6).
  *
- * One struct conn owns its transport, its session (svc_pos) and its timer;
- * conn_free() releases all of it.  A connection is never freed inside its
- * own callback: close marks it dead and a deferred event (reap) frees it,
- * and only once no storage job still points at it.
+ * One struct conn owns its transport, its session (svc_pos) and its
+ * deadline; conn_free() releases all of it.  A connection is never freed
+ * inside its own callback: close marks it dead and a deferred event
+ * (reap) frees it, and only once no storage job still points at it.
  *
  * Two transports behind the same frame loop:
- *  - plaintext: one struct event inside struct conn, on the socket, whose
- *    timeout is the connection's one deadline (login, idle, write or
- *    closing flush).  No buffer is kept while idle: bytes are read into
+ *  - plaintext: the socket is in the listener's own epoll set (one
+ *    libevent event for all of them) and the connection's one deadline
+ *    (login, idle, write or closing flush) is in a timing wheel ticked
+ *    every TICK_MS.  No buffer is kept while idle: bytes are read into
  *    the listener's scratch buffer, only an unfinished frame is copied
- *    into a per-connection buffer, and output the kernel did not take at
- *    once goes into an evbuffer that is freed once drained.  An idle
- *    logged-in terminal costs struct conn, its session and libevent's
- *    per-fd entry (pos.idle_conn_bytes, docs/benchmarks.md).
- *  - TLS (pos_tls_cert_file): a bufferevent_openssl (TLS 1.2+), the event
- *    inside struct conn as its login/closing timer; the handshake is part
- *    of CONNECTED and bounded by the login deadline.  The protocol's MAC
- *    and counters are checked exactly as without TLS.
+ *    into a buffer of the connection's own, and output the kernel did not
+ *    take at once goes into an evbuffer that is freed once drained.  An
+ *    idle logged-in terminal costs its struct conn (from a slab) and
+ *    nothing else in user memory (pos.idle_conn_bytes,
+ *    docs/benchmarks.md): no struct event, no libevent per-fd entry.
+ *  - TLS (pos_tls_cert_file): a bufferevent_openssl (TLS 1.2+) and a
+ *    login/closing timer in a struct conn_tls; the handshake is part of
+ *    CONNECTED and bounded by the login deadline.  The protocol's MAC and
+ *    counters are checked exactly as without TLS.
  *
  * Read-only requests (svc_pos_op.is_read) go to reader threads
  * (readq.h, pos_readers) so they never wait behind a group commit.
  *
  * Bounds: input holds at most two maximal frames; output past
  * pos_output_max stops reading from that peer until it drains; login
- * (from accept, handshake included), idle (3 x heartbeat), write and
- * closing-flush timeouts; at most pos_max_inflight requests per
+ * (absolute from accept, handshake included), idle (3 x heartbeat of
+ * silence), write (no progress) and closing-flush timeouts, late by at
+ * most TICK_MS in plaintext; at most pos_max_inflight requests per
  * connection (svc_pos answers BUSY) and pos_max_conns connections.
  */
 #include "net_pos.h"
@@ -39,9 +42,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -60,35 +67,60 @@
 
 #define CLOSE_FLUSH_S 5 /* CLOSING: flush output within (§3.2) */
 #define IN_MAX        (2 * POS_FRAME_MAX) /* input held per connection */
+#define TICK_MS       100  /* timing wheel resolution */
+#define WHEEL_SLOTS   1024 /* 102.4 s per turn; longer deadlines go round */
+#define EP_BATCH      256  /* epoll events taken per call */
+#define TRIM_OPS      256  /* see on_tick */
 
-/* Which deadline a plaintext connection's event carries. */
+/* Which deadline a plaintext connection waits for. */
 enum deadline {
-	DL_NONE,  /* not armed */
+	DL_NONE,  /* not in the wheel yet */
 	DL_LOGIN, /* CONNECTED: accept + pos_login_timeout_ms (absolute) */
 	DL_IDLE,  /* LOGGED_IN, nothing to send: 3 x heartbeat of silence */
 	DL_WRITE, /* output waiting: pos_write_timeout_ms without progress */
 	DL_CLOSE, /* CLOSING: CLOSE_FLUSH_S to flush, then closed */
 };
 
+/* A TLS connection's transport (plaintext ones have none). */
+struct conn_tls {
+	struct bufferevent *bev; /* NULL once reaped */
+	struct event timer;      /* login deadline, then closing flush */
+};
+
 struct conn {
 	struct net_pos *p;
-	struct conn *prev, *next; /* p->live or p->dead */
-	/* plaintext: the socket's event (ev_what, deadline); TLS: a timer
-	 * (login deadline, then closing flush) */
-	struct event ev;
-	struct bufferevent *bev;  /* TLS only; NULL once reaped */
-	uint8_t *in;              /* plaintext: unfinished input, or NULL */
-	struct evbuffer *out;     /* plaintext: unsent output, or NULL */
-	int64_t login_by_ms;      /* CONNECTED: monotonic login deadline */
-	int fd;                   /* plaintext; -1 once closed */
-	uint32_t n_ops;           /* storage jobs pointing at this conn */
-	uint16_t in_len;          /* bytes at in (< IN_MAX) */
-	uint8_t ev_what;          /* plaintext: EV_READ|EV_WRITE armed */
-	uint8_t deadline;         /* plaintext: enum deadline armed */
-	bool is_dead;             /* closed; waiting to be freed */
-	bool is_logged_in;        /* timeouts switched to idle */
-	bool is_throttled;        /* reading stopped: output too big */
+	/* plaintext: its wheel slot's list; TLS: p->tls_live; dead:
+	 * p->dead */
+	struct conn *prev, *next;
+	struct conn_tls *tls;  /* NULL: plaintext */
+	uint8_t *in;           /* plaintext: unfinished input, or NULL */
+	struct evbuffer *out;  /* plaintext: unsent output, or NULL */
+	int fd;                /* plaintext; -1 once closed */
+	uint32_t due;          /* plaintext: deadline, in ticks */
+	uint32_t slot_due;     /* the tick of the wheel slot it sits in */
+	uint32_t n_ops;        /* storage jobs pointing at this conn */
+	uint16_t in_len;       /* bytes at in (< IN_MAX) */
+	uint8_t ep;            /* plaintext: EPOLLIN|EPOLLOUT registered */
+	uint8_t deadline;      /* plaintext: enum deadline */
+	bool is_dead;          /* closed; waiting to be freed */
+	bool is_logged_in;     /* timeouts switched to idle */
+	bool is_throttled;     /* reading stopped: output too big */
+	bool is_in_wheel;      /* plaintext, live */
 	struct svc_pos_session sess;
+};
+
+/*
+ * Connections come from slabs of CONN_SLAB: no malloc header per
+ * connection, and no holes left between connections by the requests'
+ * short-lived allocations (a LOGIN op is ~2.6 kB).  A freed connection
+ * goes back to the free list; slabs are kept until net_pos_free, so the
+ * memory held is that of the most connections ever open at once
+ * (<= pos_max_conns).
+ */
+#define CONN_SLAB 128
+struct conn_slab {
+	struct conn_slab *next;
+	struct conn conns[CONN_SLAB];
 };
 
 struct net_pos {
@@ -101,10 +133,19 @@ struct net_pos {
 	struct event *reap_ev;
 	struct event *rq_ev; /* readers' wake-up (rq_fd) */
 	int rq_fd;
+	int epfd;            /* plaintext sockets */
+	struct event *ep_ev; /* epfd readable */
+	struct event *tick_ev;
+	int64_t t0_ms;      /* monotonic ms of tick 0 */
+	uint32_t done_tick; /* wheel slots processed up to this tick */
+	struct conn *wheel[WHEEL_SLOTS];
+	struct conn *tls_live, *dead;
+	struct conn_slab *slabs;
+	struct conn *free_conns; /* linked by next */
 	struct svc_pos svc;
-	struct conn *live, *dead;
-	size_t n_conns; /* live */
-	size_t n_ops;   /* storage jobs in flight, all connections */
+	size_t n_conns;  /* live */
+	size_t n_ops;    /* storage jobs in flight, all connections */
+	size_t ops_peak; /* most n_ops since the last trim */
 	bool is_draining;
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
 	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
@@ -112,7 +153,6 @@ struct net_pos {
 
 static void process_input(struct conn *c);
 static void plain_arm(struct conn *c);
-static void on_plain(evutil_socket_t fd, short what, void *arg);
 
 static void
 list_del(struct conn **head, struct conn *c)
@@ -142,17 +182,88 @@ term_label(const struct conn *c)
 	return c->sess.terminal_id[0] ? c->sess.terminal_id : "-";
 }
 
+/* ------------------------------------------------------ timing wheel */
+
+static uint32_t
+now_tick(const struct net_pos *p)
+{
+	return (uint32_t)((util_mono_us() / 1000 - p->t0_ms) / TICK_MS);
+}
+
+/* The tick by which ms from now have passed (rounded up). */
+static uint32_t
+tick_after(const struct net_pos *p, int64_t ms)
+{
+	return now_tick(p) + (uint32_t)((ms + TICK_MS - 1) / TICK_MS) + 1;
+}
+
+static void
+wheel_put(struct conn *c, uint32_t tick)
+{
+	struct net_pos *p = c->p;
+
+	if (c->is_in_wheel)
+		list_del(&p->wheel[c->slot_due % WHEEL_SLOTS], c);
+	c->slot_due = tick;
+	list_add(&p->wheel[tick % WHEEL_SLOTS], c);
+	c->is_in_wheel = true;
+}
+
+static void
+wheel_del(struct conn *c)
+{
+	if (c->is_in_wheel) {
+		list_del(&c->p->wheel[c->slot_due % WHEEL_SLOTS], c);
+		c->is_in_wheel = false;
+	}
+}
+
+/* Moves c's deadline.  Later: it stays in its slot and is moved on when
+ * that slot comes round (no list work per request); earlier: re-slotted
+ * now. */
+static void
+set_due(struct conn *c, uint32_t due)
+{
+	c->due = due;
+	if (!c->is_in_wheel || (int32_t)(due - c->slot_due) < 0)
+		wheel_put(c, due);
+}
+
+/* ------------------------------------------------------- connections */
+
+/* A zeroed connection from the free list (a new slab when empty). */
+static struct conn *
+conn_alloc(struct net_pos *p)
+{
+	struct conn *c;
+
+	if (p->free_conns == NULL) {
+		struct conn_slab *sl = xcalloc(1, sizeof *sl);
+		size_t i;
+
+		sl->next = p->slabs;
+		p->slabs = sl;
+		for (i = 0; i < CONN_SLAB; i++) {
+			sl->conns[i].next = p->free_conns;
+			p->free_conns = &sl->conns[i];
+		}
+	}
+	c = p->free_conns;
+	p->free_conns = c->next;
+	memset(c, 0, sizeof *c);
+	c->p = p;
+	c->fd = -1;
+	return c;
+}
+
 /* Closes the transport (the socket); the struct lives on. */
 static void
 conn_release(struct conn *c)
 {
-	if (c->deadline != DL_NONE || c->bev != NULL) {
-		event_del(&c->ev);
-		c->deadline = DL_NONE;
-	}
-	if (c->bev != NULL) {
-		bufferevent_free(c->bev); /* closes the socket, frees SSL */
-		c->bev = NULL;
+	if (c->tls != NULL && c->tls->bev != NULL) {
+		event_del(&c->tls->timer);
+		bufferevent_free(c->tls->bev); /* closes the socket, SSL */
+		c->tls->bev = NULL;
 	}
 	if (c->fd >= 0) {
 		evutil_closesocket(c->fd);
@@ -163,21 +274,28 @@ conn_release(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
+	struct net_pos *p = c->p;
+
 	conn_release(c);
+	free(c->tls);
 	free(c->in);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	svc_pos_session_fini(&c->sess);
-	explicit_bzero(&c->sess, sizeof c->sess);
-	free(c);
+	explicit_bzero(c, sizeof *c);
+	c->next = p->free_conns;
+	p->free_conns = c;
 }
 
 /* Output queued and not yet taken by the kernel (or by TLS). */
 static size_t
 out_len(const struct conn *c)
 {
-	if (c->bev != NULL)
-		return evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (c->tls != NULL)
+		return c->tls->bev != NULL ? evbuffer_get_length(
+		                                 bufferevent_get_output(
+		                                     c->tls->bev))
+		                           : 0;
 	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
 }
 
@@ -194,14 +312,15 @@ conn_close(struct conn *c, const char *why)
 	        term_label(c), why);
 	c->is_dead = true;
 	c->sess.state = SVC_POS_CLOSING;
-	if (c->bev != NULL) {
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		event_del(&c->ev);
-	} else if (c->deadline != DL_NONE) {
-		event_del(&c->ev);
-		c->deadline = DL_NONE;
+	if (c->tls != NULL) {
+		bufferevent_disable(c->tls->bev, EV_READ | EV_WRITE);
+		event_del(&c->tls->timer);
+		list_del(&p->tls_live, c);
+	} else {
+		/* no event of this batch or a later one may name c */
+		(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		wheel_del(c);
 	}
-	list_del(&p->live, c);
 	list_add(&p->dead, c);
 	p->n_conns--;
 	event_active(p->reap_ev, EV_TIMEOUT, 0);
@@ -240,9 +359,9 @@ conn_closing(struct conn *c)
 		conn_close(c, "closing");
 		return;
 	}
-	if (c->bev != NULL) {
-		bufferevent_disable(c->bev, EV_READ);
-		evtimer_add(&c->ev, &tv);
+	if (c->tls != NULL) {
+		bufferevent_disable(c->tls->bev, EV_READ);
+		evtimer_add(&c->tls->timer, &tv);
 	} else {
 		plain_arm(c);
 	}
@@ -251,10 +370,9 @@ conn_closing(struct conn *c)
 /* ---------------------------------------------------------- plaintext */
 
 /*
- * Arms the connection's one event for what it waits for now: reading
- * (unless closing, throttled or draining), writing (while output waits),
- * and the deadline that applies.  Re-registers only when either changed
- * (the login deadline is absolute: re-armed with what is left).
+ * Registers what the connection waits for now: input (unless closing,
+ * throttled or draining) and output room (while output waits); and
+ * switches its deadline when the kind changed.
  */
 static void
 plain_arm(struct conn *c)
@@ -262,54 +380,50 @@ plain_arm(struct conn *c)
 	struct net_pos *p = c->p;
 	const struct config *cfg = p->cfg;
 	bool is_closing = c->sess.state == SVC_POS_CLOSING;
-	uint8_t what = 0, dl;
-	struct timeval tv;
-	int64_t ms;
+	uint8_t ep = 0, dl;
 
 	if (c->is_dead || c->fd < 0)
 		return;
 	if (!is_closing && !c->is_throttled && !p->is_draining)
-		what |= EV_READ;
+		ep |= EPOLLIN;
 	if (out_len(c) > 0)
-		what |= EV_WRITE;
+		ep |= EPOLLOUT;
+	if (ep != c->ep) {
+		struct epoll_event e;
+
+		memset(&e, 0, sizeof e);
+		e.events = ep;
+		e.data.ptr = c;
+		if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, c->fd, &e) != 0) {
+			conn_close(c, "epoll");
+			return;
+		}
+		c->ep = ep;
+	}
 	if (is_closing)
 		dl = DL_CLOSE;
-	else if (what & EV_WRITE)
+	else if (!c->is_logged_in)
+		dl = DL_LOGIN; /* absolute: set at accept, never moved */
+	else if (ep & EPOLLOUT)
 		dl = DL_WRITE;
-	else if (c->is_logged_in)
-		dl = DL_IDLE;
 	else
-		dl = DL_LOGIN;
-	if (dl == c->deadline && what == c->ev_what && dl != DL_LOGIN)
+		dl = DL_IDLE;
+	if (dl == c->deadline)
 		return;
+	c->deadline = dl;
 	switch (dl) {
-	case DL_LOGIN:
-		ms = c->login_by_ms - util_mono_us() / 1000;
-		if (ms < 1)
-			ms = 1;
-		break;
 	case DL_IDLE:
-		ms = 3000 * cfg->pos_heartbeat_s;
+		set_due(c, tick_after(p, 3000 * cfg->pos_heartbeat_s));
 		break;
 	case DL_WRITE:
-		ms = cfg->pos_write_timeout_ms;
+		set_due(c, tick_after(p, cfg->pos_write_timeout_ms));
+		break;
+	case DL_CLOSE:
+		set_due(c, tick_after(p, 1000 * CLOSE_FLUSH_S));
 		break;
 	default:
-		ms = 1000 * CLOSE_FLUSH_S;
 		break;
 	}
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	if (what != c->ev_what || c->deadline == DL_NONE) {
-		if (c->deadline != DL_NONE)
-			event_del(&c->ev);
-		event_assign(&c->ev, p->base, c->fd, (short)(what | EV_PERSIST),
-		             on_plain, c);
-	}
-	/* on a pending event this only moves its deadline */
-	event_add(&c->ev, &tv);
-	c->ev_what = what;
-	c->deadline = dl;
 }
 
 static void
@@ -323,11 +437,10 @@ plain_send(struct conn *c, const uint8_t *buf, size_t len)
 		/* the usual case: the kernel takes the whole reply now */
 		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0)
-			n = 0; /* EAGAIN, or an error the write event reports */
+			n = 0; /* EAGAIN, or an error the next write reports */
 		if ((size_t)n == len)
 			return;
-		c->out = evbuffer_new();
-		if (c->out == NULL) {
+		if ((c->out = evbuffer_new()) == NULL) {
 			conn_close(c, "nomem");
 			return;
 		}
@@ -335,19 +448,23 @@ plain_send(struct conn *c, const uint8_t *buf, size_t len)
 	evbuffer_add(c->out, buf + n, len - (size_t)n);
 }
 
-/* EV_WRITE: push queued output; drained -> flushed close or unthrottle. */
+/* Room for output: push what waits; drained -> flushed close or
+ * unthrottle. */
 static void
 plain_flush(struct conn *c)
 {
 	struct net_pos *p = c->p;
+	int n;
 
 	if (c->out == NULL)
 		return;
-	if (evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
-	    errno != EINTR) {
+	n = evbuffer_write(c->out, c->fd);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
 		conn_close(c, "error");
 		return;
 	}
+	if (n > 0 && c->deadline == DL_WRITE) /* progress */
+		set_due(c, tick_after(p, p->cfg->pos_write_timeout_ms));
 	if (evbuffer_get_length(c->out) > 0)
 		return;
 	evbuffer_free(c->out);
@@ -363,7 +480,7 @@ plain_flush(struct conn *c)
 	}
 }
 
-/* EV_READ: one read into the scratch buffer (after the unfinished frame
+/* Input: one read into the scratch buffer (after the unfinished frame
  * kept from the last one), then the frame loop. */
 static void
 plain_read(struct conn *c)
@@ -384,40 +501,105 @@ plain_read(struct conn *c)
 			conn_close(c, "error");
 		return; /* c->in still holds what it held */
 	}
+	if (c->deadline == DL_IDLE) /* the terminal spoke */
+		set_due(c, tick_after(p, 3000 * p->cfg->pos_heartbeat_s));
 	free(c->in);
-	c->in = NULL;
-	c->in_len = 0;
-	/* process_input() takes its bytes from c->in: hand it the scratch
-	 * buffer without a copy for the duration of the call */
+	/* process_input() takes its bytes from c->in: the scratch buffer,
+	 * without a copy, for the duration of the call */
 	c->in = p->rbuf;
 	c->in_len = (uint16_t)(have + (size_t)n);
 	process_input(c);
 }
 
+/* The listener's epoll set is readable: dispatch its events. */
 static void
-on_plain(evutil_socket_t fd, short what, void *arg)
+on_epoll(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
+	struct net_pos *p = arg;
+	struct epoll_event evs[EP_BATCH];
+	int n, i;
 
 	(void)fd;
-	if (what & EV_TIMEOUT) {
-		static const char *const doing[] = {"-", "login", "idle",
-		                                    "writing", "closing"};
+	(void)what;
+	n = epoll_wait(p->epfd, evs, EP_BATCH, 0);
+	for (i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+		uint32_t e = evs[i].events;
 
-		log_msg(LOG_POS, LOG_LEVEL_INFO,
-		        "event=%s peer=%s terminal=%s doing=%s",
-		        c->deadline == DL_LOGIN ? "login_timeout" : "timeout",
-		        c->sess.peer, term_label(c), doing[c->deadline]);
-		conn_close(c, "timeout");
-		return;
+		/* closed earlier in this batch: freed only by reap, which
+		 * runs after this callback */
+		if (c->is_dead)
+			continue;
+		if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			plain_flush(c);
+		if (!c->is_dead && (c->ep & EPOLLIN) &&
+		    (e & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+			plain_read(c);
+		if (!c->is_dead && (e & (EPOLLERR | EPOLLHUP)) &&
+		    !(c->ep & EPOLLIN) && c->out == NULL)
+			conn_close(c, "hangup"); /* nothing would report it */
+		if (!c->is_dead)
+			plain_arm(c);
 	}
-	if (what & EV_WRITE)
-		plain_flush(c);
-	if ((what & EV_READ) && !c->is_dead)
-		plain_read(c);
-	if (!c->is_dead)
-		plain_arm(c); /* a read moved a persistent event's deadline:
-		                 the login one is re-armed to what is left */
+}
+
+/*
+ * Every TICK_MS: the wheel slots up to now.  A connection whose deadline
+ * passed is closed; one whose deadline moved later goes to its new slot.
+ *
+ * Also gives memory back after a burst: a login storm allocates and frees
+ * thousands of requests (~2.6 kB each) between long-lived connections,
+ * and glibc keeps the freed pages.  Once the requests in flight fell to
+ * an eighth of a peak of at least TRIM_OPS, malloc_trim returns the
+ * free pages to the system (one pass, milliseconds, after a burst only).
+ */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_pos *p = arg;
+	uint32_t now = now_tick(p), n = 0;
+
+	(void)fd;
+	(void)what;
+	while ((int32_t)(now - p->done_tick) > 0 && n++ < WHEEL_SLOTS) {
+		uint32_t t = ++p->done_tick;
+		struct conn *c, *next;
+
+		for (c = p->wheel[t % WHEEL_SLOTS]; c != NULL; c = next) {
+			next = c->next;
+			if ((int32_t)(c->slot_due - t) > 0)
+				continue; /* a later turn */
+			if ((int32_t)(c->due - now) > 0) {
+				wheel_put(c, c->due);
+				continue;
+			}
+			{
+				static const char *const doing[] = {
+				    "-", "login", "idle", "writing",
+				    "closing"};
+
+				log_msg(LOG_POS, LOG_LEVEL_INFO,
+				        "event=%s peer=%s terminal=%s "
+				        "doing=%s",
+				        c->deadline == DL_LOGIN
+				            ? "login_timeout"
+				            : "timeout",
+				        c->sess.peer, term_label(c),
+				        doing[c->deadline]);
+				conn_close(c, "timeout");
+			}
+		}
+	}
+	if (n > WHEEL_SLOTS) /* the loop stalled a whole turn */
+		p->done_tick = now;
+	if (p->n_ops > p->ops_peak)
+		p->ops_peak = p->n_ops;
+	if (p->ops_peak >= TRIM_OPS && p->n_ops <= p->ops_peak / 8) {
+		p->ops_peak = p->n_ops;
+#ifdef __GLIBC__
+		(void)malloc_trim(0);
+#endif
+	}
 }
 
 /* ---------------------------------------------------------------- TLS */
@@ -434,8 +616,8 @@ tls_arm(struct conn *c)
 		                         1000};
 
 		c->is_logged_in = true;
-		evtimer_del(&c->ev);
-		bufferevent_set_timeouts(c->bev, &idle, &wr);
+		evtimer_del(&c->tls->timer);
+		bufferevent_set_timeouts(c->tls->bev, &idle, &wr);
 	}
 }
 
@@ -462,7 +644,7 @@ on_tls_write(struct bufferevent *bev, void *arg)
 	if (c->is_throttled) {
 		c->is_throttled = false;
 		if (!c->p->is_draining) {
-			bufferevent_enable(c->bev, EV_READ);
+			bufferevent_enable(c->tls->bev, EV_READ);
 			process_input(c);
 		}
 	}
@@ -550,8 +732,8 @@ emit(struct conn *c, struct svc_pos_out *out)
 	struct net_pos *p = c->p;
 
 	if (out->len > 0) {
-		if (c->bev != NULL)
-			bufferevent_write(c->bev, out->buf, out->len);
+		if (c->tls != NULL)
+			bufferevent_write(c->tls->bev, out->buf, out->len);
 		else
 			plain_send(c, out->buf, out->len);
 	}
@@ -595,9 +777,11 @@ emit(struct conn *c, struct svc_pos_out *out)
 			p->n_ops += n;
 		}
 	}
+	if (p->n_ops > p->ops_peak)
+		p->ops_peak = p->n_ops;
 	if (c->is_dead)
 		return;
-	if (c->bev != NULL)
+	if (c->tls != NULL)
 		tls_arm(c);
 	else if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN)
 		c->is_logged_in = true; /* plain_arm switches to idle */
@@ -608,10 +792,10 @@ emit(struct conn *c, struct svc_pos_out *out)
 	if (!c->is_throttled && out_len(c) > (size_t)p->cfg->pos_output_max) {
 		/* backpressure: a peer that does not read gets no more */
 		c->is_throttled = true;
-		if (c->bev != NULL)
-			bufferevent_disable(c->bev, EV_READ);
+		if (c->tls != NULL)
+			bufferevent_disable(c->tls->bev, EV_READ);
 	}
-	if (c->bev == NULL)
+	if (c->tls == NULL)
 		plain_arm(c);
 }
 
@@ -650,8 +834,9 @@ static void
 process_input(struct conn *c)
 {
 	struct net_pos *p = c->p;
-	struct evbuffer *in = c->bev != NULL ? bufferevent_get_input(c->bev)
-	                                     : NULL;
+	struct evbuffer *in = c->tls != NULL
+	                          ? bufferevent_get_input(c->tls->bev)
+	                          : NULL;
 	size_t off = 0; /* plaintext: bytes of c->in consumed */
 
 	while (!c->is_dead && !c->is_throttled && !p->is_draining &&
@@ -746,28 +931,52 @@ tls_start(struct conn *c, evutil_socket_t fd, const struct timeval *login)
 {
 	struct net_pos *p = c->p;
 	SSL *ssl = SSL_new(p->tls);
+	struct conn_tls *t;
 
 	if (ssl == NULL) {
 		evutil_closesocket(fd);
 		return -1;
 	}
-	c->bev = bufferevent_openssl_socket_new(
+	t = c->tls = xcalloc(1, sizeof *c->tls);
+	t->bev = bufferevent_openssl_socket_new(
 	    p->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if (t->bev == NULL) {
 		SSL_free(ssl);
 		evutil_closesocket(fd);
 		return -1;
 	}
 	/* a peer that vanishes without close_notify is an EOF, not an
 	 * error: its requests were answered or are asked again by STATUS */
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	evtimer_assign(&c->ev, p->base, on_tls_timer, c);
-	bufferevent_setcb(c->bev, on_tls_read, on_tls_write, on_tls_event, c);
+	bufferevent_openssl_set_allow_dirty_shutdown(t->bev, 1);
+	evtimer_assign(&t->timer, p->base, on_tls_timer, c);
+	bufferevent_setcb(t->bev, on_tls_read, on_tls_write, on_tls_event, c);
 	/* at most two maximal frames waiting to be decoded */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, IN_MAX);
-	bufferevent_set_timeouts(c->bev, login, NULL);
-	evtimer_add(&c->ev, login);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setwatermark(t->bev, EV_READ, 0, IN_MAX);
+	bufferevent_set_timeouts(t->bev, login, NULL);
+	evtimer_add(&t->timer, login);
+	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* Plaintext: fd into the epoll set, the login deadline into the wheel.
+ * Returns 0 or -1 (fd closed). */
+static int
+plain_start(struct conn *c, evutil_socket_t fd)
+{
+	struct net_pos *p = c->p;
+	struct epoll_event e;
+
+	memset(&e, 0, sizeof e);
+	e.events = EPOLLIN;
+	e.data.ptr = c;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	c->fd = fd;
+	c->ep = EPOLLIN;
+	c->deadline = DL_LOGIN;
+	set_due(c, tick_after(p, p->cfg->pos_login_timeout_ms));
 	return 0;
 }
 
@@ -809,23 +1018,16 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		        "event=refused reason=max_conns conns=%zu", p->n_conns);
 		return;
 	}
-	c = xcalloc(1, sizeof *c);
-	c->p = p;
-	c->fd = -1;
+	c = conn_alloc(p);
 	svc_pos_session_init(&p->svc, &c->sess);
 	peer_label(c->sess.peer, sizeof c->sess.peer, sa);
-	if (p->tls != NULL) {
-		if (tls_start(c, fd, &login) != 0) {
-			conn_free(c);
-			return;
-		}
-	} else {
-		c->fd = fd;
-		c->login_by_ms =
-		    util_mono_us() / 1000 + p->cfg->pos_login_timeout_ms;
-		plain_arm(c);
+	if (p->tls != NULL ? tls_start(c, fd, &login) : plain_start(c, fd)) {
+		wheel_del(c);
+		conn_free(c);
+		return;
 	}
-	list_add(&p->live, c);
+	if (c->tls != NULL)
+		list_add(&p->tls_live, c);
 	p->n_conns++;
 	log_msg(LOG_POS, LOG_LEVEL_DEBUG, "event=accept peer=%s session=%llu",
 	        c->sess.peer, (unsigned long long)c->sess.session_id);
@@ -989,6 +1191,7 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 	p->dbq = dbq;
 	p->cfg = cfg;
 	p->rq_fd = -1;
+	p->epfd = -1;
 	p->svc.kek = kek;
 	p->svc.heartbeat_s = (uint32_t)cfg->pos_heartbeat_s;
 	p->svc.max_inflight = (uint32_t)cfg->pos_max_inflight;
@@ -999,6 +1202,19 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 		goto fail;
 	if (readers_start(p) != 0)
 		goto fail;
+	p->t0_ms = util_mono_us() / 1000;
+	if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		goto fail;
+	p->ep_ev = event_new(base, p->epfd, EV_READ | EV_PERSIST, on_epoll, p);
+	p->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, p);
+	{
+		struct timeval tick = {0, TICK_MS * 1000};
+
+		if (p->ep_ev == NULL || p->tick_ev == NULL ||
+		    event_add(p->ep_ev, NULL) != 0 ||
+		    event_add(p->tick_ev, &tick) != 0)
+			goto fail;
+	}
 	if (parse_listen(&ss, &sl, cfg->pos_listen) != 0)
 		goto fail;
 	p->lst = evconnlistener_new_bind(
@@ -1033,30 +1249,60 @@ fail:
 	return NULL;
 }
 
+/* Calls fn on every live connection (fn may close it). */
+static void
+for_each_live(struct net_pos *p, void (*fn)(struct conn *c))
+{
+	struct conn *c, *next;
+	size_t i;
+
+	for (c = p->tls_live; c != NULL; c = next) {
+		next = c->next;
+		fn(c);
+	}
+	for (i = 0; i < WHEEL_SLOTS; i++) {
+		for (c = p->wheel[i]; c != NULL; c = next) {
+			next = c->next;
+			fn(c);
+		}
+	}
+}
+
+static void
+drain_one(struct conn *c)
+{
+	if (c->tls != NULL)
+		bufferevent_disable(c->tls->bev, EV_READ);
+	else
+		plain_arm(c);
+	if (c->n_ops == 0)
+		conn_closing(c);
+}
+
 void
 net_pos_shutdown(struct net_pos *p)
 {
-	struct conn *c, *next;
-
 	if (p == NULL || p->is_draining)
 		return;
 	p->is_draining = true;
 	evconnlistener_disable(p->lst);
-	for (c = p->live; c != NULL; c = next) {
-		next = c->next;
-		if (c->bev != NULL)
-			bufferevent_disable(c->bev, EV_READ);
-		else
-			plain_arm(c);
-		if (c->n_ops == 0)
-			conn_closing(c);
-	}
+	for_each_live(p, drain_one);
 }
 
 size_t
 net_pos_inflight(const struct net_pos *p)
 {
 	return p != NULL ? p->n_ops : 0;
+}
+
+static void
+free_one(struct conn *c)
+{
+	if (c->tls != NULL)
+		list_del(&c->p->tls_live, c);
+	else
+		wheel_del(c);
+	conn_free(c);
 }
 
 void
@@ -1071,19 +1317,28 @@ net_pos_free(struct net_pos *p)
 	readq_stop(p->rq);
 	if (p->rq != NULL)
 		readq_complete(p->rq);
-	while ((c = p->live) != NULL) {
-		list_del(&p->live, c);
-		conn_free(c);
-	}
+	for_each_live(p, free_one);
 	while ((c = p->dead) != NULL) {
 		list_del(&p->dead, c);
 		conn_free(c);
+	}
+	while (p->slabs != NULL) {
+		struct conn_slab *sl = p->slabs;
+
+		p->slabs = sl->next;
+		free(sl);
 	}
 	readq_free(p->rq);
 	if (p->rq_ev != NULL)
 		event_free(p->rq_ev);
 	if (p->rq_fd >= 0)
 		close(p->rq_fd);
+	if (p->ep_ev != NULL)
+		event_free(p->ep_ev);
+	if (p->tick_ev != NULL)
+		event_free(p->tick_ev);
+	if (p->epfd >= 0)
+		close(p->epfd);
 	if (p->lst != NULL)
 		evconnlistener_free(p->lst);
 	if (p->reap_ev != NULL)
