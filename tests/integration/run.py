@@ -18,6 +18,7 @@ import test_fleet  # noqa: E402
 import test_fleet_crash  # noqa: E402
 import test_providers  # noqa: E402
 import test_pos_kill  # noqa: E402
+import test_pos_tls  # noqa: E402
 
 
 def main():
@@ -36,7 +37,8 @@ def main():
                   "integration_pg")
     for fn in (test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
                test_fleet.TESTS + test_fleet_crash.TESTS +
-               test_pos_kill.TESTS + test_providers.TESTS):
+               test_pos_kill.TESTS + test_pos_tls.TESTS +
+               test_providers.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)
