@@ -8,7 +8,13 @@ from soko-pos (libsokoterm's TLS helper, --tls-ca); a client trusting
 another CA refuses the server; a plaintext client against the TLS listener
 is closed without a crash; a connection that never finishes its handshake
 is closed at the login deadline; the protocol's MAC and counters still
-apply under TLS; and the cert/key pair is all or nothing in the config."""
+apply under TLS; and the cert/key pair is all or nothing in the config.
+
+Also the plaintext transport's edges (net_pos.c reads into a shared
+scratch buffer and keeps only unfinished frames per connection, with its
+deadlines in a timing wheel): frames split across reads and sent byte by
+byte, several frames in one read, the absolute login deadline (a trickle
+does not extend it)."""
 import os
 import socket
 import ssl
@@ -18,8 +24,9 @@ import time
 
 from harness import SAN_MARKERS, WORKDIRS
 from test_fleet import results
-from test_pos import (APPROVED, BAD_MAC, DUPLICATE, ECHO, FAIL, LOGIN_OK,
-                      RESP, STATUS, Closed, PosSokod, Term)
+from test_pos import (APPROVED, BAD_MAC, DUPLICATE, ECHO, FAIL,
+                      FLOAT_TRANSFER, LOGIN, LOGIN_OK, RESP, STATUS, Closed,
+                      PosSokod, Term, frame)
 
 
 def openssl(*args, cwd):
@@ -211,4 +218,85 @@ def t_pos_tls_config(build):
     assert "tls_config_failed" in s.stderr_text(), s.stderr_text()
 
 
-TESTS = [t_pos_tls_login_transfer, t_pos_tls_refusals, t_pos_tls_config]
+def t_pos_plain_transport(build):
+    s = PosSokod(build)
+    s.extra += ["-o", "pos_login_timeout_ms=700"]
+    for a in ("A1", "A2"):
+        s.ctl("account", "create", "agent:%s:float" % a, "agent_float", "KES")
+        s.ctl("agent", "create", a, "agent:%s:float" % a)
+    s.ctl("account", "create", "clearing:mpesa", "provider_clearing", "KES")
+    kt = s.terminal_add("T1", "A1")
+    s.start()
+    try:
+        st, _, data = s.move("fund", {"type": "float_topup",
+                                      "currency": "KES", "amount": "10.00",
+                                      "debit": "clearing:mpesa",
+                                      "credit": "agent:A1:float"})
+        assert st == 201, data
+        # silent: closed at the login deadline
+        raw = socket.create_connection(("127.0.0.1", s.pos_port),
+                                       timeout=10)
+        t0 = time.monotonic()
+        assert raw.recv(100) == b""
+        assert 0.5 < time.monotonic() - t0 < 3
+        raw.close()
+        # a trickle (one byte every 100 ms) does not move the deadline
+        raw = socket.create_connection(("127.0.0.1", s.pos_port),
+                                       timeout=10)
+        t0 = time.monotonic()
+        closed = False
+        for b in b"\x00\x50" + bytes(60):
+            try:
+                raw.sendall(bytes([b]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+            if time.monotonic() - t0 > 3:
+                break
+        if not closed:
+            raw.settimeout(5)
+            try:
+                assert raw.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        assert time.monotonic() - t0 < 3.5
+        raw.close()
+        # LOGIN in two pieces, 200 ms apart
+        t = s.term("T1", kt)
+        cn = os.urandom(16)
+        f = frame(LOGIN, 1, 0, {1: "T1", 2: cn, 3: "split"}, kt)
+        t.send_raw(f[:7])
+        time.sleep(0.2)
+        t.send_raw(f[7:])
+        typ, rid, _, body, _, _ = t.read_frame()
+        assert typ == LOGIN_OK and rid == 1, (hex(typ), body)
+        t.close()
+        # several frames in one write; a transfer sent byte by byte
+        t = s.term("T1", kt)
+        assert t.login()[0] == LOGIN_OK
+        many = b""
+        for i in range(5):
+            t.req += 1
+            many += frame(ECHO, t.req, t.tx, {1: i}, t.ks)
+            t.tx += 1
+        t.send_raw(many)
+        got = sorted(t.read_frame()[1] for _ in range(5))
+        assert got == list(range(t.req - 4, t.req + 1)), got
+        t.req += 1
+        f = frame(FLOAT_TRANSFER, t.req, t.tx,
+                  {1: os.urandom(16), 2: 100, 3: 404, 4: "A2"}, t.ks)
+        t.tx += 1
+        for b in f:
+            t.send_raw(bytes([b]))
+            time.sleep(0.001)
+        typ, rid, _, body, _, _ = t.read_frame()
+        assert typ == FLOAT_TRANSFER | RESP and body[1] == APPROVED, body
+        t.close()
+        assert s.balance("agent:A2:float") == "1.00"
+    finally:
+        s.stop()
+
+
+TESTS = [t_pos_tls_login_transfer, t_pos_tls_refusals, t_pos_tls_config,
+         t_pos_plain_transport]
