@@ -67,7 +67,7 @@
 
 #define CLOSE_FLUSH_S 5 /* CLOSING: flush output within (§3.2) */
 #define IN_MAX        (2 * POS_FRAME_MAX) /* input held per connection */
-#define TICK_MS       100  /* timing wheel resolution */
+#define TICK_MS       100                 /* timing wheel resolution */
 #define WHEEL_SLOTS   1024 /* 102.4 s per turn; longer deadlines go round */
 #define EP_BATCH      256  /* epoll events taken per call */
 #define TRIM_OPS      256  /* see on_tick */
@@ -92,20 +92,20 @@ struct conn {
 	/* plaintext: its wheel slot's list; TLS: p->tls_live; dead:
 	 * p->dead */
 	struct conn *prev, *next;
-	struct conn_tls *tls;  /* NULL: plaintext */
-	uint8_t *in;           /* plaintext: unfinished input, or NULL */
-	struct evbuffer *out;  /* plaintext: unsent output, or NULL */
-	int fd;                /* plaintext; -1 once closed */
-	uint32_t due;          /* plaintext: deadline, in ticks */
-	uint32_t slot_due;     /* the tick of the wheel slot it sits in */
-	uint32_t n_ops;        /* storage jobs pointing at this conn */
-	uint16_t in_len;       /* bytes at in (< IN_MAX) */
-	uint8_t ep;            /* plaintext: EPOLLIN|EPOLLOUT registered */
-	uint8_t deadline;      /* plaintext: enum deadline */
-	bool is_dead;          /* closed; waiting to be freed */
-	bool is_logged_in;     /* timeouts switched to idle */
-	bool is_throttled;     /* reading stopped: output too big */
-	bool is_in_wheel;      /* plaintext, live */
+	struct conn_tls *tls; /* NULL: plaintext */
+	uint8_t *in;          /* plaintext: unfinished input, or NULL */
+	struct evbuffer *out; /* plaintext: unsent output, or NULL */
+	int fd;               /* plaintext; -1 once closed */
+	uint32_t due;         /* plaintext: deadline, in ticks */
+	uint32_t slot_due;    /* the tick of the wheel slot it sits in */
+	uint32_t n_ops;       /* storage jobs pointing at this conn */
+	uint16_t in_len;      /* bytes at in (< IN_MAX) */
+	uint8_t ep;           /* plaintext: EPOLLIN|EPOLLOUT registered */
+	uint8_t deadline;     /* plaintext: enum deadline */
+	bool is_dead;         /* closed; waiting to be freed */
+	bool is_logged_in;    /* timeouts switched to idle */
+	bool is_throttled;    /* reading stopped: output too big */
+	bool is_in_wheel;     /* plaintext, live */
 	struct svc_pos_session sess;
 };
 
@@ -128,7 +128,7 @@ struct net_pos {
 	struct dbq *dbq;
 	struct readq *rq; /* NULL: pos_readers 0, reads go to dbq */
 	const struct config *cfg;
-	SSL_CTX *tls;     /* NULL: plaintext */
+	SSL_CTX *tls; /* NULL: plaintext */
 	struct evconnlistener *lst;
 	struct event *reap_ev;
 	struct event *rq_ev; /* readers' wake-up (rq_fd) */
@@ -292,10 +292,10 @@ static size_t
 out_len(const struct conn *c)
 {
 	if (c->tls != NULL)
-		return c->tls->bev != NULL ? evbuffer_get_length(
-		                                 bufferevent_get_output(
-		                                     c->tls->bev))
-		                           : 0;
+		return c->tls->bev != NULL
+		           ? evbuffer_get_length(
+				 bufferevent_get_output(c->tls->bev))
+		           : 0;
 	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
 }
 
@@ -575,8 +575,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			}
 			{
 				static const char *const doing[] = {
-				    "-", "login", "idle", "writing",
-				    "closing"};
+				    "-", "login", "idle", "writing", "closing"};
 
 				log_msg(LOG_POS, LOG_LEVEL_INFO,
 				        "event=%s peer=%s terminal=%s "
@@ -834,9 +833,8 @@ static void
 process_input(struct conn *c)
 {
 	struct net_pos *p = c->p;
-	struct evbuffer *in = c->tls != NULL
-	                          ? bufferevent_get_input(c->tls->bev)
-	                          : NULL;
+	struct evbuffer *in =
+	    c->tls != NULL ? bufferevent_get_input(c->tls->bev) : NULL;
 	size_t off = 0; /* plaintext: bytes of c->in consumed */
 
 	while (!c->is_dead && !c->is_throttled && !p->is_draining &&
@@ -854,7 +852,8 @@ process_input(struct conn *c)
 		out_init(&out, p);
 		len = MIN(len, (size_t)POS_FRAME_MAX);
 		if (in != NULL) {
-			if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
+			if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) ==
+			    NULL)
 				break;
 		} else {
 			buf = c->in + off;
@@ -1109,7 +1108,7 @@ tls_ctx_new(const struct config *cfg)
 	    SSL_CTX_check_private_key(ctx) != 1)
 		goto fail;
 	return ctx;
-fail: {
+fail : {
 	char reason[160] = "";
 
 	ERR_error_string_n(ERR_peek_last_error(), reason, sizeof reason);
@@ -1159,15 +1158,15 @@ readers_start(struct net_pos *p)
 		return 0;
 	if ((p->rq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		return -1;
-	p->rq_ev = event_new(p->base, p->rq_fd, EV_READ | EV_PERSIST,
-	                     on_rq_wake, p);
+	p->rq_ev =
+	    event_new(p->base, p->rq_fd, EV_READ | EV_PERSIST, on_rq_wake, p);
 	if (p->rq_ev == NULL || event_add(p->rq_ev, NULL) != 0)
 		return -1;
 	/* as deep as the writer's queue: each connection has at most
 	 * pos_max_inflight requests anyway; past it reads go to dbq */
-	p->rq = readq_new(cfg->store, (size_t)cfg->pos_readers,
-	                  (size_t)cfg->dbq_queue_max, rq_wake, p, err,
-	                  sizeof err);
+	p->rq =
+	    readq_new(cfg->store, (size_t)cfg->pos_readers,
+	              (size_t)cfg->dbq_queue_max, rq_wake, p, err, sizeof err);
 	if (p->rq == NULL) {
 		log_msg(LOG_POS, LOG_LEVEL_ERROR,
 		        "event=readers_failed reason=\"%s\"", err);
@@ -1241,7 +1240,8 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 		snprintf(where, cap, "[%s]:%d", host, port);
 	}
 	log_msg(LOG_POS, LOG_LEVEL_NOTICE,
-	        "event=pos_transport tls=%s readers=%lld", p->tls ? "on" : "off",
+	        "event=pos_transport tls=%s readers=%lld",
+	        p->tls ? "on" : "off",
 	        p->rq != NULL ? (long long)cfg->pos_readers : 0LL);
 	return p;
 fail:

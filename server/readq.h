@@ -33,8 +33,8 @@ struct readq;
  * Returns NULL (reason in err) if a connection or a thread fails.
  */
 struct readq *readq_new(const char *store_url, size_t n_threads,
-                        size_t queue_max, void (*wake)(void *),
-                        void *wake_arg, char *err, size_t errlen);
+                        size_t queue_max, void (*wake)(void *), void *wake_arg,
+                        char *err, size_t errlen);
 
 /* Queues job (job->call set; takes it on success).  Returns 0, or -1 when
  * full or stopping: the caller still owns job (and may post it to the

@@ -749,8 +749,7 @@ on_lookup(struct svc_pos *s, struct svc_pos_session *ss,
 	memcpy(op->txn_id, txn_id, POS_ID_LEN);
 	op->job.call = lookup_call;
 	/* REV_LOOKUP is the first step of a write: it stays on the writer */
-	op->is_read =
-	    kind == SVC_POS_OP_STATUS || kind == SVC_POS_OP_RECEIPT;
+	op->is_read = kind == SVC_POS_OP_STATUS || kind == SVC_POS_OP_RECEIPT;
 	ss->n_inflight++;
 	out->post = op;
 }
@@ -1639,10 +1638,9 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		 * is retried there too.  An unknown terminal at LOGIN is an
 		 * answer: provisioning commits before a terminal can use it.
 		 */
-		bool is_miss =
-		    op->job.call_rc != STORE_OK &&
-		    !(op->kind == SVC_POS_OP_LOGIN &&
-		      op->job.call_rc == STORE_NOT_FOUND);
+		bool is_miss = op->job.call_rc != STORE_OK &&
+		               !(op->kind == SVC_POS_OP_LOGIN &&
+		                 op->job.call_rc == STORE_NOT_FOUND);
 
 		if (!is_miss && op->kind != SVC_POS_OP_LOGIN)
 			is_miss = op->found_rc != STORE_OK;

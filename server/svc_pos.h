@@ -68,7 +68,7 @@ struct svc_pos {
  * docs/benchmarks.md), so fields are ordered by size and narrow.
  */
 struct svc_pos_session {
-	uint8_t ks[POS_KEY_LEN];  /* session key; wiped by _fini */
+	uint8_t ks[POS_KEY_LEN]; /* session key; wiped by _fini */
 	uint64_t session_id;
 	uint64_t last_rx;         /* last accepted terminal counter */
 	uint64_t next_tx;         /* next counter the server sends */

@@ -100,10 +100,9 @@ handshake(struct sokoterm_tls *s, uint32_t timeout_ms, char *why, size_t cap)
 
 			if (v != X509_V_OK) {
 				if (why != NULL && cap > 0)
-					snprintf(why, cap,
-					         "certificate: %s",
-					         X509_verify_cert_error_string(
-					             v));
+					snprintf(
+					    why, cap, "certificate: %s",
+					    X509_verify_cert_error_string(v));
 				ERR_clear_error();
 			} else {
 				set_why(why, cap, "handshake");

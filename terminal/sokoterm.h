@@ -325,11 +325,10 @@ struct sokoterm_tls; /* opaque: one TLS session over a connected socket */
  */
 enum sokoterm_err sokoterm_tls_open(struct sokoterm_tls **out, int fd,
                                     const char *host, const char *ca_file,
-                                    uint32_t timeout_ms, char *why,
-                                    size_t cap);
+                                    uint32_t timeout_ms, char *why, size_t cap);
 /* sokoterm_posix_pump() through the TLS session s.  Same results. */
-enum sokoterm_err sokoterm_tls_pump(struct sokoterm *t,
-                                    struct sokoterm_tls *s, uint32_t wait_ms);
+enum sokoterm_err sokoterm_tls_pump(struct sokoterm *t, struct sokoterm_tls *s,
+                                    uint32_t wait_ms);
 /* Sends close_notify (best effort, never blocks long) and frees s.
  * Does not close the socket.  NULL-safe. */
 void sokoterm_tls_close(struct sokoterm_tls *s);
