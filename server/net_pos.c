@@ -906,7 +906,8 @@ process_input(struct conn *c)
 static void
 peer_label(char *dst, size_t cap, const struct sockaddr *sa)
 {
-	char host[48] = "?"; /* INET6_ADDRSTRLEN: fits sess.peer with port */
+	/* with ":65535" this fits sess.peer exactly */
+	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
 
 	if (sa->sa_family == AF_INET) {
