@@ -489,6 +489,13 @@ plain_read(struct conn *c)
 	size_t have = c->in_len;
 	ssize_t n;
 
+	/* reading is on only while what is kept is less than one frame
+	 * (more is decoded, or the connection is throttled, not reading);
+	 * were it ever full, recv would read 0 bytes and look like EOF */
+	if (have >= sizeof p->rbuf) {
+		conn_close(c, "input_full");
+		return;
+	}
 	if (have > 0)
 		memcpy(p->rbuf, c->in, have);
 	n = recv(c->fd, p->rbuf + have, sizeof p->rbuf - have, 0);
