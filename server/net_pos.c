@@ -146,6 +146,7 @@ struct net_pos {
 	size_t n_conns;  /* live */
 	size_t n_ops;    /* storage jobs in flight, all connections */
 	size_t ops_peak; /* most n_ops since the last trim */
+	uint32_t trim_tick; /* tick of the last trim */
 	bool is_draining;
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
 	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
@@ -558,7 +559,8 @@ on_epoll(evutil_socket_t fd, short what, void *arg)
  * thousands of requests (~2.6 kB each) between long-lived connections,
  * and glibc keeps the freed pages.  Once the requests in flight fell to
  * an eighth of a peak of at least TRIM_OPS, malloc_trim returns the
- * free pages to the system (one pass, milliseconds, after a burst only).
+ * free pages to the system (one pass, milliseconds, after a burst only,
+ * at most once a second however the load swings).
  */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -600,8 +602,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		p->done_tick = now;
 	if (p->n_ops > p->ops_peak)
 		p->ops_peak = p->n_ops;
-	if (p->ops_peak >= TRIM_OPS && p->n_ops <= p->ops_peak / 8) {
+	if (p->ops_peak >= TRIM_OPS && p->n_ops <= p->ops_peak / 8 &&
+	    now - p->trim_tick >= 1000 / TICK_MS) {
 		p->ops_peak = p->n_ops;
+		p->trim_tick = now;
 #ifdef __GLIBC__
 		(void)malloc_trim(0);
 #endif
