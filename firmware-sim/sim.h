@@ -103,6 +103,8 @@ struct sim_term_opts {
 	uint8_t key[SOKOTERM_KEY_LEN];
 	const char *queue_path;
 	uint32_t timeout_ms; /* per wait */
+	const char *tls_ca;  /* --tls-ca: TLS, server verified against this
+	                        CA file (PEM); NULL: plaintext */
 };
 
 /* Scripted mode: operations from stdin, one result line each on stdout.

@@ -51,6 +51,7 @@ struct term {
 	struct sokoterm *t;
 	char host[256], port[16];
 	int fd;
+	struct sokoterm_tls *tls; /* with --tls-ca, while the link is up */
 	bool is_manual_down;   /* `disconnect`: stay down until `reconnect` */
 	uint64_t reconnect_at; /* monotonic ms */
 	uint8_t money[MONEY_MAX][SOKOTERM_ID_LEN]; /* awaiting a RESULT */
@@ -252,9 +253,22 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 	fflush(stdout);
 }
 
+/* Closes the transport: TLS session (if any), then the socket. */
+static void
+link_close(struct term *c)
+{
+	sokoterm_tls_close(c->tls);
+	c->tls = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
 static void
 link_down(struct term *c, enum sokoterm_err why)
 {
+	sokoterm_tls_close(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -272,12 +286,20 @@ link_up(struct term *c)
 	enum sokoterm_err e;
 
 	e = sokoterm_posix_connect(c->host, c->port, 5000, &c->fd);
+	if (e == SOKOTERM_OK && c->o->tls_ca != NULL) {
+		char why[200];
+
+		/* the name checked is the one dialled: --server's host */
+		e = sokoterm_tls_open(&c->tls, c->fd, c->host, c->o->tls_ca,
+		                      5000, why, sizeof why);
+		if (e != SOKOTERM_OK)
+			fprintf(stderr, "soko-pos: TLS to %s:%s: %s\n", c->host,
+			        c->port, why);
+	}
 	if (e == SOKOTERM_OK)
 		e = sokoterm_connect(c->t, sokoterm_posix_now_ms());
 	if (e != SOKOTERM_OK) {
-		if (c->fd >= 0)
-			close(c->fd);
-		c->fd = -1;
+		link_close(c);
 		c->reconnect_at = mono_ms() + sokoterm_reconnect_delay_ms(c->t);
 		if (!c->is_quiet)
 			printf("link down err=%s\n", err_name(e));
@@ -296,7 +318,8 @@ step(struct term *c, uint32_t wait_ms)
 	uint64_t now = mono_ms();
 
 	if (c->fd >= 0) {
-		e = sokoterm_posix_pump(c->t, c->fd, wait_ms);
+		e = c->tls != NULL ? sokoterm_tls_pump(c->t, c->tls, wait_ms)
+		                   : sokoterm_posix_pump(c->t, c->fd, wait_ms);
 		if (e != SOKOTERM_OK ||
 		    sokoterm_state(c->t) == SOKOTERM_CLOSING)
 			link_down(c, e);
@@ -455,8 +478,7 @@ term_open(struct term *c, const struct sim_term_opts *o, bool is_quiet)
 static void
 term_close(struct term *c)
 {
-	if (c->fd >= 0)
-		close(c->fd);
+	link_close(c);
 	if (c->t != NULL)
 		sokoterm_disconnect(c->t);
 	sokoterm_free(c->t);

@@ -5,7 +5,8 @@
  * would use it.  See firmware-sim/README.md.
  *
  *   soko-pos script      --server H:P (--terminal ID --key HEX |
- *                        --provision F --terminal ID) --queue FILE < script
+ *                        --provision F --terminal ID) --queue FILE
+ *                        [--tls-ca FILE] < script
  *   soko-pos interactive  the same options; a console menu
  *   soko-pos fleet       --server H:P --provision F --queue-dir DIR
  *                        [--terminals N] (--duration S | --count N)
@@ -36,7 +37,7 @@ usage(void)
 	fprintf(stderr,
 	        "usage: soko-pos script|interactive --server HOST:PORT "
 	        "(--terminal ID --key HEX | --provision FILE --terminal ID) "
-	        "--queue FILE [--timeout S]\n"
+	        "--queue FILE [--timeout S] [--tls-ca FILE]\n"
 	        "       soko-pos fleet --server HOST:PORT --provision FILE "
 	        "--queue-dir DIR [--terminals N]\n"
 	        "                (--duration S | --count N) (--rate R "
@@ -82,6 +83,7 @@ enum {
 	O_OFFLINE,
 	O_IDLE,
 	O_QUEUE_VFS,
+	O_TLS_CA,
 };
 
 static const struct option longopts[] = {
@@ -115,6 +117,7 @@ static const struct option longopts[] = {
     {"offline", required_argument, NULL, O_OFFLINE},
     {"idle", no_argument, NULL, O_IDLE},
     {"queue-vfs", required_argument, NULL, O_QUEUE_VFS},
+    {"tls-ca", required_argument, NULL, O_TLS_CA},
     {NULL, 0, NULL, 0},
 };
 
@@ -320,6 +323,11 @@ main(int argc, char **argv)
 				goto bad;
 			break;
 		}
+		case O_TLS_CA:
+			/* TLS to sokod's POS listener, the server verified
+			 * against this CA (script and interactive modes) */
+			t.tls_ca = optarg;
+			break;
 		case O_MAX_RECONNECT:
 			if (num_arg(&d, optarg, false) != 0 || d < 1)
 				goto bad;
@@ -364,6 +372,12 @@ main(int argc, char **argv)
 	}
 	if (strcmp(mode, "fleet") != 0) {
 		usage();
+		return 2;
+	}
+	if (t.tls_ca != NULL) {
+		/* fleet mode drives its sockets itself (sim_fleet.c) */
+		fprintf(stderr, "soko-pos fleet: --tls-ca is for script and "
+		                "interactive modes\n");
 		return 2;
 	}
 	if (f.provision_path == NULL || f.queue_dir == NULL ||

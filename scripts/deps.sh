@@ -9,7 +9,7 @@ set -eu
 
 build_pkgs="build-essential pkg-config libevent-dev libsqlite3-dev libpq-dev
 libssl-dev libcurl4-openssl-dev libjansson-dev sqlite3 python3 ca-certificates"
-test_pkgs="clang libclang-rt-14-dev postgresql procps"
+test_pkgs="clang libclang-rt-14-dev postgresql procps openssl"
 # make bench: redis-benchmark GET is the baseline of pos.status
 bench_pkgs="redis-server redis-tools"
 

@@ -223,6 +223,14 @@ config_check(const struct config *c, char *err, size_t errlen)
 			         "pos_listen is set but pos_kek_file is not");
 			return -1;
 		}
+		/* POS TLS: both files or neither (net_pos.c) */
+		if ((c->pos_tls_cert_file[0] == '\0') !=
+		    (c->pos_tls_key_file[0] == '\0')) {
+			snprintf(err, errlen,
+			         "pos_tls_cert_file and pos_tls_key_file: set "
+			         "both or neither");
+			return -1;
+		}
 	}
 	{
 		/* log_set_levels() applies a valid spec; main applies the

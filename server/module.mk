@@ -7,7 +7,7 @@ CORE_SRCS := server/util.c server/log.c server/payment.c server/ledger.c \
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 CORE_LIB  := $(BUILD)/libsokocore.a
 
-SOKOD_SRCS := server/main.c server/net_http.c server/net_pos.c \
+SOKOD_SRCS := server/main.c server/net_http.c server/net_pos.c server/readq.c \
 	server/net_prov.c server/net_prov_mpesa.c server/net_prov_momo.c \
 	server/net_prov_paystack.c server/net_prov_flw.c server/net_prov_orange.c \
 	server/net_curl.c server/net_bill.c

@@ -1,17 +1,37 @@
 /*
  * net_pos.c - POS terminal listener: sockets, buffers, timers
- * (net_pos.h, docs/pos-protocol.md §2-3).
+ * (net_pos.h, docs/pos-protocol.md §2-3, §4.6).
  *
- * One struct conn owns its bufferevent, its session (svc_pos) and its
- * timer; conn_free() releases all of it.  A connection is never freed
+ * One struct conn owns its transport, its session (svc_pos) and its
+ * deadline; conn_free() releases all of it.  A connection is never freed
  * inside its own callback: close marks it dead and a deferred event
  * (reap) frees it, and only once no storage job still points at it.
  *
- * Bounds: input holds at most two maximal frames (read watermark); output
- * past pos_output_max stops reading from that peer until it drains;
- * login, idle (3 x heartbeat), write and closing-flush timeouts; at most
- * pos_max_inflight requests per connection (svc_pos answers BUSY) and
- * pos_max_conns connections.
+ * Two transports behind the same frame loop:
+ *  - plaintext: the socket is in the listener's own epoll set (one
+ *    libevent event for all of them) and the connection's one deadline
+ *    (login, idle, write or closing flush) is in a timing wheel ticked
+ *    every TICK_MS.  No buffer is kept while idle: bytes are read into
+ *    the listener's scratch buffer, only an unfinished frame is copied
+ *    into a buffer of the connection's own, and output the kernel did not
+ *    take at once goes into an evbuffer that is freed once drained.  An
+ *    idle logged-in terminal costs its struct conn (from a slab) and
+ *    nothing else in user memory (pos.idle_conn_bytes,
+ *    docs/benchmarks.md): no struct event, no libevent per-fd entry.
+ *  - TLS (pos_tls_cert_file): a bufferevent_openssl (TLS 1.2+) and a
+ *    login/closing timer in a struct conn_tls; the handshake is part of
+ *    CONNECTED and bounded by the login deadline.  The protocol's MAC and
+ *    counters are checked exactly as without TLS.
+ *
+ * Read-only requests (svc_pos_op.is_read) go to reader threads
+ * (readq.h, pos_readers) so they never wait behind a group commit.
+ *
+ * Bounds: input holds at most two maximal frames; output past
+ * pos_output_max stops reading from that peer until it drains; login
+ * (absolute from accept, handshake included), idle (3 x heartbeat of
+ * silence), write (no progress) and closing-flush timeouts, late by at
+ * most TICK_MS in plaintext; at most pos_max_inflight requests per
+ * connection (svc_pos answers BUSY) and pos_max_conns connections.
  */
 #include "net_pos.h"
 
@@ -22,48 +42,118 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
+#include "readq.h"
 #include "svc_pos.h"
 #include "util.h"
 
 #define CLOSE_FLUSH_S 5 /* CLOSING: flush output within (§3.2) */
+#define IN_MAX        (2 * POS_FRAME_MAX) /* input held per connection */
+#define TICK_MS       100                 /* timing wheel resolution */
+#define WHEEL_SLOTS   1024 /* 102.4 s per turn; longer deadlines go round */
+#define EP_BATCH      256  /* epoll events taken per call */
+#define TRIM_OPS      256  /* see on_tick */
+
+/* Which deadline a plaintext connection waits for. */
+enum deadline {
+	DL_NONE,  /* not in the wheel yet */
+	DL_LOGIN, /* CONNECTED: accept + pos_login_timeout_ms (absolute) */
+	DL_IDLE,  /* LOGGED_IN, nothing to send: 3 x heartbeat of silence */
+	DL_WRITE, /* output waiting: pos_write_timeout_ms without progress */
+	DL_CLOSE, /* CLOSING: CLOSE_FLUSH_S to flush, then closed */
+};
+
+/* A TLS connection's transport (plaintext ones have none). */
+struct conn_tls {
+	struct bufferevent *bev; /* NULL once reaped */
+	struct event timer;      /* login deadline, then closing flush */
+};
 
 struct conn {
 	struct net_pos *p;
-	struct bufferevent *bev; /* NULL once reaped */
-	struct event *timer;     /* login deadline, then closing flush */
+	/* plaintext: its wheel slot's list; TLS: p->tls_live; dead:
+	 * p->dead */
+	struct conn *prev, *next;
+	struct conn_tls *tls; /* NULL: plaintext */
+	uint8_t *in;          /* plaintext: unfinished input, or NULL */
+	struct evbuffer *out; /* plaintext: unsent output, or NULL */
+	int fd;               /* plaintext; -1 once closed */
+	uint32_t due;         /* plaintext: deadline, in ticks */
+	uint32_t slot_due;    /* the tick of the wheel slot it sits in */
+	uint32_t n_ops;       /* storage jobs pointing at this conn */
+	uint16_t in_len;      /* bytes at in (< IN_MAX) */
+	uint8_t ep;           /* plaintext: EPOLLIN|EPOLLOUT registered */
+	uint8_t deadline;     /* plaintext: enum deadline */
+	bool is_dead;         /* closed; waiting to be freed */
+	bool is_logged_in;    /* timeouts switched to idle */
+	bool is_throttled;    /* reading stopped: output too big */
+	bool is_in_wheel;     /* plaintext, live */
 	struct svc_pos_session sess;
-	struct conn *prev, *next; /* p->live or p->dead */
-	unsigned n_ops;           /* storage jobs pointing at this conn */
-	bool is_dead;             /* closed; waiting to be freed */
-	bool is_logged_in;        /* timeouts switched to idle */
-	bool is_throttled;        /* reading stopped: output too big */
+};
+
+/*
+ * Connections come from slabs of CONN_SLAB: no malloc header per
+ * connection, and no holes left between connections by the requests'
+ * short-lived allocations (a LOGIN op is ~2.6 kB).  A freed connection
+ * goes back to the free list; slabs are kept until net_pos_free, so the
+ * memory held is that of the most connections ever open at once
+ * (<= pos_max_conns).
+ */
+#define CONN_SLAB 128
+struct conn_slab {
+	struct conn_slab *next;
+	struct conn conns[CONN_SLAB];
 };
 
 struct net_pos {
 	struct event_base *base;
 	struct dbq *dbq;
+	struct readq *rq; /* NULL: pos_readers 0, reads go to dbq */
 	const struct config *cfg;
+	SSL_CTX *tls; /* NULL: plaintext */
 	struct evconnlistener *lst;
 	struct event *reap_ev;
+	struct event *rq_ev; /* readers' wake-up (rq_fd) */
+	int rq_fd;
+	int epfd;            /* plaintext sockets */
+	struct event *ep_ev; /* epfd readable */
+	struct event *tick_ev;
+	int64_t t0_ms;      /* monotonic ms of tick 0 */
+	uint32_t done_tick; /* wheel slots processed up to this tick */
+	struct conn *wheel[WHEEL_SLOTS];
+	struct conn *tls_live, *dead;
+	struct conn_slab *slabs;
+	struct conn *free_conns; /* linked by next */
 	struct svc_pos svc;
-	struct conn *live, *dead;
-	size_t n_conns; /* live */
-	size_t n_ops;   /* storage jobs in flight, all connections */
+	size_t n_conns;  /* live */
+	size_t n_ops;    /* storage jobs in flight, all connections */
+	size_t ops_peak; /* most n_ops since the last trim */
+	uint32_t trim_tick; /* tick of the last trim */
 	bool is_draining;
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
+	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
 };
 
 static void process_input(struct conn *c);
+static void plain_arm(struct conn *c);
 
 static void
 list_del(struct conn **head, struct conn *c)
@@ -87,16 +177,127 @@ list_add(struct conn **head, struct conn *c)
 	*head = c;
 }
 
+static const char *
+term_label(const struct conn *c)
+{
+	return c->sess.terminal_id[0] ? c->sess.terminal_id : "-";
+}
+
+/* ------------------------------------------------------ timing wheel */
+
+static uint32_t
+now_tick(const struct net_pos *p)
+{
+	return (uint32_t)((util_mono_us() / 1000 - p->t0_ms) / TICK_MS);
+}
+
+/* The tick by which ms from now have passed (rounded up). */
+static uint32_t
+tick_after(const struct net_pos *p, int64_t ms)
+{
+	return now_tick(p) + (uint32_t)((ms + TICK_MS - 1) / TICK_MS) + 1;
+}
+
+static void
+wheel_put(struct conn *c, uint32_t tick)
+{
+	struct net_pos *p = c->p;
+
+	if (c->is_in_wheel)
+		list_del(&p->wheel[c->slot_due % WHEEL_SLOTS], c);
+	c->slot_due = tick;
+	list_add(&p->wheel[tick % WHEEL_SLOTS], c);
+	c->is_in_wheel = true;
+}
+
+static void
+wheel_del(struct conn *c)
+{
+	if (c->is_in_wheel) {
+		list_del(&c->p->wheel[c->slot_due % WHEEL_SLOTS], c);
+		c->is_in_wheel = false;
+	}
+}
+
+/* Moves c's deadline.  Later: it stays in its slot and is moved on when
+ * that slot comes round (no list work per request); earlier: re-slotted
+ * now. */
+static void
+set_due(struct conn *c, uint32_t due)
+{
+	c->due = due;
+	if (!c->is_in_wheel || (int32_t)(due - c->slot_due) < 0)
+		wheel_put(c, due);
+}
+
+/* ------------------------------------------------------- connections */
+
+/* A zeroed connection from the free list (a new slab when empty). */
+static struct conn *
+conn_alloc(struct net_pos *p)
+{
+	struct conn *c;
+
+	if (p->free_conns == NULL) {
+		struct conn_slab *sl = xcalloc(1, sizeof *sl);
+		size_t i;
+
+		sl->next = p->slabs;
+		p->slabs = sl;
+		for (i = 0; i < CONN_SLAB; i++) {
+			sl->conns[i].next = p->free_conns;
+			p->free_conns = &sl->conns[i];
+		}
+	}
+	c = p->free_conns;
+	p->free_conns = c->next;
+	memset(c, 0, sizeof *c);
+	c->p = p;
+	c->fd = -1;
+	return c;
+}
+
+/* Closes the transport (the socket); the struct lives on. */
+static void
+conn_release(struct conn *c)
+{
+	if (c->tls != NULL && c->tls->bev != NULL) {
+		event_del(&c->tls->timer);
+		bufferevent_free(c->tls->bev); /* closes the socket, SSL */
+		c->tls->bev = NULL;
+	}
+	if (c->fd >= 0) {
+		evutil_closesocket(c->fd);
+		c->fd = -1;
+	}
+}
+
 static void
 conn_free(struct conn *c)
 {
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
-	if (c->timer != NULL)
-		event_free(c->timer);
+	struct net_pos *p = c->p;
+
+	conn_release(c);
+	free(c->tls);
+	free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
 	svc_pos_session_fini(&c->sess);
-	explicit_bzero(&c->sess, sizeof c->sess);
-	free(c);
+	explicit_bzero(c, sizeof *c);
+	c->next = p->free_conns;
+	p->free_conns = c;
+}
+
+/* Output queued and not yet taken by the kernel (or by TLS). */
+static size_t
+out_len(const struct conn *c)
+{
+	if (c->tls != NULL)
+		return c->tls->bev != NULL
+		           ? evbuffer_get_length(
+				 bufferevent_get_output(c->tls->bev))
+		           : 0;
+	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
 }
 
 /* Closes now (no more I/O); the struct is freed later by reap. */
@@ -109,12 +310,18 @@ conn_close(struct conn *c, const char *why)
 		return;
 	log_msg(LOG_POS, LOG_LEVEL_DEBUG,
 	        "event=close peer=%s terminal=%s why=%s", c->sess.peer,
-	        c->sess.terminal_id[0] ? c->sess.terminal_id : "-", why);
+	        term_label(c), why);
 	c->is_dead = true;
 	c->sess.state = SVC_POS_CLOSING;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	evtimer_del(c->timer);
-	list_del(&p->live, c);
+	if (c->tls != NULL) {
+		bufferevent_disable(c->tls->bev, EV_READ | EV_WRITE);
+		event_del(&c->tls->timer);
+		list_del(&p->tls_live, c);
+	} else {
+		/* no event of this batch or a later one may name c */
+		(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		wheel_del(c);
+	}
 	list_add(&p->dead, c);
 	p->n_conns--;
 	event_active(p->reap_ev, EV_TIMEOUT, 0);
@@ -131,10 +338,7 @@ on_reap(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (c = p->dead; c != NULL; c = next) {
 		next = c->next;
-		if (c->bev != NULL) {
-			bufferevent_free(c->bev); /* closes the socket */
-			c->bev = NULL;
-		}
+		conn_release(c);
 		if (c->n_ops == 0) {
 			list_del(&p->dead, c);
 			conn_free(c);
@@ -152,13 +356,360 @@ conn_closing(struct conn *c)
 	if (c->is_dead)
 		return;
 	c->sess.state = SVC_POS_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (out_len(c) == 0) {
 		conn_close(c, "closing");
 		return;
 	}
-	evtimer_add(c->timer, &tv);
+	if (c->tls != NULL) {
+		bufferevent_disable(c->tls->bev, EV_READ);
+		evtimer_add(&c->tls->timer, &tv);
+	} else {
+		plain_arm(c);
+	}
 }
+
+/* ---------------------------------------------------------- plaintext */
+
+/*
+ * Registers what the connection waits for now: input (unless closing,
+ * throttled or draining) and output room (while output waits); and
+ * switches its deadline when the kind changed.
+ */
+static void
+plain_arm(struct conn *c)
+{
+	struct net_pos *p = c->p;
+	const struct config *cfg = p->cfg;
+	bool is_closing = c->sess.state == SVC_POS_CLOSING;
+	uint8_t ep = 0, dl;
+
+	if (c->is_dead || c->fd < 0)
+		return;
+	if (!is_closing && !c->is_throttled && !p->is_draining)
+		ep |= EPOLLIN;
+	if (out_len(c) > 0)
+		ep |= EPOLLOUT;
+	if (ep != c->ep) {
+		struct epoll_event e;
+
+		memset(&e, 0, sizeof e);
+		e.events = ep;
+		e.data.ptr = c;
+		if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, c->fd, &e) != 0) {
+			conn_close(c, "epoll");
+			return;
+		}
+		c->ep = ep;
+	}
+	if (is_closing)
+		dl = DL_CLOSE;
+	else if (!c->is_logged_in)
+		dl = DL_LOGIN; /* absolute: set at accept, never moved */
+	else if (ep & EPOLLOUT)
+		dl = DL_WRITE;
+	else
+		dl = DL_IDLE;
+	if (dl == c->deadline)
+		return;
+	c->deadline = dl;
+	switch (dl) {
+	case DL_IDLE:
+		set_due(c, tick_after(p, 3000 * cfg->pos_heartbeat_s));
+		break;
+	case DL_WRITE:
+		set_due(c, tick_after(p, cfg->pos_write_timeout_ms));
+		break;
+	case DL_CLOSE:
+		set_due(c, tick_after(p, 1000 * CLOSE_FLUSH_S));
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+plain_send(struct conn *c, const uint8_t *buf, size_t len)
+{
+	ssize_t n = 0;
+
+	if (c->fd < 0)
+		return;
+	if (c->out == NULL) {
+		/* the usual case: the kernel takes the whole reply now */
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			n = 0; /* EAGAIN, or an error the next write reports */
+		if ((size_t)n == len)
+			return;
+		if ((c->out = evbuffer_new()) == NULL) {
+			conn_close(c, "nomem");
+			return;
+		}
+	}
+	evbuffer_add(c->out, buf + n, len - (size_t)n);
+}
+
+/* Room for output: push what waits; drained -> flushed close or
+ * unthrottle. */
+static void
+plain_flush(struct conn *c)
+{
+	struct net_pos *p = c->p;
+	int n;
+
+	if (c->out == NULL)
+		return;
+	n = evbuffer_write(c->out, c->fd);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		conn_close(c, "error");
+		return;
+	}
+	if (n > 0 && c->deadline == DL_WRITE) /* progress */
+		set_due(c, tick_after(p, p->cfg->pos_write_timeout_ms));
+	if (evbuffer_get_length(c->out) > 0)
+		return;
+	evbuffer_free(c->out);
+	c->out = NULL;
+	if (c->sess.state == SVC_POS_CLOSING) {
+		conn_close(c, "flushed");
+		return;
+	}
+	if (c->is_throttled) {
+		c->is_throttled = false;
+		if (!p->is_draining)
+			process_input(c);
+	}
+}
+
+/* Input: one read into the scratch buffer (after the unfinished frame
+ * kept from the last one), then the frame loop. */
+static void
+plain_read(struct conn *c)
+{
+	struct net_pos *p = c->p;
+	size_t have = c->in_len;
+	ssize_t n;
+
+	/* reading is on only while what is kept is less than one frame
+	 * (more is decoded, or the connection is throttled, not reading);
+	 * were it ever full, recv would read 0 bytes and look like EOF */
+	if (have >= sizeof p->rbuf) {
+		conn_close(c, "input_full");
+		return;
+	}
+	if (have > 0)
+		memcpy(p->rbuf, c->in, have);
+	n = recv(c->fd, p->rbuf + have, sizeof p->rbuf - have, 0);
+	if (n == 0) {
+		conn_close(c, "eof");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, "error");
+		return; /* c->in still holds what it held */
+	}
+	if (c->deadline == DL_IDLE) /* the terminal spoke */
+		set_due(c, tick_after(p, 3000 * p->cfg->pos_heartbeat_s));
+	free(c->in);
+	/* process_input() takes its bytes from c->in: the scratch buffer,
+	 * without a copy, for the duration of the call */
+	c->in = p->rbuf;
+	c->in_len = (uint16_t)(have + (size_t)n);
+	process_input(c);
+}
+
+/* The listener's epoll set is readable: dispatch its events. */
+static void
+on_epoll(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_pos *p = arg;
+	struct epoll_event evs[EP_BATCH];
+	int n, i;
+
+	(void)fd;
+	(void)what;
+	n = epoll_wait(p->epfd, evs, EP_BATCH, 0);
+	for (i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+		uint32_t e = evs[i].events;
+
+		/* closed earlier in this batch: freed only by reap, which
+		 * runs after this callback */
+		if (c->is_dead)
+			continue;
+		if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			plain_flush(c);
+		if (!c->is_dead && (c->ep & EPOLLIN) &&
+		    (e & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+			plain_read(c);
+		if (!c->is_dead && (e & (EPOLLERR | EPOLLHUP)) &&
+		    !(c->ep & EPOLLIN) && c->out == NULL)
+			conn_close(c, "hangup"); /* nothing would report it */
+		if (!c->is_dead)
+			plain_arm(c);
+	}
+}
+
+/*
+ * Every TICK_MS: the wheel slots up to now.  A connection whose deadline
+ * passed is closed; one whose deadline moved later goes to its new slot.
+ *
+ * Also gives memory back after a burst: a login storm allocates and frees
+ * thousands of requests (~2.6 kB each) between long-lived connections,
+ * and glibc keeps the freed pages.  Once the requests in flight fell to
+ * an eighth of a peak of at least TRIM_OPS, malloc_trim returns the
+ * free pages to the system (one pass, milliseconds, after a burst only,
+ * at most once a second however the load swings).
+ */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_pos *p = arg;
+	uint32_t now = now_tick(p), n = 0;
+
+	(void)fd;
+	(void)what;
+	while ((int32_t)(now - p->done_tick) > 0 && n++ < WHEEL_SLOTS) {
+		uint32_t t = ++p->done_tick;
+		struct conn *c, *next;
+
+		for (c = p->wheel[t % WHEEL_SLOTS]; c != NULL; c = next) {
+			next = c->next;
+			if ((int32_t)(c->slot_due - t) > 0)
+				continue; /* a later turn */
+			if ((int32_t)(c->due - now) > 0) {
+				wheel_put(c, c->due);
+				continue;
+			}
+			{
+				static const char *const doing[] = {
+				    "-", "login", "idle", "writing", "closing"};
+
+				log_msg(LOG_POS, LOG_LEVEL_INFO,
+				        "event=%s peer=%s terminal=%s "
+				        "doing=%s",
+				        c->deadline == DL_LOGIN
+				            ? "login_timeout"
+				            : "timeout",
+				        c->sess.peer, term_label(c),
+				        doing[c->deadline]);
+				conn_close(c, "timeout");
+			}
+		}
+	}
+	if (n > WHEEL_SLOTS) /* the loop stalled a whole turn */
+		p->done_tick = now;
+	if (p->n_ops > p->ops_peak)
+		p->ops_peak = p->n_ops;
+	if (p->ops_peak >= TRIM_OPS && p->n_ops <= p->ops_peak / 8 &&
+	    now - p->trim_tick >= 1000 / TICK_MS) {
+		p->ops_peak = p->n_ops;
+		p->trim_tick = now;
+#ifdef __GLIBC__
+		(void)malloc_trim(0);
+#endif
+	}
+}
+
+/* ---------------------------------------------------------------- TLS */
+
+static void
+tls_arm(struct conn *c)
+{
+	struct net_pos *p = c->p;
+
+	if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN) {
+		struct timeval idle = {3 * (time_t)p->cfg->pos_heartbeat_s, 0};
+		struct timeval wr = {p->cfg->pos_write_timeout_ms / 1000,
+		                     (p->cfg->pos_write_timeout_ms % 1000) *
+		                         1000};
+
+		c->is_logged_in = true;
+		evtimer_del(&c->tls->timer);
+		bufferevent_set_timeouts(c->tls->bev, &idle, &wr);
+	}
+}
+
+static void
+on_tls_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process_input(arg);
+}
+
+/* Output drained to the low watermark (0). */
+static void
+on_tls_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->is_dead)
+		return;
+	if (c->sess.state == SVC_POS_CLOSING) {
+		conn_close(c, "flushed");
+		return;
+	}
+	if (c->is_throttled) {
+		c->is_throttled = false;
+		if (!c->p->is_draining) {
+			bufferevent_enable(c->tls->bev, EV_READ);
+			process_input(c);
+		}
+	}
+}
+
+static void
+on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	unsigned long e;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		log_msg(LOG_POS, LOG_LEVEL_DEBUG,
+		        "event=tls_established peer=%s version=%s",
+		        c->sess.peer,
+		        SSL_get_version(bufferevent_openssl_get_ssl(bev)));
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_msg(LOG_POS, LOG_LEVEL_INFO,
+		        "event=timeout peer=%s terminal=%s doing=%s",
+		        c->sess.peer, term_label(c),
+		        (what & BEV_EVENT_READING) ? "idle" : "writing");
+	if ((what & BEV_EVENT_ERROR) &&
+	    (e = bufferevent_get_openssl_error(bev)) != 0) {
+		char reason[120];
+
+		ERR_error_string_n(e, reason, sizeof reason);
+		log_msg(LOG_POS, LOG_LEVEL_INFO,
+		        "event=tls_failed peer=%s terminal=%s reason=\"%s\"",
+		        c->sess.peer, term_label(c), reason);
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;
+	}
+	conn_close(c, what & BEV_EVENT_EOF       ? "eof"
+	              : what & BEV_EVENT_TIMEOUT ? "timeout"
+	                                         : "error");
+}
+
+/* Login deadline (CONNECTED, handshake included) or closing flush
+ * deadline (CLOSING). */
+static void
+on_tls_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->sess.state == SVC_POS_CONNECTED)
+		log_msg(LOG_POS, LOG_LEVEL_INFO, "event=login_timeout peer=%s",
+		        c->sess.peer);
+	conn_close(c, "timer");
+}
+
+/* -------------------------------------------------------- frame loop */
 
 static void on_op_done(struct dbq_job *job);
 
@@ -173,26 +724,39 @@ out_init(struct svc_pos_out *out, struct net_pos *p)
 	out->n_group = 0;
 }
 
+/* Posts op: a read-only call to a reader when there is one (and room),
+ * else to the storage writer.  Returns 0 or -1 (both full). */
+static int
+post_op(struct net_pos *p, struct svc_pos_op *op)
+{
+	if (op->is_read && p->rq != NULL && readq_post(p->rq, &op->job) == 0)
+		return 0;
+	op->is_read = false; /* the writer's answer is final */
+	return dbq_post(p->dbq, &op->job);
+}
+
 /* Carries out what svc_pos decided. */
 static void
 emit(struct conn *c, struct svc_pos_out *out)
 {
 	struct net_pos *p = c->p;
-	struct evbuffer *ob = bufferevent_get_output(c->bev);
 
-	if (out->len > 0)
-		bufferevent_write(c->bev, out->buf, out->len);
+	if (out->len > 0) {
+		if (c->tls != NULL)
+			bufferevent_write(c->tls->bev, out->buf, out->len);
+		else
+			plain_send(c, out->buf, out->len);
+	}
 	if (out->post != NULL) {
 		struct svc_pos_op *op = out->post;
 
 		out->post = NULL;
 		op->job.arg = c;
 		op->job.done = on_op_done;
-		if (dbq_post(p->dbq, &op->job) != 0) {
+		if (post_op(p, op) != 0) {
 			struct svc_pos_out busy;
 
 			out_init(&busy, p);
-
 			svc_pos_busy(&p->svc, &c->sess, op, &busy);
 			emit(c, &busy);
 		} else {
@@ -219,30 +783,30 @@ emit(struct conn *c, struct svc_pos_out *out)
 			                   &busy);
 			emit(c, &busy);
 		} else {
-			c->n_ops += n;
+			c->n_ops += (uint32_t)n;
 			p->n_ops += n;
 		}
 	}
-	if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN) {
-		struct timeval idle = {3 * (time_t)p->cfg->pos_heartbeat_s, 0};
-		struct timeval wr = {p->cfg->pos_write_timeout_ms / 1000,
-		                     (p->cfg->pos_write_timeout_ms % 1000) *
-		                         1000};
-
-		c->is_logged_in = true;
-		evtimer_del(c->timer);
-		bufferevent_set_timeouts(c->bev, &idle, &wr);
-	}
+	if (p->n_ops > p->ops_peak)
+		p->ops_peak = p->n_ops;
+	if (c->is_dead)
+		return;
+	if (c->tls != NULL)
+		tls_arm(c);
+	else if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN)
+		c->is_logged_in = true; /* plain_arm switches to idle */
 	if (out->is_close || c->sess.state == SVC_POS_CLOSING) {
 		conn_closing(c);
 		return;
 	}
-	if (!c->is_throttled &&
-	    evbuffer_get_length(ob) > (size_t)p->cfg->pos_output_max) {
+	if (!c->is_throttled && out_len(c) > (size_t)p->cfg->pos_output_max) {
 		/* backpressure: a peer that does not read gets no more */
 		c->is_throttled = true;
-		bufferevent_disable(c->bev, EV_READ);
+		if (c->tls != NULL)
+			bufferevent_disable(c->tls->bev, EV_READ);
 	}
+	if (c->tls == NULL)
+		plain_arm(c);
 }
 
 static void
@@ -269,27 +833,42 @@ on_op_done(struct dbq_job *job)
 		conn_closing(c);
 }
 
+/*
+ * Decodes and dispatches the frames waiting in the connection's input:
+ * the bufferevent's (TLS), or c->in (plaintext; on return whatever is
+ * left, at most IN_MAX bytes, is in a buffer of its own, or c->in is
+ * NULL).  Stops at an unfinished frame, or when the connection stops
+ * reading (throttled, draining, closing, closed).
+ */
 static void
 process_input(struct conn *c)
 {
 	struct net_pos *p = c->p;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in =
+	    c->tls != NULL ? bufferevent_get_input(c->tls->bev) : NULL;
+	size_t off = 0; /* plaintext: bytes of c->in consumed */
 
 	while (!c->is_dead && !c->is_throttled && !p->is_draining &&
 	       c->sess.state != SVC_POS_CLOSING) {
 		struct svc_pos_out out;
-		size_t len = evbuffer_get_length(in), used = 0;
+		size_t len, used = 0;
 		struct pos_frame f;
 		const char *why = "";
 		enum codec_rc rc;
 		uint8_t *buf;
 
+		len = in != NULL ? evbuffer_get_length(in) : c->in_len - off;
 		if (len == 0)
 			break;
 		out_init(&out, p);
 		len = MIN(len, (size_t)POS_FRAME_MAX);
-		if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
-			break;
+		if (in != NULL) {
+			if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) ==
+			    NULL)
+				break;
+		} else {
+			buf = c->in + off;
+		}
 		rc = pos_frame_decode(&f, buf, len, &used, &why);
 		if (rc == CODEC_NEED_MORE)
 			break;
@@ -302,77 +881,44 @@ process_input(struct conn *c)
 			break;
 		}
 		svc_pos_frame(&p->svc, &c->sess, &f, util_now_ms(), &out);
-		evbuffer_drain(in, used); /* f's views die here */
+		/* f's views die here */
+		if (in != NULL)
+			evbuffer_drain(in, used);
+		else
+			off += used;
 		emit(c, &out);
 	}
-	if (!c->is_dead && c->sess.state == SVC_POS_CLOSING)
-		evbuffer_drain(in, evbuffer_get_length(in));
-}
-
-static void
-on_read(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	process_input(arg);
-}
-
-/* Output drained to the low watermark (0). */
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	if (c->is_dead)
-		return;
-	if (c->sess.state == SVC_POS_CLOSING) {
-		conn_close(c, "flushed");
+	if (in != NULL) {
+		if (!c->is_dead && c->sess.state == SVC_POS_CLOSING)
+			evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	if (c->is_throttled) {
-		c->is_throttled = false;
-		if (!c->p->is_draining) {
-			bufferevent_enable(c->bev, EV_READ);
-			process_input(c);
+	{
+		/* plaintext: keep only an unfinished frame (or what waits
+		 * behind throttling), in a buffer of its own */
+		uint8_t *old = c->in;
+		size_t left = c->in_len - off;
+
+		c->in = NULL;
+		c->in_len = 0;
+		if (left > 0 && !c->is_dead &&
+		    c->sess.state != SVC_POS_CLOSING) {
+			c->in = xmalloc(left);
+			memcpy(c->in, old + off, left);
+			c->in_len = (uint16_t)left;
 		}
+		if (old != p->rbuf)
+			free(old);
 	}
 }
 
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
-		log_msg(LOG_POS, LOG_LEVEL_INFO,
-		        "event=timeout peer=%s terminal=%s doing=%s",
-		        c->sess.peer,
-		        c->sess.terminal_id[0] ? c->sess.terminal_id : "-",
-		        (what & BEV_EVENT_READING) ? "idle" : "writing");
-	conn_close(c, what & BEV_EVENT_EOF       ? "eof"
-	              : what & BEV_EVENT_TIMEOUT ? "timeout"
-	                                         : "error");
-}
-
-/* Login deadline (CONNECTED) or closing flush deadline (CLOSING). */
-static void
-on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
-	if (c->sess.state == SVC_POS_CONNECTED)
-		log_msg(LOG_POS, LOG_LEVEL_INFO, "event=login_timeout peer=%s",
-		        c->sess.peer);
-	conn_close(c, "timer");
-}
+/* ------------------------------------------------------------- accept */
 
 static void
 peer_label(char *dst, size_t cap, const struct sockaddr *sa)
 {
-	char host[48] = "?"; /* INET6_ADDRSTRLEN: fits sess.peer with port */
+	/* with ":65535" this fits sess.peer exactly */
+	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
 
 	if (sa->sa_family == AF_INET) {
@@ -387,6 +933,62 @@ peer_label(char *dst, size_t cap, const struct sockaddr *sa)
 		port = ntohs(in6->sin6_port);
 	}
 	snprintf(dst, cap, "%s:%d", host, port);
+}
+
+/* TLS: the bufferevent over fd (which it then owns), login timer armed.
+ * Returns 0 or -1 (fd closed). */
+static int
+tls_start(struct conn *c, evutil_socket_t fd, const struct timeval *login)
+{
+	struct net_pos *p = c->p;
+	SSL *ssl = SSL_new(p->tls);
+	struct conn_tls *t;
+
+	if (ssl == NULL) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	t = c->tls = xcalloc(1, sizeof *c->tls);
+	t->bev = bufferevent_openssl_socket_new(
+	    p->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (t->bev == NULL) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return -1;
+	}
+	/* a peer that vanishes without close_notify is an EOF, not an
+	 * error: its requests were answered or are asked again by STATUS */
+	bufferevent_openssl_set_allow_dirty_shutdown(t->bev, 1);
+	evtimer_assign(&t->timer, p->base, on_tls_timer, c);
+	bufferevent_setcb(t->bev, on_tls_read, on_tls_write, on_tls_event, c);
+	/* at most two maximal frames waiting to be decoded */
+	bufferevent_setwatermark(t->bev, EV_READ, 0, IN_MAX);
+	bufferevent_set_timeouts(t->bev, login, NULL);
+	evtimer_add(&t->timer, login);
+	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* Plaintext: fd into the epoll set, the login deadline into the wheel.
+ * Returns 0 or -1 (fd closed). */
+static int
+plain_start(struct conn *c, evutil_socket_t fd)
+{
+	struct net_pos *p = c->p;
+	struct epoll_event e;
+
+	memset(&e, 0, sizeof e);
+	e.events = EPOLLIN;
+	e.data.ptr = c;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	c->fd = fd;
+	c->ep = EPOLLIN;
+	c->deadline = DL_LOGIN;
+	set_due(c, tick_after(p, p->cfg->pos_login_timeout_ms));
+	return 0;
 }
 
 static void
@@ -418,7 +1020,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		size_t n = svc_pos_conn_refusal(b, sizeof b, 5);
 
 		/* a fresh socket's send buffer always takes 36 bytes;
-		 * best effort, never blocks */
+		 * best effort, never blocks (in clear even on a TLS
+		 * listener: no handshake is spent on a refusal) */
 		if (n > 0 && send(fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			(void)errno;
 		evutil_closesocket(fd);
@@ -426,25 +1029,16 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		        "event=refused reason=max_conns conns=%zu", p->n_conns);
 		return;
 	}
-	c = xcalloc(1, sizeof *c);
-	c->p = p;
+	c = conn_alloc(p);
 	svc_pos_session_init(&p->svc, &c->sess);
 	peer_label(c->sess.peer, sizeof c->sess.peer, sa);
-	c->bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->timer = evtimer_new(p->base, on_timer, c);
-	if (c->bev == NULL || c->timer == NULL) {
-		if (c->bev == NULL)
-			evutil_closesocket(fd);
+	if (p->tls != NULL ? tls_start(c, fd, &login) : plain_start(c, fd)) {
+		wheel_del(c);
 		conn_free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	/* at most two maximal frames waiting to be decoded */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 * POS_FRAME_MAX);
-	bufferevent_set_timeouts(c->bev, &login, NULL);
-	evtimer_add(c->timer, &login);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	list_add(&p->live, c);
+	if (c->tls != NULL)
+		list_add(&p->tls_live, c);
 	p->n_conns++;
 	log_msg(LOG_POS, LOG_LEVEL_DEBUG, "event=accept peer=%s session=%llu",
 	        c->sess.peer, (unsigned long long)c->sess.session_id);
@@ -496,6 +1090,103 @@ parse_listen(struct sockaddr_storage *ss, int *sl, const char *spec)
 	}
 }
 
+/* The listener's TLS context: TLS 1.2 or later, cert and key checked.
+ * NULL (logged) on failure. */
+static SSL_CTX *
+tls_ctx_new(const struct config *cfg)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	const char *what = "context";
+
+	if (ctx == NULL)
+		goto fail;
+	what = "min version";
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                             SSL_OP_NO_COMPRESSION);
+	/* resumption by tickets only: no per-session server memory */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* no per-connection buffers kept between records */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	what = "pos_tls_cert_file";
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->pos_tls_cert_file) !=
+	    1)
+		goto fail;
+	what = "pos_tls_key_file";
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->pos_tls_key_file,
+	                                SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)
+		goto fail;
+	return ctx;
+fail : {
+	char reason[160] = "";
+
+	ERR_error_string_n(ERR_peek_last_error(), reason, sizeof reason);
+	ERR_clear_error();
+	log_msg(LOG_POS, LOG_LEVEL_ERROR,
+	        "event=tls_config_failed what=%s reason=\"%s\"", what, reason);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+}
+
+/* A reader thread has finished jobs (any thread). */
+static void
+rq_wake(void *arg)
+{
+	struct net_pos *p = arg;
+	uint64_t one = 1;
+
+	if (write(p->rq_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_msg(LOG_POS, LOG_LEVEL_ERROR,
+		        "event=reader_wake_failed errno=%d", errno);
+}
+
+static void
+on_rq_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_pos *p = arg;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		return;
+	readq_complete(p->rq);
+}
+
+/* Readers on their own connections, unless pos_readers is 0 or the
+ * store is an in-memory SQLite database (a second connection would be
+ * another database).  Returns 0, or -1 (logged). */
+static int
+readers_start(struct net_pos *p)
+{
+	const struct config *cfg = p->cfg;
+	char err[256] = "";
+
+	if (cfg->pos_readers == 0 || strstr(cfg->store, ":memory:") != NULL ||
+	    strstr(cfg->store, "mode=memory") != NULL)
+		return 0;
+	if ((p->rq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return -1;
+	p->rq_ev =
+	    event_new(p->base, p->rq_fd, EV_READ | EV_PERSIST, on_rq_wake, p);
+	if (p->rq_ev == NULL || event_add(p->rq_ev, NULL) != 0)
+		return -1;
+	/* as deep as the writer's queue: each connection has at most
+	 * pos_max_inflight requests anyway; past it reads go to dbq */
+	p->rq =
+	    readq_new(cfg->store, (size_t)cfg->pos_readers,
+	              (size_t)cfg->dbq_queue_max, rq_wake, p, err, sizeof err);
+	if (p->rq == NULL) {
+		log_msg(LOG_POS, LOG_LEVEL_ERROR,
+		        "event=readers_failed reason=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
 struct net_pos *
 net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
             const uint8_t *kek, char *where, size_t cap)
@@ -510,11 +1201,31 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 	p->base = base;
 	p->dbq = dbq;
 	p->cfg = cfg;
+	p->rq_fd = -1;
+	p->epfd = -1;
 	p->svc.kek = kek;
 	p->svc.heartbeat_s = (uint32_t)cfg->pos_heartbeat_s;
 	p->svc.max_inflight = (uint32_t)cfg->pos_max_inflight;
 	p->svc.rand_bytes = rand_bytes;
 	p->svc.clock_ms = util_now_ms;
+	if (cfg->pos_tls_cert_file[0] != '\0' &&
+	    (p->tls = tls_ctx_new(cfg)) == NULL)
+		goto fail;
+	if (readers_start(p) != 0)
+		goto fail;
+	p->t0_ms = util_mono_us() / 1000;
+	if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		goto fail;
+	p->ep_ev = event_new(base, p->epfd, EV_READ | EV_PERSIST, on_epoll, p);
+	p->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, p);
+	{
+		struct timeval tick = {0, TICK_MS * 1000};
+
+		if (p->ep_ev == NULL || p->tick_ev == NULL ||
+		    event_add(p->ep_ev, NULL) != 0 ||
+		    event_add(p->tick_ev, &tick) != 0)
+			goto fail;
+	}
 	if (parse_listen(&ss, &sl, cfg->pos_listen) != 0)
 		goto fail;
 	p->lst = evconnlistener_new_bind(
@@ -540,33 +1251,70 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 		port = ntohs(in6->sin6_port);
 		snprintf(where, cap, "[%s]:%d", host, port);
 	}
+	log_msg(LOG_POS, LOG_LEVEL_NOTICE,
+	        "event=pos_transport tls=%s readers=%lld",
+	        p->tls ? "on" : "off",
+	        p->rq != NULL ? (long long)cfg->pos_readers : 0LL);
 	return p;
 fail:
 	net_pos_free(p);
 	return NULL;
 }
 
+/* Calls fn on every live connection (fn may close it). */
+static void
+for_each_live(struct net_pos *p, void (*fn)(struct conn *c))
+{
+	struct conn *c, *next;
+	size_t i;
+
+	for (c = p->tls_live; c != NULL; c = next) {
+		next = c->next;
+		fn(c);
+	}
+	for (i = 0; i < WHEEL_SLOTS; i++) {
+		for (c = p->wheel[i]; c != NULL; c = next) {
+			next = c->next;
+			fn(c);
+		}
+	}
+}
+
+static void
+drain_one(struct conn *c)
+{
+	if (c->tls != NULL)
+		bufferevent_disable(c->tls->bev, EV_READ);
+	else
+		plain_arm(c);
+	if (c->n_ops == 0)
+		conn_closing(c);
+}
+
 void
 net_pos_shutdown(struct net_pos *p)
 {
-	struct conn *c, *next;
-
 	if (p == NULL || p->is_draining)
 		return;
 	p->is_draining = true;
 	evconnlistener_disable(p->lst);
-	for (c = p->live; c != NULL; c = next) {
-		next = c->next;
-		bufferevent_disable(c->bev, EV_READ);
-		if (c->n_ops == 0)
-			conn_closing(c);
-	}
+	for_each_live(p, drain_one);
 }
 
 size_t
 net_pos_inflight(const struct net_pos *p)
 {
 	return p != NULL ? p->n_ops : 0;
+}
+
+static void
+free_one(struct conn *c)
+{
+	if (c->tls != NULL)
+		list_del(&c->p->tls_live, c);
+	else
+		wheel_del(c);
+	conn_free(c);
 }
 
 void
@@ -576,17 +1324,37 @@ net_pos_free(struct net_pos *p)
 
 	if (p == NULL)
 		return;
-	while ((c = p->live) != NULL) {
-		list_del(&p->live, c);
-		conn_free(c);
-	}
+	/* the readers' last answers, while their connections still exist
+	 * (a miss handed on to the stopped writer is answered BUSY) */
+	readq_stop(p->rq);
+	if (p->rq != NULL)
+		readq_complete(p->rq);
+	for_each_live(p, free_one);
 	while ((c = p->dead) != NULL) {
 		list_del(&p->dead, c);
 		conn_free(c);
 	}
+	while (p->slabs != NULL) {
+		struct conn_slab *sl = p->slabs;
+
+		p->slabs = sl->next;
+		free(sl);
+	}
+	readq_free(p->rq);
+	if (p->rq_ev != NULL)
+		event_free(p->rq_ev);
+	if (p->rq_fd >= 0)
+		close(p->rq_fd);
+	if (p->ep_ev != NULL)
+		event_free(p->ep_ev);
+	if (p->tick_ev != NULL)
+		event_free(p->tick_ev);
+	if (p->epfd >= 0)
+		close(p->epfd);
 	if (p->lst != NULL)
 		evconnlistener_free(p->lst);
 	if (p->reap_ev != NULL)
 		event_free(p->reap_ev);
+	SSL_CTX_free(p->tls);
 	free(p);
 }

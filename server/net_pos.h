@@ -17,9 +17,12 @@
 struct net_pos;
 
 /*
- * Binds cfg->pos_listen on base and starts accepting.  Borrows cfg, dbq
+ * Binds cfg->pos_listen on base and starts accepting: TLS when
+ * cfg->pos_tls_cert_file is set, and cfg->pos_readers reader threads
+ * (readq.h) on their own connections to cfg->store.  Borrows cfg, dbq
  * and kek (32 bytes), which must outlive it.  Writes "ADDR:PORT" (the
- * bound port) into where.  Returns NULL if it cannot bind.
+ * bound port) into where.  Returns NULL (logged) if it cannot bind, load
+ * the certificate or start the readers.
  */
 struct net_pos *net_pos_new(struct event_base *base, struct dbq *dbq,
                             const struct config *cfg, const uint8_t *kek,

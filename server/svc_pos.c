@@ -655,6 +655,7 @@ on_login(struct svc_pos *s, struct svc_pos_session *ss,
 	op->login_auth_len = f->auth_len;
 	memcpy(op->login_mac, f->mac, POS_MAC_LEN);
 	op->job.call = login_call;
+	op->is_read = true;
 	ss->is_login_pending = true;
 	out->post = op;
 }
@@ -771,6 +772,8 @@ on_lookup(struct svc_pos *s, struct svc_pos_session *ss,
 	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
 	memcpy(op->txn_id, txn_id, POS_ID_LEN);
 	op->job.call = lookup_call;
+	/* REV_LOOKUP is the first step of a write: it stays on the writer */
+	op->is_read = kind == SVC_POS_OP_STATUS || kind == SVC_POS_OP_RECEIPT;
 	ss->n_inflight++;
 	out->post = op;
 }
@@ -1712,6 +1715,29 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 			ss->is_login_pending = false;
 		svc_pos_op_free(op);
 		return;
+	}
+	if (op->is_read) {
+		/*
+		 * Served by a reader (svc_pos_op.is_read).  A row found there
+		 * is committed, so it is the answer.  A miss may be a request
+		 * still queued on the writer (a transfer sent just before,
+		 * possibly on the terminal's previous connection): the writer
+		 * runs its calls after the commits queued before them, so it
+		 * answers exactly as before readers existed.  A failed read
+		 * is retried there too.  An unknown terminal at LOGIN is an
+		 * answer: provisioning commits before a terminal can use it.
+		 */
+		bool is_miss = op->job.call_rc != STORE_OK &&
+		               !(op->kind == SVC_POS_OP_LOGIN &&
+		                 op->job.call_rc == STORE_NOT_FOUND);
+
+		if (!is_miss && op->kind != SVC_POS_OP_LOGIN)
+			is_miss = op->found_rc != STORE_OK;
+		op->is_read = false;
+		if (is_miss) {
+			out->post = op;
+			return;
+		}
 	}
 	switch (op->kind) {
 	case SVC_POS_OP_LOGIN:

@@ -62,18 +62,25 @@ struct svc_pos {
 	struct svc_pos_agent_slot agents[SVC_POS_AGENT_SLOTS];
 };
 
+/*
+ * One connection's session.  Kept small: an idle logged-in terminal costs
+ * its struct conn (net_pos.c) and this, nothing else (pos.idle_conn_bytes,
+ * docs/benchmarks.md), so fields are ordered by size and narrow.
+ */
 struct svc_pos_session {
-	enum svc_pos_state state;
-	bool is_login_pending; /* LOGIN posted, its lookup not back yet */
-	char peer[64];         /* "ADDR:PORT", for logs; set by the caller */
+	uint8_t ks[POS_KEY_LEN]; /* session key; wiped by _fini */
 	uint64_t session_id;
-	char terminal_id[STORE_POS_ID_MAX + 1]; /* after LOGIN_OK */
-	char agent_code[STORE_POS_ID_MAX + 1];
-	int64_t float_account_id; /* the agent's float */
-	uint8_t ks[POS_KEY_LEN];  /* session key; wiped by _fini */
 	uint64_t last_rx;         /* last accepted terminal counter */
 	uint64_t next_tx;         /* next counter the server sends */
-	uint32_t n_inflight;      /* requests posted, not yet answered */
+	int64_t float_account_id; /* the agent's float */
+	char terminal_id[STORE_POS_ID_MAX + 1]; /* after LOGIN_OK */
+	char agent_code[STORE_POS_ID_MAX + 1];
+	/* "ADDR:PORT", for logs; set by the caller (an IPv6 address with
+	 * its port fits: INET6_ADDRSTRLEN - 1 + ":65535") */
+	char peer[52];
+	uint16_t n_inflight;   /* requests posted, not yet answered */
+	uint8_t state;         /* enum svc_pos_state */
+	bool is_login_pending; /* LOGIN posted, its lookup not back yet */
 };
 
 enum svc_pos_op_kind {
@@ -113,6 +120,12 @@ struct svc_pos_advice {
 struct svc_pos_op {
 	struct dbq_job job; /* job.arg, job.done: the caller's */
 	enum svc_pos_op_kind kind;
+	/* a read-only call (LOGIN, STATUS, RECEIPT): the caller may run it
+	 * on a reader connection instead of the storage writer, and clears
+	 * it when it posts to the writer.  A reader's miss or failure goes
+	 * back to the writer (svc_pos_done returns it in out->post), so an
+	 * answer is never older than what the writer would have given. */
+	bool is_read;
 	const struct svc_pos *svc;
 	uint16_t type; /* the request's type */
 	uint32_t req_id;

@@ -20,6 +20,26 @@ $(TERM_LIB): $(TERM_OBJS)
 
 all: $(TERM_LIB)
 
+# libsokoterm_tls.a: the optional TLS layer of the POSIX helper
+# (io_tls.c, OpenSSL).  Its own archive, so that libsokoterm.a and every
+# host that does not use TLS link without OpenSSL.  Hosts that do link
+# $(TERM_TLS_LIBS) before $(TERM_LIBS).
+TERM_TLS_OBJS := $(BUILD)/terminal/io_tls.o
+TERM_TLS_LIB  := $(BUILD)/libsokoterm_tls.a
+TERM_TLS_LIBS  = $(TERM_TLS_LIB) $(shell pkg-config --libs openssl 2>/dev/null)
+ALL_DEPS      += $(TERM_TLS_OBJS:.o=.d)
+
+$(BUILD)/terminal/io_tls.o: terminal/io_tls.c
+	@mkdir -p $(@D)
+	$(CC) $(TERM_CFLAGS) $(shell pkg-config --cflags openssl 2>/dev/null) \
+	    -c $< -o $@
+
+$(TERM_TLS_LIB): $(TERM_TLS_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+all: $(TERM_TLS_LIB)
+
 # The canary library: libsokoterm with its test-only fault switch
 # compiled in (-DSOKOTERM_FAULTS; SOKOTERM_FAULT=send_before_store sends a
 # money request before it is stored, see sokoterm.c).  Only the engine is

@@ -306,4 +306,31 @@ enum sokoterm_err sokoterm_posix_connect(const char *host, const char *port,
 enum sokoterm_err sokoterm_posix_pump(struct sokoterm *t, int fd,
                                       uint32_t wait_ms);
 
+/* ---- terminal/io_tls.c: optional TLS for the POSIX helper ------------
+ * In libsokoterm_tls.a, which links OpenSSL (-lssl -lcrypto); the rest of
+ * the library never needs it.  TLS is an extra layer under the protocol
+ * (docs/pos-protocol.md §4.6): frames keep their MAC and counters. */
+
+struct sokoterm_tls; /* opaque: one TLS session over a connected socket */
+
+/*
+ * TLS 1.2+ client handshake on fd (connected, e.g. by
+ * sokoterm_posix_connect), within timeout_ms.  The server's certificate
+ * must chain to a certificate in ca_file (PEM) and name host: a DNS name
+ * (also sent as SNI) or an IP address literal.  Verification is always
+ * on; there is no switch to turn it off.  On OK *out holds the session
+ * (fd stays the caller's: close it after sokoterm_tls_close).  Else ARG,
+ * NOMEM or IO, with a static or short reason in why (cap bytes; may be
+ * NULL).  IO.
+ */
+enum sokoterm_err sokoterm_tls_open(struct sokoterm_tls **out, int fd,
+                                    const char *host, const char *ca_file,
+                                    uint32_t timeout_ms, char *why, size_t cap);
+/* sokoterm_posix_pump() through the TLS session s.  Same results. */
+enum sokoterm_err sokoterm_tls_pump(struct sokoterm *t, struct sokoterm_tls *s,
+                                    uint32_t wait_ms);
+/* Sends close_notify (best effort, never blocks long) and frees s.
+ * Does not close the socket.  NULL-safe. */
+void sokoterm_tls_close(struct sokoterm_tls *s);
+
 #endif

@@ -22,6 +22,7 @@ import test_bills  # noqa: E402
 import test_disbursements  # noqa: E402
 import test_c2b  # noqa: E402
 import test_prov_more  # noqa: E402
+import test_pos_tls  # noqa: E402
 
 
 def main():
@@ -40,9 +41,10 @@ def main():
                   "integration_pg")
     for fn in (test_http.TESTS + test_crash.TESTS + test_pos.TESTS +
                test_fleet.TESTS + test_fleet_crash.TESTS +
-               test_pos_kill.TESTS + test_providers.TESTS +
-               test_bills.TESTS + test_disbursements.TESTS +
-               test_c2b.TESTS + test_prov_more.TESTS):
+               test_pos_kill.TESTS + test_pos_tls.TESTS +
+               test_providers.TESTS + test_bills.TESTS +
+               test_disbursements.TESTS + test_c2b.TESTS +
+               test_prov_more.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)

@@ -7,7 +7,8 @@
  * Covers REVERSAL (tombstone, lost race, compensation, NOT_REVERSIBLE),
  * ADVICE_BATCH (per-item results, one group, the answer after the last
  * item), EOD_TOTALS (the fake clock reaches the close; equal and
- * mismatching totals) and RECEIPT.
+ * mismatching totals), RECEIPT, and STATUS served by a reader (a miss
+ * goes on to the writer).
  */
 #include "svc_pos.h"
 
@@ -458,6 +459,80 @@ test_receipt(void)
 	svc_pos_session_fini(&ss);
 }
 
+/* STATUS on a reader (svc_pos_op.is_read): a row found there is the
+ * answer; a miss or a failed read goes on to the writer, whose answer is
+ * final.  REVERSAL's lookup is never a reader's. */
+static void
+test_status_reader(void)
+{
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+	int round;
+
+	logged_in(&ss);
+	for (round = 0; round < 2; round++) {
+		memset(&m, 0, sizeof m);
+		m.type = POS_MSG_STATUS;
+		memcpy(m.u.status.txn_id, TXN, POS_ID_LEN);
+		o = send_req(&ss, &m);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_STATUS);
+		if (op == NULL)
+			return;
+		CHECK(op->is_read);
+		CHECK_EQ_INT(ss.n_inflight, 1);
+		/* the reader: not found (round 0) or failed (round 1) */
+		op->job.call_rc = round == 0 ? STORE_OK : STORE_RETRY;
+		op->found_rc = STORE_NOT_FOUND;
+		o = done(&ss, op);
+		CHECK_EQ_INT(o.len, 0);
+		CHECK(o.post == op);
+		CHECK(!op->is_read);
+		CHECK_EQ_INT(ss.n_inflight, 1);
+		/* the writer, after the commits queued before it: found */
+		op->job.call_rc = STORE_OK;
+		op->found_rc = STORE_OK;
+		memset(&op->found, 0, sizeof op->found);
+		op->found.type = POS_MSG_FLOAT_TRANSFER;
+		op->found.rc = LEDGER_OK;
+		op->found.amount_minor = 500;
+		op->found.currency = 404;
+		op->found.ledger_txn_id = 7;
+		o = done(&ss, op);
+		CHECK(o.post == NULL);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_STATUS_RESP);
+		CHECK_EQ_INT(r.u.status_resp.code, POS_CODE_APPROVED);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+	}
+	/* found by the reader: answered at once */
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_STATUS;
+	memcpy(m.u.status.txn_id, TXN, POS_ID_LEN);
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL);
+	if (op == NULL)
+		return;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_OK;
+	op->found.type = POS_MSG_FLOAT_TRANSFER;
+	op->found.rc = LEDGER_OK;
+	op->found.ledger_txn_id = 8;
+	o = done(&ss, op);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.status_resp.code, POS_CODE_APPROVED);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+	/* a REVERSAL's lookup stays on the writer */
+	o = reversal(&ss);
+	CHECK(o.post != NULL && !o.post->is_read);
+	svc_pos_op_free(o.post);
+	svc_pos_session_fini(&ss);
+}
+
 int
 main(void)
 {
@@ -468,5 +543,6 @@ main(void)
 	RUN(test_advice_batch);
 	RUN(test_eod);
 	RUN(test_receipt);
+	RUN(test_status_reader);
 	return check_report("svc_pos");
 }
