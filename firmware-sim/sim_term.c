@@ -512,8 +512,31 @@ script_line(struct term *c, char *line)
 		         "to %s %s %s", w[1], cur->alpha, w[2]);
 		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
 	}
-	if (strcmp(w[0], "status") == 0 && n == 2) {
-		r.op = SOKOTERM_OP_STATUS;
+	if ((strcmp(w[0], "collect") == 0 || strcmp(w[0], "cash_out") == 0) &&
+	    n == 5) {
+		/* collect|cash_out MSISDN PROVIDER AMOUNT CURRENCY */
+		if ((cur = sim_prov_currency(w[4])) == NULL ||
+		    sim_prov_amount(&r.amount, cur, w[3]) != 0) {
+			fprintf(stderr,
+			        "soko-pos: bad amount/currency: %s %s\n", w[3],
+			        w[4]);
+			return -1;
+		}
+		r.op = w[0][1] == 'o' ? SOKOTERM_OP_COLLECT
+		                      : SOKOTERM_OP_CASH_OUT;
+		r.currency = cur->numeric;
+		r.msisdn = w[1];
+		r.provider = w[2];
+		snprintf(c->pending_detail, sizeof c->pending_detail,
+		         "from %s via %s %s %s", w[1], w[2], cur->alpha, w[3]);
+		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
+	}
+	if ((strcmp(w[0], "status") == 0 || strcmp(w[0], "receipt") == 0 ||
+	     strcmp(w[0], "reversal") == 0) &&
+	    n == 2) {
+		r.op = w[0][0] == 's'   ? SOKOTERM_OP_STATUS
+		       : w[0][2] == 'c' ? SOKOTERM_OP_RECEIPT
+		                        : SOKOTERM_OP_REVERSAL;
 		if (strcmp(w[1], "last") == 0 && c->has_last) {
 			memcpy(r.txn_id, c->last_txn, SOKOTERM_ID_LEN);
 		} else if (sim_prov_unhex(r.txn_id, SOKOTERM_ID_LEN, w[1]) !=

@@ -758,6 +758,7 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 		}
 		log_msg(LOG_POS, LOG_LEVEL_NOTICE, "event=listening pos=%s",
 		        pos_where);
+		net_pos_set_prov(d.pos, d.prov);
 	}
 	/* the readiness line: tests wait for it instead of sleeping */
 	printf("sokod ready http=%s%s%s store=%s pid=%ld\n", where,

@@ -61,6 +61,7 @@
 #include <openssl/ssl.h>
 
 #include "log.h"
+#include "net_prov.h"
 #include "readq.h"
 #include "svc_pos.h"
 #include "util.h"
@@ -71,6 +72,7 @@
 #define WHEEL_SLOTS   1024 /* 102.4 s per turn; longer deadlines go round */
 #define EP_BATCH      256  /* epoll events taken per call */
 #define TRIM_OPS      256  /* see on_tick */
+#define TERM_BUCKETS  4096 /* by_term hash heads */
 
 /* Which deadline a plaintext connection waits for. */
 enum deadline {
@@ -106,6 +108,8 @@ struct conn {
 	bool is_logged_in;    /* timeouts switched to idle */
 	bool is_throttled;    /* reading stopped: output too big */
 	bool is_in_wheel;     /* plaintext, live */
+	bool is_indexed;      /* in p->by_term (logged in, not closed) */
+	struct conn *tnext;   /* p->by_term chain */
 	struct svc_pos_session sess;
 };
 
@@ -148,6 +152,11 @@ struct net_pos {
 	size_t ops_peak; /* most n_ops since the last trim */
 	uint32_t trim_tick; /* tick of the last trim */
 	bool is_draining;
+	/* logged-in connections by terminal id, for COLLECT_RESULT pushes
+	 * (net_pos_set_prov); chained, TERM_BUCKETS heads */
+	struct conn *by_term[TERM_BUCKETS];
+	struct svc_pos_pay pay; /* the payment service, once set */
+	struct net_prov *prov;
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
 	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
 };
@@ -175,6 +184,42 @@ list_add(struct conn **head, struct conn *c)
 	if (*head != NULL)
 		(*head)->prev = c;
 	*head = c;
+}
+
+/* ------------------------------------------------ terminal index */
+
+static struct conn **
+term_head(struct net_pos *p, const char *terminal_id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *terminal_id != '\0'; terminal_id++)
+		h = (h ^ (uint8_t)*terminal_id) * 16777619u;
+	return &p->by_term[h % TERM_BUCKETS];
+}
+
+static void
+term_index(struct conn *c)
+{
+	struct conn **h = term_head(c->p, c->sess.terminal_id);
+
+	c->tnext = *h;
+	*h = c;
+	c->is_indexed = true;
+}
+
+static void
+term_unindex(struct conn *c)
+{
+	struct conn **h = term_head(c->p, c->sess.terminal_id);
+
+	for (; *h != NULL; h = &(*h)->tnext)
+		if (*h == c) {
+			*h = c->tnext;
+			break;
+		}
+	c->tnext = NULL;
+	c->is_indexed = false;
 }
 
 static const char *
@@ -312,6 +357,8 @@ conn_close(struct conn *c, const char *why)
 	        "event=close peer=%s terminal=%s why=%s", c->sess.peer,
 	        term_label(c), why);
 	c->is_dead = true;
+	if (c->is_indexed)
+		term_unindex(c);
 	c->sess.state = SVC_POS_CLOSING;
 	if (c->tls != NULL) {
 		bufferevent_disable(c->tls->bev, EV_READ | EV_WRITE);
@@ -791,6 +838,8 @@ emit(struct conn *c, struct svc_pos_out *out)
 		p->ops_peak = p->n_ops;
 	if (c->is_dead)
 		return;
+	if (!c->is_indexed && c->sess.state == SVC_POS_LOGGED_IN)
+		term_index(c);
 	if (c->tls != NULL)
 		tls_arm(c);
 	else if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN)
@@ -1357,4 +1406,67 @@ net_pos_free(struct net_pos *p)
 		event_free(p->reap_ev);
 	SSL_CTX_free(p->tls);
 	free(p);
+}
+
+/* ------------------------------------------------- payment service */
+
+static const char *
+pay_prep(void *arg, const struct svc_collection *c, const char *ref,
+         int64_t now_ms, struct store_prov *p, char *clearing, size_t cap,
+         const char **msg)
+{
+	return net_prov_collect_prep(arg, c, ref, now_ms, p, clearing, cap,
+	                             msg);
+}
+
+static void
+pay_kick(void *arg)
+{
+	net_prov_kick(arg);
+}
+
+/* A payment ended (net_prov_on_final): if a terminal started it
+ * ("pos:<terminal>:<txn>") and is connected, its undelivered results
+ * are looked up and pushed (svc_pos_results). */
+static void
+on_pay_final(void *arg, const struct store_prov *pay)
+{
+	struct net_pos *p = arg;
+	char term[STORE_POS_ID_MAX + 1];
+	const char *t, *end;
+	struct conn *c, *next;
+
+	if (strncmp(pay->pay.ref, "pos:", 4) != 0 ||
+	    pay->pay.state == PAY_UNKNOWN)
+		return;
+	t = pay->pay.ref + 4;
+	end = strrchr(t, ':');
+	if (end == NULL || (size_t)(end - t) > STORE_POS_ID_MAX)
+		return;
+	memcpy(term, t, (size_t)(end - t));
+	term[end - t] = '\0';
+	for (c = *term_head(p, term); c != NULL; c = next) {
+		struct svc_pos_out out;
+
+		next = c->tnext;
+		if (c->is_dead || strcmp(c->sess.terminal_id, term) != 0)
+			continue;
+		out_init(&out, p);
+		svc_pos_results(&p->svc, &c->sess, &out);
+		emit(c, &out);
+	}
+}
+
+void
+net_pos_set_prov(struct net_pos *p, struct net_prov *np)
+{
+	if (p == NULL || np == NULL)
+		return;
+	p->prov = np;
+	p->pay.arg = np;
+	p->pay.collect_prep = pay_prep;
+	p->pay.collect_store = net_prov_collect_store;
+	p->pay.kick = pay_kick;
+	p->svc.pay = &p->pay;
+	net_prov_on_final(np, on_pay_final, p);
 }

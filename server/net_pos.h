@@ -32,6 +32,13 @@ struct net_pos *net_pos_new(struct event_base *base, struct dbq *dbq,
  * once its in-flight requests are answered and its output flushed. */
 void net_pos_shutdown(struct net_pos *p);
 
+struct net_prov;
+
+/* Serves the provider-backed requests (COLLECT, CASH_OUT) through np,
+ * and pushes their outcomes (COLLECT_RESULT) to connected terminals.
+ * Without it they are answered UNSUPPORTED_TYPE.  NULL-safe. */
+void net_pos_set_prov(struct net_pos *p, struct net_prov *np);
+
 /* Storage jobs posted by POS connections and not yet completed. */
 size_t net_pos_inflight(const struct net_pos *p);
 

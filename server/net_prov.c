@@ -65,6 +65,9 @@ struct net_prov {
 	void *state[N_DRIVERS]; /* per driver; NULL: not configured */
 	bool on[N_DRIVERS];
 	bool any_on;
+	/* told every final state written (net_prov_on_final) */
+	void (*final_fn)(void *arg, const struct store_prov *p);
+	void *final_arg;
 };
 
 static int
@@ -311,14 +314,49 @@ update_call(struct store *st, struct dbq_job *job)
 
 /* ------------------------------------------------------ POST collections */
 
+/*
+ * The storage half of creating a collection (worker thread): checks the
+ * provider's clearing account, then writes p (with its POS link when
+ * link != NULL).  STORE_OK: created; STORE_CONFLICT: p.ref exists, p
+ * is the stored payment; *err_code set (and STORE_OK) when the clearing
+ * account is missing or wrong.
+ */
+enum store_rc
+net_prov_collect_store(struct store *st, struct store_prov *p,
+                       const char *clearing_code,
+                       const struct ledger_account *target,
+                       const struct store_pos_link *link,
+                       const char **err_code)
+{
+	struct ledger_account clearing;
+	enum store_rc rc;
+
+	*err_code = NULL;
+	rc = st->ops->account_by_code(st, clearing_code, &clearing);
+	if (rc == STORE_NOT_FOUND ||
+	    (rc == STORE_OK &&
+	     (clearing.type != LEDGER_ACCT_PROVIDER_CLEARING ||
+	      clearing.currency != p->pay.currency))) {
+		*err_code = "provider_misconfigured";
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	p->clearing_account_id = clearing.id;
+	p->target_account_id = target->id;
+	return link != NULL ? st->ops->pos_pay_create(st, p, link)
+	                    : st->ops->prov_create(st, p);
+}
+
 static enum store_rc
 create_call(struct store *st, struct dbq_job *job)
 {
 	struct pop *o = job->arg;
 	const struct config *cfg = o->np->cfg;
-	struct ledger_account target, clearing;
+	struct ledger_account target;
 	uint8_t want[32];
 	enum store_rc rc;
+	const char *err;
 
 	rc = st->ops->account_by_code(st, o->c.account, &target);
 	if (rc == STORE_NOT_FOUND) {
@@ -339,24 +377,16 @@ create_call(struct store *st, struct dbq_job *job)
 		             "in the payment's currency";
 		return STORE_OK;
 	}
-	rc = st->ops->account_by_code(st, o->drv->clearing_account(cfg),
-	                              &clearing);
-	if (rc == STORE_NOT_FOUND ||
-	    (rc == STORE_OK &&
-	     (clearing.type != LEDGER_ACCT_PROVIDER_CLEARING ||
-	      clearing.currency != o->c.cur->numeric))) {
+	memcpy(want, o->p.req_hash, sizeof want);
+	rc = net_prov_collect_store(st, &o->p, o->drv->clearing_account(cfg),
+	                            &target, NULL, &err);
+	if (rc == STORE_OK && err != NULL) {
 		o->status = 503;
-		o->err_code = "provider_misconfigured";
+		o->err_code = err;
 		o->err_msg = "the provider's clearing account is missing or "
 		             "not a provider_clearing account in this currency";
 		return STORE_OK;
 	}
-	if (rc != STORE_OK)
-		return rc;
-	o->p.clearing_account_id = clearing.id;
-	o->p.target_account_id = target.id;
-	memcpy(want, o->p.req_hash, sizeof want);
-	rc = st->ops->prov_create(st, &o->p);
 	if (rc == STORE_CONFLICT) {
 		/* the key was used: the same request gets the first answer,
 		 * another one is refused */
@@ -427,6 +457,113 @@ prov_random_ref(char *dst, size_t n)
 	return 0;
 }
 
+/*
+ * A new collection o->c under payment reference ref: its provider (known,
+ * configured, and taking this payment) into o->drv, the row into o->p
+ * (req_hash left to the caller).  NULL, or an API error code with the
+ * HTTP *status and *msg (static).
+ */
+static const char *
+collect_fill(struct pop *o, const char *ref, int64_t now, int *status,
+             const char **msg)
+{
+	struct net_prov *np = o->np;
+	const char *code;
+	size_t i;
+
+	for (i = 0; i < N_DRIVERS; i++)
+		if (strcmp(o->c.provider, drivers[i]->name) == 0)
+			break;
+	/* the bill driver is not a collection provider */
+	if (i == N_DRIVERS || drivers[i] == &prov_drv_flwbill) {
+		*status = 422;
+		*msg = "provider must be one of: mpesa, momo, paystack, "
+		       "flutterwave, orange";
+		return "provider_unknown";
+	}
+	if (!np->on[i]) {
+		*status = 503;
+		*msg = "this provider is not configured";
+		return "provider_disabled";
+	}
+	o->drv = drivers[i];
+	if ((code = o->drv->check(np->cfg, &o->c, msg)) != NULL) {
+		*status = 422;
+		return code;
+	}
+	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
+	o->p.pay.currency = o->c.cur->numeric;
+	o->p.pay.amount_minor = o->c.amount_minor;
+	o->p.pay.created_ms = now;
+	o->p.kind = STORE_PROV_COLLECT;
+	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
+	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
+	if (o->drv->client_ref(o) != 0) {
+		*status = 503;
+		*msg = "no randomness";
+		return "retry_later";
+	}
+	o->p.call_state = STORE_CALL_TO_SEND;
+	o->p.next_at_ms = now;
+	o->p.deadline_ms = now + np->pol.deadline_ms;
+	return NULL;
+}
+
+const char *
+net_prov_collect_prep(struct net_prov *np, const struct svc_collection *c,
+                      const char *ref, int64_t now_ms, struct store_prov *p,
+                      char *clearing, size_t cap, const char **msg)
+{
+	struct pop *o = pop_new(np, POP_CREATE, NULL);
+	const char *code;
+	int status;
+
+	o->c = *c;
+	*msg = "";
+	code = collect_fill(o, ref, now_ms, &status, msg);
+	if (code == NULL) {
+		*p = o->p;
+		strlcpy_s(clearing, o->drv->clearing_account(np->cfg), cap);
+	}
+	pop_free(o);
+	return code;
+}
+
+void
+net_prov_kick(struct net_prov *np)
+{
+	kick(np);
+}
+
+void
+net_prov_on_final(struct net_prov *np,
+                  void (*fn)(void *arg, const struct store_prov *p),
+                  void *arg)
+{
+	np->final_fn = fn;
+	np->final_arg = arg;
+}
+
+/* Tells the owner hook (net_prov_on_final) that o's payment is now in
+ * the final state to_state, as o->u wrote it. */
+static void
+tell_final(struct pop *o, uint8_t to_state)
+{
+	struct store_prov p;
+
+	if (o->np->final_fn == NULL ||
+	    (!payment_is_final(to_state) && to_state != PAY_UNKNOWN))
+		return;
+	p = o->p;
+	p.pay.state = to_state;
+	if (o->u.result_code != NULL)
+		strlcpy_s(p.result_code, o->u.result_code,
+		          sizeof p.result_code);
+	if (o->u.receipt != NULL)
+		strlcpy_s(p.receipt, o->u.receipt, sizeof p.receipt);
+	o->np->final_fn(o->np->final_arg, &p);
+}
+
 static void
 handle_collection(struct net_prov *np, struct evhttp_request *req)
 {
@@ -462,47 +599,17 @@ handle_collection(struct net_prov *np, struct evhttp_request *req)
 		return;
 	}
 	{
-		size_t i;
+		char ref[PAYMENT_REF_MAX + 1];
 		const char *code, *msg = "";
+		int status;
 
-		for (i = 0; i < N_DRIVERS; i++)
-			if (strcmp(o->c.provider, drivers[i]->name) == 0)
-				break;
-		if (i == N_DRIVERS) {
-			net_http_error(req, 422, "provider_unknown",
-			               "provider must be one of: mpesa, momo, "
-			               "paystack, flutterwave, orange");
-			pop_free(o);
-			return;
-		}
-		if (!np->on[i]) {
-			net_http_error(req, 503, "provider_disabled",
-			               "this provider is not configured");
-			pop_free(o);
-			return;
-		}
-		o->drv = drivers[i];
-		if ((code = o->drv->check(np->cfg, &o->c, &msg)) != NULL) {
-			net_http_error(req, 422, code, msg);
+		snprintf(ref, sizeof ref, "col:%s", key);
+		if ((code = collect_fill(o, ref, now, &status, &msg)) != NULL) {
+			net_http_error(req, status, code, msg);
 			pop_free(o);
 			return;
 		}
 	}
-	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, "col:%s", key);
-	o->p.pay.currency = o->c.cur->numeric;
-	o->p.pay.amount_minor = o->c.amount_minor;
-	o->p.pay.created_ms = now;
-	o->p.kind = STORE_PROV_COLLECT;
-	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
-	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
-	if (o->drv->client_ref(o) != 0) {
-		net_http_error(req, 503, "retry_later", "no randomness");
-		pop_free(o);
-		return;
-	}
-	o->p.call_state = STORE_CALL_TO_SEND;
-	o->p.next_at_ms = now;
-	o->p.deadline_ms = now + np->pol.deadline_ms;
 	/* the request's content, for the idempotency check (the generated
 	 * reference is not content) */
 	n = snprintf(canon, sizeof canon, "col|%s|%s|%u|%lld|%s|%s",
@@ -852,6 +959,7 @@ write_done(struct dbq_job *job)
 		        alert ? " alert=reconcile" : "");
 		if (alert)
 			metrics_inc(METRIC_PROV_ALERTS);
+		tell_final(o, o->u.to_state);
 	}
 	pop_free(o);
 }
@@ -879,6 +987,7 @@ settle_done(struct dbq_job *job)
 		        o->u.receipt != NULL ? o->u.receipt : o->p.receipt,
 		        o->u.result_code != NULL ? o->u.result_code : "",
 		        job->res.is_replay);
+		tell_final(o, o->u.to_state);
 	} else {
 		/* retry_later (the row changed meanwhile, or storage): the
 		 * janitor comes back to it; anything else needs a human */

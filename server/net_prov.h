@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "store.h"
 
 struct event_base;
 struct evhttp_request;
@@ -40,5 +41,47 @@ int64_t net_prov_inflight(const struct net_prov *np);
  */
 bool net_prov_http(struct net_prov *np, struct evhttp_request *req,
                    const char *path, bool is_admin);
+
+/* ---- in-process payments: the POS channel (docs/payments.md §POS) ----
+ *
+ * "Collect this amount from this MSISDN through this provider, and tell
+ * me how it ended": net_prov_collect_prep on the loop thread fills the
+ * payment row (the provider's own checks, its client reference, the
+ * deadline); net_prov_collect_store, run by the caller's storage job on
+ * the worker, makes it durable (claim-before-send: the janitor sends it
+ * only once it is committed); net_prov_kick then wakes the janitor; the
+ * final state comes to the hook of net_prov_on_final.
+ */
+struct store;
+struct store_prov;
+struct store_pos_link;
+struct ledger_account;
+struct svc_collection;
+
+/* NULL, or the API error code (provider_unknown, provider_disabled,
+ * retry_later, or the driver's: msisdn_invalid, currency_unsupported
+ * ...) with *msg.  clearing[cap]: the provider's clearing account code,
+ * for net_prov_collect_store.  p->req_hash is the caller's. */
+const char *net_prov_collect_prep(struct net_prov *np,
+                                  const struct svc_collection *c,
+                                  const char *ref, int64_t now_ms,
+                                  struct store_prov *p, char *clearing,
+                                  size_t cap, const char **msg);
+/* Worker thread.  STORE_OK created (or *err_code, nothing written);
+ * STORE_CONFLICT: p->pay.ref exists and p is the stored payment. */
+enum store_rc net_prov_collect_store(struct store *st, struct store_prov *p,
+                                     const char *clearing_code,
+                                     const struct ledger_account *target,
+                                     const struct store_pos_link *link,
+                                     const char **err_code);
+/* Runs the janitor now (a payment was created). */
+void net_prov_kick(struct net_prov *np);
+/* fn is called on the loop thread each time a payment's state is
+ * written final (succeeded, failed, reversed) or unknown, with the
+ * payment as written; at least once per transition, more after a
+ * replay.  One hook per instance. */
+void net_prov_on_final(struct net_prov *np,
+                       void (*fn)(void *arg, const struct store_prov *p),
+                       void *arg);
 
 #endif

@@ -278,6 +278,15 @@ struct store_prov_update {
 	int64_t txn_id; /* ledger transaction to link, or 0 */
 };
 
+/* The POS terminal request that started a provider payment
+ * (pos_payments). */
+struct store_pos_link {
+	char terminal_id[STORE_POS_ID_MAX + 1];
+	uint8_t txn_id[STORE_POS_TXN_ID_LEN];
+	uint16_t type;    /* POS request type: COLLECT, CASH_OUT */
+	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK */
+};
+
 /* A callback that passed its authenticity check, and the verdict. */
 struct store_prov_callback {
 	const char *provider, *provider_ref;
@@ -454,6 +463,32 @@ struct store_ops {
 	                                     const char *provider,
 	                                     const char *provider_ref,
 	                                     const char *verdict, int64_t *n);
+
+	/* ---- provider payments started by a POS terminal
+	 * (sql/NNN_pos_payments.sql, docs/pos-protocol.md §12) ---- */
+	/* As prov_create, with the pos_payments row of l in the same
+	 * transaction: CONFLICT (p filled with the stored payment) when
+	 * p->pay.ref exists. */
+	enum store_rc (*pos_pay_create)(struct store *st, struct store_prov *p,
+	                                const struct store_pos_link *l);
+	/* The payment of (terminal_id, txn_id) and its link; NOT_FOUND. */
+	enum store_rc (*pos_pay_get)(struct store *st, const char *terminal_id,
+	                             const uint8_t *txn_id,
+	                             struct store_prov *out,
+	                             struct store_pos_link *link);
+	/* The terminal's payments in a final state (succeeded, failed,
+	 * reversed) whose result it has not acknowledged, oldest first, at
+	 * most cap (*n). */
+	enum store_rc (*pos_pay_results)(struct store *st,
+	                                 const char *terminal_id,
+	                                 struct store_prov *out,
+	                                 struct store_pos_link *links,
+	                                 size_t cap, size_t *n);
+	/* Marks the result of (terminal_id, txn_id) acknowledged, if its
+	 * payment is final and it was not yet; OK whether or not a row
+	 * changed. */
+	enum store_rc (*pos_pay_ack)(struct store *st, const char *terminal_id,
+	                             const uint8_t *txn_id, int64_t now_ms);
 
 	/* ---- invariants ---- */
 	/* Checks every ledger invariant (docs/architecture.md §Invariants)

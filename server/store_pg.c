@@ -91,6 +91,10 @@ enum pg_stmt_id {
 	P_PROV_APPLY,
 	P_PROV_CB_INSERT,
 	P_PROV_CB_COUNT,
+	P_POS_PAY_INSERT,
+	P_POS_PAY_LINK,
+	P_POS_PAY_OPEN,
+	P_POS_PAY_ACK,
 	P_COUNT
 };
 
@@ -280,6 +284,21 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"INSERT INTO bill_payments (payment_id, source_account_id, "
 		"biller_code, item_code, customer, customer_name) SELECT "
 		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
+	[P_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
+	                     "terminal_id, txn_id, type) VALUES ($1, $2, "
+	                     "decode($3, 'hex'), $4)",
+	[P_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0) "
+	                   "FROM pos_payments WHERE terminal_id = $1 AND "
+	                   "txn_id = decode($2, 'hex')",
+	[P_POS_PAY_OPEN] = "SELECT x.payment_id, encode(x.txn_id, 'hex'), "
+	                   "x.type FROM pos_payments x JOIN payments p ON "
+	                   "p.id = x.payment_id WHERE x.terminal_id = $1 AND "
+	                   "x.acked_ms IS NULL AND p.state IN (3, 4, 5) "
+	                   "ORDER BY x.payment_id LIMIT $2",
+	[P_POS_PAY_ACK] = "UPDATE pos_payments SET acked_ms = $3 WHERE "
+	                  "terminal_id = $1 AND txn_id = decode($2, 'hex') "
+	                  "AND acked_ms IS NULL AND payment_id IN (SELECT id "
+	                  "FROM payments WHERE state IN (3, 4, 5))",
 	[P_PROV_BY_REF] = "SELECT " PROV_COLS " " PROV_FROM "WHERE p.ref = $1",
 	[P_PROV_BY_PREF] = "SELECT " PROV_COLS " " PROV_FROM
 	                   "WHERE v.provider = $1 AND v.provider_ref = $2 "
@@ -2058,6 +2077,151 @@ pg_prov_create(struct store *st, struct store_prov *p)
 	return g == STORE_OK ? STORE_CONFLICT : g;
 }
 
+/* ------------------------------------ POS-started provider payments */
+
+static enum store_rc
+pg_pos_pay_create(struct store *st, struct store_prov *p,
+                  const struct store_pos_link *l)
+{
+	struct store_pg *s = PG(st);
+	char b[2][24], hex[2 * STORE_POS_TXN_ID_LEN + 1];
+	const char *vals[4];
+	enum store_rc rc, g;
+
+	if ((rc = pg_begin(st)) != STORE_OK)
+		return rc;
+	if ((rc = prov_insert(s, p)) != STORE_OK)
+		goto fail;
+	util_hex(hex, l->txn_id, STORE_POS_TXN_ID_LEN);
+	vals[0] = fmt_i64(b[0], p->pay.id);
+	vals[1] = l->terminal_id;
+	vals[2] = hex;
+	vals[3] = fmt_i64(b[1], l->type);
+	if ((rc = pg_run(s, P_POS_PAY_INSERT, 4, vals, PGRES_COMMAND_OK, NULL,
+	                 "create pos_payment")) != STORE_OK ||
+	    (rc = pg_commit(st)) != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	pg_rollback(st);
+	if (rc != STORE_CONFLICT)
+		return rc;
+	/* the ref (or the terminal's txn id) is taken: hand back the
+	 * payment of this terminal's txn id */
+	g = st->ops->pos_pay_get(st, l->terminal_id, l->txn_id, p, NULL);
+	if (g == STORE_NOT_FOUND) {
+		p->pay.id = 0;
+		return store_fail(st, STORE_FAIL,
+		                  "pos payment %s: a unique key is taken by "
+		                  "another payment", p->pay.ref);
+	}
+	return g == STORE_OK ? STORE_CONFLICT : g;
+}
+
+static enum store_rc
+pg_pos_pay_get(struct store *st, const char *terminal_id,
+               const uint8_t *txn_id, struct store_prov *out,
+               struct store_pos_link *link)
+{
+	struct store_pg *s = PG(st);
+	char hex[2 * STORE_POS_TXN_ID_LEN + 1], b[24];
+	const char *vals[2] = {terminal_id, hex};
+	int64_t type, acked;
+	PGresult *r;
+	enum store_rc rc;
+
+	util_hex(hex, txn_id, STORE_POS_TXN_ID_LEN);
+	if ((rc = pg_run(s, P_POS_PAY_LINK, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "pos_pay_get")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return STORE_NOT_FOUND;
+	}
+	vals[0] = fmt_i64(b, col_i64(r, 0, 0));
+	type = col_i64(r, 0, 1);
+	acked = col_i64(r, 0, 2);
+	PQclear(r);
+	rc = prov_one(s, P_PROV_BY_ID, 1, vals, out);
+	if (rc == STORE_NOT_FOUND)
+		return store_fail(st, STORE_FAIL, "pos payment %s has no payment",
+		                  b);
+	if (rc != STORE_OK)
+		return rc;
+	if (link != NULL) {
+		memset(link, 0, sizeof *link);
+		strlcpy_s(link->terminal_id, terminal_id,
+		          sizeof link->terminal_id);
+		memcpy(link->txn_id, txn_id, STORE_POS_TXN_ID_LEN);
+		link->type = (uint16_t)type;
+		link->acked_ms = acked;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_pos_pay_results(struct store *st, const char *terminal_id,
+                   struct store_prov *out, struct store_pos_link *links,
+                   size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[24];
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc;
+	int row, rows;
+
+	*n = 0;
+	if (cap == 0)
+		return STORE_OK;
+	vals[0] = terminal_id;
+	vals[1] = fmt_i64(b, (int64_t)MIN(cap, (size_t)INT32_MAX));
+	if ((rc = pg_run(s, P_POS_PAY_OPEN, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "pos_pay_results")) != STORE_OK)
+		return rc;
+	rows = PQntuples(r);
+	for (row = 0; row < rows && (size_t)row < cap; row++) {
+		struct store_pos_link *l = &links[row];
+
+		memset(l, 0, sizeof *l);
+		out[row].pay.id = col_i64(r, row, 0);
+		strlcpy_s(l->terminal_id, terminal_id, sizeof l->terminal_id);
+		if (unhex(l->txn_id, PQgetvalue(r, row, 1),
+		          STORE_POS_TXN_ID_LEN) != 0) {
+			PQclear(r);
+			return store_fail(st, STORE_FAIL,
+			                  "pos payment: bad txn_id");
+		}
+		l->type = (uint16_t)col_i64(r, row, 2);
+	}
+	PQclear(r);
+	for (row = 0; row < rows && (size_t)row < cap; row++) {
+		vals[0] = fmt_i64(b, out[row].pay.id);
+		rc = prov_one(s, P_PROV_BY_ID, 1, vals, &out[row]);
+		if (rc != STORE_OK)
+			return rc == STORE_NOT_FOUND
+			               ? store_fail(st, STORE_FAIL,
+			                            "pos payment %s has no "
+			                            "payment", b)
+			               : rc;
+	}
+	*n = (size_t)row;
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_pos_pay_ack(struct store *st, const char *terminal_id,
+               const uint8_t *txn_id, int64_t now_ms)
+{
+	char hex[2 * STORE_POS_TXN_ID_LEN + 1], b[24];
+	const char *vals[3] = {terminal_id, hex, b};
+
+	util_hex(hex, txn_id, STORE_POS_TXN_ID_LEN);
+	fmt_i64(b, now_ms);
+	return pg_run(PG(st), P_POS_PAY_ACK, 3, vals, PGRES_COMMAND_OK, NULL,
+	              "pos_pay_ack");
+}
+
 static enum store_rc
 pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
             struct store_prov *out, size_t cap, size_t *n)
@@ -2276,6 +2440,10 @@ static const struct store_ops pg_ops = {
 	.payment_events = pg_payment_events,
 	.prov_create = pg_prov_create,
 	.prov_get = pg_prov_get,
+	.pos_pay_create = pg_pos_pay_create,
+	.pos_pay_get = pg_pos_pay_get,
+	.pos_pay_results = pg_pos_pay_results,
+	.pos_pay_ack = pg_pos_pay_ack,
 	.prov_due = pg_prov_due,
 	.prov_update = pg_prov_update,
 	.prov_callback_add = pg_prov_callback_add,

@@ -69,6 +69,10 @@ enum stmt_id {
 	S_PROV_CB_INSERT,
 	S_PROV_CB_COUNT,
 	S_BILL_INSERT,
+	S_POS_PAY_INSERT,
+	S_POS_PAY_LINK,
+	S_POS_PAY_OPEN,
+	S_POS_PAY_ACK,
 	S_COUNT
 };
 
@@ -200,6 +204,21 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
+	                     "terminal_id, txn_id, type) VALUES (?1, ?2, ?3, "
+	                     "?4)",
+	[S_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0) "
+	                   "FROM pos_payments WHERE terminal_id = ?1 AND "
+	                   "txn_id = ?2",
+	[S_POS_PAY_OPEN] = "SELECT x.payment_id, x.txn_id, x.type FROM "
+	                   "pos_payments x JOIN payments p ON p.id = "
+	                   "x.payment_id WHERE x.terminal_id = ?1 AND "
+	                   "x.acked_ms IS NULL AND p.state IN (3, 4, 5) "
+	                   "ORDER BY x.payment_id LIMIT ?2",
+	[S_POS_PAY_ACK] = "UPDATE pos_payments SET acked_ms = ?3 WHERE "
+	                  "terminal_id = ?1 AND txn_id = ?2 AND acked_ms IS "
+	                  "NULL AND payment_id IN (SELECT id FROM payments "
+	                  "WHERE state IN (3, 4, 5))",
 	[S_PROV_BY_REF] = "SELECT " SQ_PROV_COLS "WHERE p.ref = ?1",
 	[S_PROV_BY_PREF] = "SELECT " SQ_PROV_COLS
 	                   "WHERE v.provider = ?1 AND v.provider_ref = ?2 "
@@ -1784,6 +1803,154 @@ fail:
 	return rc;
 }
 
+/* ------------------------------------ POS-started provider payments */
+
+static enum store_rc
+sq_pos_pay_create(struct store *st, struct store_prov *p,
+                  const struct store_pos_link *l)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q;
+	enum store_rc rc, g;
+
+	if ((rc = sq_begin(st)) != STORE_OK)
+		return rc;
+	if ((rc = prov_insert(s, p)) != STORE_OK)
+		goto fail;
+	q = stmt(s, S_POS_PAY_INSERT);
+	sqlite3_bind_int64(q, 1, p->pay.id);
+	sqlite3_bind_text(q, 2, l->terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, l->txn_id, STORE_POS_TXN_ID_LEN,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, l->type);
+	if ((rc = run(s, q, "create pos_payment")) != STORE_OK ||
+	    (rc = sq_commit(st)) != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	sq_rollback(st);
+	if (rc != STORE_CONFLICT)
+		return rc;
+	/* the ref (or the terminal's txn id) is taken: hand back the
+	 * payment of this terminal's txn id */
+	g = st->ops->pos_pay_get(st, l->terminal_id, l->txn_id, p, NULL);
+	if (g == STORE_NOT_FOUND) {
+		p->pay.id = 0;
+		return store_fail(st, STORE_FAIL,
+		                  "pos payment %s: a unique key is taken by "
+		                  "another payment", p->pay.ref);
+	}
+	return g == STORE_OK ? STORE_CONFLICT : g;
+}
+
+static enum store_rc
+sq_pos_pay_get(struct store *st, const char *terminal_id,
+               const uint8_t *txn_id, struct store_prov *out,
+               struct store_pos_link *link)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_POS_PAY_LINK);
+	int64_t id = 0, acked = 0;
+	int rc, type = 0;
+
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, txn_id, STORE_POS_TXN_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(q, 0);
+		type = sqlite3_column_int(q, 1);
+		acked = sqlite3_column_int64(q, 2);
+	}
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return sq_err(s, rc, "pos_pay_get");
+	q = stmt(s, S_PROV_BY_ID);
+	sqlite3_bind_int64(q, 1, id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		prov_row(q, out);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE
+		               ? store_fail(st, STORE_FAIL,
+		                            "pos payment %lld has no payment",
+		                            (long long)id)
+		               : sq_err(s, rc, "pos_pay_get");
+	if (link != NULL) {
+		memset(link, 0, sizeof *link);
+		strlcpy_s(link->terminal_id, terminal_id,
+		          sizeof link->terminal_id);
+		memcpy(link->txn_id, txn_id, STORE_POS_TXN_ID_LEN);
+		link->type = (uint16_t)type;
+		link->acked_ms = acked;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+sq_pos_pay_results(struct store *st, const char *terminal_id,
+                   struct store_prov *out, struct store_pos_link *links,
+                   size_t cap, size_t *n)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_POS_PAY_OPEN);
+	enum store_rc rc = STORE_OK;
+	size_t i;
+	int r = SQLITE_DONE;
+
+	*n = 0;
+	if (cap == 0)
+		return STORE_OK;
+	/* the ids first: the rows are read with another statement */
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)MIN(cap, (size_t)INT32_MAX));
+	while (*n < cap && (r = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_pos_link *l = &links[*n];
+		const void *b = sqlite3_column_blob(q, 1);
+
+		memset(l, 0, sizeof *l);
+		out[*n].pay.id = sqlite3_column_int64(q, 0);
+		strlcpy_s(l->terminal_id, terminal_id, sizeof l->terminal_id);
+		if (b != NULL &&
+		    sqlite3_column_bytes(q, 1) == STORE_POS_TXN_ID_LEN)
+			memcpy(l->txn_id, b, STORE_POS_TXN_ID_LEN);
+		l->type = (uint16_t)sqlite3_column_int(q, 2);
+		(*n)++;
+	}
+	if (*n < cap && r != SQLITE_DONE)
+		rc = sq_err(s, r, "pos_pay_results");
+	sqlite3_reset(q);
+	for (i = 0; rc == STORE_OK && i < *n; i++) {
+		q = stmt(s, S_PROV_BY_ID);
+		sqlite3_bind_int64(q, 1, out[i].pay.id);
+		r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			prov_row(q, &out[i]);
+		sqlite3_reset(q);
+		if (r != SQLITE_ROW)
+			rc = sq_err(s, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+			            "pos_pay_results");
+	}
+	if (rc != STORE_OK)
+		*n = 0;
+	return rc;
+}
+
+static enum store_rc
+sq_pos_pay_ack(struct store *st, const char *terminal_id,
+               const uint8_t *txn_id, int64_t now_ms)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_POS_PAY_ACK);
+
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, txn_id, STORE_POS_TXN_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, now_ms);
+	return run(s, q, "pos_pay_ack");
+}
+
 static enum store_rc
 sq_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
             struct store_prov *out, size_t cap, size_t *n)
@@ -1995,6 +2162,10 @@ static const struct store_ops sqlite_ops = {
 	.terminal_list = sq_terminal_list,
 	.prov_create = sq_prov_create,
 	.prov_get = sq_prov_get,
+	.pos_pay_create = sq_pos_pay_create,
+	.pos_pay_get = sq_pos_pay_get,
+	.pos_pay_results = sq_pos_pay_results,
+	.pos_pay_ack = sq_pos_pay_ack,
 	.prov_due = sq_prov_due,
 	.prov_update = sq_prov_update,
 	.prov_callback_add = sq_prov_callback_add,

@@ -25,8 +25,12 @@
 #include <time.h>
 
 #include "keywrap.h"
+#include "ledger.h"
 #include "log.h"
 #include "money.h"
+#include "payment.h"
+#include "sha256.h"
+#include "svc_admin.h"
 #include "util.h"
 
 #define RETRY_AFTER_S 1
@@ -109,6 +113,9 @@ svc_pos_op_free(struct svc_pos_op *op)
 		free(op->login_auth);
 	}
 	free(op->items);
+	free(op->prov);
+	free(op->results);
+	free(op->links);
 	explicit_bzero(op, sizeof *op);
 	free(op);
 	if (parent != NULL && --parent->n_children == 0)
@@ -422,6 +429,15 @@ lookup_call(struct store *st, struct dbq_job *job)
 		return op->found_rc == STORE_OK ? STORE_OK : op->found_rc;
 	svc_pos_idem_key(key, op->terminal_id, op->txn_id);
 	rc = st->ops->idem_lookup(st, key, &op->idem);
+	if (rc == STORE_NOT_FOUND && op->prov != NULL) {
+		/* a provider payment (COLLECT, CASH_OUT): op->link.type */
+		memset(&op->link, 0, sizeof op->link);
+		rc = st->ops->pos_pay_get(st, op->terminal_id, op->txn_id,
+		                          op->prov, &op->link);
+		if (rc == STORE_OK)
+			op->found_rc = STORE_OK;
+		return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+	}
 	if (rc == STORE_NOT_FOUND)
 		return STORE_OK;
 	if (rc != STORE_OK)
@@ -772,10 +788,490 @@ on_lookup(struct svc_pos *s, struct svc_pos_session *ss,
 	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
 	memcpy(op->txn_id, txn_id, POS_ID_LEN);
 	op->job.call = lookup_call;
+	if (s->pay != NULL)
+		op->prov = xcalloc(1, sizeof *op->prov);
 	/* REV_LOOKUP is the first step of a write: it stays on the writer */
 	op->is_read = kind == SVC_POS_OP_STATUS || kind == SVC_POS_OP_RECEIPT;
 	ss->n_inflight++;
 	out->post = op;
+}
+
+/* ------------------------------------------ provider-backed requests */
+
+/* An op the terminal sent and waits for (counted in n_inflight); the
+ * server's own lookups and the ACKs are not. */
+static bool
+is_request(const struct svc_pos_op *op)
+{
+	return op->kind != SVC_POS_OP_LOGIN && op->kind != SVC_POS_OP_RESULTS &&
+	       op->kind != SVC_POS_OP_ACK;
+}
+
+void
+svc_pos_pay_ref(char *dst, const char *terminal_id,
+                const uint8_t txn_id[POS_ID_LEN])
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	                          "qrstuvwxyz0123456789-_";
+	char enc[23];
+	size_t i, o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (i = 0; i < POS_ID_LEN; i++) {
+		acc = (acc << 8) | txn_id[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			enc[o++] = b64[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		enc[o++] = b64[(acc << (6 - bits)) & 63];
+	enc[o] = '\0';
+	snprintf(dst, PAYMENT_REF_MAX + 1, "pos:%s:%s", terminal_id, enc);
+}
+
+/* Provider result codes that say the customer refused, or never
+ * answered in time (M-Pesa STK ResultCode, MoMo reason, Orange status;
+ * docs/pos-protocol.md §12). */
+static bool
+code_in(const char *code, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(code, *list) == 0)
+			return true;
+	return false;
+}
+
+enum pos_code
+svc_pos_pay_code(const struct store_prov *p)
+{
+	static const char *const refused[] = {"1032", "2001",
+	                                      "APPROVAL_REJECTED", NULL};
+	static const char *const expired[] = {"1037", "1019", "EXPIRED",
+	                                      NULL};
+
+	switch (p->pay.state) {
+	case PAY_SUCCEEDED:
+		return POS_CODE_APPROVED;
+	case PAY_REVERSED:
+		return POS_CODE_REVERSED;
+	case PAY_FAILED:
+		if (code_in(p->result_code, refused))
+			return POS_CODE_CUSTOMER_DECLINED;
+		if (code_in(p->result_code, expired))
+			return POS_CODE_EXPIRED;
+		return POS_CODE_DECLINED;
+	default:
+		return POS_CODE_PENDING; /* created, pending, unknown */
+	}
+}
+
+/* "CO-<payment id>" (COLLECT) or "CW-<payment id>" (CASH_OUT). */
+static void
+pay_ref_text(char *dst, size_t cap, const struct store_prov *p,
+             uint16_t type)
+{
+	snprintf(dst, cap, "%s-%lld", type == POS_MSG_CASH_OUT ? "CW" : "CO",
+	         (long long)p->pay.id);
+}
+
+/* The result of a provider payment: STATUS, RECEIPT, COLLECT_RESULT. */
+static void
+pay_result(struct result *x, const struct store_prov *p, uint16_t type)
+{
+	x->code = svc_pos_pay_code(p);
+	pay_ref_text(x->ref, sizeof x->ref, p, type);
+	x->time_ms = p->pay.updated_ms > 0 ? p->pay.updated_ms
+	                                   : p->pay.created_ms;
+	x->has_detail = true;
+	x->type = type;
+	x->amount = (uint64_t)p->pay.amount_minor;
+	x->currency = p->pay.currency;
+}
+
+static void fmt_time(char *dst, size_t cap, int64_t ms);
+
+/* Receipt lines of a provider payment; masked: the customer's MSISDN
+ * with all but its last 3 digits hidden. */
+static void
+pay_receipt(char *dst, size_t cap, char *masked, size_t mcap,
+            const char *terminal_id, const struct store_prov *p,
+            const struct result *x)
+{
+	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
+	size_t n = strlen(p->msisdn);
+	char amt[40] = "?", when[40];
+
+	snprintf(masked, mcap, "***%s", n > 3 ? p->msisdn + n - 3 : "");
+	if (cur != NULL)
+		money_format(amt, sizeof amt, cur, p->pay.amount_minor);
+	fmt_time(when, sizeof when, p->pay.created_ms);
+	snprintf(dst, cap,
+	         "*** REPRINT ***\nTerminal: %s\n%s\nCustomer: %s\n"
+	         "Provider: %s\nAmount: %s %s\nRef: %s\nReceipt: %s\n"
+	         "Time: %s\nStatus: %s",
+	         terminal_id, x->type == POS_MSG_CASH_OUT ? "CASH OUT" : "COLLECT",
+	         masked, p->provider, cur != NULL ? cur->alpha : "", amt,
+	         x->ref, p->receipt[0] ? p->receipt : "-", when,
+	         pos_code_name(x->code));
+}
+
+/* The content of a COLLECT / CASH_OUT, for §9.1: a resend with the same
+ * content is the same request. */
+static void
+collect_hash(uint8_t out[SHA256_LEN], uint16_t type, uint64_t amount,
+             uint16_t currency, const char *msisdn, const char *provider)
+{
+	char canon[128];
+	int n = snprintf(canon, sizeof canon, "pos|%u|%llu|%u|%s|%s",
+	                 (unsigned)type, (unsigned long long)amount,
+	                 (unsigned)currency, msisdn, provider);
+
+	sha256_digest(out, canon, n > 0 ? (size_t)n : 0);
+}
+
+/* An MSISDN as the providers take it: 9..15 digits, international. */
+static bool
+msisdn_ok(const struct pos_bytes *b)
+{
+	size_t i;
+
+	if (b->len < 9 || b->len > 15)
+		return false;
+	for (i = 0; i < b->len; i++)
+		if (b->ptr[i] < '0' || b->ptr[i] > '9')
+			return false;
+	return true;
+}
+
+/* The POS code for an API error code of the payment service. */
+static enum pos_code
+prep_code(const char *api)
+{
+	if (strcmp(api, "provider_unknown") == 0 ||
+	    strcmp(api, "provider_disabled") == 0)
+		return POS_CODE_UNKNOWN_PROVIDER;
+	if (strcmp(api, "retry_later") == 0 ||
+	    strcmp(api, "provider_misconfigured") == 0)
+		return POS_CODE_RETRY_LATER;
+	if (strstr(api, "msisdn") != NULL)
+		return POS_CODE_INVALID_MSISDN;
+	if (strstr(api, "currency") != NULL)
+		return POS_CODE_CURRENCY_INVALID;
+	if (strstr(api, "amount") != NULL)
+		return POS_CODE_AMOUNT_INVALID;
+	return POS_CODE_DECLINED;
+}
+
+/* The storage half of COLLECT / CASH_OUT (worker): a float transfer or
+ * tombstone holding the txn id answers; else the agent's float (the
+ * account credited), then the payment with its POS link. */
+static enum store_rc
+collect_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	struct ledger_account fl;
+	enum store_rc rc;
+
+	op->found_rc =
+	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+	if (op->found_rc != STORE_NOT_FOUND)
+		return op->found_rc;
+	rc = st->ops->account_by_id(st, op->float_account_id, &fl);
+	if (rc != STORE_OK)
+		return rc;
+	if (fl.type != LEDGER_ACCT_AGENT_FLOAT ||
+	    fl.currency != op->currency) {
+		op->is_float_wrong = true;
+		return STORE_OK;
+	}
+	op->pay_rc = op->svc->pay->collect_store(st, op->prov, op->clearing,
+	                                         &fl, &op->link,
+	                                         &op->pay_err);
+	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
+		return STORE_OK;
+	return op->pay_rc;
+}
+
+static void
+collect_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
+               struct svc_pos_out *out, enum pos_code code, int orig,
+               const char *why)
+{
+	struct result x;
+
+	result_init(&x, code, op->txn_id);
+	if (op->prov != NULL && op->prov->pay.id > 0 &&
+	    (code == POS_CODE_PENDING || code == POS_CODE_DUPLICATE)) {
+		pay_ref_text(x.ref, sizeof x.ref, op->prov, op->type);
+		x.time_ms = op->prov->pay.created_ms;
+	}
+	x.orig_code = orig;
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=%s terminal=%s req_id=%u code=%s ref=%s why=%s",
+	        op->type == POS_MSG_CASH_OUT ? "cash_out" : "collect",
+	        ss->terminal_id, (unsigned)op->req_id, pos_code_name(code),
+	        x.ref[0] ? x.ref : "-", why);
+	send_result(ss, out, (uint16_t)(op->type | 0x8000u), op->req_id, &x);
+}
+
+static void
+on_collect(struct svc_pos *s, struct svc_pos_session *ss,
+           const struct pos_frame *f, const struct pos_msg *m,
+           int64_t now_ms, struct svc_pos_out *out)
+{
+	bool is_co = f->hdr.type == POS_MSG_CASH_OUT;
+	const uint8_t *txn_id =
+	    is_co ? m->u.cash_out.txn_id : m->u.collect.txn_id;
+	uint64_t amount = is_co ? m->u.cash_out.amount : m->u.collect.amount;
+	uint16_t currency = (uint16_t)(is_co ? m->u.cash_out.currency
+	                                     : m->u.collect.currency);
+	const struct pos_bytes *msisdn =
+	    is_co ? &m->u.cash_out.msisdn : &m->u.collect.msisdn;
+	const struct pos_bytes *prov =
+	    is_co ? &m->u.cash_out.provider : &m->u.collect.provider;
+	bool has_prov = is_co ? m->u.cash_out.has_provider : true;
+	struct svc_collection c;
+	struct svc_pos_op *op;
+	char ref[PAYMENT_REF_MAX + 1];
+	const char *err, *msg = "";
+	enum pos_code code = POS_CODE_APPROVED;
+
+	if (inflight_full(s, ss, f, out))
+		return;
+	op = op_new(s, SVC_POS_OP_COLLECT, f->hdr.type, f->hdr.req_id);
+	memcpy(op->txn_id, txn_id, POS_ID_LEN);
+	op->amount = amount;
+	op->currency = currency;
+	memset(&c, 0, sizeof c);
+	c.cur = money_currency_by_numeric(currency);
+	/* a CASH_OUT without a provider would be from a soko wallet:
+	 * there is none (docs/pos-protocol.md §12) */
+	if (!has_prov || prov->len == 0 || prov->len >= sizeof c.provider ||
+	    memchr(prov->ptr, '\0', prov->len) != NULL)
+		code = POS_CODE_UNKNOWN_PROVIDER;
+	else if (!msisdn_ok(msisdn))
+		code = POS_CODE_INVALID_MSISDN;
+	else if (amount == 0 || amount > (uint64_t)INT64_MAX)
+		code = POS_CODE_AMOUNT_INVALID;
+	else if (c.cur == NULL)
+		code = POS_CODE_CURRENCY_INVALID;
+	if (code != POS_CODE_APPROVED) {
+		collect_answer(ss, op, out, code, -1, "request");
+		svc_pos_op_free(op);
+		return;
+	}
+	memcpy(c.provider, prov->ptr, prov->len);
+	memcpy(c.msisdn, msisdn->ptr, msisdn->len);
+	c.amount_minor = (int64_t)amount;
+	svc_pos_pay_ref(ref, ss->terminal_id, txn_id);
+	op->prov = xcalloc(1, sizeof *op->prov);
+	err = s->pay->collect_prep(s->pay->arg, &c, ref, now_ms, op->prov,
+	                           op->clearing, sizeof op->clearing, &msg);
+	if (err != NULL) {
+		/* nothing was stored: a resend is decided afresh */
+		log_msg(LOG_POS, LOG_LEVEL_INFO,
+		        "event=collect_refused terminal=%s provider=%s "
+		        "error=%s why=\"%s\"",
+		        ss->terminal_id, c.provider, err, msg);
+		collect_answer(ss, op, out, prep_code(err), -1, err);
+		svc_pos_op_free(op);
+		return;
+	}
+	collect_hash(op->prov->req_hash, f->hdr.type, amount, currency,
+	             c.msisdn, c.provider);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	strlcpy_s(op->link.terminal_id, ss->terminal_id,
+	          sizeof op->link.terminal_id);
+	memcpy(op->link.txn_id, txn_id, POS_ID_LEN);
+	op->link.type = f->hdr.type;
+	op->float_account_id = ss->float_account_id;
+	op->job.call = collect_call;
+	ss->n_inflight++;
+	out->post = op;
+}
+
+static void
+collect_done(struct svc_pos *s, struct svc_pos_session *ss,
+             struct svc_pos_op *op, struct svc_pos_out *out)
+{
+	uint8_t want[SHA256_LEN];
+
+	collect_hash(want, op->type, op->amount, op->currency,
+	             op->prov->msisdn, op->prov->provider);
+	if (op->job.call_rc != STORE_OK) {
+		collect_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "store");
+	} else if (op->found_rc == STORE_OK) {
+		/* the txn id is a float transfer's, or a tombstone (§9.3) */
+		if (op->found.type == 0)
+			collect_answer(ss, op, out, POS_CODE_DUPLICATE,
+			               POS_CODE_REVERSED, "tombstone");
+		else
+			collect_answer(ss, op, out, POS_CODE_TXN_ID_REUSED, -1,
+			               "other_request");
+	} else if (op->is_float_wrong) {
+		collect_answer(ss, op, out, POS_CODE_CURRENCY_INVALID, -1,
+		               "float_currency");
+	} else if (op->pay_err != NULL) {
+		collect_answer(ss, op, out, prep_code(op->pay_err), -1,
+		               op->pay_err);
+	} else if (op->pay_rc == STORE_CONFLICT) {
+		/* a resend (§9.1): the stored payment answers; the
+		 * provider is never asked twice */
+		if (util_ct_memcmp(want, op->prov->req_hash, sizeof want) == 0)
+			collect_answer(ss, op, out, POS_CODE_DUPLICATE,
+			               (int)svc_pos_pay_code(op->prov), "repeat");
+		else
+			collect_answer(ss, op, out, POS_CODE_TXN_ID_REUSED, -1,
+			               "other_content");
+	} else {
+		char m[16];
+
+		log_msg(LOG_POS, LOG_LEVEL_INFO,
+		        "event=payment_created terminal=%s ref=%s provider=%s "
+		        "msisdn=%s amount=%lld",
+		        ss->terminal_id, op->prov->pay.ref, op->prov->provider,
+		        log_msisdn(m, sizeof m, op->prov->msisdn),
+		        (long long)op->prov->pay.amount_minor);
+		s->pay->kick(s->pay->arg);
+		collect_answer(ss, op, out, POS_CODE_PENDING, -1, "created");
+	}
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+/* -------------------------------------------- COLLECT_RESULT delivery */
+
+static enum store_rc
+results_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+
+	return st->ops->pos_pay_results(st, op->terminal_id, op->results,
+	                                op->links, SVC_POS_RESULTS_MAX,
+	                                &op->n_results);
+}
+
+void
+svc_pos_results(struct svc_pos *s, struct svc_pos_session *ss,
+                struct svc_pos_out *out)
+{
+	struct svc_pos_op *op;
+
+	if (s->pay == NULL || ss->state != SVC_POS_LOGGED_IN ||
+	    out->post != NULL)
+		return;
+	if (ss->is_results_pending) {
+		ss->is_results_again = true;
+		return;
+	}
+	op = op_new(s, SVC_POS_OP_RESULTS, 0, 0);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	op->results = xcalloc(SVC_POS_RESULTS_MAX, sizeof *op->results);
+	op->links = xcalloc(SVC_POS_RESULTS_MAX, sizeof *op->links);
+	op->job.call = results_call;
+	ss->is_results_pending = true;
+	ss->is_results_again = false;
+	out->post = op;
+}
+
+/* Pushes one COLLECT_RESULT after what out->buf holds already. */
+static void
+push_result(struct svc_pos_session *ss, struct svc_pos_out *out,
+            const struct store_prov *p, const struct store_pos_link *l)
+{
+	struct svc_pos_out one = *out;
+	struct pos_msg m;
+	struct result x;
+
+	result_init(&x, POS_CODE_PENDING, l->txn_id);
+	pay_result(&x, p, l->type);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_COLLECT_RESULT;
+	FILL_RESULT(&m.u.collect_result, &x);
+	/* key 8 is at most 32 bytes: a longer receipt is left out */
+	if (p->receipt[0] != '\0' && strlen(p->receipt) <= 32)
+		set_text(&m.u.collect_result.provider_ref,
+		         &m.u.collect_result.has_provider_ref, p->receipt);
+	one.buf = out->buf + out->len;
+	one.cap = out->cap - out->len;
+	one.len = 0;
+	send_msg(ss, &one, &m, 0, MAC_KS, NULL);
+	out->len += one.len;
+	out->is_close |= one.is_close;
+}
+
+static void
+results_done(struct svc_pos *s, struct svc_pos_session *ss,
+             struct svc_pos_op *op, struct svc_pos_out *out)
+{
+	size_t i;
+
+	ss->is_results_pending = false;
+	if (op->job.call_rc != STORE_OK) {
+		log_msg(LOG_POS, LOG_LEVEL_WARN,
+		        "event=results_failed terminal=%s rc=%d "
+		        "(pushed at the next login or completion)",
+		        ss->terminal_id, (int)op->job.call_rc);
+	} else {
+		for (i = 0; i < op->n_results && !out->is_close; i++) {
+			push_result(ss, out, &op->results[i], &op->links[i]);
+			log_msg(LOG_POS, LOG_LEVEL_INFO,
+			        "event=collect_result terminal=%s ref=%s "
+			        "code=%s",
+			        ss->terminal_id, op->results[i].pay.ref,
+			        pos_code_name(
+			                svc_pos_pay_code(&op->results[i])));
+		}
+		ss->is_results_full = op->n_results == SVC_POS_RESULTS_MAX;
+	}
+	svc_pos_op_free(op);
+	if (ss->is_results_again)
+		svc_pos_results(s, ss, out);
+}
+
+static enum store_rc
+ack_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+
+	return st->ops->pos_pay_ack(st, op->terminal_id, op->txn_id,
+	                            op->svc->clock_ms());
+}
+
+/* COLLECT_RESULT_ACK: recorded, never answered (§6.6); one that cannot
+ * be recorded now leaves the result to be pushed again. */
+static void
+on_ack(struct svc_pos *s, struct svc_pos_session *ss, const struct pos_msg *m,
+       struct svc_pos_out *out)
+{
+	struct svc_pos_op *op;
+
+	if (s->pay == NULL)
+		return;
+	op = op_new(s, SVC_POS_OP_ACK, POS_MSG_COLLECT_RESULT_ACK, 0);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	memcpy(op->txn_id, m->u.collect_result_ack.txn_id, POS_ID_LEN);
+	op->job.call = ack_call;
+	out->post = op;
+}
+
+static void
+ack_done(struct svc_pos *s, struct svc_pos_session *ss, struct svc_pos_op *op,
+         struct svc_pos_out *out)
+{
+	if (op->job.call_rc != STORE_OK)
+		log_msg(LOG_POS, LOG_LEVEL_WARN,
+		        "event=ack_failed terminal=%s rc=%d (pushed again)",
+		        ss->terminal_id, (int)op->job.call_rc);
+	svc_pos_op_free(op);
+	/* a full round may have left results behind: the next ones */
+	if (ss->is_results_full) {
+		ss->is_results_full = false;
+		svc_pos_results(s, ss, out);
+	}
 }
 
 static int
@@ -1017,9 +1513,19 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 	case POS_MSG_ADVICE_BATCH:
 		on_advice(s, ss, f, &m, now_ms, out);
 		return;
+	case POS_MSG_COLLECT:
+	case POS_MSG_CASH_OUT:
+		if (s->pay == NULL)
+			break;
+		on_collect(s, ss, f, &m, now_ms, out);
+		return;
 	case POS_MSG_COLLECT_RESULT_ACK:
-		return; /* nothing is pushed yet; an ack needs no answer */
+		on_ack(s, ss, &m, out); /* an ack needs no answer */
+		return;
 	default:
+		break;
+	}
+	{
 		/* known to the catalogue, not served yet (docs/pos-protocol.md
 		 * §12): nothing was processed, the terminal may retry later */
 		log_msg(LOG_POS, LOG_LEVEL_INFO,
@@ -1152,6 +1658,8 @@ login_done(struct svc_pos *s, struct svc_pos_session *ss, struct svc_pos_op *op,
 	        "event=login peer=%s terminal=%s agent=%s session=%llu",
 	        ss->peer, ss->terminal_id, ss->agent_code,
 	        (unsigned long long)ss->session_id);
+	/* results not acknowledged before: redelivered now (§6.6) */
+	svc_pos_results(s, ss, out);
 out:
 	explicit_bzero(kt, sizeof kt);
 	svc_pos_op_free(op);
@@ -1283,6 +1791,8 @@ status_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
 	if (op->job.call_rc != STORE_OK)
 		x.code = POS_CODE_RETRY_LATER;
+	else if (op->found_rc == STORE_OK && op->link.type != 0)
+		pay_result(&x, op->prov, op->link.type);
 	else if (op->found_rc == STORE_OK)
 		row_result(&x, &op->found);
 	send_result(ss, out, POS_MSG_STATUS_RESP, op->req_id, &x);
@@ -1328,12 +1838,18 @@ static void
 receipt_done(struct svc_pos_session *ss, struct svc_pos_op *op,
              struct svc_pos_out *out)
 {
-	char lines[512];
+	char lines[512], masked[24];
 	struct result x;
 
 	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
 	if (op->job.call_rc != STORE_OK) {
 		x.code = POS_CODE_RETRY_LATER;
+	} else if (op->found_rc == STORE_OK && op->link.type != 0) {
+		pay_result(&x, op->prov, op->link.type);
+		x.counterparty = masked;
+		pay_receipt(lines, sizeof lines, masked, sizeof masked,
+		            ss->terminal_id, op->prov, &x);
+		x.lines = lines;
 	} else if (op->found_rc == STORE_OK) {
 		row_result(&x, &op->found);
 		if (op->found.type != 0) {
@@ -1387,6 +1903,19 @@ rev_lookup_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	if (op->job.call_rc != STORE_OK) {
 		reversal_answer(ss, op, out, POS_CODE_RETRY_LATER, 0, 0,
 		                "store");
+		return;
+	}
+	if (op->found_rc == STORE_OK && op->link.type != 0) {
+		/* a provider payment (§9.3, §12): one that failed moved
+		 * nothing; any other may have reached the customer's
+		 * wallet, and soko does not reverse it */
+		if (op->prov->pay.state == PAY_FAILED)
+			reversal_answer(ss, op, out, POS_CODE_APPROVED, 0,
+			                op->prov->pay.updated_ms,
+			                "original_failed");
+		else
+			reversal_answer(ss, op, out, POS_CODE_NOT_REVERSIBLE,
+			                0, 0, "provider_payment");
 		return;
 	}
 	memset(r, 0, sizeof *r);
@@ -1708,8 +2237,7 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		bool is_last = op->kind != SVC_POS_OP_ADVICE_ITEM ||
 		               op->parent->n_children == 1;
 
-		if (op->kind != SVC_POS_OP_LOGIN && is_last &&
-		    ss->n_inflight > 0)
+		if (is_request(op) && is_last && ss->n_inflight > 0)
 			ss->n_inflight--;
 		if (op->kind == SVC_POS_OP_LOGIN)
 			ss->is_login_pending = false;
@@ -1770,6 +2298,15 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 	case SVC_POS_OP_ADVICE_ITEM:
 		advice_item_done(ss, op, out);
 		return;
+	case SVC_POS_OP_COLLECT:
+		collect_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_RESULTS:
+		results_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_ACK:
+		ack_done(s, ss, op, out);
+		return;
 	}
 	svc_pos_op_free(op);
 }
@@ -1800,6 +2337,15 @@ svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
 			else if (ss->n_inflight > 0)
 				ss->n_inflight--;
 		}
+		svc_pos_op_free(op);
+		return;
+	}
+	if (!is_request(op) && op->kind != SVC_POS_OP_LOGIN) {
+		/* the server's own lookup or an ACK: the results stay
+		 * undelivered (or unacknowledged) and are pushed again
+		 * at the next login or completion */
+		if (op->kind == SVC_POS_OP_RESULTS)
+			ss->is_results_pending = false;
 		svc_pos_op_free(op);
 		return;
 	}

@@ -46,6 +46,36 @@ struct svc_pos_agent_slot {
 	int64_t expires_ms;
 };
 
+struct ledger_account;
+struct svc_collection;
+
+/*
+ * The payment service (net_prov.h "in-process payments", reached through
+ * net_pos.c) for the provider-backed requests (COLLECT, CASH_OUT).  NULL
+ * in struct svc_pos: they are answered UNSUPPORTED_TYPE.  Tests replace
+ * it.
+ */
+struct svc_pos_pay {
+	void *arg;
+	/* loop thread: net_prov_collect_prep */
+	const char *(*collect_prep)(void *arg, const struct svc_collection *c,
+	                            const char *ref, int64_t now_ms,
+	                            struct store_prov *p, char *clearing,
+	                            size_t cap, const char **msg);
+	/* storage worker: net_prov_collect_store */
+	enum store_rc (*collect_store)(struct store *st, struct store_prov *p,
+	                               const char *clearing_code,
+	                               const struct ledger_account *target,
+	                               const struct store_pos_link *link,
+	                               const char **err_code);
+	/* loop thread: a payment was created, send it now */
+	void (*kick)(void *arg);
+};
+
+/* COLLECT_RESULTs pushed per round (each < 200 bytes: they share one
+ * output buffer of POS_FRAME_MAX). */
+#define SVC_POS_RESULTS_MAX 16
+
 /* One per listener.  Borrowed by every session and op. */
 struct svc_pos {
 	const uint8_t *kek;    /* POS_KEY_LEN bytes: unwraps K_t */
@@ -60,6 +90,7 @@ struct svc_pos {
 	 * it. */
 	int64_t (*clock_ms)(void);
 	struct svc_pos_agent_slot agents[SVC_POS_AGENT_SLOTS];
+	const struct svc_pos_pay *pay; /* NULL: no provider operations */
 };
 
 /*
@@ -81,6 +112,9 @@ struct svc_pos_session {
 	uint16_t n_inflight;   /* requests posted, not yet answered */
 	uint8_t state;         /* enum svc_pos_state */
 	bool is_login_pending; /* LOGIN posted, its lookup not back yet */
+	/* COLLECT_RESULT delivery (svc_pos_results): a lookup is posted;
+	 * another is wanted when it is back; the last round was full */
+	bool is_results_pending, is_results_again, is_results_full;
 };
 
 enum svc_pos_op_kind {
@@ -94,6 +128,9 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_EOD,          /* call: pos_batch_close + pos_totals */
 	SVC_POS_OP_ADVICE,       /* call: pos_txn_get + agent_get per item */
 	SVC_POS_OP_ADVICE_ITEM,  /* ledger: one item of parent's batch */
+	SVC_POS_OP_COLLECT,      /* call: pos_txn_get, then the payment */
+	SVC_POS_OP_RESULTS,      /* call: pos_pay_results (server's own) */
+	SVC_POS_OP_ACK,          /* call: pos_pay_ack (no answer) */
 };
 
 /* One ADVICE_BATCH item on its way (§6.15). */
@@ -168,6 +205,19 @@ struct svc_pos_op {
 	size_t n_children;         /* parent: children not yet freed */
 	struct svc_pos_op *parent; /* child */
 	size_t idx;                /* child: its item */
+	/* COLLECT, CASH_OUT: the provider payment (malloc'd), its POS link
+	 * and clearing account; the outcome of the call */
+	struct store_prov *prov;
+	struct store_pos_link link;
+	char clearing[64];
+	int64_t float_account_id;
+	const char *pay_err;   /* collect_store's error code, or NULL */
+	enum store_rc pay_rc;  /* OK created, CONFLICT: prov is the stored */
+	bool is_float_wrong;   /* the agent float's currency differs */
+	/* RESULTS: malloc'd [SVC_POS_RESULTS_MAX] each */
+	struct store_prov *results;
+	struct store_pos_link *links;
+	size_t n_results;
 };
 
 /* What the caller does next.  buf/cap are the caller's. */
@@ -230,6 +280,24 @@ void svc_pos_op_free(struct svc_pos_op *op);
 /* The LOGIN_FAIL BUSY frame (zero MAC, req_id 0) for a connection over
  * pos_max_conns.  Returns its length, or 0 if cap is too small. */
 size_t svc_pos_conn_refusal(uint8_t *buf, size_t cap, uint32_t retry_after_s);
+
+/* Asks storage for the terminal's undelivered COLLECT_RESULTs and
+ * pushes them (after login, and when one of its payments ended): posts
+ * out->post, or marks the session to ask again when the lookup in
+ * flight is back.  Loop thread; nothing when logged out or no pay. */
+void svc_pos_results(struct svc_pos *s, struct svc_pos_session *ss,
+                     struct svc_pos_out *out);
+
+/* The POS code of a provider payment's state (§6.6, §6.12): APPROVED,
+ * REVERSED, PENDING (created, pending, unknown), or for a failure
+ * CUSTOMER_DECLINED, EXPIRED or DECLINED by its result code. */
+enum pos_code svc_pos_pay_code(const struct store_prov *p);
+
+/* The payment reference of (terminal, txn_id): "pos:<terminal>:" and the
+ * txn id in unpadded base64url (22), at most 59 bytes, into
+ * dst[PAYMENT_REF_MAX + 1]. */
+void svc_pos_pay_ref(char *dst, const char *terminal_id,
+                     const uint8_t txn_id[POS_ID_LEN]);
 
 /* The POS response code of a ledger outcome (FLOAT_TRANSFER, STATUS). */
 enum pos_code svc_pos_code(enum ledger_rc rc);
