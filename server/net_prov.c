@@ -552,7 +552,8 @@ tell_final(struct pop *o, uint8_t to_state)
 	struct store_prov p;
 
 	if (o->np->final_fn == NULL ||
-	    (!payment_is_final(to_state) && to_state != PAY_UNKNOWN))
+	    (to_state != PAY_SUCCEEDED && to_state != PAY_FAILED &&
+	     to_state != PAY_REVERSED && to_state != PAY_UNKNOWN))
 		return;
 	p = o->p;
 	p.pay.state = to_state;

@@ -1,0 +1,495 @@
+"""test_pos_prov.py - the provider-backed POS operations, end to end:
+COLLECT and CASH_OUT from a terminal through sokod and soko-sandbox
+(M-Pesa STK push, MTN MoMo request to pay), docs/pos-protocol.md §6.5-6.8
+and §12, docs/payments.md §POS.
+
+Checked: COLLECT_RESP PENDING once the payment is durable, the outcome
+pushed as COLLECT_RESULT (APPROVED, CUSTOMER_DECLINED, EXPIRED,
+DECLINED) and the agent's float credited only on success; STATUS,
+RECEIPT and REVERSAL of these transactions; immediate refusals;
+idempotency on (terminal, txn_id) across connections and a sokod kill -9
+(the sandbox's ledger holds one charge per txn id, never two);
+redelivery of unacknowledged results after a reconnect and after a kill;
+sandbox faults on the initiating call; soko-pos scripted mode; `sokoctl
+verify` clean."""
+import os
+import socket
+import subprocess
+import time
+
+from harness import (MOMO_ENV, MOMO_USER, MPESA_ENV, SAN_MARKERS, Sandbox,
+                     Sokod, free_port)
+from test_pos import (LOGIN_OK, RESP, FAIL, STATUS, RECEIPT, REVERSAL,
+                      CASH_IN, COLLECT, CASH_OUT, APPROVED, DUPLICATE,
+                      DECLINED, AMOUNT_INVALID, NOT_REVERSIBLE,
+                      TXN_ID_REUSED, UNSUPPORTED_TYPE, UNKNOWN_TXN, KES,
+                      Term, Closed, frame, mac)
+
+PENDING, CUSTOMER_DECLINED, EXPIRED = 1, 22, 23
+INVALID_MSISDN, UNKNOWN_PROVIDER = 24, 25
+COLLECT_RESULT, COLLECT_RESULT_ACK = 0x2010, 0xA010
+EUR = 978
+OK = "254708374149"
+CANCELLED = "254700001032"  # sandbox magic: 1032 cancelled by user
+DS_TIMEOUT = "254700001037"  # 1037: the customer could not be reached
+NO_FUNDS = "254700000001"  # 1: insufficient balance
+NEVER = "254700999999"  # never completes
+MOMO_OK = "46733123459"
+MOMO_REJECTED = "46733123451"  # FAILED APPROVAL_REJECTED
+
+
+class PTerm(Term):
+    """A terminal that keeps the server's pushes (req_id 0) apart."""
+
+    def __init__(self, port, tid, kt):
+        super().__init__(port, tid, kt)
+        self.pushed = []
+
+    def _frame(self):
+        t, rid, ctr, body, m, auth = self.read_frame()
+        if self.ks is not None and t != LOGIN_OK:
+            assert m == mac(self.ks, auth), "MAC"
+            assert ctr > self.rx, "server counter not increasing"
+            self.rx = ctr
+        return t, rid, body
+
+    def request(self, type_, body, counter=None, corrupt=False):
+        self.req += 1
+        self.send_raw(frame(type_, self.req, self.tx, body, self.ks))
+        self.tx += 1
+        while True:
+            t, rid, rbody = self._frame()
+            if rid == 0 and t == COLLECT_RESULT:
+                self.pushed.append(rbody)
+                continue
+            assert rid == self.req, (hex(t), rid, self.req)
+            return t, rbody
+
+    def ack(self, txn):
+        # a notification's ack: req_id 0, the terminal's next counter
+        self.send_raw(frame(COLLECT_RESULT_ACK, 0, self.tx, {1: txn},
+                            self.ks))
+        self.tx += 1
+
+    def wait_push(self, txn, timeout=20):
+        """The COLLECT_RESULT for txn (pushed earlier or within
+        timeout), or None."""
+        end = time.time() + timeout
+        while True:
+            for b in self.pushed:
+                if b[2] == txn:
+                    return b
+            left = end - time.time()
+            if left <= 0:
+                return None
+            self.s.settimeout(left)
+            try:
+                t, rid, body = self._frame()
+            except socket.timeout:
+                return None
+            finally:
+                self.s.settimeout(10)
+            assert rid == 0 and t == COLLECT_RESULT, (hex(t), rid, body)
+            self.pushed.append(body)
+
+    def collect(self, txn, amount, msisdn=OK, provider="mpesa",
+                currency=KES, type_=COLLECT):
+        return self.request(type_, {1: txn, 2: amount, 3: currency,
+                                    4: msisdn, 5: provider})
+
+
+class Env:
+    """soko-sandbox, and a sokod with a POS listener and M-Pesa and MoMo
+    configured: agent A1 (KES float, terminal T1) and A2 (EUR, T2)."""
+
+    def __init__(self, build, deadline_s=30, timeout_ms=3000, extra=()):
+        self.build = build
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.sb = Sandbox(build, extra=["--callback-delay-ms", "200"]).start()
+        tok = os.urandom(24).hex()
+        env = {"SOKO_MPESA_CALLBACK_TOKEN": tok,
+               "SOKO_MOMO_CALLBACK_TOKEN": tok[::-1]}
+        env.update(MPESA_ENV)
+        env.update(MOMO_ENV)
+        self.s = Sokod(build, env=env)
+        self.kek = os.path.join(self.s.dir, "pos.kek")
+        with open(self.kek, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(self.kek, 0o600)
+        self.pos_port = free_port()
+        opts = (("http_listen", "127.0.0.1:%d" % self.port),
+                ("pos_listen", "127.0.0.1:%d" % self.pos_port),
+                ("pos_kek_file", self.kek),
+                ("prov_ca_file", self.sb.ca),
+                ("prov_callback_base_url", self.base),
+                ("prov_janitor_ms", "50"),
+                ("prov_first_check_ms", "1000"),
+                ("prov_check_every_ms", "300"),
+                ("prov_max_checks", "30"),
+                ("prov_deadline_s", str(deadline_s)),
+                ("prov_timeout_ms", str(timeout_ms)),
+                ("prov_lease_ms", "5000"),
+                ("mpesa_base_url", self.sb.base),
+                ("momo_base_url", self.sb.base),
+                ("momo_api_user", MOMO_USER)) + tuple(extra)
+        for k, v in opts:
+            self.s.extra += ["-o", "%s=%s" % (k, v)]
+        for a in (("clearing:mpesa", "provider_clearing", "KES"),
+                  ("clearing:momo", "provider_clearing", "EUR"),
+                  ("agent:A1:float", "agent_float", "KES", "--floor", "0"),
+                  ("agent:A2:float", "agent_float", "EUR", "--floor", "0")):
+            self.s.ctl("account", "create", *a)
+        self.s.ctl("agent", "create", "A1", "agent:A1:float")
+        self.s.ctl("agent", "create", "A2", "agent:A2:float")
+        self.keys = {"T1": self.terminal_add("T1", "A1"),
+                     "T2": self.terminal_add("T2", "A2")}
+        self.s.start()
+
+    def terminal_add(self, tid, agent):
+        out = self.s.ctl("-o", "pos_kek_file=" + self.kek, "terminal",
+                         "add", tid, agent).stdout
+        return bytes.fromhex([p for p in out.split()
+                              if p.startswith("key=")][0][4:])
+
+    def term(self, tid="T1"):
+        t = PTerm(self.pos_port, tid, self.keys[tid])
+        typ, body, _, _ = t.login()
+        assert typ == LOGIN_OK, (hex(typ), body)
+        return t
+
+    def restart(self):
+        self.s.kill9()
+        self.s.start()
+
+    def payment(self, ref):
+        st, _, data = self.s.request("GET", "/v1/payments/" + ref)
+        assert st == 200, (st, data)
+        import json
+        return json.loads(data)
+
+    def charges(self, msisdn=None):
+        return [c for c in self.sb.ledger()["charges"]
+                if msisdn is None or c["msisdn"] == msisdn]
+
+    def verify(self):
+        r = self.s.ctl("verify", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def stop(self):
+        try:
+            self.s.stop()
+        finally:
+            self.sb.stop()
+
+
+def t_pos_collect_flow(build):
+    e = Env(build)
+    try:
+        t = e.term()
+        txn = os.urandom(16)
+        typ, r = t.collect(txn, 15000)
+        assert typ == COLLECT | RESP and r[1] == PENDING, r
+        assert r[2] == txn and r[3].startswith("CO-"), r
+        # pending: STATUS says so, nothing credited yet
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == PENDING and st[8] == COLLECT and st[9] == 15000, st
+        res = t.wait_push(txn)
+        assert res is not None, "no COLLECT_RESULT"
+        assert res[1] == APPROVED and res[3] == r[3], res
+        assert res.get(8), res  # the M-Pesa receipt
+        t.ack(txn)
+        assert e.s.balance("agent:A1:float") == "150.00"
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == APPROVED and st[3] == r[3] and st[10] == KES, st
+        _, rc = t.request(RECEIPT, {1: txn})
+        assert rc[1] == APPROVED and "COLLECT" in rc[13], rc
+        assert "***149" in rc[13] and res[8] in rc[13], rc
+        assert OK not in rc[13], "the full MSISDN on a receipt"
+        # a resend: DUPLICATE with the original outcome, no second push
+        _, d = t.collect(txn, 15000)
+        assert d[1] == DUPLICATE and d[7] == APPROVED and d[3] == r[3], d
+        # the same txn id with other content
+        _, d2 = t.collect(txn, 16000)
+        assert d2[1] == TXN_ID_REUSED, d2
+        # completed: not reversible, nothing moves
+        _, v = t.request(REVERSAL, {1: txn})
+        assert v[1] == NOT_REVERSIBLE, v
+        assert e.s.balance("agent:A1:float") == "150.00"
+        # one charge at the provider for this txn id
+        assert len(e.charges(OK)) == 1, e.charges(OK)
+        # the API shows the payment, credited to the agent's float
+        p = e.payment("pos:T1:" + __import__("base64").urlsafe_b64encode(
+            txn).decode().rstrip("="))
+        assert p["state"] == "succeeded" and p["kind"] == "collection", p
+        # CASH_IN is not served yet
+        typ, ci = t.request(CASH_IN, {1: os.urandom(16), 2: 1, 3: KES,
+                                      4: OK})
+        assert typ == CASH_IN | FAIL and ci[1] == UNSUPPORTED_TYPE, ci
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
+def t_pos_collect_declines(build):
+    e = Env(build)
+    try:
+        t = e.term()
+        cases = [(CANCELLED, CUSTOMER_DECLINED), (DS_TIMEOUT, EXPIRED),
+                 (NO_FUNDS, DECLINED)]
+        txns = []
+        for msisdn, _ in cases:
+            txn = os.urandom(16)
+            _, r = t.collect(txn, 5000, msisdn=msisdn)
+            assert r[1] == PENDING, r
+            txns.append(txn)
+        for txn, (msisdn, want) in zip(txns, cases):
+            res = t.wait_push(txn)
+            assert res is not None and res[1] == want, (msisdn, res)
+            t.ack(txn)
+            _, st = t.request(STATUS, {1: txn})
+            assert st[1] == want, (msisdn, st)
+            # a failed collection moved nothing: voiding it is APPROVED
+            _, v = t.request(REVERSAL, {1: txn})
+            assert v[1] == APPROVED, v
+        assert e.s.balance("agent:A1:float") == "0.00"
+        # refused at once, nothing stored, nothing sent
+        for body, want in (
+                ({4: "12ab"}, INVALID_MSISDN),
+                ({4: "1234"}, INVALID_MSISDN),
+                ({5: "nosuch"}, UNKNOWN_PROVIDER),
+                ({5: "orange"}, UNKNOWN_PROVIDER),  # not configured
+                ({2: 0}, AMOUNT_INVALID)):
+            b = {1: os.urandom(16), 2: 100, 3: KES, 4: OK, 5: "mpesa"}
+            b.update(body)
+            typ, r = t.request(COLLECT, b)
+            assert typ == COLLECT | RESP and r[1] == want, (body, r)
+            _, st = t.request(STATUS, {1: b[1]})
+            assert st[1] == UNKNOWN_TXN, st
+        # a KES float cannot take a EUR collection
+        _, r = t.collect(os.urandom(16), 100, msisdn=MOMO_OK,
+                         provider="momo", currency=EUR)
+        assert r[1] == 17, r  # CURRENCY_INVALID
+        assert len(e.charges()) == 3, e.charges()
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
+def t_pos_collect_redelivery(build):
+    e = Env(build)
+    try:
+        t = e.term()
+        txn = os.urandom(16)
+        _, r = t.collect(txn, 2000)
+        assert r[1] == PENDING, r
+        t.close()  # gone before the outcome
+        ref = "pos:T1:" + __import__("base64").urlsafe_b64encode(
+            txn).decode().rstrip("=")
+        end = time.time() + 20
+        while e.payment(ref)["state"] != "succeeded":
+            assert time.time() < end, e.payment(ref)
+            time.sleep(0.1)
+        # redelivered after the next login, again until acknowledged
+        for _ in range(2):
+            t = e.term()
+            res = t.wait_push(txn, timeout=5)
+            assert res is not None and res[1] == APPROVED, res
+            t.close()
+        t = e.term()
+        res = t.wait_push(txn, timeout=5)
+        assert res is not None, "not redelivered"
+        t.ack(txn)
+        time.sleep(0.5)  # the ack is recorded, not answered
+        t.close()
+        t = e.term()
+        assert t.wait_push(txn, timeout=2) is None, t.pushed
+        # ... and survives a kill -9: a result pending at the kill
+        txn2 = os.urandom(16)
+        _, r2 = t.collect(txn2, 3000)
+        assert r2[1] == PENDING, r2
+        t.close()
+        e.restart()
+        t = e.term()
+        res = t.wait_push(txn2, timeout=25)
+        assert res is not None and res[1] == APPROVED, res
+        # the resend after the restart is a DUPLICATE: one charge
+        _, d = t.collect(txn2, 3000)
+        assert d[1] == DUPLICATE and d[7] == APPROVED, d
+        t.close()
+        e.restart()  # not acknowledged: redelivered once more
+        t = e.term()
+        res = t.wait_push(txn2, timeout=5)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(txn2)
+        t.request(STATUS, {1: txn2})  # the ack is processed before it
+        assert e.s.balance("agent:A1:float") == "50.00"
+        assert len(e.charges(OK)) == 2, e.charges(OK)
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
+def t_pos_collect_kill_duplicate(build):
+    """A COLLECT whose answer is lost in a kill -9 of sokod, resent
+    after the restart: the provider is asked once (the payment row was
+    committed before the answer), the result arrives."""
+    e = Env(build)
+    try:
+        t = e.term()
+        txn = os.urandom(16)
+        t.req += 1
+        t.send_raw(frame(COLLECT, t.req, t.tx, {1: txn, 2: 4000, 3: KES,
+                                                4: OK, 5: "mpesa"}, t.ks))
+        t.tx += 1
+        time.sleep(0.05)
+        e.restart()  # the answer may or may not have left
+        t.close()
+        for _ in range(3):  # resent (same txn id) after the restart
+            t = e.term()
+            _, r = t.collect(txn, 4000)
+            assert r[1] in (PENDING, DUPLICATE), r
+            t.close()
+        t = e.term()
+        res = t.wait_push(txn, timeout=25)
+        if res is None:  # the kill may have come before the commit
+            _, r = t.collect(txn, 4000)
+            res = t.wait_push(txn, timeout=25)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(txn)
+        t.request(STATUS, {1: txn})
+        ch = e.charges(OK)
+        assert len(ch) == 1, ch
+        assert e.s.balance("agent:A1:float") == "40.00"
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
+MOMO_FAULTS = ["delay", "no_callback", "callback_twice",
+               "contradicting_callback", "reset_after_commit",
+               "error500_after_commit", "timeout", "expired_token"]
+
+
+def t_pos_collect_faults(build):
+    """Every sandbox fault on MoMo's request to pay, one customer each:
+    each ends APPROVED with exactly one charge (a lost answer is queried
+    by our reference, never re-sent); an M-Pesa push whose answer is lost
+    is not queryable and stays PENDING (unknown: reconciliation), never
+    declined while charged."""
+    e = Env(build, deadline_s=20, timeout_ms=1500)
+    try:
+        rules = []
+        for i, fault in enumerate(MOMO_FAULTS):
+            r = {"provider": "momo", "op": "*" if fault == "expired_token"
+                 else "requesttopay", "fault": fault, "rate": 1.0,
+                 "count": 1, "msisdn": "4673312%04d" % (7000 + i)}
+            if fault == "delay":
+                r["ms"] = 300
+            rules.append(r)
+        rules.append({"provider": "mpesa", "op": "stkpush",
+                      "fault": "reset_after_commit", "rate": 1.0,
+                      "count": 1, "msisdn": "254708374160"})
+        e.sb.faults(rules)
+        t = e.term("T2")
+        txns = []
+        for i, fault in enumerate(MOMO_FAULTS):
+            txn = os.urandom(16)
+            _, r = t.collect(txn, 2550, msisdn="4673312%04d" % (7000 + i),
+                             provider="momo", currency=EUR)
+            assert r[1] == PENDING, (fault, r)
+            txns.append(txn)
+        _, r = t.collect(os.urandom(16), 100, msisdn=MOMO_REJECTED,
+                         provider="momo", currency=EUR)
+        rej = r[2]
+        for fault, txn in zip(MOMO_FAULTS, txns):
+            res = t.wait_push(txn, timeout=25)
+            assert res is not None and res[1] == APPROVED, (fault, res)
+            t.ack(txn)
+        res = t.wait_push(rej, timeout=25)
+        assert res is not None and res[1] == CUSTOMER_DECLINED, res
+        for i, fault in enumerate(MOMO_FAULTS):
+            ch = [c for c in e.charges("4673312%04d" % (7000 + i))
+                  if c["state"] == "succeeded"]
+            assert len(ch) == 1, (fault, ch)
+        assert e.s.balance("agent:A2:float") == "%.2f" % (
+            25.50 * len(MOMO_FAULTS))
+        t.close()
+        # M-Pesa: the answer of the push is lost
+        t1 = e.term("T1")
+        lost = os.urandom(16)
+        _, r = t1.collect(lost, 700, msisdn="254708374160")
+        assert r[1] == PENDING, r
+        assert t1.wait_push(lost, timeout=8) is None, t1.pushed
+        _, st = t1.request(STATUS, {1: lost})
+        assert st[1] == PENDING, st
+        assert len(e.charges("254708374160")) == 1
+        t1.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
+def t_pos_cash_out(build):
+    """CASH_OUT: the customer's wallet to the agent's float, the outcome
+    pushed like a COLLECT's (CW- references); without a provider there
+    is no wallet to take it from."""
+    e = Env(build)
+    try:
+        t = e.term("T2")
+        txn = os.urandom(16)
+        typ, r = t.collect(txn, 1000, msisdn=MOMO_OK, provider="momo",
+                           currency=EUR, type_=CASH_OUT)
+        assert typ == CASH_OUT | RESP and r[1] == PENDING, r
+        assert r[3].startswith("CW-"), r
+        res = t.wait_push(txn)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(txn)
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == APPROVED and st[8] == CASH_OUT, st
+        assert e.s.balance("agent:A2:float") == "10.00"
+        typ, r = t.request(CASH_OUT, {1: os.urandom(16), 2: 100, 3: EUR,
+                                      4: MOMO_OK})
+        assert r[1] == UNKNOWN_PROVIDER, r
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
+def t_pos_collect_soko_pos(build):
+    """soko-pos scripted mode: COLLECT answered PENDING, then the pushed
+    outcome finishes the queue entry."""
+    e = Env(build)
+    try:
+        qdir = e.s.dir
+        script = ("collect %s mpesa 12.00 KES\nwait\n"
+                  "collect %s mpesa 3.00 KES\nwait\nstatus last\nwait\n"
+                  % (OK, CANCELLED))
+        r = subprocess.run(
+            [os.path.join(build, "soko-pos"), "script", "--server",
+             "127.0.0.1:%d" % e.pos_port, "--terminal", "T1", "--key",
+             e.keys["T1"].hex(), "--queue", os.path.join(qdir, "q.db"),
+             "--timeout", "30"], input=script, capture_output=True,
+            text=True, timeout=120)
+        for m in SAN_MARKERS:
+            assert m not in r.stderr, r.stderr
+        out = r.stdout
+        assert r.returncode == 0, out + r.stderr
+        assert "op=collect" in out and "code=PENDING" in out, out
+        assert "code=APPROVED" in out, out
+        assert "code=CUSTOMER_DECLINED" in out, out
+        assert "queue open=0" in out, out
+        assert e.s.balance("agent:A1:float") == "12.00"
+        e.verify()
+    finally:
+        e.stop()
+
+
+TESTS = [t_pos_collect_flow, t_pos_collect_declines,
+         t_pos_collect_redelivery, t_pos_collect_kill_duplicate,
+         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_soko_pos]
