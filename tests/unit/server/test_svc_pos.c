@@ -16,6 +16,10 @@
 #include <string.h>
 
 #include "check.h"
+#include "ledger.h"
+#include "money.h"
+#include "svc_admin.h"
+#include "payment.h"
 #include "log.h"
 #include "util.h"
 
@@ -533,6 +537,302 @@ test_status_reader(void)
 	svc_pos_session_fini(&ss);
 }
 
+/* ---- provider-backed requests: a fake payment service and store ---- */
+
+static int n_kicks, n_stores;
+static uint8_t stored_hash[32];
+
+static const char *
+fake_prep(void *arg, const struct svc_collection *c, const char *ref,
+          int64_t now_ms, struct store_prov *p, char *clearing, size_t cap,
+          const char **msg)
+{
+	(void)arg;
+	*msg = "";
+	if (strcmp(c->provider, "mpesa") != 0)
+		return "provider_unknown";
+	if (strcmp(c->msisdn, "254000000000") == 0)
+		return "msisdn_invalid";
+	memset(p, 0, sizeof *p);
+	strlcpy_s(p->pay.ref, ref, sizeof p->pay.ref);
+	p->pay.amount_minor = c->amount_minor;
+	p->pay.currency = c->cur->numeric;
+	p->pay.created_ms = now_ms;
+	p->kind = STORE_PROV_COLLECT;
+	strlcpy_s(p->provider, c->provider, sizeof p->provider);
+	strlcpy_s(p->msisdn, c->msisdn, sizeof p->msisdn);
+	strlcpy_s(clearing, "clearing:mpesa", cap);
+	return NULL;
+}
+
+/* The first payment is created; every later one is a repeat of it. */
+static enum store_rc
+fake_store(struct store *st, struct store_prov *p, const char *clearing,
+           const struct ledger_account *target,
+           const struct store_pos_link *link, const char **err)
+{
+	(void)st;
+	*err = NULL;
+	CHECK_EQ_STR(clearing, "clearing:mpesa");
+	CHECK_EQ_INT(target->id, 10);
+	CHECK_EQ_INT(link->type, POS_MSG_COLLECT);
+	CHECK_EQ_STR(link->terminal_id, "T1");
+	if (n_stores++ == 0) {
+		memcpy(stored_hash, p->req_hash, sizeof stored_hash);
+		p->pay.id = 7;
+		p->pay.state = PAY_CREATED;
+		return STORE_OK;
+	}
+	memcpy(p->req_hash, stored_hash, sizeof stored_hash);
+	p->pay.id = 7;
+	p->pay.state = PAY_SUCCEEDED;
+	return STORE_CONFLICT;
+}
+
+static void
+fake_kick(void *arg)
+{
+	(void)arg;
+	n_kicks++;
+}
+
+static enum store_rc
+fake_txn_get(struct store *st, const char *terminal_id, const uint8_t *txn,
+             struct store_pos_txn *out)
+{
+	(void)st;
+	(void)terminal_id;
+	(void)txn;
+	(void)out;
+	return STORE_NOT_FOUND;
+}
+
+static enum store_rc
+fake_acct(struct store *st, int64_t id, struct ledger_account *out)
+{
+	(void)st;
+	memset(out, 0, sizeof *out);
+	out->id = id;
+	out->type = LEDGER_ACCT_AGENT_FLOAT;
+	out->currency = 404;
+	return STORE_OK;
+}
+
+static enum store_rc
+fake_results(struct store *st, const char *terminal_id,
+             struct store_prov *out, struct store_pos_link *links,
+             size_t cap, size_t *n)
+{
+	size_t i;
+
+	(void)st;
+	CHECK(cap >= 2);
+	*n = 2;
+	for (i = 0; i < 2; i++) {
+		memset(&out[i], 0, sizeof out[i]);
+		memset(&links[i], 0, sizeof links[i]);
+		out[i].pay.id = 20 + (int64_t)i;
+		out[i].pay.amount_minor = 100;
+		out[i].pay.currency = 404;
+		out[i].pay.updated_ms = fake_now;
+		strlcpy_s(links[i].terminal_id, terminal_id,
+		          sizeof links[i].terminal_id);
+		links[i].txn_id[0] = (uint8_t)(i + 1);
+		links[i].type = POS_MSG_COLLECT;
+	}
+	out[0].pay.state = PAY_SUCCEEDED;
+	strlcpy_s(out[0].receipt, "QKX123", sizeof out[0].receipt);
+	out[1].pay.state = PAY_FAILED;
+	strlcpy_s(out[1].result_code, "1032", sizeof out[1].result_code);
+	return STORE_OK;
+}
+
+static struct svc_pos_out
+collect(struct svc_pos_session *ss, uint64_t amount, uint16_t currency,
+        const char *msisdn, const char *provider)
+{
+	struct pos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_COLLECT;
+	memcpy(m.u.collect.txn_id, TXN, POS_ID_LEN);
+	m.u.collect.amount = amount;
+	m.u.collect.currency = currency;
+	m.u.collect.msisdn.ptr = (const uint8_t *)msisdn;
+	m.u.collect.msisdn.len = strlen(msisdn);
+	m.u.collect.provider.ptr = (const uint8_t *)provider;
+	m.u.collect.provider.len = strlen(provider);
+	return send_req(ss, &m);
+}
+
+static void
+test_collect(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick};
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .account_by_id = fake_acct,
+	                                     .pos_pay_results = fake_results};
+	static const struct {
+		uint64_t amount;
+		uint16_t currency;
+		const char *msisdn, *provider;
+		enum pos_code want;
+	} refused[] = {
+	    {100, 404, "2547123", "mpesa", POS_CODE_INVALID_MSISDN},
+	    {100, 404, "25470000000a", "mpesa", POS_CODE_INVALID_MSISDN},
+	    {100, 404, "254000000000", "mpesa", POS_CODE_INVALID_MSISDN},
+	    {100, 404, "254708374149", "", POS_CODE_UNKNOWN_PROVIDER},
+	    {100, 404, "254708374149", "nosuch", POS_CODE_UNKNOWN_PROVIDER},
+	    {100, 404, "254708374149", "provider-16chars",
+	     POS_CODE_UNKNOWN_PROVIDER},
+	    {0, 404, "254708374149", "mpesa", POS_CODE_AMOUNT_INVALID},
+	    {100, 999, "254708374149", "mpesa", POS_CODE_CURRENCY_INVALID},
+	};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg r;
+	size_t i, used = 0;
+	int pass;
+
+	svc.pay = &pay;
+	logged_in(&ss);
+	/* refused at once: nothing posted, nothing stored, nothing sent */
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		o = collect(&ss, refused[i].amount, refused[i].currency,
+		            refused[i].msisdn, refused[i].provider);
+		CHECK(o.post == NULL);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_COLLECT_RESP);
+		CHECK_EQ_INT(r.u.collect_resp.code, refused[i].want);
+	}
+	CHECK_EQ_INT(n_stores, 0);
+	/* created (PENDING, kicked), then a repeat (DUPLICATE with the
+	 * stored state), then other content (TXN_ID_REUSED) */
+	for (pass = 0; pass < 3; pass++) {
+		o = collect(&ss, pass == 2 ? 200 : 100, 404, "254708374149",
+		            "mpesa");
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_COLLECT);
+		if (op == NULL)
+			break;
+		CHECK_EQ_INT(ss.n_inflight, 1);
+		CHECK_EQ_STR(op->prov->pay.ref, "pos:T1:bxwrjgAAAAAAAAAAAAAAAA");
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_COLLECT_RESP);
+		CHECK_EQ_INT(r.u.collect_resp.code,
+		             pass == 0   ? POS_CODE_PENDING
+		             : pass == 1 ? POS_CODE_DUPLICATE
+		                         : POS_CODE_TXN_ID_REUSED);
+		if (pass < 2)
+			CHECK(r.u.collect_resp.has_ref &&
+			      r.u.collect_resp.ref.len == 4 &&
+			      memcmp(r.u.collect_resp.ref.ptr, "CO-7", 4) == 0);
+		if (pass == 1)
+			CHECK_EQ_INT(r.u.collect_resp.orig_code,
+			             POS_CODE_APPROVED);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+	}
+	CHECK_EQ_INT(n_kicks, 1);
+
+	/* results: one lookup, both pushed in one output, no inflight */
+	o = out_new();
+	svc_pos_results(&svc, &ss, &o);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_RESULTS);
+	if (op == NULL)
+		goto out;
+	o = out_new();
+	svc_pos_results(&svc, &ss, &o); /* while one is out: later */
+	CHECK(o.post == NULL && ss.is_results_again);
+	op->job.call_rc = op->job.call(&fake, &op->job);
+	o = done(&ss, op);
+	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_RESULTS);
+	svc_pos_op_free(o.post);
+	ss.is_results_pending = false;
+	for (i = 0; i < 2; i++) {
+		struct pos_frame f;
+		const char *why = "";
+		size_t n = 0;
+
+		CHECK_EQ_INT(pos_frame_decode(&f, o.buf + used, o.len - used,
+		                              &n, &why),
+		             CODEC_OK);
+		CHECK_EQ_INT(f.hdr.type, POS_MSG_COLLECT_RESULT);
+		CHECK_EQ_INT(f.hdr.req_id, 0);
+		CHECK_EQ_INT(pos_frame_open(&r, &f, KS, POS_S2T, &srv_last,
+		                            &why),
+		             POS_CODE_APPROVED);
+		CHECK_EQ_INT(r.u.collect_result.code,
+		             i == 0 ? POS_CODE_APPROVED
+		                    : POS_CODE_CUSTOMER_DECLINED);
+		CHECK_EQ_INT(r.u.collect_result.txn_id[0], i + 1);
+		CHECK_EQ_INT(r.u.collect_result.has_provider_ref, i == 0);
+		used += n;
+	}
+	CHECK_EQ_INT(used, o.len);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+
+	/* COLLECT_RESULT_ACK: an op, no answer */
+	memset(&r, 0, sizeof r);
+	r.type = POS_MSG_COLLECT_RESULT_ACK;
+	r.u.collect_result_ack.txn_id[0] = 1;
+	o = send_req(&ss, &r);
+	CHECK_EQ_INT(o.len, 0);
+	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_ACK);
+	svc_pos_op_free(o.post);
+out:
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
+/* The state of a provider payment as the terminal sees it. */
+static void
+test_pay_code(void)
+{
+	static const struct {
+		uint8_t state;
+		const char *code;
+		enum pos_code want;
+	} cases[] = {
+	    {PAY_CREATED, "", POS_CODE_PENDING},
+	    {PAY_PENDING, "", POS_CODE_PENDING},
+	    {PAY_UNKNOWN, "deadline", POS_CODE_PENDING},
+	    {PAY_SUCCEEDED, "0", POS_CODE_APPROVED},
+	    {PAY_REVERSED, "0", POS_CODE_REVERSED},
+	    {PAY_FAILED, "1032", POS_CODE_CUSTOMER_DECLINED},
+	    {PAY_FAILED, "APPROVAL_REJECTED", POS_CODE_CUSTOMER_DECLINED},
+	    {PAY_FAILED, "1037", POS_CODE_EXPIRED},
+	    {PAY_FAILED, "EXPIRED", POS_CODE_EXPIRED},
+	    {PAY_FAILED, "1", POS_CODE_DECLINED},
+	    {PAY_FAILED, "not_sent", POS_CODE_DECLINED},
+	    {PAY_FAILED, "", POS_CODE_DECLINED},
+	};
+	struct store_prov p;
+	char ref[PAYMENT_REF_MAX + 1];
+	uint8_t id[POS_ID_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(&p, 0, sizeof p);
+		p.pay.state = cases[i].state;
+		strlcpy_s(p.result_code, cases[i].code, sizeof p.result_code);
+		CHECK_EQ_INT(svc_pos_pay_code(&p), cases[i].want);
+	}
+	memset(id, 0xff, sizeof id);
+	svc_pos_pay_ref(ref, "T1", id);
+	CHECK_EQ_STR(ref, "pos:T1:_____________________w");
+	/* the longest terminal id fits a payment ref */
+	svc_pos_pay_ref(ref, "T234567890123456789012345678901X", id);
+	CHECK_EQ_INT(strlen(ref), 59);
+}
+
 int
 main(void)
 {
@@ -544,5 +844,7 @@ main(void)
 	RUN(test_eod);
 	RUN(test_receipt);
 	RUN(test_status_reader);
+	RUN(test_collect);
+	RUN(test_pay_code);
 	return check_report("svc_pos");
 }

@@ -1638,6 +1638,112 @@ test_disb_hold_batch(void)
 	finish(st, lg);
 }
 
+/* POS-started payments (pos_payments): created with their link in one
+ * transaction, found by (terminal, txn id), the undelivered results of
+ * a terminal (final and not acknowledged), the acknowledgement. */
+static void
+test_pos_pay(void)
+{
+	struct store *st;
+	struct store_prov p1, p2, q, g, res[4];
+	struct store_pos_link l1, l2, gl, links[4];
+	struct store_prov_update u;
+	size_t n = 99;
+	int64_t clr, fl, n_pay;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	fl = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES,
+	                true, false);
+	memset(&l1, 0, sizeof l1);
+	strlcpy_s(l1.terminal_id, "T1", sizeof l1.terminal_id);
+	memset(l1.txn_id, 0x11, sizeof l1.txn_id);
+	l1.type = 0x0010;
+	l2 = l1;
+	l2.txn_id[15] = 0x22;
+	l2.type = 0x0012;
+	p1 = mk_prov("pos:T1:a", "mpesa", "PC-1", "", clr, fl, 500, T0, 0xa1);
+	p2 = mk_prov("pos:T1:b", "mpesa", "PC-2", "", clr, fl, 700, T0, 0xa2);
+	CHECK_EQ_INT(st->ops->pos_pay_create(st, &p1, &l1), STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_pay_create(st, &p2, &l2), STORE_OK);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l1.txn_id, &g, &gl),
+	             STORE_OK);
+	check_prov_eq(&g, &p1);
+	CHECK_EQ_INT(gl.type, 0x0010);
+	CHECK_EQ_INT(gl.acked_ms, 0);
+	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T2", l1.txn_id, &g, &gl),
+	             STORE_NOT_FOUND);
+	/* a repeat: CONFLICT, q is the stored payment (its req_hash) */
+	q = mk_prov("pos:T1:a", "mpesa", "PC-9", "", clr, fl, 999, T0, 0xb9);
+	CHECK_EQ_INT(st->ops->pos_pay_create(st, &q, &l1), STORE_CONFLICT);
+	check_prov_eq(&q, &p1);
+	CHECK_EQ_INT(q.req_hash[0], 0xa1);
+	/* another ref for a txn id that has one: refused, nothing written */
+	n_pay = raw_i64("SELECT COUNT(*) FROM payments");
+	q = mk_prov("pos:T1:c", "mpesa", "PC-3", "", clr, fl, 5, T0, 0xc1);
+	CHECK_EQ_INT(st->ops->pos_pay_create(st, &q, &l1), STORE_CONFLICT);
+	check_prov_eq(&q, &p1);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments"), n_pay);
+	CHECK_EQ_INT(st->ops->prov_get(st, "pos:T1:c", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+
+	/* nothing final yet: no results; an early ack changes nothing */
+	CHECK_EQ_INT(st->ops->pos_pay_results(st, "T1", res, links, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(st->ops->pos_pay_ack(st, "T1", l1.txn_id, T0 + 1),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l1.txn_id, &g, &gl),
+	             STORE_OK);
+	CHECK_EQ_INT(gl.acked_ms, 0);
+
+	/* both end (p1 failed, p2 failed too): two results, oldest first */
+	u = mk_upd(p1.pay.id, PAY_CREATED, PAY_FAILED, STORE_CALL_TO_SEND,
+	           STORE_CALL_DONE, T0);
+	u.result_code = "1032";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+	u = mk_upd(p2.pay.id, PAY_CREATED, PAY_FAILED, STORE_CALL_TO_SEND,
+	           STORE_CALL_DONE, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_pay_results(st, "T1", res, links, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(res[0].pay.id, p1.pay.id);
+		CHECK_EQ_INT(res[0].pay.state, PAY_FAILED);
+		CHECK_EQ_STR(res[0].result_code, "1032");
+		CHECK_EQ_INT(links[0].type, 0x0010);
+		CHECK(memcmp(links[0].txn_id, l1.txn_id, 16) == 0);
+		CHECK_EQ_STR(links[1].terminal_id, "T1");
+		CHECK_EQ_INT(links[1].type, 0x0012);
+		CHECK(memcmp(links[1].txn_id, l2.txn_id, 16) == 0);
+	}
+	/* cap bounds the answer */
+	CHECK_EQ_INT(st->ops->pos_pay_results(st, "T1", res, links, 1, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(st->ops->pos_pay_results(st, "T2", res, links, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	/* acknowledged: not delivered again; a repeat ack is harmless */
+	CHECK_EQ_INT(st->ops->pos_pay_ack(st, "T1", l1.txn_id, T0 + 9),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_pay_ack(st, "T1", l1.txn_id, T0 + 10),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l1.txn_id, &g, &gl),
+	             STORE_OK);
+	CHECK_EQ_INT(gl.acked_ms, T0 + 9);
+	CHECK_EQ_INT(st->ops->pos_pay_results(st, "T1", res, links, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(res[0].pay.id, p2.pay.id);
+	st->ops->close(st);
+}
+
 /* create, its idempotent repeat, the three lookups and the unique keys */
 static void
 test_prov_create_get(void)
@@ -3228,6 +3334,7 @@ main(int argc, char **argv)
 	RUN(test_limits);
 	RUN(test_payments);
 	RUN(test_prov_create_get);
+	RUN(test_pos_pay);
 	RUN(test_bill_create_get);
 	RUN(test_disb_hold_batch);
 	RUN(test_prov_due);
