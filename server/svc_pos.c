@@ -1410,9 +1410,16 @@ on_advice(struct svc_pos *s, struct svc_pos_session *ss,
 				a->is_decided = false;
 			break;
 		case POS_MSG_CASH_IN:
-		case POS_MSG_CASH_OUT:
 		case POS_MSG_BILL_PAY:
+			/* not served as advice yet: the terminal keeps
+			 * them queued (docs/pos-protocol.md §12) */
 			a->code = POS_CODE_RETRY_LATER;
+			break;
+		case POS_MSG_CASH_OUT:
+			/* never valid offline: the agent pays the cash only
+			 * after the wallet debit is APPROVED (§6.8), which
+			 * needs the customer's approval now */
+			a->code = POS_CODE_DECLINED;
 			break;
 		default:
 			a->code = POS_CODE_DECLINED;

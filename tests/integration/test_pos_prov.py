@@ -23,6 +23,7 @@ from test_pos import (LOGIN_OK, RESP, FAIL, STATUS, RECEIPT, REVERSAL,
                       CASH_IN, COLLECT, CASH_OUT, APPROVED, DUPLICATE,
                       DECLINED, AMOUNT_INVALID, NOT_REVERSIBLE,
                       TXN_ID_REUSED, UNSUPPORTED_TYPE, UNKNOWN_TXN, KES,
+                      ADVICE_BATCH, RETRY_LATER,
                       Term, Closed, frame, mac)
 
 PENDING, CUSTOMER_DECLINED, EXPIRED = 1, 22, 23
@@ -455,6 +456,14 @@ def t_pos_cash_out(build):
         typ, r = t.request(CASH_OUT, {1: os.urandom(16), 2: 100, 3: EUR,
                                       4: MOMO_OK})
         assert r[1] == UNKNOWN_PROVIDER, r
+        # a cash-out accepted offline is refused: the cash must follow
+        # an APPROVED debit; a cash-in advice waits (not served yet)
+        typ, ab = t.request(ADVICE_BATCH, {1: [
+            {1: os.urandom(16), 2: CASH_OUT, 3: 100, 4: EUR, 5: 1,
+             6: MOMO_OK, 7: "momo"},
+            {1: os.urandom(16), 2: CASH_IN, 3: 100, 4: EUR, 5: 1,
+             6: MOMO_OK, 7: "momo"}]})
+        assert [x[1] for x in ab[2]] == [DECLINED, RETRY_LATER], ab
         t.close()
         e.verify()
     finally:
