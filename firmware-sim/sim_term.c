@@ -669,7 +669,7 @@ int
 sim_term_interactive(const struct sim_term_opts *o)
 {
 	struct term *c = malloc(sizeof *c);
-	char in[128], to[64], amt[64], line[256];
+	char in[128], to[64], amt[64], prov[32], cur[8], line[256];
 
 	if (c == NULL || term_open(c, o, true) != 0) {
 		free(c);
@@ -680,7 +680,7 @@ sim_term_interactive(const struct sim_term_opts *o)
 		printf("  OFFLINE: will keep trying\n");
 	for (;;) {
 		printf("\n[%s] 1 float transfer  2 status  3 echo  "
-		       "4 reprint receipt  5 quit\n",
+		       "4 reprint receipt  5 quit  6 collect  7 cash out\n",
 		       sokoterm_state(c->t) == SOKOTERM_READY ? "online"
 		                                              : "offline");
 		if (!ask("> ", in, sizeof in) || strcmp(in, "5") == 0 ||
@@ -696,6 +696,19 @@ sim_term_interactive(const struct sim_term_opts *o)
 			if (!ask("  txn id (hex, or last): ", to, sizeof to))
 				break;
 			snprintf(line, sizeof line, "status %s", to);
+		} else if (strcmp(in, "6") == 0 || strcmp(in, "7") == 0) {
+			/* the answer is PENDING; the outcome is pushed
+			 * (COLLECT_RESULT) and waited for like any other */
+			if (!ask("  customer msisdn: ", to, sizeof to) ||
+			    !ask("  provider (mpesa, momo, ...): ", prov,
+			         sizeof prov) ||
+			    !ask("  amount: ", amt, sizeof amt) ||
+			    !ask("  currency (KES, EUR, ...): ", cur,
+			         sizeof cur))
+				break;
+			snprintf(line, sizeof line, "%s %s %s %s %s",
+			         in[0] == '6' ? "collect" : "cash_out", to, prov,
+			         amt, cur);
 		} else if (strcmp(in, "3") == 0) {
 			snprintf(line, sizeof line, "echo");
 		} else if (strcmp(in, "4") == 0) {

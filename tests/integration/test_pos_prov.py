@@ -494,6 +494,17 @@ def t_pos_collect_soko_pos(build):
         assert "code=CUSTOMER_DECLINED" in out, out
         assert "queue open=0" in out, out
         assert e.s.balance("agent:A1:float") == "12.00"
+        # interactive mode: menu 6 (collect), then quit
+        r = subprocess.run(
+            [os.path.join(build, "soko-pos"), "interactive", "--server",
+             "127.0.0.1:%d" % e.pos_port, "--terminal", "T1", "--key",
+             e.keys["T1"].hex(), "--queue", os.path.join(qdir, "q.db")],
+            input="6\n%s\nmpesa\n4.00\nKES\n5\n" % OK,
+            capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "6 collect" in r.stdout and "APPROVED" in r.stdout, r.stdout
+        assert "from %s via mpesa KES 4.00" % OK in r.stdout, r.stdout
+        assert e.s.balance("agent:A1:float") == "16.00"
         e.verify()
     finally:
         e.stop()
