@@ -28,6 +28,7 @@
 #include "money.h"
 #include "net_curl.h"
 #include "net_http.h"
+#include "net_prov.h"
 #include "net_prov_int.h"
 #include "payment.h"
 #include "prov.h"
@@ -457,49 +458,64 @@ reply_bill(struct evhttp_request *req, int status, const struct store_prov *p)
 
 /* ---- POST /v1/bills/validate */
 
+/* A validation answer read into *v: its outcome. */
+static enum svc_bill_outcome
+validate_read(const struct ncurl_result *r, struct flw_bill_validation *v)
+{
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct prov_err e;
+	const char *why = NULL;
+	char msg[FLW_TEXT_MAX];
+
+	if (r->outcome != NCURL_ANSWERED)
+		return SVC_BILL_UNANSWERED;
+	if (r->http_status != 200) {
+		flw_message(r, msg, sizeof msg);
+		if (r->http_status == 400 && strstr(msg, "ustomer") != NULL)
+			return SVC_BILL_CUSTOMER_UNKNOWN;
+		if (r->http_status == 400)
+			return SVC_BILL_ITEM_UNKNOWN;
+		return SVC_BILL_PROVIDER_ERROR;
+	}
+	if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len, &why) !=
+	            CODEC_OK ||
+	    flw_bill_validate_parse(v, &doc, &e) != PROV_OK)
+		return SVC_BILL_PROVIDER_ERROR;
+	return v->is_valid ? SVC_BILL_VALID : SVC_BILL_CUSTOMER_UNKNOWN;
+}
+
 static void
 validate_done(void *arg, const struct ncurl_result *r)
 {
 	struct bop *o = arg;
-	struct json_tok toks[PROV_TOKS];
-	struct json_doc doc;
 	struct flw_bill_validation *v = xcalloc(1, sizeof *v);
 	const struct currency *ngn = money_currency_by_alpha(BILL_CURRENCY);
-	struct prov_err e;
 	const char *why = NULL;
-	char msg[FLW_TEXT_MAX], buf[2048];
+	char buf[2048];
 	struct json_w w;
 	size_t n = 0;
 
-	if (r->outcome != NCURL_ANSWERED) {
+	switch (validate_read(r, v)) {
+	case SVC_BILL_VALID:
+		break;
+	case SVC_BILL_UNANSWERED:
+	case SVC_BILL_DISABLED:
 		net_http_error(o->req, 504, "provider_unavailable",
 		               "Flutterwave did not answer; try again");
 		goto out;
-	}
-	if (r->http_status != 200) {
-		flw_message(r, msg, sizeof msg);
-		if (r->http_status == 400 && strstr(msg, "ustomer") != NULL)
-			net_http_error(o->req, 422, "customer_unknown",
-			               "the biller knows no such customer");
-		else if (r->http_status == 400)
-			net_http_error(o->req, 422, "item_unknown",
-			               "unknown item_code / biller_code pair");
-		else
-			net_http_error(o->req, 502, "provider_error",
-			               "Flutterwave refused or failed the "
-			               "validation");
-		goto out;
-	}
-	if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len, &why) !=
-	            CODEC_OK ||
-	    flw_bill_validate_parse(v, &doc, &e) != PROV_OK) {
-		net_http_error(o->req, 502, "provider_error",
-		               "unreadable validation answer");
-		goto out;
-	}
-	if (!v->is_valid) {
+	case SVC_BILL_CUSTOMER_UNKNOWN:
 		net_http_error(o->req, 422, "customer_unknown",
 		               "the biller knows no such customer");
+		goto out;
+	case SVC_BILL_ITEM_UNKNOWN:
+		net_http_error(o->req, 422, "item_unknown",
+		               "unknown item_code / biller_code pair");
+		goto out;
+	case SVC_BILL_PROVIDER_ERROR:
+		net_http_error(o->req, 502, "provider_error",
+		               "Flutterwave refused, failed or garbled the "
+		               "validation");
 		goto out;
 	}
 	json_w_init(&w, buf, sizeof buf);
@@ -537,29 +553,22 @@ out:
 	bop_free(o);
 }
 
-static void
-handle_validate(struct net_prov *np, struct evhttp_request *req,
-                const char *body, size_t len)
+/* Starts the validation call of v; done(arg, r) gets the answer.  0;
+ * -1 with *why: the codes or customer number cannot be sent; -2 with
+ * *why: the call cannot start. */
+static int
+validate_send(struct net_prov *np, const struct svc_bill_validate *v,
+              void (*done)(void *, const struct ncurl_result *), void *arg,
+              const char **why)
 {
-	struct bop *o = bop_new(np, req);
-	struct svc_error e;
 	char path[512], url[1024];
 	struct ncurl_req rq;
-	const char *why = NULL;
 	size_t pn = 0;
 
-	if (svc_bill_parse_validate(&o->v, body, len, &e) != 0) {
-		net_http_error(req, e.status, e.code, e.message);
-		bop_free(o);
-		return;
-	}
-	if (flw_bill_validate_path(path, sizeof path, o->v.item_code,
-	                           o->v.biller_code, o->v.customer, &pn,
-	                           &why) != CODEC_OK) {
-		net_http_error(req, 422, "customer_invalid", why);
-		bop_free(o);
-		return;
-	}
+	if (flw_bill_validate_path(path, sizeof path, v->item_code,
+	                           v->biller_code, v->customer, &pn,
+	                           why) != CODEC_OK)
+		return -1;
 	snprintf(url, sizeof url, "%s%s", prov_cfg(np)->bills_flw_base_url,
 	         path);
 	memset(&rq, 0, sizeof rq);
@@ -568,23 +577,139 @@ handle_validate(struct net_prov *np, struct evhttp_request *req,
 	rq.headers[0] = F(np)->auth;
 	rq.n_headers = 1;
 	rq.endpoint = "flw.bill_validate";
-	if (ncurl_submit(prov_curl(np), &rq, validate_done, o, &why) != 0) {
-		net_http_error(req, 503, "provider_unavailable", why);
+	return ncurl_submit(prov_curl(np), &rq, done, arg, why) != 0 ? -2 : 0;
+}
+
+static void
+handle_validate(struct net_prov *np, struct evhttp_request *req,
+                const char *body, size_t len)
+{
+	struct bop *o = bop_new(np, req);
+	struct svc_error e;
+	const char *why = NULL;
+
+	if (svc_bill_parse_validate(&o->v, body, len, &e) != 0) {
+		net_http_error(req, e.status, e.code, e.message);
 		bop_free(o);
+		return;
 	}
+	switch (validate_send(np, &o->v, validate_done, o, &why)) {
+	case 0:
+		return;
+	case -1:
+		net_http_error(req, 422, "customer_invalid", why);
+		break;
+	default:
+		net_http_error(req, 503, "provider_unavailable", why);
+		break;
+	}
+	bop_free(o);
+}
+
+/* ---- in-process validation (POS BILL_VALIDATE) */
+
+struct bcheck {
+	struct net_prov *np;
+	void (*cb)(void *arg, const struct svc_bill_check *r);
+	void *arg;
+};
+
+static void
+check_done(void *arg, const struct ncurl_result *r)
+{
+	struct bcheck *k = arg;
+	struct flw_bill_validation *v = xcalloc(1, sizeof *v);
+	struct svc_bill_check res;
+
+	memset(&res, 0, sizeof res);
+	res.outcome = validate_read(r, v);
+	if (res.outcome == SVC_BILL_VALID) {
+		strlcpy_s(res.name, v->name, sizeof res.name);
+		res.has_due = v->has_amount_due;
+		res.due_minor = v->amount_due_minor;
+	}
+	free(v);
+	prov_busy_inc(k->np, -1);
+	k->cb(k->arg, &res);
+	free(k);
+}
+
+int
+net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
+                  void (*cb)(void *arg, const struct svc_bill_check *r),
+                  void *arg)
+{
+	struct bcheck *k;
+	const char *why = NULL;
+
+	int rc;
+
+	if (!prov_driver_on(np, &prov_drv_flwbill))
+		return -1;
+	k = xcalloc(1, sizeof *k);
+	k->np = np;
+	k->cb = cb;
+	k->arg = arg;
+	prov_busy_inc(np, 1);
+	if ((rc = validate_send(np, v, check_done, k, &why)) != 0) {
+		prov_busy_inc(np, -1);
+		free(k);
+		return rc - 1;
+	}
+	return 0;
 }
 
 /* ---- POST /v1/bills */
+
+/*
+ * The storage half of creating a bill paid from src (worker thread): the
+ * holding and biller accounts checked, then the payment written (with
+ * its POS link when link != NULL), not yet funded.  STORE_OK: created,
+ * or *err_code ("provider_misconfigured") and nothing written;
+ * STORE_CONFLICT: p->pay.ref exists and p is the stored payment.
+ */
+enum store_rc
+net_bill_store(const struct net_prov *np, struct store *st,
+               struct store_prov *p, const struct ledger_account *src,
+               const struct store_pos_link *link, const char **err_code)
+{
+	const struct config *cfg = prov_cfg(np);
+	struct ledger_account hold, pay;
+	enum store_rc rc;
+
+	*err_code = NULL;
+	if ((rc = st->ops->account_by_code(st, cfg->bills_holding_account,
+	                                   &hold)) != STORE_OK &&
+	    rc != STORE_NOT_FOUND)
+		return rc;
+	if (rc == STORE_OK &&
+	    (rc = st->ops->account_by_code(st, cfg->bills_payable_account,
+	                                   &pay)) != STORE_OK &&
+	    rc != STORE_NOT_FOUND)
+		return rc;
+	if (rc == STORE_NOT_FOUND || hold.type != LEDGER_ACCT_SUSPENSE ||
+	    hold.currency != p->pay.currency ||
+	    pay.type != LEDGER_ACCT_BILLER_PAYABLE ||
+	    pay.currency != p->pay.currency) {
+		*err_code = "provider_misconfigured";
+		return STORE_OK;
+	}
+	p->clearing_account_id = hold.id;
+	p->target_account_id = pay.id;
+	p->bill.source_account_id = src->id;
+	return link != NULL ? st->ops->pos_pay_create(st, p, link)
+	                    : st->ops->prov_create(st, p);
+}
 
 static enum store_rc
 create_call(struct store *st, struct dbq_job *job)
 {
 	struct bop *o = job->arg;
-	const struct config *cfg = prov_cfg(o->np);
-	struct ledger_account src, hold, pay;
+	struct ledger_account src;
 	uint16_t ngn = o->b.cur->numeric;
 	uint8_t want[32];
 	enum store_rc rc;
+	const char *err;
 
 	rc = st->ops->account_by_code(st, o->b.source, &src);
 	if (rc == STORE_NOT_FOUND) {
@@ -605,30 +730,16 @@ create_call(struct store *st, struct dbq_job *job)
 		             "customer_wallet account in the bill's currency";
 		return STORE_OK;
 	}
-	if ((rc = st->ops->account_by_code(st, cfg->bills_holding_account,
-	                                   &hold)) != STORE_OK &&
-	    rc != STORE_NOT_FOUND)
-		return rc;
-	if (rc == STORE_OK &&
-	    (rc = st->ops->account_by_code(st, cfg->bills_payable_account,
-	                                   &pay)) != STORE_OK &&
-	    rc != STORE_NOT_FOUND)
-		return rc;
-	if (rc == STORE_NOT_FOUND || hold.type != LEDGER_ACCT_SUSPENSE ||
-	    hold.currency != ngn || pay.type != LEDGER_ACCT_BILLER_PAYABLE ||
-	    pay.currency != ngn) {
+	memcpy(want, o->p.req_hash, sizeof want);
+	rc = net_bill_store(o->np, st, &o->p, &src, NULL, &err);
+	if (rc == STORE_OK && err != NULL) {
 		o->status = 503;
-		o->err_code = "provider_misconfigured";
+		o->err_code = err;
 		o->err_msg = "bills_holding_account (suspense) or "
 		             "bills_payable_account (biller_payable) is missing "
 		             "or not in NGN";
 		return STORE_OK;
 	}
-	o->p.clearing_account_id = hold.id;
-	o->p.target_account_id = pay.id;
-	o->p.bill.source_account_id = src.id;
-	memcpy(want, o->p.req_hash, sizeof want);
-	rc = st->ops->prov_create(st, &o->p);
 	if (rc == STORE_CONFLICT) {
 		o->is_replay = true;
 		o->status = util_ct_memcmp(want, o->p.req_hash, sizeof want) ==
@@ -793,6 +904,47 @@ created_done(struct dbq_job *job)
 	bop_free(o);
 }
 
+/* The row of a new bill b under payment reference ref (req_hash left to
+ * the caller).  0, or -1 without randomness. */
+static int
+bill_fill(struct net_prov *np, const struct svc_bill_pay *b, const char *ref,
+          int64_t now, struct store_prov *p)
+{
+	memset(p, 0, sizeof *p);
+	strlcpy_s(p->pay.ref, ref, sizeof p->pay.ref);
+	p->pay.currency = b->cur->numeric;
+	p->pay.amount_minor = b->amount_minor;
+	p->pay.created_ms = now;
+	p->kind = STORE_PROV_BILL;
+	strlcpy_s(p->provider, BILL_PROVIDER, sizeof p->provider);
+	strlcpy_s(p->bill.biller_code, b->v.biller_code,
+	          sizeof p->bill.biller_code);
+	strlcpy_s(p->bill.item_code, b->v.item_code, sizeof p->bill.item_code);
+	strlcpy_s(p->bill.customer, b->v.customer, sizeof p->bill.customer);
+	strlcpy_s(p->bill.customer_name, b->customer_name,
+	          sizeof p->bill.customer_name);
+	if (prov_random_ref(p->client_ref, BILL_REF_LEN) != 0)
+		return -1;
+	/* not due until funded (svc_bill.h): an unfunded bill is only
+	 * looked at again at its deadline, to fail it */
+	p->call_state = STORE_CALL_TO_SEND;
+	p->deadline_ms = now + prov_policy(np)->deadline_ms;
+	p->next_at_ms = p->deadline_ms;
+	return 0;
+}
+
+const char *
+net_bill_prep(struct net_prov *np, const struct svc_bill_pay *b,
+              const char *ref, int64_t now_ms, struct store_prov *p)
+{
+	if (!prov_driver_on(np, &prov_drv_flwbill))
+		return "provider_disabled";
+	if (b->cur == NULL ||
+	    strcmp(b->cur->alpha, BILL_CURRENCY) != 0)
+		return "currency_unsupported";
+	return bill_fill(np, b, ref, now_ms, p) != 0 ? "retry_later" : NULL;
+}
+
 static void
 handle_create(struct net_prov *np, struct evhttp_request *req,
               const char *body, size_t len)
@@ -818,30 +970,17 @@ handle_create(struct net_prov *np, struct evhttp_request *req,
 		bop_free(o);
 		return;
 	}
-	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, "bill:%s", key);
-	o->p.pay.currency = o->b.cur->numeric;
-	o->p.pay.amount_minor = o->b.amount_minor;
-	o->p.pay.created_ms = now;
-	o->p.kind = STORE_PROV_BILL;
-	strlcpy_s(o->p.provider, BILL_PROVIDER, sizeof o->p.provider);
-	strlcpy_s(o->p.bill.biller_code, o->b.v.biller_code,
-	          sizeof o->p.bill.biller_code);
-	strlcpy_s(o->p.bill.item_code, o->b.v.item_code,
-	          sizeof o->p.bill.item_code);
-	strlcpy_s(o->p.bill.customer, o->b.v.customer,
-	          sizeof o->p.bill.customer);
-	strlcpy_s(o->p.bill.customer_name, o->b.customer_name,
-	          sizeof o->p.bill.customer_name);
-	if (prov_random_ref(o->p.client_ref, BILL_REF_LEN) != 0) {
-		net_http_error(req, 503, "retry_later", "no randomness");
-		bop_free(o);
-		return;
+	{
+		char ref[PAYMENT_REF_MAX + 1];
+
+		snprintf(ref, sizeof ref, "bill:%s", key);
+		if (bill_fill(np, &o->b, ref, now, &o->p) != 0) {
+			net_http_error(req, 503, "retry_later",
+			               "no randomness");
+			bop_free(o);
+			return;
+		}
 	}
-	/* not due until funded (svc_bill.h): an unfunded bill is only
-	 * looked at again at its deadline, to fail it */
-	o->p.call_state = STORE_CALL_TO_SEND;
-	o->p.deadline_ms = now + prov_policy(np)->deadline_ms;
-	o->p.next_at_ms = o->p.deadline_ms;
 	svc_bill_pay_hash(&o->b, o->p.req_hash);
 	o->job.call = create_call;
 	o->job.done = created_done;

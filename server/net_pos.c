@@ -759,6 +759,8 @@ on_tls_timer(evutil_socket_t fd, short what, void *arg)
 /* -------------------------------------------------------- frame loop */
 
 static void on_op_done(struct dbq_job *job);
+static void bill_check(struct net_pos *p, struct conn *c,
+                       struct svc_pos_op *op);
 
 static void
 out_init(struct svc_pos_out *out, struct net_pos *p)
@@ -800,7 +802,11 @@ emit(struct conn *c, struct svc_pos_out *out)
 		out->post = NULL;
 		op->job.arg = c;
 		op->job.done = on_op_done;
-		if (post_op(p, op) != 0) {
+		if (op->kind == SVC_POS_OP_BILL_CHECK) {
+			/* a provider call, not a storage job: completed by
+			 * on_bill_checked like one */
+			bill_check(p, c, op);
+		} else if (post_op(p, op) != 0) {
 			struct svc_pos_out busy;
 
 			out_init(&busy, p);
@@ -1457,6 +1463,53 @@ on_pay_final(void *arg, const struct store_prov *pay)
 	}
 }
 
+static const char *
+pay_bill_prep(void *arg, const struct svc_bill_pay *b, const char *ref,
+              int64_t now_ms, struct store_prov *pay)
+{
+	return net_bill_prep(arg, b, ref, now_ms, pay);
+}
+
+static enum store_rc
+pay_bill_store(void *arg, struct store *st, struct store_prov *pay,
+               const struct ledger_account *src,
+               const struct store_pos_link *link, const char **err_code)
+{
+	return net_bill_store(arg, st, pay, src, link, err_code);
+}
+
+static void
+on_bill_checked(void *arg, const struct svc_bill_check *r)
+{
+	struct svc_pos_op *op = arg;
+
+	op->check = *r;
+	op->job.call_rc = STORE_OK;
+	on_op_done(&op->job);
+}
+
+/* BILL_VALIDATE's call; the connection is held (n_ops) until it ends. */
+static void
+bill_check(struct net_pos *p, struct conn *c, struct svc_pos_op *op)
+{
+	int rc = p->prov == NULL ? -1 : 0;
+
+	c->n_ops++;
+	p->n_ops++;
+	if (rc == 0)
+		rc = net_bill_validate(p->prov, &op->bill, on_bill_checked,
+		                       op);
+	if (rc != 0) {
+		struct svc_bill_check r;
+
+		memset(&r, 0, sizeof r);
+		r.outcome = rc == -1   ? SVC_BILL_DISABLED
+		            : rc == -2 ? SVC_BILL_CUSTOMER_UNKNOWN
+		                       : SVC_BILL_UNANSWERED;
+		on_bill_checked(op, &r);
+	}
+}
+
 void
 net_pos_set_prov(struct net_pos *p, struct net_prov *np)
 {
@@ -1467,6 +1520,8 @@ net_pos_set_prov(struct net_pos *p, struct net_prov *np)
 	p->pay.collect_prep = pay_prep;
 	p->pay.collect_store = net_prov_collect_store;
 	p->pay.kick = pay_kick;
+	p->pay.bill_prep = pay_bill_prep;
+	p->pay.bill_store = pay_bill_store;
 	p->svc.pay = &p->pay;
 	net_prov_on_final(np, on_pay_final, p);
 }

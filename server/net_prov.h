@@ -74,6 +74,30 @@ enum store_rc net_prov_collect_store(struct store *st, struct store_prov *p,
                                      const struct ledger_account *target,
                                      const struct store_pos_link *link,
                                      const char **err_code);
+/* ---- bill payments in-process (net_bill.c) ---- */
+struct svc_bill_validate;
+struct svc_bill_pay;
+
+struct svc_bill_check;
+/* Validates v with Flutterwave (one call, bounded by prov_timeout_ms);
+ * cb(arg, r) on the loop thread, exactly once, unless it returns
+ * non-zero: -1 bills disabled, -2 the call cannot carry v (the customer
+ * number), -3 the call cannot start. */
+int net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
+                      void (*cb)(void *arg, const struct svc_bill_check *r),
+                      void *arg);
+/* Loop thread: the row of a new bill b (not funded).  NULL, or
+ * provider_disabled, currency_unsupported, retry_later. */
+const char *net_bill_prep(struct net_prov *np, const struct svc_bill_pay *b,
+                          const char *ref, int64_t now_ms,
+                          struct store_prov *p);
+/* Worker thread: net_prov_collect_store for a bill paid from src. */
+enum store_rc net_bill_store(const struct net_prov *np, struct store *st,
+                             struct store_prov *p,
+                             const struct ledger_account *src,
+                             const struct store_pos_link *link,
+                             const char **err_code);
+
 /* Runs the janitor now (a payment was created). */
 void net_prov_kick(struct net_prov *np);
 /* fn is called on the loop thread each time a payment's state is

@@ -283,8 +283,9 @@ struct store_prov_update {
 struct store_pos_link {
 	char terminal_id[STORE_POS_ID_MAX + 1];
 	uint8_t txn_id[STORE_POS_TXN_ID_LEN];
-	uint16_t type;    /* POS request type: COLLECT, CASH_OUT */
-	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK */
+	uint16_t type;    /* POS request type: COLLECT, CASH_OUT, BILL_PAY */
+	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK; set at creation:
+	                     nothing to push (BILL_PAY: STATUS tells) */
 };
 
 /* A callback that passed its authenticity check, and the verdict. */

@@ -285,8 +285,9 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"biller_code, item_code, customer, customer_name) SELECT "
 		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
 	[P_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
-	                     "terminal_id, txn_id, type) VALUES ($1, $2, "
-	                     "decode($3, 'hex'), $4)",
+	                     "terminal_id, txn_id, type, acked_ms) VALUES "
+	                     "($1, $2, decode($3, 'hex'), $4, "
+	                     "NULLIF($5::bigint, 0))",
 	[P_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0) "
 	                   "FROM pos_payments WHERE terminal_id = $1 AND "
 	                   "txn_id = decode($2, 'hex')",
@@ -2084,8 +2085,8 @@ pg_pos_pay_create(struct store *st, struct store_prov *p,
                   const struct store_pos_link *l)
 {
 	struct store_pg *s = PG(st);
-	char b[2][24], hex[2 * STORE_POS_TXN_ID_LEN + 1];
-	const char *vals[4];
+	char b[3][24], hex[2 * STORE_POS_TXN_ID_LEN + 1];
+	const char *vals[5];
 	enum store_rc rc, g;
 
 	if ((rc = pg_begin(st)) != STORE_OK)
@@ -2097,7 +2098,8 @@ pg_pos_pay_create(struct store *st, struct store_prov *p,
 	vals[1] = l->terminal_id;
 	vals[2] = hex;
 	vals[3] = fmt_i64(b[1], l->type);
-	if ((rc = pg_run(s, P_POS_PAY_INSERT, 4, vals, PGRES_COMMAND_OK, NULL,
+	vals[4] = fmt_i64(b[2], l->acked_ms);
+	if ((rc = pg_run(s, P_POS_PAY_INSERT, 5, vals, PGRES_COMMAND_OK, NULL,
 	                 "create pos_payment")) != STORE_OK ||
 	    (rc = pg_commit(st)) != STORE_OK)
 		goto fail;

@@ -205,8 +205,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
-	                     "terminal_id, txn_id, type) VALUES (?1, ?2, ?3, "
-	                     "?4)",
+	                     "terminal_id, txn_id, type, acked_ms) VALUES "
+	                     "(?1, ?2, ?3, ?4, NULLIF(?5, 0))",
 	[S_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0) "
 	                   "FROM pos_payments WHERE terminal_id = ?1 AND "
 	                   "txn_id = ?2",
@@ -1823,6 +1823,7 @@ sq_pos_pay_create(struct store *st, struct store_prov *p,
 	sqlite3_bind_blob(q, 3, l->txn_id, STORE_POS_TXN_ID_LEN,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int(q, 4, l->type);
+	sqlite3_bind_int64(q, 5, l->acked_ms);
 	if ((rc = run(s, q, "create pos_payment")) != STORE_OK ||
 	    (rc = sq_commit(st)) != STORE_OK)
 		goto fail;

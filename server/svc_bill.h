@@ -110,4 +110,21 @@ bool svc_bill_refund_req(const struct store_prov *p,
  * of it; into dst[cap]. */
 void svc_bill_token(const char *extra, char *dst, size_t cap);
 
+/* The outcome of a bill validation call (net_bill_validate, the POS
+ * BILL_VALIDATE). */
+enum svc_bill_outcome {
+	SVC_BILL_VALID,
+	SVC_BILL_CUSTOMER_UNKNOWN, /* the biller knows no such customer */
+	SVC_BILL_ITEM_UNKNOWN,     /* no such biller / item pair */
+	SVC_BILL_UNANSWERED,       /* no answer (timeout, not sent) */
+	SVC_BILL_PROVIDER_ERROR,   /* refused otherwise, or unreadable */
+	SVC_BILL_DISABLED,         /* bill payments not configured */
+};
+struct svc_bill_check {
+	enum svc_bill_outcome outcome;
+	char name[STORE_BILL_NAME_MAX + 1]; /* as the biller has it */
+	bool has_due;
+	int64_t due_minor; /* NGN */
+};
+
 #endif

@@ -254,6 +254,7 @@ struct result {
 	uint16_t currency;
 	const char *counterparty; /* RECEIPT_RESP */
 	const char *lines;        /* RECEIPT_RESP */
+	const char *token;        /* STATUS, RECEIPT, BILL_PAY_RESP */
 };
 
 static void
@@ -315,10 +316,19 @@ send_result(struct svc_pos_session *ss, struct svc_pos_out *out,
 	case POS_MSG_STATUS_RESP:
 		FILL_RESULT(&m.u.status_resp, x);
 		FILL_DETAIL(&m.u.status_resp, x);
+		set_text(&m.u.status_resp.token, &m.u.status_resp.has_token,
+		         x->token);
+		break;
+	case POS_MSG_BILL_PAY_RESP:
+		FILL_RESULT(&m.u.bill_pay_resp, x);
+		set_text(&m.u.bill_pay_resp.token,
+		         &m.u.bill_pay_resp.has_token, x->token);
 		break;
 	case POS_MSG_RECEIPT_RESP:
 		FILL_RESULT(&m.u.receipt_resp, x);
 		FILL_DETAIL(&m.u.receipt_resp, x);
+		set_text(&m.u.receipt_resp.token, &m.u.receipt_resp.has_token,
+		         x->token);
 		set_text(&m.u.receipt_resp.counterparty,
 		         &m.u.receipt_resp.has_counterparty, x->counterparty);
 		set_text(&m.u.receipt_resp.lines, &m.u.receipt_resp.has_lines,
@@ -852,12 +862,22 @@ svc_pos_pay_code(const struct store_prov *p)
 	static const char *const expired[] = {"1037", "1019", "EXPIRED",
 	                                      NULL};
 
+	int i;
+
 	switch (p->pay.state) {
 	case PAY_SUCCEEDED:
 		return POS_CODE_APPROVED;
 	case PAY_REVERSED:
 		return POS_CODE_REVERSED;
 	case PAY_FAILED:
+		/* a bill whose funding the ledger declined: its reason */
+		for (i = 0; p->kind == STORE_PROV_BILL && p->pay.txn_id == 0 &&
+		            i < LEDGER_RC_COUNT;
+		     i++)
+			if (i != LEDGER_OK &&
+			    strcmp(p->result_code,
+			           ledger_rc_name((enum ledger_rc)i)) == 0)
+				return svc_pos_code((enum ledger_rc)i);
 		if (code_in(p->result_code, refused))
 			return POS_CODE_CUSTOMER_DECLINED;
 		if (code_in(p->result_code, expired))
@@ -873,7 +893,10 @@ static void
 pay_ref_text(char *dst, size_t cap, const struct store_prov *p,
              uint16_t type)
 {
-	snprintf(dst, cap, "%s-%lld", type == POS_MSG_CASH_OUT ? "CW" : "CO",
+	snprintf(dst, cap, "%s-%lld",
+	         type == POS_MSG_CASH_OUT   ? "CW"
+	         : type == POS_MSG_BILL_PAY ? "BP"
+	                                    : "CO",
 	         (long long)p->pay.id);
 }
 
@@ -889,6 +912,9 @@ pay_result(struct result *x, const struct store_prov *p, uint16_t type)
 	x->type = type;
 	x->amount = (uint64_t)p->pay.amount_minor;
 	x->currency = p->pay.currency;
+	/* a bill's receipt is its token (docs/payments.md §8) */
+	if (p->kind == STORE_PROV_BILL && p->receipt[0] != '\0')
+		x->token = p->receipt;
 }
 
 static void fmt_time(char *dst, size_t cap, int64_t ms);
@@ -904,6 +930,22 @@ pay_receipt(char *dst, size_t cap, char *masked, size_t mcap,
 	size_t n = strlen(p->msisdn);
 	char amt[40] = "?", when[40];
 
+	if (p->kind == STORE_PROV_BILL) {
+		/* a meter or smartcard number is printed in full */
+		snprintf(masked, mcap, "%s", p->bill.customer);
+		if (cur != NULL)
+			money_format(amt, sizeof amt, cur, p->pay.amount_minor);
+		fmt_time(when, sizeof when, p->pay.created_ms);
+		snprintf(dst, cap,
+		         "*** REPRINT ***\nTerminal: %s\nBILL PAY\n"
+		         "Biller: %s/%s\nAccount: %s\nAmount: %s %s\n"
+		         "Token: %s\nRef: %s\nTime: %s\nStatus: %s",
+		         terminal_id, p->bill.biller_code, p->bill.item_code,
+		         p->bill.customer, cur != NULL ? cur->alpha : "", amt,
+		         p->receipt[0] ? p->receipt : "-", x->ref, when,
+		         pos_code_name(x->code));
+		return;
+	}
 	snprintf(masked, mcap, "***%s", n > 3 ? p->msisdn + n - 3 : "");
 	if (cur != NULL)
 		money_format(amt, sizeof amt, cur, p->pay.amount_minor);
@@ -1138,6 +1180,361 @@ collect_done(struct svc_pos *s, struct svc_pos_session *ss,
 		s->pay->kick(s->pay->arg);
 		collect_answer(ss, op, out, POS_CODE_PENDING, -1, "created");
 	}
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+/* ------------------------------------------------------------- bills */
+
+#define NGN 566 /* Flutterwave bills are Nigeria-only */
+
+/* "BILLER:ITEM" (Flutterwave's biller_code and item_code, each 1..32 of
+ * [A-Za-z0-9_-]) and the account into *v; false if malformed. */
+static bool
+bill_codes(struct svc_bill_validate *v, const struct pos_bytes *biller,
+           const struct pos_bytes *account)
+{
+	const uint8_t *colon = memchr(biller->ptr, ':', biller->len);
+	size_t i, nb, ni;
+
+	memset(v, 0, sizeof *v);
+	if (colon == NULL)
+		return false;
+	nb = (size_t)(colon - biller->ptr);
+	ni = biller->len - nb - 1;
+	if (nb == 0 || ni == 0 || nb > STORE_BILL_CODE_MAX ||
+	    ni > STORE_BILL_CODE_MAX)
+		return false;
+	for (i = 0; i < biller->len; i++) {
+		uint8_t ch = biller->ptr[i];
+
+		if (i != nb && !((ch >= 'A' && ch <= 'Z') ||
+		                 (ch >= 'a' && ch <= 'z') ||
+		                 (ch >= '0' && ch <= '9') || ch == '_' ||
+		                 ch == '-'))
+			return false;
+	}
+	memcpy(v->biller_code, biller->ptr, nb);
+	memcpy(v->item_code, colon + 1, ni);
+	if (account->len == 0 || account->len > STORE_BILL_CUSTOMER_MAX)
+		return false;
+	for (i = 0; i < account->len; i++)
+		if (account->ptr[i] < 0x21 || account->ptr[i] > 0x7e)
+			return false;
+	memcpy(v->customer, account->ptr, account->len);
+	return true;
+}
+
+/* The POS code of a validation outcome (§6.10). */
+enum pos_code
+svc_pos_bill_check_code(enum svc_bill_outcome o)
+{
+	switch (o) {
+	case SVC_BILL_VALID:
+		return POS_CODE_APPROVED;
+	case SVC_BILL_CUSTOMER_UNKNOWN:
+		return POS_CODE_INVALID_ACCOUNT;
+	case SVC_BILL_ITEM_UNKNOWN:
+	case SVC_BILL_DISABLED:
+		return POS_CODE_UNKNOWN_BILLER;
+	case SVC_BILL_UNANSWERED:
+	case SVC_BILL_PROVIDER_ERROR:
+		break;
+	}
+	return POS_CODE_RETRY_LATER;
+}
+
+/* text cut to at most max bytes, never inside a UTF-8 sequence */
+static void
+utf8_cut(char *dst, size_t cap, const char *src, size_t max)
+{
+	size_t n = strlen(src);
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((uint8_t)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void
+bill_check_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
+                  struct svc_pos_out *out, enum pos_code code)
+{
+	struct pos_msg m;
+	char name[65];
+
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_BILL_VALIDATE_RESP;
+	m.u.bill_validate_resp.code = code;
+	if (code == POS_CODE_APPROVED) {
+		utf8_cut(name, sizeof name, op->check.name, 64);
+		set_text(&m.u.bill_validate_resp.customer_name,
+		         &m.u.bill_validate_resp.has_customer_name, name);
+		if (op->check.has_due && op->check.due_minor >= 0) {
+			m.u.bill_validate_resp.has_amount_due = true;
+			m.u.bill_validate_resp.amount_due =
+			    (uint64_t)op->check.due_minor;
+			m.u.bill_validate_resp.has_currency = true;
+			m.u.bill_validate_resp.currency = NGN;
+		}
+	}
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=bill_validate terminal=%s biller=%s item=%s code=%s",
+	        ss->terminal_id, op->bill.biller_code, op->bill.item_code,
+	        pos_code_name(code));
+	send_msg(ss, out, &m, op->req_id, MAC_KS, NULL);
+}
+
+static void
+on_bill_validate(struct svc_pos *s, struct svc_pos_session *ss,
+                 const struct pos_frame *f, const struct pos_msg *m,
+                 struct svc_pos_out *out)
+{
+	struct svc_pos_op *op;
+
+	if (inflight_full(s, ss, f, out))
+		return;
+	op = op_new(s, SVC_POS_OP_BILL_CHECK, f->hdr.type, f->hdr.req_id);
+	if (!bill_codes(&op->bill, &m->u.bill_validate.biller,
+	                &m->u.bill_validate.account)) {
+		bill_check_answer(ss, op, out,
+		                  m->u.bill_validate.account.len == 0
+		                      ? POS_CODE_INVALID_ACCOUNT
+		                      : POS_CODE_UNKNOWN_BILLER);
+		svc_pos_op_free(op);
+		return;
+	}
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	ss->n_inflight++;
+	out->post = op; /* no job.call: the caller makes the call */
+}
+
+static void
+bill_check_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+                struct svc_pos_out *out)
+{
+	bill_check_answer(ss, op, out,
+	                  svc_pos_bill_check_code(op->check.outcome));
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+/* The content of a BILL_PAY (§9.1). */
+static void
+bill_hash(uint8_t out[SHA256_LEN], uint64_t amount, uint16_t currency,
+          const struct svc_bill_validate *v)
+{
+	char canon[192];
+	int n = snprintf(canon, sizeof canon, "pos|%u|%llu|%u|%s|%s|%s",
+	                 (unsigned)POS_MSG_BILL_PAY,
+	                 (unsigned long long)amount, (unsigned)currency,
+	                 v->biller_code, v->item_code, v->customer);
+
+	sha256_digest(out, canon, n > 0 ? (size_t)n : 0);
+}
+
+static enum store_rc
+bill_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	struct ledger_account fl;
+	enum store_rc rc;
+
+	op->found_rc =
+	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+	if (op->found_rc != STORE_NOT_FOUND)
+		return op->found_rc;
+	rc = st->ops->account_by_id(st, op->float_account_id, &fl);
+	if (rc != STORE_OK)
+		return rc;
+	if (fl.type != LEDGER_ACCT_AGENT_FLOAT || fl.currency != NGN) {
+		op->is_float_wrong = true;
+		return STORE_OK;
+	}
+	op->pay_rc = op->svc->pay->bill_store(op->svc->pay->arg, st, op->prov,
+	                                      &fl, &op->link, &op->pay_err);
+	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
+		return STORE_OK;
+	return op->pay_rc;
+}
+
+static void
+bill_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
+            struct svc_pos_out *out, enum pos_code code, int orig,
+            const char *why)
+{
+	struct result x;
+
+	result_init(&x, code, op->txn_id);
+	if (op->prov != NULL && op->prov->pay.id > 0 &&
+	    (code == POS_CODE_PENDING || code == POS_CODE_DUPLICATE)) {
+		pay_result(&x, op->prov, POS_MSG_BILL_PAY);
+		x.code = code;
+		x.has_detail = false;
+	}
+	x.orig_code = orig;
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=bill_pay terminal=%s req_id=%u code=%s ref=%s why=%s",
+	        ss->terminal_id, (unsigned)op->req_id, pos_code_name(code),
+	        x.ref[0] ? x.ref : "-", why);
+	send_result(ss, out, POS_MSG_BILL_PAY_RESP, op->req_id, &x);
+}
+
+static void
+on_bill_pay(struct svc_pos *s, struct svc_pos_session *ss,
+            const struct pos_frame *f, const struct pos_msg *m,
+            int64_t now_ms, struct svc_pos_out *out)
+{
+	const struct pos_bill_pay *bp = &m->u.bill_pay;
+	struct svc_bill_pay b;
+	struct svc_pos_op *op;
+	char ref[PAYMENT_REF_MAX + 1];
+	const char *err;
+	enum pos_code code = POS_CODE_APPROVED;
+
+	if (inflight_full(s, ss, f, out))
+		return;
+	op = op_new(s, SVC_POS_OP_BILL, f->hdr.type, f->hdr.req_id);
+	memcpy(op->txn_id, bp->txn_id, POS_ID_LEN);
+	op->amount = bp->amount;
+	op->currency = (uint16_t)bp->currency;
+	memset(&b, 0, sizeof b);
+	if (!bill_codes(&op->bill, &bp->biller, &bp->account))
+		code = bp->account.len == 0 ? POS_CODE_INVALID_ACCOUNT
+		                            : POS_CODE_UNKNOWN_BILLER;
+	else if (bp->amount == 0 || bp->amount > (uint64_t)INT64_MAX)
+		code = POS_CODE_AMOUNT_INVALID;
+	else if (bp->currency != NGN)
+		code = POS_CODE_CURRENCY_INVALID;
+	if (code != POS_CODE_APPROVED) {
+		bill_answer(ss, op, out, code, -1, "request");
+		svc_pos_op_free(op);
+		return;
+	}
+	b.v = op->bill;
+	b.cur = money_currency_by_numeric(NGN);
+	b.amount_minor = (int64_t)bp->amount;
+	svc_pos_pay_ref(ref, ss->terminal_id, bp->txn_id);
+	op->prov = xcalloc(1, sizeof *op->prov);
+	err = s->pay->bill_prep(s->pay->arg, &b, ref, now_ms, op->prov);
+	if (err != NULL) {
+		bill_answer(ss, op, out,
+		            strcmp(err, "provider_disabled") == 0
+		                ? POS_CODE_UNKNOWN_BILLER
+		                : prep_code(err),
+		            -1, err);
+		svc_pos_op_free(op);
+		return;
+	}
+	bill_hash(op->prov->req_hash, bp->amount, NGN, &op->bill);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	strlcpy_s(op->link.terminal_id, ss->terminal_id,
+	          sizeof op->link.terminal_id);
+	memcpy(op->link.txn_id, bp->txn_id, POS_ID_LEN);
+	op->link.type = POS_MSG_BILL_PAY;
+	/* nothing to push: COLLECT_RESULT has no token; STATUS tells */
+	op->link.acked_ms = now_ms;
+	op->float_account_id = ss->float_account_id;
+	op->job.call = bill_call;
+	ss->n_inflight++;
+	out->post = op;
+}
+
+static enum store_rc
+bill_decline_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+
+	return st->ops->prov_update(st, &op->upd, op->svc->clock_ms());
+}
+
+static void
+bill_done(struct svc_pos *s, struct svc_pos_session *ss,
+          struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
+{
+	uint8_t want[SHA256_LEN];
+
+	(void)s;
+	bill_hash(want, op->amount, op->currency, &op->bill);
+	if (op->job.call_rc != STORE_OK) {
+		bill_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "store");
+	} else if (op->found_rc == STORE_OK) {
+		if (op->found.type == 0)
+			bill_answer(ss, op, out, POS_CODE_DUPLICATE,
+			            POS_CODE_REVERSED, "tombstone");
+		else
+			bill_answer(ss, op, out, POS_CODE_TXN_ID_REUSED, -1,
+			            "other_request");
+	} else if (op->is_float_wrong) {
+		bill_answer(ss, op, out, POS_CODE_CURRENCY_INVALID, -1,
+		            "float_currency");
+	} else if (op->pay_err != NULL) {
+		bill_answer(ss, op, out, prep_code(op->pay_err), -1,
+		            op->pay_err);
+	} else if (op->pay_rc == STORE_CONFLICT &&
+	           (op->prov->kind != STORE_PROV_BILL ||
+	            util_ct_memcmp(want, op->prov->req_hash, sizeof want) !=
+	                0)) {
+		bill_answer(ss, op, out, POS_CODE_TXN_ID_REUSED, -1,
+		            "other_content");
+	} else if (op->prov->pay.state == PAY_CREATED &&
+	           op->prov->call_state == STORE_CALL_TO_SEND) {
+		/* new, or a repeat of one whose funding was never decided:
+		 * fund it now from the float; the ledger's key makes a
+		 * second funding impossible (docs/payments.md §8) */
+		svc_bill_fund_req(op->prov, now_ms, &op->upd, &op->job.req);
+		op->kind = SVC_POS_OP_BILL_FUND;
+		op->job.call = NULL;
+		out->post = op;
+		return;
+	} else {
+		bill_answer(ss, op, out, POS_CODE_DUPLICATE,
+		            (int)svc_pos_pay_code(op->prov), "repeat");
+	}
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+static void
+bill_fund_done(struct svc_pos *s, struct svc_pos_session *ss,
+               struct svc_pos_op *op, struct svc_pos_out *out)
+{
+	enum ledger_rc rc = op->job.res.rc;
+
+	if (rc == LEDGER_OK) {
+		op->prov->pay.state = PAY_PENDING;
+		op->prov->pay.txn_id = op->job.res.txn_id;
+		s->pay->kick(s->pay->arg);
+		bill_answer(ss, op, out, POS_CODE_PENDING, -1, "funded");
+	} else if (rc == LEDGER_RETRY) {
+		bill_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "ledger");
+	} else {
+		/* declined (float too low, a limit, closed): the bill fails,
+		 * nothing was sent or moved; recorded, then answered */
+		svc_bill_fund_declined(op->prov, rc, &op->upd);
+		op->fund_rc = rc;
+		op->kind = SVC_POS_OP_BILL_DECLINE;
+		op->job.call = bill_decline_call;
+		out->post = op;
+		return;
+	}
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+static void
+bill_decline_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+                  struct svc_pos_out *out)
+{
+	/* an update that did not land leaves the bill unfunded: its
+	 * deadline fails it, and nothing moved either way */
+	bill_answer(ss, op, out, svc_pos_code(op->fund_rc), -1,
+	            ledger_rc_name(op->fund_rc));
 	ss->n_inflight--;
 	svc_pos_op_free(op);
 }
@@ -1526,6 +1923,16 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 			break;
 		on_collect(s, ss, f, &m, now_ms, out);
 		return;
+	case POS_MSG_BILL_VALIDATE:
+		if (s->pay == NULL || s->pay->bill_prep == NULL)
+			break;
+		on_bill_validate(s, ss, f, &m, out);
+		return;
+	case POS_MSG_BILL_PAY:
+		if (s->pay == NULL || s->pay->bill_prep == NULL)
+			break;
+		on_bill_pay(s, ss, f, &m, now_ms, out);
+		return;
 	case POS_MSG_COLLECT_RESULT_ACK:
 		on_ack(s, ss, &m, out); /* an ack needs no answer */
 		return;
@@ -1845,7 +2252,7 @@ static void
 receipt_done(struct svc_pos_session *ss, struct svc_pos_op *op,
              struct svc_pos_out *out)
 {
-	char lines[512], masked[24];
+	char lines[512], masked[48];
 	struct result x;
 
 	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
@@ -2313,6 +2720,18 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	case SVC_POS_OP_ACK:
 		ack_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_BILL_CHECK:
+		bill_check_done(ss, op, out);
+		return;
+	case SVC_POS_OP_BILL:
+		bill_done(s, ss, op, now_ms, out);
+		return;
+	case SVC_POS_OP_BILL_FUND:
+		bill_fund_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_BILL_DECLINE:
+		bill_decline_done(ss, op, out);
 		return;
 	}
 	svc_pos_op_free(op);

@@ -22,6 +22,7 @@
 #include "dbq.h"
 #include "pos.h"
 #include "store.h"
+#include "svc_bill.h"
 
 enum svc_pos_state {
 	SVC_POS_CONNECTED,  /* accepted; only LOGIN is allowed */
@@ -48,6 +49,7 @@ struct svc_pos_agent_slot {
 
 struct ledger_account;
 struct svc_collection;
+struct svc_bill_pay;
 
 /*
  * The payment service (net_prov.h "in-process payments", reached through
@@ -70,6 +72,19 @@ struct svc_pos_pay {
 	                               const char **err_code);
 	/* loop thread: a payment was created, send it now */
 	void (*kick)(void *arg);
+	/* bills (NULL: BILL_VALIDATE and BILL_PAY are UNSUPPORTED_TYPE).
+	 * loop thread: net_bill_prep; worker: net_bill_store.  The
+	 * validation call (op SVC_POS_OP_BILL_CHECK) is made by the caller
+	 * of svc_pos (net_pos.c) with net_bill_validate, which fills
+	 * op->check and completes the op like a storage job. */
+	const char *(*bill_prep)(void *arg, const struct svc_bill_pay *b,
+	                         const char *ref, int64_t now_ms,
+	                         struct store_prov *p);
+	enum store_rc (*bill_store)(void *arg, struct store *st,
+	                            struct store_prov *p,
+	                            const struct ledger_account *src,
+	                            const struct store_pos_link *link,
+	                            const char **err_code);
 };
 
 /* COLLECT_RESULTs pushed per round (each < 200 bytes: they share one
@@ -131,6 +146,10 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_COLLECT,      /* call: pos_txn_get, then the payment */
 	SVC_POS_OP_RESULTS,      /* call: pos_pay_results (server's own) */
 	SVC_POS_OP_ACK,          /* call: pos_pay_ack (no answer) */
+	SVC_POS_OP_BILL_CHECK,   /* the validation call (see svc_pos_pay) */
+	SVC_POS_OP_BILL,         /* call: pos_txn_get, then the bill row */
+	SVC_POS_OP_BILL_FUND,    /* ledger: the funding (float -> holding) */
+	SVC_POS_OP_BILL_DECLINE, /* call: prov_update (funding declined) */
 };
 
 /* One ADVICE_BATCH item on its way (§6.15). */
@@ -214,6 +233,12 @@ struct svc_pos_op {
 	const char *pay_err;   /* collect_store's error code, or NULL */
 	enum store_rc pay_rc;  /* OK created, CONFLICT: prov is the stored */
 	bool is_float_wrong;   /* the agent float's currency differs */
+	/* BILL_VALIDATE, BILL_PAY: the biller, item and customer; the
+	 * validation's answer; the funding's update and outcome */
+	struct svc_bill_validate bill;
+	struct svc_bill_check check;
+	struct store_prov_update upd;
+	enum ledger_rc fund_rc;
 	/* RESULTS: malloc'd [SVC_POS_RESULTS_MAX] each */
 	struct store_prov *results;
 	struct store_pos_link *links;
@@ -292,6 +317,9 @@ void svc_pos_results(struct svc_pos *s, struct svc_pos_session *ss,
  * REVERSED, PENDING (created, pending, unknown), or for a failure
  * CUSTOMER_DECLINED, EXPIRED or DECLINED by its result code. */
 enum pos_code svc_pos_pay_code(const struct store_prov *p);
+
+/* The POS code of a bill validation's outcome (BILL_VALIDATE_RESP). */
+enum pos_code svc_pos_bill_check_code(enum svc_bill_outcome o);
 
 /* The payment reference of (terminal, txn_id): "pos:<terminal>:" and the
  * txn id in unpadded base64url (22), at most 59 bytes, into

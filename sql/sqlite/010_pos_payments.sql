@@ -5,10 +5,13 @@
 -- One row per (terminal, terminal txn id), written in the same
 -- transaction as the payment it names (store pos_pay_create), so a
 -- terminal's txn id has at most one provider payment, ever.  type is the
--- POS request type (0x0010 COLLECT, 0x0012 CASH_OUT).  acked_ms is NULL
+-- POS request type (0x0010 COLLECT, 0x0012 CASH_OUT,
+-- 0x0021 BILL_PAY).  acked_ms is NULL
 -- until the terminal acknowledges the payment's final outcome
 -- (COLLECT_RESULT_ACK): the rows of a terminal whose payment is final
 -- and acked_ms NULL are the results redelivered after its next login.
+-- A BILL_PAY is written with acked_ms set: its outcome carries a token
+-- COLLECT_RESULT has no key for, so the terminal learns it by STATUS.
 CREATE TABLE pos_payments (
 	payment_id  INTEGER PRIMARY KEY
 	            REFERENCES prov_payments (payment_id),
