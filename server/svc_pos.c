@@ -1189,8 +1189,9 @@ collect_done(struct svc_pos *s, struct svc_pos_session *ss,
 #define NGN 566 /* Flutterwave bills are Nigeria-only */
 
 /* "BILLER:ITEM" (Flutterwave's biller_code and item_code, each 1..32 of
- * [A-Za-z0-9_-]) and the account into *v; false if malformed. */
-static bool
+ * [A-Za-z0-9_-]) and the account (1..40 printable ASCII, no blank) into
+ * *v: APPROVED, or UNKNOWN_BILLER / INVALID_ACCOUNT. */
+static enum pos_code
 bill_codes(struct svc_bill_validate *v, const struct pos_bytes *biller,
            const struct pos_bytes *account)
 {
@@ -1199,12 +1200,12 @@ bill_codes(struct svc_bill_validate *v, const struct pos_bytes *biller,
 
 	memset(v, 0, sizeof *v);
 	if (colon == NULL)
-		return false;
+		return POS_CODE_UNKNOWN_BILLER;
 	nb = (size_t)(colon - biller->ptr);
 	ni = biller->len - nb - 1;
 	if (nb == 0 || ni == 0 || nb > STORE_BILL_CODE_MAX ||
 	    ni > STORE_BILL_CODE_MAX)
-		return false;
+		return POS_CODE_UNKNOWN_BILLER;
 	for (i = 0; i < biller->len; i++) {
 		uint8_t ch = biller->ptr[i];
 
@@ -1212,17 +1213,17 @@ bill_codes(struct svc_bill_validate *v, const struct pos_bytes *biller,
 		                 (ch >= 'a' && ch <= 'z') ||
 		                 (ch >= '0' && ch <= '9') || ch == '_' ||
 		                 ch == '-'))
-			return false;
+			return POS_CODE_UNKNOWN_BILLER;
 	}
 	memcpy(v->biller_code, biller->ptr, nb);
 	memcpy(v->item_code, colon + 1, ni);
 	if (account->len == 0 || account->len > STORE_BILL_CUSTOMER_MAX)
-		return false;
+		return POS_CODE_INVALID_ACCOUNT;
 	for (i = 0; i < account->len; i++)
 		if (account->ptr[i] < 0x21 || account->ptr[i] > 0x7e)
-			return false;
+			return POS_CODE_INVALID_ACCOUNT;
 	memcpy(v->customer, account->ptr, account->len);
-	return true;
+	return POS_CODE_APPROVED;
 }
 
 /* The POS code of a validation outcome (§6.10). */
@@ -1296,16 +1297,15 @@ on_bill_validate(struct svc_pos *s, struct svc_pos_session *ss,
                  struct svc_pos_out *out)
 {
 	struct svc_pos_op *op;
+	enum pos_code code;
 
 	if (inflight_full(s, ss, f, out))
 		return;
 	op = op_new(s, SVC_POS_OP_BILL_CHECK, f->hdr.type, f->hdr.req_id);
-	if (!bill_codes(&op->bill, &m->u.bill_validate.biller,
-	                &m->u.bill_validate.account)) {
-		bill_check_answer(ss, op, out,
-		                  m->u.bill_validate.account.len == 0
-		                      ? POS_CODE_INVALID_ACCOUNT
-		                      : POS_CODE_UNKNOWN_BILLER);
+	code = bill_codes(&op->bill, &m->u.bill_validate.biller,
+	                  &m->u.bill_validate.account);
+	if (code != POS_CODE_APPROVED) {
+		bill_check_answer(ss, op, out, code);
 		svc_pos_op_free(op);
 		return;
 	}
@@ -1395,7 +1395,7 @@ on_bill_pay(struct svc_pos *s, struct svc_pos_session *ss,
 	struct svc_pos_op *op;
 	char ref[PAYMENT_REF_MAX + 1];
 	const char *err;
-	enum pos_code code = POS_CODE_APPROVED;
+	enum pos_code code;
 
 	if (inflight_full(s, ss, f, out))
 		return;
@@ -1404,12 +1404,11 @@ on_bill_pay(struct svc_pos *s, struct svc_pos_session *ss,
 	op->amount = bp->amount;
 	op->currency = (uint16_t)bp->currency;
 	memset(&b, 0, sizeof b);
-	if (!bill_codes(&op->bill, &bp->biller, &bp->account))
-		code = bp->account.len == 0 ? POS_CODE_INVALID_ACCOUNT
-		                            : POS_CODE_UNKNOWN_BILLER;
-	else if (bp->amount == 0 || bp->amount > (uint64_t)INT64_MAX)
+	code = bill_codes(&op->bill, &bp->biller, &bp->account);
+	if (code == POS_CODE_APPROVED &&
+	    (bp->amount == 0 || bp->amount > (uint64_t)INT64_MAX))
 		code = POS_CODE_AMOUNT_INVALID;
-	else if (bp->currency != NGN)
+	else if (code == POS_CODE_APPROVED && bp->currency != NGN)
 		code = POS_CODE_CURRENCY_INVALID;
 	if (code != POS_CODE_APPROVED) {
 		bill_answer(ss, op, out, code, -1, "request");

@@ -37,6 +37,14 @@ NO_FUNDS = "254700000001"  # 1: insufficient balance
 NEVER = "254700999999"  # never completes
 MOMO_OK = "46733123459"
 MOMO_REJECTED = "46733123451"  # FAILED APPROVAL_REJECTED
+FLW_SECRET = "FLWSECK_TEST-sokosandbox0000000000000000000-X"  # sandbox's
+POWER = "BIL112:UB157"  # EKEDC prepaid: biller_code:item_code
+METER = "45067198012"
+METER_UNKNOWN = "0000000000"   # sandbox magic: unknown customer
+METER_REFUSED = "45067199901"  # sandbox magic: the biller refuses
+NGN = 566
+BILL_VALIDATE, BILL_PAY = 0x0020, 0x0021
+INSUFFICIENT_FLOAT, UNKNOWN_BILLER, INVALID_ACCOUNT = 11, 14, 15
 
 
 class PTerm(Term):
@@ -103,7 +111,8 @@ class Env:
     """soko-sandbox, and a sokod with a POS listener and M-Pesa and MoMo
     configured: agent A1 (KES float, terminal T1) and A2 (EUR, T2)."""
 
-    def __init__(self, build, deadline_s=30, timeout_ms=3000, extra=()):
+    def __init__(self, build, deadline_s=30, timeout_ms=3000, extra=(),
+                 bills=False):
         self.build = build
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
@@ -113,6 +122,8 @@ class Env:
                "SOKO_MOMO_CALLBACK_TOKEN": tok[::-1]}
         env.update(MPESA_ENV)
         env.update(MOMO_ENV)
+        if bills:
+            env["SOKO_FLW_SECRET_KEY"] = FLW_SECRET
         self.s = Sokod(build, env=env)
         self.kek = os.path.join(self.s.dir, "pos.kek")
         with open(self.kek, "w") as f:
@@ -134,6 +145,9 @@ class Env:
                 ("mpesa_base_url", self.sb.base),
                 ("momo_base_url", self.sb.base),
                 ("momo_api_user", MOMO_USER)) + tuple(extra)
+        if bills:
+            opts += (("bills_flw_base_url", self.sb.base),
+                     ("prov_first_check_ms", "200"))
         for k, v in opts:
             self.s.extra += ["-o", "%s=%s" % (k, v)]
         for a in (("clearing:mpesa", "provider_clearing", "KES"),
@@ -141,11 +155,29 @@ class Env:
                   ("agent:A1:float", "agent_float", "KES", "--floor", "0"),
                   ("agent:A2:float", "agent_float", "EUR", "--floor", "0")):
             self.s.ctl("account", "create", *a)
+        if bills:
+            for a in (("suspense:bills", "suspense", "NGN", "--floor", "0"),
+                      ("biller:flutterwave", "biller_payable", "NGN"),
+                      ("clearing:topup", "provider_clearing", "NGN"),
+                      ("agent:A3:float", "agent_float", "NGN", "--floor",
+                       "0")):
+                self.s.ctl("account", "create", *a)
         self.s.ctl("agent", "create", "A1", "agent:A1:float")
         self.s.ctl("agent", "create", "A2", "agent:A2:float")
         self.keys = {"T1": self.terminal_add("T1", "A1"),
                      "T2": self.terminal_add("T2", "A2")}
+        if bills:
+            self.s.ctl("agent", "create", "A3", "agent:A3:float")
+            self.keys["T3"] = self.terminal_add("T3", "A3")
         self.s.start()
+        if bills:
+            st, _, data = self.s.request(
+                "POST", "/v1/movements",
+                {"type": "float_topup", "amount": "10000.00",
+                 "currency": "NGN", "debit": "clearing:topup",
+                 "credit": "agent:A3:float"},
+                headers={"Idempotency-Key": "topup-A3"})
+            assert st == 201, (st, data)
 
     def terminal_add(self, tid, agent):
         out = self.s.ctl("-o", "pos_kek_file=" + self.kek, "terminal",
@@ -510,6 +542,81 @@ def t_pos_collect_soko_pos(build):
         e.stop()
 
 
+def t_pos_bills(build):
+    """BILL_VALIDATE through Flutterwave; BILL_PAY funded from the
+    agent's NGN float (held at once), PENDING, then STATUS and RECEIPT
+    show the token; a biller refusal refunds the float; a float too low
+    is INSUFFICIENT_FLOAT and moves nothing."""
+    e = Env(build, bills=True)
+    try:
+        t = e.term("T3")
+        typ, v = t.request(BILL_VALIDATE, {1: POWER, 2: METER})
+        assert typ == BILL_VALIDATE | RESP and v[1] == APPROVED, v
+        assert v[2] == "JOHN DOE", v
+        for body, want in (({1: POWER, 2: METER_UNKNOWN}, INVALID_ACCOUNT),
+                           ({1: "BIL112", 2: METER}, UNKNOWN_BILLER),
+                           ({1: "BIL1:UB1/x", 2: METER}, UNKNOWN_BILLER),
+                           ({1: POWER, 2: "a b"}, INVALID_ACCOUNT)):
+            _, v = t.request(BILL_VALIDATE, body)
+            assert v[1] == want, (body, v)
+
+        def pay(txn, amount, meter=METER, currency=NGN):
+            return t.request(BILL_PAY, {1: txn, 2: amount, 3: currency,
+                                        4: POWER, 5: meter})
+
+        txn = os.urandom(16)
+        typ, r = pay(txn, 150000)
+        assert typ == BILL_PAY | RESP and r[1] == PENDING, r
+        assert r[3].startswith("BP-"), r
+        assert e.s.balance("agent:A3:float") == "8500.00"  # held
+        end = time.time() + 20
+        while True:
+            _, st = t.request(STATUS, {1: txn})
+            if st[1] != PENDING or time.time() > end:
+                break
+            time.sleep(0.2)
+        assert st[1] == APPROVED and st[8] == BILL_PAY, st
+        assert st.get(11), ("no token", st)
+        _, rc = t.request(RECEIPT, {1: txn})
+        assert rc[1] == APPROVED and rc[11] == st[11], rc
+        assert st[11] in rc[13] and METER in rc[13], rc
+        _, d = pay(txn, 150000)
+        assert d[1] == DUPLICATE and d[7] == APPROVED, d
+        assert d[8] == st[11], d  # the token again
+        _, d = pay(txn, 150001)
+        assert d[1] == TXN_ID_REUSED, d
+        _, vv = t.request(REVERSAL, {1: txn})
+        assert vv[1] == NOT_REVERSIBLE, vv
+        # the biller refuses: failed, the float refunded
+        bad = os.urandom(16)
+        _, r = pay(bad, 20000, meter=METER_REFUSED)
+        assert r[1] == PENDING, r
+        end = time.time() + 20
+        while True:
+            _, st = t.request(STATUS, {1: bad})
+            if st[1] != PENDING or time.time() > end:
+                break
+            time.sleep(0.2)
+        assert st[1] == DECLINED, st
+        # refused at once or by the float, nothing moves
+        _, r = pay(os.urandom(16), 10 ** 9)
+        assert r[1] == INSUFFICIENT_FLOAT, r
+        _, r = pay(os.urandom(16), 100, currency=KES)
+        assert r[1] == 17, r  # CURRENCY_INVALID
+        _, r = pay(os.urandom(16), 0)
+        assert r[1] == AMOUNT_INVALID, r
+        assert e.s.balance("agent:A3:float") == "8500.00"
+        assert e.s.balance("suspense:bills") == "0.00"
+        assert e.s.balance("biller:flutterwave") == "1500.00"
+        # nothing of a bill is pushed (STATUS tells)
+        assert t.wait_push(txn, timeout=1) is None, t.pushed
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
 TESTS = [t_pos_collect_flow, t_pos_collect_declines,
          t_pos_collect_redelivery, t_pos_collect_kill_duplicate,
-         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_soko_pos]
+         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_soko_pos,
+         t_pos_bills]
