@@ -3,14 +3,17 @@
  * docs/pos-protocol.md §3, §4, §9).
  *
  * Served: LOGIN, ECHO, FLOAT_TRANSFER, STATUS, REVERSAL, RECEIPT,
- * ADVICE_BATCH (float transfers; provider types wait for #4), EOD_TOTALS
- * (and COLLECT_RESULT_ACK is accepted silently).  Every other request
- * type is refused T|0xC000 UNSUPPORTED_TYPE: the terminal knows the
- * feature is absent and that nothing was processed (§6.1, §8).
+ * ADVICE_BATCH (float transfers), EOD_TOTALS, and through the payment
+ * service (struct svc_pos_pay, net_prov) COLLECT and CASH_OUT (their
+ * outcomes pushed as COLLECT_RESULT, COLLECT_RESULT_ACK recorded),
+ * BILL_VALIDATE and BILL_PAY.  Every other request type (CASH_IN) is
+ * refused T|0xC000 UNSUPPORTED_TYPE: the terminal knows the feature is
+ * absent and that nothing was processed (§6.1, §8).
  *
- * Every POS money movement is one ledger request whose POS row
+ * Every POS ledger movement is one ledger request whose POS row
  * (store_pos_txn) the ledger writes in the same commit; STATUS, REVERSAL,
- * RECEIPT and repeats read that row.
+ * RECEIPT and repeats read that row.  A provider payment is found by its
+ * pos_payments row instead (store pos_pay_*), written with the payment.
  *
  * Invariants: a money-moving reply is built only in svc_pos_done() from a
  * ledger result, i.e. after its commit (dbq.h); refusals before login carry
@@ -1938,18 +1941,16 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 	default:
 		break;
 	}
-	{
-		/* known to the catalogue, not served yet (docs/pos-protocol.md
-		 * §12): nothing was processed, the terminal may retry later */
-		log_msg(LOG_POS, LOG_LEVEL_INFO,
-		        "event=refused peer=%s terminal=%s type=%s req_id=%u "
-		        "code=unsupported_type why=\"not served yet\"",
-		        ss->peer, ss->terminal_id, pos_msg_name(f->hdr.type),
-		        (unsigned)f->hdr.req_id);
-		send_error(ss, out, f->hdr.type, f->hdr.req_id,
-		           POS_CODE_UNSUPPORTED_TYPE, MAC_KS, NULL);
-		return;
-	}
+	/* known to the catalogue, not served (yet, or without the payment
+	 * service; docs/pos-protocol.md §12): nothing was processed, the
+	 * terminal may retry later */
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=refused peer=%s terminal=%s type=%s req_id=%u "
+	        "code=unsupported_type why=\"not served\"",
+	        ss->peer, ss->terminal_id, pos_msg_name(f->hdr.type),
+	        (unsigned)f->hdr.req_id);
+	send_error(ss, out, f->hdr.type, f->hdr.req_id,
+	           POS_CODE_UNSUPPORTED_TYPE, MAC_KS, NULL);
 }
 
 void

@@ -792,6 +792,204 @@ out:
 	svc_pos_session_fini(&ss);
 }
 
+/* ---- bills: a fake payment service; the ledger's answer by hand ---- */
+
+static const char *
+fake_bill_prep(void *arg, const struct svc_bill_pay *b, const char *ref,
+               int64_t now_ms, struct store_prov *p)
+{
+	(void)arg;
+	memset(p, 0, sizeof *p);
+	strlcpy_s(p->pay.ref, ref, sizeof p->pay.ref);
+	p->pay.amount_minor = b->amount_minor;
+	p->pay.currency = b->cur->numeric;
+	p->pay.created_ms = now_ms;
+	p->kind = STORE_PROV_BILL;
+	strlcpy_s(p->bill.biller_code, b->v.biller_code,
+	          sizeof p->bill.biller_code);
+	strlcpy_s(p->bill.item_code, b->v.item_code, sizeof p->bill.item_code);
+	p->call_state = STORE_CALL_TO_SEND;
+	return NULL;
+}
+
+static int64_t bill_src;
+static uint16_t bill_link_type;
+
+static enum store_rc
+fake_bill_store(void *arg, struct store *st, struct store_prov *p,
+                const struct ledger_account *src,
+                const struct store_pos_link *link, const char **err)
+{
+	(void)arg;
+	(void)st;
+	*err = NULL;
+	bill_src = src->id;
+	bill_link_type = link->type;
+	CHECK(link->acked_ms != 0); /* a bill is never pushed */
+	p->pay.id = 9;
+	p->pay.state = PAY_CREATED;
+	p->bill.source_account_id = src->id;
+	return STORE_OK;
+}
+
+static enum store_rc
+fake_ngn_acct(struct store *st, int64_t id, struct ledger_account *out)
+{
+	(void)st;
+	memset(out, 0, sizeof *out);
+	out->id = id;
+	out->type = LEDGER_ACCT_AGENT_FLOAT;
+	out->currency = 566;
+	return STORE_OK;
+}
+
+static int n_updates;
+
+static enum store_rc
+fake_update(struct store *st, const struct store_prov_update *u,
+            int64_t now_ms)
+{
+	(void)st;
+	(void)now_ms;
+	n_updates++;
+	CHECK_EQ_INT(u->to_state, PAY_FAILED);
+	CHECK_EQ_STR(u->result_code, "insufficient_funds");
+	return STORE_OK;
+}
+
+static struct svc_pos_out
+bill_req(struct svc_pos_session *ss, uint16_t type, const char *biller,
+         const char *account, uint64_t amount, uint16_t currency)
+{
+	struct pos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	if (type == POS_MSG_BILL_VALIDATE) {
+		m.u.bill_validate.biller.ptr = (const uint8_t *)biller;
+		m.u.bill_validate.biller.len = strlen(biller);
+		m.u.bill_validate.account.ptr = (const uint8_t *)account;
+		m.u.bill_validate.account.len = strlen(account);
+	} else {
+		memcpy(m.u.bill_pay.txn_id, TXN, POS_ID_LEN);
+		m.u.bill_pay.amount = amount;
+		m.u.bill_pay.currency = currency;
+		m.u.bill_pay.biller.ptr = (const uint8_t *)biller;
+		m.u.bill_pay.biller.len = strlen(biller);
+		m.u.bill_pay.account.ptr = (const uint8_t *)account;
+		m.u.bill_pay.account.len = strlen(account);
+	}
+	return send_req(ss, &m);
+}
+
+static void
+test_bills(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick,
+	    .bill_prep = fake_bill_prep,
+	    .bill_store = fake_bill_store};
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .account_by_id = fake_ngn_acct,
+	                                     .prov_update = fake_update};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg r;
+	int pass, kicks;
+
+	svc.pay = &pay;
+	logged_in(&ss);
+	/* BILL_VALIDATE: refused at once, or the call's outcome mapped */
+	o = bill_req(&ss, POS_MSG_BILL_VALIDATE, "BIL112", "4506", 0, 0);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.bill_validate_resp.code, POS_CODE_UNKNOWN_BILLER);
+	o = bill_req(&ss, POS_MSG_BILL_VALIDATE, "BIL112:UB157", "a b", 0, 0);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.bill_validate_resp.code, POS_CODE_INVALID_ACCOUNT);
+	o = bill_req(&ss, POS_MSG_BILL_VALIDATE, "BIL112:UB157", "4506", 0, 0);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_CHECK &&
+	      op->job.call == NULL);
+	if (op != NULL) {
+		CHECK_EQ_STR(op->bill.biller_code, "BIL112");
+		CHECK_EQ_STR(op->bill.item_code, "UB157");
+		CHECK_EQ_STR(op->bill.customer, "4506");
+		op->check.outcome = SVC_BILL_VALID;
+		/* a name longer than the 64 bytes of the key, in UTF-8 */
+		memset(op->check.name, 'A', 63);
+		memcpy(op->check.name + 63, "\xc3\xa9", 3);
+		op->check.has_due = true;
+		op->check.due_minor = 2500;
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.u.bill_validate_resp.code, POS_CODE_APPROVED);
+		CHECK_EQ_INT(r.u.bill_validate_resp.customer_name.len, 63);
+		CHECK_EQ_INT(r.u.bill_validate_resp.amount_due, 2500);
+		CHECK_EQ_INT(r.u.bill_validate_resp.currency, 566);
+	}
+	CHECK_EQ_INT(svc_pos_bill_check_code(SVC_BILL_CUSTOMER_UNKNOWN),
+	             POS_CODE_INVALID_ACCOUNT);
+	CHECK_EQ_INT(svc_pos_bill_check_code(SVC_BILL_ITEM_UNKNOWN),
+	             POS_CODE_UNKNOWN_BILLER);
+	CHECK_EQ_INT(svc_pos_bill_check_code(SVC_BILL_UNANSWERED),
+	             POS_CODE_RETRY_LATER);
+	CHECK_EQ_INT(svc_pos_bill_check_code(SVC_BILL_PROVIDER_ERROR),
+	             POS_CODE_RETRY_LATER);
+	/* BILL_PAY: NGN only */
+	o = bill_req(&ss, POS_MSG_BILL_PAY, "BIL112:UB157", "4506", 100, 404);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.bill_pay_resp.code, POS_CODE_CURRENCY_INVALID);
+	/* written, then funded: the float declines (the bill is failed,
+	 * INSUFFICIENT_FLOAT), then accepts (PENDING, kicked) */
+	for (pass = 0; pass < 2; pass++) {
+		kicks = n_kicks;
+		o = bill_req(&ss, POS_MSG_BILL_PAY, "BIL112:UB157", "4506",
+		             150000, 566);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL);
+		if (op == NULL)
+			break;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		CHECK_EQ_INT(bill_src, 10);
+		CHECK_EQ_INT(bill_link_type, POS_MSG_BILL_PAY);
+		o = done(&ss, op);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_FUND);
+		if (op == NULL)
+			break;
+		CHECK(strncmp(op->job.req.idem_key, "bill:pos:T1:", 12) == 0);
+		CHECK_EQ_INT(o.len, 0); /* no answer before the funding */
+		op->job.res.rc = pass == 0 ? LEDGER_INSUFFICIENT_FUNDS
+		                           : LEDGER_OK;
+		op->job.res.txn_id = pass == 0 ? 0 : 77;
+		o = done(&ss, op);
+		if (pass == 0) {
+			op = o.post;
+			CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_DECLINE);
+			if (op == NULL)
+				break;
+			op->job.call_rc = op->job.call(&fake, &op->job);
+			o = done(&ss, op);
+		}
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_BILL_PAY_RESP);
+		CHECK_EQ_INT(r.u.bill_pay_resp.code,
+		             pass == 0 ? POS_CODE_INSUFFICIENT_FLOAT
+		                       : POS_CODE_PENDING);
+		CHECK_EQ_INT(n_kicks - kicks, pass);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+	}
+	CHECK_EQ_INT(n_updates, 1);
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
 /* The state of a provider payment as the terminal sees it. */
 static void
 test_pay_code(void)
@@ -846,5 +1044,6 @@ main(void)
 	RUN(test_status_reader);
 	RUN(test_collect);
 	RUN(test_pay_code);
+	RUN(test_bills);
 	return check_report("svc_pos");
 }
