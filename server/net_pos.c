@@ -1464,6 +1464,15 @@ on_pay_final(void *arg, const struct store_prov *pay)
 }
 
 static const char *
+pay_disb_prep(void *arg, const struct svc_collection *c, const char *ref,
+              int64_t now_ms, struct store_prov *pay, char *clearing,
+              char *hold, size_t cap, const char **msg)
+{
+	return net_prov_disburse_prep(arg, c, ref, now_ms, pay, clearing, hold,
+	                              cap, msg);
+}
+
+static const char *
 pay_bill_prep(void *arg, const struct svc_bill_pay *b, const char *ref,
               int64_t now_ms, struct store_prov *pay)
 {
@@ -1520,6 +1529,8 @@ net_pos_set_prov(struct net_pos *p, struct net_prov *np)
 	p->pay.collect_prep = pay_prep;
 	p->pay.collect_store = net_prov_collect_store;
 	p->pay.kick = pay_kick;
+	p->pay.disb_prep = pay_disb_prep;
+	p->pay.disb_accounts = net_prov_disburse_accounts;
 	p->pay.bill_prep = pay_bill_prep;
 	p->pay.bill_store = pay_bill_store;
 	p->svc.pay = &p->pay;

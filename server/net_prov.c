@@ -635,8 +635,7 @@ static enum store_rc
 disb_accounts_call(struct store *st, struct dbq_job *job)
 {
 	struct pop *o = job->arg;
-	const struct config *cfg = o->np->cfg;
-	struct ledger_account src, hold, clearing;
+	struct ledger_account src;
 	struct store_prov old;
 	uint16_t cur = o->c.cur->numeric;
 	enum store_rc rc;
@@ -671,34 +670,60 @@ disb_accounts_call(struct store *st, struct dbq_job *job)
 		             "agent_float account in the payment's currency";
 		return STORE_OK;
 	}
-	if ((rc = st->ops->account_by_code(st, o->drv->clearing_account(cfg),
-	                                   &clearing)) == STORE_OK)
-		rc = st->ops->account_by_code(st, o->drv->hold_account(cfg),
-		                              &hold);
+	rc = net_prov_disburse_accounts(st, &o->p, o->clearing, o->hold,
+	                                &src, &o->err_code);
+	if (rc == STORE_OK && o->err_code != NULL) {
+		bool floor = strcmp(o->err_code, "account_without_floor") == 0;
+
+		/* without a floor nothing bounds what may be paid out */
+		o->status = floor ? 422 : 503;
+		o->err_msg = floor ? "the source account has no floor"
+		                   : "the provider's clearing account "
+		                     "(provider_clearing) or holding account "
+		                     "(suspense) is missing or not in this "
+		                     "currency";
+	}
+	return rc;
+}
+
+/*
+ * The accounts of a disbursement from src (worker thread): the
+ * provider's clearing (clearing_code) and holding (hold_code) accounts
+ * in the payment's currency, and a floor on src.  Fills p's account ids;
+ * STORE_OK with *err_code provider_misconfigured or
+ * account_without_floor (nothing to do), or NULL.
+ */
+enum store_rc
+net_prov_disburse_accounts(struct store *st, struct store_prov *p,
+                           const char *clearing_code, const char *hold_code,
+                           const struct ledger_account *src,
+                           const char **err_code)
+{
+	struct ledger_account hold, clearing;
+	uint16_t cur = p->pay.currency;
+	enum store_rc rc;
+
+	*err_code = NULL;
+	if ((rc = st->ops->account_by_code(st, clearing_code, &clearing)) ==
+	    STORE_OK)
+		rc = st->ops->account_by_code(st, hold_code, &hold);
 	if (rc == STORE_NOT_FOUND ||
 	    (rc == STORE_OK &&
 	     (clearing.type != LEDGER_ACCT_PROVIDER_CLEARING ||
 	      clearing.currency != cur || hold.type != LEDGER_ACCT_SUSPENSE ||
 	      hold.currency != cur))) {
-		o->status = 503;
-		o->err_code = "provider_misconfigured";
-		o->err_msg = "the provider's clearing account (provider_clearing) "
-		             "or holding account (suspense) is missing or not "
-		             "in this currency";
+		*err_code = "provider_misconfigured";
 		return STORE_OK;
 	}
 	if (rc != STORE_OK)
 		return rc;
-	if (!src.has_floor) {
-		/* without a floor nothing bounds what may be paid out */
-		o->status = 422;
-		o->err_code = "account_without_floor";
-		o->err_msg = "the source account has no floor";
+	if (!src->has_floor) {
+		*err_code = "account_without_floor";
 		return STORE_OK;
 	}
-	o->p.target_account_id = src.id;
-	o->p.clearing_account_id = clearing.id;
-	o->p.hold_account_id = hold.id;
+	p->target_account_id = src->id;
+	p->clearing_account_id = clearing.id;
+	p->hold_account_id = hold.id;
 	return STORE_OK;
 }
 
@@ -803,6 +828,79 @@ disb_accounts_done(struct dbq_job *job)
 	pop_free(o);
 }
 
+/* As collect_fill, for a disbursement o->c; also o->clearing and o->hold:
+ * the provider's account codes. */
+static const char *
+disb_fill(struct pop *o, const char *ref, int64_t now, int *status,
+          const char **msg)
+{
+	struct net_prov *np = o->np;
+	const char *code;
+	size_t i;
+
+	for (i = 0; i < N_DRIVERS; i++)
+		if (strcmp(o->c.provider, drivers[i]->name) == 0)
+			break;
+	if (i == N_DRIVERS) {
+		*status = 422;
+		*msg = "provider must be one of: mpesa, momo";
+		return "provider_unknown";
+	}
+	if (!np->on[i] || drivers[i]->can_disburse == NULL ||
+	    !drivers[i]->can_disburse(np)) {
+		*status = 503;
+		*msg = "disbursements through this provider are not "
+		       "configured";
+		return "disbursement_disabled";
+	}
+	o->drv = drivers[i];
+	if ((code = o->drv->check(np->cfg, &o->c, msg)) != NULL) {
+		*status = 422;
+		return code;
+	}
+	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
+	o->p.pay.currency = o->c.cur->numeric;
+	o->p.pay.amount_minor = o->c.amount_minor;
+	o->p.pay.created_ms = now;
+	o->p.kind = STORE_PROV_DISBURSE;
+	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
+	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
+	if (o->drv->client_ref(o) != 0) {
+		*status = 503;
+		*msg = "no randomness";
+		return "retry_later";
+	}
+	o->p.call_state = STORE_CALL_TO_SEND;
+	o->p.next_at_ms = now;
+	o->p.deadline_ms = now + np->pol.deadline_ms;
+	strlcpy_s(o->clearing, o->drv->clearing_account(np->cfg),
+	          sizeof o->clearing);
+	strlcpy_s(o->hold, o->drv->hold_account(np->cfg), sizeof o->hold);
+	return NULL;
+}
+
+const char *
+net_prov_disburse_prep(struct net_prov *np, const struct svc_collection *c,
+                       const char *ref, int64_t now_ms, struct store_prov *p,
+                       char *clearing, char *hold, size_t cap,
+                       const char **msg)
+{
+	struct pop *o = pop_new(np, POP_CREATE, NULL);
+	const char *code;
+	int status;
+
+	o->c = *c;
+	*msg = "";
+	code = disb_fill(o, ref, now_ms, &status, msg);
+	if (code == NULL) {
+		*p = o->p;
+		strlcpy_s(clearing, o->clearing, cap);
+		strlcpy_s(hold, o->hold, cap);
+	}
+	pop_free(o);
+	return code;
+}
+
 static void
 handle_disbursement(struct net_prov *np, struct evhttp_request *req)
 {
@@ -815,7 +913,6 @@ handle_disbursement(struct net_prov *np, struct evhttp_request *req)
 	struct pop *o;
 	char *body, canon[512];
 	int64_t now = util_now_ms();
-	size_t i;
 	int n;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -838,40 +935,16 @@ handle_disbursement(struct net_prov *np, struct evhttp_request *req)
 		net_http_error(req, e.status, e.code, e.message);
 		goto fail;
 	}
-	for (i = 0; i < N_DRIVERS; i++)
-		if (strcmp(o->c.provider, drivers[i]->name) == 0)
-			break;
-	if (i == N_DRIVERS) {
-		net_http_error(req, 422, "provider_unknown",
-		               "provider must be one of: mpesa, momo");
-		goto fail;
+	{
+		char ref[PAYMENT_REF_MAX + 1];
+		int status;
+
+		snprintf(ref, sizeof ref, "disb:%s", key);
+		if ((code = disb_fill(o, ref, now, &status, &msg)) != NULL) {
+			net_http_error(req, status, code, msg);
+			goto fail;
+		}
 	}
-	if (!np->on[i] || drivers[i]->can_disburse == NULL ||
-	    !drivers[i]->can_disburse(np)) {
-		net_http_error(req, 503, "disbursement_disabled",
-		               "disbursements through this provider are not "
-		               "configured");
-		goto fail;
-	}
-	o->drv = drivers[i];
-	if ((code = o->drv->check(np->cfg, &o->c, &msg)) != NULL) {
-		net_http_error(req, 422, code, msg);
-		goto fail;
-	}
-	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, "disb:%s", key);
-	o->p.pay.currency = o->c.cur->numeric;
-	o->p.pay.amount_minor = o->c.amount_minor;
-	o->p.pay.created_ms = now;
-	o->p.kind = STORE_PROV_DISBURSE;
-	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
-	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
-	if (o->drv->client_ref(o) != 0) {
-		net_http_error(req, 503, "retry_later", "no randomness");
-		goto fail;
-	}
-	o->p.call_state = STORE_CALL_TO_SEND;
-	o->p.next_at_ms = now;
-	o->p.deadline_ms = now + np->pol.deadline_ms;
 	n = snprintf(canon, sizeof canon, "disb|%s|%s|%u|%lld|%s|%s",
 	             o->c.provider, o->c.msisdn, (unsigned)o->c.cur->numeric,
 	             (long long)o->c.amount_minor, o->c.account,

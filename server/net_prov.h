@@ -74,6 +74,24 @@ enum store_rc net_prov_collect_store(struct store *st, struct store_prov *p,
                                      const struct ledger_account *target,
                                      const struct store_pos_link *link,
                                      const char **err_code);
+/* Disbursements: as net_prov_collect_prep (codes of the API's POST
+ * /v1/disbursements: provider_unknown, disbursement_disabled, ...),
+ * with the holding account's code too (clearing and hold [cap]). */
+const char *net_prov_disburse_prep(struct net_prov *np,
+                                   const struct svc_collection *c,
+                                   const char *ref, int64_t now_ms,
+                                   struct store_prov *p, char *clearing,
+                                   char *hold, size_t cap, const char **msg);
+/* Worker thread: the clearing and holding accounts and src's floor
+ * checked, p's account ids filled; nothing written (the hold request,
+ * svc_prov_hold_req, creates the payment with its money held). */
+enum store_rc net_prov_disburse_accounts(struct store *st,
+                                         struct store_prov *p,
+                                         const char *clearing_code,
+                                         const char *hold_code,
+                                         const struct ledger_account *src,
+                                         const char **err_code);
+
 /* ---- bill payments in-process (net_bill.c) ---- */
 struct svc_bill_validate;
 struct svc_bill_pay;

@@ -82,6 +82,8 @@ struct pop {
 	struct svc_prov_answer ans;
 	/* prov_collect_external / prov_account_check */
 	char fallback[LEDGER_CODE_MAX + 1];
+	/* a disbursement's clearing and holding account codes (disb_fill) */
+	char clearing[LEDGER_CODE_MAX + 1], hold[LEDGER_CODE_MAX + 1];
 	const char *reject_body;
 };
 

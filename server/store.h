@@ -228,6 +228,16 @@ struct store_bill {
 	char customer_name[STORE_BILL_NAME_MAX + 1]; /* as validated, or "" */
 };
 
+/* The POS terminal request that started a provider payment
+ * (pos_payments). */
+struct store_pos_link {
+	char terminal_id[STORE_POS_ID_MAX + 1];
+	uint8_t txn_id[STORE_POS_TXN_ID_LEN];
+	uint16_t type;    /* POS request type: COLLECT, CASH_OUT, BILL_PAY */
+	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK; set at creation:
+	                     nothing to push (BILL_PAY: STATUS tells) */
+};
+
 struct store_prov {
 	struct payment pay; /* payments row: ref, state, amount, ... */
 	uint8_t kind;       /* enum store_prov_kind */
@@ -255,6 +265,10 @@ struct store_prov {
 	 * clearing_account_id is the holding account and
 	 * target_account_id the biller payable. */
 	struct store_bill bill;
+	/* written by prov_create, pos_pay_create and a batch's prov_new
+	 * when pos.type != 0 (the pos_payments row, same transaction); read
+	 * back by pos_pay_get only (zero elsewhere) */
+	struct store_pos_link pos;
 };
 
 /*
@@ -276,16 +290,6 @@ struct store_prov_update {
 	const char *provider_ref;
 	const char *result_code, *result_desc, *receipt;
 	int64_t txn_id; /* ledger transaction to link, or 0 */
-};
-
-/* The POS terminal request that started a provider payment
- * (pos_payments). */
-struct store_pos_link {
-	char terminal_id[STORE_POS_ID_MAX + 1];
-	uint8_t txn_id[STORE_POS_TXN_ID_LEN];
-	uint16_t type;    /* POS request type: COLLECT, CASH_OUT, BILL_PAY */
-	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK; set at creation:
-	                     nothing to push (BILL_PAY: STATUS tells) */
 };
 
 /* A callback that passed its authenticity check, and the verdict. */

@@ -2051,7 +2051,17 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 		p->pay.updated_ms = p->pay.created_ms;
 		PQclear(r);
 	}
-	return rc;
+	if (rc != STORE_OK || p->pos.type == 0)
+		return rc;
+	/* the POS link: callers that set it hold a transaction */
+	util_hex(hex, p->pos.txn_id, STORE_POS_TXN_ID_LEN);
+	vals[0] = fmt_i64(b[0], p->pay.id);
+	vals[1] = p->pos.terminal_id;
+	vals[2] = hex;
+	vals[3] = fmt_i64(b[1], p->pos.type);
+	vals[4] = fmt_i64(b[2], p->pos.acked_ms);
+	return pg_run(s, P_POS_PAY_INSERT, 5, vals, PGRES_COMMAND_OK, NULL,
+	              "create pos_payment");
 }
 
 static enum store_rc
@@ -2085,22 +2095,12 @@ pg_pos_pay_create(struct store *st, struct store_prov *p,
                   const struct store_pos_link *l)
 {
 	struct store_pg *s = PG(st);
-	char b[3][24], hex[2 * STORE_POS_TXN_ID_LEN + 1];
-	const char *vals[5];
 	enum store_rc rc, g;
 
+	p->pos = *l;
 	if ((rc = pg_begin(st)) != STORE_OK)
 		return rc;
-	if ((rc = prov_insert(s, p)) != STORE_OK)
-		goto fail;
-	util_hex(hex, l->txn_id, STORE_POS_TXN_ID_LEN);
-	vals[0] = fmt_i64(b[0], p->pay.id);
-	vals[1] = l->terminal_id;
-	vals[2] = hex;
-	vals[3] = fmt_i64(b[1], l->type);
-	vals[4] = fmt_i64(b[2], l->acked_ms);
-	if ((rc = pg_run(s, P_POS_PAY_INSERT, 5, vals, PGRES_COMMAND_OK, NULL,
-	                 "create pos_payment")) != STORE_OK ||
+	if ((rc = prov_insert(s, p)) != STORE_OK ||
 	    (rc = pg_commit(st)) != STORE_OK)
 		goto fail;
 	return STORE_OK;

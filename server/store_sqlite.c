@@ -1754,17 +1754,30 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	sqlite3_bind_blob(q, 14, p->req_hash, sizeof p->req_hash,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int64(q, 15, p->hold_account_id);
-	if ((rc = run(s, q, "create prov_payment")) != STORE_OK ||
-	    p->kind != STORE_PROV_BILL)
+	if ((rc = run(s, q, "create prov_payment")) != STORE_OK)
 		return rc;
-	q = stmt(s, S_BILL_INSERT);
+	if (p->kind == STORE_PROV_BILL) {
+		q = stmt(s, S_BILL_INSERT);
+		sqlite3_bind_int64(q, 1, p->pay.id);
+		sqlite3_bind_int64(q, 2, p->bill.source_account_id);
+		sqlite3_bind_text(q, 3, p->bill.biller_code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, p->bill.item_code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, p->bill.customer, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, p->bill.customer_name, -1,
+		                  SQLITE_STATIC);
+		if ((rc = run(s, q, "create bill_payment")) != STORE_OK)
+			return rc;
+	}
+	if (p->pos.type == 0)
+		return STORE_OK;
+	q = stmt(s, S_POS_PAY_INSERT);
 	sqlite3_bind_int64(q, 1, p->pay.id);
-	sqlite3_bind_int64(q, 2, p->bill.source_account_id);
-	sqlite3_bind_text(q, 3, p->bill.biller_code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, p->bill.item_code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, p->bill.customer, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, p->bill.customer_name, -1, SQLITE_STATIC);
-	return run(s, q, "create bill_payment");
+	sqlite3_bind_text(q, 2, p->pos.terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, p->pos.txn_id, STORE_POS_TXN_ID_LEN,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, p->pos.type);
+	sqlite3_bind_int64(q, 5, p->pos.acked_ms);
+	return run(s, q, "create pos_payment");
 }
 
 static enum store_rc
@@ -1810,21 +1823,12 @@ sq_pos_pay_create(struct store *st, struct store_prov *p,
                   const struct store_pos_link *l)
 {
 	struct store_sqlite *s = SQ(st);
-	sqlite3_stmt *q;
 	enum store_rc rc, g;
 
+	p->pos = *l;
 	if ((rc = sq_begin(st)) != STORE_OK)
 		return rc;
-	if ((rc = prov_insert(s, p)) != STORE_OK)
-		goto fail;
-	q = stmt(s, S_POS_PAY_INSERT);
-	sqlite3_bind_int64(q, 1, p->pay.id);
-	sqlite3_bind_text(q, 2, l->terminal_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 3, l->txn_id, STORE_POS_TXN_ID_LEN,
-	                  SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, l->type);
-	sqlite3_bind_int64(q, 5, l->acked_ms);
-	if ((rc = run(s, q, "create pos_payment")) != STORE_OK ||
+	if ((rc = prov_insert(s, p)) != STORE_OK ||
 	    (rc = sq_commit(st)) != STORE_OK)
 		goto fail;
 	return STORE_OK;

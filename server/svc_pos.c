@@ -6,7 +6,7 @@
  * ADVICE_BATCH (float transfers), EOD_TOTALS, and through the payment
  * service (struct svc_pos_pay, net_prov) COLLECT and CASH_OUT (their
  * outcomes pushed as COLLECT_RESULT, COLLECT_RESULT_ACK recorded),
- * BILL_VALIDATE and BILL_PAY.  Every other request type (CASH_IN) is
+ * CASH_IN, BILL_VALIDATE and BILL_PAY.  Every other request type is
  * refused T|0xC000 UNSUPPORTED_TYPE: the terminal knows the feature is
  * absent and that nothing was processed (§6.1, §8).
  *
@@ -34,6 +34,7 @@
 #include "payment.h"
 #include "sha256.h"
 #include "svc_admin.h"
+#include "svc_prov.h"
 #include "util.h"
 
 #define RETRY_AFTER_S 1
@@ -898,6 +899,7 @@ pay_ref_text(char *dst, size_t cap, const struct store_prov *p,
 {
 	snprintf(dst, cap, "%s-%lld",
 	         type == POS_MSG_CASH_OUT   ? "CW"
+	         : type == POS_MSG_CASH_IN  ? "CI"
 	         : type == POS_MSG_BILL_PAY ? "BP"
 	                                    : "CO",
 	         (long long)p->pay.id);
@@ -957,7 +959,10 @@ pay_receipt(char *dst, size_t cap, char *masked, size_t mcap,
 	         "*** REPRINT ***\nTerminal: %s\n%s\nCustomer: %s\n"
 	         "Provider: %s\nAmount: %s %s\nRef: %s\nReceipt: %s\n"
 	         "Time: %s\nStatus: %s",
-	         terminal_id, x->type == POS_MSG_CASH_OUT ? "CASH OUT" : "COLLECT",
+	         terminal_id,
+	         x->type == POS_MSG_CASH_OUT  ? "CASH OUT"
+	         : x->type == POS_MSG_CASH_IN ? "CASH IN"
+	                                      : "COLLECT",
 	         masked, p->provider, cur != NULL ? cur->alpha : "", amt,
 	         x->ref, p->receipt[0] ? p->receipt : "-", when,
 	         pos_code_name(x->code));
@@ -1056,10 +1061,145 @@ collect_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 	x.orig_code = orig;
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
 	        "event=%s terminal=%s req_id=%u code=%s ref=%s why=%s",
-	        op->type == POS_MSG_CASH_OUT ? "cash_out" : "collect",
+	        op->type == POS_MSG_CASH_OUT  ? "cash_out"
+	        : op->type == POS_MSG_CASH_IN ? "cash_in"
+	                                      : "collect",
 	        ss->terminal_id, (unsigned)op->req_id, pos_code_name(code),
 	        x.ref[0] ? x.ref : "-", why);
 	send_result(ss, out, (uint16_t)(op->type | 0x8000u), op->req_id, &x);
+}
+
+/* CASH_IN (worker): as collect_call, but nothing is written here: a
+ * payment already there is the answer; else the accounts of the
+ * disbursement, whose hold request then creates it (cash_in_done). */
+static enum store_rc
+cash_in_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	struct ledger_account fl;
+	struct store_prov old;
+	enum store_rc rc;
+
+	op->found_rc =
+	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+	if (op->found_rc != STORE_NOT_FOUND)
+		return op->found_rc;
+	rc = st->ops->pos_pay_get(st, op->terminal_id, op->txn_id, &old, NULL);
+	if (rc == STORE_OK) {
+		*op->prov = old;
+		op->pay_rc = STORE_CONFLICT;
+		return STORE_OK;
+	}
+	if (rc != STORE_NOT_FOUND)
+		return rc;
+	rc = st->ops->account_by_id(st, op->float_account_id, &fl);
+	if (rc != STORE_OK)
+		return rc;
+	if (fl.type != LEDGER_ACCT_AGENT_FLOAT ||
+	    fl.currency != op->currency) {
+		op->is_float_wrong = true;
+		return STORE_OK;
+	}
+	op->pay_rc = STORE_OK;
+	return op->svc->pay->disb_accounts(st, op->prov, op->clearing,
+	                                   op->hold, &fl, &op->pay_err);
+}
+
+static enum store_rc
+cash_in_get_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+
+	return st->ops->pos_pay_get(st, op->terminal_id, op->txn_id, op->prov,
+	                            NULL);
+}
+
+static void
+collect_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
+               struct svc_pos_out *out, enum pos_code code, int orig,
+               const char *why);
+static void collect_done(struct svc_pos *s, struct svc_pos_session *ss,
+                         struct svc_pos_op *op, struct svc_pos_out *out);
+
+/* The hold request of a new CASH_IN: the float debited into the
+ * provider's holding account and the payment created (with its POS
+ * link) in one commit, counted against the terminal's and the agent's
+ * limits like a float transfer (§12). */
+static void
+cash_in_hold(struct svc_pos_session *ss, struct svc_pos_op *op,
+             struct svc_pos_out *out)
+{
+	struct ledger_req *r = &op->job.req;
+
+	op->prov->pos = op->link;
+	svc_prov_hold_req(op->prov, r);
+	r->limit_amount = op->prov->pay.amount_minor;
+	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s(r->subjects[0].id, ss->terminal_id, sizeof r->subjects[0].id);
+	r->subjects[1].kind = LEDGER_SUBJ_AGENT;
+	strlcpy_s(r->subjects[1].id, ss->agent_code, sizeof r->subjects[1].id);
+	op->kind = SVC_POS_OP_CASH_IN_HOLD;
+	op->job.call = NULL;
+	out->post = op;
+}
+
+static void
+cash_in_done(struct svc_pos *s, struct svc_pos_session *ss,
+             struct svc_pos_op *op, struct svc_pos_out *out)
+{
+	(void)s;
+	if (op->job.call_rc == STORE_OK && op->found_rc != STORE_OK &&
+	    !op->is_float_wrong && op->pay_err == NULL &&
+	    op->pay_rc == STORE_OK) {
+		cash_in_hold(ss, op, out);
+		return;
+	}
+	if (op->pay_err != NULL &&
+	    strcmp(op->pay_err, "account_without_floor") == 0)
+		op->pay_err = "declined"; /* an agent float without a floor */
+	collect_done(s, ss, op, out);
+}
+
+static void
+cash_in_hold_done(struct svc_pos *s, struct svc_pos_session *ss,
+                  struct svc_pos_op *op, struct svc_pos_out *out)
+{
+	enum ledger_rc rc = op->job.res.rc;
+
+	if (rc == LEDGER_OK) {
+		/* created (or, in a race, by a twin request): its id */
+		if (!op->job.res.is_replay)
+			s->pay->kick(s->pay->arg);
+		op->is_replay = op->job.res.is_replay;
+		op->kind = SVC_POS_OP_CASH_IN_GET;
+		op->job.call = cash_in_get_call;
+		out->post = op;
+		return;
+	}
+	/* refused (float too low, a limit, closed): nothing created;
+	 * the decline is kept with the hold's key (§9.1) */
+	collect_answer(ss, op, out,
+	               rc == LEDGER_RETRY ? POS_CODE_RETRY_LATER
+	                                  : svc_pos_code(rc),
+	               -1, ledger_rc_name(rc));
+	ss->n_inflight--;
+	svc_pos_op_free(op);
+}
+
+static void
+cash_in_get_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+                 struct svc_pos_out *out)
+{
+	if (op->job.call_rc != STORE_OK)
+		/* committed, not read back: STATUS will tell */
+		collect_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "read");
+	else if (op->is_replay)
+		collect_answer(ss, op, out, POS_CODE_DUPLICATE,
+		               (int)svc_pos_pay_code(op->prov), "repeat");
+	else
+		collect_answer(ss, op, out, POS_CODE_PENDING, -1, "held");
+	ss->n_inflight--;
+	svc_pos_op_free(op);
 }
 
 static void
@@ -1067,17 +1207,26 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
            const struct pos_frame *f, const struct pos_msg *m,
            int64_t now_ms, struct svc_pos_out *out)
 {
-	bool is_co = f->hdr.type == POS_MSG_CASH_OUT;
-	const uint8_t *txn_id =
-	    is_co ? m->u.cash_out.txn_id : m->u.collect.txn_id;
-	uint64_t amount = is_co ? m->u.cash_out.amount : m->u.collect.amount;
-	uint16_t currency = (uint16_t)(is_co ? m->u.cash_out.currency
-	                                     : m->u.collect.currency);
-	const struct pos_bytes *msisdn =
-	    is_co ? &m->u.cash_out.msisdn : &m->u.collect.msisdn;
-	const struct pos_bytes *prov =
-	    is_co ? &m->u.cash_out.provider : &m->u.collect.provider;
-	bool has_prov = is_co ? m->u.cash_out.has_provider : true;
+	uint16_t type = f->hdr.type;
+	bool is_co = type == POS_MSG_CASH_OUT, is_ci = type == POS_MSG_CASH_IN;
+	const uint8_t *txn_id = is_co   ? m->u.cash_out.txn_id
+	                        : is_ci ? m->u.cash_in.txn_id
+	                                : m->u.collect.txn_id;
+	uint64_t amount = is_co   ? m->u.cash_out.amount
+	                  : is_ci ? m->u.cash_in.amount
+	                          : m->u.collect.amount;
+	uint16_t currency = (uint16_t)(is_co   ? m->u.cash_out.currency
+	                               : is_ci ? m->u.cash_in.currency
+	                                       : m->u.collect.currency);
+	const struct pos_bytes *msisdn = is_co   ? &m->u.cash_out.msisdn
+	                                 : is_ci ? &m->u.cash_in.msisdn
+	                                         : &m->u.collect.msisdn;
+	const struct pos_bytes *prov = is_co   ? &m->u.cash_out.provider
+	                               : is_ci ? &m->u.cash_in.provider
+	                                       : &m->u.collect.provider;
+	bool has_prov = is_co   ? m->u.cash_out.has_provider
+	                : is_ci ? m->u.cash_in.has_provider
+	                        : true;
 	struct svc_collection c;
 	struct svc_pos_op *op;
 	char ref[PAYMENT_REF_MAX + 1];
@@ -1086,14 +1235,15 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
 
 	if (inflight_full(s, ss, f, out))
 		return;
-	op = op_new(s, SVC_POS_OP_COLLECT, f->hdr.type, f->hdr.req_id);
+	op = op_new(s, is_ci ? SVC_POS_OP_CASH_IN : SVC_POS_OP_COLLECT, type,
+	            f->hdr.req_id);
 	memcpy(op->txn_id, txn_id, POS_ID_LEN);
 	op->amount = amount;
 	op->currency = currency;
 	memset(&c, 0, sizeof c);
 	c.cur = money_currency_by_numeric(currency);
-	/* a CASH_OUT without a provider would be from a soko wallet:
-	 * there is none (docs/pos-protocol.md §12) */
+	/* a CASH_OUT or CASH_IN without a provider would be a soko
+	 * wallet's: there is none (docs/pos-protocol.md §12) */
 	if (!has_prov || prov->len == 0 || prov->len >= sizeof c.provider ||
 	    memchr(prov->ptr, '\0', prov->len) != NULL)
 		code = POS_CODE_UNKNOWN_PROVIDER;
@@ -1113,8 +1263,12 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
 	c.amount_minor = (int64_t)amount;
 	svc_pos_pay_ref(ref, ss->terminal_id, txn_id);
 	op->prov = xcalloc(1, sizeof *op->prov);
-	err = s->pay->collect_prep(s->pay->arg, &c, ref, now_ms, op->prov,
-	                           op->clearing, sizeof op->clearing, &msg);
+	err = is_ci ? s->pay->disb_prep(s->pay->arg, &c, ref, now_ms, op->prov,
+	                                op->clearing, op->hold,
+	                                sizeof op->clearing, &msg)
+	            : s->pay->collect_prep(s->pay->arg, &c, ref, now_ms,
+	                                   op->prov, op->clearing,
+	                                   sizeof op->clearing, &msg);
 	if (err != NULL) {
 		/* nothing was stored: a resend is decided afresh */
 		log_msg(LOG_POS, LOG_LEVEL_INFO,
@@ -1125,15 +1279,15 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
 		svc_pos_op_free(op);
 		return;
 	}
-	collect_hash(op->prov->req_hash, f->hdr.type, amount, currency,
-	             c.msisdn, c.provider);
+	collect_hash(op->want, type, amount, currency, c.msisdn, c.provider);
+	memcpy(op->prov->req_hash, op->want, sizeof op->want);
 	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
 	strlcpy_s(op->link.terminal_id, ss->terminal_id,
 	          sizeof op->link.terminal_id);
 	memcpy(op->link.txn_id, txn_id, POS_ID_LEN);
-	op->link.type = f->hdr.type;
+	op->link.type = type;
 	op->float_account_id = ss->float_account_id;
-	op->job.call = collect_call;
+	op->job.call = is_ci ? cash_in_call : collect_call;
 	ss->n_inflight++;
 	out->post = op;
 }
@@ -1142,10 +1296,8 @@ static void
 collect_done(struct svc_pos *s, struct svc_pos_session *ss,
              struct svc_pos_op *op, struct svc_pos_out *out)
 {
-	uint8_t want[SHA256_LEN];
+	const uint8_t *want = op->want;
 
-	collect_hash(want, op->type, op->amount, op->currency,
-	             op->prov->msisdn, op->prov->provider);
 	if (op->job.call_rc != STORE_OK) {
 		collect_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "store");
 	} else if (op->found_rc == STORE_OK) {
@@ -1165,7 +1317,7 @@ collect_done(struct svc_pos *s, struct svc_pos_session *ss,
 	} else if (op->pay_rc == STORE_CONFLICT) {
 		/* a resend (§9.1): the stored payment answers; the
 		 * provider is never asked twice */
-		if (util_ct_memcmp(want, op->prov->req_hash, sizeof want) == 0)
+		if (util_ct_memcmp(want, op->prov->req_hash, SHA256_LEN) == 0)
 			collect_answer(ss, op, out, POS_CODE_DUPLICATE,
 			               (int)svc_pos_pay_code(op->prov), "repeat");
 		else
@@ -1921,7 +2073,9 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	case POS_MSG_COLLECT:
 	case POS_MSG_CASH_OUT:
-		if (s->pay == NULL)
+	case POS_MSG_CASH_IN:
+		if (s->pay == NULL ||
+		    (f->hdr.type == POS_MSG_CASH_IN && s->pay->disb_prep == NULL))
 			break;
 		on_collect(s, ss, f, &m, now_ms, out);
 		return;
@@ -2720,6 +2874,15 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	case SVC_POS_OP_ACK:
 		ack_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_CASH_IN:
+		cash_in_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_CASH_IN_HOLD:
+		cash_in_hold_done(s, ss, op, out);
+		return;
+	case SVC_POS_OP_CASH_IN_GET:
+		cash_in_get_done(ss, op, out);
 		return;
 	case SVC_POS_OP_BILL_CHECK:
 		bill_check_done(ss, op, out);

@@ -72,6 +72,17 @@ struct svc_pos_pay {
 	                               const char **err_code);
 	/* loop thread: a payment was created, send it now */
 	void (*kick)(void *arg);
+	/* CASH_IN (NULL: UNSUPPORTED_TYPE).  loop thread:
+	 * net_prov_disburse_prep; worker: net_prov_disburse_accounts */
+	const char *(*disb_prep)(void *arg, const struct svc_collection *c,
+	                         const char *ref, int64_t now_ms,
+	                         struct store_prov *p, char *clearing,
+	                         char *hold, size_t cap, const char **msg);
+	enum store_rc (*disb_accounts)(struct store *st, struct store_prov *p,
+	                               const char *clearing_code,
+	                               const char *hold_code,
+	                               const struct ledger_account *src,
+	                               const char **err_code);
 	/* bills (NULL: BILL_VALIDATE and BILL_PAY are UNSUPPORTED_TYPE).
 	 * loop thread: net_bill_prep; worker: net_bill_store.  The
 	 * validation call (op SVC_POS_OP_BILL_CHECK) is made by the caller
@@ -146,6 +157,9 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_COLLECT,      /* call: pos_txn_get, then the payment */
 	SVC_POS_OP_RESULTS,      /* call: pos_pay_results (server's own) */
 	SVC_POS_OP_ACK,          /* call: pos_pay_ack (no answer) */
+	SVC_POS_OP_CASH_IN,      /* call: pos_txn_get, the accounts */
+	SVC_POS_OP_CASH_IN_HOLD, /* ledger: the hold, creating the payment */
+	SVC_POS_OP_CASH_IN_GET,  /* call: pos_pay_get (its id) */
 	SVC_POS_OP_BILL_CHECK,   /* the validation call (see svc_pos_pay) */
 	SVC_POS_OP_BILL,         /* call: pos_txn_get, then the bill row */
 	SVC_POS_OP_BILL_FUND,    /* ledger: the funding (float -> holding) */
@@ -228,7 +242,9 @@ struct svc_pos_op {
 	 * and clearing account; the outcome of the call */
 	struct store_prov *prov;
 	struct store_pos_link link;
-	char clearing[64];
+	uint8_t want[32]; /* the request's content hash (§9.1) */
+	bool is_replay;   /* CASH_IN: the hold was a repeat */
+	char clearing[64], hold[64];
 	int64_t float_account_id;
 	const char *pay_err;   /* collect_store's error code, or NULL */
 	enum store_rc pay_rc;  /* OK created, CONFLICT: prov is the stored */

@@ -1,7 +1,8 @@
 """test_pos_prov.py - the provider-backed POS operations, end to end:
-COLLECT and CASH_OUT from a terminal through sokod and soko-sandbox
-(M-Pesa STK push, MTN MoMo request to pay), docs/pos-protocol.md §6.5-6.8
-and §12, docs/payments.md §POS.
+COLLECT, CASH_OUT, CASH_IN, BILL_VALIDATE and BILL_PAY from a terminal
+through sokod and soko-sandbox (M-Pesa STK push, MTN MoMo request to pay
+and transfer, Flutterwave bills), docs/pos-protocol.md §6.5-6.11 and §12,
+docs/payments.md §9a.
 
 Checked: COLLECT_RESP PENDING once the payment is durable, the outcome
 pushed as COLLECT_RESULT (APPROVED, CUSTOMER_DECLINED, EXPIRED,
@@ -19,12 +20,11 @@ import time
 
 from harness import (MOMO_ENV, MOMO_USER, MPESA_ENV, SAN_MARKERS, Sandbox,
                      Sokod, free_port)
-from test_pos import (LOGIN_OK, RESP, FAIL, STATUS, RECEIPT, REVERSAL,
-                      CASH_IN, COLLECT, CASH_OUT, APPROVED, DUPLICATE,
-                      DECLINED, AMOUNT_INVALID, NOT_REVERSIBLE,
-                      TXN_ID_REUSED, UNSUPPORTED_TYPE, UNKNOWN_TXN, KES,
-                      ADVICE_BATCH, RETRY_LATER,
-                      Term, Closed, frame, mac)
+from test_pos import (LOGIN_OK, RESP, STATUS, RECEIPT, REVERSAL, CASH_IN,
+                      COLLECT, CASH_OUT, APPROVED, DUPLICATE, DECLINED,
+                      AMOUNT_INVALID, NOT_REVERSIBLE, TXN_ID_REUSED,
+                      UNKNOWN_TXN, KES, ADVICE_BATCH, RETRY_LATER, Term,
+                      frame, mac)
 
 PENDING, CUSTOMER_DECLINED, EXPIRED = 1, 22, 23
 INVALID_MSISDN, UNKNOWN_PROVIDER = 24, 25
@@ -37,6 +37,8 @@ NO_FUNDS = "254700000001"  # 1: insufficient balance
 NEVER = "254700999999"  # never completes
 MOMO_OK = "46733123459"
 MOMO_REJECTED = "46733123451"  # FAILED APPROVAL_REJECTED
+MOMO_DISB_KEY = "b4d0f2a3c5e74f80a9b1c2d3e4f5a6b7"
+MOMO_NO_PAYEE = "46733123457"  # transfer FAILED PAYEE_NOT_FOUND
 FLW_SECRET = "FLWSECK_TEST-sokosandbox0000000000000000000-X"  # sandbox's
 POWER = "BIL112:UB157"  # EKEDC prepaid: biller_code:item_code
 METER = "45067198012"
@@ -124,6 +126,7 @@ class Env:
         env.update(MOMO_ENV)
         if bills:
             env["SOKO_FLW_SECRET_KEY"] = FLW_SECRET
+        env["SOKO_MOMO_DISBURSEMENT_KEY"] = MOMO_DISB_KEY
         self.s = Sokod(build, env=env)
         self.kek = os.path.join(self.s.dir, "pos.kek")
         with open(self.kek, "w") as f:
@@ -152,6 +155,7 @@ class Env:
             self.s.extra += ["-o", "%s=%s" % (k, v)]
         for a in (("clearing:mpesa", "provider_clearing", "KES"),
                   ("clearing:momo", "provider_clearing", "EUR"),
+                  ("hold:momo", "suspense", "EUR", "--floor", "0"),
                   ("agent:A1:float", "agent_float", "KES", "--floor", "0"),
                   ("agent:A2:float", "agent_float", "EUR", "--floor", "0")):
             self.s.ctl("account", "create", *a)
@@ -255,10 +259,6 @@ def t_pos_collect_flow(build):
         p = e.payment("pos:T1:" + __import__("base64").urlsafe_b64encode(
             txn).decode().rstrip("="))
         assert p["state"] == "succeeded" and p["kind"] == "collection", p
-        # CASH_IN is not served yet
-        typ, ci = t.request(CASH_IN, {1: os.urandom(16), 2: 1, 3: KES,
-                                      4: OK})
-        assert typ == CASH_IN | FAIL and ci[1] == UNSUPPORTED_TYPE, ci
         t.close()
         e.verify()
     finally:
@@ -502,6 +502,68 @@ def t_pos_cash_out(build):
         e.stop()
 
 
+def t_pos_cash_in(build):
+    """CASH_IN: the agent's float to the customer's wallet, a MoMo
+    transfer held from the float in the commit that creates it; the
+    outcome pushed; a failed transfer gives the float back; a float too
+    low creates nothing; a resend is one transfer."""
+    e = Env(build)
+    try:
+        st, _, data = e.s.request(
+            "POST", "/v1/movements",
+            {"type": "float_topup", "amount": "100.00", "currency": "EUR",
+             "debit": "clearing:momo", "credit": "agent:A2:float"},
+            headers={"Idempotency-Key": "topup-A2"})
+        assert st == 201, (st, data)
+        t = e.term("T2")
+
+        def cash_in(txn, amount, msisdn=MOMO_OK, **over):
+            b = {1: txn, 2: amount, 3: EUR, 4: msisdn, 5: "momo"}
+            b.update(over)
+            return t.request(CASH_IN, b)
+
+        txn = os.urandom(16)
+        typ, r = cash_in(txn, 3000)
+        assert typ == CASH_IN | RESP and r[1] == PENDING, r
+        assert r[3].startswith("CI-"), r
+        assert e.s.balance("agent:A2:float") == "70.00"  # held at once
+        res = t.wait_push(txn)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(txn)
+        _, d = cash_in(txn, 3000)
+        assert d[1] == DUPLICATE and d[7] == APPROVED and d[3] == r[3], d
+        _, d = cash_in(txn, 3001)
+        assert d[1] == TXN_ID_REUSED, d
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == APPROVED and st[8] == CASH_IN, st
+        _, v = t.request(REVERSAL, {1: txn})
+        assert v[1] == NOT_REVERSIBLE, v
+        # the transfer fails: the hold comes back to the float
+        bad = os.urandom(16)
+        _, r = cash_in(bad, 1000, msisdn=MOMO_NO_PAYEE)
+        assert r[1] == PENDING, r
+        res = t.wait_push(bad)
+        assert res is not None and res[1] == DECLINED, res
+        t.ack(bad)
+        assert e.s.balance("agent:A2:float") == "70.00"
+        assert e.s.balance("hold:momo") == "0.00"
+        # refused by the float: nothing created, the same answer again
+        big = os.urandom(16)
+        for _ in range(2):
+            _, r = cash_in(big, 10 ** 6)
+            assert r[1] == INSUFFICIENT_FLOAT, r
+        _, r = t.request(CASH_IN, {1: os.urandom(16), 2: 100, 3: EUR,
+                                   4: MOMO_OK})  # no provider
+        assert r[1] == UNKNOWN_PROVIDER, r
+        transfers = [c for c in e.sb.ledger()["charges"]
+                     if c["msisdn"] == MOMO_OK]
+        assert len(transfers) == 1, transfers
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
 def t_pos_collect_soko_pos(build):
     """soko-pos scripted mode: COLLECT answered PENDING, then the pushed
     outcome finishes the queue entry."""
@@ -619,4 +681,4 @@ def t_pos_bills(build):
 TESTS = [t_pos_collect_flow, t_pos_collect_declines,
          t_pos_collect_redelivery, t_pos_collect_kill_duplicate,
          t_pos_collect_faults, t_pos_cash_out, t_pos_collect_soko_pos,
-         t_pos_bills]
+         t_pos_bills, t_pos_cash_in]
