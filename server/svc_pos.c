@@ -1001,7 +1001,8 @@ static enum pos_code
 prep_code(const char *api)
 {
 	if (strcmp(api, "provider_unknown") == 0 ||
-	    strcmp(api, "provider_disabled") == 0)
+	    strcmp(api, "provider_disabled") == 0 ||
+	    strcmp(api, "disbursement_disabled") == 0)
 		return POS_CODE_UNKNOWN_PROVIDER;
 	if (strcmp(api, "retry_later") == 0 ||
 	    strcmp(api, "provider_misconfigured") == 0)

@@ -278,10 +278,14 @@ def t_pos_transfer_duplicate_status(build):
         assert st1[9] == 30000 and st1[10] == KES and st1[8] == 0x13, st1
         typ, st2 = t.request(STATUS, {1: os.urandom(16)})
         assert st2[1] == UNKNOWN_TXN, st2
-        # a type not served yet: refused, the session goes on
+        # no provider configured: CASH_IN is refused as such (nothing
+        # stored), the session goes on
         typ, r6 = t.request(CASH_IN, {1: os.urandom(16), 2: 1, 3: KES,
-                                      4: "254700000001"})
-        assert typ == CASH_IN | FAIL and r6[1] == UNSUPPORTED_TYPE, r6
+                                      4: "254700000001", 5: "mpesa"})
+        assert typ == CASH_IN | RESP and r6[1] == 25, r6  # UNKNOWN_PROVIDER
+        # a type this server does not know: refused, the session goes on
+        typ, r7 = t.request(0x0050, {1: 1})
+        assert typ == FAIL and r7[1] == UNSUPPORTED_TYPE, (hex(typ), r7)
         typ, body = t.request(ECHO, {1: 2})
         assert typ == ECHO | RESP
         t.close()

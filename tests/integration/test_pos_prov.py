@@ -555,6 +555,10 @@ def t_pos_cash_in(build):
         _, r = t.request(CASH_IN, {1: os.urandom(16), 2: 100, 3: EUR,
                                    4: MOMO_OK})  # no provider
         assert r[1] == UNKNOWN_PROVIDER, r
+        # M-Pesa B2C is not configured here (no initiator)
+        _, r = t.request(CASH_IN, {1: os.urandom(16), 2: 100, 3: KES,
+                                   4: OK, 5: "mpesa"})
+        assert r[1] == UNKNOWN_PROVIDER, r
         transfers = [c for c in e.sb.ledger()["charges"]
                      if c["msisdn"] == MOMO_OK]
         assert len(transfers) == 1, transfers
