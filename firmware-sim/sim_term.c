@@ -512,9 +512,17 @@ script_line(struct term *c, char *line)
 		         "to %s %s %s", w[1], cur->alpha, w[2]);
 		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
 	}
-	if ((strcmp(w[0], "collect") == 0 || strcmp(w[0], "cash_out") == 0) &&
+	if (strcmp(w[0], "bill_validate") == 0 && n == 3) {
+		/* bill_validate BILLER:ITEM ACCOUNT */
+		r.op = SOKOTERM_OP_BILL_VALIDATE;
+		r.biller = w[1];
+		r.account = w[2];
+		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
+	}
+	if ((strcmp(w[0], "collect") == 0 || strcmp(w[0], "cash_out") == 0 ||
+	     strcmp(w[0], "cash_in") == 0) &&
 	    n == 5) {
-		/* collect|cash_out MSISDN PROVIDER AMOUNT CURRENCY */
+		/* collect|cash_out|cash_in MSISDN PROVIDER AMOUNT CURRENCY */
 		if ((cur = sim_prov_currency(w[4])) == NULL ||
 		    sim_prov_amount(&r.amount, cur, w[3]) != 0) {
 			fprintf(stderr,
@@ -522,13 +530,16 @@ script_line(struct term *c, char *line)
 			        w[4]);
 			return -1;
 		}
-		r.op = w[0][1] == 'o' ? SOKOTERM_OP_COLLECT
-		                      : SOKOTERM_OP_CASH_OUT;
+		r.op = w[0][1] == 'o'   ? SOKOTERM_OP_COLLECT
+		       : w[0][5] == 'o' ? SOKOTERM_OP_CASH_OUT
+		                        : SOKOTERM_OP_CASH_IN;
 		r.currency = cur->numeric;
 		r.msisdn = w[1];
 		r.provider = w[2];
 		snprintf(c->pending_detail, sizeof c->pending_detail,
-		         "from %s via %s %s %s", w[1], w[2], cur->alpha, w[3]);
+		         "%s %s via %s %s %s",
+		         r.op == SOKOTERM_OP_CASH_IN ? "to" : "from", w[1], w[2],
+		         cur->alpha, w[3]);
 		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
 	}
 	if ((strcmp(w[0], "status") == 0 || strcmp(w[0], "receipt") == 0 ||
@@ -680,7 +691,8 @@ sim_term_interactive(const struct sim_term_opts *o)
 		printf("  OFFLINE: will keep trying\n");
 	for (;;) {
 		printf("\n[%s] 1 float transfer  2 status  3 echo  "
-		       "4 reprint receipt  5 quit  6 collect  7 cash out\n",
+		       "4 reprint receipt  5 quit  6 collect  7 cash out  "
+		       "8 cash in\n",
 		       sokoterm_state(c->t) == SOKOTERM_READY ? "online"
 		                                              : "offline");
 		if (!ask("> ", in, sizeof in) || strcmp(in, "5") == 0 ||
@@ -696,7 +708,8 @@ sim_term_interactive(const struct sim_term_opts *o)
 			if (!ask("  txn id (hex, or last): ", to, sizeof to))
 				break;
 			snprintf(line, sizeof line, "status %s", to);
-		} else if (strcmp(in, "6") == 0 || strcmp(in, "7") == 0) {
+		} else if (strcmp(in, "6") == 0 || strcmp(in, "7") == 0 ||
+		           strcmp(in, "8") == 0) {
 			/* the answer is PENDING; the outcome is pushed
 			 * (COLLECT_RESULT) and waited for like any other */
 			if (!ask("  customer msisdn: ", to, sizeof to) ||
@@ -707,8 +720,10 @@ sim_term_interactive(const struct sim_term_opts *o)
 			         sizeof cur))
 				break;
 			snprintf(line, sizeof line, "%s %s %s %s %s",
-			         in[0] == '6' ? "collect" : "cash_out", to, prov,
-			         amt, cur);
+			         in[0] == '6'   ? "collect"
+			         : in[0] == '7' ? "cash_out"
+			                        : "cash_in",
+			         to, prov, amt, cur);
 		} else if (strcmp(in, "3") == 0) {
 			snprintf(line, sizeof line, "echo");
 		} else if (strcmp(in, "4") == 0) {

@@ -547,6 +547,18 @@ def t_pos_cash_in(build):
         t.ack(bad)
         assert e.s.balance("agent:A2:float") == "70.00"
         assert e.s.balance("hold:momo") == "0.00"
+        # soko-pos scripted mode: a cash-in, its pushed outcome
+        r = subprocess.run(
+            [os.path.join(build, "soko-pos"), "script", "--server",
+             "127.0.0.1:%d" % e.pos_port, "--terminal", "T2", "--key",
+             e.keys["T2"].hex(), "--queue",
+             os.path.join(e.s.dir, "q2.db"), "--timeout", "30"],
+            input="cash_in %s momo 5.00 EUR\nwait\n" % MOMO_OK,
+            capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "op=cash_in" in r.stdout and "code=APPROVED" in r.stdout, \
+            r.stdout
+        assert e.s.balance("agent:A2:float") == "65.00"
         # refused by the float: nothing created, the same answer again
         big = os.urandom(16)
         for _ in range(2):
@@ -561,7 +573,7 @@ def t_pos_cash_in(build):
         assert r[1] == UNKNOWN_PROVIDER, r
         transfers = [c for c in e.sb.ledger()["charges"]
                      if c["msisdn"] == MOMO_OK]
-        assert len(transfers) == 1, transfers
+        assert len(transfers) == 2, transfers  # T2's and soko-pos's
         t.close()
         e.verify()
     finally:
@@ -677,6 +689,16 @@ def t_pos_bills(build):
         # nothing of a bill is pushed (STATUS tells)
         assert t.wait_push(txn, timeout=1) is None, t.pushed
         t.close()
+        # soko-pos scripted mode: a validation
+        r = subprocess.run(
+            [os.path.join(build, "soko-pos"), "script", "--server",
+             "127.0.0.1:%d" % e.pos_port, "--terminal", "T3", "--key",
+             e.keys["T3"].hex(), "--queue",
+             os.path.join(e.s.dir, "q3.db"), "--timeout", "30"],
+            input="bill_validate %s %s\nwait\n" % (POWER, METER),
+            capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "op=bill_validate code=APPROVED" in r.stdout, r.stdout
         e.verify()
     finally:
         e.stop()
