@@ -990,6 +990,149 @@ test_bills(void)
 	svc_pos_session_fini(&ss);
 }
 
+/* ---- CASH_IN: prep, the accounts, then the hold creates the payment */
+
+static const char *
+fake_disb_prep(void *arg, const struct svc_collection *c, const char *ref,
+               int64_t now_ms, struct store_prov *p, char *clearing,
+               char *hold, size_t cap, const char **msg)
+{
+	const char *err = fake_prep(arg, c, ref, now_ms, p, clearing, cap, msg);
+
+	if (err == NULL) {
+		p->kind = STORE_PROV_DISBURSE;
+		strlcpy_s(hold, "hold:mpesa", cap);
+	}
+	return err;
+}
+
+static enum store_rc
+fake_disb_accounts(struct store *st, struct store_prov *p,
+                   const char *clearing, const char *hold,
+                   const struct ledger_account *src, const char **err)
+{
+	(void)st;
+	CHECK_EQ_STR(clearing, "clearing:mpesa");
+	CHECK_EQ_STR(hold, "hold:mpesa");
+	*err = NULL;
+	p->target_account_id = src->id;
+	p->clearing_account_id = 3;
+	p->hold_account_id = 4;
+	return STORE_OK;
+}
+
+static enum store_rc
+fake_pay_none(struct store *st, const char *terminal_id, const uint8_t *txn,
+              struct store_prov *out, struct store_pos_link *link)
+{
+	(void)st;
+	(void)terminal_id;
+	(void)txn;
+	(void)link;
+	memset(out, 0, sizeof *out);
+	out->pay.id = 31;
+	out->pay.state = PAY_PENDING;
+	return n_stores++ == 0 ? STORE_NOT_FOUND : STORE_OK;
+}
+
+static void
+test_cash_in(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick,
+	    .disb_prep = fake_disb_prep,
+	    .disb_accounts = fake_disb_accounts};
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .account_by_id = fake_acct,
+	                                     .pos_pay_get = fake_pay_none};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+	int kicks = n_kicks;
+
+	n_stores = 0;
+	svc.pay = &pay;
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_CASH_IN;
+	memcpy(m.u.cash_in.txn_id, TXN, POS_ID_LEN);
+	m.u.cash_in.amount = 500;
+	m.u.cash_in.currency = 404;
+	m.u.cash_in.msisdn.ptr = (const uint8_t *)"254708374149";
+	m.u.cash_in.msisdn.len = 12;
+	/* no provider: there is no soko wallet */
+	o = send_req(&ss, &m);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.cash_in_resp.code, POS_CODE_UNKNOWN_PROVIDER);
+	m.u.cash_in.has_provider = true;
+	m.u.cash_in.provider.ptr = (const uint8_t *)"mpesa";
+	m.u.cash_in.provider.len = 5;
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_CASH_IN);
+	if (op == NULL)
+		goto out;
+	op->job.call_rc = op->job.call(&fake, &op->job);
+	o = done(&ss, op);
+	op = o.post;
+	/* the hold: float -500, holding +500, the payment and its link
+	 * created by the same request, limits counted */
+	CHECK(op != NULL && op->kind == SVC_POS_OP_CASH_IN_HOLD);
+	if (op == NULL)
+		goto out;
+	CHECK_EQ_INT(o.len, 0);
+	CHECK(op->job.req.prov_new == op->prov);
+	CHECK_EQ_INT(op->prov->pos.type, POS_MSG_CASH_IN);
+	CHECK_EQ_INT(op->job.req.legs[0].account_id, 10);
+	CHECK_EQ_INT(op->job.req.legs[0].amount_minor, -500);
+	CHECK_EQ_INT(op->job.req.legs[1].account_id, 4);
+	CHECK_EQ_INT(op->job.req.limit_amount, 500);
+	CHECK_EQ_INT(op->job.req.subjects[0].kind, LEDGER_SUBJ_TERMINAL);
+	CHECK_EQ_INT(op->job.req.subjects[1].kind, LEDGER_SUBJ_AGENT);
+	op->job.res.rc = LEDGER_OK;
+	op->job.res.txn_id = 40;
+	o = done(&ss, op);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_CASH_IN_GET);
+	CHECK_EQ_INT(n_kicks - kicks, 1);
+	if (op == NULL)
+		goto out;
+	op->job.call_rc = op->job.call(&fake, &op->job);
+	o = done(&ss, op);
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_CASH_IN_RESP);
+	CHECK_EQ_INT(r.u.cash_in_resp.code, POS_CODE_PENDING);
+	CHECK(r.u.cash_in_resp.has_ref && r.u.cash_in_resp.ref.len == 5 &&
+	      memcmp(r.u.cash_in_resp.ref.ptr, "CI-31", 5) == 0);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+	/* the hold refused by the float: nothing created, its code */
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL);
+	if (op == NULL)
+		goto out;
+	n_stores = 0;
+	op->job.call_rc = op->job.call(&fake, &op->job);
+	o = done(&ss, op);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_CASH_IN_HOLD);
+	if (op == NULL)
+		goto out;
+	op->job.res.rc = LEDGER_LIMIT_DAILY;
+	o = done(&ss, op);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.cash_in_resp.code, POS_CODE_LIMIT_EXCEEDED);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+out:
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
 /* The state of a provider payment as the terminal sees it. */
 static void
 test_pay_code(void)
@@ -1045,5 +1188,6 @@ main(void)
 	RUN(test_collect);
 	RUN(test_pay_code);
 	RUN(test_bills);
+	RUN(test_cash_in);
 	return check_report("svc_pos");
 }
