@@ -237,50 +237,59 @@ call_state_name(uint8_t s)
 	return s < 5 ? n[s] : "?";
 }
 
-/* The payment as the API shows it (docs/api.md §Payments). */
+/* The payment as the API shows it (docs/api.md §Payments), as one JSON
+ * object into w (also the items of the reconciliation list). */
+void
+prov_json_payment(struct json_w *w, const struct store_prov *p)
+{
+	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
+	char amount[48] = "";
+
+	if (cur != NULL)
+		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
+	json_w_obj_begin(w);
+	json_w_key(w, "ref");
+	json_w_cstr(w, p->pay.ref);
+	json_w_key(w, "state");
+	json_w_cstr(w, payment_state_name(p->pay.state));
+	json_w_key(w, "kind");
+	json_w_cstr(w, p->kind == STORE_PROV_COLLECT  ? "collection"
+	               : p->kind == STORE_PROV_BILL ? "bill"
+	                                            : "disbursement");
+	json_w_key(w, "provider");
+	json_w_cstr(w, p->provider);
+	json_w_key(w, "amount");
+	json_w_cstr(w, amount);
+	json_w_key(w, "currency");
+	json_w_cstr(w, cur != NULL ? cur->alpha : "");
+	json_w_key(w, "reference");
+	json_w_cstr(w, p->client_ref);
+	json_w_key(w, "provider_reference");
+	json_w_cstr(w, p->provider_ref);
+	json_w_key(w, "receipt");
+	json_w_cstr(w, p->receipt);
+	json_w_key(w, "result_code");
+	json_w_cstr(w, p->result_code);
+	json_w_key(w, "call");
+	json_w_cstr(w, call_state_name(p->call_state));
+	json_w_key(w, "txn_id");
+	json_w_int(w, p->pay.txn_id);
+	json_w_key(w, "created_ms");
+	json_w_int(w, p->pay.created_ms);
+	json_w_obj_end(w);
+}
+
 static void
 reply_payment(struct evhttp_request *req, int status,
               const struct store_prov *p)
 {
-	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
-	char amount[48] = "", buf[2048];
+	char buf[2048];
 	struct json_w w;
 	const char *why = NULL;
 	size_t n = 0;
 
-	if (cur != NULL)
-		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
 	json_w_init(&w, buf, sizeof buf);
-	json_w_obj_begin(&w);
-	json_w_key(&w, "ref");
-	json_w_cstr(&w, p->pay.ref);
-	json_w_key(&w, "state");
-	json_w_cstr(&w, payment_state_name(p->pay.state));
-	json_w_key(&w, "kind");
-	json_w_cstr(&w, p->kind == STORE_PROV_COLLECT  ? "collection"
-	                : p->kind == STORE_PROV_BILL ? "bill"
-	                                             : "disbursement");
-	json_w_key(&w, "provider");
-	json_w_cstr(&w, p->provider);
-	json_w_key(&w, "amount");
-	json_w_cstr(&w, amount);
-	json_w_key(&w, "currency");
-	json_w_cstr(&w, cur != NULL ? cur->alpha : "");
-	json_w_key(&w, "reference");
-	json_w_cstr(&w, p->client_ref);
-	json_w_key(&w, "provider_reference");
-	json_w_cstr(&w, p->provider_ref);
-	json_w_key(&w, "receipt");
-	json_w_cstr(&w, p->receipt);
-	json_w_key(&w, "result_code");
-	json_w_cstr(&w, p->result_code);
-	json_w_key(&w, "call");
-	json_w_cstr(&w, call_state_name(p->call_state));
-	json_w_key(&w, "txn_id");
-	json_w_int(&w, p->pay.txn_id);
-	json_w_key(&w, "created_ms");
-	json_w_int(&w, p->pay.created_ms);
-	json_w_obj_end(&w);
+	prov_json_payment(&w, p);
 	if (json_w_finish(&w, &n, &why) != CODEC_OK) {
 		/* provider text that is not UTF-8 would do it: say so
 		 * rather than answer half a document */
@@ -288,6 +297,19 @@ reply_payment(struct evhttp_request *req, int status,
 		return;
 	}
 	net_http_reply(req, status, "application/json", buf, n);
+}
+
+void
+prov_reply_payment(struct evhttp_request *req, int status,
+                   const struct store_prov *p)
+{
+	reply_payment(req, status, p);
+}
+
+const struct prov_drv *
+prov_driver(const struct net_prov *np, const char *name)
+{
+	return drv_find(np, name);
 }
 
 
@@ -1626,6 +1648,7 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 	}
 	if (strcmp(path, "/v1/collections") != 0 &&
 	    strcmp(path, "/v1/disbursements") != 0 &&
+	    strcmp(path, "/v1/payments") != 0 &&
 	    strncmp(path, "/v1/payments/", 13) != 0)
 		return false;
 	if (!is_admin) {
@@ -1633,7 +1656,9 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 		               "missing or wrong admin API key");
 		return true;
 	}
-	if (path[4] == 'c')
+	if (net_recon_http(np, req, path))
+		; /* reconciliation: list, resolve, requery (net_recon.c) */
+	else if (path[4] == 'c')
 		handle_collection(np, req);
 	else if (path[4] == 'd')
 		handle_disbursement(np, req);

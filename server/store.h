@@ -266,6 +266,8 @@ struct store_prov {
  * it empty); a provider_ref another payment of the provider has is
  * CONFLICT too (unique key).
  */
+struct store_prov_resolution;
+
 struct store_prov_update {
 	int64_t payment_id;
 	uint8_t from_state, to_state;
@@ -276,6 +278,25 @@ struct store_prov_update {
 	const char *provider_ref;
 	const char *result_code, *result_desc, *receipt;
 	int64_t txn_id; /* ledger transaction to link, or 0 */
+	/* a settlement by hand (docs/payments.md §Reconciliation): the
+	 * record inserted in the same transaction as this change, or NULL */
+	const struct store_prov_resolution *resolution;
+};
+
+/* ---- reconciliation (sql/NNN_reconciliation.sql): who settled an
+ * unknown payment by hand, how and on what evidence ---- */
+#define STORE_ACTOR_MAX    64
+#define STORE_EVIDENCE_MAX 256
+
+struct store_prov_resolution {
+	int64_t payment_id;
+	uint8_t outcome; /* PAY_SUCCEEDED or PAY_FAILED */
+	char actor[STORE_ACTOR_MAX + 1];
+	char evidence[STORE_EVIDENCE_MAX + 1];
+	char provider_ref[STORE_PREF_MAX + 1]; /* from the evidence, or "" */
+	char idem_key[LEDGER_KEY_MAX + 1];     /* of the resolving request */
+	uint8_t req_hash[32];                  /* of its content */
+	int64_t created_ms;
 };
 
 /* A callback that passed its authenticity check, and the verdict. */
@@ -454,6 +475,18 @@ struct store_ops {
 	                                     const char *provider,
 	                                     const char *provider_ref,
 	                                     const char *verdict, int64_t *n);
+	/* Up to cap provider payments in state unknown with payment id >
+	 * after_id, by id (a page: pass the last id to get the next); *n
+	 * rows written. */
+	enum store_rc (*prov_unknown)(struct store *st, int64_t after_id,
+	                              struct store_prov *out, size_t cap,
+	                              size_t *n);
+	/* The resolution of payment_id (written by prov_update or
+	 * batch_write with store_prov_update.resolution); NOT_FOUND if it
+	 * was never settled by hand. */
+	enum store_rc (*prov_resolution_get)(struct store *st,
+	                                     int64_t payment_id,
+	                                     struct store_prov_resolution *out);
 
 	/* ---- invariants ---- */
 	/* Checks every ledger invariant (docs/architecture.md §Invariants)

@@ -91,6 +91,9 @@ enum pg_stmt_id {
 	P_PROV_APPLY,
 	P_PROV_CB_INSERT,
 	P_PROV_CB_COUNT,
+	P_RES_INSERT,
+	P_RES_GET,
+	P_PROV_UNKNOWN,
 	P_COUNT
 };
 
@@ -336,6 +339,17 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	[P_PROV_CB_COUNT] = "SELECT count(*) FROM prov_callbacks WHERE "
 	                    "provider = $1 AND provider_ref = $2 AND "
 	                    "verdict = $3",
+	[P_RES_INSERT] = "INSERT INTO prov_resolutions (payment_id, outcome, "
+	                 "actor, evidence, provider_ref, idem_key, req_hash, "
+	                 "created_ms) VALUES ($1, $2, $3, $4, $5, $6, "
+	                 "decode($7, 'hex'), $8)",
+	[P_RES_GET] = "SELECT outcome, actor, evidence, provider_ref, "
+	              "idem_key, encode(req_hash, 'hex'), created_ms "
+	              "FROM prov_resolutions WHERE payment_id = $1",
+	/* state = 6 literally: the partial index payments_unknown */
+	[P_PROV_UNKNOWN] = "SELECT " PROV_COLS " " PROV_FROM
+	                   "WHERE p.state = 6 AND p.id > $1 "
+	                   "ORDER BY p.id LIMIT $2",
 };
 
 /* A growable text buffer for one array literal. */
@@ -1262,6 +1276,29 @@ write_pos_txns(struct store_pg *s, const struct store_batch *b)
  * expect_call) is CONFLICT, and the caller rolls back what the others
  * wrote.
  */
+/* The resolution u carries (u->resolution), inside the caller's
+ * transaction. */
+static enum store_rc
+resolution_insert(struct store_pg *s, const struct store_prov_update *u,
+                  int64_t now_ms)
+{
+	const struct store_prov_resolution *r = u->resolution;
+	char b[3][24], hex[2 * sizeof r->req_hash + 1];
+	const char *vals[8];
+
+	util_hex(hex, r->req_hash, sizeof r->req_hash);
+	vals[0] = fmt_i64(b[0], u->payment_id);
+	vals[1] = fmt_i64(b[1], r->outcome);
+	vals[2] = r->actor;
+	vals[3] = r->evidence;
+	vals[4] = r->provider_ref;
+	vals[5] = r->idem_key;
+	vals[6] = hex;
+	vals[7] = fmt_i64(b[2], now_ms);
+	return pg_run(s, P_RES_INSERT, 8, vals, PGRES_COMMAND_OK, NULL,
+	              "prov resolution");
+}
+
 static enum store_rc
 prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
            int64_t now_ms)
@@ -1326,6 +1363,11 @@ prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
 			                  "prov update: %lld of %zu payments "
 			                  "in the expected state",
 			                  (long long)matched, end - start);
+		for (i = start; i < end; i++)
+			if (u[i].resolution != NULL &&
+			    (rc = resolution_insert(s, &u[i], now_ms)) !=
+			            STORE_OK)
+				return rc;
 	}
 	return STORE_OK;
 }
@@ -2100,8 +2142,21 @@ pg_prov_update(struct store *st, const struct store_prov_update *u,
 	const char *vals[1];
 	enum store_rc rc, g;
 
-	/* one statement: its own transaction */
-	rc = prov_apply(s, u, 1, now_ms);
+	if (u->resolution == NULL) {
+		/* one statement: its own transaction */
+		rc = prov_apply(s, u, 1, now_ms);
+	} else {
+		/* the change and its resolution row: two statements, one
+		 * transaction */
+		if ((rc = pg_simple(s, "BEGIN", PGRES_COMMAND_OK, NULL,
+		                    "begin")) != STORE_OK)
+			return rc;
+		rc = prov_apply(s, u, 1, now_ms);
+		if (rc == STORE_OK)
+			rc = pg_commit(st);
+		if (rc != STORE_OK)
+			pg_rollback(st);
+	}
 	if (rc != STORE_CONFLICT)
 		return rc;
 	vals[0] = fmt_i64(b, u->payment_id);
@@ -2148,6 +2203,70 @@ pg_prov_callback_count(struct store *st, const char *provider,
 	*n = col_i64(r, 0, 0);
 	PQclear(r);
 	return STORE_OK;
+}
+
+static enum store_rc
+pg_prov_unknown(struct store *st, int64_t after_id, struct store_prov *out,
+                size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[2][24];
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc = STORE_OK;
+	int row;
+
+	*n = 0;
+	if (cap == 0)
+		return STORE_OK;
+	vals[0] = fmt_i64(b[0], after_id);
+	vals[1] = fmt_i64(b[1], (int64_t)MIN(cap, (size_t)INT32_MAX));
+	if ((rc = pg_run(s, P_PROV_UNKNOWN, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "prov_unknown")) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r) && *n < cap; row++)
+		if (row_prov(r, row, &out[*n]) == 0)
+			(*n)++;
+		else
+			rc = store_fail(st, STORE_FAIL,
+			                "provider payment %s: bad req_hash",
+			                PQgetvalue(r, row, 1));
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_prov_resolution_get(struct store *st, int64_t payment_id,
+                       struct store_prov_resolution *out)
+{
+	struct store_pg *s = PG(st);
+	char b[24];
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = fmt_i64(b, payment_id);
+	if ((rc = pg_run(s, P_RES_GET, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "prov_resolution_get")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return STORE_NOT_FOUND;
+	}
+	memset(out, 0, sizeof *out);
+	out->payment_id = payment_id;
+	out->outcome = (uint8_t)col_i64(r, 0, 0);
+	strlcpy_s(out->actor, PQgetvalue(r, 0, 1), sizeof out->actor);
+	strlcpy_s(out->evidence, PQgetvalue(r, 0, 2), sizeof out->evidence);
+	strlcpy_s(out->provider_ref, PQgetvalue(r, 0, 3),
+	          sizeof out->provider_ref);
+	strlcpy_s(out->idem_key, PQgetvalue(r, 0, 4), sizeof out->idem_key);
+	if (unhex(out->req_hash, PQgetvalue(r, 0, 5), sizeof out->req_hash))
+		rc = store_fail(st, STORE_FAIL, "resolution %lld: bad "
+		                "req_hash", (long long)payment_id);
+	out->created_ms = col_i64(r, 0, 6);
+	PQclear(r);
+	return rc;
 }
 
 /* ------------------------------------------------------------- verify */
@@ -2280,6 +2399,8 @@ static const struct store_ops pg_ops = {
 	.prov_update = pg_prov_update,
 	.prov_callback_add = pg_prov_callback_add,
 	.prov_callback_count = pg_prov_callback_count,
+	.prov_unknown = pg_prov_unknown,
+	.prov_resolution_get = pg_prov_resolution_get,
 	.verify = pg_verify,
 	.close = pg_close,
 };

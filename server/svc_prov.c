@@ -78,6 +78,18 @@ svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
 	default: /* ACCEPTED, LOST */
 		break;
 	}
+	if (p->pay.state == PAY_UNKNOWN) {
+		/* reopened for reconciliation (a re-query, a callback):
+		 * exactly one status query, whatever the deadline and the
+		 * checks; its answer closes the row again (apply_inner) */
+		if (!can_query) {
+			u->call_state = STORE_CALL_DONE;
+			*why = "unknown, not queryable: back to reconciliation";
+			return SVC_PROV_UPDATE;
+		}
+		*why = "status query (unknown, reopened)";
+		return SVC_PROV_QUERY;
+	}
 	if (past_deadline) {
 		/* the deadline bounds everything, queryable or not */
 		become(u, PAY_UNKNOWN, "no final answer by the deadline");
@@ -118,6 +130,14 @@ apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
 	*why = "";
 	u->result_code = a->code;
 	u->result_desc = a->desc;
+	if (p->pay.state == PAY_UNKNOWN && a->v != SVC_PROV_SUCCEEDED &&
+	    a->v != SVC_PROV_FAILED) {
+		/* the one query of a reopened unknown payment said nothing
+		 * final: back to reconciliation; never sent again (even a
+		 * "never arrived" is left to a human past the deadline) */
+		u->call_state = STORE_CALL_DONE;
+		return true;
+	}
 	switch (a->v) {
 	case SVC_PROV_NOT_SENT:
 		/* backoff: resend_after_ms x 1, 2, 4, 8, 16 by attempt
