@@ -79,12 +79,17 @@ svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
 		break;
 	}
 	if (p->pay.state == PAY_UNKNOWN) {
-		/* reopened for reconciliation (a re-query, a callback):
-		 * exactly one status query, whatever the deadline and the
-		 * checks; its answer closes the row again (apply_inner) */
-		if (!can_query) {
+		/* reopened for reconciliation (a re-query, a callback: both
+		 * reset checks): one status query that reaches the
+		 * provider, whatever the deadline; its answer closes the
+		 * row again (apply_inner).  A query that could not leave
+		 * this process is tried again, at most max_checks times. */
+		if (!can_query || p->checks >= pol->max_checks) {
 			u->call_state = STORE_CALL_DONE;
-			*why = "unknown, not queryable: back to reconciliation";
+			*why = can_query ? "unknown, query could not leave: "
+			                   "back to reconciliation"
+			                 : "unknown, not queryable: back to "
+			                   "reconciliation";
 			return SVC_PROV_UPDATE;
 		}
 		*why = "status query (unknown, reopened)";
@@ -132,6 +137,13 @@ apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
 	u->result_desc = a->desc;
 	if (p->pay.state == PAY_UNKNOWN && a->v != SVC_PROV_SUCCEEDED &&
 	    a->v != SVC_PROV_FAILED) {
+		if (a->not_left) {
+			/* the query never left (breaker open, no token):
+			 * asked again, counted (svc_prov_due bounds it) */
+			u->checks = p->checks + 1;
+			u->next_at_ms = now_ms + pol->check_every_ms;
+			return true;
+		}
 		/* the one query of a reopened unknown payment said nothing
 		 * final: back to reconciliation; never sent again (even a
 		 * "never arrived" is left to a human past the deadline) */
@@ -341,8 +353,10 @@ svc_prov_callback(const struct store_prov *p, bool claims_success,
 	u->result_code = code;
 	u->receipt = receipt;
 	u->next_at_ms = now_ms;
-	if (p->call_state == STORE_CALL_DONE) /* unknown: look again */
+	if (p->call_state == STORE_CALL_DONE) { /* unknown: look again */
 		u->call_state = STORE_CALL_ACCEPTED;
+		u->checks = 0; /* the reopened row's own bound */
+	}
 	*has_update = true;
 	return SVC_CB_ACCEPTED;
 }

@@ -255,5 +255,8 @@ svc_recon_requery(const struct store_prov *p, bool can_query, int64_t now_ms,
 	u->call_state = p->provider_ref[0] != '\0' ? STORE_CALL_ACCEPTED
 	                                           : STORE_CALL_LOST;
 	u->next_at_ms = now_ms;
+	/* the reopened row's own bound on queries that cannot leave
+	 * (svc_prov_due); the count of earlier queries is in the log */
+	u->checks = 0;
 	return 0;
 }

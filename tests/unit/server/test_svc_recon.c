@@ -288,9 +288,11 @@ test_requery(void)
 	strlcpy_s(p.provider_ref, "AG_1", sizeof p.provider_ref);
 	CHECK_EQ_INT(svc_recon_requery(&p, true, NOW, &u, &e), 0);
 	CHECK_EQ_INT(u.call_state, STORE_CALL_ACCEPTED);
-	/* the janitor: one query, past the deadline and the checks */
+	CHECK_EQ_INT(u.checks, 0);
+	/* the janitor: one query, past the deadline */
 	p.call_state = STORE_CALL_ACCEPTED;
 	p.next_at_ms = NOW;
+	p.checks = 0;
 	CHECK_EQ_INT(svc_prov_due(&p, true, NOW, &pol, &u, &why),
 	             SVC_PROV_QUERY);
 	CHECK_EQ_INT(svc_bill_due(&p, NOW, &pol, &u, &why), SVC_PROV_QUERY);
@@ -318,6 +320,21 @@ test_requery(void)
 			CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
 		}
 	}
+	/* a query that never left (breaker open): asked again, bounded */
+	memset(&a, 0, sizeof a);
+	a.v = SVC_PROV_NO_ANSWER;
+	a.not_left = true;
+	CHECK(svc_prov_apply(&p, &a, NOW, &pol, &u, &settle, &why));
+	CHECK(!settle);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_ACCEPTED);
+	CHECK_EQ_INT(u.checks, 1);
+	CHECK_EQ_INT(u.next_at_ms, NOW + pol.check_every_ms);
+	p.checks = pol.max_checks;
+	CHECK_EQ_INT(svc_prov_due(&p, true, NOW, &pol, &u, &why),
+	             SVC_PROV_UPDATE);
+	CHECK_EQ_INT(u.call_state, STORE_CALL_DONE);
+	CHECK_EQ_INT(u.to_state, PAY_UNKNOWN);
+	p.checks = 0;
 	/* a final answer settles it, with the postings of a success */
 	memset(&a, 0, sizeof a);
 	a.v = SVC_PROV_SUCCEEDED;
