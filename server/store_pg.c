@@ -2100,6 +2100,25 @@ pg_prov_create(struct store *st, struct store_prov *p)
 	return g == STORE_OK ? STORE_CONFLICT : g;
 }
 
+/* The PROV_COLS rows of r into out[0..cap) (*n of them); frees r. */
+static enum store_rc
+prov_rows(struct store *st, PGresult *r, struct store_prov *out, size_t cap,
+          size_t *n)
+{
+	enum store_rc rc = STORE_OK;
+	int row;
+
+	for (row = 0; row < PQntuples(r) && *n < cap; row++)
+		if (row_prov(r, row, &out[*n]) == 0)
+			(*n)++;
+		else
+			rc = store_fail(st, STORE_FAIL,
+			                "provider payment %s: bad req_hash",
+			                PQgetvalue(r, row, 1));
+	PQclear(r);
+	return rc;
+}
+
 static enum store_rc
 pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
             struct store_prov *out, size_t cap, size_t *n)
@@ -2109,7 +2128,6 @@ pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 	const char *vals[3];
 	PGresult *r;
 	enum store_rc rc = STORE_OK;
-	int row;
 
 	*n = 0;
 	if (cap == 0)
@@ -2121,15 +2139,7 @@ pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 	                 "prov_due")) != STORE_OK)
 		return rc;
 	/* committed: the rows are ours until the lease ends */
-	for (row = 0; row < PQntuples(r) && *n < cap; row++)
-		if (row_prov(r, row, &out[*n]) == 0)
-			(*n)++;
-		else
-			rc = store_fail(st, STORE_FAIL,
-			                "provider payment %s: bad req_hash",
-			                PQgetvalue(r, row, 1));
-	PQclear(r);
-	return rc;
+	return prov_rows(st, r, out, cap, n);
 }
 
 static enum store_rc
@@ -2214,7 +2224,6 @@ pg_prov_unknown(struct store *st, int64_t after_id, struct store_prov *out,
 	const char *vals[2];
 	PGresult *r;
 	enum store_rc rc = STORE_OK;
-	int row;
 
 	*n = 0;
 	if (cap == 0)
@@ -2224,15 +2233,7 @@ pg_prov_unknown(struct store *st, int64_t after_id, struct store_prov *out,
 	if ((rc = pg_run(s, P_PROV_UNKNOWN, 2, vals, PGRES_TUPLES_OK, &r,
 	                 "prov_unknown")) != STORE_OK)
 		return rc;
-	for (row = 0; row < PQntuples(r) && *n < cap; row++)
-		if (row_prov(r, row, &out[*n]) == 0)
-			(*n)++;
-		else
-			rc = store_fail(st, STORE_FAIL,
-			                "provider payment %s: bad req_hash",
-			                PQgetvalue(r, row, 1));
-	PQclear(r);
-	return rc;
+	return prov_rows(st, r, out, cap, n);
 }
 
 static enum store_rc

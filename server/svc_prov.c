@@ -39,6 +39,12 @@ become(struct store_prov_update *u, uint8_t to, const char *reason)
 	u->reason = reason;
 }
 
+void
+svc_prov_unchanged(const struct store_prov *p, struct store_prov_update *u)
+{
+	update_from(p, u);
+}
+
 enum svc_prov_action
 svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
              const struct svc_prov_policy *pol, struct store_prov_update *u,

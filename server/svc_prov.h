@@ -39,6 +39,11 @@ struct svc_prov_policy {
 	int64_t lease_ms; /* a claimed row is not claimed again before */
 };
 
+/* *u as "change nothing" for row p (from = to = its states, its counters
+ * and next_at_ms), to be edited into a change. */
+void svc_prov_unchanged(const struct store_prov *p,
+                        struct store_prov_update *u);
+
 /* What the glue should do with a due payment. */
 enum svc_prov_action {
 	SVC_PROV_NOTHING,   /* not due after all (done) */

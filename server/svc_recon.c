@@ -21,14 +21,6 @@
 		return -1;                                                   \
 	} while (0)
 
-static bool
-all_in(const char *s, const char *set, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-
-	return n >= min && n <= max && strspn(s, set) == n;
-}
-
 /* Free text for people: no control characters (a log line stays one
  * line), UTF-8 checked by the JSON parser or sokoctl's caller. */
 static bool
@@ -51,7 +43,7 @@ svc_recon_check(const struct store_prov_resolution *res,
 	if (res->outcome != PAY_SUCCEEDED && res->outcome != PAY_FAILED)
 		ERR(err, 422, "outcome_invalid",
 		    "outcome must be \"succeeded\" or \"failed\"");
-	if (!all_in(res->actor,
+	if (!svc_admin_all_of(res->actor,
 	            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	            "0123456789._@:-",
 	            1, STORE_ACTOR_MAX))
@@ -61,7 +53,7 @@ svc_recon_check(const struct store_prov_resolution *res,
 		ERR(err, 422, "evidence_invalid",
 		    "evidence must be 1..256 bytes without control "
 		    "characters");
-	if (!all_in(res->provider_ref,
+	if (!svc_admin_all_of(res->provider_ref,
 	            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	            "0123456789._:/-",
 	            0, STORE_PREF_MAX))
@@ -101,35 +93,15 @@ svc_recon_parse(struct store_prov_resolution *out, const char *body,
 	static const char *const fields[] = {"outcome", "evidence", "actor",
 	                                     "provider_ref"};
 	struct store_prov_resolution res;
-	json_error_t jerr;
-	json_t *root, *val;
-	const char *key;
+	json_t *root;
 	char outcome[16];
 	int rc = -1;
-	size_t i;
 
 	memset(&res, 0, sizeof res);
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		err->status = 400;
-		err->code = "bad_json";
-		err->message = "body must be a JSON object (UTF-8, no "
-		               "duplicate keys)";
-		json_decref(root);
+	root = svc_admin_json_object(body, len, fields,
+	                             sizeof fields / sizeof fields[0], err);
+	if (root == NULL)
 		return -1;
-	}
-	json_object_foreach(root, key, val)
-	{
-		for (i = 0; i < sizeof fields / sizeof fields[0]; i++)
-			if (strcmp(key, fields[i]) == 0)
-				break;
-		if (i == sizeof fields / sizeof fields[0]) {
-			err->status = 400;
-			err->code = "field_unknown";
-			err->message = "unknown field in body";
-			goto out;
-		}
-	}
 	if (str_field(root, "outcome", true, outcome, sizeof outcome, err) ||
 	    str_field(root, "evidence", true, res.evidence,
 	              sizeof res.evidence, err) ||
@@ -166,19 +138,6 @@ svc_recon_hash(struct store_prov_resolution *res, const char *ref)
 	              n < 0 ? 0
 	              : (size_t)n >= sizeof canon ? sizeof canon - 1
 	                                          : (size_t)n);
-}
-
-/* u starts as "change nothing" for row p. */
-static void
-unchanged(const struct store_prov *p, struct store_prov_update *u)
-{
-	memset(u, 0, sizeof *u);
-	u->payment_id = p->pay.id;
-	u->from_state = u->to_state = p->pay.state;
-	u->expect_call = u->call_state = p->call_state;
-	u->send_attempts = p->send_attempts;
-	u->checks = p->checks;
-	u->next_at_ms = p->next_at_ms;
 }
 
 /* An unknown payment whose call is closed, or -1 with *err. */
@@ -221,7 +180,7 @@ svc_recon_resolve(const struct store_prov *p,
 	}
 	if (closed_unknown(p, err) != 0)
 		return SVC_RECON_REFUSED;
-	unchanged(p, u);
+	svc_prov_unchanged(p, u);
 	u->to_state = res->outcome;
 	u->reason = res->outcome == PAY_SUCCEEDED
 	                    ? "resolved by hand: succeeded"
@@ -251,7 +210,7 @@ svc_recon_requery(const struct store_prov *p, bool can_query, int64_t now_ms,
 		ERR(err, 409, "payment_not_queryable",
 		    "the provider cannot be asked about this payment (no "
 		    "reference of theirs is known); resolve it by hand");
-	unchanged(p, u);
+	svc_prov_unchanged(p, u);
 	u->call_state = p->provider_ref[0] != '\0' ? STORE_CALL_ACCEPTED
 	                                           : STORE_CALL_LOST;
 	u->next_at_ms = now_ms;
