@@ -243,10 +243,12 @@ void
 prov_json_payment(struct json_w *w, const struct store_prov *p)
 {
 	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
-	char amount[48] = "";
+	char amount[48] = "", fee[48] = "";
 
-	if (cur != NULL)
+	if (cur != NULL) {
 		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
+		money_format(fee, sizeof fee, cur, p->fee_minor);
+	}
 	json_w_obj_begin(w);
 	json_w_key(w, "ref");
 	json_w_cstr(w, p->pay.ref);
@@ -262,6 +264,8 @@ prov_json_payment(struct json_w *w, const struct store_prov *p)
 	json_w_cstr(w, amount);
 	json_w_key(w, "currency");
 	json_w_cstr(w, cur != NULL ? cur->alpha : "");
+	json_w_key(w, "fee"); /* docs/payments.md §13 */
+	json_w_cstr(w, fee);
 	json_w_key(w, "reference");
 	json_w_cstr(w, p->client_ref);
 	json_w_key(w, "provider_reference");
@@ -333,6 +337,23 @@ update_call(struct store *st, struct dbq_job *job)
 
 /* ------------------------------------------------------ POST collections */
 
+/* The fee of o->p (docs/payments.md §13): true when the payment is
+ * refused (o->status, err_code, err_msg set) or storage failed (*rc). */
+static bool
+fee_refused(struct store *st, struct pop *o, uint8_t source_type,
+            enum store_rc *rc)
+{
+	struct svc_error e;
+
+	*rc = prov_fee_setup(st, o->np->cfg, &o->p, source_type, &e);
+	if (*rc != STORE_OK || e.code == NULL)
+		return *rc != STORE_OK;
+	o->status = e.status;
+	o->err_code = e.code;
+	o->err_msg = e.message;
+	return true;
+}
+
 static enum store_rc
 create_call(struct store *st, struct dbq_job *job)
 {
@@ -377,6 +398,8 @@ create_call(struct store *st, struct dbq_job *job)
 		return rc;
 	o->p.clearing_account_id = clearing.id;
 	o->p.target_account_id = target.id;
+	if (fee_refused(st, o, target.type, &rc))
+		return rc;
 	memcpy(want, o->p.req_hash, sizeof want);
 	rc = st->ops->prov_create(st, &o->p);
 	if (rc == STORE_CONFLICT) {
@@ -613,7 +636,8 @@ disb_accounts_call(struct store *st, struct dbq_job *job)
 	o->p.target_account_id = src.id;
 	o->p.clearing_account_id = clearing.id;
 	o->p.hold_account_id = hold.id;
-	return STORE_OK;
+	fee_refused(st, o, src.type, &rc);
+	return rc;
 }
 
 static void

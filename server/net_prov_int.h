@@ -165,6 +165,18 @@ void prov_reply_payment(struct evhttp_request *req, int status,
 /* The enabled driver called name (a payment's provider), or NULL. */
 const struct prov_drv *prov_driver(const struct net_prov *np,
                                    const char *name);
+/*
+ * Storage worker: fixes the fee of p (kind, amount, currency set) being
+ * created from the schedule (docs/payments.md §13): p->fee_minor,
+ * fee_account_id and, for a bill paid from an agent float (source_type),
+ * commission_minor.  err->code NULL: done (no fee is fee 0); else the
+ * payment must be refused with *err (422 fee_overflow,
+ * fee_exceeds_amount; 503 provider_misconfigured: the fees account is
+ * missing).  Returns a storage failure only.
+ */
+enum store_rc prov_fee_setup(struct store *st, const struct config *cfg,
+                             struct store_prov *p, uint8_t source_type,
+                             struct svc_error *err);
 /* GET /v1/payments?state=unknown, POST /v1/payments/{ref}/resolve and
  * /requery (admin; net_recon.c).  false: not one of these paths. */
 bool net_recon_http(struct net_prov *np, struct evhttp_request *req,

@@ -250,6 +250,13 @@ struct store_prov {
 	char result_desc[STORE_RDESC_MAX + 1];
 	char receipt[STORE_PREF_MAX + 1];
 	uint8_t req_hash[32]; /* of the creating request (idempotency) */
+	/* fees and commissions (docs/payments.md §13), fixed at creation:
+	 * fee_minor (0: none) posted to fee_account_id (a fees_revenue
+	 * account) with the success; commission_minor (<= fee_minor) of it
+	 * to the bill's source agent float */
+	int64_t fee_minor;
+	int64_t fee_account_id;
+	int64_t commission_minor;
 	/* kind STORE_PROV_BILL: written by prov_create, read back by
 	 * prov_get and prov_due (zero for other kinds).  For a bill
 	 * clearing_account_id is the holding account and

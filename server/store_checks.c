@@ -84,7 +84,8 @@ const struct store_check store_checks[] = {
 	{"disb_hold_mismatch",
 	 "SELECT a.id AS account_id, a.code, a.balance_minor, h.held "
 	 "FROM accounts a JOIN (SELECT v.hold_account_id AS id, "
-	 "SUM(CASE WHEN p.state IN (1, 2, 6) THEN p.amount_minor ELSE 0 END) "
+	 "SUM(CASE WHEN p.state IN (1, 2, 6) THEN p.amount_minor + "
+	 "v.fee_minor ELSE 0 END) "
 	 "AS held FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
 	 "WHERE v.kind = 2 GROUP BY v.hold_account_id) h ON h.id = a.id "
 	 "WHERE a.balance_minor <> h.held"},

@@ -120,7 +120,8 @@ enum pg_stmt_id {
 	"v.result_desc, v.receipt, encode(v.req_hash, 'hex'), "               \
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
-	"b.customer_name"
+	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
+	"v.commission_minor"
 /* bill_payments of a kind 3 payment (NULLs otherwise) */
 #define BILL_JOIN "LEFT JOIN bill_payments b ON b.payment_id = p.id "
 #define PROV_FROM                                                            \
@@ -262,9 +263,10 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"INSERT INTO prov_payments (payment_id, kind, provider, msisdn, "
 		"clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash, hold_account_id) SELECT id, $5, $6, $7, "
+		"deadline_ms, req_hash, hold_account_id, fee_minor, "
+		"fee_account_id, commission_minor) SELECT id, $5, $6, $7, "
 		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
-		"NULLIF($18::bigint, 0) FROM p "
+		"NULLIF($18::bigint, 0), $20, NULLIF($21::bigint, 0), $22 FROM p "
 		"RETURNING payment_id",
 	/* a bill: P_PROV_CREATE plus its bill_payments row, one statement */
 	[P_BILL_CREATE] =
@@ -277,9 +279,11 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"v AS (INSERT INTO prov_payments (payment_id, kind, provider, "
 		"msisdn, clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash, hold_account_id) SELECT id, $5, $6, $7, "
+		"deadline_ms, req_hash, hold_account_id, fee_minor, "
+		"fee_account_id, commission_minor) SELECT id, $5, $6, $7, "
 		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
-		"NULLIF($18::bigint, 0) FROM p RETURNING payment_id) "
+		"NULLIF($18::bigint, 0), $25, NULLIF($26::bigint, 0), $27 FROM p "
+		"RETURNING payment_id) "
 		"INSERT INTO bill_payments (payment_id, source_account_id, "
 		"biller_code, item_code, customer, customer_name) SELECT "
 		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
@@ -1982,6 +1986,9 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	          sizeof o->bill.customer);
 	strlcpy_s(o->bill.customer_name, PQgetvalue(r, row, 29),
 	          sizeof o->bill.customer_name);
+	o->fee_minor = col_i64(r, row, 30);
+	o->fee_account_id = col_i64(r, row, 31);
+	o->commission_minor = col_i64(r, row, 32);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 
@@ -2033,8 +2040,9 @@ pg_prov_get(struct store *st, const char *ref, const char *provider,
 static enum store_rc
 prov_insert(struct store_pg *s, struct store_prov *p)
 {
-	char b[14][24], hex[2 * sizeof p->req_hash + 1];
-	const char *vals[24];
+	char b[17][24], hex[2 * sizeof p->req_hash + 1];
+	const char *vals[27];
+	int f; /* the fee columns' first parameter: $20 or, for a bill, $25 */
 	bool is_bill = p->kind == STORE_PROV_BILL;
 	PGresult *r;
 	enum store_rc rc;
@@ -2064,9 +2072,12 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 	vals[21] = p->bill.item_code;
 	vals[22] = p->bill.customer;
 	vals[23] = p->bill.customer_name;
-	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE,
-	            is_bill ? 24 : 19, vals, PGRES_TUPLES_OK, &r,
-	            "create prov_payment");
+	f = is_bill ? 24 : 19;
+	vals[f] = fmt_i64(b[14], p->fee_minor);
+	vals[f + 1] = fmt_i64(b[15], p->fee_account_id);
+	vals[f + 2] = fmt_i64(b[16], p->commission_minor);
+	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE, f + 3, vals,
+	            PGRES_TUPLES_OK, &r, "create prov_payment");
 	if (rc == STORE_OK) {
 		p->pay.id = col_i64(r, 0, 0);
 		p->pay.state = PAY_CREATED;

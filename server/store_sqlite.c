@@ -84,7 +84,8 @@ enum stmt_id {
 	"v.result_desc, v.receipt, v.req_hash, "                             \
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
-	"b.customer_name "                                                   \
+	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
+	"v.commission_minor "                                                \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	"LEFT JOIN bill_payments b ON b.payment_id = p.id "
 
@@ -197,9 +198,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "provider, msisdn, clearing_account_id, "
 	                  "target_account_id, client_ref, provider_ref, "
 	                  "call_state, send_attempts, checks, next_at_ms, "
-	                  "deadline_ms, req_hash, hold_account_id) VALUES (?1, "
+	                  "deadline_ms, req_hash, hold_account_id, fee_minor, "
+	                  "fee_account_id, commission_minor) VALUES (?1, "
 	                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	                  "?14, NULLIF(?15, 0))",
+	                  "?14, NULLIF(?15, 0), ?16, NULLIF(?17, 0), ?18)",
 	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1676,6 +1678,9 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	strlcpy_s(o->bill.customer, col_str(q, 28), sizeof o->bill.customer);
 	strlcpy_s(o->bill.customer_name, col_str(q, 29),
 	          sizeof o->bill.customer_name);
+	o->fee_minor = sqlite3_column_int64(q, 30);
+	o->fee_account_id = sqlite3_column_int64(q, 31);
+	o->commission_minor = sqlite3_column_int64(q, 32);
 }
 
 static enum store_rc
@@ -1748,6 +1753,9 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	sqlite3_bind_blob(q, 14, p->req_hash, sizeof p->req_hash,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int64(q, 15, p->hold_account_id);
+	sqlite3_bind_int64(q, 16, p->fee_minor);
+	sqlite3_bind_int64(q, 17, p->fee_account_id);
+	sqlite3_bind_int64(q, 18, p->commission_minor);
 	if ((rc = run(s, q, "create prov_payment")) != STORE_OK ||
 	    p->kind != STORE_PROV_BILL)
 		return rc;

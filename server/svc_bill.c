@@ -244,15 +244,22 @@ move_req(const struct store_prov *p, int64_t from, int64_t to,
 	         what);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
+	/* the amount with its fee (§13): funded, held and refunded
+	 * together */
 	r->n_legs = 2;
 	r->legs[0].account_id = from;
-	r->legs[0].amount_minor = -p->pay.amount_minor;
+	r->legs[0].amount_minor = -(p->pay.amount_minor + p->fee_minor);
 	r->legs[1].account_id = to;
-	r->legs[1].amount_minor = p->pay.amount_minor;
+	r->legs[1].amount_minor = p->pay.amount_minor + p->fee_minor;
 	n = snprintf(canon, sizeof canon, "bill|%s|%s|%u|%lld|%lld|%lld",
 	             what, p->pay.ref, (unsigned)p->pay.currency,
 	             (long long)p->pay.amount_minor, (long long)from,
 	             (long long)to);
+	if (p->fee_minor != 0 && n > 0 && (size_t)n < sizeof canon)
+		n += snprintf(canon + n, sizeof canon - (size_t)n, "|fee|%lld",
+		              (long long)p->fee_minor);
+	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
+		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	/* the memo is a hint for people; the reference is what counts */
 	snprintf(r->memo, sizeof r->memo, "bill %s %.24s %.40s", what,

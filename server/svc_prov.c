@@ -249,16 +249,28 @@ svc_prov_posts(const struct store_prov *p, const struct store_prov_update *u)
 static void
 leg(struct ledger_req *r, int64_t account_id, int64_t amount_minor)
 {
+	if (amount_minor == 0) /* a leg is never 0: a fee that is none */
+		return;
 	r->legs[r->n_legs].account_id = account_id;
 	r->legs[r->n_legs++].amount_minor = amount_minor;
+}
+
+/* A success's fee legs (docs/payments.md §13): the fee to fees revenue
+ * less the agent's commission, which goes to the bill's source. */
+static void
+fee_legs(const struct store_prov *p, struct ledger_req *r)
+{
+	leg(r, p->fee_account_id, p->fee_minor - p->commission_minor);
+	if (p->kind == STORE_PROV_BILL)
+		leg(r, p->bill.source_account_id, p->commission_minor);
 }
 
 void
 svc_prov_settle_req(const struct store_prov *p,
                     const struct store_prov_update *u, struct ledger_req *r)
 {
-	char canon[256];
-	int64_t amt = p->pay.amount_minor;
+	char canon[512];
+	int64_t amt = p->pay.amount_minor, fee = p->fee_minor;
 	const char *what = "collection";
 	int n;
 
@@ -266,24 +278,33 @@ svc_prov_settle_req(const struct store_prov *p,
 	snprintf(r->idem_key, sizeof r->idem_key, "prov:%s", p->pay.ref);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
-	if (p->kind == STORE_PROV_COLLECT || p->kind == STORE_PROV_BILL) {
-		/* collect: money now sits at the provider, owed to the
-		 * merchant; bill: it leaves holding, owed to the biller */
+	if (p->kind == STORE_PROV_COLLECT) {
+		/* money now sits at the provider, owed to the merchant
+		 * less the fee (§13) */
 		leg(r, p->clearing_account_id, -amt);
+		leg(r, p->target_account_id, amt - fee);
+		fee_legs(p, r);
+	} else if (p->kind == STORE_PROV_BILL) {
+		/* the amount and its fee leave holding: the amount owed
+		 * to the biller, the fee earned (and shared, §13) */
+		leg(r, p->clearing_account_id, -(amt + fee));
 		leg(r, p->target_account_id, amt);
-		if (p->kind == STORE_PROV_BILL)
-			what = "bill";
+		fee_legs(p, r);
+		what = "bill";
 	} else if (u->to_state == PAY_SUCCEEDED) {
 		/* the held money left through the provider: it is now
-		 * owed by (taken from) our position there */
-		leg(r, p->hold_account_id, -amt);
+		 * owed by (taken from) our position there; the held fee
+		 * is earned */
+		leg(r, p->hold_account_id, -(amt + fee));
 		leg(r, p->clearing_account_id, amt);
+		fee_legs(p, r);
 		what = "disbursement";
 	} else {
-		/* final failure: nothing left; the hold goes back to the
-		 * source (the compensating half of the creation's hold) */
-		leg(r, p->hold_account_id, -amt);
-		leg(r, p->target_account_id, amt);
+		/* final failure: nothing left; the hold (with its fee)
+		 * goes back to the source (the compensating half of the
+		 * creation's hold) */
+		leg(r, p->hold_account_id, -(amt + fee));
+		leg(r, p->target_account_id, amt + fee);
 		what = "disbursement released";
 	}
 	n = snprintf(canon, sizeof canon,
@@ -293,6 +314,13 @@ svc_prov_settle_req(const struct store_prov *p,
 	             (long long)p->clearing_account_id,
 	             (long long)p->target_account_id,
 	             (long long)p->hold_account_id);
+	if (fee != 0 && n > 0 && (size_t)n < sizeof canon)
+		n += snprintf(canon + n, sizeof canon - (size_t)n,
+		              "|fee|%lld|%lld|%lld", (long long)fee,
+		              (long long)p->fee_account_id,
+		              (long long)p->commission_minor);
+	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
+		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->memo, sizeof r->memo, "%s %s %s", p->provider, what,
 	         u->receipt != NULL   ? u->receipt
@@ -312,14 +340,21 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	snprintf(r->idem_key, sizeof r->idem_key, "hold:%s", p->pay.ref);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
-	leg(r, p->target_account_id, -amt);
-	leg(r, p->hold_account_id, amt);
+	/* the fee is held with the amount (§13) */
+	leg(r, p->target_account_id, -(amt + p->fee_minor));
+	leg(r, p->hold_account_id, amt + p->fee_minor);
 	n = snprintf(canon, sizeof canon,
 	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld", p->pay.ref,
 	             p->provider, p->msisdn, (unsigned)p->pay.currency,
 	             (long long)amt, (long long)p->target_account_id,
 	             (long long)p->hold_account_id,
 	             (long long)p->clearing_account_id);
+	if (p->fee_minor != 0 && n > 0 && (size_t)n < sizeof canon)
+		n += snprintf(canon + n, sizeof canon - (size_t)n,
+		              "|fee|%lld|%lld", (long long)p->fee_minor,
+		              (long long)p->fee_account_id);
+	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
+		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->memo, sizeof r->memo, "%s disbursement held", p->provider);
 	r->prov_new = p;

@@ -28,3 +28,17 @@ BEGIN SELECT RAISE(ABORT, 'a resolution is never changed'); END;
 -- payments are few, so a partial index keeps it cheap without costing
 -- every other payment's writes much.
 CREATE INDEX payments_unknown ON payments (id) WHERE state = 6;
+
+-- Fees and commissions (docs/payments.md §13), fixed when the payment is
+-- created so a change of the schedule never changes a payment in flight:
+-- the fee (minor units; a collection's is taken from what the merchant
+-- gets, a disbursement's and a bill's are paid by the source on top of
+-- the amount and held with it), the fees_revenue account it is posted
+-- to, and the agent's commission out of it (a bill paid from an agent
+-- float).
+ALTER TABLE prov_payments ADD COLUMN fee_minor INTEGER NOT NULL DEFAULT 0
+	CHECK (fee_minor >= 0);
+ALTER TABLE prov_payments ADD COLUMN fee_account_id INTEGER
+	REFERENCES accounts (id);
+ALTER TABLE prov_payments ADD COLUMN commission_minor INTEGER NOT NULL
+	DEFAULT 0 CHECK (commission_minor >= 0 AND commission_minor <= fee_minor);
