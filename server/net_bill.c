@@ -429,6 +429,12 @@ reply_bill(struct evhttp_request *req, int status, const struct store_prov *p)
 	amount_w(&w, cur, p->pay.amount_minor);
 	json_w_key(&w, "currency");
 	json_w_cstr(&w, cur != NULL ? cur->alpha : "");
+	/* docs/payments.md §13: paid on top of the amount; the agent's
+	 * share of it */
+	json_w_key(&w, "fee");
+	amount_w(&w, cur, p->fee_minor);
+	json_w_key(&w, "commission");
+	amount_w(&w, cur, p->commission_minor);
 	json_w_key(&w, "reference");
 	json_w_cstr(&w, p->client_ref);
 	json_w_key(&w, "provider_reference");

@@ -13,8 +13,8 @@ nothing."""
 import json
 import time
 
-from test_disbursements import (MOMO_OK, NEVER, Env, b2c_result, cents,
-                                created, expect)
+from test_disbursements import (MOMO_OK, NEVER, NO_FUNDS, Env,
+                                b2c_result, cents, created, expect)
 
 STK_LOST = "254708374177"  # gets the stkpush "timeout" fault
 
@@ -216,4 +216,54 @@ def t_recon(build):
         e.stop()
 
 
-TESTS = [t_recon]
+def t_fees(build):
+    """Fees (docs/payments.md §13): fixed at creation, posted with the
+    success in the same transaction, to the minor unit; a disbursement's
+    fee is held with it and given back with it."""
+    e = Env(build, extra=(("fee_collection_fixed", "50"),
+                          ("fee_collection_bp", "150"),
+                          ("fee_disbursement_fixed", "500"),
+                          ("fee_disbursement_bp", "100")))
+    try:
+        e.fund("merchant:M1", "1000.00", "KES", "clearing:mpesa")
+        body = {"provider": "mpesa", "msisdn": "254708374149",
+                "amount": "150.00", "currency": "KES",
+                "account": "merchant:M1"}
+        # a fee applies but there is no fees account: refused, nothing
+        expect(e.s.request("POST", "/v1/collections", body,
+                           headers={"Idempotency-Key": "f-c0"}), 503,
+               "provider_misconfigured")
+        e.s.ctl("account", "create", "fees:KES", "fees_revenue", "KES")
+        # collection 150.00: fee 0.50 + 1.5% = 2.75, the merchant gets
+        # 147.25
+        c = created(e.s.request("POST", "/v1/collections", body,
+                                headers={"Idempotency-Key": "f-c1"}))
+        assert c["fee"] == "2.75", c
+        c = e.wait_final(c["ref"])
+        assert c["state"] == "succeeded", c
+        assert e.bal("merchant:M1") == 100000 + 14725
+        assert e.bal("fees:KES") == 275
+        # disbursement 300.00: fee 5.00 + 1% = 8.00 held with it
+        d = created(e.disburse("f-d1"))
+        assert d["fee"] == "8.00", d
+        d = e.wait_final(d["ref"])
+        assert d["state"] == "succeeded", d
+        assert e.bal("merchant:M1") == 100000 + 14725 - 30800
+        assert e.bal("hold:mpesa") == 0
+        assert e.bal("fees:KES") == 275 + 800
+        # a failed one gives amount and fee back
+        f = created(e.disburse("f-d2", msisdn=NO_FUNDS, amount="100.00"))
+        assert f["fee"] == "6.00", f
+        f = e.wait_final(f["ref"])
+        assert f["state"] == "failed", f
+        assert e.bal("merchant:M1") == 100000 + 14725 - 30800
+        assert e.bal("fees:KES") == 1075
+        assert e.bal("hold:mpesa") == 0
+        # clearing: -1000 funded, +150 collected, -300 paid out
+        assert e.bal("clearing:mpesa") == -100000 - 15000 + 30000
+        e.verify()
+    finally:
+        e.stop()
+
+
+TESTS = [t_recon, t_fees]

@@ -29,6 +29,7 @@
 #include "ledger.h"
 #include "money.h"
 #include "payment.h"
+#include "svc_prov.h"
 #include "svc_recon.h"
 #include "util.h"
 
@@ -3394,6 +3395,117 @@ out:
 	finish(st, lg);
 }
 
+/*
+ * Fees (docs/payments.md §13): the fee, its account and the commission
+ * are stored with the payment and read back by every read (get, due,
+ * the unknown list), for a collection, a bill and a disbursement whose
+ * hold includes its fee (the verify check counts it); the database
+ * refuses a commission above the fee.
+ */
+static void
+test_prov_fee(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov c, b, d, g, rows[4];
+	struct store_prov_update u;
+	struct ledger_req r;
+	size_t n = 0;
+	int64_t clr, mer, fees, hold, src, bhold, biller;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	fees = mk_account(st, "fees:KES", LEDGER_ACCT_FEES_REVENUE, KES, false,
+	                  false);
+	hold = mk_account(st, "hold:mpesa", LEDGER_ACCT_SUSPENSE, KES, true,
+	                  false);
+	src = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES,
+	                 true, false);
+	bhold = mk_account(st, "suspense:bills", LEDGER_ACCT_SUSPENSE, KES,
+	                   true, false);
+	biller = mk_account(st, "biller:flw", LEDGER_ACCT_BILLER_PAYABLE, KES,
+	                    false, false);
+	r = mk_req("fund", KES, clr, src, 100000);
+	CHECK_EQ_INT(commit1(lg, &r, T0).rc, LEDGER_OK);
+	c = mk_prov("FEE-C", "mpesa", "C-1", "", clr, mer, 15000, T0, 1);
+	c.fee_minor = 275;
+	c.fee_account_id = fees;
+	b = mk_prov("FEE-B", "flwbill", "B-1", "", bhold, biller, 150000, T0,
+	            2);
+	b.kind = STORE_PROV_BILL;
+	b.bill.source_account_id = src;
+	b.fee_minor = 1000;
+	b.fee_account_id = fees;
+	b.commission_minor = 400;
+	if (prov_new(st, &c) == 0 || prov_new(st, &b) == 0)
+		goto out;
+	g = prov_by_ref(st, "FEE-C");
+	CHECK_EQ_INT(g.fee_minor, 275);
+	CHECK_EQ_INT(g.fee_account_id, fees);
+	CHECK_EQ_INT(g.commission_minor, 0);
+	g = prov_by_ref(st, "FEE-B");
+	CHECK_EQ_INT(g.fee_minor, 1000);
+	CHECK_EQ_INT(g.fee_account_id, fees);
+	CHECK_EQ_INT(g.commission_minor, 400);
+	/* a disbursement: amount + fee held in the commit that creates it */
+	d = mk_prov("FEE-D", "mpesa", "D-1", "", clr, src, 30000, T0, 3);
+	d.kind = STORE_PROV_DISBURSE;
+	d.hold_account_id = hold;
+	d.fee_minor = 500;
+	d.fee_account_id = fees;
+	svc_prov_hold_req(&d, &r);
+	CHECK_EQ_INT(commit1(lg, &r, T0).rc, LEDGER_OK);
+	CHECK_EQ_INT(balance(st, hold), 30500);
+	CHECK_EQ_INT(balance(st, src), 100000 - 30500);
+	g = prov_by_ref(st, "FEE-D");
+	CHECK_EQ_INT(g.fee_minor, 500);
+	CHECK_EQ_INT(g.fee_account_id, fees);
+	/* the due rows and the unknown list carry the fee too */
+	CHECK_EQ_INT(st->ops->prov_due(st, T0 + 1, 1000, rows, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3)
+		CHECK_EQ_INT(rows[0].fee_minor + rows[1].fee_minor +
+		                     rows[2].fee_minor,
+		             275 + 1000 + 500);
+	u = mk_upd(g.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+	u = mk_upd(g.pay.id, PAY_PENDING, PAY_UNKNOWN, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_OK);
+	CHECK_EQ_INT(st->ops->prov_unknown(st, 0, rows, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_INT(rows[0].fee_minor, 500);
+	/* the success: the hold with its fee leaves, the fee is earned */
+	g = prov_by_ref(st, "FEE-D");
+	svc_prov_unchanged(&g, &u);
+	u.to_state = PAY_SUCCEEDED;
+	svc_prov_settle_req(&g, &u, &r);
+	CHECK_EQ_INT(commit1(lg, &r, T0 + 4).rc, LEDGER_OK);
+	CHECK_EQ_INT(balance(st, hold), 0);
+	CHECK_EQ_INT(balance(st, fees), 500);
+	CHECK_EQ_INT(balance(st, clr), -100000 + 30000);
+	/* a commission above the fee is refused by the database */
+	b = mk_prov("FEE-X", "flwbill", "B-2", "", bhold, biller, 100, T0, 4);
+	b.kind = STORE_PROV_BILL;
+	b.bill.source_account_id = src;
+	b.fee_minor = 10;
+	b.fee_account_id = fees;
+	b.commission_minor = 11;
+	CHECK(st->ops->prov_create(st, &b) != STORE_OK);
+	CHECK_EQ_INT(st->ops->prov_get(st, "FEE-X", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+out:
+	finish(st, lg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3437,6 +3549,7 @@ main(int argc, char **argv)
 	RUN(test_prov_update);
 	RUN(test_prov_settle);
 	RUN(test_prov_resolution);
+	RUN(test_prov_fee);
 	RUN(test_prov_verify);
 	RUN(test_bypass);
 	RUN(test_other_writer_seen);
