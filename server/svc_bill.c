@@ -99,7 +99,8 @@ check_validate(const struct svc_bill_validate *v, struct svc_error *err)
 	if (!all_of(v->item_code, CODE_SET, 1, STORE_BILL_CODE_MAX))
 		ERR(err, 422, "item_code_invalid",
 		    "item_code must be 1..32 of A-Z a-z 0-9 _ -");
-	if (!all_of(v->biller_code, CODE_SET, 1, STORE_BILL_CODE_MAX))
+	/* "" (omitted): resolved from item_code through the categories */
+	if (!all_of(v->biller_code, CODE_SET, 0, STORE_BILL_CODE_MAX))
 		ERR(err, 422, "biller_code_invalid",
 		    "biller_code must be 1..32 of A-Z a-z 0-9 _ -");
 	if (!all_of(v->customer,
@@ -119,10 +120,15 @@ get_validate(json_t *root, struct svc_bill_validate *v,
 	if (get_str(root, "item_code", v->item_code, sizeof v->item_code, true,
 	            err) ||
 	    get_str(root, "biller_code", v->biller_code,
-	            sizeof v->biller_code, true, err) ||
+	            sizeof v->biller_code, false, err) ||
 	    get_str(root, "customer", v->customer, sizeof v->customer, true,
 	            err))
 		return -1;
+	/* omitted: resolved from item_code (§8.1); given, never empty */
+	if (json_object_get(root, "biller_code") != NULL &&
+	    v->biller_code[0] == '\0')
+		ERR(err, 422, "biller_code_invalid",
+		    "biller_code must be 1..32 of A-Z a-z 0-9 _ -");
 	return check_validate(v, err);
 }
 
@@ -344,3 +350,4 @@ svc_bill_token(const char *extra, char *dst, size_t cap)
 	memcpy(dst, s, n);
 	dst[n] = '\0';
 }
+

@@ -13,6 +13,8 @@ nothing."""
 import json
 import time
 
+import test_bills
+
 from test_disbursements import (MOMO_OK, NEVER, NO_FUNDS, Env,
                                 b2c_result, cents, created, expect)
 
@@ -266,4 +268,69 @@ def t_fees(build):
         e.stop()
 
 
-TESTS = [t_recon, t_fees]
+def t_bill_categories_fees(build):
+    """Bill categories (docs/payments.md §8.1): served filtered, cached
+    (one Flutterwave call for many uses), resolving item_code to
+    biller_code; and a bill's fee with the agent's commission
+    (§13), balances to the minor unit."""
+    e = test_bills.Env(build, extra=(("fee_bill_fixed", "10000"),
+                                     ("fee_bill_bp", "100"),
+                                     ("fee_bill_agent_share_bp", "4000")))
+    try:
+        e.s.ctl("account", "create", "fees:NGN", "fees_revenue", "NGN")
+        st, _, d = e.s.request("GET", "/v1/bills/categories")
+        assert st == 200, d
+        cats = json.loads(d)["categories"]
+        assert len(cats) == 6, cats
+        power = [c for c in cats if c["item_code"] == "UB157"][0]
+        assert power["biller_code"] == "BIL112", power
+        assert power["label_name"] == "Meter Number", power
+        st, _, d = e.s.request("GET", "/v1/bills/categories?biller=BIL121")
+        one = json.loads(d)["categories"]
+        assert [c["item_code"] for c in one] == ["CB141"], one
+        st, _, d = e.s.request("GET", "/v1/bills/categories?country=GH")
+        assert json.loads(d)["categories"] == []
+        expect(e.s.request("GET", "/v1/bills/categories?country=ng"), 400,
+               "query_invalid")
+        expect(e.s.request("GET", "/v1/bills/categories?x=1"), 400,
+               "query_invalid")
+        expect(e.s.request("GET", "/v1/bills/categories", auth=False), 401,
+               "unauthorized")
+        # validation and payment with the item code alone
+        st, _, d = e.s.request("POST", "/v1/bills/validate",
+                               {"item_code": "UB157",
+                                "customer": test_bills.METER})
+        assert st == 200, d
+        assert json.loads(d)["biller_code"] == "BIL112", d
+        expect(e.s.request("POST", "/v1/bills/validate",
+                           {"item_code": "ZZ999",
+                            "customer": test_bills.METER}), 422,
+               "item_unknown")
+        st, _, d = e.s.request(
+            "POST", "/v1/bills",
+            {"item_code": "UB157", "customer": test_bills.METER,
+             "amount": "1500.00", "currency": "NGN",
+             "source": "agent:A1:float"},
+            headers={"Idempotency-Key": "cat-1"})
+        assert st == 202, d
+        b = json.loads(d)
+        # fee 100.00 + 1% = 115.00; the agent's 40% is 46.00
+        assert b["biller_code"] == "BIL112", b
+        assert b["fee"] == "115.00" and b["commission"] == "46.00", b
+        b = e.wait_final(b["ref"])
+        assert b["state"] == "succeeded", b
+        assert cents(e.s.balance("agent:A1:float")) == \
+            1000000 - 161500 + 4600
+        assert cents(e.s.balance("biller:flutterwave")) == 150000
+        assert cents(e.s.balance("fees:NGN")) == 6900
+        assert cents(e.s.balance("suspense:bills")) == 0
+        # the categories were fetched once for all of the above
+        stats = e.sb.ctl("GET", "/stats")["requests"]
+        fetches = [v for k, v in stats.items() if "bill_categories" in k]
+        assert fetches == [1], stats
+        e.verify()
+    finally:
+        e.stop()
+
+
+TESTS = [t_recon, t_fees, t_bill_categories_fees]
