@@ -343,6 +343,13 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	/* the fee is held with the amount (§13) */
 	leg(r, p->target_account_id, -(amt + p->fee_minor));
 	leg(r, p->hold_account_id, amt + p->fee_minor);
+	/* limits per MSISDN (sokoctl limit set msisdn ...), decided by the
+	 * ledger with this posting, in its commit: the amount paid out
+	 * counts, when it is held (a payout that fails later is not given
+	 * back to the day) */
+	r->subjects[0].kind = LEDGER_SUBJ_MSISDN;
+	strlcpy_s(r->subjects[0].id, p->msisdn, sizeof r->subjects[0].id);
+	r->limit_amount = amt;
 	n = snprintf(canon, sizeof canon,
 	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld", p->pay.ref,
 	             p->provider, p->msisdn, (unsigned)p->pay.currency,

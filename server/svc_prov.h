@@ -139,6 +139,8 @@ void svc_prov_settle_req(const struct store_prov *p,
  * the payment row attached (ledger_req.prov_new), so the money is held
  * exactly when the payment exists.  The source's floor applies: a
  * source without the funds is LEDGER_INSUFFICIENT_FUNDS and nothing is
+ * created.  The amount counts against the limits of the MSISDN
+ * (ledger limit subject msisdn): over one, LEDGER_LIMIT_* and nothing is
  * created.  The hash covers the request's content (provider, MSISDN,
  * amount, accounts), so a repeat of the key with other content is
  * LEDGER_IDEM_MISMATCH.  Borrows p until the request is decided.

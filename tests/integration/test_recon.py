@@ -263,6 +263,27 @@ def t_fees(build):
         assert e.bal("hold:mpesa") == 0
         # clearing: -1000 funded, +150 collected, -300 paid out
         assert e.bal("clearing:mpesa") == -100000 - 15000 + 30000
+        # limits per MSISDN on disbursements, decided with the hold
+        e.s.ctl("limit", "set", "msisdn", "254708374149", "KES",
+                "--per-txn", "250.00", "--daily", "400.00")
+        time.sleep(1.2)  # rules reach sokod within a second
+        held = e.bal("merchant:M1")
+        expect(e.disburse("f-l1"), 422, "limit_per_transaction")
+        assert e.bal("merchant:M1") == held  # nothing held, nothing made
+        expect(e.disburse("f-l1"), 422, "limit_per_transaction")  # stored
+        # payouts counted from the rule on: 250.00, then 200.00 would
+        # pass 400.00 today, 150.00 reaches it exactly
+        for key, amount in (("f-l2", "250.00"), ("f-l4", "150.00")):
+            if key == "f-l4":
+                expect(e.disburse("f-l3", amount="200.00"), 422,
+                       "limit_daily")
+            p = e.wait_final(created(e.disburse(key, amount=amount))["ref"])
+            assert p["state"] == "succeeded", p
+        expect(e.disburse("f-l5", amount="1.00"), 422, "limit_daily")
+        # another customer is not limited by this one's rule
+        assert e.wait_final(created(e.disburse(
+            "f-l6", msisdn="254708374150", amount="260.00"))["ref"]
+        )["state"] == "succeeded"
         e.verify()
     finally:
         e.stop()

@@ -2,7 +2,7 @@
  * test_svc_fee.c - fees and commissions (svc_fee.h, docs/payments.md §13):
  * the computation to the minor unit (rounding, bounds, overflow), and the
  * postings of every flow with a fee: each balanced, each account to the
- * minor unit.
+ * minor unit; a disbursement's hold counts against its MSISDN's limits.
  */
 #include <string.h>
 
@@ -99,6 +99,7 @@ pay(uint8_t kind, int64_t amount, int64_t fee, int64_t commission)
 	p.pay.amount_minor = amount;
 	p.kind = kind;
 	strlcpy_s(p.provider, "mpesa", sizeof p.provider);
+	strlcpy_s(p.msisdn, "254708374149", sizeof p.msisdn);
 	p.clearing_account_id = CLR;
 	p.target_account_id = TGT;
 	if (kind == STORE_PROV_DISBURSE)
@@ -170,6 +171,10 @@ test_postings(void)
 	svc_prov_hold_req(&p, &r);
 	CHECK_EQ_INT(leg(&r, TGT), -30500);
 	CHECK_EQ_INT(leg(&r, HOLD), 30500);
+	/* the MSISDN's limits count the amount paid out, with the hold */
+	CHECK_EQ_INT(r.subjects[0].kind, LEDGER_SUBJ_MSISDN);
+	CHECK_EQ_STR(r.subjects[0].id, "254708374149");
+	CHECK_EQ_INT(r.limit_amount, 30000);
 	/* success: the amount out through the clearing, the fee earned */
 	r = settle(&p, PAY_SUCCEEDED);
 	CHECK_EQ_INT(leg(&r, HOLD), -30500);
