@@ -645,24 +645,6 @@ validate_send(struct bop *o)
 
 /* ---- POST /v1/bills */
 
-/* The bill's fee and the agent's commission (docs/payments.md §13): true
- * when the bill is refused (o->status, err_code, err_msg set) or storage
- * failed (*rc). */
-static bool
-bill_fee_refused(struct store *st, struct bop *o, uint8_t source_type,
-                 enum store_rc *rc)
-{
-	struct svc_error e;
-
-	*rc = prov_fee_setup(st, prov_cfg(o->np), &o->p, source_type, &e);
-	if (*rc != STORE_OK || e.code == NULL)
-		return *rc != STORE_OK;
-	o->status = e.status;
-	o->err_code = e.code;
-	o->err_msg = e.message;
-	return true;
-}
-
 static enum store_rc
 create_call(struct store *st, struct dbq_job *job)
 {
@@ -714,7 +696,9 @@ create_call(struct store *st, struct dbq_job *job)
 	o->p.clearing_account_id = hold.id;
 	o->p.target_account_id = pay.id;
 	o->p.bill.source_account_id = src.id;
-	if (bill_fee_refused(st, o, src.type, &rc))
+	/* the fee and the agent's commission (docs/payments.md §13) */
+	if (prov_fee_refused(st, cfg, &o->p, src.type, &o->status,
+	                     &o->err_code, &o->err_msg, &rc))
 		return rc;
 	memcpy(want, o->p.req_hash, sizeof want);
 	rc = st->ops->prov_create(st, &o->p);

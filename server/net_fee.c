@@ -12,10 +12,9 @@
 #include "net_prov_int.h"
 #include "svc_fee.h"
 
-enum store_rc
-prov_fee_setup(struct store *st, const struct config *cfg,
-               struct store_prov *p, uint8_t source_type,
-               struct svc_error *err)
+static enum store_rc
+fee_setup(struct store *st, const struct config *cfg, struct store_prov *p,
+          uint8_t source_type, struct svc_error *err)
 {
 	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
 	struct svc_fee_rule rule = {cfg->fee_collection_fixed,
@@ -75,4 +74,20 @@ misconfigured:
 	               "+ currency, a fees_revenue account in the payment's "
 	               "currency) is missing";
 	return STORE_OK;
+}
+
+bool
+prov_fee_refused(struct store *st, const struct config *cfg,
+                 struct store_prov *p, uint8_t source_type, int *status,
+                 const char **code, const char **msg, enum store_rc *rc)
+{
+	struct svc_error e;
+
+	*rc = fee_setup(st, cfg, p, source_type, &e);
+	if (*rc != STORE_OK || e.code == NULL)
+		return *rc != STORE_OK;
+	*status = e.status;
+	*code = e.code;
+	*msg = e.message;
+	return true;
 }

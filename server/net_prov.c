@@ -337,23 +337,6 @@ update_call(struct store *st, struct dbq_job *job)
 
 /* ------------------------------------------------------ POST collections */
 
-/* The fee of o->p (docs/payments.md §13): true when the payment is
- * refused (o->status, err_code, err_msg set) or storage failed (*rc). */
-static bool
-fee_refused(struct store *st, struct pop *o, uint8_t source_type,
-            enum store_rc *rc)
-{
-	struct svc_error e;
-
-	*rc = prov_fee_setup(st, o->np->cfg, &o->p, source_type, &e);
-	if (*rc != STORE_OK || e.code == NULL)
-		return *rc != STORE_OK;
-	o->status = e.status;
-	o->err_code = e.code;
-	o->err_msg = e.message;
-	return true;
-}
-
 static enum store_rc
 create_call(struct store *st, struct dbq_job *job)
 {
@@ -398,8 +381,9 @@ create_call(struct store *st, struct dbq_job *job)
 		return rc;
 	o->p.clearing_account_id = clearing.id;
 	o->p.target_account_id = target.id;
-	if (fee_refused(st, o, target.type, &rc))
-		return rc;
+	if (prov_fee_refused(st, o->np->cfg, &o->p, target.type, &o->status,
+	                     &o->err_code, &o->err_msg, &rc))
+		return rc; /* docs/payments.md §13 */
 	memcpy(want, o->p.req_hash, sizeof want);
 	rc = st->ops->prov_create(st, &o->p);
 	if (rc == STORE_CONFLICT) {
@@ -636,7 +620,8 @@ disb_accounts_call(struct store *st, struct dbq_job *job)
 	o->p.target_account_id = src.id;
 	o->p.clearing_account_id = clearing.id;
 	o->p.hold_account_id = hold.id;
-	fee_refused(st, o, src.type, &rc);
+	prov_fee_refused(st, cfg, &o->p, src.type, &o->status, &o->err_code,
+	                 &o->err_msg, &rc);
 	return rc;
 }
 

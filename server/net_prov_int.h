@@ -169,14 +169,15 @@ const struct prov_drv *prov_driver(const struct net_prov *np,
  * Storage worker: fixes the fee of p (kind, amount, currency set) being
  * created from the schedule (docs/payments.md §13): p->fee_minor,
  * fee_account_id and, for a bill paid from an agent float (source_type),
- * commission_minor.  err->code NULL: done (no fee is fee 0); else the
- * payment must be refused with *err (422 fee_overflow,
- * fee_exceeds_amount; 503 provider_misconfigured: the fees account is
- * missing).  Returns a storage failure only.
+ * commission_minor.  Returns true when the payment must be refused
+ * (*status, *code, *msg: 422 fee_overflow, fee_exceeds_amount; 503
+ * provider_misconfigured, the fees account is missing) or storage failed
+ * (*rc); false when p is ready (no fee is fee 0).
  */
-enum store_rc prov_fee_setup(struct store *st, const struct config *cfg,
-                             struct store_prov *p, uint8_t source_type,
-                             struct svc_error *err);
+bool prov_fee_refused(struct store *st, const struct config *cfg,
+                      struct store_prov *p, uint8_t source_type, int *status,
+                      const char **code, const char **msg,
+                      enum store_rc *rc);
 /* GET /v1/payments?state=unknown, POST /v1/payments/{ref}/resolve and
  * /requery (admin; net_recon.c).  false: not one of these paths. */
 bool net_recon_http(struct net_prov *np, struct evhttp_request *req,
