@@ -1,5 +1,5 @@
--- 008_reconciliation.sql (SQLite): payments settled by hand
--- (docs/payments.md §Reconciliation).
+-- 008_reconciliation_fees.sql (SQLite): payments settled by hand and fees
+-- (docs/payments.md §12 Reconciliation, §13 Fees).
 --
 -- An unknown payment is resolved from evidence the provider gave outside
 -- its API (a statement line, a support ticket): succeeded or failed,
