@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "money.h"
 #include "net_curl.h"
+#include "net_billcat.h"
 #include "net_http.h"
 #include "net_prov.h"
 #include "net_prov_int.h"
@@ -44,6 +45,7 @@
 struct flwbill {
 	char *secret;
 	char auth[512]; /* "Authorization: Bearer <secret>" */
+	struct billcat *cat; /* the categories cache (net_billcat.c) */
 };
 
 static struct flwbill *
@@ -285,6 +287,7 @@ flwbill_init(struct net_prov *np, void **state, char *err, size_t errlen)
 	}
 	snprintf(f->auth, sizeof f->auth, "Authorization: Bearer %s",
 	         f->secret);
+	f->cat = billcat_new(f->auth);
 	return 1;
 }
 
@@ -295,6 +298,7 @@ flwbill_fini(void *state)
 
 	if (f == NULL)
 		return;
+	billcat_free(f->cat);
 	prov_wipe_free(f->secret);
 	sha256_wipe(f->auth, sizeof f->auth);
 	free(f);
@@ -430,6 +434,12 @@ reply_bill(struct evhttp_request *req, int status, const struct store_prov *p)
 	amount_w(&w, cur, p->pay.amount_minor);
 	json_w_key(&w, "currency");
 	json_w_cstr(&w, cur != NULL ? cur->alpha : "");
+	/* docs/payments.md §13: paid on top of the amount; the agent's
+	 * share of it */
+	json_w_key(&w, "fee");
+	amount_w(&w, cur, p->fee_minor);
+	json_w_key(&w, "commission");
+	amount_w(&w, cur, p->commission_minor);
 	json_w_key(&w, "reference");
 	json_w_cstr(&w, p->client_ref);
 	json_w_key(&w, "provider_reference");
@@ -557,7 +567,7 @@ out:
  * -1 with *why: the codes or customer number cannot be sent; -2 with
  * *why: the call cannot start. */
 static int
-validate_send(struct net_prov *np, const struct svc_bill_validate *v,
+validate_call(struct net_prov *np, const struct svc_bill_validate *v,
               void (*done)(void *, const struct ncurl_result *), void *arg,
               const char **why)
 {
@@ -580,27 +590,84 @@ validate_send(struct net_prov *np, const struct svc_bill_validate *v,
 	return ncurl_submit(prov_curl(np), &rq, done, arg, why) != 0 ? -2 : 0;
 }
 
+static void validate_send(struct bop *o);
+
+/* item_code -> biller_code from the categories (docs/payments.md §8.1):
+ * into dst, or false with the error answered. */
+static bool
+resolve_biller(struct bop *o, const struct svc_bill_cat *cats, size_t n,
+               int err_status, const char *err_code, const char *err_msg,
+               const char *item_code, char *dst, size_t cap)
+{
+	const struct svc_bill_cat *c;
+	bool ambiguous;
+
+	if (err_code != NULL) {
+		net_http_error(o->req, err_status, err_code, err_msg);
+		return false;
+	}
+	c = svc_bill_cat_find(cats, n, item_code, &ambiguous);
+	if (c == NULL) {
+		net_http_error(o->req, 422,
+		               ambiguous ? "item_ambiguous" : "item_unknown",
+		               ambiguous ? "several billers list this item_code: "
+		                           "give biller_code"
+		                         : "no biller lists this item_code "
+		                           "(GET /v1/bills/categories)");
+		return false;
+	}
+	strlcpy_s(dst, c->biller_code, cap);
+	return true;
+}
+
+static void
+validate_resolved(void *arg, const struct svc_bill_cat *cats, size_t n,
+                  int err_status, const char *err_code, const char *err_msg)
+{
+	struct bop *o = arg;
+
+	if (!resolve_biller(o, cats, n, err_status, err_code, err_msg,
+	                    o->v.item_code, o->v.biller_code,
+	                    sizeof o->v.biller_code)) {
+		bop_free(o);
+		return;
+	}
+	validate_send(o);
+}
+
 static void
 handle_validate(struct net_prov *np, struct evhttp_request *req,
                 const char *body, size_t len)
 {
 	struct bop *o = bop_new(np, req);
 	struct svc_error e;
-	const char *why = NULL;
 
 	if (svc_bill_parse_validate(&o->v, body, len, &e) != 0) {
 		net_http_error(req, e.status, e.code, e.message);
 		bop_free(o);
 		return;
 	}
-	switch (validate_send(np, &o->v, validate_done, o, &why)) {
+	if (o->v.biller_code[0] == '\0') {
+		/* resolved from the categories first (§8.1) */
+		billcat_get(np, F(np)->cat, validate_resolved, o);
+		return;
+	}
+	validate_send(o);
+}
+
+static void
+validate_send(struct bop *o)
+{
+	const char *why = NULL;
+
+	switch (validate_call(o->np, &o->v, validate_done, o, &why)) {
 	case 0:
 		return;
 	case -1:
-		net_http_error(req, 422, "customer_invalid", why);
+		net_http_error(o->req, 422, "customer_invalid", why);
 		break;
 	default:
-		net_http_error(req, 503, "provider_unavailable", why);
+		net_http_error(o->req, 503, "provider_unavailable", why);
 		break;
 	}
 	bop_free(o);
@@ -641,7 +708,6 @@ net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
 {
 	struct bcheck *k;
 	const char *why = NULL;
-
 	int rc;
 
 	if (!prov_driver_on(np, &prov_drv_flwbill))
@@ -651,7 +717,7 @@ net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
 	k->cb = cb;
 	k->arg = arg;
 	prov_busy_inc(np, 1);
-	if ((rc = validate_send(np, v, check_done, k, &why)) != 0) {
+	if ((rc = validate_call(np, v, check_done, k, &why)) != 0) {
 		prov_busy_inc(np, -1);
 		free(k);
 		return rc - 1;
@@ -663,15 +729,17 @@ net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
 
 /*
  * The storage half of creating a bill paid from src (worker thread): the
- * holding and biller accounts checked, then the payment written (with
- * its POS link when link != NULL), not yet funded.  STORE_OK: created,
- * or *err_code ("provider_misconfigured") and nothing written;
+ * holding and biller accounts checked, its fee set (§13), then the
+ * payment written (with its POS link when link != NULL), not yet funded.
+ * STORE_OK: created, or *err_code (provider_misconfigured, a fee
+ * refusal) with the HTTP *status and *err_msg, and nothing written;
  * STORE_CONFLICT: p->pay.ref exists and p is the stored payment.
  */
 enum store_rc
 net_bill_store(const struct net_prov *np, struct store *st,
                struct store_prov *p, const struct ledger_account *src,
-               const struct store_pos_link *link, const char **err_code)
+               const struct store_pos_link *link, int *status,
+               const char **err_code, const char **err_msg)
 {
 	const struct config *cfg = prov_cfg(np);
 	struct ledger_account hold, pay;
@@ -691,12 +759,20 @@ net_bill_store(const struct net_prov *np, struct store *st,
 	    hold.currency != p->pay.currency ||
 	    pay.type != LEDGER_ACCT_BILLER_PAYABLE ||
 	    pay.currency != p->pay.currency) {
+		*status = 503;
 		*err_code = "provider_misconfigured";
+		*err_msg = "bills_holding_account (suspense) or "
+		           "bills_payable_account (biller_payable) is missing "
+		           "or not in NGN";
 		return STORE_OK;
 	}
 	p->clearing_account_id = hold.id;
 	p->target_account_id = pay.id;
 	p->bill.source_account_id = src->id;
+	/* the fee and the agent's commission (docs/payments.md §13) */
+	if (prov_fee_refused(st, cfg, p, src->type, status, err_code, err_msg,
+	                     &rc))
+		return rc;
 	return link != NULL ? st->ops->pos_pay_create(st, p, link)
 	                    : st->ops->prov_create(st, p);
 }
@@ -709,7 +785,6 @@ create_call(struct store *st, struct dbq_job *job)
 	uint16_t ngn = o->b.cur->numeric;
 	uint8_t want[32];
 	enum store_rc rc;
-	const char *err;
 
 	rc = st->ops->account_by_code(st, o->b.source, &src);
 	if (rc == STORE_NOT_FOUND) {
@@ -731,15 +806,10 @@ create_call(struct store *st, struct dbq_job *job)
 		return STORE_OK;
 	}
 	memcpy(want, o->p.req_hash, sizeof want);
-	rc = net_bill_store(o->np, st, &o->p, &src, NULL, &err);
-	if (rc == STORE_OK && err != NULL) {
-		o->status = 503;
-		o->err_code = err;
-		o->err_msg = "bills_holding_account (suspense) or "
-		             "bills_payable_account (biller_payable) is missing "
-		             "or not in NGN";
+	rc = net_bill_store(o->np, st, &o->p, &src, NULL, &o->status,
+	                    &o->err_code, &o->err_msg);
+	if (rc == STORE_OK && o->err_code != NULL)
 		return STORE_OK;
-	}
 	if (rc == STORE_CONFLICT) {
 		o->is_replay = true;
 		o->status = util_ct_memcmp(want, o->p.req_hash, sizeof want) ==
@@ -946,6 +1016,33 @@ net_bill_prep(struct net_prov *np, const struct svc_bill_pay *b,
 }
 
 static void
+create_post(struct bop *o)
+{
+	o->job.call = create_call;
+	o->job.done = created_done;
+	if (dbq_post(prov_dbq(o->np), &o->job) != 0) {
+		net_http_error(o->req, 503, "busy",
+		               "the server is at capacity; retry later");
+		bop_free(o);
+	}
+}
+
+static void
+create_resolved(void *arg, const struct svc_bill_cat *cats, size_t n,
+                int err_status, const char *err_code, const char *err_msg)
+{
+	struct bop *o = arg;
+
+	if (!resolve_biller(o, cats, n, err_status, err_code, err_msg,
+	                    o->p.bill.item_code, o->p.bill.biller_code,
+	                    sizeof o->p.bill.biller_code)) {
+		bop_free(o);
+		return;
+	}
+	create_post(o);
+}
+
+static void
 handle_create(struct net_prov *np, struct evhttp_request *req,
               const char *body, size_t len)
 {
@@ -982,13 +1079,13 @@ handle_create(struct net_prov *np, struct evhttp_request *req,
 		}
 	}
 	svc_bill_pay_hash(&o->b, o->p.req_hash);
-	o->job.call = create_call;
-	o->job.done = created_done;
-	if (dbq_post(prov_dbq(np), &o->job) != 0) {
-		net_http_error(req, 503, "busy",
-		               "the server is at capacity; retry later");
-		bop_free(o);
+	if (o->p.bill.biller_code[0] == '\0') {
+		/* resolved from the categories first (§8.1); the hash is
+		 * of the request as sent */
+		billcat_get(np, F(np)->cat, create_resolved, o);
+		return;
 	}
+	create_post(o);
 }
 
 /* ---- GET /v1/bills/{ref} */
@@ -1071,6 +1168,10 @@ net_bill_http(struct net_prov *np, struct evhttp_request *req,
 	}
 	if (cmd != EVHTTP_REQ_GET) {
 		net_http_error(req, 405, "method_not_allowed", "use GET");
+		return;
+	}
+	if (strcmp(path, "/v1/bills/categories") == 0) {
+		billcat_http(np, F(np)->cat, req);
 		return;
 	}
 	handle_get(np, req, path + 10);

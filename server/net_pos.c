@@ -1479,12 +1479,42 @@ pay_bill_prep(void *arg, const struct svc_bill_pay *b, const char *ref,
 	return net_bill_prep(arg, b, ref, now_ms, pay);
 }
 
+/* The storage halves (worker thread): the API's HTTP status and message
+ * of a refusal are not the terminal's business; its code is. */
+static enum store_rc
+pay_collect_store(void *arg, struct store *st, struct store_prov *pay,
+                  const char *clearing, const struct ledger_account *target,
+                  const struct store_pos_link *link, const char **err_code)
+{
+	const char *msg;
+	int status;
+
+	return net_prov_collect_store(arg, st, pay, clearing, target, link,
+	                              &status, err_code, &msg);
+}
+
+static enum store_rc
+pay_disb_accounts(void *arg, struct store *st, struct store_prov *pay,
+                  const char *clearing, const char *hold,
+                  const struct ledger_account *src, const char **err_code)
+{
+	const char *msg;
+	int status;
+
+	return net_prov_disburse_accounts(arg, st, pay, clearing, hold, src,
+	                                  &status, err_code, &msg);
+}
+
 static enum store_rc
 pay_bill_store(void *arg, struct store *st, struct store_prov *pay,
                const struct ledger_account *src,
                const struct store_pos_link *link, const char **err_code)
 {
-	return net_bill_store(arg, st, pay, src, link, err_code);
+	const char *msg;
+	int status;
+
+	return net_bill_store(arg, st, pay, src, link, &status, err_code,
+	                      &msg);
 }
 
 static void
@@ -1527,10 +1557,10 @@ net_pos_set_prov(struct net_pos *p, struct net_prov *np)
 	p->prov = np;
 	p->pay.arg = np;
 	p->pay.collect_prep = pay_prep;
-	p->pay.collect_store = net_prov_collect_store;
+	p->pay.collect_store = pay_collect_store;
 	p->pay.kick = pay_kick;
 	p->pay.disb_prep = pay_disb_prep;
-	p->pay.disb_accounts = net_prov_disburse_accounts;
+	p->pay.disb_accounts = pay_disb_accounts;
 	p->pay.bill_prep = pay_bill_prep;
 	p->pay.bill_store = pay_bill_store;
 	p->svc.pay = &p->pay;

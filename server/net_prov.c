@@ -240,50 +240,63 @@ call_state_name(uint8_t s)
 	return s < 5 ? n[s] : "?";
 }
 
-/* The payment as the API shows it (docs/api.md §Payments). */
+/* The payment as the API shows it (docs/api.md §Payments), as one JSON
+ * object into w (also the items of the reconciliation list). */
+void
+prov_json_payment(struct json_w *w, const struct store_prov *p)
+{
+	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
+	char amount[48] = "", fee[48] = "";
+
+	if (cur != NULL) {
+		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
+		money_format(fee, sizeof fee, cur, p->fee_minor);
+	}
+	json_w_obj_begin(w);
+	json_w_key(w, "ref");
+	json_w_cstr(w, p->pay.ref);
+	json_w_key(w, "state");
+	json_w_cstr(w, payment_state_name(p->pay.state));
+	json_w_key(w, "kind");
+	json_w_cstr(w, p->kind == STORE_PROV_COLLECT  ? "collection"
+	               : p->kind == STORE_PROV_BILL ? "bill"
+	                                            : "disbursement");
+	json_w_key(w, "provider");
+	json_w_cstr(w, p->provider);
+	json_w_key(w, "amount");
+	json_w_cstr(w, amount);
+	json_w_key(w, "currency");
+	json_w_cstr(w, cur != NULL ? cur->alpha : "");
+	json_w_key(w, "fee"); /* docs/payments.md §13 */
+	json_w_cstr(w, fee);
+	json_w_key(w, "reference");
+	json_w_cstr(w, p->client_ref);
+	json_w_key(w, "provider_reference");
+	json_w_cstr(w, p->provider_ref);
+	json_w_key(w, "receipt");
+	json_w_cstr(w, p->receipt);
+	json_w_key(w, "result_code");
+	json_w_cstr(w, p->result_code);
+	json_w_key(w, "call");
+	json_w_cstr(w, call_state_name(p->call_state));
+	json_w_key(w, "txn_id");
+	json_w_int(w, p->pay.txn_id);
+	json_w_key(w, "created_ms");
+	json_w_int(w, p->pay.created_ms);
+	json_w_obj_end(w);
+}
+
 static void
 reply_payment(struct evhttp_request *req, int status,
               const struct store_prov *p)
 {
-	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
-	char amount[48] = "", buf[2048];
+	char buf[2048];
 	struct json_w w;
 	const char *why = NULL;
 	size_t n = 0;
 
-	if (cur != NULL)
-		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
 	json_w_init(&w, buf, sizeof buf);
-	json_w_obj_begin(&w);
-	json_w_key(&w, "ref");
-	json_w_cstr(&w, p->pay.ref);
-	json_w_key(&w, "state");
-	json_w_cstr(&w, payment_state_name(p->pay.state));
-	json_w_key(&w, "kind");
-	json_w_cstr(&w, p->kind == STORE_PROV_COLLECT  ? "collection"
-	                : p->kind == STORE_PROV_BILL ? "bill"
-	                                             : "disbursement");
-	json_w_key(&w, "provider");
-	json_w_cstr(&w, p->provider);
-	json_w_key(&w, "amount");
-	json_w_cstr(&w, amount);
-	json_w_key(&w, "currency");
-	json_w_cstr(&w, cur != NULL ? cur->alpha : "");
-	json_w_key(&w, "reference");
-	json_w_cstr(&w, p->client_ref);
-	json_w_key(&w, "provider_reference");
-	json_w_cstr(&w, p->provider_ref);
-	json_w_key(&w, "receipt");
-	json_w_cstr(&w, p->receipt);
-	json_w_key(&w, "result_code");
-	json_w_cstr(&w, p->result_code);
-	json_w_key(&w, "call");
-	json_w_cstr(&w, call_state_name(p->call_state));
-	json_w_key(&w, "txn_id");
-	json_w_int(&w, p->pay.txn_id);
-	json_w_key(&w, "created_ms");
-	json_w_int(&w, p->pay.created_ms);
-	json_w_obj_end(&w);
+	prov_json_payment(&w, p);
 	if (json_w_finish(&w, &n, &why) != CODEC_OK) {
 		/* provider text that is not UTF-8 would do it: say so
 		 * rather than answer half a document */
@@ -291,6 +304,19 @@ reply_payment(struct evhttp_request *req, int status,
 		return;
 	}
 	net_http_reply(req, status, "application/json", buf, n);
+}
+
+void
+prov_reply_payment(struct evhttp_request *req, int status,
+                   const struct store_prov *p)
+{
+	reply_payment(req, status, p);
+}
+
+const struct prov_drv *
+prov_driver(const struct net_prov *np, const char *name)
+{
+	return drv_find(np, name);
 }
 
 
@@ -316,17 +342,18 @@ update_call(struct store *st, struct dbq_job *job)
 
 /*
  * The storage half of creating a collection (worker thread): checks the
- * provider's clearing account, then writes p (with its POS link when
- * link != NULL).  STORE_OK: created; STORE_CONFLICT: p.ref exists, p
- * is the stored payment; *err_code set (and STORE_OK) when the clearing
- * account is missing or wrong.
+ * provider's clearing account, sets the fee (§13), then writes p (with
+ * its POS link when link != NULL).  STORE_OK: created; STORE_CONFLICT:
+ * p.ref exists, p is the stored payment; *err_code set (and STORE_OK)
+ * with the HTTP *status and *err_msg when the clearing account is
+ * missing or wrong or the fee refuses it: nothing written.
  */
 enum store_rc
-net_prov_collect_store(struct store *st, struct store_prov *p,
-                       const char *clearing_code,
+net_prov_collect_store(const struct net_prov *np, struct store *st,
+                       struct store_prov *p, const char *clearing_code,
                        const struct ledger_account *target,
-                       const struct store_pos_link *link,
-                       const char **err_code)
+                       const struct store_pos_link *link, int *status,
+                       const char **err_code, const char **err_msg)
 {
 	struct ledger_account clearing;
 	enum store_rc rc;
@@ -337,13 +364,19 @@ net_prov_collect_store(struct store *st, struct store_prov *p,
 	    (rc == STORE_OK &&
 	     (clearing.type != LEDGER_ACCT_PROVIDER_CLEARING ||
 	      clearing.currency != p->pay.currency))) {
+		*status = 503;
 		*err_code = "provider_misconfigured";
+		*err_msg = "the provider's clearing account is missing or not "
+		           "a provider_clearing account in this currency";
 		return STORE_OK;
 	}
 	if (rc != STORE_OK)
 		return rc;
 	p->clearing_account_id = clearing.id;
 	p->target_account_id = target->id;
+	if (prov_fee_refused(st, np->cfg, p, target->type, status, err_code,
+	                     err_msg, &rc))
+		return rc; /* docs/payments.md §13 */
 	return link != NULL ? st->ops->pos_pay_create(st, p, link)
 	                    : st->ops->prov_create(st, p);
 }
@@ -356,7 +389,6 @@ create_call(struct store *st, struct dbq_job *job)
 	struct ledger_account target;
 	uint8_t want[32];
 	enum store_rc rc;
-	const char *err;
 
 	rc = st->ops->account_by_code(st, o->c.account, &target);
 	if (rc == STORE_NOT_FOUND) {
@@ -378,15 +410,12 @@ create_call(struct store *st, struct dbq_job *job)
 		return STORE_OK;
 	}
 	memcpy(want, o->p.req_hash, sizeof want);
-	rc = net_prov_collect_store(st, &o->p, o->drv->clearing_account(cfg),
-	                            &target, NULL, &err);
-	if (rc == STORE_OK && err != NULL) {
-		o->status = 503;
-		o->err_code = err;
-		o->err_msg = "the provider's clearing account is missing or "
-		             "not a provider_clearing account in this currency";
+	rc = net_prov_collect_store(o->np, st, &o->p,
+	                            o->drv->clearing_account(cfg), &target,
+	                            NULL, &o->status, &o->err_code,
+	                            &o->err_msg);
+	if (rc == STORE_OK && o->err_code != NULL)
 		return STORE_OK;
-	}
 	if (rc == STORE_CONFLICT) {
 		/* the key was used: the same request gets the first answer,
 		 * another one is refused */
@@ -670,34 +699,25 @@ disb_accounts_call(struct store *st, struct dbq_job *job)
 		             "agent_float account in the payment's currency";
 		return STORE_OK;
 	}
-	rc = net_prov_disburse_accounts(st, &o->p, o->clearing, o->hold,
-	                                &src, &o->err_code);
-	if (rc == STORE_OK && o->err_code != NULL) {
-		bool floor = strcmp(o->err_code, "account_without_floor") == 0;
-
-		/* without a floor nothing bounds what may be paid out */
-		o->status = floor ? 422 : 503;
-		o->err_msg = floor ? "the source account has no floor"
-		                   : "the provider's clearing account "
-		                     "(provider_clearing) or holding account "
-		                     "(suspense) is missing or not in this "
-		                     "currency";
-	}
-	return rc;
+	return net_prov_disburse_accounts(o->np, st, &o->p, o->clearing,
+	                                  o->hold, &src, &o->status,
+	                                  &o->err_code, &o->err_msg);
 }
 
 /*
  * The accounts of a disbursement from src (worker thread): the
  * provider's clearing (clearing_code) and holding (hold_code) accounts
- * in the payment's currency, and a floor on src.  Fills p's account ids;
- * STORE_OK with *err_code provider_misconfigured or
- * account_without_floor (nothing to do), or NULL.
+ * in the payment's currency, a floor on src, the fee (§13).  Fills p's
+ * account ids; STORE_OK with *err_code (provider_misconfigured,
+ * account_without_floor, a fee refusal), the HTTP *status and *err_msg
+ * (nothing to do), or NULL.
  */
 enum store_rc
-net_prov_disburse_accounts(struct store *st, struct store_prov *p,
-                           const char *clearing_code, const char *hold_code,
-                           const struct ledger_account *src,
-                           const char **err_code)
+net_prov_disburse_accounts(const struct net_prov *np, struct store *st,
+                           struct store_prov *p, const char *clearing_code,
+                           const char *hold_code,
+                           const struct ledger_account *src, int *status,
+                           const char **err_code, const char **err_msg)
 {
 	struct ledger_account hold, clearing;
 	uint16_t cur = p->pay.currency;
@@ -712,19 +732,29 @@ net_prov_disburse_accounts(struct store *st, struct store_prov *p,
 	     (clearing.type != LEDGER_ACCT_PROVIDER_CLEARING ||
 	      clearing.currency != cur || hold.type != LEDGER_ACCT_SUSPENSE ||
 	      hold.currency != cur))) {
+		*status = 503;
 		*err_code = "provider_misconfigured";
+		*err_msg = "the provider's clearing account (provider_clearing) "
+		           "or holding account (suspense) is missing or not in "
+		           "this currency";
 		return STORE_OK;
 	}
 	if (rc != STORE_OK)
 		return rc;
 	if (!src->has_floor) {
+		/* without a floor nothing bounds what may be paid out */
+		*status = 422;
 		*err_code = "account_without_floor";
+		*err_msg = "the source account has no floor";
 		return STORE_OK;
 	}
 	p->target_account_id = src->id;
 	p->clearing_account_id = clearing.id;
 	p->hold_account_id = hold.id;
-	return STORE_OK;
+	/* the fee, held with the amount (docs/payments.md §13) */
+	prov_fee_refused(st, np->cfg, p, src->type, status, err_code, err_msg,
+	                 &rc);
+	return rc;
 }
 
 static void
@@ -1809,6 +1839,7 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 	}
 	if (strcmp(path, "/v1/collections") != 0 &&
 	    strcmp(path, "/v1/disbursements") != 0 &&
+	    strcmp(path, "/v1/payments") != 0 &&
 	    strncmp(path, "/v1/payments/", 13) != 0)
 		return false;
 	if (!is_admin) {
@@ -1816,7 +1847,9 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 		               "missing or wrong admin API key");
 		return true;
 	}
-	if (path[4] == 'c')
+	if (net_recon_http(np, req, path))
+		; /* reconciliation: list, resolve, requery (net_recon.c) */
+	else if (path[4] == 'c')
 		handle_collection(np, req);
 	else if (path[4] == 'd')
 		handle_disbursement(np, req);

@@ -67,13 +67,16 @@ const char *net_prov_collect_prep(struct net_prov *np,
                                   const char *ref, int64_t now_ms,
                                   struct store_prov *p, char *clearing,
                                   size_t cap, const char **msg);
-/* Worker thread.  STORE_OK created (or *err_code, nothing written);
- * STORE_CONFLICT: p->pay.ref exists and p is the stored payment. */
-enum store_rc net_prov_collect_store(struct store *st, struct store_prov *p,
+/* Worker thread.  STORE_OK created (or *err_code with the HTTP *status
+ * and *err_msg: nothing written); STORE_CONFLICT: p->pay.ref exists and
+ * p is the stored payment.  The fee of docs/payments.md §13 is set. */
+enum store_rc net_prov_collect_store(const struct net_prov *np,
+                                     struct store *st, struct store_prov *p,
                                      const char *clearing_code,
                                      const struct ledger_account *target,
                                      const struct store_pos_link *link,
-                                     const char **err_code);
+                                     int *status, const char **err_code,
+                                     const char **err_msg);
 /* Disbursements: as net_prov_collect_prep (codes of the API's POST
  * /v1/disbursements: provider_unknown, disbursement_disabled, ...),
  * with the holding account's code too (clearing and hold [cap]). */
@@ -85,12 +88,14 @@ const char *net_prov_disburse_prep(struct net_prov *np,
 /* Worker thread: the clearing and holding accounts and src's floor
  * checked, p's account ids filled; nothing written (the hold request,
  * svc_prov_hold_req, creates the payment with its money held). */
-enum store_rc net_prov_disburse_accounts(struct store *st,
+enum store_rc net_prov_disburse_accounts(const struct net_prov *np,
+                                         struct store *st,
                                          struct store_prov *p,
                                          const char *clearing_code,
                                          const char *hold_code,
                                          const struct ledger_account *src,
-                                         const char **err_code);
+                                         int *status, const char **err_code,
+                                         const char **err_msg);
 
 /* ---- bill payments in-process (net_bill.c) ---- */
 struct svc_bill_validate;
@@ -113,8 +118,8 @@ const char *net_bill_prep(struct net_prov *np, const struct svc_bill_pay *b,
 enum store_rc net_bill_store(const struct net_prov *np, struct store *st,
                              struct store_prov *p,
                              const struct ledger_account *src,
-                             const struct store_pos_link *link,
-                             const char **err_code);
+                             const struct store_pos_link *link, int *status,
+                             const char **err_code, const char **err_msg);
 
 /* Runs the janitor now (a payment was created). */
 void net_prov_kick(struct net_prov *np);

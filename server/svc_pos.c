@@ -1038,9 +1038,9 @@ collect_call(struct store *st, struct dbq_job *job)
 		op->is_float_wrong = true;
 		return STORE_OK;
 	}
-	op->pay_rc = op->svc->pay->collect_store(st, op->prov, op->clearing,
-	                                         &fl, &op->link,
-	                                         &op->pay_err);
+	op->pay_rc = op->svc->pay->collect_store(op->svc->pay->arg, st,
+	                                         op->prov, op->clearing, &fl,
+	                                         &op->link, &op->pay_err);
 	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
 		return STORE_OK;
 	return op->pay_rc;
@@ -1102,8 +1102,9 @@ cash_in_call(struct store *st, struct dbq_job *job)
 		return STORE_OK;
 	}
 	op->pay_rc = STORE_OK;
-	return op->svc->pay->disb_accounts(st, op->prov, op->clearing,
-	                                   op->hold, &fl, &op->pay_err);
+	return op->svc->pay->disb_accounts(op->svc->pay->arg, st, op->prov,
+	                                   op->clearing, op->hold, &fl,
+	                                   &op->pay_err);
 }
 
 static enum store_rc
@@ -1131,14 +1132,21 @@ cash_in_hold(struct svc_pos_session *ss, struct svc_pos_op *op,
              struct svc_pos_out *out)
 {
 	struct ledger_req *r = &op->job.req;
+	size_t i = 0;
 
 	op->prov->pos = op->link;
 	svc_prov_hold_req(op->prov, r);
+	/* after the subjects the hold has (the customer's MSISDN) */
+	while (i < LEDGER_SUBJECTS_MAX && r->subjects[i].kind != 0)
+		i++;
+	if (i + 2 > LEDGER_SUBJECTS_MAX)
+		abort(); /* the hold uses at most one: a bug */
 	r->limit_amount = op->prov->pay.amount_minor;
-	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
-	strlcpy_s(r->subjects[0].id, ss->terminal_id, sizeof r->subjects[0].id);
-	r->subjects[1].kind = LEDGER_SUBJ_AGENT;
-	strlcpy_s(r->subjects[1].id, ss->agent_code, sizeof r->subjects[1].id);
+	r->subjects[i].kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s(r->subjects[i].id, ss->terminal_id, sizeof r->subjects[i].id);
+	r->subjects[i + 1].kind = LEDGER_SUBJ_AGENT;
+	strlcpy_s(r->subjects[i + 1].id, ss->agent_code,
+	          sizeof r->subjects[i + 1].id);
 	op->kind = SVC_POS_OP_CASH_IN_HOLD;
 	op->job.call = NULL;
 	out->post = op;

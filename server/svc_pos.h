@@ -65,7 +65,8 @@ struct svc_pos_pay {
 	                            struct store_prov *p, char *clearing,
 	                            size_t cap, const char **msg);
 	/* storage worker: net_prov_collect_store */
-	enum store_rc (*collect_store)(struct store *st, struct store_prov *p,
+	enum store_rc (*collect_store)(void *arg, struct store *st,
+	                               struct store_prov *p,
 	                               const char *clearing_code,
 	                               const struct ledger_account *target,
 	                               const struct store_pos_link *link,
@@ -78,7 +79,8 @@ struct svc_pos_pay {
 	                         const char *ref, int64_t now_ms,
 	                         struct store_prov *p, char *clearing,
 	                         char *hold, size_t cap, const char **msg);
-	enum store_rc (*disb_accounts)(struct store *st, struct store_prov *p,
+	enum store_rc (*disb_accounts)(void *arg, struct store *st,
+	                               struct store_prov *p,
 	                               const char *clearing_code,
 	                               const char *hold_code,
 	                               const struct ledger_account *src,

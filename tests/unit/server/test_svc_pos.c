@@ -567,10 +567,11 @@ fake_prep(void *arg, const struct svc_collection *c, const char *ref,
 
 /* The first payment is created; every later one is a repeat of it. */
 static enum store_rc
-fake_store(struct store *st, struct store_prov *p, const char *clearing,
-           const struct ledger_account *target,
+fake_store(void *arg, struct store *st, struct store_prov *p,
+           const char *clearing, const struct ledger_account *target,
            const struct store_pos_link *link, const char **err)
 {
+	(void)arg;
 	(void)st;
 	*err = NULL;
 	CHECK_EQ_STR(clearing, "clearing:mpesa");
@@ -1007,10 +1008,11 @@ fake_disb_prep(void *arg, const struct svc_collection *c, const char *ref,
 }
 
 static enum store_rc
-fake_disb_accounts(struct store *st, struct store_prov *p,
+fake_disb_accounts(void *arg, struct store *st, struct store_prov *p,
                    const char *clearing, const char *hold,
                    const struct ledger_account *src, const char **err)
 {
+	(void)arg;
 	(void)st;
 	CHECK_EQ_STR(clearing, "clearing:mpesa");
 	CHECK_EQ_STR(hold, "hold:mpesa");
@@ -1092,8 +1094,9 @@ test_cash_in(void)
 	CHECK_EQ_INT(op->job.req.legs[0].amount_minor, -500);
 	CHECK_EQ_INT(op->job.req.legs[1].account_id, 4);
 	CHECK_EQ_INT(op->job.req.limit_amount, 500);
-	CHECK_EQ_INT(op->job.req.subjects[0].kind, LEDGER_SUBJ_TERMINAL);
-	CHECK_EQ_INT(op->job.req.subjects[1].kind, LEDGER_SUBJ_AGENT);
+	CHECK_EQ_INT(op->job.req.subjects[0].kind, LEDGER_SUBJ_MSISDN);
+	CHECK_EQ_INT(op->job.req.subjects[1].kind, LEDGER_SUBJ_TERMINAL);
+	CHECK_EQ_INT(op->job.req.subjects[2].kind, LEDGER_SUBJ_AGENT);
 	op->job.res.rc = LEDGER_OK;
 	op->job.res.txn_id = 40;
 	o = done(&ss, op);
