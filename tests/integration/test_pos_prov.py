@@ -339,27 +339,35 @@ def t_pos_collect_redelivery(build):
         t.close()
         t = e.term()
         assert t.wait_push(txn, timeout=2) is None, t.pushed
-        # ... and survives a kill -9: a result pending at the kill
+        t.close()
+        # ... and survives a kill -9: a result pending at the kill (MoMo:
+        # a call whose answer the kill loses is resolved by its status)
+        t = e.term("T2")
         txn2 = os.urandom(16)
-        _, r2 = t.collect(txn2, 3000)
+        _, r2 = t.collect(txn2, 3000, msisdn=MOMO_OK, provider="momo",
+                          currency=EUR)
         assert r2[1] == PENDING, r2
         t.close()
         e.restart()
-        t = e.term()
+        t = e.term("T2")
         res = t.wait_push(txn2, timeout=25)
         assert res is not None and res[1] == APPROVED, res
         # the resend after the restart is a DUPLICATE: one charge
-        _, d = t.collect(txn2, 3000)
+        _, d = t.collect(txn2, 3000, msisdn=MOMO_OK, provider="momo",
+                         currency=EUR)
         assert d[1] == DUPLICATE and d[7] == APPROVED, d
         t.close()
         e.restart()  # not acknowledged: redelivered once more
-        t = e.term()
+        t = e.term("T2")
         res = t.wait_push(txn2, timeout=5)
         assert res is not None and res[1] == APPROVED, res
         t.ack(txn2)
         t.request(STATUS, {1: txn2})  # the ack is processed before it
-        assert e.s.balance("agent:A1:float") == "50.00"
-        assert len(e.charges(OK)) == 2, e.charges(OK)
+        assert e.s.balance("agent:A1:float") == "20.00"
+        assert e.s.balance("agent:A2:float") == "30.00"
+        assert len(e.charges(OK)) == 1, e.charges(OK)
+        assert len([c for c in e.charges(MOMO_OK)
+                    if c["state"] == "succeeded"]) == 1, e.charges(MOMO_OK)
         t.close()
         e.verify()
     finally:
@@ -368,35 +376,37 @@ def t_pos_collect_redelivery(build):
 
 def t_pos_collect_kill_duplicate(build):
     """A COLLECT whose answer is lost in a kill -9 of sokod, resent
-    after the restart: the provider is asked once (the payment row was
-    committed before the answer), the result arrives."""
+    after the restart: the provider is asked at most once (the payment
+    row was committed before the answer), the result arrives.  MoMo: a
+    kill between the claim and the recorded answer leaves an answer lost
+    that its status API resolves (an M-Pesa push there would end
+    unknown, for reconciliation: docs/payments.md §1)."""
     e = Env(build)
     try:
-        t = e.term()
+        t = e.term("T2")
         txn = os.urandom(16)
         t.req += 1
-        t.send_raw(frame(COLLECT, t.req, t.tx, {1: txn, 2: 4000, 3: KES,
-                                                4: OK, 5: "mpesa"}, t.ks))
+        t.send_raw(frame(COLLECT, t.req, t.tx,
+                         {1: txn, 2: 4000, 3: EUR, 4: MOMO_OK, 5: "momo"},
+                         t.ks))
         t.tx += 1
         time.sleep(0.05)
         e.restart()  # the answer may or may not have left
         t.close()
         for _ in range(3):  # resent (same txn id) after the restart
-            t = e.term()
-            _, r = t.collect(txn, 4000)
+            t = e.term("T2")
+            _, r = t.collect(txn, 4000, msisdn=MOMO_OK, provider="momo",
+                             currency=EUR)
             assert r[1] in (PENDING, DUPLICATE), r
             t.close()
-        t = e.term()
+        t = e.term("T2")
         res = t.wait_push(txn, timeout=25)
-        if res is None:  # the kill may have come before the commit
-            _, r = t.collect(txn, 4000)
-            res = t.wait_push(txn, timeout=25)
         assert res is not None and res[1] == APPROVED, res
         t.ack(txn)
         t.request(STATUS, {1: txn})
-        ch = e.charges(OK)
-        assert len(ch) == 1, ch
-        assert e.s.balance("agent:A1:float") == "40.00"
+        ch = [c for c in e.charges(MOMO_OK) if c["state"] == "succeeded"]
+        assert len(ch) == 1, e.charges(MOMO_OK)
+        assert e.s.balance("agent:A2:float") == "40.00"
         t.close()
         e.verify()
     finally:
