@@ -775,10 +775,12 @@ out:
 		dbq_stop(d.dbq);
 		dbq_complete(d.dbq);
 	}
-	net_pos_free(d.pos); /* no job points at a connection any more */
 	/* calls still in flight end as lost: they are queried after the
-	 * restart (the claim was durable); dbq refuses their writes now */
+	 * restart (the claim was durable); dbq refuses their writes now.
+	 * Before net_pos_free: a POS BILL_VALIDATE call ending here is
+	 * answered to its connection, which must still exist */
 	net_prov_free(d.prov);
+	net_pos_free(d.pos); /* no job points at a connection any more */
 	if (d.http != NULL)
 		evhttp_free(d.http);
 	dbq_free(d.dbq);
