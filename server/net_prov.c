@@ -259,7 +259,12 @@ reply_payment(struct evhttp_request *req, int status,
 	json_w_key(&w, "kind");
 	json_w_cstr(&w, p->kind == STORE_PROV_COLLECT  ? "collection"
 	                : p->kind == STORE_PROV_BILL ? "bill"
+	                : p->reverses_id != 0        ? "reversal"
 	                                             : "disbursement");
+	if (p->reverses_id != 0) {
+		json_w_key(&w, "reverses");
+		json_w_cstr(&w, p->reverses_ref);
+	}
 	json_w_key(&w, "provider");
 	json_w_cstr(&w, p->provider);
 	json_w_key(&w, "amount");
@@ -670,6 +675,8 @@ disb_accounts_done(struct dbq_job *job)
 		net_http_error(o->req, 503, "retry_later",
 		               "storage unavailable; retry with the same "
 		               "Idempotency-Key");
+	} else if (o->err_code != NULL) {
+		net_http_error(o->req, o->status, o->err_code, o->err_msg);
 	} else if (o->status == 409) {
 		net_http_error(o->req, 409, "idempotency_key_mismatch",
 		               "this Idempotency-Key was used for another "
@@ -678,8 +685,6 @@ disb_accounts_done(struct dbq_job *job)
 		evhttp_add_header(evhttp_request_get_output_headers(o->req),
 		                  "Idempotent-Replayed", "true");
 		reply_payment(o->req, 200, &o->p);
-	} else if (o->err_code != NULL) {
-		net_http_error(o->req, o->status, o->err_code, o->err_msg);
 	} else {
 		/* the money is held exactly when the payment exists: one
 		 * ledger request carries both (svc_prov_hold_req) */
@@ -777,6 +782,178 @@ fail:
 	pop_free(o);
 }
 
+/* ----------------------------------------- POST payments/{ref}/reversal */
+
+#define REV_PREFIX "rev:"
+
+static void
+rev_refuse(struct pop *o, int status, const char *code, const char *msg)
+{
+	o->status = status;
+	o->err_code = code;
+	o->err_msg = msg;
+}
+
+/*
+ * The collection to reverse, the accounts, and whether its reversal
+ * exists already (docs/payments.md §M-Pesa reversal).  o->pref holds the
+ * collection's ref; o->p is the reversal being built (ref, hash, client
+ * reference, times).
+ */
+static enum store_rc
+rev_accounts_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	const struct config *cfg = o->np->cfg;
+	struct store_prov orig, old;
+	struct ledger_account src, hold, clearing;
+	enum store_rc rc;
+
+	rc = st->ops->prov_get(st, o->p.pay.ref, NULL, NULL, NULL, &old);
+	if (rc == STORE_OK) {
+		/* one reversal per collection: a repeat of the same key is
+		 * answered from the row, another key is refused */
+		if (util_ct_memcmp(old.req_hash, o->p.req_hash,
+		                   sizeof old.req_hash) == 0) {
+			o->status = 200;
+		} else {
+			rev_refuse(o, 409, "reversal_exists",
+			           "this payment has a reversal already (GET "
+			           "/v1/payments/rev:<ref>)");
+		}
+		o->p = old;
+		return STORE_OK;
+	}
+	if (rc != STORE_NOT_FOUND)
+		return rc;
+	rc = st->ops->prov_get(st, o->pref, NULL, NULL, NULL, &orig);
+	if (rc == STORE_NOT_FOUND) {
+		rev_refuse(o, 404, "payment_unknown",
+		           "no payment with this reference");
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (orig.kind != STORE_PROV_COLLECT ||
+	    strcmp(orig.provider, o->drv->name) != 0) {
+		rev_refuse(o, 422, "reversal_unsupported",
+		           "only M-Pesa collections can be reversed");
+		return STORE_OK;
+	}
+	if (orig.pay.state != PAY_SUCCEEDED || orig.receipt[0] == '\0') {
+		rev_refuse(o, 409, "payment_not_reversible",
+		           "only a succeeded payment with an M-Pesa receipt "
+		           "can be reversed");
+		return STORE_OK;
+	}
+	if ((rc = st->ops->account_by_id(st, orig.target_account_id,
+	                                 &src)) != STORE_OK)
+		return rc;
+	if ((rc = st->ops->account_by_code(st, o->drv->clearing_account(cfg),
+	                                   &clearing)) == STORE_OK)
+		rc = st->ops->account_by_code(st, o->drv->hold_account(cfg),
+		                              &hold);
+	if (rc == STORE_NOT_FOUND ||
+	    (rc == STORE_OK && (clearing.id != orig.clearing_account_id ||
+	                        hold.type != LEDGER_ACCT_SUSPENSE ||
+	                        hold.currency != orig.pay.currency))) {
+		rev_refuse(o, 503, "provider_misconfigured",
+		           "the provider's holding account (suspense) is "
+		           "missing or not in this currency, or its clearing "
+		           "account is not the collection's");
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (!src.has_floor && src.balance_minor < orig.pay.amount_minor) {
+		/* with a floor the ledger refuses the hold atomically; an
+		 * account without one is checked here, at creation */
+		rev_refuse(o, 422, "insufficient_funds",
+		           "the merchant account cannot cover the reversal; "
+		           "nothing was created");
+		return STORE_OK;
+	}
+	o->p.pay.currency = orig.pay.currency;
+	o->p.pay.amount_minor = orig.pay.amount_minor;
+	strlcpy_s(o->p.msisdn, orig.msisdn, sizeof o->p.msisdn);
+	o->p.target_account_id = src.id;
+	o->p.clearing_account_id = clearing.id;
+	o->p.hold_account_id = hold.id;
+	o->p.reverses_id = orig.pay.id;
+	strlcpy_s(o->p.reverses_ref, orig.pay.ref, sizeof o->p.reverses_ref);
+	strlcpy_s(o->p.reverses_receipt, orig.receipt,
+	          sizeof o->p.reverses_receipt);
+	return STORE_OK;
+}
+
+/*
+ * POST /v1/payments/{ref}/reversal (admin, Idempotency-Key, no body):
+ * gives a succeeded M-Pesa collection back to the customer.  The
+ * reversal is a payment of its own, "rev:<ref>", created with the
+ * amount held from the merchant (disb_accounts_done → hold request),
+ * then sent by the janitor like a disbursement.
+ */
+static void
+handle_reversal(struct net_prov *np, struct evhttp_request *req,
+                const char *ref)
+{
+	const char *key = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "Idempotency-Key");
+	struct svc_error e;
+	struct pop *o;
+	char canon[256];
+	int64_t now = util_now_ms();
+	size_t i;
+	int n;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if (svc_admin_check_key(key, &e) != 0) {
+		net_http_error(req, e.status, e.code, e.message);
+		return;
+	}
+	if (ref[0] == '\0' ||
+	    strlen(ref) > PAYMENT_REF_MAX - (sizeof REV_PREFIX - 1)) {
+		net_http_error(req, 404, "payment_unknown",
+		               "no payment with this reference");
+		return;
+	}
+	for (i = 0; i < N_DRIVERS; i++)
+		if (drivers[i] == &prov_drv_mpesa)
+			break;
+	if (i == N_DRIVERS || !np->on[i] ||
+	    drivers[i]->can_disburse == NULL ||
+	    !drivers[i]->can_disburse(np)) {
+		net_http_error(req, 503, "reversal_disabled",
+		               "M-Pesa reversals need the initiator (as B2C)");
+		return;
+	}
+	o = pop_new(np, POP_CREATE, req);
+	o->drv = drivers[i];
+	strlcpy_s(o->pref, ref, sizeof o->pref);
+	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, REV_PREFIX "%s", ref);
+	o->p.pay.created_ms = now;
+	o->p.kind = STORE_PROV_DISBURSE;
+	strlcpy_s(o->p.provider, o->drv->name, sizeof o->p.provider);
+	if (o->drv->client_ref(o) != 0) {
+		net_http_error(req, 503, "retry_later", "no randomness");
+		pop_free(o);
+		return;
+	}
+	o->p.call_state = STORE_CALL_TO_SEND;
+	o->p.next_at_ms = now;
+	o->p.deadline_ms = now + np->pol.deadline_ms;
+	n = snprintf(canon, sizeof canon, "rev|%s|%s", ref, key);
+	sha256_digest(o->p.req_hash, canon, n > 0 ? (size_t)n : 0);
+	if (post_call(o, rev_accounts_call, disb_accounts_done) == 0)
+		return;
+	net_http_error(req, 503, "busy",
+	               "the server is at capacity; retry later");
+	pop_free(o);
+}
+
 /* ------------------------------------------------------ GET payments */
 
 static enum store_rc
@@ -810,6 +987,34 @@ handle_payment(struct net_prov *np, struct evhttp_request *req,
 	struct pop *o;
 	char *dec;
 
+	{
+		static const char sfx[] = "/reversal";
+		size_t len = strlen(ref);
+
+		if (len > sizeof sfx - 1 &&
+		    strcmp(ref + len - (sizeof sfx - 1), sfx) == 0) {
+			char r[PAYMENT_REF_MAX + 1];
+
+			if (len - (sizeof sfx - 1) >= sizeof r) {
+				net_http_error(req, 404, "payment_unknown",
+				               "no payment with this "
+				               "reference");
+				return;
+			}
+			memcpy(r, ref, len - (sizeof sfx - 1));
+			r[len - (sizeof sfx - 1)] = '\0';
+			dec = evhttp_uridecode(r, 0, NULL);
+			if (dec == NULL) {
+				net_http_error(req, 404, "payment_unknown",
+				               "no payment with this "
+				               "reference");
+				return;
+			}
+			handle_reversal(np, req, dec);
+			free(dec);
+			return;
+		}
+	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		net_http_error(req, 405, "method_not_allowed", "use GET");
 		return;

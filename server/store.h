@@ -255,6 +255,13 @@ struct store_prov {
 	 * clearing_account_id is the holding account and
 	 * target_account_id the biller payable. */
 	struct store_bill bill;
+	/* an M-Pesa reversal (kind STORE_PROV_DISBURSE, docs/payments.md
+	 * §M-Pesa reversal): the collection it reverses (written by
+	 * prov_create), its ref and receipt (read back by prov_get and
+	 * prov_due); 0 and "" otherwise */
+	int64_t reverses_id;
+	char reverses_ref[PAYMENT_REF_MAX + 1];
+	char reverses_receipt[STORE_PREF_MAX + 1];
 };
 
 /*

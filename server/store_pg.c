@@ -117,9 +117,14 @@ enum pg_stmt_id {
 	"v.result_desc, v.receipt, encode(v.req_hash, 'hex'), "               \
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
-	"b.customer_name"
-/* bill_payments of a kind 3 payment (NULLs otherwise) */
-#define BILL_JOIN "LEFT JOIN bill_payments b ON b.payment_id = p.id "
+	"b.customer_name, COALESCE(v.reverses_payment_id, 0), rp.ref, "     \
+	"rv.receipt"
+/* bill_payments of a kind 3 payment, the collection a reversal reverses
+ * (NULLs otherwise) */
+#define BILL_JOIN                                                            \
+	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
+	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
+	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id "
 #define PROV_FROM                                                            \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	BILL_JOIN
@@ -259,9 +264,10 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"INSERT INTO prov_payments (payment_id, kind, provider, msisdn, "
 		"clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash, hold_account_id) SELECT id, $5, $6, $7, "
-		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
-		"NULLIF($18::bigint, 0) FROM p "
+		"deadline_ms, req_hash, hold_account_id, reverses_payment_id) "
+		"SELECT id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+		"$16, decode($17, 'hex'), NULLIF($18::bigint, 0), "
+		"NULLIF($20::bigint, 0) FROM p "
 		"RETURNING payment_id",
 	/* a bill: P_PROV_CREATE plus its bill_payments row, one statement */
 	[P_BILL_CREATE] =
@@ -1940,6 +1946,11 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	          sizeof o->bill.customer);
 	strlcpy_s(o->bill.customer_name, PQgetvalue(r, row, 29),
 	          sizeof o->bill.customer_name);
+	o->reverses_id = col_i64(r, row, 30);
+	strlcpy_s(o->reverses_ref, PQgetvalue(r, row, 31),
+	          sizeof o->reverses_ref);
+	strlcpy_s(o->reverses_receipt, PQgetvalue(r, row, 32),
+	          sizeof o->reverses_receipt);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 
@@ -2017,13 +2028,15 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 	vals[16] = hex;
 	vals[17] = fmt_i64(b[11], p->hold_account_id);
 	vals[18] = fmt_i64(b[12], p->pay.txn_id);
-	vals[19] = fmt_i64(b[13], p->bill.source_account_id);
+	/* $20: the bill's source, or (not a bill) the reversed payment */
+	vals[19] = fmt_i64(b[13], is_bill ? p->bill.source_account_id
+	                                  : p->reverses_id);
 	vals[20] = p->bill.biller_code;
 	vals[21] = p->bill.item_code;
 	vals[22] = p->bill.customer;
 	vals[23] = p->bill.customer_name;
 	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE,
-	            is_bill ? 24 : 19, vals, PGRES_TUPLES_OK, &r,
+	            is_bill ? 24 : 20, vals, PGRES_TUPLES_OK, &r,
 	            "create prov_payment");
 	if (rc == STORE_OK) {
 		p->pay.id = col_i64(r, 0, 0);

@@ -81,9 +81,12 @@ enum stmt_id {
 	"v.result_desc, v.receipt, v.req_hash, "                             \
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
-	"b.customer_name "                                                   \
+	"b.customer_name, COALESCE(v.reverses_payment_id, 0), rp.ref, "     \
+	"rv.receipt "                                                        \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
-	"LEFT JOIN bill_payments b ON b.payment_id = p.id "
+	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
+	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
+	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id "
 
 #define SQ_AGENT_COLS                                                        \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
@@ -194,9 +197,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "provider, msisdn, clearing_account_id, "
 	                  "target_account_id, client_ref, provider_ref, "
 	                  "call_state, send_attempts, checks, next_at_ms, "
-	                  "deadline_ms, req_hash, hold_account_id) VALUES (?1, "
-	                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	                  "?14, NULLIF(?15, 0))",
+	                  "deadline_ms, req_hash, hold_account_id, "
+	                  "reverses_payment_id) VALUES (?1, ?2, ?3, ?4, ?5, "
+	                  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	                  "NULLIF(?15, 0), NULLIF(?16, 0))",
 	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1663,6 +1667,10 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	strlcpy_s(o->bill.customer, col_str(q, 28), sizeof o->bill.customer);
 	strlcpy_s(o->bill.customer_name, col_str(q, 29),
 	          sizeof o->bill.customer_name);
+	o->reverses_id = sqlite3_column_int64(q, 30);
+	strlcpy_s(o->reverses_ref, col_str(q, 31), sizeof o->reverses_ref);
+	strlcpy_s(o->reverses_receipt, col_str(q, 32),
+	          sizeof o->reverses_receipt);
 }
 
 static enum store_rc
@@ -1735,6 +1743,7 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	sqlite3_bind_blob(q, 14, p->req_hash, sizeof p->req_hash,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int64(q, 15, p->hold_account_id);
+	sqlite3_bind_int64(q, 16, p->reverses_id);
 	if ((rc = run(s, q, "create prov_payment")) != STORE_OK ||
 	    p->kind != STORE_PROV_BILL)
 		return rc;
