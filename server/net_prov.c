@@ -193,6 +193,7 @@ pop_free(struct pop *o)
 		return;
 	o->np->inflight--;
 	free(o->rows);
+	sha256_wipe(o->secret, sizeof o->secret);
 	free(o);
 }
 
@@ -226,6 +227,18 @@ own_strings(struct pop *o)
 		strlcpy_s(o->receipt, u->receipt, sizeof o->receipt);
 		u->receipt = o->receipt;
 	}
+	if (u->next_step != NULL && u->next_step != o->next_step) {
+		strlcpy_s(o->next_step, u->next_step, sizeof o->next_step);
+		u->next_step = o->next_step;
+	}
+	if (u->next_text != NULL && u->next_text != o->next_text) {
+		strlcpy_s(o->next_text, u->next_text, sizeof o->next_text);
+		u->next_text = o->next_text;
+	}
+	if (u->next_url != NULL && u->next_url != o->next_url) {
+		strlcpy_s(o->next_url, u->next_url, sizeof o->next_url);
+		u->next_url = o->next_url;
+	}
 }
 
 static const char *
@@ -243,10 +256,12 @@ reply_payment(struct evhttp_request *req, int status,
               const struct store_prov *p)
 {
 	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
-	char amount[48] = "", buf[2048];
+	char amount[48] = "", buf[3072];
 	struct json_w w;
 	const char *why = NULL;
 	size_t n = 0;
+	/* the customer's next step matters while the payment is open */
+	bool open = p->pay.state == PAY_CREATED || p->pay.state == PAY_PENDING;
 
 	if (cur != NULL)
 		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
@@ -279,6 +294,12 @@ reply_payment(struct evhttp_request *req, int status,
 	json_w_cstr(&w, p->receipt);
 	json_w_key(&w, "result_code");
 	json_w_cstr(&w, p->result_code);
+	json_w_key(&w, "next_step");
+	json_w_cstr(&w, open ? p->next_step : "");
+	json_w_key(&w, "display_text");
+	json_w_cstr(&w, open ? p->next_text : "");
+	json_w_key(&w, "payment_url");
+	json_w_cstr(&w, open ? p->next_url : "");
 	json_w_key(&w, "call");
 	json_w_cstr(&w, call_state_name(p->call_state));
 	json_w_key(&w, "txn_id");
@@ -954,6 +975,162 @@ handle_reversal(struct net_prov *np, struct evhttp_request *req,
 	pop_free(o);
 }
 
+/* ------------------------------------- POST payments/{ref}/otp | pin */
+
+static void get_done(struct dbq_job *job);
+
+/* The payment is read: is it waiting for this answer? Then relay it. */
+static void
+step_get_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	const struct prov_drv *d;
+
+	if (job->call_rc == STORE_NOT_FOUND) {
+		net_http_error(o->req, 404, "payment_unknown",
+		               "no payment with this reference");
+		pop_free(o);
+		return;
+	}
+	if (job->call_rc != STORE_OK) {
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable");
+		pop_free(o);
+		return;
+	}
+	d = drv_find(o->np, o->p.provider);
+	if (d == NULL || d->submit == NULL || !prov_driver_on(o->np, d)) {
+		net_http_error(o->req, 422, "step_unsupported",
+		               "this payment's provider asks for no such step");
+		pop_free(o);
+		return;
+	}
+	if (o->p.pay.state != PAY_PENDING ||
+	    strcmp(o->p.next_step, o->step) != 0) {
+		/* nothing is asked (yet, or any more), or something else */
+		net_http_error(o->req, 409, "step_not_expected",
+		               "the payment is not waiting for this answer "
+		               "(GET /v1/payments/{ref}: next_step)");
+		pop_free(o);
+		return;
+	}
+	o->drv = d;
+	d->submit(o, o->step, o->secret);
+}
+
+static enum store_rc
+step_write_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	return st->ops->prov_update(st, &o->u, util_now_ms());
+}
+
+static void
+step_write_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	/* a change made meanwhile (the janitor) wins: the payment is shown
+	 * as it is; the step is asked again from its next answer */
+	if (job->call_rc != STORE_OK && job->call_rc != STORE_CONFLICT)
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=step_write_failed ref=%s rc=%d", o->p.pay.ref,
+		        (int)job->call_rc);
+	kick(o->np);
+	o->kind = POP_GET;
+	if (post_call(o, get_call, get_done) != 0) {
+		net_http_error(o->req, 503, "busy", "retry later");
+		pop_free(o);
+	}
+}
+
+void
+prov_step_done(struct pop *o, int status, const char *code, const char *msg,
+               const char *step, const char *text, const char *url)
+{
+	sha256_wipe(o->secret, sizeof o->secret);
+	log_msg(LOG_PROV, status == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+	        "event=step_submitted ref=%s step=%s outcome=%s next=%s",
+	        o->p.pay.ref, o->step, status == 0 ? "taken" : code,
+	        step != NULL ? step : "");
+	if (status != 0) {
+		net_http_error(o->req, status, code, msg);
+		pop_free(o);
+		return;
+	}
+	/* the next step, and the status query now: only it decides */
+	memset(&o->u, 0, sizeof o->u);
+	o->u.payment_id = o->p.pay.id;
+	o->u.from_state = o->u.to_state = o->p.pay.state;
+	o->u.expect_call = o->u.call_state = o->p.call_state;
+	o->u.send_attempts = o->p.send_attempts;
+	o->u.checks = o->p.checks;
+	o->u.next_at_ms = util_now_ms();
+	o->u.next_step = step != NULL ? step : "";
+	o->u.next_text = text != NULL ? text : "";
+	o->u.next_url = url != NULL ? url : "";
+	own_strings(o);
+	o->kind = POP_WRITE;
+	if (post_call(o, step_write_call, step_write_done) != 0) {
+		net_http_error(o->req, 503, "busy", "retry later");
+		pop_free(o);
+	}
+}
+
+/*
+ * POST /v1/payments/{ref}/otp {"otp":"123456"} and .../pin {"pin":"1234"}
+ * (admin): the customer's answer to the step the provider asked for
+ * (next_step send_otp / send_pin), relayed to the provider.  No
+ * Idempotency-Key: it moves no money (the status query decides), and a
+ * repeat is safe (docs/payments.md §5).  The value is never logged.
+ */
+static void
+handle_step(struct net_prov *np, struct evhttp_request *req, const char *ref,
+            bool is_otp)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in), v, n = 0, i;
+	const char *field = is_otp ? "otp" : "pin", *why = NULL, *body;
+	struct json_tok toks[16];
+	struct json_doc doc;
+	unsigned char *raw;
+	struct pop *o;
+	bool ok;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	o = pop_new(np, POP_GET, req);
+	o->step = is_otp ? "send_otp" : "send_pin";
+	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
+	raw = evbuffer_pullup(in, (ev_ssize_t)len);
+	body = (const char *)raw;
+	ok = len <= 256 &&
+	     json_parse(&doc, toks, 16, body ? body : "", len, &why) ==
+	             CODEC_OK &&
+	     (v = json_obj_get(&doc, 0, field)) != 0 &&
+	     json_str_unescape(o->secret, sizeof o->secret, &doc, v, &n,
+	                       &why) == CODEC_OK &&
+	     n >= 4 && n <= (is_otp ? 10u : 6u);
+	for (i = 0; ok && i < n; i++)
+		ok = o->secret[i] >= '0' && o->secret[i] <= '9';
+	if (raw != NULL) /* the secret leaves no copy behind */
+		sha256_wipe(raw, len);
+	if (!ok) {
+		net_http_error(req, 400, is_otp ? "otp_invalid" : "pin_invalid",
+		               is_otp ? "body must be {\"otp\":\"<4-10 digits>\"}"
+		                      : "body must be {\"pin\":\"<4-6 digits>\"}");
+		pop_free(o);
+		return;
+	}
+	if (post_call(o, get_call, step_get_done) != 0) {
+		net_http_error(req, 503, "busy", "the server is at capacity");
+		pop_free(o);
+	}
+}
+
 /* ------------------------------------------------------ GET payments */
 
 static enum store_rc
@@ -982,57 +1159,52 @@ get_done(struct dbq_job *job)
 
 static void
 handle_payment(struct net_prov *np, struct evhttp_request *req,
-               const char *ref)
+               const char *path)
 {
+	/* {ref} or {ref}/<action>; a ref may hold a '/' (an
+	 * Idempotency-Key's), so only a known last segment is an action */
+	static const char *const actions[] = {"reversal", "otp", "pin"};
+	const char *slash = strrchr(path, '/');
+	char raw[3 * PAYMENT_REF_MAX + 1]; /* percent-encoded */
+	size_t i, len = strlen(path);
 	struct pop *o;
-	char *dec;
+	char *dec = NULL;
 
-	{
-		static const char sfx[] = "/reversal";
-		size_t len = strlen(ref);
-
-		if (len > sizeof sfx - 1 &&
-		    strcmp(ref + len - (sizeof sfx - 1), sfx) == 0) {
-			char r[PAYMENT_REF_MAX + 1];
-
-			if (len - (sizeof sfx - 1) >= sizeof r) {
-				net_http_error(req, 404, "payment_unknown",
-				               "no payment with this "
-				               "reference");
-				return;
-			}
-			memcpy(r, ref, len - (sizeof sfx - 1));
-			r[len - (sizeof sfx - 1)] = '\0';
-			dec = evhttp_uridecode(r, 0, NULL);
-			if (dec == NULL) {
-				net_http_error(req, 404, "payment_unknown",
-				               "no payment with this "
-				               "reference");
-				return;
-			}
-			handle_reversal(np, req, dec);
-			free(dec);
-			return;
-		}
+	for (i = 0; slash != NULL && i < sizeof actions / sizeof actions[0];
+	     i++)
+		if (strcmp(slash + 1, actions[i]) == 0)
+			break;
+	if (slash != NULL && i < sizeof actions / sizeof actions[0])
+		len = (size_t)(slash - path);
+	else
+		i = SIZE_MAX; /* GET {ref} */
+	if (len > 0 && len < sizeof raw) {
+		memcpy(raw, path, len);
+		raw[len] = '\0';
+		dec = evhttp_uridecode(raw, 0, NULL);
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		net_http_error(req, 405, "method_not_allowed", "use GET");
-		return;
-	}
-	dec = evhttp_uridecode(ref, 0, NULL);
 	if (dec == NULL || dec[0] == '\0' || strlen(dec) > PAYMENT_REF_MAX) {
 		free(dec);
 		net_http_error(req, 404, "payment_unknown",
 		               "no payment with this reference");
 		return;
 	}
-	o = pop_new(np, POP_GET, req);
-	strlcpy_s(o->p.pay.ref, dec, sizeof o->p.pay.ref);
-	free(dec);
-	if (post_call(o, get_call, get_done) != 0) {
-		net_http_error(req, 503, "busy", "the server is at capacity");
-		pop_free(o);
+	if (i == 0) {
+		handle_reversal(np, req, dec);
+	} else if (i != SIZE_MAX) {
+		handle_step(np, req, dec, i == 1);
+	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		net_http_error(req, 405, "method_not_allowed", "use GET");
+	} else {
+		o = pop_new(np, POP_GET, req);
+		strlcpy_s(o->p.pay.ref, dec, sizeof o->p.pay.ref);
+		if (post_call(o, get_call, get_done) != 0) {
+			net_http_error(req, 503, "busy",
+			               "the server is at capacity");
+			pop_free(o);
+		}
 	}
+	free(dec);
 }
 
 /* ----------------------------------------------- answers -> the store */
@@ -1516,6 +1688,8 @@ prov_status_result(struct net_prov *np, const struct prov_drv *drv,
 	o->drv = drv;
 	strlcpy_s(o->pref, client_ref, sizeof o->pref);
 	o->ans = *a;
+	/* a status result says nothing of the customer's next step */
+	o->ans.next_step = o->ans.next_text = o->ans.next_url = NULL;
 	strlcpy_s(o->code, a->code != NULL ? a->code : "", sizeof o->code);
 	strlcpy_s(o->receipt, a->receipt != NULL ? a->receipt : "",
 	          sizeof o->receipt);

@@ -59,6 +59,9 @@ struct pop {
 	char code[STORE_RCODE_MAX + 1];
 	char desc[STORE_RDESC_MAX + 1];
 	char receipt[STORE_PREF_MAX + 1];
+	char next_step[STORE_STEP_MAX + 1];
+	char next_text[STORE_NTEXT_MAX + 1];
+	char next_url[STORE_URL_MAX + 1];
 	/* POP_CREATE */
 	struct svc_collection c;
 	const char *err_code, *err_msg;
@@ -80,6 +83,10 @@ struct pop {
 	/* POP_QUERY from a status result that came by callback (M-Pesa
 	 * Transaction Status): the answer, its strings in code/desc/receipt */
 	struct svc_prov_answer ans;
+	/* POST /v1/payments/{ref}/otp|pin: the customer's answer (a
+	 * secret; wiped when o is freed) */
+	char secret[16];
+	const char *step; /* the step it answers: "send_otp", "send_pin" */
 	/* prov_collect_external / prov_account_check */
 	char fallback[LEDGER_CODE_MAX + 1];
 	const char *reject_body;
@@ -131,6 +138,12 @@ struct prov_drv {
 	/* POST /v1/callbacks/<name>/<rest> */
 	void (*callback)(struct net_prov *np, struct evhttp_request *req,
 	                 const char *rest);
+	/* optional: relays the customer's answer to the step the provider
+	 * asked for (o->p.next_step: "send_otp" answered by an OTP,
+	 * "send_pin" by a PIN) for the payment o->p; value is a secret
+	 * (never logged, wiped by the caller when this returns); ends with
+	 * prov_step_done */
+	void (*submit)(struct pop *o, const char *step, const char *value);
 };
 
 extern const struct prov_drv prov_drv_mpesa;
@@ -159,6 +172,17 @@ void prov_busy_inc(struct net_prov *np, int delta);
 /* POST /v1/bills, /v1/bills/validate, GET /v1/bills/{ref} (admin). */
 void net_bill_http(struct net_prov *np, struct evhttp_request *req,
                    const char *path);
+
+/*
+ * The provider's answer to a submitted step (drv->submit).  status 0:
+ * taken; the next step it asks for (step, text, url; "" none) is written
+ * and the payment made due now (the status query decides, as always),
+ * and the API answers 200 with the payment.  Else the API answers
+ * status/code/msg and nothing changes.  o freed.
+ */
+void prov_step_done(struct pop *o, int status, const char *code,
+                    const char *msg, const char *step, const char *text,
+                    const char *url);
 
 /* The answer to o's call: decided by svc_prov, written, o freed. */
 void prov_answer(struct pop *o, const struct svc_prov_answer *a);

@@ -197,7 +197,8 @@ init_done(void *arg, const struct ncurl_result *r)
 		if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
 		               &why) == CODEC_OK &&
 		    orange_init_resp_parse(ir, &doc, &e) == PROV_OK &&
-		    strlen(ir->pay_token) <= STORE_PREF_MAX) {
+		    strlen(ir->pay_token) <= STORE_PREF_MAX &&
+		    strlen(ir->payment_url) <= STORE_URL_MAX) {
 			a.v = SVC_PROV_ACCEPTED;
 			strlcpy_s(o->pref, ir->pay_token, sizeof o->pref);
 			a.provider_ref = o->pref;
@@ -205,6 +206,12 @@ init_done(void *arg, const struct ncurl_result *r)
 			/* the notification's proof, for prov_callback_secret */
 			strlcpy_s(o->desc, ir->notif_token, sizeof o->desc);
 			a.desc = o->desc;
+			/* where the customer pays: stored, shown by the API
+			 * (GET /v1/payments/{ref}) while the payment is open */
+			strlcpy_s(o->next_url, ir->payment_url,
+			          sizeof o->next_url);
+			a.next_step = "open_url";
+			a.next_url = o->next_url;
 			log_msg(LOG_PROV, LOG_LEVEL_INFO,
 			        "event=payment_url ref=%s url=%s", o->p.pay.ref,
 			        ir->payment_url);

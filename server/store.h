@@ -196,6 +196,9 @@ struct store_pos_total {
 #define STORE_PREF_MAX     64 /* client and provider references */
 #define STORE_RCODE_MAX    32
 #define STORE_RDESC_MAX    128
+#define STORE_STEP_MAX     15  /* next_step: "send_otp", "open_url" ... */
+#define STORE_NTEXT_MAX    200 /* next_text: what to tell the customer */
+#define STORE_URL_MAX      512 /* next_url: where to send the customer */
 
 enum store_prov_kind {
 	STORE_PROV_COLLECT = 1,  /* customer wallet -> merchant */
@@ -262,6 +265,11 @@ struct store_prov {
 	int64_t reverses_id;
 	char reverses_ref[PAYMENT_REF_MAX + 1];
 	char reverses_receipt[STORE_PREF_MAX + 1];
+	/* what the customer must do next (Paystack's send_otp, send_pin,
+	 * open_url ...; Orange's open_url), its text and URL, or "" */
+	char next_step[STORE_STEP_MAX + 1];
+	char next_text[STORE_NTEXT_MAX + 1];
+	char next_url[STORE_URL_MAX + 1];
 };
 
 /*
@@ -283,6 +291,8 @@ struct store_prov_update {
 	const char *provider_ref;
 	const char *result_code, *result_desc, *receipt;
 	int64_t txn_id; /* ledger transaction to link, or 0 */
+	/* the customer's next step (store_prov.next_*); NULL: unchanged */
+	const char *next_step, *next_text, *next_url;
 };
 
 /* A callback that passed its authenticity check, and the verdict. */

@@ -83,6 +83,7 @@ enum pg_stmt_id {
 	P_BATCH_CLOSE,
 	P_PROV_CREATE,
 	P_BILL_CREATE,
+	P_PROV_NEXT,
 	P_PROV_BY_REF,
 	P_PROV_BY_PREF,
 	P_PROV_BY_CREF,
@@ -118,7 +119,7 @@ enum pg_stmt_id {
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name, COALESCE(v.reverses_payment_id, 0), rp.ref, "     \
-	"rv.receipt"
+	"rv.receipt, v.next_step, v.next_text, v.next_url"
 /* bill_payments of a kind 3 payment, the collection a reversal reverses
  * (NULLs otherwise) */
 #define BILL_JOIN                                                            \
@@ -335,6 +336,11 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"COALESCE(u.reason, ''), $15 FROM u WHERE u.fs <> u.ts AND "
 		"u.id IN (SELECT id FROM lk)) "
 		"SELECT count(*) FROM lk",
+	[P_PROV_NEXT] = "UPDATE prov_payments SET "
+	                "next_step = COALESCE($2, next_step), "
+	                "next_text = COALESCE($3, next_text), "
+	                "next_url = COALESCE($4, next_url) "
+	                "WHERE payment_id = $1",
 	[P_PROV_CB_INSERT] = "INSERT INTO prov_callbacks (provider, "
 	                     "provider_ref, payment_id, verdict, detail, "
 	                     "received_ms) VALUES ($1, $2, "
@@ -1333,6 +1339,23 @@ prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
 			                  "in the expected state",
 			                  (long long)matched, end - start);
 	}
+	/* the customer's next step: rare (an initiating answer), one
+	 * statement each, in the same transaction */
+	for (i = 0; i < n; i++) {
+		char idbuf[24];
+
+		if (u[i].next_step == NULL && u[i].next_text == NULL &&
+		    u[i].next_url == NULL)
+			continue;
+		vals[0] = fmt_i64(idbuf, u[i].payment_id);
+		vals[1] = u[i].next_step;
+		vals[2] = u[i].next_text;
+		vals[3] = u[i].next_url;
+		if ((rc = pg_run(s, P_PROV_NEXT, 4, vals, PGRES_COMMAND_OK,
+		                 &r, "prov next step")) != STORE_OK)
+			return rc;
+		PQclear(r);
+	}
 	return STORE_OK;
 }
 
@@ -1951,6 +1974,9 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	          sizeof o->reverses_ref);
 	strlcpy_s(o->reverses_receipt, PQgetvalue(r, row, 32),
 	          sizeof o->reverses_receipt);
+	strlcpy_s(o->next_step, PQgetvalue(r, row, 33), sizeof o->next_step);
+	strlcpy_s(o->next_text, PQgetvalue(r, row, 34), sizeof o->next_text);
+	strlcpy_s(o->next_url, PQgetvalue(r, row, 35), sizeof o->next_url);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 

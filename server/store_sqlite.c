@@ -65,6 +65,7 @@ enum stmt_id {
 	S_PROV_DUE,
 	S_PROV_LEASE,
 	S_PROV_UPDATE,
+	S_PROV_NEXT,
 	S_PAY_SET_TXN,
 	S_PROV_CB_INSERT,
 	S_PROV_CB_COUNT,
@@ -82,7 +83,7 @@ enum stmt_id {
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name, COALESCE(v.reverses_payment_id, 0), rp.ref, "     \
-	"rv.receipt "                                                        \
+	"rv.receipt, v.next_step, v.next_text, v.next_url "                  \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
 	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
@@ -216,6 +217,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	               "ORDER BY v.next_at_ms, v.payment_id LIMIT ?2",
 	[S_PROV_LEASE] = "UPDATE prov_payments SET next_at_ms = ?2 "
 	                 "WHERE payment_id = ?1",
+	[S_PROV_NEXT] = "UPDATE prov_payments SET "
+	                "next_step = COALESCE(?2, next_step), "
+	                "next_text = COALESCE(?3, next_text), "
+	                "next_url = COALESCE(?4, next_url) "
+	                "WHERE payment_id = ?1",
 	[S_PROV_UPDATE] = "UPDATE prov_payments SET call_state = ?3, "
 	                  "send_attempts = ?4, checks = ?5, next_at_ms = ?6, "
 	                  "provider_ref = COALESCE(?7, provider_ref), "
@@ -1671,6 +1677,9 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	strlcpy_s(o->reverses_ref, col_str(q, 31), sizeof o->reverses_ref);
 	strlcpy_s(o->reverses_receipt, col_str(q, 32),
 	          sizeof o->reverses_receipt);
+	strlcpy_s(o->next_step, col_str(q, 33), sizeof o->next_step);
+	strlcpy_s(o->next_text, col_str(q, 34), sizeof o->next_text);
+	strlcpy_s(o->next_url, col_str(q, 35), sizeof o->next_url);
 }
 
 static enum store_rc
@@ -1908,6 +1917,16 @@ prov_apply(struct store_sqlite *s, const struct store_prov_update *u,
 			                  (long long)u->payment_id);
 		if ((rc = pay_event(s, u->payment_id, u->from_state,
 		                    u->to_state, u->reason, now_ms)) != STORE_OK)
+			return rc;
+	}
+	if (u->next_step != NULL || u->next_text != NULL ||
+	    u->next_url != NULL) {
+		q = stmt(s, S_PROV_NEXT);
+		sqlite3_bind_int64(q, 1, u->payment_id);
+		bind_text_or_null(q, 2, u->next_step);
+		bind_text_or_null(q, 3, u->next_text);
+		bind_text_or_null(q, 4, u->next_url);
+		if ((rc = run(s, q, "prov next step")) != STORE_OK)
 			return rc;
 	}
 	if (u->txn_id != 0) {

@@ -118,6 +118,9 @@ apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
 	*why = "";
 	u->result_code = a->code;
 	u->result_desc = a->desc;
+	u->next_step = a->next_step;
+	u->next_text = a->next_text;
+	u->next_url = a->next_url;
 	switch (a->v) {
 	case SVC_PROV_NOT_SENT:
 		/* backoff: resend_after_ms x 1, 2, 4, 8, 16 by attempt

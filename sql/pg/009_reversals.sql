@@ -41,3 +41,12 @@ $$;
 CREATE TRIGGER payments_reversal_succeeded AFTER UPDATE OF state ON payments
 	FOR EACH ROW WHEN (NEW.state = 3 AND OLD.state <> 3)
 	EXECUTE FUNCTION soko_reversal_succeeded();
+
+-- What the customer must do next for a payment the provider cannot
+-- finish alone (docs/payments.md §5, §7): Paystack's data.status step
+-- (send_otp, send_pin, open_url, pay_offline ...) with its display_text
+-- and url, Orange's payment page (open_url, payment_url).  Shown by the
+-- API while the payment is open; never a secret.
+ALTER TABLE prov_payments ADD COLUMN next_step text NOT NULL DEFAULT '';
+ALTER TABLE prov_payments ADD COLUMN next_text text NOT NULL DEFAULT '';
+ALTER TABLE prov_payments ADD COLUMN next_url text NOT NULL DEFAULT '';

@@ -35,3 +35,12 @@ BEGIN
 	WHERE id = (SELECT reverses_payment_id FROM prov_payments
 	            WHERE payment_id = NEW.id);
 END;
+
+-- What the customer must do next for a payment the provider cannot
+-- finish alone (docs/payments.md §5, §7): Paystack's data.status step
+-- (send_otp, send_pin, open_url, pay_offline ...) with its display_text
+-- and url, Orange's payment page (open_url, payment_url).  Shown by the
+-- API while the payment is open; never a secret.
+ALTER TABLE prov_payments ADD COLUMN next_step TEXT NOT NULL DEFAULT '';
+ALTER TABLE prov_payments ADD COLUMN next_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE prov_payments ADD COLUMN next_url TEXT NOT NULL DEFAULT '';

@@ -1755,6 +1755,60 @@ out:
 	finish_unverified(st, lg);
 }
 
+/* The customer's next step (Paystack send_otp, Orange's payment page):
+ * written with an update, NULL leaves it, "" clears it; read back by
+ * every lookup. */
+static void
+test_prov_next_step(void)
+{
+	struct store *st;
+	struct store_prov p;
+	struct store_prov_update u;
+	int64_t clr, mer;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:paystack", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	p = mk_prov("NS-1", "paystack", "C-1", "", clr, mer, 500, T0, 1);
+	if (prov_new(st, &p) == 0)
+		goto out;
+	CHECK_EQ_STR(prov_by_ref(st, "NS-1").next_step, "");
+	u = mk_upd(p.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	u.next_step = "send_otp";
+	u.next_text = "Enter the OTP sent to 0244 " ODD_TEXT;
+	u.next_url = "https://checkout.example/x?a=1&b=2";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	p = prov_by_ref(st, "NS-1");
+	CHECK_EQ_STR(p.next_step, "send_otp");
+	CHECK_EQ_STR(p.next_text, "Enter the OTP sent to 0244 " ODD_TEXT);
+	CHECK_EQ_STR(p.next_url, "https://checkout.example/x?a=1&b=2");
+	/* NULL: unchanged; "": cleared */
+	u = mk_upd(p.pay.id, PAY_PENDING, PAY_PENDING, STORE_CALL_ACCEPTED,
+	           STORE_CALL_ACCEPTED, T0);
+	u.next_step = "send_pin";
+	u.next_url = "";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+	memset(&p, 0, sizeof p);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "paystack", NULL, "C-1", &p),
+	             STORE_OK);
+	CHECK_EQ_STR(p.next_step, "send_pin");
+	CHECK_EQ_STR(p.next_text, "Enter the OTP sent to 0244 " ODD_TEXT);
+	CHECK_EQ_STR(p.next_url, "");
+	/* a conflicting update writes nothing, next step included */
+	u = mk_upd(p.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	u.next_step = "open_url";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_CONFLICT);
+	CHECK_EQ_STR(prov_by_ref(st, "NS-1").next_step, "send_pin");
+out:
+	store_close(st);
+}
+
 /* create, its idempotent repeat, the three lookups and the unique keys */
 static void
 test_prov_create_get(void)
@@ -3348,6 +3402,7 @@ main(int argc, char **argv)
 	RUN(test_bill_create_get);
 	RUN(test_disb_hold_batch);
 	RUN(test_prov_reversal);
+	RUN(test_prov_next_step);
 	RUN(test_prov_due);
 	RUN(test_prov_update);
 	RUN(test_prov_settle);
