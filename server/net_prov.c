@@ -659,8 +659,9 @@ disb_hold_done(struct dbq_job *job)
 		o->p.pay.state = PAY_CREATED;
 		reply_payment(o->req, 202, &o->p);
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
-		        "event=disbursement_created ref=%s provider=%s msisdn=%s "
+		        "event=%s_created ref=%s provider=%s msisdn=%s "
 		        "amount=%lld hold_txn=%lld",
+		        o->p.reverses_id != 0 ? "reversal" : "disbursement",
 		        o->p.pay.ref, o->p.provider,
 		        log_msisdn(m, sizeof m, o->p.msisdn),
 		        (long long)o->p.pay.amount_minor,

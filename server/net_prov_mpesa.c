@@ -681,7 +681,10 @@ b2c_query(struct pop *o)
 		sr.transaction_id = o->p.reverses_receipt;
 		sr.original_conversation_id = NULL;
 	}
-	sr.party_a = b2c_party_a(prov_cfg(np));
+	/* the shortcode the transaction belongs to: a reversed payment
+	 * was received by the collections shortcode */
+	sr.party_a = o->p.reverses_id != 0 ? prov_cfg(np)->mpesa_shortcode
+	                                   : b2c_party_a(prov_cfg(np));
 	sr.identifier_type = "4";
 	sr.result_url = res;
 	sr.queue_timeout_url = qto;

@@ -243,13 +243,14 @@ svc_prov_settle_req(const struct store_prov *p,
 		 * owed by (taken from) our position there */
 		leg(r, p->hold_account_id, -amt);
 		leg(r, p->clearing_account_id, amt);
-		what = "disbursement";
+		what = p->reverses_id != 0 ? "reversal" : "disbursement";
 	} else {
 		/* final failure: nothing left; the hold goes back to the
 		 * source (the compensating half of the creation's hold) */
 		leg(r, p->hold_account_id, -amt);
 		leg(r, p->target_account_id, amt);
-		what = "disbursement released";
+		what = p->reverses_id != 0 ? "reversal released"
+		                           : "disbursement released";
 	}
 	n = snprintf(canon, sizeof canon,
 	             "prov|%s|%u|%u|%u|%lld|%lld|%lld|%lld", p->pay.ref,
@@ -286,7 +287,8 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	             (long long)p->hold_account_id,
 	             (long long)p->clearing_account_id);
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
-	snprintf(r->memo, sizeof r->memo, "%s disbursement held", p->provider);
+	snprintf(r->memo, sizeof r->memo, "%s %s held", p->provider,
+	         p->reverses_id != 0 ? "reversal" : "disbursement");
 	r->prov_new = p;
 }
 
