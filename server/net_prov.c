@@ -1863,6 +1863,28 @@ prov_callback_secret(struct net_prov *np, const struct prov_drv *drv,
 	callback_post(o);
 }
 
+int
+prov_call(struct net_prov *np, const char *url, const char *auth,
+          const char *extra_header, const char *body, size_t n,
+          const char *endpoint, ncurl_done_fn done, void *arg,
+          const char **why)
+{
+	struct ncurl_req rq;
+
+	memset(&rq, 0, sizeof rq);
+	rq.method = body != NULL ? NCURL_POST : NCURL_GET;
+	rq.url = url;
+	rq.headers[rq.n_headers++] = auth;
+	if (body != NULL)
+		rq.headers[rq.n_headers++] = "Content-Type: application/json";
+	if (extra_header != NULL)
+		rq.headers[rq.n_headers++] = extra_header;
+	rq.body = body;
+	rq.body_len = body != NULL ? n : 0;
+	rq.endpoint = endpoint;
+	return ncurl_submit(np->nc, &rq, done, arg, why);
+}
+
 bool
 prov_text_has(const char *text, const char *needle)
 {

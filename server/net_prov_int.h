@@ -258,6 +258,19 @@ void prov_callback_secret(struct net_prov *np, const struct prov_drv *drv,
 void prov_callback_reject(struct evhttp_request *req, const char *provider,
                           int status, const char *code, const char *reason);
 
+/*
+ * Hands a call to net_curl: a POST of the JSON body[0..n) when body is
+ * not NULL, else a GET, to url, with the header auth ("Authorization:
+ * ...") and, when not NULL, one more header; counted against the
+ * breaker of endpoint; done(arg) gets the answer.  0, or -1 with *why
+ * (it did not leave).  net_curl copies what it keeps: the caller may
+ * wipe its buffers when this returns.
+ */
+int prov_call(struct net_prov *np, const char *url, const char *auth,
+              const char *extra_header, const char *body, size_t n,
+              const char *endpoint, ncurl_done_fn done, void *arg,
+              const char **why);
+
 /* n characters of an unambiguous [A-Z2-9] alphabet from the CSPRNG and
  * a NUL into dst (n <= 32).  0, or -1 without randomness. */
 int prov_random_ref(char *dst, size_t n);

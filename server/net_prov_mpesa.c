@@ -92,7 +92,6 @@ token_fetch(struct net_prov *np, struct prov_token *t)
 {
 	struct mpesa *m = M(np);
 	char cred[512], b64[700], auth[740], url[600];
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 	int rc = -1;
@@ -104,13 +103,8 @@ token_fetch(struct net_prov *np, struct prov_token *t)
 		snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
 		mpesa_url(np, url, sizeof url,
 		          "/oauth/v1/generate?grant_type=client_credentials");
-		memset(&rq, 0, sizeof rq);
-		rq.method = NCURL_GET;
-		rq.url = url;
-		rq.headers[0] = auth;
-		rq.n_headers = 1;
-		rq.endpoint = "mpesa.oauth";
-		rc = ncurl_submit(prov_curl(np), &rq, token_done, np, &why);
+		rc = prov_call(np, url, auth, NULL, NULL, 0, "mpesa.oauth",
+		               token_done, np, &why);
 		if (rc != 0)
 			log_msg(LOG_PROV, LOG_LEVEL_WARN,
 			        "event=token_failed provider=mpesa why=\"%s\"",
@@ -126,6 +120,23 @@ static void
 bearer(const struct net_prov *np, char *dst, size_t cap)
 {
 	snprintf(dst, cap, "Authorization: Bearer %s", M(np)->tok.token);
+}
+
+/* POSTs the JSON body[0..n) to Daraja's path with the bearer token;
+ * prov_call's contract. */
+static int
+mpesa_post(struct net_prov *np, const char *path, const char *endpoint,
+           const char *body, size_t n, ncurl_done_fn done, void *arg,
+           const char **why)
+{
+	char url[600], auth[PROV_TOKEN_MAX + 32];
+	int rc;
+
+	mpesa_url(np, url, sizeof url, path);
+	bearer(np, auth, sizeof auth);
+	rc = prov_call(np, url, auth, NULL, body, n, endpoint, done, arg, why);
+	sha256_wipe(auth, sizeof auth);
+	return rc;
 }
 
 static void mpesa_send(struct pop *o);
@@ -280,9 +291,8 @@ static void
 mpesa_send(struct pop *o)
 {
 	struct net_prov *np = o->np;
-	char body[PROV_BODY_MAX], ts[16], url[600], auth[PROV_TOKEN_MAX + 32], cb[600];
+	char body[PROV_BODY_MAX], ts[16], cb[600];
 	struct mpesa_stk_push_req sr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -319,19 +329,9 @@ mpesa_send(struct pop *o)
 		prov_answer(o, &a);
 		return;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/stkpush/v1/processrequest");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.stkpush";
 	sha256_wipe(ts, sizeof ts);
-	if (ncurl_submit(prov_curl(np), &rq, stk_push_done, o, &why) == 0) {
+	if (mpesa_post(np, "/mpesa/stkpush/v1/processrequest",
+	               "mpesa.stkpush", body, n, stk_push_done, o, &why) == 0) {
 		sha256_wipe(body, sizeof body); /* holds the password */
 		return;
 	}
@@ -408,9 +408,8 @@ static void
 mpesa_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
-	char body[PROV_BODY_MAX], ts[16], url[600], auth[PROV_TOKEN_MAX + 32];
+	char body[PROV_BODY_MAX], ts[16];
 	struct mpesa_stk_query_req qr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -427,18 +426,8 @@ mpesa_query(struct pop *o)
 	if (mpesa_stk_query_build(body, sizeof body, &qr, &n, &why) !=
 	    CODEC_OK)
 		goto no_answer;
-	mpesa_url(np, url, sizeof url, "/mpesa/stkpushquery/v1/query");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.stkquery";
-	if (ncurl_submit(prov_curl(np), &rq, stk_query_done, o, &why) == 0) {
+	if (mpesa_post(np, "/mpesa/stkpushquery/v1/query", "mpesa.stkquery",
+	               body, n, stk_query_done, o, &why) == 0) {
 		sha256_wipe(body, sizeof body);
 		return;
 	}
@@ -513,23 +502,10 @@ static void
 initiator_post(struct pop *o, const char *path, const char *endpoint,
                char *body, size_t cap, size_t n)
 {
-	struct net_prov *np = o->np;
-	char url[600], auth[PROV_TOKEN_MAX + 32];
-	struct ncurl_req rq;
 	const char *why = NULL;
 
-	mpesa_url(np, url, sizeof url, path);
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = endpoint;
-	if (ncurl_submit(prov_curl(np), &rq, b2c_done, o, &why) == 0) {
+	if (mpesa_post(o->np, path, endpoint, body, n, b2c_done, o, &why) ==
+	    0) {
 		sha256_wipe(body, cap);
 		return;
 	}
@@ -642,10 +618,9 @@ b2c_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	struct mpesa *m = M(np);
-	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
+	char body[PROV_BODY_MAX];
 	char res[700], qto[600], path[300], mac[STATUS_MAC_LEN + 1];
 	struct mpesa_status_req sr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -695,18 +670,9 @@ b2c_query(struct pop *o)
 		        o->p.pay.ref, why);
 		goto no_answer;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/transactionstatus/v1/query");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.txstatus";
-	if (ncurl_submit(prov_curl(np), &rq, b2c_query_done, o, &why) == 0) {
+	if (mpesa_post(np, "/mpesa/transactionstatus/v1/query",
+	               "mpesa.txstatus", body, n, b2c_query_done, o,
+	               &why) == 0) {
 		sha256_wipe(body, sizeof body);
 		return;
 	}
@@ -1305,9 +1271,7 @@ c2b_tick(struct net_prov *np)
 {
 	struct mpesa *m = M(np);
 	const struct config *cfg = prov_cfg(np);
-	char body[2048], url[600], auth[PROV_TOKEN_MAX + 32], conf[600],
-		val[600], path[300];
-	struct ncurl_req rq;
+	char body[2048], conf[600], val[600], path[300];
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -1339,20 +1303,9 @@ c2b_tick(struct net_prov *np)
 		m->c2b_next_ms = util_now_ms() + 30000;
 		return;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/c2b/v1/registerurl");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.c2bregister";
 	m->c2b_registering = true;
-	if (ncurl_submit(prov_curl(np), &rq, c2b_register_done, np, &why) !=
-	    0) {
+	if (mpesa_post(np, "/mpesa/c2b/v1/registerurl", "mpesa.c2bregister",
+	               body, n, c2b_register_done, np, &why) != 0) {
 		m->c2b_registering = false;
 		m->c2b_next_ms = util_now_ms() + 30000;
 	}

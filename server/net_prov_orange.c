@@ -251,7 +251,6 @@ orange_send(struct pop *o)
 	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
 	char notif[600], path[200];
 	struct orange_init_req ir;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -285,17 +284,8 @@ orange_send(struct pop *o)
 	}
 	webpay_url(np, url, sizeof url, "webpayment");
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.headers[2] = "Accept: application/json";
-	rq.n_headers = 3;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "orange.webpayment";
-	if (ncurl_submit(prov_curl(np), &rq, init_done, o, &why) != 0) {
+	if (prov_call(np, url, auth, "Accept: application/json", body, n,
+	              "orange.webpayment", init_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
 		                            .code = "not_sent",
 		                            .not_left = true};
@@ -378,7 +368,6 @@ orange_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -397,17 +386,8 @@ orange_query(struct pop *o)
 	}
 	webpay_url(np, url, sizeof url, "transactionstatus");
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.headers[2] = "Accept: application/json";
-	rq.n_headers = 3;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "orange.status";
-	if (ncurl_submit(prov_curl(np), &rq, status_done, o, &why) != 0) {
+	if (prov_call(np, url, auth, "Accept: application/json", body, n,
+	              "orange.status", status_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
 		                            .code = "not_sent",
 		                            .not_left = true};

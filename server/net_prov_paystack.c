@@ -186,22 +186,12 @@ paystack_post(struct pop *o, const char *path, const char *endpoint,
 {
 	struct net_prov *np = o->np;
 	char url[600], auth[600];
-	struct ncurl_req rq;
 	int rc;
 
 	snprintf(url, sizeof url, "%s%s", prov_cfg(np)->paystack_base_url,
 	         path);
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = endpoint;
-	rc = ncurl_submit(prov_curl(np), &rq, done, o, why);
+	rc = prov_call(np, url, auth, NULL, body, n, endpoint, done, o, why);
 	sha256_wipe(auth, sizeof auth);
 	return rc;
 }
@@ -335,20 +325,14 @@ paystack_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	char url[600], auth[600];
-	struct ncurl_req rq;
 	const char *why = NULL;
 
 	o->kind = POP_QUERY;
 	snprintf(url, sizeof url, "%s/transaction/verify/%s",
 	         prov_cfg(np)->paystack_base_url, o->p.client_ref);
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_GET;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.n_headers = 1;
-	rq.endpoint = "paystack.verify";
-	if (ncurl_submit(prov_curl(np), &rq, verify_done, o, &why) != 0) {
+	if (prov_call(np, url, auth, NULL, NULL, 0, "paystack.verify",
+	              verify_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
 		                            .code = "not_sent",
 		                            .not_left = true};
