@@ -667,6 +667,10 @@ disb_hold_done(struct dbq_job *job)
 		        (long long)o->p.pay.amount_minor,
 		        (long long)job->res.txn_id);
 		kick(o->np);
+	} else if (rc == LEDGER_IDEM_MISMATCH && o->p.reverses_id != 0) {
+		/* another request reversing the same payment won the race */
+		net_http_error(o->req, 409, "reversal_exists",
+		               "this payment has a reversal already");
 	} else if (rc == LEDGER_IDEM_MISMATCH) {
 		net_http_error(o->req, 409, "idempotency_key_mismatch",
 		               "this Idempotency-Key was used for another "

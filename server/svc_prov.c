@@ -270,7 +270,7 @@ svc_prov_settle_req(const struct store_prov *p,
 void
 svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 {
-	char canon[512];
+	char canon[512], req[2 * sizeof p->req_hash + 1] = "";
 	int64_t amt = p->pay.amount_minor;
 	int n;
 
@@ -280,12 +280,17 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	r->currency = p->pay.currency;
 	leg(r, p->target_account_id, -amt);
 	leg(r, p->hold_account_id, amt);
+	/* a reversal's ref is the collection's whatever the key: its
+	 * request (key included) makes two racing requests differ */
+	if (p->reverses_id != 0)
+		util_hex(req, p->req_hash, sizeof p->req_hash);
 	n = snprintf(canon, sizeof canon,
-	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld", p->pay.ref,
+	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld%s%s", p->pay.ref,
 	             p->provider, p->msisdn, (unsigned)p->pay.currency,
 	             (long long)amt, (long long)p->target_account_id,
 	             (long long)p->hold_account_id,
-	             (long long)p->clearing_account_id);
+	             (long long)p->clearing_account_id,
+	             p->reverses_id != 0 ? "|" : "", req);
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->memo, sizeof r->memo, "%s %s held", p->provider,
 	         p->reverses_id != 0 ? "reversal" : "disbursement");

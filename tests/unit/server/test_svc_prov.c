@@ -427,6 +427,19 @@ test_reversal_postings(void)
 	svc_prov_hold_req(&p, &r);
 	CHECK_EQ_STR(r.idem_key, "hold:rev:K7QW2M9XTA");
 	CHECK(strstr(r.memo, "reversal held") != NULL);
+	{
+		/* two requests (keys) racing for one collection: one key,
+		 * two hashes, so the second is refused, never replayed */
+		struct ledger_req r2;
+
+		svc_prov_hold_req(&p, &r2);
+		CHECK(memcmp(r.hash, r2.hash, sizeof r.hash) == 0);
+		p.req_hash[0] ^= 1;
+		svc_prov_hold_req(&p, &r2);
+		CHECK_EQ_STR(r2.idem_key, r.idem_key);
+		CHECK(memcmp(r.hash, r2.hash, sizeof r.hash) != 0);
+		p.req_hash[0] ^= 1;
+	}
 	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
 	CHECK(settle && u.to_state == PAY_SUCCEEDED);
 	svc_prov_settle_req(&p, &u, &r);
