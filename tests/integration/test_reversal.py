@@ -193,6 +193,15 @@ def sandbox_reverse(e, receipt, amount):
         "ResponseCode"] == "0"
 
 
+def alerts_total(e):
+    st, _, d = e.s.request("GET", "/metrics")
+    assert st == 200, st
+    for line in d.decode().splitlines():
+        if line.startswith("soko_provider_alerts_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def t_reversal_forged(build):
     """Results are callbacks: a forged one moves nothing; a failure
     confirmed by Transaction Status gives the hold back."""
@@ -255,6 +264,21 @@ def t_reversal_forged(build):
         assert e.payment(p["ref"])["state"] == "reversed"
         assert e.bal("merchant:M1") == 0 and e.bal("hold:mpesa") == 0
         assert e.bal("clearing:mpesa") == 0
+        # a final state is never flipped: a failure result (or queue
+        # timeout) for the succeeded reversal is recorded with an alert
+        alerts = alerts_total(e)
+        fail = {"Result": {"ResultType": 0, "ResultCode": "R000002",
+                           "ResultDesc": "x", "OriginatorConversationID": "o",
+                           "ConversationID": "c", "TransactionID": "T"}}
+        expect(cb(good, fail), 200)
+        to = "reversal/%s/%s/timeout/%s" % (
+            e.token, ref, mac("reversal|%s|timeout|" % ref))
+        expect(cb(to, fail), 200)
+        time.sleep(1.0)
+        assert e.payment(r["ref"])["state"] == "succeeded"
+        assert e.payment(p["ref"])["state"] == "reversed"
+        assert alerts_total(e) > alerts, (alerts, alerts_total(e))
+        assert e.bal("merchant:M1") == 0 and e.bal("hold:mpesa") == 0
         e.verify()
     finally:
         e.stop()
