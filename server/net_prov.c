@@ -823,8 +823,8 @@ rev_refuse(struct pop *o, int status, const char *code, const char *msg)
 /*
  * The collection to reverse, the accounts, and whether its reversal
  * exists already (docs/payments.md §M-Pesa reversal).  o->pref holds the
- * collection's ref; o->p is the reversal being built (ref, hash, client
- * reference, times).
+ * collection's ref; o->p is the reversal being built (hash, client
+ * reference, times; its ref is set here).
  */
 static enum store_rc
 rev_accounts_call(struct store *st, struct dbq_job *job)
@@ -835,23 +835,6 @@ rev_accounts_call(struct store *st, struct dbq_job *job)
 	struct ledger_account src, hold, clearing;
 	enum store_rc rc;
 
-	rc = st->ops->prov_get(st, o->p.pay.ref, NULL, NULL, NULL, &old);
-	if (rc == STORE_OK) {
-		/* one reversal per collection: a repeat of the same key is
-		 * answered from the row, another key is refused */
-		if (util_ct_memcmp(old.req_hash, o->p.req_hash,
-		                   sizeof old.req_hash) == 0) {
-			o->status = 200;
-		} else {
-			rev_refuse(o, 409, "reversal_exists",
-			           "this payment has a reversal already (GET "
-			           "/v1/payments/rev:<ref>)");
-		}
-		o->p = old;
-		return STORE_OK;
-	}
-	if (rc != STORE_NOT_FOUND)
-		return rc;
 	rc = st->ops->prov_get(st, o->pref, NULL, NULL, NULL, &orig);
 	if (rc == STORE_NOT_FOUND) {
 		rev_refuse(o, 404, "payment_unknown",
@@ -866,7 +849,35 @@ rev_accounts_call(struct store *st, struct dbq_job *job)
 		           "only M-Pesa collections can be reversed");
 		return STORE_OK;
 	}
-	if (orig.pay.state != PAY_SUCCEEDED || orig.receipt[0] == '\0') {
+	/* the reversal is named by the receipt it reverses: unique at
+	 * M-Pesa, short, and known to the caller (GET the payment) */
+	if (orig.receipt[0] == '\0' ||
+	    strlen(orig.receipt) > PAYMENT_REF_MAX - (sizeof REV_PREFIX - 1)) {
+		rev_refuse(o, 409, "payment_not_reversible",
+		           "only a succeeded payment with an M-Pesa receipt "
+		           "can be reversed");
+		return STORE_OK;
+	}
+	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, REV_PREFIX "%s",
+	         orig.receipt);
+	rc = st->ops->prov_get(st, o->p.pay.ref, NULL, NULL, NULL, &old);
+	if (rc == STORE_OK) {
+		/* one reversal per collection: a repeat of the same key is
+		 * answered from the row, another key is refused */
+		if (util_ct_memcmp(old.req_hash, o->p.req_hash,
+		                   sizeof old.req_hash) == 0) {
+			o->status = 200;
+		} else {
+			rev_refuse(o, 409, "reversal_exists",
+			           "this payment has a reversal already (GET "
+			           "/v1/payments/rev:<receipt>)");
+		}
+		o->p = old;
+		return STORE_OK;
+	}
+	if (rc != STORE_NOT_FOUND)
+		return rc;
+	if (orig.pay.state != PAY_SUCCEEDED) {
 		rev_refuse(o, 409, "payment_not_reversible",
 		           "only a succeeded payment with an M-Pesa receipt "
 		           "can be reversed");
@@ -915,7 +926,7 @@ rev_accounts_call(struct store *st, struct dbq_job *job)
 /*
  * POST /v1/payments/{ref}/reversal (admin, Idempotency-Key, no body):
  * gives a succeeded M-Pesa collection back to the customer.  The
- * reversal is a payment of its own, "rev:<ref>", created with the
+ * reversal is a payment of its own, "rev:<receipt>", created with the
  * amount held from the merchant (disb_accounts_done → hold request),
  * then sent by the janitor like a disbursement.
  */
@@ -940,12 +951,6 @@ handle_reversal(struct net_prov *np, struct evhttp_request *req,
 		net_http_error(req, e.status, e.code, e.message);
 		return;
 	}
-	if (ref[0] == '\0' ||
-	    strlen(ref) > PAYMENT_REF_MAX - (sizeof REV_PREFIX - 1)) {
-		net_http_error(req, 404, "payment_unknown",
-		               "no payment with this reference");
-		return;
-	}
 	for (i = 0; i < N_DRIVERS; i++)
 		if (drivers[i] == &prov_drv_mpesa)
 			break;
@@ -959,7 +964,6 @@ handle_reversal(struct net_prov *np, struct evhttp_request *req,
 	o = pop_new(np, POP_CREATE, req);
 	o->drv = drivers[i];
 	strlcpy_s(o->pref, ref, sizeof o->pref);
-	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, REV_PREFIX "%s", ref);
 	o->p.pay.created_ms = now;
 	o->p.kind = STORE_PROV_DISBURSE;
 	strlcpy_s(o->p.provider, o->drv->name, sizeof o->p.provider);

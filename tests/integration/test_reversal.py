@@ -89,7 +89,8 @@ def reversed_ok(e, p, key):
     """Reverses collection p and waits: the money and both states."""
     r = expect(e.reverse(p["ref"], key), 202)
     assert r["kind"] == "reversal" and r["reverses"] == p["ref"], r
-    assert r["ref"] == "rev:" + p["ref"] and r["amount"] == p["amount"]
+    # named by the receipt it reverses
+    assert r["ref"] == "rev:" + p["receipt"] and r["amount"] == p["amount"]
     r = e.wait_final(r["ref"])
     assert r["state"] == "succeeded", r
     assert e.payment(p["ref"])["state"] == "reversed"
@@ -131,7 +132,7 @@ def t_reversal_ok(build):
             headers={"Idempotency-Key": "drain"})
         assert st in (200, 201), (st, d)
         expect(e.reverse(q["ref"], "r5"), 422, "insufficient_funds")
-        expect(e.s.request("GET", "/v1/payments/rev:" + q["ref"]), 404)
+        expect(e.s.request("GET", "/v1/payments/rev:" + q["receipt"]), 404)
         # without a floor the balance is checked at creation
         w = e.collected("c3", amount="10.00", account="merchant:loose")
         st, _, d = e.s.request(
@@ -141,7 +142,11 @@ def t_reversal_ok(build):
             headers={"Idempotency-Key": "drain2"})
         assert st in (200, 201), (st, d)
         expect(e.reverse(w["ref"], "r6"), 422, "insufficient_funds")
-        assert e.sb_reversals() == 1
+        # a collection whose ref is 64 bytes (a 60-byte key) too
+        long_ = e.collected("L" * 60, amount="5.00")
+        assert len(long_["ref"]) == 64, long_
+        reversed_ok(e, long_, "r7")
+        assert e.sb_reversals() == 2
         e.verify()
     finally:
         e.stop()
