@@ -858,8 +858,9 @@ rev_accounts_call(struct store *st, struct dbq_job *job)
 		           "can be reversed");
 		return STORE_OK;
 	}
-	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, REV_PREFIX "%s",
-	         orig.receipt);
+	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, REV_PREFIX "%.*s",
+	         (int)(PAYMENT_REF_MAX - (sizeof REV_PREFIX - 1)),
+	         orig.receipt); /* fits: checked above */
 	rc = st->ops->prov_get(st, o->p.pay.ref, NULL, NULL, NULL, &old);
 	if (rc == STORE_OK) {
 		/* one reversal per collection: a repeat of the same key is
