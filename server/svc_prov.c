@@ -243,14 +243,13 @@ svc_prov_settle_req(const struct store_prov *p,
 		 * owed by (taken from) our position there */
 		leg(r, p->hold_account_id, -amt);
 		leg(r, p->clearing_account_id, amt);
-		what = p->reverses_id != 0 ? "reversal" : "disbursement";
+		what = "disbursement";
 	} else {
 		/* final failure: nothing left; the hold goes back to the
 		 * source (the compensating half of the creation's hold) */
 		leg(r, p->hold_account_id, -amt);
 		leg(r, p->target_account_id, amt);
-		what = p->reverses_id != 0 ? "reversal released"
-		                           : "disbursement released";
+		what = "disbursement released";
 	}
 	n = snprintf(canon, sizeof canon,
 	             "prov|%s|%u|%u|%u|%lld|%lld|%lld|%lld", p->pay.ref,
