@@ -42,7 +42,11 @@
 	  "authenticated provider callbacks recorded")                       \
 	X(PROV_CALLBACKS_REJECTED, counter,                                  \
 	  "soko_provider_callbacks_rejected_total",                          \
-	  "provider callbacks refused: wrong token or signature, malformed")
+	  "provider callbacks refused: wrong token or signature, malformed") \
+	X(PROV_RESOLVED, counter, "soko_provider_resolved_total",           \
+	  "unknown provider payments settled by hand (reconciliation)")      \
+	X(PROV_REQUERIES, counter, "soko_provider_requeries_total",         \
+	  "unknown provider payments reopened for a status query")
 
 enum metric_id {
 #define X(id, type, name, help) METRIC_##id,

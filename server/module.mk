@@ -3,14 +3,16 @@ CORE_SRCS := server/util.c server/log.c server/payment.c server/ledger.c \
 	server/store.c server/store_checks.c server/store_sqlite.c \
 	server/store_pg.c server/dbq.c server/config.c server/metrics.c \
 	server/svc_admin.c server/keywrap.c server/svc_pos.c \
-	server/svc_prov.c server/prov_sig.c server/svc_bill.c
+	server/svc_prov.c server/prov_sig.c server/svc_bill.c \
+	server/svc_recon.c server/svc_fee.c server/svc_billcat.c
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 CORE_LIB  := $(BUILD)/libsokocore.a
 
 SOKOD_SRCS := server/main.c server/net_http.c server/net_pos.c server/readq.c \
 	server/net_prov.c server/net_prov_mpesa.c server/net_prov_momo.c \
 	server/net_prov_paystack.c server/net_prov_flw.c server/net_prov_orange.c \
-	server/net_curl.c server/net_bill.c
+	server/net_curl.c server/net_bill.c server/net_recon.c \
+	server/net_fee.c server/net_billcat.c
 SOKOD_OBJS := $(SOKOD_SRCS:%.c=$(BUILD)/%.o)
 SOKOCTL_OBJS := $(BUILD)/server/sokoctl.o
 

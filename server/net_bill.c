@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "money.h"
 #include "net_curl.h"
+#include "net_billcat.h"
 #include "net_http.h"
 #include "net_prov_int.h"
 #include "payment.h"
@@ -43,6 +44,7 @@
 struct flwbill {
 	char *secret;
 	char auth[512]; /* "Authorization: Bearer <secret>" */
+	struct billcat *cat; /* the categories cache (net_billcat.c) */
 };
 
 static struct flwbill *
@@ -284,6 +286,7 @@ flwbill_init(struct net_prov *np, void **state, char *err, size_t errlen)
 	}
 	snprintf(f->auth, sizeof f->auth, "Authorization: Bearer %s",
 	         f->secret);
+	f->cat = billcat_new(f->auth);
 	return 1;
 }
 
@@ -294,6 +297,7 @@ flwbill_fini(void *state)
 
 	if (f == NULL)
 		return;
+	billcat_free(f->cat);
 	prov_wipe_free(f->secret);
 	sha256_wipe(f->auth, sizeof f->auth);
 	free(f);
@@ -429,6 +433,12 @@ reply_bill(struct evhttp_request *req, int status, const struct store_prov *p)
 	amount_w(&w, cur, p->pay.amount_minor);
 	json_w_key(&w, "currency");
 	json_w_cstr(&w, cur != NULL ? cur->alpha : "");
+	/* docs/payments.md §13: paid on top of the amount; the agent's
+	 * share of it */
+	json_w_key(&w, "fee");
+	amount_w(&w, cur, p->fee_minor);
+	json_w_key(&w, "commission");
+	amount_w(&w, cur, p->commission_minor);
 	json_w_key(&w, "reference");
 	json_w_cstr(&w, p->client_ref);
 	json_w_key(&w, "provider_reference");
@@ -537,22 +547,81 @@ out:
 	bop_free(o);
 }
 
+static void validate_send(struct bop *o);
+
+/* item_code -> biller_code from the categories (docs/payments.md §8.1):
+ * into dst, or false with the error answered. */
+static bool
+resolve_biller(struct bop *o, const struct svc_bill_cat *cats, size_t n,
+               int err_status, const char *err_code, const char *err_msg,
+               const char *item_code, char *dst, size_t cap)
+{
+	const struct svc_bill_cat *c;
+	bool ambiguous;
+
+	if (err_code != NULL) {
+		net_http_error(o->req, err_status, err_code, err_msg);
+		return false;
+	}
+	c = svc_bill_cat_find(cats, n, item_code, &ambiguous);
+	if (c == NULL) {
+		net_http_error(o->req, 422,
+		               ambiguous ? "item_ambiguous" : "item_unknown",
+		               ambiguous ? "several billers list this item_code: "
+		                           "give biller_code"
+		                         : "no biller lists this item_code "
+		                           "(GET /v1/bills/categories)");
+		return false;
+	}
+	strlcpy_s(dst, c->biller_code, cap);
+	return true;
+}
+
+static void
+validate_resolved(void *arg, const struct svc_bill_cat *cats, size_t n,
+                  int err_status, const char *err_code, const char *err_msg)
+{
+	struct bop *o = arg;
+
+	if (!resolve_biller(o, cats, n, err_status, err_code, err_msg,
+	                    o->v.item_code, o->v.biller_code,
+	                    sizeof o->v.biller_code)) {
+		bop_free(o);
+		return;
+	}
+	validate_send(o);
+}
+
 static void
 handle_validate(struct net_prov *np, struct evhttp_request *req,
                 const char *body, size_t len)
 {
 	struct bop *o = bop_new(np, req);
 	struct svc_error e;
-	char path[512], url[1024];
-	struct ncurl_req rq;
-	const char *why = NULL;
-	size_t pn = 0;
 
 	if (svc_bill_parse_validate(&o->v, body, len, &e) != 0) {
 		net_http_error(req, e.status, e.code, e.message);
 		bop_free(o);
 		return;
 	}
+	if (o->v.biller_code[0] == '\0') {
+		/* resolved from the categories first (§8.1) */
+		billcat_get(np, F(np)->cat, validate_resolved, o);
+		return;
+	}
+	validate_send(o);
+}
+
+static void
+validate_send(struct bop *o)
+{
+	struct net_prov *np = o->np;
+	struct evhttp_request *req = o->req;
+	char path[512], url[1024];
+	struct ncurl_req rq;
+	const char *why = NULL;
+	size_t pn = 0;
+
 	if (flw_bill_validate_path(path, sizeof path, o->v.item_code,
 	                           o->v.biller_code, o->v.customer, &pn,
 	                           &why) != CODEC_OK) {
@@ -627,6 +696,10 @@ create_call(struct store *st, struct dbq_job *job)
 	o->p.clearing_account_id = hold.id;
 	o->p.target_account_id = pay.id;
 	o->p.bill.source_account_id = src.id;
+	/* the fee and the agent's commission (docs/payments.md §13) */
+	if (prov_fee_refused(st, cfg, &o->p, src.type, &o->status,
+	                     &o->err_code, &o->err_msg, &rc))
+		return rc;
 	memcpy(want, o->p.req_hash, sizeof want);
 	rc = st->ops->prov_create(st, &o->p);
 	if (rc == STORE_CONFLICT) {
@@ -794,6 +867,33 @@ created_done(struct dbq_job *job)
 }
 
 static void
+create_post(struct bop *o)
+{
+	o->job.call = create_call;
+	o->job.done = created_done;
+	if (dbq_post(prov_dbq(o->np), &o->job) != 0) {
+		net_http_error(o->req, 503, "busy",
+		               "the server is at capacity; retry later");
+		bop_free(o);
+	}
+}
+
+static void
+create_resolved(void *arg, const struct svc_bill_cat *cats, size_t n,
+                int err_status, const char *err_code, const char *err_msg)
+{
+	struct bop *o = arg;
+
+	if (!resolve_biller(o, cats, n, err_status, err_code, err_msg,
+	                    o->p.bill.item_code, o->p.bill.biller_code,
+	                    sizeof o->p.bill.biller_code)) {
+		bop_free(o);
+		return;
+	}
+	create_post(o);
+}
+
+static void
 handle_create(struct net_prov *np, struct evhttp_request *req,
               const char *body, size_t len)
 {
@@ -843,13 +943,13 @@ handle_create(struct net_prov *np, struct evhttp_request *req,
 	o->p.deadline_ms = now + prov_policy(np)->deadline_ms;
 	o->p.next_at_ms = o->p.deadline_ms;
 	svc_bill_pay_hash(&o->b, o->p.req_hash);
-	o->job.call = create_call;
-	o->job.done = created_done;
-	if (dbq_post(prov_dbq(np), &o->job) != 0) {
-		net_http_error(req, 503, "busy",
-		               "the server is at capacity; retry later");
-		bop_free(o);
+	if (o->p.bill.biller_code[0] == '\0') {
+		/* resolved from the categories first (§8.1); the hash is
+		 * of the request as sent */
+		billcat_get(np, F(np)->cat, create_resolved, o);
+		return;
 	}
+	create_post(o);
 }
 
 /* ---- GET /v1/bills/{ref} */
@@ -932,6 +1032,10 @@ net_bill_http(struct net_prov *np, struct evhttp_request *req,
 	}
 	if (cmd != EVHTTP_REQ_GET) {
 		net_http_error(req, 405, "method_not_allowed", "use GET");
+		return;
+	}
+	if (strcmp(path, "/v1/bills/categories") == 0) {
+		billcat_http(np, F(np)->cat, req);
 		return;
 	}
 	handle_get(np, req, path + 10);

@@ -250,63 +250,77 @@ call_state_name(uint8_t s)
 	return s < 5 ? n[s] : "?";
 }
 
-/* The payment as the API shows it (docs/api.md §Payments). */
+/* The payment as the API shows it (docs/api.md §Payments), as one JSON
+ * object into w (also the items of the reconciliation list). */
+void
+prov_json_payment(struct json_w *w, const struct store_prov *p)
+{
+	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
+	char amount[48] = "", fee[48] = "";
+	/* the customer's next step matters while the payment is open */
+	bool open = p->pay.state == PAY_CREATED || p->pay.state == PAY_PENDING;
+
+	if (cur != NULL) {
+		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
+		money_format(fee, sizeof fee, cur, p->fee_minor);
+	}
+	json_w_obj_begin(w);
+	json_w_key(w, "ref");
+	json_w_cstr(w, p->pay.ref);
+	json_w_key(w, "state");
+	json_w_cstr(w, payment_state_name(p->pay.state));
+	json_w_key(w, "kind");
+	json_w_cstr(w, p->kind == STORE_PROV_COLLECT  ? "collection"
+	               : p->kind == STORE_PROV_BILL ? "bill"
+	               : p->reverses_id != 0        ? "reversal"
+	                                            : "disbursement");
+	if (p->reverses_id != 0) {
+		json_w_key(w, "reverses");
+		json_w_cstr(w, p->reverses_ref);
+	}
+	json_w_key(w, "provider");
+	json_w_cstr(w, p->provider);
+	json_w_key(w, "amount");
+	json_w_cstr(w, amount);
+	json_w_key(w, "currency");
+	json_w_cstr(w, cur != NULL ? cur->alpha : "");
+	json_w_key(w, "fee"); /* docs/payments.md §13 */
+	json_w_cstr(w, fee);
+	json_w_key(w, "reference");
+	json_w_cstr(w, p->client_ref);
+	json_w_key(w, "provider_reference");
+	json_w_cstr(w, p->provider_ref);
+	json_w_key(w, "receipt");
+	json_w_cstr(w, p->receipt);
+	json_w_key(w, "result_code");
+	json_w_cstr(w, p->result_code);
+	json_w_key(w, "next_step");
+	json_w_cstr(w, open ? p->next_step : "");
+	json_w_key(w, "display_text");
+	json_w_cstr(w, open ? p->next_text : "");
+	json_w_key(w, "payment_url");
+	json_w_cstr(w, open ? p->next_url : "");
+	json_w_key(w, "call");
+	json_w_cstr(w, call_state_name(p->call_state));
+	json_w_key(w, "txn_id");
+	json_w_int(w, p->pay.txn_id);
+	json_w_key(w, "created_ms");
+	json_w_int(w, p->pay.created_ms);
+	json_w_obj_end(w);
+}
+
 static void
 reply_payment(struct evhttp_request *req, int status,
               const struct store_prov *p)
 {
-	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
-	char amount[48] = "", buf[3072];
+	/* a payment open with a long next step (URL, text) fits */
+	char buf[4096];
 	struct json_w w;
 	const char *why = NULL;
 	size_t n = 0;
-	/* the customer's next step matters while the payment is open */
-	bool open = p->pay.state == PAY_CREATED || p->pay.state == PAY_PENDING;
 
-	if (cur != NULL)
-		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
 	json_w_init(&w, buf, sizeof buf);
-	json_w_obj_begin(&w);
-	json_w_key(&w, "ref");
-	json_w_cstr(&w, p->pay.ref);
-	json_w_key(&w, "state");
-	json_w_cstr(&w, payment_state_name(p->pay.state));
-	json_w_key(&w, "kind");
-	json_w_cstr(&w, p->kind == STORE_PROV_COLLECT  ? "collection"
-	                : p->kind == STORE_PROV_BILL ? "bill"
-	                : p->reverses_id != 0        ? "reversal"
-	                                             : "disbursement");
-	if (p->reverses_id != 0) {
-		json_w_key(&w, "reverses");
-		json_w_cstr(&w, p->reverses_ref);
-	}
-	json_w_key(&w, "provider");
-	json_w_cstr(&w, p->provider);
-	json_w_key(&w, "amount");
-	json_w_cstr(&w, amount);
-	json_w_key(&w, "currency");
-	json_w_cstr(&w, cur != NULL ? cur->alpha : "");
-	json_w_key(&w, "reference");
-	json_w_cstr(&w, p->client_ref);
-	json_w_key(&w, "provider_reference");
-	json_w_cstr(&w, p->provider_ref);
-	json_w_key(&w, "receipt");
-	json_w_cstr(&w, p->receipt);
-	json_w_key(&w, "result_code");
-	json_w_cstr(&w, p->result_code);
-	json_w_key(&w, "next_step");
-	json_w_cstr(&w, open ? p->next_step : "");
-	json_w_key(&w, "display_text");
-	json_w_cstr(&w, open ? p->next_text : "");
-	json_w_key(&w, "payment_url");
-	json_w_cstr(&w, open ? p->next_url : "");
-	json_w_key(&w, "call");
-	json_w_cstr(&w, call_state_name(p->call_state));
-	json_w_key(&w, "txn_id");
-	json_w_int(&w, p->pay.txn_id);
-	json_w_key(&w, "created_ms");
-	json_w_int(&w, p->pay.created_ms);
-	json_w_obj_end(&w);
+	prov_json_payment(&w, p);
 	if (json_w_finish(&w, &n, &why) != CODEC_OK) {
 		/* provider text that is not UTF-8 would do it: say so
 		 * rather than answer half a document */
@@ -314,6 +328,19 @@ reply_payment(struct evhttp_request *req, int status,
 		return;
 	}
 	net_http_reply(req, status, "application/json", buf, n);
+}
+
+void
+prov_reply_payment(struct evhttp_request *req, int status,
+                   const struct store_prov *p)
+{
+	reply_payment(req, status, p);
+}
+
+const struct prov_drv *
+prov_driver(const struct net_prov *np, const char *name)
+{
+	return drv_find(np, name);
 }
 
 
@@ -381,6 +408,9 @@ create_call(struct store *st, struct dbq_job *job)
 		return rc;
 	o->p.clearing_account_id = clearing.id;
 	o->p.target_account_id = target.id;
+	if (prov_fee_refused(st, o->np->cfg, &o->p, target.type, &o->status,
+	                     &o->err_code, &o->err_msg, &rc))
+		return rc; /* docs/payments.md §13 */
 	memcpy(want, o->p.req_hash, sizeof want);
 	rc = st->ops->prov_create(st, &o->p);
 	if (rc == STORE_CONFLICT) {
@@ -617,7 +647,9 @@ disb_accounts_call(struct store *st, struct dbq_job *job)
 	o->p.target_account_id = src.id;
 	o->p.clearing_account_id = clearing.id;
 	o->p.hold_account_id = hold.id;
-	return STORE_OK;
+	prov_fee_refused(st, cfg, &o->p, src.type, &o->status, &o->err_code,
+	                 &o->err_msg, &rc);
+	return rc;
 }
 
 static void
@@ -2037,6 +2069,7 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 	}
 	if (strcmp(path, "/v1/collections") != 0 &&
 	    strcmp(path, "/v1/disbursements") != 0 &&
+	    strcmp(path, "/v1/payments") != 0 &&
 	    strncmp(path, "/v1/payments/", 13) != 0)
 		return false;
 	if (!is_admin) {
@@ -2044,7 +2077,9 @@ net_prov_http(struct net_prov *np, struct evhttp_request *req,
 		               "missing or wrong admin API key");
 		return true;
 	}
-	if (path[4] == 'c')
+	if (net_recon_http(np, req, path))
+		; /* reconciliation: list, resolve, requery (net_recon.c) */
+	else if (path[4] == 'c')
 		handle_collection(np, req);
 	else if (path[4] == 'd')
 		handle_disbursement(np, req);

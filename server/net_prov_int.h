@@ -169,6 +169,32 @@ void prov_kick(struct net_prov *np);
 /* Counts operations in flight (+1 when one starts, -1 when it ends), so
  * net_prov_inflight() covers net_bill.c's too. */
 void prov_busy_inc(struct net_prov *np, int delta);
+/* The payment as the API shows it: one JSON object into w, or the
+ * whole reply (docs/api.md §Payments). */
+struct json_w;
+void prov_json_payment(struct json_w *w, const struct store_prov *p);
+void prov_reply_payment(struct evhttp_request *req, int status,
+                        const struct store_prov *p);
+/* The enabled driver called name (a payment's provider), or NULL. */
+const struct prov_drv *prov_driver(const struct net_prov *np,
+                                   const char *name);
+/*
+ * Storage worker: fixes the fee of p (kind, amount, currency set) being
+ * created from the schedule (docs/payments.md §13): p->fee_minor,
+ * fee_account_id and, for a bill paid from an agent float (source_type),
+ * commission_minor.  Returns true when the payment must be refused
+ * (*status, *code, *msg: 422 fee_overflow, fee_exceeds_amount; 503
+ * provider_misconfigured, the fees account is missing) or storage failed
+ * (*rc); false when p is ready (no fee is fee 0).
+ */
+bool prov_fee_refused(struct store *st, const struct config *cfg,
+                      struct store_prov *p, uint8_t source_type, int *status,
+                      const char **code, const char **msg,
+                      enum store_rc *rc);
+/* GET /v1/payments?state=unknown, POST /v1/payments/{ref}/resolve and
+ * /requery (admin; net_recon.c).  false: not one of these paths. */
+bool net_recon_http(struct net_prov *np, struct evhttp_request *req,
+                    const char *path);
 /* POST /v1/bills, /v1/bills/validate, GET /v1/bills/{ref} (admin). */
 void net_bill_http(struct net_prov *np, struct evhttp_request *req,
                    const char *path);

@@ -15,6 +15,14 @@
  *     terminal add ID AGENT_CODE           new K_t, printed once in hex
  *     terminal block ID | unblock ID       refuse / allow its logins
  *     terminal list                        never prints keys
+ *     payments unknown [--after ID] [--limit N]   reconciliation list
+ *     payment show REF                     a provider payment, resolution
+ *     payment requery REF                  one more status query (sokod)
+ *     payment resolve REF succeeded|failed --actor WHO --evidence TEXT
+ *                     [--provider-ref REF] [--key KEY]
+ *                                          settle an unknown payment by
+ *                                          hand (docs/payments.md
+ *                                          §Reconciliation)
  *
  * -o sets a configuration key as sokod's -o does (pos_kek_file for
  * terminal add; store).
@@ -32,7 +40,9 @@
 #include "keywrap.h"
 #include "ledger.h"
 #include "money.h"
+#include "payment.h"
 #include "store.h"
+#include "svc_recon.h"
 #include "util.h"
 
 static void
@@ -54,6 +64,10 @@ usage(void)
 	        "  agent create CODE FLOAT_ACCOUNT_CODE\n"
 	        "  terminal add ID AGENT_CODE      (needs pos_kek_file)\n"
 	        "  terminal block ID | terminal unblock ID | terminal list\n"
+	        "  payments unknown [--after ID] [--limit N]\n"
+	        "  payment show REF | payment requery REF\n"
+	        "  payment resolve REF succeeded|failed --actor WHO "
+	        "--evidence TEXT [--provider-ref REF] [--key KEY]\n"
 	        "TYPE: provider_clearing merchant_payable agent_float "
 	        "biller_payable\n"
 	        "      fees_revenue commission_revenue suspense "
@@ -399,6 +413,263 @@ terminal_list_cb(void *arg, const struct store_terminal *t)
 	return 0;
 }
 
+/* ---- reconciliation (docs/payments.md §Reconciliation) ---- */
+
+static const char *
+kind_name(uint8_t kind)
+{
+	return kind == STORE_PROV_COLLECT ? "collection"
+	       : kind == STORE_PROV_BILL  ? "bill"
+	                                  : "disbursement";
+}
+
+static void
+print_prov(const struct store_prov *p)
+{
+	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
+	char amount[48] = "?";
+
+	if (cur != NULL)
+		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
+	printf("%-8lld %-24s %-12s %-9s %-9s %s %s call=%d ref=%s "
+	       "provider_ref=%s created_ms=%lld\n",
+	       (long long)p->pay.id, p->pay.ref, kind_name(p->kind),
+	       p->provider, payment_state_name(p->pay.state), amount,
+	       cur != NULL ? cur->alpha : "?", p->call_state, p->client_ref,
+	       p->provider_ref[0] != '\0' ? p->provider_ref : "-",
+	       (long long)p->pay.created_ms);
+}
+
+static int
+cmd_payments_unknown(struct store *st, int argc, char **argv)
+{
+	struct store_prov rows[SVC_RECON_PAGE_MAX];
+	long long after = 0, limit = 50;
+	size_t n = 0, i;
+	int a;
+
+	for (a = 0; a < argc; a += 2) {
+		char *end = NULL;
+		long long v = a + 1 < argc ? strtoll(argv[a + 1], &end, 10) : -1;
+
+		if (end == NULL || *end != '\0' || v < 0) {
+			usage();
+			return 2;
+		}
+		if (strcmp(argv[a], "--after") == 0)
+			after = v;
+		else if (strcmp(argv[a], "--limit") == 0 && v >= 1 &&
+		         v <= SVC_RECON_PAGE_MAX)
+			limit = v;
+		else {
+			usage();
+			return 2;
+		}
+	}
+	if (st->ops->prov_unknown(st, after, rows, (size_t)limit, &n) !=
+	    STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		print_prov(&rows[i]);
+	if (n == (size_t)limit)
+		printf("more: --after %lld\n", (long long)rows[n - 1].pay.id);
+	return 0;
+}
+
+static int
+prov_by_ref(struct store *st, const char *ref, struct store_prov *p)
+{
+	enum store_rc r;
+
+	if (strlen(ref) > PAYMENT_REF_MAX) {
+		fprintf(stderr, "sokoctl: no such provider payment\n");
+		return 1;
+	}
+	r = st->ops->prov_get(st, ref, NULL, NULL, NULL, p);
+	if (r == STORE_OK)
+		return 0;
+	fprintf(stderr, "sokoctl: %s\n",
+	        r == STORE_NOT_FOUND ? "no such provider payment" : st->errstr);
+	return 1;
+}
+
+static int
+cmd_payment_show(struct store *st, const char *ref)
+{
+	struct store_prov p;
+	struct store_prov_resolution res;
+	enum store_rc r;
+
+	if (prov_by_ref(st, ref, &p) != 0)
+		return 1;
+	print_prov(&p);
+	r = st->ops->prov_resolution_get(st, p.pay.id, &res);
+	if (r == STORE_OK)
+		printf("resolved by hand: %s by %s at %lld provider_ref=%s "
+		       "key=%s\nevidence: %s\n",
+		       payment_state_name(res.outcome), res.actor,
+		       (long long)res.created_ms,
+		       res.provider_ref[0] != '\0' ? res.provider_ref : "-",
+		       res.idem_key, res.evidence);
+	else if (r != STORE_NOT_FOUND) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	return 0;
+}
+
+/* sokoctl cannot call the provider: it reopens the payment, and the
+ * janitor of a running sokod asks (or, when the provider cannot be
+ * asked, closes it again: resolve it by hand). */
+static int
+cmd_payment_requery(struct store *st, const char *ref)
+{
+	struct store_prov p;
+	struct store_prov_update u;
+	struct svc_error e;
+
+	if (prov_by_ref(st, ref, &p) != 0)
+		return 1;
+	if (svc_recon_requery(&p, true, util_now_ms(), &u, &e) != 0) {
+		fprintf(stderr, "sokoctl: %s: %s\n", e.code, e.message);
+		return 1;
+	}
+	if (st->ops->prov_update(st, &u, util_now_ms()) != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	printf("%s reopened: sokod's janitor asks the provider on its next "
+	       "tick\n", p.pay.ref);
+	return 0;
+}
+
+static int
+cmd_payment_resolve(struct store *st, int argc, char **argv)
+{
+	struct store_prov p;
+	struct store_prov_resolution res, prior;
+	struct store_prov_update u;
+	struct ledger_req r;
+	struct ledger_result lr;
+	struct ledger *lg;
+	struct svc_error e;
+	const char *key = "sokoctl";
+	char err[256];
+	enum store_rc sr;
+	int a, rc = 1;
+
+	if (argc < 2) {
+		usage();
+		return 2;
+	}
+	memset(&res, 0, sizeof res);
+	res.outcome = strcmp(argv[1], "succeeded") == 0 ? PAY_SUCCEEDED
+	              : strcmp(argv[1], "failed") == 0  ? PAY_FAILED
+	                                                : 0;
+	for (a = 2; a < argc; a += 2) {
+		const char *v = a + 1 < argc ? argv[a + 1] : NULL;
+		char *dst = NULL;
+		size_t cap = 0;
+
+		if (v == NULL) {
+			usage();
+			return 2;
+		}
+		if (strcmp(argv[a], "--actor") == 0) {
+			dst = res.actor;
+			cap = sizeof res.actor;
+		} else if (strcmp(argv[a], "--evidence") == 0) {
+			dst = res.evidence;
+			cap = sizeof res.evidence;
+		} else if (strcmp(argv[a], "--provider-ref") == 0) {
+			dst = res.provider_ref;
+			cap = sizeof res.provider_ref;
+		} else if (strcmp(argv[a], "--key") == 0) {
+			key = v;
+		} else {
+			usage();
+			return 2;
+		}
+		if (dst != NULL && strlen(v) >= cap) {
+			fprintf(stderr, "sokoctl: %s: too long\n", argv[a]);
+			return 2;
+		}
+		if (dst != NULL)
+			memcpy(dst, v, strlen(v) + 1);
+	}
+	if (svc_recon_check(&res, &e) != 0 ||
+	    svc_admin_check_key(key, &e) != 0) {
+		fprintf(stderr, "sokoctl: %s: %s\n", e.code, e.message);
+		return 2;
+	}
+	strlcpy_s(res.idem_key, key, sizeof res.idem_key);
+	if (prov_by_ref(st, argv[0], &p) != 0)
+		return 1;
+	svc_recon_hash(&res, p.pay.ref);
+	sr = st->ops->prov_resolution_get(st, p.pay.id, &prior);
+	if (sr != STORE_OK && sr != STORE_NOT_FOUND) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	switch (svc_recon_resolve(&p, sr == STORE_OK ? &prior : NULL, &res,
+	                          &u, &r, &e)) {
+	case SVC_RECON_REPLAY:
+		printf("%s already resolved %s by this request\n", p.pay.ref,
+		       payment_state_name(res.outcome));
+		return 0;
+	case SVC_RECON_REFUSED:
+		fprintf(stderr, "sokoctl: %s: %s\n", e.code, e.message);
+		return 1;
+	case SVC_RECON_WRITE:
+		if (st->ops->prov_update(st, &u, util_now_ms()) != STORE_OK) {
+			fprintf(stderr, "sokoctl: %s\n", st->errstr);
+			return 1;
+		}
+		printf("%s resolved %s (no posting)\n", p.pay.ref,
+		       payment_state_name(res.outcome));
+		return 0;
+	case SVC_RECON_POST:
+		break;
+	}
+	/* the postings, the state and the resolution: one commit */
+	if ((lg = ledger_new(st, err, sizeof err)) == NULL) {
+		fprintf(stderr, "sokoctl: %s\n", err);
+		return 1;
+	}
+	if (ledger_commit_batch(lg, &r, 1, &lr, util_now_ms()) != 0 ||
+	    lr.rc != LEDGER_OK || lr.is_replay)
+		fprintf(stderr, "sokoctl: not resolved: %s%s\n",
+		        ledger_rc_name(lr.rc),
+		        lr.rc == LEDGER_RETRY ? " (the payment changed "
+		                                "meanwhile, or storage)"
+		                              : "");
+	else {
+		printf("%s resolved %s, txn %lld\n", p.pay.ref,
+		       payment_state_name(res.outcome), (long long)lr.txn_id);
+		rc = 0;
+	}
+	ledger_free(lg);
+	return rc;
+}
+
+static int
+cmd_payment(struct store *st, int argc, char **argv)
+{
+	if (strcmp(argv[0], "payments") == 0 && argc >= 2 &&
+	    strcmp(argv[1], "unknown") == 0)
+		return cmd_payments_unknown(st, argc - 2, argv + 2);
+	if (argc == 3 && strcmp(argv[1], "show") == 0)
+		return cmd_payment_show(st, argv[2]);
+	if (argc == 3 && strcmp(argv[1], "requery") == 0)
+		return cmd_payment_requery(st, argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "resolve") == 0)
+		return cmd_payment_resolve(st, argc - 2, argv + 2);
+	usage();
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -529,6 +800,9 @@ main(int argc, char **argv)
 		                     STORE_OK
 		             ? 0
 		             : 1;
+	} else if ((strcmp(argv[0], "payments") == 0 ||
+	            strcmp(argv[0], "payment") == 0) && argc >= 2) {
+		rc = cmd_payment(st, argc, argv);
 	} else if (strcmp(argv[0], "purge-idempotency") == 0) {
 		long days = 30;
 		int64_t n = 0;

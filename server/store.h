@@ -253,6 +253,13 @@ struct store_prov {
 	char result_desc[STORE_RDESC_MAX + 1];
 	char receipt[STORE_PREF_MAX + 1];
 	uint8_t req_hash[32]; /* of the creating request (idempotency) */
+	/* fees and commissions (docs/payments.md §13), fixed at creation:
+	 * fee_minor (0: none) posted to fee_account_id (a fees_revenue
+	 * account) with the success; commission_minor (<= fee_minor) of it
+	 * to the bill's source agent float */
+	int64_t fee_minor;
+	int64_t fee_account_id;
+	int64_t commission_minor;
 	/* kind STORE_PROV_BILL: written by prov_create, read back by
 	 * prov_get and prov_due (zero for other kinds).  For a bill
 	 * clearing_account_id is the holding account and
@@ -281,6 +288,8 @@ struct store_prov {
  * it empty); a provider_ref another payment of the provider has is
  * CONFLICT too (unique key).
  */
+struct store_prov_resolution;
+
 struct store_prov_update {
 	int64_t payment_id;
 	uint8_t from_state, to_state;
@@ -293,6 +302,25 @@ struct store_prov_update {
 	int64_t txn_id; /* ledger transaction to link, or 0 */
 	/* the customer's next step (store_prov.next_*); NULL: unchanged */
 	const char *next_step, *next_text, *next_url;
+	/* a settlement by hand (docs/payments.md §Reconciliation): the
+	 * record inserted in the same transaction as this change, or NULL */
+	const struct store_prov_resolution *resolution;
+};
+
+/* ---- reconciliation (sql/NNN_reconciliation.sql): who settled an
+ * unknown payment by hand, how and on what evidence ---- */
+#define STORE_ACTOR_MAX    64
+#define STORE_EVIDENCE_MAX 256
+
+struct store_prov_resolution {
+	int64_t payment_id;
+	uint8_t outcome; /* PAY_SUCCEEDED or PAY_FAILED */
+	char actor[STORE_ACTOR_MAX + 1];
+	char evidence[STORE_EVIDENCE_MAX + 1];
+	char provider_ref[STORE_PREF_MAX + 1]; /* from the evidence, or "" */
+	char idem_key[LEDGER_KEY_MAX + 1];     /* of the resolving request */
+	uint8_t req_hash[32];                  /* of its content */
+	int64_t created_ms;
 };
 
 /* A callback that passed its authenticity check, and the verdict. */
@@ -471,6 +499,18 @@ struct store_ops {
 	                                     const char *provider,
 	                                     const char *provider_ref,
 	                                     const char *verdict, int64_t *n);
+	/* Up to cap provider payments in state unknown with payment id >
+	 * after_id, by id (a page: pass the last id to get the next); *n
+	 * rows written. */
+	enum store_rc (*prov_unknown)(struct store *st, int64_t after_id,
+	                              struct store_prov *out, size_t cap,
+	                              size_t *n);
+	/* The resolution of payment_id (written by prov_update or
+	 * batch_write with store_prov_update.resolution); NOT_FOUND if it
+	 * was never settled by hand. */
+	enum store_rc (*prov_resolution_get)(struct store *st,
+	                                     int64_t payment_id,
+	                                     struct store_prov_resolution *out);
 
 	/* ---- invariants ---- */
 	/* Checks every ledger invariant (docs/architecture.md §Invariants)

@@ -67,7 +67,9 @@ const struct store_check store_checks[] = {
 	 "COALESCE((SELECT e.to_state FROM payment_events e WHERE "
 	 "e.payment_id = p.id ORDER BY e.id DESC LIMIT 1), 0)"},
 	/* provider payments: a succeeded one was settled by its ledger
-	 * transaction (ledger_req.prov), of its amount and currency */
+	 * transaction (ledger_req.prov), of its amount and currency (a
+	 * disbursement's and a bill's move their fee with the amount:
+	 * docs/payments.md §13) */
 	{"prov_succeeded_without_txn",
 	 "SELECT p.id AS payment_id, p.ref FROM payments p "
 	 "JOIN prov_payments v ON v.payment_id = p.id "
@@ -77,14 +79,16 @@ const struct store_check store_checks[] = {
 	 "t.amount_minor AS txn_amount, t.currency AS txn_currency "
 	 "FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
 	 "JOIN txns t ON t.id = p.txn_id "
-	 "WHERE t.amount_minor <> p.amount_minor OR t.currency <> p.currency"},
+	 "WHERE t.amount_minor <> p.amount_minor + CASE WHEN v.kind IN "
+	 "(2, 3) THEN v.fee_minor ELSE 0 END OR t.currency <> p.currency"},
 	/* disbursements (docs/payments.md §Disbursements): a holding
 	 * account holds exactly the disbursements not yet final (created,
 	 * pending, unknown) */
 	{"disb_hold_mismatch",
 	 "SELECT a.id AS account_id, a.code, a.balance_minor, h.held "
 	 "FROM accounts a JOIN (SELECT v.hold_account_id AS id, "
-	 "SUM(CASE WHEN p.state IN (1, 2, 6) THEN p.amount_minor ELSE 0 END) "
+	 "SUM(CASE WHEN p.state IN (1, 2, 6) THEN p.amount_minor + "
+	 "v.fee_minor ELSE 0 END) "
 	 "AS held FROM payments p JOIN prov_payments v ON v.payment_id = p.id "
 	 "WHERE v.kind = 2 GROUP BY v.hold_account_id) h ON h.id = a.id "
 	 "WHERE a.balance_minor <> h.held"},

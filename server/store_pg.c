@@ -92,6 +92,9 @@ enum pg_stmt_id {
 	P_PROV_APPLY,
 	P_PROV_CB_INSERT,
 	P_PROV_CB_COUNT,
+	P_RES_INSERT,
+	P_RES_GET,
+	P_PROV_UNKNOWN,
 	P_COUNT
 };
 
@@ -118,7 +121,8 @@ enum pg_stmt_id {
 	"v.result_desc, v.receipt, encode(v.req_hash, 'hex'), "               \
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
-	"b.customer_name, COALESCE(v.reverses_payment_id, 0), rp.ref, "     \
+	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
+	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
 	"rv.receipt, v.next_step, v.next_text, v.next_url"
 /* bill_payments of a kind 3 payment, the collection a reversal reverses
  * (NULLs otherwise) */
@@ -265,10 +269,11 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"INSERT INTO prov_payments (payment_id, kind, provider, msisdn, "
 		"clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash, hold_account_id, reverses_payment_id) "
+		"deadline_ms, req_hash, hold_account_id, fee_minor, "
+		"fee_account_id, commission_minor, reverses_payment_id) "
 		"SELECT id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-		"$16, decode($17, 'hex'), NULLIF($18::bigint, 0), "
-		"NULLIF($20::bigint, 0) FROM p "
+		"$16, decode($17, 'hex'), NULLIF($18::bigint, 0), $20, "
+		"NULLIF($21::bigint, 0), $22, NULLIF($23::bigint, 0) FROM p "
 		"RETURNING payment_id",
 	/* a bill: P_PROV_CREATE plus its bill_payments row, one statement */
 	[P_BILL_CREATE] =
@@ -281,9 +286,11 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"v AS (INSERT INTO prov_payments (payment_id, kind, provider, "
 		"msisdn, clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
-		"deadline_ms, req_hash, hold_account_id) SELECT id, $5, $6, $7, "
+		"deadline_ms, req_hash, hold_account_id, fee_minor, "
+		"fee_account_id, commission_minor) SELECT id, $5, $6, $7, "
 		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
-		"NULLIF($18::bigint, 0) FROM p RETURNING payment_id) "
+		"NULLIF($18::bigint, 0), $25, NULLIF($26::bigint, 0), $27 FROM p "
+		"RETURNING payment_id) "
 		"INSERT INTO bill_payments (payment_id, source_account_id, "
 		"biller_code, item_code, customer, customer_name) SELECT "
 		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
@@ -348,6 +355,17 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	[P_PROV_CB_COUNT] = "SELECT count(*) FROM prov_callbacks WHERE "
 	                    "provider = $1 AND provider_ref = $2 AND "
 	                    "verdict = $3",
+	[P_RES_INSERT] = "INSERT INTO prov_resolutions (payment_id, outcome, "
+	                 "actor, evidence, provider_ref, idem_key, req_hash, "
+	                 "created_ms) VALUES ($1, $2, $3, $4, $5, $6, "
+	                 "decode($7, 'hex'), $8)",
+	[P_RES_GET] = "SELECT outcome, actor, evidence, provider_ref, "
+	              "idem_key, encode(req_hash, 'hex'), created_ms "
+	              "FROM prov_resolutions WHERE payment_id = $1",
+	/* state = 6 literally: the partial index payments_unknown */
+	[P_PROV_UNKNOWN] = "SELECT " PROV_COLS " " PROV_FROM
+	                   "WHERE p.state = 6 AND p.id > $1 "
+	                   "ORDER BY p.id LIMIT $2",
 };
 
 /* A growable text buffer for one array literal. */
@@ -1274,6 +1292,29 @@ write_pos_txns(struct store_pg *s, const struct store_batch *b)
  * expect_call) is CONFLICT, and the caller rolls back what the others
  * wrote.
  */
+/* The resolution u carries (u->resolution), inside the caller's
+ * transaction. */
+static enum store_rc
+resolution_insert(struct store_pg *s, const struct store_prov_update *u,
+                  int64_t now_ms)
+{
+	const struct store_prov_resolution *r = u->resolution;
+	char b[3][24], hex[2 * sizeof r->req_hash + 1];
+	const char *vals[8];
+
+	util_hex(hex, r->req_hash, sizeof r->req_hash);
+	vals[0] = fmt_i64(b[0], u->payment_id);
+	vals[1] = fmt_i64(b[1], r->outcome);
+	vals[2] = r->actor;
+	vals[3] = r->evidence;
+	vals[4] = r->provider_ref;
+	vals[5] = r->idem_key;
+	vals[6] = hex;
+	vals[7] = fmt_i64(b[2], now_ms);
+	return pg_run(s, P_RES_INSERT, 8, vals, PGRES_COMMAND_OK, NULL,
+	              "prov resolution");
+}
+
 static enum store_rc
 prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
            int64_t now_ms)
@@ -1338,6 +1379,11 @@ prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
 			                  "prov update: %lld of %zu payments "
 			                  "in the expected state",
 			                  (long long)matched, end - start);
+		for (i = start; i < end; i++)
+			if (u[i].resolution != NULL &&
+			    (rc = resolution_insert(s, &u[i], now_ms)) !=
+			            STORE_OK)
+				return rc;
 	}
 	/* the customer's next step: rare (an initiating answer), one
 	 * statement each, in the same transaction */
@@ -1969,14 +2015,17 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	          sizeof o->bill.customer);
 	strlcpy_s(o->bill.customer_name, PQgetvalue(r, row, 29),
 	          sizeof o->bill.customer_name);
-	o->reverses_id = col_i64(r, row, 30);
-	strlcpy_s(o->reverses_ref, PQgetvalue(r, row, 31),
+	o->fee_minor = col_i64(r, row, 30);
+	o->fee_account_id = col_i64(r, row, 31);
+	o->commission_minor = col_i64(r, row, 32);
+	o->reverses_id = col_i64(r, row, 33);
+	strlcpy_s(o->reverses_ref, PQgetvalue(r, row, 34),
 	          sizeof o->reverses_ref);
-	strlcpy_s(o->reverses_receipt, PQgetvalue(r, row, 32),
+	strlcpy_s(o->reverses_receipt, PQgetvalue(r, row, 35),
 	          sizeof o->reverses_receipt);
-	strlcpy_s(o->next_step, PQgetvalue(r, row, 33), sizeof o->next_step);
-	strlcpy_s(o->next_text, PQgetvalue(r, row, 34), sizeof o->next_text);
-	strlcpy_s(o->next_url, PQgetvalue(r, row, 35), sizeof o->next_url);
+	strlcpy_s(o->next_step, PQgetvalue(r, row, 36), sizeof o->next_step);
+	strlcpy_s(o->next_text, PQgetvalue(r, row, 37), sizeof o->next_text);
+	strlcpy_s(o->next_url, PQgetvalue(r, row, 38), sizeof o->next_url);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 
@@ -2028,8 +2077,9 @@ pg_prov_get(struct store *st, const char *ref, const char *provider,
 static enum store_rc
 prov_insert(struct store_pg *s, struct store_prov *p)
 {
-	char b[14][24], hex[2 * sizeof p->req_hash + 1];
-	const char *vals[24];
+	char b[18][24], hex[2 * sizeof p->req_hash + 1];
+	const char *vals[28];
+	int f; /* the fee columns' first parameter: $20 or, for a bill, $25 */
 	bool is_bill = p->kind == STORE_PROV_BILL;
 	PGresult *r;
 	enum store_rc rc;
@@ -2054,15 +2104,19 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 	vals[16] = hex;
 	vals[17] = fmt_i64(b[11], p->hold_account_id);
 	vals[18] = fmt_i64(b[12], p->pay.txn_id);
-	/* $20: the bill's source, or (not a bill) the reversed payment */
-	vals[19] = fmt_i64(b[13], is_bill ? p->bill.source_account_id
-	                                  : p->reverses_id);
+	vals[19] = fmt_i64(b[13], p->bill.source_account_id);
 	vals[20] = p->bill.biller_code;
 	vals[21] = p->bill.item_code;
 	vals[22] = p->bill.customer;
 	vals[23] = p->bill.customer_name;
+	f = is_bill ? 24 : 19;
+	vals[f] = fmt_i64(b[14], p->fee_minor);
+	vals[f + 1] = fmt_i64(b[15], p->fee_account_id);
+	vals[f + 2] = fmt_i64(b[16], p->commission_minor);
+	/* not a bill: $23, the reversed payment (docs/payments.md §3.2) */
+	vals[f + 3] = fmt_i64(b[17], p->reverses_id);
 	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE,
-	            is_bill ? 24 : 20, vals, PGRES_TUPLES_OK, &r,
+	            is_bill ? f + 3 : f + 4, vals, PGRES_TUPLES_OK, &r,
 	            "create prov_payment");
 	if (rc == STORE_OK) {
 		p->pay.id = col_i64(r, 0, 0);
@@ -2097,27 +2151,14 @@ pg_prov_create(struct store *st, struct store_prov *p)
 	return g == STORE_OK ? STORE_CONFLICT : g;
 }
 
+/* The PROV_COLS rows of r into out[0..cap) (*n of them); frees r. */
 static enum store_rc
-pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
-            struct store_prov *out, size_t cap, size_t *n)
+prov_rows(struct store *st, PGresult *r, struct store_prov *out, size_t cap,
+          size_t *n)
 {
-	struct store_pg *s = PG(st);
-	char b[3][24];
-	const char *vals[3];
-	PGresult *r;
 	enum store_rc rc = STORE_OK;
 	int row;
 
-	*n = 0;
-	if (cap == 0)
-		return STORE_OK;
-	vals[0] = fmt_i64(b[0], now_ms);
-	vals[1] = fmt_i64(b[1], (int64_t)MIN(cap, (size_t)INT32_MAX));
-	vals[2] = fmt_i64(b[2], now_ms + lease_ms);
-	if ((rc = pg_run(s, P_PROV_DUE, 3, vals, PGRES_TUPLES_OK, &r,
-	                 "prov_due")) != STORE_OK)
-		return rc;
-	/* committed: the rows are ours until the lease ends */
 	for (row = 0; row < PQntuples(r) && *n < cap; row++)
 		if (row_prov(r, row, &out[*n]) == 0)
 			(*n)++;
@@ -2130,6 +2171,29 @@ pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
 }
 
 static enum store_rc
+pg_prov_due(struct store *st, int64_t now_ms, int64_t lease_ms,
+            struct store_prov *out, size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[3][24];
+	const char *vals[3];
+	PGresult *r;
+	enum store_rc rc = STORE_OK;
+
+	*n = 0;
+	if (cap == 0)
+		return STORE_OK;
+	vals[0] = fmt_i64(b[0], now_ms);
+	vals[1] = fmt_i64(b[1], (int64_t)MIN(cap, (size_t)INT32_MAX));
+	vals[2] = fmt_i64(b[2], now_ms + lease_ms);
+	if ((rc = pg_run(s, P_PROV_DUE, 3, vals, PGRES_TUPLES_OK, &r,
+	                 "prov_due")) != STORE_OK)
+		return rc;
+	/* committed: the rows are ours until the lease ends */
+	return prov_rows(st, r, out, cap, n);
+}
+
+static enum store_rc
 pg_prov_update(struct store *st, const struct store_prov_update *u,
                int64_t now_ms)
 {
@@ -2139,8 +2203,21 @@ pg_prov_update(struct store *st, const struct store_prov_update *u,
 	const char *vals[1];
 	enum store_rc rc, g;
 
-	/* one statement: its own transaction */
-	rc = prov_apply(s, u, 1, now_ms);
+	if (u->resolution == NULL) {
+		/* one statement: its own transaction */
+		rc = prov_apply(s, u, 1, now_ms);
+	} else {
+		/* the change and its resolution row: two statements, one
+		 * transaction */
+		if ((rc = pg_simple(s, "BEGIN", PGRES_COMMAND_OK, NULL,
+		                    "begin")) != STORE_OK)
+			return rc;
+		rc = prov_apply(s, u, 1, now_ms);
+		if (rc == STORE_OK)
+			rc = pg_commit(st);
+		if (rc != STORE_OK)
+			pg_rollback(st);
+	}
 	if (rc != STORE_CONFLICT)
 		return rc;
 	vals[0] = fmt_i64(b, u->payment_id);
@@ -2187,6 +2264,61 @@ pg_prov_callback_count(struct store *st, const char *provider,
 	*n = col_i64(r, 0, 0);
 	PQclear(r);
 	return STORE_OK;
+}
+
+static enum store_rc
+pg_prov_unknown(struct store *st, int64_t after_id, struct store_prov *out,
+                size_t cap, size_t *n)
+{
+	struct store_pg *s = PG(st);
+	char b[2][24];
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc = STORE_OK;
+
+	*n = 0;
+	if (cap == 0)
+		return STORE_OK;
+	vals[0] = fmt_i64(b[0], after_id);
+	vals[1] = fmt_i64(b[1], (int64_t)MIN(cap, (size_t)INT32_MAX));
+	if ((rc = pg_run(s, P_PROV_UNKNOWN, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "prov_unknown")) != STORE_OK)
+		return rc;
+	return prov_rows(st, r, out, cap, n);
+}
+
+static enum store_rc
+pg_prov_resolution_get(struct store *st, int64_t payment_id,
+                       struct store_prov_resolution *out)
+{
+	struct store_pg *s = PG(st);
+	char b[24];
+	const char *vals[1];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = fmt_i64(b, payment_id);
+	if ((rc = pg_run(s, P_RES_GET, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "prov_resolution_get")) != STORE_OK)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return STORE_NOT_FOUND;
+	}
+	memset(out, 0, sizeof *out);
+	out->payment_id = payment_id;
+	out->outcome = (uint8_t)col_i64(r, 0, 0);
+	strlcpy_s(out->actor, PQgetvalue(r, 0, 1), sizeof out->actor);
+	strlcpy_s(out->evidence, PQgetvalue(r, 0, 2), sizeof out->evidence);
+	strlcpy_s(out->provider_ref, PQgetvalue(r, 0, 3),
+	          sizeof out->provider_ref);
+	strlcpy_s(out->idem_key, PQgetvalue(r, 0, 4), sizeof out->idem_key);
+	if (unhex(out->req_hash, PQgetvalue(r, 0, 5), sizeof out->req_hash))
+		rc = store_fail(st, STORE_FAIL, "resolution %lld: bad "
+		                "req_hash", (long long)payment_id);
+	out->created_ms = col_i64(r, 0, 6);
+	PQclear(r);
+	return rc;
 }
 
 /* ------------------------------------------------------------- verify */
@@ -2319,6 +2451,8 @@ static const struct store_ops pg_ops = {
 	.prov_update = pg_prov_update,
 	.prov_callback_add = pg_prov_callback_add,
 	.prov_callback_count = pg_prov_callback_count,
+	.prov_unknown = pg_prov_unknown,
+	.prov_resolution_get = pg_prov_resolution_get,
 	.verify = pg_verify,
 	.close = pg_close,
 };

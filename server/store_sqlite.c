@@ -70,6 +70,9 @@ enum stmt_id {
 	S_PROV_CB_INSERT,
 	S_PROV_CB_COUNT,
 	S_BILL_INSERT,
+	S_RES_INSERT,
+	S_RES_GET,
+	S_PROV_UNKNOWN,
 	S_COUNT
 };
 
@@ -82,7 +85,8 @@ enum stmt_id {
 	"v.result_desc, v.receipt, v.req_hash, "                             \
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
-	"b.customer_name, COALESCE(v.reverses_payment_id, 0), rp.ref, "     \
+	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
+	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
 	"rv.receipt, v.next_step, v.next_text, v.next_url "                  \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
@@ -198,10 +202,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "provider, msisdn, clearing_account_id, "
 	                  "target_account_id, client_ref, provider_ref, "
 	                  "call_state, send_attempts, checks, next_at_ms, "
-	                  "deadline_ms, req_hash, hold_account_id, "
+	                  "deadline_ms, req_hash, hold_account_id, fee_minor, "
+	                  "fee_account_id, commission_minor, "
 	                  "reverses_payment_id) VALUES (?1, ?2, ?3, ?4, ?5, "
 	                  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	                  "NULLIF(?15, 0), NULLIF(?16, 0))",
+	                  "NULLIF(?15, 0), ?16, NULLIF(?17, 0), ?18, "
+	                  "NULLIF(?19, 0))",
 	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -239,6 +245,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PROV_CB_COUNT] = "SELECT COUNT(*) FROM prov_callbacks WHERE "
 	                    "provider = ?1 AND provider_ref = ?2 AND "
 	                    "verdict = ?3",
+	[S_RES_INSERT] = "INSERT INTO prov_resolutions (payment_id, outcome, "
+	                 "actor, evidence, provider_ref, idem_key, req_hash, "
+	                 "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_RES_GET] = "SELECT outcome, actor, evidence, provider_ref, "
+	              "idem_key, req_hash, created_ms FROM prov_resolutions "
+	              "WHERE payment_id = ?1",
+	/* state = 6 literally: the partial index payments_unknown */
+	[S_PROV_UNKNOWN] = "SELECT " SQ_PROV_COLS
+	                   "WHERE p.state = 6 AND p.id > ?1 "
+	                   "ORDER BY p.id LIMIT ?2",
 };
 
 /* Rows per multi-row INSERT on the batch path: one statement step per
@@ -1673,13 +1689,16 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	strlcpy_s(o->bill.customer, col_str(q, 28), sizeof o->bill.customer);
 	strlcpy_s(o->bill.customer_name, col_str(q, 29),
 	          sizeof o->bill.customer_name);
-	o->reverses_id = sqlite3_column_int64(q, 30);
-	strlcpy_s(o->reverses_ref, col_str(q, 31), sizeof o->reverses_ref);
-	strlcpy_s(o->reverses_receipt, col_str(q, 32),
+	o->fee_minor = sqlite3_column_int64(q, 30);
+	o->fee_account_id = sqlite3_column_int64(q, 31);
+	o->commission_minor = sqlite3_column_int64(q, 32);
+	o->reverses_id = sqlite3_column_int64(q, 33);
+	strlcpy_s(o->reverses_ref, col_str(q, 34), sizeof o->reverses_ref);
+	strlcpy_s(o->reverses_receipt, col_str(q, 35),
 	          sizeof o->reverses_receipt);
-	strlcpy_s(o->next_step, col_str(q, 33), sizeof o->next_step);
-	strlcpy_s(o->next_text, col_str(q, 34), sizeof o->next_text);
-	strlcpy_s(o->next_url, col_str(q, 35), sizeof o->next_url);
+	strlcpy_s(o->next_step, col_str(q, 36), sizeof o->next_step);
+	strlcpy_s(o->next_text, col_str(q, 37), sizeof o->next_text);
+	strlcpy_s(o->next_url, col_str(q, 38), sizeof o->next_url);
 }
 
 static enum store_rc
@@ -1752,7 +1771,10 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	sqlite3_bind_blob(q, 14, p->req_hash, sizeof p->req_hash,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int64(q, 15, p->hold_account_id);
-	sqlite3_bind_int64(q, 16, p->reverses_id);
+	sqlite3_bind_int64(q, 16, p->fee_minor);
+	sqlite3_bind_int64(q, 17, p->fee_account_id);
+	sqlite3_bind_int64(q, 18, p->commission_minor);
+	sqlite3_bind_int64(q, 19, p->reverses_id);
 	if ((rc = run(s, q, "create prov_payment")) != STORE_OK ||
 	    p->kind != STORE_PROV_BILL)
 		return rc;
@@ -1937,6 +1959,22 @@ prov_apply(struct store_sqlite *s, const struct store_prov_update *u,
 		if ((rc = run(s, q, "payment txn")) != STORE_OK)
 			return rc;
 	}
+	if (u->resolution != NULL) {
+		const struct store_prov_resolution *r = u->resolution;
+
+		q = stmt(s, S_RES_INSERT);
+		sqlite3_bind_int64(q, 1, u->payment_id);
+		sqlite3_bind_int(q, 2, r->outcome);
+		sqlite3_bind_text(q, 3, r->actor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, r->evidence, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, r->provider_ref, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, r->idem_key, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 7, r->req_hash, sizeof r->req_hash,
+		                  SQLITE_STATIC);
+		sqlite3_bind_int64(q, 8, now_ms);
+		if ((rc = run(s, q, "prov resolution")) != STORE_OK)
+			return rc;
+	}
 	return STORE_OK;
 }
 
@@ -1991,6 +2029,60 @@ sq_prov_callback_count(struct store *st, const char *provider,
 	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "prov callbacks");
 }
 
+static enum store_rc
+sq_prov_unknown(struct store *st, int64_t after_id, struct store_prov *out,
+                size_t cap, size_t *n)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_PROV_UNKNOWN);
+	int r = SQLITE_DONE;
+
+	*n = 0;
+	sqlite3_bind_int64(q, 1, after_id);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)MIN(cap, (size_t)INT32_MAX));
+	while (*n < cap && (r = sqlite3_step(q)) == SQLITE_ROW)
+		prov_row(q, &out[(*n)++]);
+	sqlite3_reset(q);
+	if (*n < cap && r != SQLITE_DONE) {
+		*n = 0;
+		return sq_err(s, r, "prov_unknown");
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+sq_prov_resolution_get(struct store *st, int64_t payment_id,
+                       struct store_prov_resolution *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_RES_GET);
+	int rc;
+
+	sqlite3_bind_int64(q, 1, payment_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(q, 5);
+
+		memset(out, 0, sizeof *out);
+		out->payment_id = payment_id;
+		out->outcome = (uint8_t)sqlite3_column_int(q, 0);
+		strlcpy_s(out->actor, col_str(q, 1), sizeof out->actor);
+		strlcpy_s(out->evidence, col_str(q, 2), sizeof out->evidence);
+		strlcpy_s(out->provider_ref, col_str(q, 3),
+		          sizeof out->provider_ref);
+		strlcpy_s(out->idem_key, col_str(q, 4), sizeof out->idem_key);
+		if (h != NULL && sqlite3_column_bytes(q, 5) ==
+		                         (int)sizeof out->req_hash)
+			memcpy(out->req_hash, h, sizeof out->req_hash);
+		out->created_ms = sqlite3_column_int64(q, 6);
+	}
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return rc == SQLITE_ROW ? STORE_OK
+	                        : sq_err(s, rc, "prov_resolution_get");
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.migrate = sq_migrate,
@@ -2027,6 +2119,8 @@ static const struct store_ops sqlite_ops = {
 	.prov_update = sq_prov_update,
 	.prov_callback_add = sq_prov_callback_add,
 	.prov_callback_count = sq_prov_callback_count,
+	.prov_unknown = sq_prov_unknown,
+	.prov_resolution_get = sq_prov_resolution_get,
 	.payment_create = sq_payment_create,
 	.payment_transition = sq_payment_transition,
 	.payment_get = sq_payment_get,

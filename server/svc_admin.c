@@ -187,12 +187,47 @@ out:
 	return rc;
 }
 
-static bool
-all_of(const char *s, const char *set, size_t min, size_t max)
+bool
+svc_admin_all_of(const char *s, const char *set, size_t min, size_t max)
 {
 	size_t n = strlen(s);
 
 	return n >= min && n <= max && strspn(s, set) == n;
+}
+
+json_t *
+svc_admin_json_object(const char *body, size_t len,
+                      const char *const *fields, size_t n_fields,
+                      struct svc_error *err)
+{
+	json_error_t jerr;
+	json_t *root, *val;
+	const char *key;
+	size_t i;
+
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		err->status = 400;
+		err->code = "bad_json";
+		err->message = "body must be a JSON object (UTF-8, no "
+		               "duplicate keys)";
+		json_decref(root);
+		return NULL;
+	}
+	json_object_foreach(root, key, val)
+	{
+		for (i = 0; i < n_fields; i++)
+			if (strcmp(key, fields[i]) == 0)
+				break;
+		if (i == n_fields) {
+			err->status = 400;
+			err->code = "field_unknown";
+			err->message = "unknown field in body";
+			json_decref(root);
+			return NULL;
+		}
+	}
+	return root;
 }
 
 int
@@ -203,36 +238,16 @@ svc_admin_parse_collection(struct svc_collection *out, const char *body,
 	                                     "currency", "account",
 	                                     "reference"};
 	struct svc_collection c;
-	json_error_t jerr;
-	json_t *root, *val;
-	const char *key;
+	json_t *root;
 	char cur[8], amount[40];
 	enum money_rc mr;
 	int rc = -1;
-	size_t i;
 
 	memset(&c, 0, sizeof c);
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		err->status = 400;
-		err->code = "bad_json";
-		err->message = "body must be a JSON object (UTF-8, no "
-		               "duplicate keys)";
-		json_decref(root);
+	root = svc_admin_json_object(body, len, fields,
+	                             sizeof fields / sizeof fields[0], err);
+	if (root == NULL)
 		return -1;
-	}
-	json_object_foreach(root, key, val)
-	{
-		for (i = 0; i < sizeof fields / sizeof fields[0]; i++)
-			if (strcmp(key, fields[i]) == 0)
-				break;
-		if (i == sizeof fields / sizeof fields[0]) {
-			err->status = 400;
-			err->code = "field_unknown";
-			err->message = "unknown field in body";
-			goto out;
-		}
-	}
 	if (get_str(root, "provider", c.provider, sizeof c.provider, 1, err) ||
 	    get_str(root, "msisdn", c.msisdn, sizeof c.msisdn, 1, err) ||
 	    get_str(root, "amount", amount, sizeof amount, 1, err) ||
@@ -241,7 +256,7 @@ svc_admin_parse_collection(struct svc_collection *out, const char *body,
 	    get_str(root, "reference", c.reference, sizeof c.reference, 0,
 	            err))
 		goto out;
-	if (!all_of(c.msisdn, "0123456789", 9, 15)) {
+	if (!svc_admin_all_of(c.msisdn, "0123456789", 9, 15)) {
 		err->status = 422;
 		err->code = "msisdn_invalid";
 		err->message = "msisdn must be 9..15 digits, international "
@@ -249,7 +264,7 @@ svc_admin_parse_collection(struct svc_collection *out, const char *body,
 		goto out;
 	}
 	if (c.reference[0] != '\0' &&
-	    !all_of(c.reference,
+	    !svc_admin_all_of(c.reference,
 	            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	            "0123456789-",
 	            1, 12)) {

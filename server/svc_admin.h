@@ -10,6 +10,7 @@
 #ifndef SOKO_SVC_ADMIN_H
 #define SOKO_SVC_ADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +66,20 @@ struct svc_collection {
  */
 int svc_admin_parse_collection(struct svc_collection *out, const char *body,
                                size_t len, struct svc_error *err);
+
+/* s is min..max bytes, each in set. */
+bool svc_admin_all_of(const char *s, const char *set, size_t min,
+                      size_t max);
+
+/*
+ * Parses body as a JSON object (UTF-8, no duplicate keys) whose keys are
+ * all among fields[0..n_fields): the object, which the caller
+ * json_decref's, or NULL with *err (400 bad_json, field_unknown).
+ */
+struct json_t; /* jansson's json_t (not included: protocols/json.h) */
+struct json_t *svc_admin_json_object(const char *body, size_t len,
+                                     const char *const *fields,
+                                     size_t n_fields, struct svc_error *err);
 
 /* Validates an Idempotency-Key header (1..100 bytes of [A-Za-z0-9._:-]);
  * NULL is "missing".  Returns 0 or -1 with *err. */

@@ -99,7 +99,8 @@ check_validate(const struct svc_bill_validate *v, struct svc_error *err)
 	if (!all_of(v->item_code, CODE_SET, 1, STORE_BILL_CODE_MAX))
 		ERR(err, 422, "item_code_invalid",
 		    "item_code must be 1..32 of A-Z a-z 0-9 _ -");
-	if (!all_of(v->biller_code, CODE_SET, 1, STORE_BILL_CODE_MAX))
+	/* "" (omitted): resolved from item_code through the categories */
+	if (!all_of(v->biller_code, CODE_SET, 0, STORE_BILL_CODE_MAX))
 		ERR(err, 422, "biller_code_invalid",
 		    "biller_code must be 1..32 of A-Z a-z 0-9 _ -");
 	if (!all_of(v->customer,
@@ -119,10 +120,15 @@ get_validate(json_t *root, struct svc_bill_validate *v,
 	if (get_str(root, "item_code", v->item_code, sizeof v->item_code, true,
 	            err) ||
 	    get_str(root, "biller_code", v->biller_code,
-	            sizeof v->biller_code, true, err) ||
+	            sizeof v->biller_code, false, err) ||
 	    get_str(root, "customer", v->customer, sizeof v->customer, true,
 	            err))
 		return -1;
+	/* omitted: resolved from item_code (§8.1); given, never empty */
+	if (json_object_get(root, "biller_code") != NULL &&
+	    v->biller_code[0] == '\0')
+		ERR(err, 422, "biller_code_invalid",
+		    "biller_code must be 1..32 of A-Z a-z 0-9 _ -");
 	return check_validate(v, err);
 }
 
@@ -244,15 +250,22 @@ move_req(const struct store_prov *p, int64_t from, int64_t to,
 	         what);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
+	/* the amount with its fee (§13): funded, held and refunded
+	 * together */
 	r->n_legs = 2;
 	r->legs[0].account_id = from;
-	r->legs[0].amount_minor = -p->pay.amount_minor;
+	r->legs[0].amount_minor = -(p->pay.amount_minor + p->fee_minor);
 	r->legs[1].account_id = to;
-	r->legs[1].amount_minor = p->pay.amount_minor;
+	r->legs[1].amount_minor = p->pay.amount_minor + p->fee_minor;
 	n = snprintf(canon, sizeof canon, "bill|%s|%s|%u|%lld|%lld|%lld",
 	             what, p->pay.ref, (unsigned)p->pay.currency,
 	             (long long)p->pay.amount_minor, (long long)from,
 	             (long long)to);
+	if (p->fee_minor != 0 && n > 0 && (size_t)n < sizeof canon)
+		n += snprintf(canon + n, sizeof canon - (size_t)n, "|fee|%lld",
+		              (long long)p->fee_minor);
+	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
+		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	/* the memo is a hint for people; the reference is what counts */
 	snprintf(r->memo, sizeof r->memo, "bill %s %.24s %.40s", what,
@@ -337,3 +350,4 @@ svc_bill_token(const char *extra, char *dst, size_t cap)
 	memcpy(dst, s, n);
 	dst[n] = '\0';
 }
+

@@ -110,4 +110,44 @@ bool svc_bill_refund_req(const struct store_prov *p,
  * of it; into dst[cap]. */
 void svc_bill_token(const char *extra, char *dst, size_t cap);
 
+/* ---- categories (docs/payments.md §8, GET /v3/bill-categories) ---- */
+
+#define SVC_BILL_CATS_MAX 4096 /* entries kept; a longer list is refused */
+
+/* One biller item, as soko keeps it (names cut to fit). */
+struct svc_bill_cat {
+	char biller_code[STORE_BILL_CODE_MAX + 1];
+	char item_code[STORE_BILL_CODE_MAX + 1];
+	char name[STORE_BILL_NAME_MAX + 1];
+	char biller_name[64];
+	char short_name[64];
+	char label_name[64]; /* what to ask the customer for */
+	char country[8];
+	bool is_airtime;
+	int64_t amount_minor; /* 0: the customer chooses */
+	int64_t fee_minor;    /* Flutterwave's own fee */
+};
+
+/*
+ * Reads the answer of GET /v3/bill-categories (doc) into out[0..cap):
+ * *n entries kept, *skipped entries left out (unreadable, or codes soko
+ * could not send: not 1..32 of [A-Za-z0-9_-]).  Returns 0, or -1 with
+ * *why when the answer is not a successful categories answer or lists
+ * more than cap entries.
+ */
+struct json_doc;
+int svc_bill_cats_parse(const struct json_doc *doc, struct svc_bill_cat *out,
+                        size_t cap, size_t *n, size_t *skipped,
+                        const char **why);
+
+/* The entry of item_code in c[0..n), or NULL (*ambiguous when two
+ * billers list the same item code: the caller must name the biller). */
+const struct svc_bill_cat *svc_bill_cat_find(const struct svc_bill_cat *c,
+                                             size_t n, const char *item_code,
+                                             bool *ambiguous);
+
+/* Whether c passes the list's filters (NULL: any). */
+bool svc_bill_cat_match(const struct svc_bill_cat *c, const char *country,
+                        const char *biller_code);
+
 #endif

@@ -39,6 +39,12 @@ become(struct store_prov_update *u, uint8_t to, const char *reason)
 	u->reason = reason;
 }
 
+void
+svc_prov_unchanged(const struct store_prov *p, struct store_prov_update *u)
+{
+	update_from(p, u);
+}
+
 enum svc_prov_action
 svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
              const struct svc_prov_policy *pol, struct store_prov_update *u,
@@ -77,6 +83,23 @@ svc_prov_due(const struct store_prov *p, bool can_query, int64_t now_ms,
 		return SVC_PROV_UPDATE;
 	default: /* ACCEPTED, LOST */
 		break;
+	}
+	if (p->pay.state == PAY_UNKNOWN) {
+		/* reopened for reconciliation (a re-query, a callback: both
+		 * reset checks): one status query that reaches the
+		 * provider, whatever the deadline; its answer closes the
+		 * row again (apply_inner).  A query that could not leave
+		 * this process is tried again, at most max_checks times. */
+		if (!can_query || p->checks >= pol->max_checks) {
+			u->call_state = STORE_CALL_DONE;
+			*why = can_query ? "unknown, query could not leave: "
+			                   "back to reconciliation"
+			                 : "unknown, not queryable: back to "
+			                   "reconciliation";
+			return SVC_PROV_UPDATE;
+		}
+		*why = "status query (unknown, reopened)";
+		return SVC_PROV_QUERY;
 	}
 	if (past_deadline) {
 		/* the deadline bounds everything, queryable or not */
@@ -121,6 +144,21 @@ apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
 	u->next_step = a->next_step;
 	u->next_text = a->next_text;
 	u->next_url = a->next_url;
+	if (p->pay.state == PAY_UNKNOWN && a->v != SVC_PROV_SUCCEEDED &&
+	    a->v != SVC_PROV_FAILED) {
+		if (a->not_left) {
+			/* the query never left (breaker open, no token):
+			 * asked again, counted (svc_prov_due bounds it) */
+			u->checks = p->checks + 1;
+			u->next_at_ms = now_ms + pol->check_every_ms;
+			return true;
+		}
+		/* the one query of a reopened unknown payment said nothing
+		 * final: back to reconciliation; never sent again (even a
+		 * "never arrived" is left to a human past the deadline) */
+		u->call_state = STORE_CALL_DONE;
+		return true;
+	}
 	switch (a->v) {
 	case SVC_PROV_NOT_SENT:
 		/* backoff: resend_after_ms x 1, 2, 4, 8, 16 by attempt
@@ -214,16 +252,28 @@ svc_prov_posts(const struct store_prov *p, const struct store_prov_update *u)
 static void
 leg(struct ledger_req *r, int64_t account_id, int64_t amount_minor)
 {
+	if (amount_minor == 0) /* a leg is never 0: a fee that is none */
+		return;
 	r->legs[r->n_legs].account_id = account_id;
 	r->legs[r->n_legs++].amount_minor = amount_minor;
+}
+
+/* A success's fee legs (docs/payments.md §13): the fee to fees revenue
+ * less the agent's commission, which goes to the bill's source. */
+static void
+fee_legs(const struct store_prov *p, struct ledger_req *r)
+{
+	leg(r, p->fee_account_id, p->fee_minor - p->commission_minor);
+	if (p->kind == STORE_PROV_BILL)
+		leg(r, p->bill.source_account_id, p->commission_minor);
 }
 
 void
 svc_prov_settle_req(const struct store_prov *p,
                     const struct store_prov_update *u, struct ledger_req *r)
 {
-	char canon[256];
-	int64_t amt = p->pay.amount_minor;
+	char canon[512];
+	int64_t amt = p->pay.amount_minor, fee = p->fee_minor;
 	const char *what = "collection";
 	int n;
 
@@ -231,24 +281,33 @@ svc_prov_settle_req(const struct store_prov *p,
 	snprintf(r->idem_key, sizeof r->idem_key, "prov:%s", p->pay.ref);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
-	if (p->kind == STORE_PROV_COLLECT || p->kind == STORE_PROV_BILL) {
-		/* collect: money now sits at the provider, owed to the
-		 * merchant; bill: it leaves holding, owed to the biller */
+	if (p->kind == STORE_PROV_COLLECT) {
+		/* money now sits at the provider, owed to the merchant
+		 * less the fee (§13) */
 		leg(r, p->clearing_account_id, -amt);
+		leg(r, p->target_account_id, amt - fee);
+		fee_legs(p, r);
+	} else if (p->kind == STORE_PROV_BILL) {
+		/* the amount and its fee leave holding: the amount owed
+		 * to the biller, the fee earned (and shared, §13) */
+		leg(r, p->clearing_account_id, -(amt + fee));
 		leg(r, p->target_account_id, amt);
-		if (p->kind == STORE_PROV_BILL)
-			what = "bill";
+		fee_legs(p, r);
+		what = "bill";
 	} else if (u->to_state == PAY_SUCCEEDED) {
 		/* the held money left through the provider: it is now
-		 * owed by (taken from) our position there */
-		leg(r, p->hold_account_id, -amt);
+		 * owed by (taken from) our position there; the held fee
+		 * is earned */
+		leg(r, p->hold_account_id, -(amt + fee));
 		leg(r, p->clearing_account_id, amt);
+		fee_legs(p, r);
 		what = "disbursement";
 	} else {
-		/* final failure: nothing left; the hold goes back to the
-		 * source (the compensating half of the creation's hold) */
-		leg(r, p->hold_account_id, -amt);
-		leg(r, p->target_account_id, amt);
+		/* final failure: nothing left; the hold (with its fee)
+		 * goes back to the source (the compensating half of the
+		 * creation's hold) */
+		leg(r, p->hold_account_id, -(amt + fee));
+		leg(r, p->target_account_id, amt + fee);
 		what = "disbursement released";
 	}
 	n = snprintf(canon, sizeof canon,
@@ -258,6 +317,13 @@ svc_prov_settle_req(const struct store_prov *p,
 	             (long long)p->clearing_account_id,
 	             (long long)p->target_account_id,
 	             (long long)p->hold_account_id);
+	if (fee != 0 && n > 0 && (size_t)n < sizeof canon)
+		n += snprintf(canon + n, sizeof canon - (size_t)n,
+		              "|fee|%lld|%lld|%lld", (long long)fee,
+		              (long long)p->fee_account_id,
+		              (long long)p->commission_minor);
+	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
+		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->memo, sizeof r->memo, "%s %s %s", p->provider, what,
 	         u->receipt != NULL   ? u->receipt
@@ -277,12 +343,26 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	snprintf(r->idem_key, sizeof r->idem_key, "hold:%s", p->pay.ref);
 	r->kind = LEDGER_TXN_PAYMENT;
 	r->currency = p->pay.currency;
-	leg(r, p->target_account_id, -amt);
-	leg(r, p->hold_account_id, amt);
-	/* a reversal's ref is the collection's whatever the key: its
-	 * request (key included) makes two racing requests differ */
-	if (p->reverses_id != 0)
+	/* the fee is held with the amount (§13) */
+	leg(r, p->target_account_id, -(amt + p->fee_minor));
+	leg(r, p->hold_account_id, amt + p->fee_minor);
+	if (p->reverses_id == 0) {
+		/* limits per MSISDN (sokoctl limit set msisdn ...), decided
+		 * by the ledger with this posting, in its commit: the
+		 * amount paid out counts, when it is held (a payout that
+		 * fails later is not given back to the day).  A reversal
+		 * gives the customer back their own payment: not a payout
+		 * (docs/payments.md §3.2) */
+		r->subjects[0].kind = LEDGER_SUBJ_MSISDN;
+		strlcpy_s(r->subjects[0].id, p->msisdn,
+		          sizeof r->subjects[0].id);
+		r->limit_amount = amt;
+	} else {
+		/* a reversal's ref is the collection's whatever the key:
+		 * its request (key included) makes two racing requests
+		 * differ */
 		util_hex(req, p->req_hash, sizeof p->req_hash);
+	}
 	n = snprintf(canon, sizeof canon,
 	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld%s%s", p->pay.ref,
 	             p->provider, p->msisdn, (unsigned)p->pay.currency,
@@ -290,6 +370,12 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	             (long long)p->hold_account_id,
 	             (long long)p->clearing_account_id,
 	             p->reverses_id != 0 ? "|" : "", req);
+	if (p->fee_minor != 0 && n > 0 && (size_t)n < sizeof canon)
+		n += snprintf(canon + n, sizeof canon - (size_t)n,
+		              "|fee|%lld|%lld", (long long)p->fee_minor,
+		              (long long)p->fee_account_id);
+	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
+		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->memo, sizeof r->memo, "%s %s held", p->provider,
 	         p->reverses_id != 0 ? "reversal" : "disbursement");
@@ -330,8 +416,10 @@ svc_prov_callback(const struct store_prov *p, bool claims_success,
 	u->result_code = code;
 	u->receipt = receipt;
 	u->next_at_ms = now_ms;
-	if (p->call_state == STORE_CALL_DONE) /* unknown: look again */
+	if (p->call_state == STORE_CALL_DONE) { /* unknown: look again */
 		u->call_state = STORE_CALL_ACCEPTED;
+		u->checks = 0; /* the reopened row's own bound */
+	}
 	*has_update = true;
 	return SVC_CB_ACCEPTED;
 }

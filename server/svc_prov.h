@@ -39,6 +39,11 @@ struct svc_prov_policy {
 	int64_t lease_ms; /* a claimed row is not claimed again before */
 };
 
+/* *u as "change nothing" for row p (from = to = its states, its counters
+ * and next_at_ms), to be edited into a change. */
+void svc_prov_unchanged(const struct store_prov *p,
+                        struct store_prov_update *u);
+
 /* What the glue should do with a due payment. */
 enum svc_prov_action {
 	SVC_PROV_NOTHING,   /* not due after all (done) */
@@ -138,6 +143,8 @@ void svc_prov_settle_req(const struct store_prov *p,
  * the payment row attached (ledger_req.prov_new), so the money is held
  * exactly when the payment exists.  The source's floor applies: a
  * source without the funds is LEDGER_INSUFFICIENT_FUNDS and nothing is
+ * created.  The amount counts against the limits of the MSISDN
+ * (ledger limit subject msisdn): over one, LEDGER_LIMIT_* and nothing is
  * created.  The hash covers the request's content (provider, MSISDN,
  * amount, accounts), so a repeat of the key with other content is
  * LEDGER_IDEM_MISMATCH.  Borrows p until the request is decided.

@@ -20,12 +20,13 @@ DECLINED = "45067199901"     # sandbox magic (...9901): the biller refuses
 
 
 class Env(ProvEnv):
-    def __init__(self, build, deadline_s=30, timeout_ms=3000, float_="10000.00"):
+    def __init__(self, build, deadline_s=30, timeout_ms=3000, float_="10000.00",
+                 extra=()):
         super().__init__(
             build, deadline_s=deadline_s, timeout_ms=timeout_ms,
             sandbox_extra=(), env={"SOKO_FLW_SECRET_KEY": FLW_SECRET},
             options=(("bills_flw_base_url", None),
-                     ("prov_first_check_ms", "200")),
+                     ("prov_first_check_ms", "200")) + tuple(extra),
             accounts=[(code, typ, "NGN") for code, typ in (
                 ("suspense:bills", "suspense"),
                 ("biller:flutterwave", "biller_payable"),

@@ -294,6 +294,7 @@ test_callbacks(void)
 	             SVC_CB_ACCEPTED);
 	CHECK_EQ_INT(u.call_state, STORE_CALL_ACCEPTED);
 	CHECK_EQ_INT(u.expect_call, STORE_CALL_DONE);
+	CHECK_EQ_INT(u.checks, 0); /* the reopened row's own bound */
 }
 
 static void

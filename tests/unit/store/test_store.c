@@ -29,6 +29,8 @@
 #include "ledger.h"
 #include "money.h"
 #include "payment.h"
+#include "svc_prov.h"
+#include "svc_recon.h"
 #include "util.h"
 
 #define DAY_MS (86400LL * 1000)
@@ -3362,6 +3364,319 @@ out:
 	finish(st, lg);
 }
 
+/* ---- reconciliation (docs/payments.md §Reconciliation) ---- */
+
+/* Moves payment p (created, to_send) to unknown with its call closed. */
+static void
+make_unknown(struct store *st, const struct store_prov *p)
+{
+	struct store_prov_update u;
+
+	u = mk_upd(p->pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0 + 60000);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	u = mk_upd(p->pay.id, PAY_PENDING, PAY_UNKNOWN, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, T0 + 60000);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+}
+
+static struct store_prov_resolution
+mk_resolution(uint8_t outcome, const char *key, const char *ref)
+{
+	struct store_prov_resolution r;
+
+	memset(&r, 0, sizeof r);
+	r.outcome = outcome;
+	strlcpy_s(r.actor, "ops.alice", sizeof r.actor);
+	strlcpy_s(r.evidence, "statement 2026-11-21 line 42 \"ok\"",
+	          sizeof r.evidence);
+	strlcpy_s(r.provider_ref, "QK12ABC", sizeof r.provider_ref);
+	strlcpy_s(r.idem_key, key, sizeof r.idem_key);
+	svc_recon_hash(&r, ref);
+	return r;
+}
+
+/*
+ * The unknown list (bounded pages, by id), and resolutions: written with
+ * the change that settles the payment, in the same transaction (a plain
+ * update or a ledger request with its postings), read back whole, never
+ * written for a change that did not apply, never changed afterwards.
+ */
+static void
+test_prov_resolution(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov p1, p2, p3, p4, rows[4], g;
+	struct store_prov_resolution r1, r2, r3, got;
+	struct store_prov_update u;
+	struct ledger_req lr;
+	struct ledger_result res;
+	struct svc_error e;
+	struct payment_event ev[8];
+	size_t n = 0;
+	int64_t clr, mer, src, hold;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	src = mk_account(st, "merchant:src", LEDGER_ACCT_MERCHANT_PAYABLE,
+	                 KES, true, false);
+	hold = mk_account(st, "hold:mpesa", LEDGER_ACCT_SUSPENSE, KES, true,
+	                  false);
+	lr = mk_req("fund", KES, clr, src, 1000);
+	CHECK_EQ_INT(commit1(lg, &lr, T0).rc, LEDGER_OK);
+	p1 = mk_prov("RC-1", "mpesa", "C-1", "", clr, mer, 1500, T0, 1);
+	p3 = mk_prov("RC-3", "mpesa", "C-3", "", clr, mer, 300, T0, 3);
+	p4 = mk_prov("RC-4", "mpesa", "C-4", "", clr, mer, 400, T0, 4);
+	if (prov_new(st, &p1) == 0)
+		goto out;
+	/* a disbursement: the hold and the row in one request */
+	p2 = mk_prov("RC-2", "mpesa", "C-2", "", clr, src, 600, T0, 2);
+	p2.kind = STORE_PROV_DISBURSE;
+	p2.hold_account_id = hold;
+	lr = mk_req("hold:RC-2", KES, src, hold, 600);
+	lr.prov_new = &p2;
+	CHECK_EQ_INT(commit1(lg, &lr, T0).rc, LEDGER_OK);
+	p2 = prov_by_ref(st, "RC-2");
+	if (prov_new(st, &p3) == 0 || prov_new(st, &p4) == 0)
+		goto out;
+	make_unknown(st, &p1);
+	make_unknown(st, &p2);
+	make_unknown(st, &p3);
+	p2 = prov_by_ref(st, "RC-2");
+	p3 = prov_by_ref(st, "RC-3");
+	/* p4 stays created: not listed */
+
+	/* the list: unknown only, by id, bounded, paged by after */
+	CHECK_EQ_INT(st->ops->prov_unknown(st, 0, rows, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_STR(rows[0].pay.ref, "RC-1");
+		CHECK_EQ_STR(rows[1].pay.ref, "RC-2");
+		CHECK_EQ_STR(rows[2].pay.ref, "RC-3");
+		CHECK_EQ_INT(rows[1].kind, STORE_PROV_DISBURSE);
+		CHECK_EQ_INT(rows[1].hold_account_id, hold);
+		CHECK_EQ_INT(rows[0].pay.state, PAY_UNKNOWN);
+	}
+	CHECK_EQ_INT(st->ops->prov_unknown(st, 0, rows, 2, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(st->ops->prov_unknown(st, p2.pay.id, rows, 2, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_STR(rows[0].pay.ref, "RC-3");
+	CHECK_EQ_INT(st->ops->prov_unknown(st, p3.pay.id, rows, 2, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(st->ops->prov_resolution_get(st, p1.pay.id, &got),
+	             STORE_NOT_FOUND);
+
+	/* p1 succeeded by hand: clearing -> merchant, state and record in
+	 * one commit */
+	p1 = prov_by_ref(st, "RC-1");
+	r1 = mk_resolution(PAY_SUCCEEDED, "key-1", "RC-1");
+	CHECK_EQ_INT(svc_recon_resolve(&p1, NULL, &r1, &u, &lr, &e),
+	             SVC_RECON_POST);
+	res = commit1(lg, &lr, T0 + 100);
+	CHECK_EQ_INT(res.rc, LEDGER_OK);
+	g = prov_by_ref(st, "RC-1");
+	CHECK_EQ_INT(g.pay.state, PAY_SUCCEEDED);
+	CHECK_EQ_INT(g.pay.txn_id, res.txn_id);
+	CHECK_EQ_STR(g.receipt, "QK12ABC");
+	CHECK_EQ_STR(g.result_code, "resolved");
+	CHECK_EQ_INT(balance(st, mer), 1500);
+	memset(&got, 0, sizeof got);
+	CHECK_EQ_INT(st->ops->prov_resolution_get(st, p1.pay.id, &got),
+	             STORE_OK);
+	CHECK_EQ_INT(got.payment_id, p1.pay.id);
+	CHECK_EQ_INT(got.outcome, PAY_SUCCEEDED);
+	CHECK_EQ_STR(got.actor, "ops.alice");
+	CHECK_EQ_STR(got.evidence, "statement 2026-11-21 line 42 \"ok\"");
+	CHECK_EQ_STR(got.provider_ref, "QK12ABC");
+	CHECK_EQ_STR(got.idem_key, "key-1");
+	CHECK(memcmp(got.req_hash, r1.req_hash, 32) == 0);
+	CHECK_EQ_INT(got.created_ms, T0 + 100);
+	CHECK_EQ_INT(st->ops->payment_events(st, p1.pay.id, ev, 8, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 4);
+	if (n == 4) {
+		CHECK_EQ_INT(ev[3].from, PAY_UNKNOWN);
+		CHECK_EQ_INT(ev[3].to, PAY_SUCCEEDED);
+		CHECK_EQ_STR(ev[3].reason, "resolved by hand: succeeded");
+	}
+	/* the same request again: a replay, decided from the record */
+	CHECK_EQ_INT(svc_recon_resolve(&g, &got, &r1, &u, &lr, &e),
+	             SVC_RECON_REPLAY);
+
+	/* p2 (disbursement) failed by hand: the hold goes back */
+	r2 = mk_resolution(PAY_FAILED, "key-2", "RC-2");
+	CHECK_EQ_INT(balance(st, hold), 600);
+	CHECK_EQ_INT(svc_recon_resolve(&p2, NULL, &r2, &u, &lr, &e),
+	             SVC_RECON_POST);
+	/* ... but not while the row is not what was read: nothing written,
+	 * no record */
+	u.expect_call = STORE_CALL_ACCEPTED;
+	memset(&res, 0, sizeof res);
+	(void)ledger_commit_batch(lg, &lr, 1, &res, T0 + 200);
+	CHECK_EQ_INT(res.rc, LEDGER_RETRY);
+	CHECK_EQ_INT(st->ops->prov_resolution_get(st, p2.pay.id, &got),
+	             STORE_NOT_FOUND);
+	CHECK_EQ_INT(balance(st, hold), 600);
+	u.expect_call = STORE_CALL_DONE;
+	CHECK_EQ_INT(commit1(lg, &lr, T0 + 201).rc, LEDGER_OK);
+	CHECK_EQ_INT(balance(st, hold), 0);
+	CHECK_EQ_INT(balance(st, src), 1000);
+	CHECK_EQ_INT(prov_by_ref(st, "RC-2").pay.state, PAY_FAILED);
+	CHECK_EQ_INT(st->ops->prov_resolution_get(st, p2.pay.id, &got),
+	             STORE_OK);
+	CHECK_EQ_INT(got.outcome, PAY_FAILED);
+
+	/* p3 (collection) failed by hand: no posting, a plain update */
+	r3 = mk_resolution(PAY_FAILED, "key-3", "RC-3");
+	CHECK_EQ_INT(svc_recon_resolve(&p3, NULL, &r3, &u, &lr, &e),
+	             SVC_RECON_WRITE);
+	u.expect_call = STORE_CALL_ACCEPTED; /* stale: nothing written */
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 300), STORE_CONFLICT);
+	CHECK_EQ_INT(st->ops->prov_resolution_get(st, p3.pay.id, &got),
+	             STORE_NOT_FOUND);
+	CHECK_EQ_INT(prov_by_ref(st, "RC-3").pay.state, PAY_UNKNOWN);
+	u.expect_call = STORE_CALL_DONE;
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 301), STORE_OK);
+	CHECK_EQ_INT(prov_by_ref(st, "RC-3").pay.state, PAY_FAILED);
+	CHECK_EQ_INT(st->ops->prov_resolution_get(st, p3.pay.id, &got),
+	             STORE_OK);
+	CHECK_EQ_STR(got.idem_key, "key-3");
+	CHECK_EQ_INT(st->ops->prov_unknown(st, 0, rows, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+
+	/* one per payment, never changed nor deleted */
+	CHECK(raw_exec("UPDATE prov_resolutions SET actor = 'mallory'") != 0);
+	CHECK(raw_exec("DELETE FROM prov_resolutions") != 0);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM prov_resolutions"), 3);
+	CHECK(raw_exec("INSERT INTO prov_resolutions (payment_id, outcome, "
+	               "actor, evidence, idem_key, req_hash, created_ms) "
+	               "SELECT payment_id, 3, 'x', 'y', 'z', req_hash, 0 "
+	               "FROM prov_resolutions LIMIT 1") != 0);
+out:
+	finish(st, lg);
+}
+
+/*
+ * Fees (docs/payments.md §13): the fee, its account and the commission
+ * are stored with the payment and read back by every read (get, due,
+ * the unknown list), for a collection, a bill and a disbursement whose
+ * hold includes its fee (the verify check counts it); the database
+ * refuses a commission above the fee.
+ */
+static void
+test_prov_fee(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov c, b, d, g, rows[4];
+	struct store_prov_update u;
+	struct ledger_req r;
+	size_t n = 0;
+	int64_t clr, mer, fees, hold, src, bhold, biller;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	fees = mk_account(st, "fees:KES", LEDGER_ACCT_FEES_REVENUE, KES, false,
+	                  false);
+	hold = mk_account(st, "hold:mpesa", LEDGER_ACCT_SUSPENSE, KES, true,
+	                  false);
+	src = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES,
+	                 true, false);
+	bhold = mk_account(st, "suspense:bills", LEDGER_ACCT_SUSPENSE, KES,
+	                   true, false);
+	biller = mk_account(st, "biller:flw", LEDGER_ACCT_BILLER_PAYABLE, KES,
+	                    false, false);
+	r = mk_req("fund", KES, clr, src, 100000);
+	CHECK_EQ_INT(commit1(lg, &r, T0).rc, LEDGER_OK);
+	c = mk_prov("FEE-C", "mpesa", "C-1", "", clr, mer, 15000, T0, 1);
+	c.fee_minor = 275;
+	c.fee_account_id = fees;
+	b = mk_prov("FEE-B", "flwbill", "B-1", "", bhold, biller, 150000, T0,
+	            2);
+	b.kind = STORE_PROV_BILL;
+	b.bill.source_account_id = src;
+	b.fee_minor = 1000;
+	b.fee_account_id = fees;
+	b.commission_minor = 400;
+	if (prov_new(st, &c) == 0 || prov_new(st, &b) == 0)
+		goto out;
+	g = prov_by_ref(st, "FEE-C");
+	CHECK_EQ_INT(g.fee_minor, 275);
+	CHECK_EQ_INT(g.fee_account_id, fees);
+	CHECK_EQ_INT(g.commission_minor, 0);
+	g = prov_by_ref(st, "FEE-B");
+	CHECK_EQ_INT(g.fee_minor, 1000);
+	CHECK_EQ_INT(g.fee_account_id, fees);
+	CHECK_EQ_INT(g.commission_minor, 400);
+	/* a disbursement: amount + fee held in the commit that creates it */
+	d = mk_prov("FEE-D", "mpesa", "D-1", "", clr, src, 30000, T0, 3);
+	d.kind = STORE_PROV_DISBURSE;
+	d.hold_account_id = hold;
+	d.fee_minor = 500;
+	d.fee_account_id = fees;
+	svc_prov_hold_req(&d, &r);
+	CHECK_EQ_INT(commit1(lg, &r, T0).rc, LEDGER_OK);
+	CHECK_EQ_INT(balance(st, hold), 30500);
+	CHECK_EQ_INT(balance(st, src), 100000 - 30500);
+	g = prov_by_ref(st, "FEE-D");
+	CHECK_EQ_INT(g.fee_minor, 500);
+	CHECK_EQ_INT(g.fee_account_id, fees);
+	/* the due rows and the unknown list carry the fee too */
+	CHECK_EQ_INT(st->ops->prov_due(st, T0 + 1, 1000, rows, 4, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3)
+		CHECK_EQ_INT(rows[0].fee_minor + rows[1].fee_minor +
+		                     rows[2].fee_minor,
+		             275 + 1000 + 500);
+	u = mk_upd(g.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+	u = mk_upd(g.pay.id, PAY_PENDING, PAY_UNKNOWN, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_OK);
+	CHECK_EQ_INT(st->ops->prov_unknown(st, 0, rows, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_INT(rows[0].fee_minor, 500);
+	/* the success: the hold with its fee leaves, the fee is earned */
+	g = prov_by_ref(st, "FEE-D");
+	svc_prov_unchanged(&g, &u);
+	u.to_state = PAY_SUCCEEDED;
+	svc_prov_settle_req(&g, &u, &r);
+	CHECK_EQ_INT(commit1(lg, &r, T0 + 4).rc, LEDGER_OK);
+	CHECK_EQ_INT(balance(st, hold), 0);
+	CHECK_EQ_INT(balance(st, fees), 500);
+	CHECK_EQ_INT(balance(st, clr), -100000 + 30000);
+	/* a commission above the fee is refused by the database */
+	b = mk_prov("FEE-X", "flwbill", "B-2", "", bhold, biller, 100, T0, 4);
+	b.kind = STORE_PROV_BILL;
+	b.bill.source_account_id = src;
+	b.fee_minor = 10;
+	b.fee_account_id = fees;
+	b.commission_minor = 11;
+	CHECK(st->ops->prov_create(st, &b) != STORE_OK);
+	CHECK_EQ_INT(st->ops->prov_get(st, "FEE-X", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+out:
+	finish(st, lg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3406,6 +3721,8 @@ main(int argc, char **argv)
 	RUN(test_prov_due);
 	RUN(test_prov_update);
 	RUN(test_prov_settle);
+	RUN(test_prov_resolution);
+	RUN(test_prov_fee);
 	RUN(test_prov_verify);
 	RUN(test_bypass);
 	RUN(test_other_writer_seen);
