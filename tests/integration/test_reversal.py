@@ -152,6 +152,21 @@ def t_reversal_ok(build):
         e.stop()
 
 
+def t_reversal_not_a_payout(build):
+    """A reversal gives the customer their own payment back: the MSISDN
+    payout limits (docs/payments.md §9.5) do not apply to it."""
+    e = Env(build)
+    try:
+        p = e.collected("lim", amount="300.00")
+        e.s.ctl("limit", "set", "msisdn", OK, "KES", "--per-txn", "10.00",
+                "--daily", "10.00")
+        time.sleep(1.2)  # rules reach sokod within a second
+        reversed_ok(e, p, "lim-r")
+        e.verify()
+    finally:
+        e.stop()
+
+
 def t_reversal_faults(build):
     """A lost answer (reset, timeout, 500 after commit) is queried by
     Transaction Status, never sent twice; a missing result is not
@@ -323,5 +338,5 @@ def t_reversal_failed(build):
         e.stop()
 
 
-TESTS = [t_reversal_ok, t_reversal_faults, t_reversal_forged,
-         t_reversal_failed]
+TESTS = [t_reversal_ok, t_reversal_not_a_payout, t_reversal_faults,
+         t_reversal_forged, t_reversal_failed]
