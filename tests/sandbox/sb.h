@@ -337,6 +337,11 @@ struct sb {
 	size_t n_pend;
 	struct sb_out *out_head; /* callbacks in flight */
 	size_t n_out;
+	/* finished callbacks whose connection is freed on the next loop
+	 * turn (libevent 2.1.12's free_on_completion leaks a connection
+	 * that never connected, libevent #1535) */
+	struct sb_out *reap_head;
+	struct event *reap_ev;
 	struct sb_later *later_head; /* results waiting for their delay */
 	size_t n_later;
 	int64_t b2c_funds_cents; /* M-Pesa B2C utility account */
