@@ -1968,6 +1968,7 @@ token_release(struct net_prov *np, struct prov_token *t, bool ok)
 		next = w->next;
 		w->next = NULL;
 		if (ok) {
+			w->tok_gen = t->gen;
 			t->go(w);
 		} else {
 			struct svc_prov_answer a = {
@@ -1985,8 +1986,10 @@ bool
 prov_token_get(struct net_prov *np, struct prov_token *t, struct pop *o)
 {
 	if (t->token[0] != '\0' &&
-	    util_now_ms() < t->exp_ms - TOKEN_MARGIN_MS)
+	    util_now_ms() < t->exp_ms - TOKEN_MARGIN_MS) {
+		o->tok_gen = t->gen;
 		return true;
+	}
 	o->next = t->waiters;
 	t->waiters = o;
 	if (t->busy)
@@ -2007,6 +2010,7 @@ prov_token_done(struct net_prov *np, struct prov_token *t, const char *token,
 	if (token != NULL && strlen(token) < sizeof t->token) {
 		strlcpy_s(t->token, token, sizeof t->token);
 		t->exp_ms = util_now_ms() + expires_in_s * 1000;
+		t->gen++;
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
 		        "event=token expires_in_s=%lld",
 		        (long long)expires_in_s);
@@ -2017,8 +2021,13 @@ prov_token_done(struct net_prov *np, struct prov_token *t, const char *token,
 }
 
 void
-prov_token_drop(struct prov_token *t)
+prov_token_drop(struct prov_token *t, const struct pop *o)
 {
+	/* a refusal of a token already replaced says nothing about the new
+	 * one: under a storm of 401s every call in flight would otherwise
+	 * drop the token fetched after it was sent, again and again */
+	if (o != NULL && o->tok_gen != t->gen)
+		return;
 	sha256_wipe(t->token, sizeof t->token);
 	t->exp_ms = 0;
 }

@@ -48,6 +48,7 @@ enum pop_kind {
 struct pop {
 	struct net_prov *np;
 	struct pop *next; /* token waiters */
+	uint32_t tok_gen; /* the prov_token gen its call was sent with */
 	enum pop_kind kind;
 	struct dbq_job job;
 	struct evhttp_request *req;
@@ -97,6 +98,7 @@ struct pop {
 struct prov_token {
 	char token[PROV_TOKEN_MAX];
 	int64_t exp_ms;
+	uint32_t gen; /* +1 per token stored: which one a call used */
 	bool busy;
 	struct pop *waiters;
 	/* the driver's fetch: starts the call, ends with prov_token_done */
@@ -220,7 +222,9 @@ bool prov_token_get(struct net_prov *np, struct prov_token *t, struct pop *o);
 /* The fetch ended: token (NULL on failure) valid for expires_in_s. */
 void prov_token_done(struct net_prov *np, struct prov_token *t,
                      const char *token, int64_t expires_in_s);
-void prov_token_drop(struct prov_token *t);
+/* The provider refused the token o's call was sent with: forget it,
+ * unless a newer one has been fetched since (o NULL: forget it now). */
+void prov_token_drop(struct prov_token *t, const struct pop *o);
 
 /*
  * An authenticated, parsed callback about (drv, ref): records it and

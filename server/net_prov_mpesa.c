@@ -241,7 +241,7 @@ initiate_verdict(struct pop *o, const struct ncurl_result *r,
 	} else if (r->http_status == 200) {
 		return true;
 	} else if (mpesa_token_refused(r->http_status, *has_er ? er : NULL)) {
-		prov_token_drop(&M(o->np)->tok);
+		prov_token_drop(&M(o->np)->tok, o);
 		a->v = SVC_PROV_NOT_SENT;
 	} else if (mpesa_throttled(r->http_status, *has_er ? er : NULL)) {
 		a->v = SVC_PROV_NOT_SENT;
@@ -390,13 +390,13 @@ stk_query_done(void *arg, const struct ncurl_result *r)
 			strlcpy_s(o->code, er.error_code, sizeof o->code);
 			a.code = o->code;
 			if (mpesa_token_refused(r->http_status, &er))
-				prov_token_drop(&M(o->np)->tok);
+				prov_token_drop(&M(o->np)->tok, o);
 			/* "The transaction is being processed" */
 			else if (strcmp(er.error_code, "500.001.1001") == 0)
 				a.v = SVC_PROV_PENDING;
 		} else {
 			if (r->http_status == 401)
-				prov_token_drop(&M(o->np)->tok);
+				prov_token_drop(&M(o->np)->tok, o);
 			snprintf(o->code, sizeof o->code, "%ld", r->http_status);
 			a.code = o->code;
 		}
@@ -603,10 +603,10 @@ b2c_query_done(void *arg, const struct ncurl_result *r)
 		strlcpy_s(o->code, er.error_code, sizeof o->code);
 		a.code = o->code;
 		if (mpesa_token_refused(r->http_status, &er))
-			prov_token_drop(&M(o->np)->tok);
+			prov_token_drop(&M(o->np)->tok, o);
 	} else {
 		if (r->http_status == 401)
-			prov_token_drop(&M(o->np)->tok);
+			prov_token_drop(&M(o->np)->tok, o);
 		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
 		a.code = o->code;
 	}
@@ -1254,7 +1254,7 @@ c2b_register_done(void *arg, const struct ncurl_result *r)
 		return;
 	}
 	if (r->outcome == NCURL_ANSWERED && r->http_status == 401)
-		prov_token_drop(&m->tok);
+		prov_token_drop(&m->tok, NULL);
 	m->c2b_next_ms = util_now_ms() + 30000;
 	log_msg(LOG_PROV, LOG_LEVEL_WARN,
 	        "event=c2b_register_failed provider=mpesa outcome=%s "

@@ -228,7 +228,7 @@ init_done(void *arg, const struct ncurl_result *r)
 		if (r->http_status == 401) {
 			/* §3.1 token refused at the door (41 invalid, 42
 			 * expired): nothing was processed */
-			prov_token_drop(&O(o->np)->tok);
+			prov_token_drop(&O(o->np)->tok, o);
 			a.v = SVC_PROV_NOT_SENT;
 		} else if (r->http_status == 429) {
 			a.v = SVC_PROV_NOT_SENT;
@@ -358,7 +358,7 @@ status_done(void *arg, const struct ncurl_result *r)
 		error_code(o, r);
 		a.code = o->code;
 		if (r->http_status == 401)
-			prov_token_drop(&O(o->np)->tok);
+			prov_token_drop(&O(o->np)->tok, o);
 	}
 	prov_answer(o, &a);
 }
