@@ -936,6 +936,49 @@ mpesa_status_build(char *dst, size_t cap, const struct mpesa_status_req *r,
 	return finish(&w, written, why);
 }
 
+enum codec_rc
+mpesa_reversal_build(char *dst, size_t cap,
+                     const struct mpesa_reversal_req *r, size_t *written,
+                     const char **why)
+{
+	struct json_w w;
+
+	if (!text_ok(r->initiator, 1, 64, "Initiator: 1-64 bytes", why) ||
+	    !text_ok(r->security_credential, 1, 2048,
+	             "SecurityCredential: 1-2048 bytes", why) ||
+	    !text_ok(r->transaction_id, 1, MPESA_ID_MAX - 1,
+	             "TransactionID: 1-64 bytes", why) ||
+	    !whole_kes_ok(r->amount_minor, why) ||
+	    !digits_ok(r->receiver_party, 5, 10, "ReceiverParty: 5-10 digits",
+	               why) ||
+	    !digits_ok(r->receiver_identifier_type, 1, 2,
+	               "RecieverIdentifierType: 1-2 digits", why) ||
+	    !text_ok(r->result_url, 8, 512, "ResultURL: 8-512 bytes", why) ||
+	    !text_ok(r->queue_timeout_url, 8, 512,
+	             "QueueTimeOutURL: 8-512 bytes", why) ||
+	    !text_ok(r->remarks, 2, 100, "Remarks: 2-100 bytes", why))
+		return CODEC_BAD;
+	if (r->occasion != NULL &&
+	    !text_ok(r->occasion, 1, 100, "Occasion: 1-100 bytes", why))
+		return CODEC_BAD;
+	json_w_init(&w, dst, cap);
+	json_w_obj_begin(&w);
+	kv_str(&w, "Initiator", r->initiator);
+	kv_str(&w, "SecurityCredential", r->security_credential);
+	kv_str(&w, "CommandID", "TransactionReversal");
+	kv_str(&w, "TransactionID", r->transaction_id);
+	kv_kes_str(&w, "Amount", r->amount_minor);
+	kv_str(&w, "ReceiverParty", r->receiver_party);
+	kv_str(&w, "RecieverIdentifierType", r->receiver_identifier_type);
+	kv_str(&w, "ResultURL", r->result_url);
+	kv_str(&w, "QueueTimeOutURL", r->queue_timeout_url);
+	kv_str(&w, "Remarks", r->remarks);
+	if (r->occasion != NULL)
+		kv_str(&w, "Occasion", r->occasion);
+	json_w_obj_end(&w);
+	return finish(&w, written, why);
+}
+
 enum mpesa_rc
 mpesa_accepted_parse(struct mpesa_accepted *out, const struct json_doc *doc,
                      struct mpesa_err *err)
@@ -1132,6 +1175,32 @@ mpesa_b2c_result_parse(struct mpesa_b2c_result *out, const struct json_doc *doc,
 			return fail(err, MPESA_MISSING,
 			            RSP "[TransactionReceipt]",
 			            "missing on success");
+	}
+	return MPESA_OK;
+}
+
+enum mpesa_rc
+mpesa_reversal_result_parse(struct mpesa_reversal_result *out,
+                            const struct json_doc *doc, struct mpesa_err *err)
+{
+	memset(out, 0, sizeof *out);
+	TRY(mpesa_result_parse(&out->r, doc, err));
+	TRY(param_str(&out->r, "OriginalTransactionID",
+	              RSP "[OriginalTransactionID]", out->original_txn,
+	              sizeof out->original_txn, err));
+	TRY(param_amount(&out->r, "Amount", RSP "[Amount]", &out->amount_minor,
+	                 &out->has_amount, err));
+	if (mpesa_code_is_zero(&out->r.result_code)) {
+		if (out->original_txn[0] == '\0')
+			return fail(err, MPESA_MISSING,
+			            RSP "[OriginalTransactionID]",
+			            "missing on success");
+		if (!out->has_amount)
+			return fail(err, MPESA_MISSING, RSP "[Amount]",
+			            "missing on success");
+		if (out->amount_minor <= 0)
+			return fail(err, MPESA_BAD_VALUE, RSP "[Amount]",
+			            "amount not positive");
 	}
 	return MPESA_OK;
 }

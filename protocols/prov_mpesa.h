@@ -300,6 +300,31 @@ enum codec_rc mpesa_status_build(char *dst, size_t cap,
                                  const struct mpesa_status_req *r,
                                  size_t *written, const char **why);
 
+/*
+ * POST /mpesa/reversal/v1/request (CommandID TransactionReversal): gives
+ * back a C2B or STK payment by its receipt.  NOT in the CONFIRMED wire
+ * reference: the shape is Daraja's reversal documentation's
+ * (docs/providers.md §M-Pesa reversal), field names as spelt there
+ * ("RecieverIdentifierType", sic).  The answer is the synchronous
+ * mpesa_accepted; the outcome comes to ResultURL (mpesa_reversal_result).
+ */
+struct mpesa_reversal_req {
+	const char *initiator;
+	const char *security_credential;
+	const char *transaction_id; /* the receipt of the payment reversed */
+	int64_t amount_minor;       /* whole KES: the payment's amount */
+	const char *receiver_party; /* the shortcode that received it */
+	const char *receiver_identifier_type; /* "11" (documented), 1-2
+	                                         digits */
+	const char *result_url;
+	const char *queue_timeout_url;
+	const char *remarks;  /* 2-100 bytes */
+	const char *occasion; /* NULL: omitted; 1-100 bytes */
+};
+enum codec_rc mpesa_reversal_build(char *dst, size_t cap,
+                                   const struct mpesa_reversal_req *r,
+                                   size_t *written, const char **why);
+
 /* Synchronous answer of B2C, transaction status and account balance. */
 struct mpesa_accepted {
 	char originator_conversation_id[MPESA_ID_MAX];
@@ -348,6 +373,18 @@ struct mpesa_b2c_result {
 enum mpesa_rc mpesa_b2c_result_parse(struct mpesa_b2c_result *out,
                                      const struct json_doc *doc,
                                      struct mpesa_err *err);
+
+/* The result of a reversal ({"Result":{...}} at its ResultURL). */
+struct mpesa_reversal_result {
+	struct mpesa_result r;
+	char original_txn[MPESA_ID_MAX]; /* OriginalTransactionID, or "" */
+	bool has_amount;
+	int64_t amount_minor; /* Amount */
+};
+/* On ResultCode 0, OriginalTransactionID and Amount are mandatory. */
+enum mpesa_rc mpesa_reversal_result_parse(struct mpesa_reversal_result *out,
+                                          const struct json_doc *doc,
+                                          struct mpesa_err *err);
 
 struct mpesa_status_result {
 	struct mpesa_result r;

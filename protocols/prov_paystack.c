@@ -112,6 +112,39 @@ paystack_charge_build(char *dst, size_t cap,
 	return json_w_finish(&w, written, why);
 }
 
+enum codec_rc
+paystack_submit_build(char *dst, size_t cap, enum paystack_submit what,
+                      const char *value, const char *reference,
+                      size_t *written, const char **why)
+{
+	bool otp = what == PAYSTACK_SUBMIT_OTP;
+	struct json_w w;
+
+	if (what != PAYSTACK_SUBMIT_OTP && what != PAYSTACK_SUBMIT_PIN) {
+		*why = "submit: unknown step";
+		return CODEC_BAD;
+	}
+	if (!prov_digits_ok(value, 4, otp ? 10 : 6,
+	                    otp ? "otp: 4-10 digits" : "pin: 4-6 digits",
+	                    why) ||
+	    !prov_chars_ok(reference, 1, 100, "-.=",
+	                   "reference: 1-100 of [A-Za-z0-9.=-]", why))
+		return CODEC_BAD;
+	json_w_init(&w, dst, cap);
+	json_w_obj_begin(&w);
+	prov_w_kv(&w, otp ? "otp" : "pin", value);
+	prov_w_kv(&w, "reference", reference);
+	json_w_obj_end(&w);
+	return json_w_finish(&w, written, why);
+}
+
+const char *
+paystack_submit_path(enum paystack_submit what)
+{
+	return what == PAYSTACK_SUBMIT_OTP ? "/charge/submit_otp"
+	                                   : "/charge/submit_pin";
+}
+
 static void
 set_reason(char *dst, size_t cap, const char *a, const char *b)
 {

@@ -70,6 +70,19 @@ enum codec_rc paystack_charge_build(char *dst, size_t cap,
                                     const struct paystack_charge_req *r,
                                     size_t *written, const char **why);
 
+/* What the customer answers to a send_otp / send_pin step. */
+enum paystack_submit { PAYSTACK_SUBMIT_OTP, PAYSTACK_SUBMIT_PIN };
+/* POST /charge/submit_otp {"otp","reference"} or /charge/submit_pin
+ * {"pin","reference"} (wire-formats §5.3).  The value is 4-10 digits
+ * (an OTP) or 4-6 (a PIN): a secret, the caller wipes dst after use.
+ * The answer is a paystack_charge_resp (the next data.status). */
+enum codec_rc paystack_submit_build(char *dst, size_t cap,
+                                    enum paystack_submit what,
+                                    const char *value, const char *reference,
+                                    size_t *written, const char **why);
+/* "/charge/submit_otp" or "/charge/submit_pin". */
+const char *paystack_submit_path(enum paystack_submit what);
+
 /* What data.status asks for next. */
 enum paystack_next {
 	PAYSTACK_NEXT_NONE,     /* final, or pending: wait / poll */

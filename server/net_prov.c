@@ -196,6 +196,7 @@ pop_free(struct pop *o)
 		return;
 	o->np->inflight--;
 	free(o->rows);
+	sha256_wipe(o->secret, sizeof o->secret);
 	free(o);
 }
 
@@ -229,6 +230,18 @@ own_strings(struct pop *o)
 		strlcpy_s(o->receipt, u->receipt, sizeof o->receipt);
 		u->receipt = o->receipt;
 	}
+	if (u->next_step != NULL && u->next_step != o->next_step) {
+		strlcpy_s(o->next_step, u->next_step, sizeof o->next_step);
+		u->next_step = o->next_step;
+	}
+	if (u->next_text != NULL && u->next_text != o->next_text) {
+		strlcpy_s(o->next_text, u->next_text, sizeof o->next_text);
+		u->next_text = o->next_text;
+	}
+	if (u->next_url != NULL && u->next_url != o->next_url) {
+		strlcpy_s(o->next_url, u->next_url, sizeof o->next_url);
+		u->next_url = o->next_url;
+	}
 }
 
 static const char *
@@ -247,6 +260,8 @@ prov_json_payment(struct json_w *w, const struct store_prov *p)
 {
 	const struct currency *cur = money_currency_by_numeric(p->pay.currency);
 	char amount[48] = "", fee[48] = "";
+	/* the customer's next step matters while the payment is open */
+	bool open = p->pay.state == PAY_CREATED || p->pay.state == PAY_PENDING;
 
 	if (cur != NULL) {
 		money_format(amount, sizeof amount, cur, p->pay.amount_minor);
@@ -260,7 +275,12 @@ prov_json_payment(struct json_w *w, const struct store_prov *p)
 	json_w_key(w, "kind");
 	json_w_cstr(w, p->kind == STORE_PROV_COLLECT  ? "collection"
 	               : p->kind == STORE_PROV_BILL ? "bill"
+	               : p->reverses_id != 0        ? "reversal"
 	                                            : "disbursement");
+	if (p->reverses_id != 0) {
+		json_w_key(w, "reverses");
+		json_w_cstr(w, p->reverses_ref);
+	}
 	json_w_key(w, "provider");
 	json_w_cstr(w, p->provider);
 	json_w_key(w, "amount");
@@ -277,6 +297,12 @@ prov_json_payment(struct json_w *w, const struct store_prov *p)
 	json_w_cstr(w, p->receipt);
 	json_w_key(w, "result_code");
 	json_w_cstr(w, p->result_code);
+	json_w_key(w, "next_step");
+	json_w_cstr(w, open ? p->next_step : "");
+	json_w_key(w, "display_text");
+	json_w_cstr(w, open ? p->next_text : "");
+	json_w_key(w, "payment_url");
+	json_w_cstr(w, open ? p->next_url : "");
 	json_w_key(w, "call");
 	json_w_cstr(w, call_state_name(p->call_state));
 	json_w_key(w, "txn_id");
@@ -290,7 +316,8 @@ static void
 reply_payment(struct evhttp_request *req, int status,
               const struct store_prov *p)
 {
-	char buf[2048];
+	/* a payment open with a long next step (URL, text) fits */
+	char buf[4096];
 	struct json_w w;
 	const char *why = NULL;
 	size_t n = 0;
@@ -796,13 +823,18 @@ disb_hold_done(struct dbq_job *job)
 		o->p.pay.state = PAY_CREATED;
 		reply_payment(o->req, 202, &o->p);
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
-		        "event=disbursement_created ref=%s provider=%s msisdn=%s "
+		        "event=%s_created ref=%s provider=%s msisdn=%s "
 		        "amount=%lld hold_txn=%lld",
+		        o->p.reverses_id != 0 ? "reversal" : "disbursement",
 		        o->p.pay.ref, o->p.provider,
 		        log_msisdn(m, sizeof m, o->p.msisdn),
 		        (long long)o->p.pay.amount_minor,
 		        (long long)job->res.txn_id);
 		kick(o->np);
+	} else if (rc == LEDGER_IDEM_MISMATCH && o->p.reverses_id != 0) {
+		/* another request reversing the same payment won the race */
+		net_http_error(o->req, 409, "reversal_exists",
+		               "this payment has a reversal already");
 	} else if (rc == LEDGER_IDEM_MISMATCH) {
 		net_http_error(o->req, 409, "idempotency_key_mismatch",
 		               "this Idempotency-Key was used for another "
@@ -833,6 +865,8 @@ disb_accounts_done(struct dbq_job *job)
 		net_http_error(o->req, 503, "retry_later",
 		               "storage unavailable; retry with the same "
 		               "Idempotency-Key");
+	} else if (o->err_code != NULL) {
+		net_http_error(o->req, o->status, o->err_code, o->err_msg);
 	} else if (o->status == 409) {
 		net_http_error(o->req, 409, "idempotency_key_mismatch",
 		               "this Idempotency-Key was used for another "
@@ -841,8 +875,6 @@ disb_accounts_done(struct dbq_job *job)
 		evhttp_add_header(evhttp_request_get_output_headers(o->req),
 		                  "Idempotent-Replayed", "true");
 		reply_payment(o->req, 200, &o->p);
-	} else if (o->err_code != NULL) {
-		net_http_error(o->req, o->status, o->err_code, o->err_msg);
 	} else {
 		/* the money is held exactly when the payment exists: one
 		 * ledger request carries both (svc_prov_hold_req) */
@@ -988,6 +1020,339 @@ fail:
 	pop_free(o);
 }
 
+/* ----------------------------------------- POST payments/{ref}/reversal */
+
+#define REV_PREFIX "rev:"
+
+static void
+rev_refuse(struct pop *o, int status, const char *code, const char *msg)
+{
+	o->status = status;
+	o->err_code = code;
+	o->err_msg = msg;
+}
+
+/*
+ * The collection to reverse, the accounts, and whether its reversal
+ * exists already (docs/payments.md §M-Pesa reversal).  o->pref holds the
+ * collection's ref; o->p is the reversal being built (hash, client
+ * reference, times; its ref is set here).
+ */
+static enum store_rc
+rev_accounts_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	const struct config *cfg = o->np->cfg;
+	struct store_prov orig, old;
+	struct ledger_account src, hold, clearing;
+	enum store_rc rc;
+
+	rc = st->ops->prov_get(st, o->pref, NULL, NULL, NULL, &orig);
+	if (rc == STORE_NOT_FOUND) {
+		rev_refuse(o, 404, "payment_unknown",
+		           "no payment with this reference");
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (orig.kind != STORE_PROV_COLLECT ||
+	    strcmp(orig.provider, o->drv->name) != 0) {
+		rev_refuse(o, 422, "reversal_unsupported",
+		           "only M-Pesa collections can be reversed");
+		return STORE_OK;
+	}
+	/* the reversal is named by the receipt it reverses: unique at
+	 * M-Pesa, short, and known to the caller (GET the payment) */
+	if (orig.receipt[0] == '\0' ||
+	    strlen(orig.receipt) > PAYMENT_REF_MAX - (sizeof REV_PREFIX - 1)) {
+		rev_refuse(o, 409, "payment_not_reversible",
+		           "only a succeeded payment with an M-Pesa receipt "
+		           "can be reversed");
+		return STORE_OK;
+	}
+	snprintf(o->p.pay.ref, sizeof o->p.pay.ref, REV_PREFIX "%.*s",
+	         (int)(PAYMENT_REF_MAX - (sizeof REV_PREFIX - 1)),
+	         orig.receipt); /* fits: checked above */
+	rc = st->ops->prov_get(st, o->p.pay.ref, NULL, NULL, NULL, &old);
+	if (rc == STORE_OK) {
+		/* one reversal per collection: a repeat of the same key is
+		 * answered from the row, another key is refused */
+		if (util_ct_memcmp(old.req_hash, o->p.req_hash,
+		                   sizeof old.req_hash) == 0) {
+			o->status = 200;
+		} else {
+			rev_refuse(o, 409, "reversal_exists",
+			           "this payment has a reversal already (GET "
+			           "/v1/payments/rev:<receipt>)");
+		}
+		o->p = old;
+		return STORE_OK;
+	}
+	if (rc != STORE_NOT_FOUND)
+		return rc;
+	if (orig.pay.state != PAY_SUCCEEDED) {
+		rev_refuse(o, 409, "payment_not_reversible",
+		           "only a succeeded payment with an M-Pesa receipt "
+		           "can be reversed");
+		return STORE_OK;
+	}
+	if ((rc = st->ops->account_by_id(st, orig.target_account_id,
+	                                 &src)) != STORE_OK)
+		return rc;
+	if ((rc = st->ops->account_by_code(st, o->drv->clearing_account(cfg),
+	                                   &clearing)) == STORE_OK)
+		rc = st->ops->account_by_code(st, o->drv->hold_account(cfg),
+		                              &hold);
+	if (rc == STORE_NOT_FOUND ||
+	    (rc == STORE_OK && (clearing.id != orig.clearing_account_id ||
+	                        hold.type != LEDGER_ACCT_SUSPENSE ||
+	                        hold.currency != orig.pay.currency))) {
+		rev_refuse(o, 503, "provider_misconfigured",
+		           "the provider's holding account (suspense) is "
+		           "missing or not in this currency, or its clearing "
+		           "account is not the collection's");
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (!src.has_floor && src.balance_minor < orig.pay.amount_minor) {
+		/* with a floor the ledger refuses the hold atomically; an
+		 * account without one is checked here, at creation */
+		rev_refuse(o, 422, "insufficient_funds",
+		           "the merchant account cannot cover the reversal; "
+		           "nothing was created");
+		return STORE_OK;
+	}
+	o->p.pay.currency = orig.pay.currency;
+	o->p.pay.amount_minor = orig.pay.amount_minor;
+	strlcpy_s(o->p.msisdn, orig.msisdn, sizeof o->p.msisdn);
+	o->p.target_account_id = src.id;
+	o->p.clearing_account_id = clearing.id;
+	o->p.hold_account_id = hold.id;
+	o->p.reverses_id = orig.pay.id;
+	strlcpy_s(o->p.reverses_ref, orig.pay.ref, sizeof o->p.reverses_ref);
+	strlcpy_s(o->p.reverses_receipt, orig.receipt,
+	          sizeof o->p.reverses_receipt);
+	return STORE_OK;
+}
+
+/*
+ * POST /v1/payments/{ref}/reversal (admin, Idempotency-Key, no body):
+ * gives a succeeded M-Pesa collection back to the customer.  The
+ * reversal is a payment of its own, "rev:<receipt>", created with the
+ * amount held from the merchant (disb_accounts_done → hold request),
+ * then sent by the janitor like a disbursement.
+ */
+static void
+handle_reversal(struct net_prov *np, struct evhttp_request *req,
+                const char *ref)
+{
+	const char *key = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "Idempotency-Key");
+	struct svc_error e;
+	struct pop *o;
+	char canon[256];
+	int64_t now = util_now_ms();
+	size_t i;
+	int n;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if (svc_admin_check_key(key, &e) != 0) {
+		net_http_error(req, e.status, e.code, e.message);
+		return;
+	}
+	for (i = 0; i < N_DRIVERS; i++)
+		if (drivers[i] == &prov_drv_mpesa)
+			break;
+	if (i == N_DRIVERS || !np->on[i] ||
+	    drivers[i]->can_disburse == NULL ||
+	    !drivers[i]->can_disburse(np)) {
+		net_http_error(req, 503, "reversal_disabled",
+		               "M-Pesa reversals need the initiator (as B2C)");
+		return;
+	}
+	o = pop_new(np, POP_CREATE, req);
+	o->drv = drivers[i];
+	strlcpy_s(o->pref, ref, sizeof o->pref);
+	o->p.pay.created_ms = now;
+	o->p.kind = STORE_PROV_DISBURSE;
+	strlcpy_s(o->p.provider, o->drv->name, sizeof o->p.provider);
+	if (o->drv->client_ref(o) != 0) {
+		net_http_error(req, 503, "retry_later", "no randomness");
+		pop_free(o);
+		return;
+	}
+	o->p.call_state = STORE_CALL_TO_SEND;
+	o->p.next_at_ms = now;
+	o->p.deadline_ms = now + np->pol.deadline_ms;
+	n = snprintf(canon, sizeof canon, "rev|%s|%s", ref, key);
+	sha256_digest(o->p.req_hash, canon, n > 0 ? (size_t)n : 0);
+	if (post_call(o, rev_accounts_call, disb_accounts_done) == 0)
+		return;
+	net_http_error(req, 503, "busy",
+	               "the server is at capacity; retry later");
+	pop_free(o);
+}
+
+/* ------------------------------------- POST payments/{ref}/otp | pin */
+
+static void get_done(struct dbq_job *job);
+
+/* The payment is read: is it waiting for this answer? Then relay it. */
+static void
+step_get_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+	const struct prov_drv *d;
+
+	if (job->call_rc == STORE_NOT_FOUND) {
+		net_http_error(o->req, 404, "payment_unknown",
+		               "no payment with this reference");
+		pop_free(o);
+		return;
+	}
+	if (job->call_rc != STORE_OK) {
+		net_http_error(o->req, 503, "retry_later",
+		               "storage unavailable");
+		pop_free(o);
+		return;
+	}
+	d = drv_find(o->np, o->p.provider);
+	if (d == NULL || d->submit == NULL || !prov_driver_on(o->np, d)) {
+		net_http_error(o->req, 422, "step_unsupported",
+		               "this payment's provider asks for no such step");
+		pop_free(o);
+		return;
+	}
+	if (o->p.pay.state != PAY_PENDING ||
+	    strcmp(o->p.next_step, o->step) != 0) {
+		/* nothing is asked (yet, or any more), or something else */
+		net_http_error(o->req, 409, "step_not_expected",
+		               "the payment is not waiting for this answer "
+		               "(GET /v1/payments/{ref}: next_step)");
+		pop_free(o);
+		return;
+	}
+	o->drv = d;
+	d->submit(o, o->step, o->secret);
+}
+
+static enum store_rc
+step_write_call(struct store *st, struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	return st->ops->prov_update(st, &o->u, util_now_ms());
+}
+
+static void
+step_write_done(struct dbq_job *job)
+{
+	struct pop *o = job->arg;
+
+	/* a change made meanwhile (the janitor) wins: the payment is shown
+	 * as it is; the step is asked again from its next answer */
+	if (job->call_rc != STORE_OK && job->call_rc != STORE_CONFLICT)
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=step_write_failed ref=%s rc=%d", o->p.pay.ref,
+		        (int)job->call_rc);
+	kick(o->np);
+	o->kind = POP_GET;
+	if (post_call(o, get_call, get_done) != 0) {
+		net_http_error(o->req, 503, "busy", "retry later");
+		pop_free(o);
+	}
+}
+
+void
+prov_step_done(struct pop *o, int status, const char *code, const char *msg,
+               const char *step, const char *text, const char *url)
+{
+	sha256_wipe(o->secret, sizeof o->secret);
+	log_msg(LOG_PROV, status == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+	        "event=step_submitted ref=%s step=%s outcome=%s next=%s",
+	        o->p.pay.ref, o->step, status == 0 ? "taken" : code,
+	        step != NULL ? step : "");
+	if (status != 0) {
+		net_http_error(o->req, status, code, msg);
+		pop_free(o);
+		return;
+	}
+	/* the next step, and the status query now: only it decides */
+	memset(&o->u, 0, sizeof o->u);
+	o->u.payment_id = o->p.pay.id;
+	o->u.from_state = o->u.to_state = o->p.pay.state;
+	o->u.expect_call = o->u.call_state = o->p.call_state;
+	o->u.send_attempts = o->p.send_attempts;
+	o->u.checks = o->p.checks;
+	o->u.next_at_ms = util_now_ms();
+	o->u.next_step = step != NULL ? step : "";
+	o->u.next_text = text != NULL ? text : "";
+	o->u.next_url = url != NULL ? url : "";
+	own_strings(o);
+	o->kind = POP_WRITE;
+	if (post_call(o, step_write_call, step_write_done) != 0) {
+		net_http_error(o->req, 503, "busy", "retry later");
+		pop_free(o);
+	}
+}
+
+/*
+ * POST /v1/payments/{ref}/otp {"otp":"123456"} and .../pin {"pin":"1234"}
+ * (admin): the customer's answer to the step the provider asked for
+ * (next_step send_otp / send_pin), relayed to the provider.  No
+ * Idempotency-Key: it moves no money (the status query decides), and a
+ * repeat is safe (docs/payments.md §5).  The value is never logged.
+ */
+static void
+handle_step(struct net_prov *np, struct evhttp_request *req, const char *ref,
+            bool is_otp)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in), v, n = 0, i;
+	const char *field = is_otp ? "otp" : "pin", *why = NULL, *body;
+	struct json_tok toks[16];
+	struct json_doc doc;
+	unsigned char *raw;
+	struct pop *o;
+	bool ok;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	o = pop_new(np, POP_GET, req);
+	o->step = is_otp ? "send_otp" : "send_pin";
+	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
+	raw = evbuffer_pullup(in, (ev_ssize_t)len);
+	body = (const char *)raw;
+	ok = len <= 256 &&
+	     json_parse(&doc, toks, 16, body ? body : "", len, &why) ==
+	             CODEC_OK &&
+	     (v = json_obj_get(&doc, 0, field)) != 0 &&
+	     json_str_unescape(o->secret, sizeof o->secret, &doc, v, &n,
+	                       &why) == CODEC_OK &&
+	     n >= 4 && n <= (is_otp ? 10u : 6u);
+	for (i = 0; ok && i < n; i++)
+		ok = o->secret[i] >= '0' && o->secret[i] <= '9';
+	if (raw != NULL) /* the secret leaves no copy behind */
+		sha256_wipe(raw, len);
+	if (!ok) {
+		net_http_error(req, 400, is_otp ? "otp_invalid" : "pin_invalid",
+		               is_otp ? "body must be {\"otp\":\"<4-10 digits>\"}"
+		                      : "body must be {\"pin\":\"<4-6 digits>\"}");
+		pop_free(o);
+		return;
+	}
+	if (post_call(o, get_call, step_get_done) != 0) {
+		net_http_error(req, 503, "busy", "the server is at capacity");
+		pop_free(o);
+	}
+}
+
 /* ------------------------------------------------------ GET payments */
 
 static enum store_rc
@@ -1016,29 +1381,52 @@ get_done(struct dbq_job *job)
 
 static void
 handle_payment(struct net_prov *np, struct evhttp_request *req,
-               const char *ref)
+               const char *path)
 {
+	/* {ref} or {ref}/<action>; a ref may hold a '/' (an
+	 * Idempotency-Key's), so only a known last segment is an action */
+	static const char *const actions[] = {"reversal", "otp", "pin"};
+	const char *slash = strrchr(path, '/');
+	char raw[3 * PAYMENT_REF_MAX + 1]; /* percent-encoded */
+	size_t i, len = strlen(path);
 	struct pop *o;
-	char *dec;
+	char *dec = NULL;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		net_http_error(req, 405, "method_not_allowed", "use GET");
-		return;
+	for (i = 0; slash != NULL && i < sizeof actions / sizeof actions[0];
+	     i++)
+		if (strcmp(slash + 1, actions[i]) == 0)
+			break;
+	if (slash != NULL && i < sizeof actions / sizeof actions[0])
+		len = (size_t)(slash - path);
+	else
+		i = SIZE_MAX; /* GET {ref} */
+	if (len > 0 && len < sizeof raw) {
+		memcpy(raw, path, len);
+		raw[len] = '\0';
+		dec = evhttp_uridecode(raw, 0, NULL);
 	}
-	dec = evhttp_uridecode(ref, 0, NULL);
 	if (dec == NULL || dec[0] == '\0' || strlen(dec) > PAYMENT_REF_MAX) {
 		free(dec);
 		net_http_error(req, 404, "payment_unknown",
 		               "no payment with this reference");
 		return;
 	}
-	o = pop_new(np, POP_GET, req);
-	strlcpy_s(o->p.pay.ref, dec, sizeof o->p.pay.ref);
-	free(dec);
-	if (post_call(o, get_call, get_done) != 0) {
-		net_http_error(req, 503, "busy", "the server is at capacity");
-		pop_free(o);
+	if (i == 0) {
+		handle_reversal(np, req, dec);
+	} else if (i != SIZE_MAX) {
+		handle_step(np, req, dec, i == 1);
+	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		net_http_error(req, 405, "method_not_allowed", "use GET");
+	} else {
+		o = pop_new(np, POP_GET, req);
+		strlcpy_s(o->p.pay.ref, dec, sizeof o->p.pay.ref);
+		if (post_call(o, get_call, get_done) != 0) {
+			net_http_error(req, 503, "busy",
+			               "the server is at capacity");
+			pop_free(o);
+		}
 	}
+	free(dec);
 }
 
 /* ----------------------------------------------- answers -> the store */
@@ -1524,6 +1912,8 @@ prov_status_result(struct net_prov *np, const struct prov_drv *drv,
 	o->drv = drv;
 	strlcpy_s(o->pref, client_ref, sizeof o->pref);
 	o->ans = *a;
+	/* a status result says nothing of the customer's next step */
+	o->ans.next_step = o->ans.next_text = o->ans.next_url = NULL;
 	strlcpy_s(o->code, a->code != NULL ? a->code : "", sizeof o->code);
 	strlcpy_s(o->receipt, a->receipt != NULL ? a->receipt : "",
 	          sizeof o->receipt);
@@ -1696,6 +2086,28 @@ prov_callback_secret(struct net_prov *np, const struct prov_drv *drv,
 	callback_post(o);
 }
 
+int
+prov_call(struct net_prov *np, const char *url, const char *auth,
+          const char *extra_header, const char *body, size_t n,
+          const char *endpoint, ncurl_done_fn done, void *arg,
+          const char **why)
+{
+	struct ncurl_req rq;
+
+	memset(&rq, 0, sizeof rq);
+	rq.method = body != NULL ? NCURL_POST : NCURL_GET;
+	rq.url = url;
+	rq.headers[rq.n_headers++] = auth;
+	if (body != NULL)
+		rq.headers[rq.n_headers++] = "Content-Type: application/json";
+	if (extra_header != NULL)
+		rq.headers[rq.n_headers++] = extra_header;
+	rq.body = body;
+	rq.body_len = body != NULL ? n : 0;
+	rq.endpoint = endpoint;
+	return ncurl_submit(np->nc, &rq, done, arg, why);
+}
+
 bool
 prov_text_has(const char *text, const char *needle)
 {
@@ -1738,6 +2150,7 @@ token_release(struct net_prov *np, struct prov_token *t, bool ok)
 		next = w->next;
 		w->next = NULL;
 		if (ok) {
+			w->tok_gen = t->gen;
 			t->go(w);
 		} else {
 			struct svc_prov_answer a = {
@@ -1755,8 +2168,10 @@ bool
 prov_token_get(struct net_prov *np, struct prov_token *t, struct pop *o)
 {
 	if (t->token[0] != '\0' &&
-	    util_now_ms() < t->exp_ms - TOKEN_MARGIN_MS)
+	    util_now_ms() < t->exp_ms - TOKEN_MARGIN_MS) {
+		o->tok_gen = t->gen;
 		return true;
+	}
 	o->next = t->waiters;
 	t->waiters = o;
 	if (t->busy)
@@ -1777,6 +2192,7 @@ prov_token_done(struct net_prov *np, struct prov_token *t, const char *token,
 	if (token != NULL && strlen(token) < sizeof t->token) {
 		strlcpy_s(t->token, token, sizeof t->token);
 		t->exp_ms = util_now_ms() + expires_in_s * 1000;
+		t->gen++;
 		log_msg(LOG_PROV, LOG_LEVEL_INFO,
 		        "event=token expires_in_s=%lld",
 		        (long long)expires_in_s);
@@ -1787,8 +2203,13 @@ prov_token_done(struct net_prov *np, struct prov_token *t, const char *token,
 }
 
 void
-prov_token_drop(struct prov_token *t)
+prov_token_drop(struct prov_token *t, const struct pop *o)
 {
+	/* a refusal of a token already replaced says nothing about the new
+	 * one: under a storm of 401s every call in flight would otherwise
+	 * drop the token fetched after it was sent, again and again */
+	if (o != NULL && o->tok_gen != t->gen)
+		return;
 	sha256_wipe(t->token, sizeof t->token);
 	t->exp_ms = 0;
 }

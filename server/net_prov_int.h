@@ -48,6 +48,7 @@ enum pop_kind {
 struct pop {
 	struct net_prov *np;
 	struct pop *next; /* token waiters */
+	uint32_t tok_gen; /* the prov_token gen its call was sent with */
 	enum pop_kind kind;
 	struct dbq_job job;
 	struct evhttp_request *req;
@@ -59,6 +60,9 @@ struct pop {
 	char code[STORE_RCODE_MAX + 1];
 	char desc[STORE_RDESC_MAX + 1];
 	char receipt[STORE_PREF_MAX + 1];
+	char next_step[STORE_STEP_MAX + 1];
+	char next_text[STORE_NTEXT_MAX + 1];
+	char next_url[STORE_URL_MAX + 1];
 	/* POP_CREATE */
 	struct svc_collection c;
 	const char *err_code, *err_msg;
@@ -80,6 +84,10 @@ struct pop {
 	/* POP_QUERY from a status result that came by callback (M-Pesa
 	 * Transaction Status): the answer, its strings in code/desc/receipt */
 	struct svc_prov_answer ans;
+	/* POST /v1/payments/{ref}/otp|pin: the customer's answer (a
+	 * secret; wiped when o is freed) */
+	char secret[16];
+	const char *step; /* the step it answers: "send_otp", "send_pin" */
 	/* prov_collect_external / prov_account_check */
 	char fallback[LEDGER_CODE_MAX + 1];
 	/* a disbursement's clearing and holding account codes (disb_fill) */
@@ -92,6 +100,7 @@ struct pop {
 struct prov_token {
 	char token[PROV_TOKEN_MAX];
 	int64_t exp_ms;
+	uint32_t gen; /* +1 per token stored: which one a call used */
 	bool busy;
 	struct pop *waiters;
 	/* the driver's fetch: starts the call, ends with prov_token_done */
@@ -133,6 +142,12 @@ struct prov_drv {
 	/* POST /v1/callbacks/<name>/<rest> */
 	void (*callback)(struct net_prov *np, struct evhttp_request *req,
 	                 const char *rest);
+	/* optional: relays the customer's answer to the step the provider
+	 * asked for (o->p.next_step: "send_otp" answered by an OTP,
+	 * "send_pin" by a PIN) for the payment o->p; value is a secret
+	 * (never logged, wiped by the caller when this returns); ends with
+	 * prov_step_done */
+	void (*submit)(struct pop *o, const char *step, const char *value);
 };
 
 extern const struct prov_drv prov_drv_mpesa;
@@ -188,6 +203,17 @@ bool net_recon_http(struct net_prov *np, struct evhttp_request *req,
 void net_bill_http(struct net_prov *np, struct evhttp_request *req,
                    const char *path);
 
+/*
+ * The provider's answer to a submitted step (drv->submit).  status 0:
+ * taken; the next step it asks for (step, text, url; "" none) is written
+ * and the payment made due now (the status query decides, as always),
+ * and the API answers 200 with the payment.  Else the API answers
+ * status/code/msg and nothing changes.  o freed.
+ */
+void prov_step_done(struct pop *o, int status, const char *code,
+                    const char *msg, const char *step, const char *text,
+                    const char *url);
+
 /* The answer to o's call: decided by svc_prov, written, o freed. */
 void prov_answer(struct pop *o, const struct svc_prov_answer *a);
 
@@ -198,7 +224,9 @@ bool prov_token_get(struct net_prov *np, struct prov_token *t, struct pop *o);
 /* The fetch ended: token (NULL on failure) valid for expires_in_s. */
 void prov_token_done(struct net_prov *np, struct prov_token *t,
                      const char *token, int64_t expires_in_s);
-void prov_token_drop(struct prov_token *t);
+/* The provider refused the token o's call was sent with: forget it,
+ * unless a newer one has been fetched since (o NULL: forget it now). */
+void prov_token_drop(struct prov_token *t, const struct pop *o);
 
 /*
  * An authenticated, parsed callback about (drv, ref): records it and
@@ -261,6 +289,19 @@ void prov_callback_secret(struct net_prov *np, const struct prov_drv *drv,
  * counts, answers. */
 void prov_callback_reject(struct evhttp_request *req, const char *provider,
                           int status, const char *code, const char *reason);
+
+/*
+ * Hands a call to net_curl: a POST of the JSON body[0..n) when body is
+ * not NULL, else a GET, to url, with the header auth ("Authorization:
+ * ...") and, when not NULL, one more header; counted against the
+ * breaker of endpoint; done(arg) gets the answer.  0, or -1 with *why
+ * (it did not leave).  net_curl copies what it keeps: the caller may
+ * wipe its buffers when this returns.
+ */
+int prov_call(struct net_prov *np, const char *url, const char *auth,
+              const char *extra_header, const char *body, size_t n,
+              const char *endpoint, ncurl_done_fn done, void *arg,
+              const char **why);
 
 /* n characters of an unambiguous [A-Z2-9] alphabet from the CSPRNG and
  * a NUL into dst (n <= 32).  0, or -1 without randomness. */

@@ -223,7 +223,7 @@ rtp_done(void *arg, const struct ncurl_result *r)
 			a.provider_ref = o->p.client_ref;
 			a.code = r->http_status == 202 ? "202" : o->code;
 		} else if (r->http_status == 401) {
-			prov_token_drop(tok_of(o));
+			prov_token_drop(tok_of(o), o);
 			a.v = SVC_PROV_NOT_SENT;
 		} else if (r->http_status == 400 || r->http_status == 403) {
 			a.v = SVC_PROV_REFUSED;
@@ -364,7 +364,7 @@ status_done(void *arg, const struct ncurl_result *r)
 		error_code(o, r);
 		a.code = o->code;
 		if (r->http_status == 401)
-			prov_token_drop(tok_of(o));
+			prov_token_drop(tok_of(o), o);
 	}
 	free(t);
 	prov_answer(o, &a);

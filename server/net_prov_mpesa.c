@@ -92,7 +92,6 @@ token_fetch(struct net_prov *np, struct prov_token *t)
 {
 	struct mpesa *m = M(np);
 	char cred[512], b64[700], auth[740], url[600];
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 	int rc = -1;
@@ -104,13 +103,8 @@ token_fetch(struct net_prov *np, struct prov_token *t)
 		snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
 		mpesa_url(np, url, sizeof url,
 		          "/oauth/v1/generate?grant_type=client_credentials");
-		memset(&rq, 0, sizeof rq);
-		rq.method = NCURL_GET;
-		rq.url = url;
-		rq.headers[0] = auth;
-		rq.n_headers = 1;
-		rq.endpoint = "mpesa.oauth";
-		rc = ncurl_submit(prov_curl(np), &rq, token_done, np, &why);
+		rc = prov_call(np, url, auth, NULL, NULL, 0, "mpesa.oauth",
+		               token_done, np, &why);
 		if (rc != 0)
 			log_msg(LOG_PROV, LOG_LEVEL_WARN,
 			        "event=token_failed provider=mpesa why=\"%s\"",
@@ -128,11 +122,32 @@ bearer(const struct net_prov *np, char *dst, size_t cap)
 	snprintf(dst, cap, "Authorization: Bearer %s", M(np)->tok.token);
 }
 
+/* POSTs the JSON body[0..n) to Daraja's path with the bearer token;
+ * prov_call's contract. */
+static int
+mpesa_post(struct net_prov *np, const char *path, const char *endpoint,
+           const char *body, size_t n, ncurl_done_fn done, void *arg,
+           const char **why)
+{
+	char url[600], auth[PROV_TOKEN_MAX + 32];
+	int rc;
+
+	mpesa_url(np, url, sizeof url, path);
+	bearer(np, auth, sizeof auth);
+	rc = prov_call(np, url, auth, NULL, body, n, endpoint, done, arg, why);
+	sha256_wipe(auth, sizeof auth);
+	return rc;
+}
+
 static void mpesa_send(struct pop *o);
 static void mpesa_query(struct pop *o);
 
 static void b2c_send(struct pop *o);
 static void b2c_query(struct pop *o);
+static void rev_send(struct pop *o);
+static void rev_status_url(struct pop *o, char *dst, size_t cap);
+static void rev_callback(struct net_prov *np, struct evhttp_request *req,
+                         const char *rest);
 
 static void c2b_accept(struct pop *o);
 static void c2b_callback(struct net_prov *np, struct evhttp_request *req,
@@ -156,9 +171,10 @@ resume(struct pop *o)
 	bool txstatus = o->p.kind == STORE_PROV_DISBURSE || is_c2b(&o->p);
 
 	if (o->kind == POP_SEND)
-		(o->p.kind == STORE_PROV_DISBURSE ? b2c_send
-		 : is_c2b(&o->p)                  ? c2b_accept
-		                                  : mpesa_send)(o);
+		(o->p.reverses_id != 0              ? rev_send
+		 : o->p.kind == STORE_PROV_DISBURSE ? b2c_send
+		 : is_c2b(&o->p)                    ? c2b_accept
+		                                    : mpesa_send)(o);
 	else
 		(txstatus ? b2c_query : mpesa_query)(o);
 }
@@ -225,7 +241,7 @@ initiate_verdict(struct pop *o, const struct ncurl_result *r,
 	} else if (r->http_status == 200) {
 		return true;
 	} else if (mpesa_token_refused(r->http_status, *has_er ? er : NULL)) {
-		prov_token_drop(&M(o->np)->tok);
+		prov_token_drop(&M(o->np)->tok, o);
 		a->v = SVC_PROV_NOT_SENT;
 	} else if (mpesa_throttled(r->http_status, *has_er ? er : NULL)) {
 		a->v = SVC_PROV_NOT_SENT;
@@ -275,9 +291,8 @@ static void
 mpesa_send(struct pop *o)
 {
 	struct net_prov *np = o->np;
-	char body[PROV_BODY_MAX], ts[16], url[600], auth[PROV_TOKEN_MAX + 32], cb[600];
+	char body[PROV_BODY_MAX], ts[16], cb[600];
 	struct mpesa_stk_push_req sr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -314,19 +329,9 @@ mpesa_send(struct pop *o)
 		prov_answer(o, &a);
 		return;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/stkpush/v1/processrequest");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.stkpush";
 	sha256_wipe(ts, sizeof ts);
-	if (ncurl_submit(prov_curl(np), &rq, stk_push_done, o, &why) == 0) {
+	if (mpesa_post(np, "/mpesa/stkpush/v1/processrequest",
+	               "mpesa.stkpush", body, n, stk_push_done, o, &why) == 0) {
 		sha256_wipe(body, sizeof body); /* holds the password */
 		return;
 	}
@@ -385,13 +390,13 @@ stk_query_done(void *arg, const struct ncurl_result *r)
 			strlcpy_s(o->code, er.error_code, sizeof o->code);
 			a.code = o->code;
 			if (mpesa_token_refused(r->http_status, &er))
-				prov_token_drop(&M(o->np)->tok);
+				prov_token_drop(&M(o->np)->tok, o);
 			/* "The transaction is being processed" */
 			else if (strcmp(er.error_code, "500.001.1001") == 0)
 				a.v = SVC_PROV_PENDING;
 		} else {
 			if (r->http_status == 401)
-				prov_token_drop(&M(o->np)->tok);
+				prov_token_drop(&M(o->np)->tok, o);
 			snprintf(o->code, sizeof o->code, "%ld", r->http_status);
 			a.code = o->code;
 		}
@@ -403,9 +408,8 @@ static void
 mpesa_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
-	char body[PROV_BODY_MAX], ts[16], url[600], auth[PROV_TOKEN_MAX + 32];
+	char body[PROV_BODY_MAX], ts[16];
 	struct mpesa_stk_query_req qr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -422,18 +426,8 @@ mpesa_query(struct pop *o)
 	if (mpesa_stk_query_build(body, sizeof body, &qr, &n, &why) !=
 	    CODEC_OK)
 		goto no_answer;
-	mpesa_url(np, url, sizeof url, "/mpesa/stkpushquery/v1/query");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.stkquery";
-	if (ncurl_submit(prov_curl(np), &rq, stk_query_done, o, &why) == 0) {
+	if (mpesa_post(np, "/mpesa/stkpushquery/v1/query", "mpesa.stkquery",
+	               body, n, stk_query_done, o, &why) == 0) {
 		sha256_wipe(body, sizeof body);
 		return;
 	}
@@ -484,10 +478,13 @@ b2c_done(void *arg, const struct ncurl_result *r)
 	bool parsed, has_er;
 
 	if (initiate_verdict(o, r, &doc, toks, &parsed, &er, &has_er, &a)) {
+		/* a reversal request carries no id of ours: Daraja names
+		 * it (docs/payments.md §M-Pesa reversal) */
 		if (parsed && mpesa_accepted_parse(&ac, &doc, &e) == MPESA_OK &&
 		    mpesa_code_is_zero(&ac.response_code) &&
-		    strcmp(ac.originator_conversation_id, o->p.client_ref) ==
-		            0) {
+		    (o->p.reverses_id != 0 ||
+		     strcmp(ac.originator_conversation_id, o->p.client_ref) ==
+		             0)) {
 			a.v = SVC_PROV_ACCEPTED;
 			strlcpy_s(o->pref, ac.conversation_id, sizeof o->pref);
 			a.provider_ref = o->pref;
@@ -499,15 +496,39 @@ b2c_done(void *arg, const struct ncurl_result *r)
 	prov_answer(o, &a);
 }
 
+/* Sends an initiator request (B2C, reversal) built in body[cap] (n
+ * bytes, wiped after use); its sync answer goes to b2c_done. */
+static void
+initiator_post(struct pop *o, const char *path, const char *endpoint,
+               char *body, size_t cap, size_t n)
+{
+	const char *why = NULL;
+
+	if (mpesa_post(o->np, path, endpoint, body, n, b2c_done, o, &why) ==
+	    0) {
+		sha256_wipe(body, cap);
+		return;
+	}
+	sha256_wipe(body, cap);
+	log_msg(LOG_PROV, LOG_LEVEL_WARN,
+	        "event=call_refused ref=%s endpoint=%s why=\"%s\"",
+	        o->p.pay.ref, endpoint, why);
+	{
+		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
+		                            .code = "not_sent",
+		                            .not_left = true};
+
+		prov_answer(o, &a);
+	}
+}
+
 static void
 b2c_send(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	struct mpesa *m = M(np);
-	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
-	char res[600], qto[600];
+	char body[PROV_BODY_MAX], res[600], qto[600];
 	struct mpesa_b2c_req br;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -546,32 +567,8 @@ b2c_send(struct pop *o)
 		prov_answer(o, &a);
 		return;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/b2c/v3/paymentrequest");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.b2c";
-	if (ncurl_submit(prov_curl(np), &rq, b2c_done, o, &why) == 0) {
-		sha256_wipe(body, sizeof body);
-		return;
-	}
-	sha256_wipe(body, sizeof body);
-	log_msg(LOG_PROV, LOG_LEVEL_WARN,
-	        "event=call_refused ref=%s endpoint=mpesa.b2c why=\"%s\"",
-	        o->p.pay.ref, why);
-	{
-		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
-		                            .code = "not_sent",
-		                            .not_left = true};
-
-		prov_answer(o, &a);
-	}
+	initiator_post(o, "/mpesa/b2c/v3/paymentrequest", "mpesa.b2c", body,
+	               sizeof body, n);
 }
 
 /* The sync answer of a Transaction Status query: at best "accepted";
@@ -606,10 +603,10 @@ b2c_query_done(void *arg, const struct ncurl_result *r)
 		strlcpy_s(o->code, er.error_code, sizeof o->code);
 		a.code = o->code;
 		if (mpesa_token_refused(r->http_status, &er))
-			prov_token_drop(&M(o->np)->tok);
+			prov_token_drop(&M(o->np)->tok, o);
 	} else {
 		if (r->http_status == 401)
-			prov_token_drop(&M(o->np)->tok);
+			prov_token_drop(&M(o->np)->tok, o);
 		snprintf(o->code, sizeof o->code, "%ld", r->http_status);
 		a.code = o->code;
 	}
@@ -621,10 +618,9 @@ b2c_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	struct mpesa *m = M(np);
-	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
+	char body[PROV_BODY_MAX];
 	char res[700], qto[600], path[300], mac[STATUS_MAC_LEN + 1];
 	struct mpesa_status_req sr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -633,10 +629,14 @@ b2c_query(struct pop *o)
 		goto no_answer;
 	if (!prov_token_get(np, &m->tok, o))
 		return;
-	status_mac(m, o->p.client_ref, mac);
-	snprintf(path, sizeof path, "%s/%s/%s", m->cb_token, o->p.client_ref,
-	         mac);
-	prov_callback_url(np, "mpesa/status", path, res, sizeof res);
+	if (o->p.reverses_id != 0) {
+		rev_status_url(o, res, sizeof res);
+	} else {
+		status_mac(m, o->p.client_ref, mac);
+		snprintf(path, sizeof path, "%s/%s/%s", m->cb_token,
+		         o->p.client_ref, mac);
+		prov_callback_url(np, "mpesa/status", path, res, sizeof res);
+	}
 	prov_callback_url(np, "mpesa/timeout", m->cb_token, qto, sizeof qto);
 	memset(&sr, 0, sizeof sr);
 	sr.initiator = prov_cfg(np)->mpesa_initiator_name;
@@ -650,8 +650,16 @@ b2c_query(struct pop *o)
 		/* a C2B payment is known by its receipt (TransID) */
 		sr.transaction_id = o->p.client_ref + sizeof C2B_PREFIX - 1;
 		sr.original_conversation_id = NULL;
+	} else if (o->p.reverses_id != 0) {
+		/* a reversal shows on the payment it reverses: asked by
+		 * that receipt (docs/payments.md §M-Pesa reversal) */
+		sr.transaction_id = o->p.reverses_receipt;
+		sr.original_conversation_id = NULL;
 	}
-	sr.party_a = b2c_party_a(prov_cfg(np));
+	/* the shortcode the transaction belongs to: a reversed payment
+	 * was received by the collections shortcode */
+	sr.party_a = o->p.reverses_id != 0 ? prov_cfg(np)->mpesa_shortcode
+	                                   : b2c_party_a(prov_cfg(np));
 	sr.identifier_type = "4";
 	sr.result_url = res;
 	sr.queue_timeout_url = qto;
@@ -662,18 +670,9 @@ b2c_query(struct pop *o)
 		        o->p.pay.ref, why);
 		goto no_answer;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/transactionstatus/v1/query");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.txstatus";
-	if (ncurl_submit(prov_curl(np), &rq, b2c_query_done, o, &why) == 0) {
+	if (mpesa_post(np, "/mpesa/transactionstatus/v1/query",
+	               "mpesa.txstatus", body, n, b2c_query_done, o,
+	               &why) == 0) {
 		sha256_wipe(body, sizeof body);
 		return;
 	}
@@ -850,6 +849,259 @@ b2c_callback(struct net_prov *np, struct evhttp_request *req,
 	}
 }
 
+/* ----------------------------------------------------------- reversal */
+
+/*
+ * A reversal (docs/payments.md §M-Pesa reversal) is a disbursement row
+ * (its amount held from the merchant) that names the collection it
+ * reverses.  Daraja's request carries no id of ours, so every URL given
+ * to Daraja names our reference and is MAC'd (status_key):
+ *   .../mpesa/reversal/<token>/<ref>/<result|timeout>/<mac>
+ *   .../mpesa/revstatus/<token>/<ref>/<receipt>/<f|p>/<mac>
+ * A result is a callback (it only makes the status query happen now);
+ * the status is Transaction Status on the reversed receipt: "Reversed"
+ * is success.  "Completed" (the payment stands) is a failure only when
+ * an authenticated failure Result was recorded before that query was
+ * made ("f" in its URL, REV_FAIL on the row); else it is still pending.
+ */
+#define REV_FAIL "fail:" /* result_code prefix of a failure Result */
+#define REV_PARTS 4      /* at most <ref>/<a>/<b>/<mac> after the token */
+
+/* hex MAC of a reversal URL: "<what>|<ref>|<a>|<b>" */
+static void
+rev_mac(const struct mpesa *m, const char *what, const char *ref,
+        const char *a, const char *b, char *dst)
+{
+	uint8_t mac[SHA256_LEN];
+	char msg[3 * STORE_PREF_MAX + 32];
+	int n = snprintf(msg, sizeof msg, "%s|%s|%s|%s", what, ref, a, b);
+
+	sha256_hmac(mac, m->status_key, sizeof m->status_key, msg,
+	            n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
+	util_hex(dst, mac, STATUS_MAC_LEN / 2);
+	dst[STATUS_MAC_LEN] = '\0';
+}
+
+static void
+rev_url(const struct pop *o, const char *what, const char *a,
+        const char *b, char *dst, size_t cap)
+{
+	const struct mpesa *m = M(o->np);
+	char mac[STATUS_MAC_LEN + 1], path[3 * STORE_PREF_MAX + 200];
+
+	rev_mac(m, what, o->p.client_ref, a, b, mac);
+	if (b[0] != '\0')
+		snprintf(path, sizeof path, "%s/%s/%s/%s/%s", m->cb_token,
+		         o->p.client_ref, a, b, mac);
+	else
+		snprintf(path, sizeof path, "%s/%s/%s/%s", m->cb_token,
+		         o->p.client_ref, a, mac);
+	prov_callback_url(o->np, strcmp(what, "revstatus") == 0
+	                                 ? "mpesa/revstatus"
+	                                 : "mpesa/reversal",
+	                  path, dst, cap);
+}
+
+static void
+rev_status_url(struct pop *o, char *dst, size_t cap)
+{
+	bool failed = strncmp(o->p.result_code, REV_FAIL,
+	                      sizeof REV_FAIL - 1) == 0;
+
+	rev_url(o, "revstatus", o->p.reverses_receipt, failed ? "f" : "p",
+	        dst, cap);
+}
+
+static void
+rev_send(struct pop *o)
+{
+	struct net_prov *np = o->np;
+	struct mpesa *m = M(np);
+	char body[PROV_BODY_MAX], res[700], qto[700];
+	struct mpesa_reversal_req rr;
+	const char *why = NULL;
+	size_t n = 0;
+
+	o->kind = POP_SEND;
+	if (m->credential == NULL) {
+		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
+		                            .code = "reversal_disabled",
+		                            .not_left = true};
+
+		prov_answer(o, &a);
+		return;
+	}
+	if (!prov_token_get(np, &m->tok, o))
+		return;
+	rev_url(o, "reversal", "result", "", res, sizeof res);
+	rev_url(o, "reversal", "timeout", "", qto, sizeof qto);
+	memset(&rr, 0, sizeof rr);
+	rr.initiator = prov_cfg(np)->mpesa_initiator_name;
+	rr.security_credential = m->credential;
+	rr.transaction_id = o->p.reverses_receipt;
+	rr.amount_minor = o->p.pay.amount_minor;
+	/* the collections' shortcode (STK BusinessShortCode, C2B paybill)
+	 * received it; "11" is the documented identifier type for it */
+	rr.receiver_party = prov_cfg(np)->mpesa_shortcode;
+	rr.receiver_identifier_type = "11";
+	rr.result_url = res;
+	rr.queue_timeout_url = qto;
+	rr.remarks = "Reversal";
+	if (mpesa_reversal_build(body, sizeof body, &rr, &n, &why) !=
+	    CODEC_OK) {
+		struct svc_prov_answer a = {.v = SVC_PROV_REFUSED,
+		                            .code = "request_invalid",
+		                            .desc = why};
+
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=request_invalid ref=%s why=\"%s\"",
+		        o->p.pay.ref, why);
+		prov_answer(o, &a);
+		return;
+	}
+	initiator_post(o, "/mpesa/reversal/v1/request", "mpesa.reversal",
+	               body, sizeof body, n);
+}
+
+/* A Transaction Status result about the reversed receipt, for the
+ * reversal ref (URL fields: the receipt, the failure flag). */
+static void
+rev_status_result(struct net_prov *np, struct evhttp_request *req,
+                  const struct json_doc *doc, const char *ref,
+                  const char *receipt, bool failure_seen, const char *ack)
+{
+	struct mpesa_status_result sr;
+	struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER};
+	struct mpesa_err e;
+	enum mpesa_rc mr;
+
+	if ((mr = mpesa_status_result_parse(&sr, doc, &e)) != MPESA_OK) {
+		b2c_reject_parse(req, mr, e.field);
+		return;
+	}
+	a.code = sr.r.result_code.text;
+	if (mpesa_code_is_zero(&sr.r.result_code)) {
+		if (strcmp(sr.receipt, receipt) != 0) {
+			prov_callback_reject(req, "mpesa", 422,
+			                     "status_not_this_payment",
+			                     "ReceiptNo");
+			return;
+		}
+		a.code = sr.status;
+		if (strcmp(sr.status, "Reversed") == 0) {
+			a.v = SVC_PROV_SUCCEEDED;
+			a.has_amount = sr.has_amount;
+			a.amount_minor = sr.amount_minor;
+		} else if (strcmp(sr.status, "Completed") == 0) {
+			/* the payment stands: the reversal failed if M-Pesa
+			 * said so before this query, else it may be queued */
+			a.v = failure_seen ? SVC_PROV_FAILED : SVC_PROV_PENDING;
+			a.code = NULL; /* keeps the row's REV_FAIL code */
+		}
+	}
+	prov_status_result(np, &prov_drv_mpesa, req, ref, &a, ack);
+}
+
+/* POST /v1/callbacks/mpesa/{reversal,revstatus}/<token>/... */
+static void
+rev_callback(struct net_prov *np, struct evhttp_request *req,
+             const char *rest)
+{
+	struct mpesa *m = M(np);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in), k = 0, want_parts;
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct mpesa_err e;
+	enum mpesa_rc mr;
+	bool is_status = strncmp(rest, "revstatus/", 10) == 0;
+	const char *why = NULL, *body, *part[REV_PARTS + 1];
+	char buf[4 * STORE_PREF_MAX + 300], mac[STATUS_MAC_LEN + 1], ack[128];
+	char *p, *tok;
+	size_t n = 0;
+
+	/* <token>/<ref>/<a>[/<b>]/<mac> */
+	if (strlen(rest) >= sizeof buf) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "path");
+		return;
+	}
+	strlcpy_s(buf, strchr(rest, '/') + 1, sizeof buf);
+	tok = buf;
+	if ((p = strchr(tok, '/')) == NULL) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "path");
+		return;
+	}
+	*p++ = '\0';
+	while (p != NULL && k <= REV_PARTS) {
+		part[k++] = p;
+		if ((p = strchr(p, '/')) != NULL)
+			*p++ = '\0';
+	}
+	want_parts = is_status ? 4 : 3;
+	if (m->credential == NULL || !prov_token_ok(m->cb_token, tok)) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "token");
+		return;
+	}
+	if (p != NULL || k != want_parts) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "path");
+		return;
+	}
+	rev_mac(m, is_status ? "revstatus" : "reversal", part[0], part[1],
+	        is_status ? part[2] : "", mac);
+	if (strlen(part[k - 1]) != STATUS_MAC_LEN ||
+	    util_ct_memcmp(mac, part[k - 1], STATUS_MAC_LEN) != 0) {
+		prov_callback_reject(req, "mpesa", 404, "not_found", "mac");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if (json_parse(&doc, toks, PROV_TOKS, body ? body : "", len, &why) !=
+	    CODEC_OK) {
+		prov_callback_reject(req, "mpesa", 400, "callback_invalid_json",
+		                     why);
+		return;
+	}
+	mpesa_callback_ack_build(ack, sizeof ack, "Accepted", &n, &why);
+	if (is_status) {
+		rev_status_result(np, req, &doc, part[0], part[1],
+		                  strcmp(part[2], "f") == 0, ack);
+	} else if (strcmp(part[1], "result") == 0) {
+		struct mpesa_reversal_result rr;
+		char code[STORE_RCODE_MAX + 1];
+		bool ok;
+
+		if ((mr = mpesa_reversal_result_parse(&rr, &doc, &e)) !=
+		    MPESA_OK) {
+			b2c_reject_parse(req, mr, e.field);
+			return;
+		}
+		ok = mpesa_code_is_zero(&rr.r.result_code);
+		snprintf(code, sizeof code, "%s%s", ok ? "" : REV_FAIL,
+		         rr.r.result_code.text);
+		/* a callback (rule 3): the status query it triggers, on
+		 * the reversed receipt, decides */
+		prov_callback(np, &prov_drv_mpesa, req, part[0], true, ok,
+		              ok && rr.has_amount, rr.amount_minor, code,
+		              ok && rr.r.transaction_id[0] != '\0'
+		                      ? rr.r.transaction_id
+		                      : NULL,
+		              ack);
+	} else {
+		struct mpesa_result r;
+
+		if ((mr = mpesa_result_parse(&r, &doc, &e)) != MPESA_OK) {
+			b2c_reject_parse(req, mr, e.field);
+			return;
+		}
+		/* timed out in Daraja's queue: not a result, ask now */
+		prov_callback(np, &prov_drv_mpesa, req, part[0], true, true,
+		              false, 0, "queue_timeout", NULL, ack);
+	}
+}
+
 /* B2C is on when an initiator is configured: its password (file or
  * env) is encrypted once with Safaricom's certificate into the
  * SecurityCredential, then wiped.  0, or -1 with err. */
@@ -907,6 +1159,11 @@ mpesa_callback(struct net_prov *np, struct evhttp_request *req,
 	char ack[128];
 	size_t n = 0;
 
+	if (strncmp(rest, "reversal/", 9) == 0 ||
+	    strncmp(rest, "revstatus/", 10) == 0) {
+		rev_callback(np, req, rest);
+		return;
+	}
 	if (strncmp(rest, "b2c/", 4) == 0 || strncmp(rest, "status/", 7) == 0 ||
 	    strncmp(rest, "timeout/", 8) == 0) {
 		b2c_callback(np, req, rest);
@@ -997,7 +1254,7 @@ c2b_register_done(void *arg, const struct ncurl_result *r)
 		return;
 	}
 	if (r->outcome == NCURL_ANSWERED && r->http_status == 401)
-		prov_token_drop(&m->tok);
+		prov_token_drop(&m->tok, NULL);
 	m->c2b_next_ms = util_now_ms() + 30000;
 	log_msg(LOG_PROV, LOG_LEVEL_WARN,
 	        "event=c2b_register_failed provider=mpesa outcome=%s "
@@ -1014,9 +1271,7 @@ c2b_tick(struct net_prov *np)
 {
 	struct mpesa *m = M(np);
 	const struct config *cfg = prov_cfg(np);
-	char body[2048], url[600], auth[PROV_TOKEN_MAX + 32], conf[600],
-		val[600], path[300];
-	struct ncurl_req rq;
+	char body[2048], conf[600], val[600], path[300];
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -1048,20 +1303,9 @@ c2b_tick(struct net_prov *np)
 		m->c2b_next_ms = util_now_ms() + 30000;
 		return;
 	}
-	mpesa_url(np, url, sizeof url, "/mpesa/c2b/v1/registerurl");
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "mpesa.c2bregister";
 	m->c2b_registering = true;
-	if (ncurl_submit(prov_curl(np), &rq, c2b_register_done, np, &why) !=
-	    0) {
+	if (mpesa_post(np, "/mpesa/c2b/v1/registerurl", "mpesa.c2bregister",
+	               body, n, c2b_register_done, np, &why) != 0) {
 		m->c2b_registering = false;
 		m->c2b_next_ms = util_now_ms() + 30000;
 	}

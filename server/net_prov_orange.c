@@ -197,7 +197,8 @@ init_done(void *arg, const struct ncurl_result *r)
 		if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len,
 		               &why) == CODEC_OK &&
 		    orange_init_resp_parse(ir, &doc, &e) == PROV_OK &&
-		    strlen(ir->pay_token) <= STORE_PREF_MAX) {
+		    strlen(ir->pay_token) <= STORE_PREF_MAX &&
+		    strlen(ir->payment_url) <= STORE_URL_MAX) {
 			a.v = SVC_PROV_ACCEPTED;
 			strlcpy_s(o->pref, ir->pay_token, sizeof o->pref);
 			a.provider_ref = o->pref;
@@ -205,6 +206,12 @@ init_done(void *arg, const struct ncurl_result *r)
 			/* the notification's proof, for prov_callback_secret */
 			strlcpy_s(o->desc, ir->notif_token, sizeof o->desc);
 			a.desc = o->desc;
+			/* where the customer pays: stored, shown by the API
+			 * (GET /v1/payments/{ref}) while the payment is open */
+			strlcpy_s(o->next_url, ir->payment_url,
+			          sizeof o->next_url);
+			a.next_step = "open_url";
+			a.next_url = o->next_url;
 			log_msg(LOG_PROV, LOG_LEVEL_INFO,
 			        "event=payment_url ref=%s url=%s", o->p.pay.ref,
 			        ir->payment_url);
@@ -221,7 +228,7 @@ init_done(void *arg, const struct ncurl_result *r)
 		if (r->http_status == 401) {
 			/* §3.1 token refused at the door (41 invalid, 42
 			 * expired): nothing was processed */
-			prov_token_drop(&O(o->np)->tok);
+			prov_token_drop(&O(o->np)->tok, o);
 			a.v = SVC_PROV_NOT_SENT;
 		} else if (r->http_status == 429) {
 			a.v = SVC_PROV_NOT_SENT;
@@ -244,7 +251,6 @@ orange_send(struct pop *o)
 	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
 	char notif[600], path[200];
 	struct orange_init_req ir;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -278,17 +284,8 @@ orange_send(struct pop *o)
 	}
 	webpay_url(np, url, sizeof url, "webpayment");
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.headers[2] = "Accept: application/json";
-	rq.n_headers = 3;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "orange.webpayment";
-	if (ncurl_submit(prov_curl(np), &rq, init_done, o, &why) != 0) {
+	if (prov_call(np, url, auth, "Accept: application/json", body, n,
+	              "orange.webpayment", init_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
 		                            .code = "not_sent",
 		                            .not_left = true};
@@ -361,7 +358,7 @@ status_done(void *arg, const struct ncurl_result *r)
 		error_code(o, r);
 		a.code = o->code;
 		if (r->http_status == 401)
-			prov_token_drop(&O(o->np)->tok);
+			prov_token_drop(&O(o->np)->tok, o);
 	}
 	prov_answer(o, &a);
 }
@@ -371,7 +368,6 @@ orange_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	char body[PROV_BODY_MAX], url[600], auth[PROV_TOKEN_MAX + 32];
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -390,17 +386,8 @@ orange_query(struct pop *o)
 	}
 	webpay_url(np, url, sizeof url, "transactionstatus");
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.headers[2] = "Accept: application/json";
-	rq.n_headers = 3;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "orange.status";
-	if (ncurl_submit(prov_curl(np), &rq, status_done, o, &why) != 0) {
+	if (prov_call(np, url, auth, "Accept: application/json", body, n,
+	              "orange.status", status_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
 		                            .code = "not_sent",
 		                            .not_left = true};

@@ -82,6 +82,30 @@ is_not_found(const char *msg)
 	return prov_text_has(msg, "reference not found");
 }
 
+/* What the charge asks of the customer next (send_otp, send_pin,
+ * open_url, pay_offline ...; docs/payments.md §5.1), into a's next_*
+ * (strings in o); "" when it asks nothing.  A URL too long to store is
+ * not shown (logged): a cut URL would send the customer astray. */
+static void
+next_step(struct pop *o, const struct paystack_txn *t,
+          struct svc_prov_answer *a)
+{
+	bool step = t->next != PAYSTACK_NEXT_NONE;
+
+	strlcpy_s(o->next_step, step ? t->status : "", sizeof o->next_step);
+	strlcpy_s(o->next_text, step ? t->display_text : "",
+	          sizeof o->next_text);
+	o->next_url[0] = '\0';
+	if (step && strlen(t->url) < sizeof o->next_url)
+		strlcpy_s(o->next_url, t->url, sizeof o->next_url);
+	else if (step)
+		log_msg(LOG_PROV, LOG_LEVEL_WARN,
+		        "event=next_url_too_long ref=%s", o->p.pay.ref);
+	a->next_step = o->next_step;
+	a->next_text = o->next_text;
+	a->next_url = o->next_url;
+}
+
 /* Reduces a POST /charge answer to a verdict (docs/payments.md §1 rule 2,
  * §5). */
 static void
@@ -121,6 +145,7 @@ charge_done(void *arg, const struct ncurl_result *r)
 			a.v = SVC_PROV_ACCEPTED;
 			a.provider_ref = o->p.client_ref;
 			strlcpy_s(o->code, cr->txn.status, sizeof o->code);
+			next_step(o, &cr->txn, &a);
 		} else {
 			/* a 200 we cannot read: it may have been taken */
 			a.code = "unreadable_answer";
@@ -151,14 +176,33 @@ charge_done(void *arg, const struct ncurl_result *r)
 	prov_answer(o, &a);
 }
 
+/* POSTs body (n bytes, JSON) to <paystack_base_url><path> with the
+ * secret key; done gets the answer.  0, or -1 (*why) when it could not
+ * be handed to net_curl (not sent). */
+static int
+paystack_post(struct pop *o, const char *path, const char *endpoint,
+              const char *body, size_t n, ncurl_done_fn done,
+              const char **why)
+{
+	struct net_prov *np = o->np;
+	char url[600], auth[600];
+	int rc;
+
+	snprintf(url, sizeof url, "%s%s", prov_cfg(np)->paystack_base_url,
+	         path);
+	bearer(np, auth, sizeof auth);
+	rc = prov_call(np, url, auth, NULL, body, n, endpoint, done, o, why);
+	sha256_wipe(auth, sizeof auth);
+	return rc;
+}
+
 static void
 paystack_send(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	const struct config *cfg = prov_cfg(np);
-	char body[PROV_BODY_MAX], url[600], auth[600], email[160];
+	char body[PROV_BODY_MAX], email[160];
 	struct paystack_charge_req cr;
-	struct ncurl_req rq;
 	const char *why = NULL;
 	size_t n = 0;
 
@@ -184,18 +228,8 @@ paystack_send(struct pop *o)
 		prov_answer(o, &a);
 		return;
 	}
-	snprintf(url, sizeof url, "%s/charge", cfg->paystack_base_url);
-	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_POST;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.headers[1] = "Content-Type: application/json";
-	rq.n_headers = 2;
-	rq.body = body;
-	rq.body_len = n;
-	rq.endpoint = "paystack.charge";
-	if (ncurl_submit(prov_curl(np), &rq, charge_done, o, &why) != 0) {
+	if (paystack_post(o, "/charge", "paystack.charge", body, n,
+	                  charge_done, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NOT_SENT,
 		                            .code = "not_sent",
 		                            .not_left = true};
@@ -206,7 +240,6 @@ paystack_send(struct pop *o)
 		        o->p.pay.ref, why);
 		prov_answer(o, &a);
 	}
-	sha256_wipe(auth, sizeof auth);
 }
 
 /* A transaction (verify data) reduced to an answer.  A currency other
@@ -292,20 +325,14 @@ paystack_query(struct pop *o)
 {
 	struct net_prov *np = o->np;
 	char url[600], auth[600];
-	struct ncurl_req rq;
 	const char *why = NULL;
 
 	o->kind = POP_QUERY;
 	snprintf(url, sizeof url, "%s/transaction/verify/%s",
 	         prov_cfg(np)->paystack_base_url, o->p.client_ref);
 	bearer(np, auth, sizeof auth);
-	memset(&rq, 0, sizeof rq);
-	rq.method = NCURL_GET;
-	rq.url = url;
-	rq.headers[0] = auth;
-	rq.n_headers = 1;
-	rq.endpoint = "paystack.verify";
-	if (ncurl_submit(prov_curl(np), &rq, verify_done, o, &why) != 0) {
+	if (prov_call(np, url, auth, NULL, NULL, 0, "paystack.verify",
+	              verify_done, o, &why) != 0) {
 		struct svc_prov_answer a = {.v = SVC_PROV_NO_ANSWER,
 		                            .code = "not_sent",
 		                            .not_left = true};
@@ -480,6 +507,99 @@ paystack_can_query(const struct store_prov *p)
 	return true; /* by our reference, always */
 }
 
+/* ------------------------------------------------- submit_otp / _pin */
+
+/* The answer to a submitted OTP or PIN (docs/payments.md §5.1): the
+ * charge's next data.status, or why it was not taken. */
+static void
+submit_done(void *arg, const struct ncurl_result *r)
+{
+	struct pop *o = arg;
+	struct paystack_charge_resp *cr;
+	struct svc_prov_answer a;
+	struct json_tok toks[PROV_TOKS];
+	struct json_doc doc;
+	struct prov_err e;
+	const char *why = NULL;
+
+	if (r->outcome == NCURL_NOT_SENT) {
+		prov_step_done(o, 503, "provider_unavailable",
+		               "not sent to the provider; send it again", NULL,
+		               NULL, NULL);
+		return;
+	}
+	if (r->outcome == NCURL_UNKNOWN) {
+		prov_step_done(o, 504, "provider_timeout",
+		               "the provider's answer was lost; GET the payment "
+		               "and send it again if it still asks",
+		               NULL, NULL, NULL);
+		return;
+	}
+	if (r->http_status != 200) {
+		error_message(o, r);
+		if (r->http_status >= 400 && r->http_status < 500 &&
+		    r->http_status != 401 && r->http_status != 408 &&
+		    r->http_status != 429)
+			/* "Invalid OTP" ...: the customer may try again */
+			prov_step_done(o, 422, "provider_refused",
+			               o->desc[0] != '\0' ? o->desc
+			                                  : "refused",
+			               NULL, NULL, NULL);
+		else
+			prov_step_done(o, 503, "provider_unavailable",
+			               "the provider did not take it; send it "
+			               "again",
+			               NULL, NULL, NULL);
+		return;
+	}
+	cr = xcalloc(1, sizeof *cr);
+	memset(&a, 0, sizeof a);
+	if (json_parse(&doc, toks, PROV_TOKS, r->body, r->body_len, &why) ==
+	            CODEC_OK &&
+	    paystack_charge_resp_parse(cr, &doc, &e) == PROV_OK &&
+	    cr->status && cr->has_data &&
+	    strcmp(cr->txn.reference, o->p.client_ref) == 0) {
+		next_step(o, &cr->txn, &a);
+		prov_step_done(o, 0, NULL, NULL, a.next_step, a.next_text,
+		               a.next_url);
+	} else {
+		prov_step_done(o, 502, "provider_answer_invalid",
+		               "the provider's answer could not be read; GET "
+		               "the payment",
+		               NULL, NULL, NULL);
+	}
+	free(cr);
+}
+
+static void
+paystack_submit(struct pop *o, const char *step, const char *value)
+{
+	enum paystack_submit what = strcmp(step, "send_otp") == 0
+	                                    ? PAYSTACK_SUBMIT_OTP
+	                                    : PAYSTACK_SUBMIT_PIN;
+	char body[256];
+	const char *why = NULL;
+	size_t n = 0;
+
+	if (paystack_submit_build(body, sizeof body, what, value,
+	                          o->p.client_ref, &n, &why) != CODEC_OK) {
+		sha256_wipe(body, sizeof body);
+		prov_step_done(o, 400, what == PAYSTACK_SUBMIT_OTP
+		                               ? "otp_invalid"
+		                               : "pin_invalid",
+		               why, NULL, NULL, NULL);
+		return;
+	}
+	if (paystack_post(o, paystack_submit_path(what),
+	                  what == PAYSTACK_SUBMIT_OTP ? "paystack.submit_otp"
+	                                              : "paystack.submit_pin",
+	                  body, n, submit_done, &why) != 0)
+		prov_step_done(o, 503, "provider_unavailable",
+		               "not sent to the provider; send it again", NULL,
+		               NULL, NULL);
+	sha256_wipe(body, sizeof body);
+}
+
 const struct prov_drv prov_drv_paystack = {
 	.name = "paystack",
 	.init = paystack_init,
@@ -491,4 +611,5 @@ const struct prov_drv prov_drv_paystack = {
 	.send = paystack_send,
 	.query = paystack_query,
 	.callback = paystack_callback,
+	.submit = paystack_submit,
 };

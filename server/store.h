@@ -196,6 +196,9 @@ struct store_pos_total {
 #define STORE_PREF_MAX     64 /* client and provider references */
 #define STORE_RCODE_MAX    32
 #define STORE_RDESC_MAX    128
+#define STORE_STEP_MAX     15  /* next_step: "send_otp", "open_url" ... */
+#define STORE_NTEXT_MAX    200 /* next_text: what to tell the customer */
+#define STORE_URL_MAX      512 /* next_url: where to send the customer */
 
 enum store_prov_kind {
 	STORE_PROV_COLLECT = 1,  /* customer wallet -> merchant */
@@ -272,6 +275,18 @@ struct store_prov {
 	 * clearing_account_id is the holding account and
 	 * target_account_id the biller payable. */
 	struct store_bill bill;
+	/* an M-Pesa reversal (kind STORE_PROV_DISBURSE, docs/payments.md
+	 * §M-Pesa reversal): the collection it reverses (written by
+	 * prov_create), its ref and receipt (read back by prov_get and
+	 * prov_due); 0 and "" otherwise */
+	int64_t reverses_id;
+	char reverses_ref[PAYMENT_REF_MAX + 1];
+	char reverses_receipt[STORE_PREF_MAX + 1];
+	/* what the customer must do next (Paystack's send_otp, send_pin,
+	 * open_url ...; Orange's open_url), its text and URL, or "" */
+	char next_step[STORE_STEP_MAX + 1];
+	char next_text[STORE_NTEXT_MAX + 1];
+	char next_url[STORE_URL_MAX + 1];
 	/* written by prov_create, pos_pay_create and a batch's prov_new
 	 * when pos.type != 0 (the pos_payments row, same transaction); read
 	 * back by pos_pay_get only (zero elsewhere) */
@@ -299,6 +314,8 @@ struct store_prov_update {
 	const char *provider_ref;
 	const char *result_code, *result_desc, *receipt;
 	int64_t txn_id; /* ledger transaction to link, or 0 */
+	/* the customer's next step (store_prov.next_*); NULL: unchanged */
+	const char *next_step, *next_text, *next_url;
 	/* a settlement by hand (docs/payments.md §Reconciliation): the
 	 * record inserted in the same transaction as this change, or NULL */
 	const struct store_prov_resolution *resolution;

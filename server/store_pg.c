@@ -83,6 +83,7 @@ enum pg_stmt_id {
 	P_BATCH_CLOSE,
 	P_PROV_CREATE,
 	P_BILL_CREATE,
+	P_PROV_NEXT,
 	P_PROV_BY_REF,
 	P_PROV_BY_PREF,
 	P_PROV_BY_CREF,
@@ -125,9 +126,14 @@ enum pg_stmt_id {
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
-	"v.commission_minor"
-/* bill_payments of a kind 3 payment (NULLs otherwise) */
-#define BILL_JOIN "LEFT JOIN bill_payments b ON b.payment_id = p.id "
+	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
+	"rv.receipt, v.next_step, v.next_text, v.next_url"
+/* bill_payments of a kind 3 payment, the collection a reversal reverses
+ * (NULLs otherwise) */
+#define BILL_JOIN                                                            \
+	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
+	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
+	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id "
 #define PROV_FROM                                                            \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	BILL_JOIN
@@ -268,9 +274,10 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"clearing_account_id, target_account_id, client_ref, "
 		"provider_ref, call_state, send_attempts, checks, next_at_ms, "
 		"deadline_ms, req_hash, hold_account_id, fee_minor, "
-		"fee_account_id, commission_minor) SELECT id, $5, $6, $7, "
-		"$8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'), "
-		"NULLIF($18::bigint, 0), $20, NULLIF($21::bigint, 0), $22 FROM p "
+		"fee_account_id, commission_minor, reverses_payment_id) "
+		"SELECT id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+		"$16, decode($17, 'hex'), NULLIF($18::bigint, 0), $20, "
+		"NULLIF($21::bigint, 0), $22, NULLIF($23::bigint, 0) FROM p "
 		"RETURNING payment_id",
 	/* a bill: P_PROV_CREATE plus its bill_payments row, one statement */
 	[P_BILL_CREATE] =
@@ -356,6 +363,11 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"COALESCE(u.reason, ''), $15 FROM u WHERE u.fs <> u.ts AND "
 		"u.id IN (SELECT id FROM lk)) "
 		"SELECT count(*) FROM lk",
+	[P_PROV_NEXT] = "UPDATE prov_payments SET "
+	                "next_step = COALESCE($2, next_step), "
+	                "next_text = COALESCE($3, next_text), "
+	                "next_url = COALESCE($4, next_url) "
+	                "WHERE payment_id = $1",
 	[P_PROV_CB_INSERT] = "INSERT INTO prov_callbacks (provider, "
 	                     "provider_ref, payment_id, verdict, detail, "
 	                     "received_ms) VALUES ($1, $2, "
@@ -1393,6 +1405,23 @@ prov_apply(struct store_pg *s, const struct store_prov_update *u, size_t n,
 			            STORE_OK)
 				return rc;
 	}
+	/* the customer's next step: rare (an initiating answer), one
+	 * statement each, in the same transaction */
+	for (i = 0; i < n; i++) {
+		char idbuf[24];
+
+		if (u[i].next_step == NULL && u[i].next_text == NULL &&
+		    u[i].next_url == NULL)
+			continue;
+		vals[0] = fmt_i64(idbuf, u[i].payment_id);
+		vals[1] = u[i].next_step;
+		vals[2] = u[i].next_text;
+		vals[3] = u[i].next_url;
+		if ((rc = pg_run(s, P_PROV_NEXT, 4, vals, PGRES_COMMAND_OK,
+		                 &r, "prov next step")) != STORE_OK)
+			return rc;
+		PQclear(r);
+	}
 	return STORE_OK;
 }
 
@@ -2009,6 +2038,14 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	o->fee_minor = col_i64(r, row, 30);
 	o->fee_account_id = col_i64(r, row, 31);
 	o->commission_minor = col_i64(r, row, 32);
+	o->reverses_id = col_i64(r, row, 33);
+	strlcpy_s(o->reverses_ref, PQgetvalue(r, row, 34),
+	          sizeof o->reverses_ref);
+	strlcpy_s(o->reverses_receipt, PQgetvalue(r, row, 35),
+	          sizeof o->reverses_receipt);
+	strlcpy_s(o->next_step, PQgetvalue(r, row, 36), sizeof o->next_step);
+	strlcpy_s(o->next_text, PQgetvalue(r, row, 37), sizeof o->next_text);
+	strlcpy_s(o->next_url, PQgetvalue(r, row, 38), sizeof o->next_url);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 
@@ -2060,8 +2097,8 @@ pg_prov_get(struct store *st, const char *ref, const char *provider,
 static enum store_rc
 prov_insert(struct store_pg *s, struct store_prov *p)
 {
-	char b[17][24], hex[2 * sizeof p->req_hash + 1];
-	const char *vals[27];
+	char b[18][24], hex[2 * sizeof p->req_hash + 1];
+	const char *vals[28];
 	int f; /* the fee columns' first parameter: $20 or, for a bill, $25 */
 	bool is_bill = p->kind == STORE_PROV_BILL;
 	PGresult *r;
@@ -2096,8 +2133,11 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 	vals[f] = fmt_i64(b[14], p->fee_minor);
 	vals[f + 1] = fmt_i64(b[15], p->fee_account_id);
 	vals[f + 2] = fmt_i64(b[16], p->commission_minor);
-	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE, f + 3, vals,
-	            PGRES_TUPLES_OK, &r, "create prov_payment");
+	/* not a bill: $23, the reversed payment (docs/payments.md §3.2) */
+	vals[f + 3] = fmt_i64(b[17], p->reverses_id);
+	rc = pg_run(s, is_bill ? P_BILL_CREATE : P_PROV_CREATE,
+	            is_bill ? f + 3 : f + 4, vals, PGRES_TUPLES_OK, &r,
+	            "create prov_payment");
 	if (rc == STORE_OK) {
 		p->pay.id = col_i64(r, 0, 0);
 		p->pay.state = PAY_CREATED;

@@ -65,6 +65,7 @@ enum stmt_id {
 	S_PROV_DUE,
 	S_PROV_LEASE,
 	S_PROV_UPDATE,
+	S_PROV_NEXT,
 	S_PAY_SET_TXN,
 	S_PROV_CB_INSERT,
 	S_PROV_CB_COUNT,
@@ -89,9 +90,12 @@ enum stmt_id {
 	"COALESCE(v.hold_account_id, 0), "                                   \
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
-	"v.commission_minor "                                                \
+	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
+	"rv.receipt, v.next_step, v.next_text, v.next_url "                  \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
-	"LEFT JOIN bill_payments b ON b.payment_id = p.id "
+	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
+	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
+	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id "
 
 #define SQ_AGENT_COLS                                                        \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
@@ -203,9 +207,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "target_account_id, client_ref, provider_ref, "
 	                  "call_state, send_attempts, checks, next_at_ms, "
 	                  "deadline_ms, req_hash, hold_account_id, fee_minor, "
-	                  "fee_account_id, commission_minor) VALUES (?1, "
-	                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	                  "?14, NULLIF(?15, 0), ?16, NULLIF(?17, 0), ?18)",
+	                  "fee_account_id, commission_minor, "
+	                  "reverses_payment_id) VALUES (?1, ?2, ?3, ?4, ?5, "
+	                  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	                  "NULLIF(?15, 0), ?16, NULLIF(?17, 0), ?18, "
+	                  "NULLIF(?19, 0))",
 	[S_BILL_INSERT] = "INSERT INTO bill_payments (payment_id, "
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -236,6 +242,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	               "ORDER BY v.next_at_ms, v.payment_id LIMIT ?2",
 	[S_PROV_LEASE] = "UPDATE prov_payments SET next_at_ms = ?2 "
 	                 "WHERE payment_id = ?1",
+	[S_PROV_NEXT] = "UPDATE prov_payments SET "
+	                "next_step = COALESCE(?2, next_step), "
+	                "next_text = COALESCE(?3, next_text), "
+	                "next_url = COALESCE(?4, next_url) "
+	                "WHERE payment_id = ?1",
 	[S_PROV_UPDATE] = "UPDATE prov_payments SET call_state = ?3, "
 	                  "send_attempts = ?4, checks = ?5, next_at_ms = ?6, "
 	                  "provider_ref = COALESCE(?7, provider_ref), "
@@ -1700,6 +1711,13 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	o->fee_minor = sqlite3_column_int64(q, 30);
 	o->fee_account_id = sqlite3_column_int64(q, 31);
 	o->commission_minor = sqlite3_column_int64(q, 32);
+	o->reverses_id = sqlite3_column_int64(q, 33);
+	strlcpy_s(o->reverses_ref, col_str(q, 34), sizeof o->reverses_ref);
+	strlcpy_s(o->reverses_receipt, col_str(q, 35),
+	          sizeof o->reverses_receipt);
+	strlcpy_s(o->next_step, col_str(q, 36), sizeof o->next_step);
+	strlcpy_s(o->next_text, col_str(q, 37), sizeof o->next_text);
+	strlcpy_s(o->next_url, col_str(q, 38), sizeof o->next_url);
 }
 
 static enum store_rc
@@ -1775,6 +1793,7 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	sqlite3_bind_int64(q, 16, p->fee_minor);
 	sqlite3_bind_int64(q, 17, p->fee_account_id);
 	sqlite3_bind_int64(q, 18, p->commission_minor);
+	sqlite3_bind_int64(q, 19, p->reverses_id);
 	if ((rc = run(s, q, "create prov_payment")) != STORE_OK)
 		return rc;
 	if (p->kind == STORE_PROV_BILL) {
@@ -2092,6 +2111,16 @@ prov_apply(struct store_sqlite *s, const struct store_prov_update *u,
 			                  (long long)u->payment_id);
 		if ((rc = pay_event(s, u->payment_id, u->from_state,
 		                    u->to_state, u->reason, now_ms)) != STORE_OK)
+			return rc;
+	}
+	if (u->next_step != NULL || u->next_text != NULL ||
+	    u->next_url != NULL) {
+		q = stmt(s, S_PROV_NEXT);
+		sqlite3_bind_int64(q, 1, u->payment_id);
+		bind_text_or_null(q, 2, u->next_step);
+		bind_text_or_null(q, 3, u->next_text);
+		bind_text_or_null(q, 4, u->next_url);
+		if ((rc = run(s, q, "prov next step")) != STORE_OK)
 			return rc;
 	}
 	if (u->txn_id != 0) {

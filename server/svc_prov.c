@@ -141,6 +141,9 @@ apply_inner(const struct store_prov *p, const struct svc_prov_answer *a,
 	*why = "";
 	u->result_code = a->code;
 	u->result_desc = a->desc;
+	u->next_step = a->next_step;
+	u->next_text = a->next_text;
+	u->next_url = a->next_url;
 	if (p->pay.state == PAY_UNKNOWN && a->v != SVC_PROV_SUCCEEDED &&
 	    a->v != SVC_PROV_FAILED) {
 		if (a->not_left) {
@@ -332,7 +335,7 @@ svc_prov_settle_req(const struct store_prov *p,
 void
 svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 {
-	char canon[512];
+	char canon[512], req[2 * sizeof p->req_hash + 1] = "";
 	int64_t amt = p->pay.amount_minor;
 	int n;
 
@@ -343,19 +346,30 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	/* the fee is held with the amount (§13) */
 	leg(r, p->target_account_id, -(amt + p->fee_minor));
 	leg(r, p->hold_account_id, amt + p->fee_minor);
-	/* limits per MSISDN (sokoctl limit set msisdn ...), decided by the
-	 * ledger with this posting, in its commit: the amount paid out
-	 * counts, when it is held (a payout that fails later is not given
-	 * back to the day) */
-	r->subjects[0].kind = LEDGER_SUBJ_MSISDN;
-	strlcpy_s(r->subjects[0].id, p->msisdn, sizeof r->subjects[0].id);
-	r->limit_amount = amt;
+	if (p->reverses_id == 0) {
+		/* limits per MSISDN (sokoctl limit set msisdn ...), decided
+		 * by the ledger with this posting, in its commit: the
+		 * amount paid out counts, when it is held (a payout that
+		 * fails later is not given back to the day).  A reversal
+		 * gives the customer back their own payment: not a payout
+		 * (docs/payments.md §3.2) */
+		r->subjects[0].kind = LEDGER_SUBJ_MSISDN;
+		strlcpy_s(r->subjects[0].id, p->msisdn,
+		          sizeof r->subjects[0].id);
+		r->limit_amount = amt;
+	} else {
+		/* a reversal's ref is the collection's whatever the key:
+		 * its request (key included) makes two racing requests
+		 * differ */
+		util_hex(req, p->req_hash, sizeof p->req_hash);
+	}
 	n = snprintf(canon, sizeof canon,
-	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld", p->pay.ref,
+	             "hold|%s|%s|%s|%u|%lld|%lld|%lld|%lld%s%s", p->pay.ref,
 	             p->provider, p->msisdn, (unsigned)p->pay.currency,
 	             (long long)amt, (long long)p->target_account_id,
 	             (long long)p->hold_account_id,
-	             (long long)p->clearing_account_id);
+	             (long long)p->clearing_account_id,
+	             p->reverses_id != 0 ? "|" : "", req);
 	if (p->fee_minor != 0 && n > 0 && (size_t)n < sizeof canon)
 		n += snprintf(canon + n, sizeof canon - (size_t)n,
 		              "|fee|%lld|%lld", (long long)p->fee_minor,
@@ -363,7 +377,8 @@ svc_prov_hold_req(const struct store_prov *p, struct ledger_req *r)
 	if (n >= (int)sizeof canon) /* never: the buffer fits the longest */
 		n = (int)sizeof canon - 1;
 	sha256_digest(r->hash, canon, n > 0 ? (size_t)n : 0);
-	snprintf(r->memo, sizeof r->memo, "%s disbursement held", p->provider);
+	snprintf(r->memo, sizeof r->memo, "%s %s held", p->provider,
+	         p->reverses_id != 0 ? "reversal" : "disbursement");
 	r->prov_new = p;
 }
 

@@ -92,6 +92,10 @@ struct svc_prov_answer {
 	 * (no token, breaker open, queue full): the attempt is not counted
 	 * (the deadline still bounds the payment) */
 	bool not_left;
+	/* what the customer must do next (Paystack's data.status step,
+	 * Orange's payment page), written with any verdict; NULL: as it
+	 * is */
+	const char *next_step, *next_text, *next_url;
 };
 
 /*

@@ -149,6 +149,17 @@ mpesa_parsers(const struct json_doc *d)
 		e.field = e.why = NULL;
 		check_mpesa_err(mpesa_status_result_parse(&r, d, &e), &e);
 	}
+	{
+		struct mpesa_reversal_result r;
+
+		e.field = e.why = NULL;
+		rc = mpesa_reversal_result_parse(&r, d, &e);
+		check_mpesa_err(rc, &e);
+		ASSERT(TERMINATED(r.original_txn));
+		if (rc == MPESA_OK && mpesa_code_is_zero(&r.r.result_code))
+			ASSERT(r.has_amount && r.amount_minor > 0 &&
+			       r.original_txn[0] != '\0');
+	}
 }
 
 static void

@@ -24,6 +24,7 @@ import test_c2b  # noqa: E402
 import test_prov_more  # noqa: E402
 import test_pos_tls  # noqa: E402
 import test_recon  # noqa: E402
+import test_reversal  # noqa: E402
 import test_pos_prov  # noqa: E402
 
 
@@ -47,6 +48,7 @@ def main():
                test_providers.TESTS + test_bills.TESTS +
                test_disbursements.TESTS + test_c2b.TESTS +
                test_prov_more.TESTS + test_recon.TESTS +
+               test_reversal.TESTS +
                test_pos_prov.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue

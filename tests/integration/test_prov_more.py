@@ -196,6 +196,93 @@ def t_paystack_collection(build):
         e.stop()
 
 
+OTP_PHONE = "233241239911"  # sandbox magic: asks for an OTP (123456)
+PIN_PHONE = "233241239912"  # asks for a PIN (1234), then an OTP
+
+
+def t_paystack_otp(build):
+    """A charge that asks the customer for an OTP or a PIN: the step is
+    shown by GET /v1/payments/{ref}, the answer relayed by .../otp and
+    .../pin, then the verify decides as always; wrong answers are the
+    provider's refusal; the secret is never logged."""
+    e = Env(build)
+    try:
+        def step(ref, what, value):
+            return e.s.request("POST", "/v1/payments/%s/%s" % (ref, what),
+                               {what: value})
+
+        def asked(ref, want):
+            end = time.time() + 10
+            while time.time() < end:
+                p = e.payment(ref)
+                if p["next_step"] == want:
+                    return p
+                time.sleep(0.05)
+            raise AssertionError((want, p))
+
+        p = created(e.collect("paystack", "otp-1", msisdn=OTP_PHONE))
+        assert p["next_step"] == "", p  # not sent yet
+        p = asked(p["ref"], "send_otp")
+        assert p["state"] == "pending", p
+        assert p["display_text"] == "Please enter the OTP sent to your " \
+            "phone", p
+        expect(step(p["ref"], "otp", "12"), 400, "otp_invalid")
+        expect(step(p["ref"], "otp", "12a456"), 400, "otp_invalid")
+        expect(e.s.request("POST", "/v1/payments/%s/otp" % p["ref"],
+                           "{"), 400, "otp_invalid")
+        expect(step(p["ref"], "pin", "1234"), 409, "step_not_expected")
+        expect(step("NOSUCHREF", "otp", "123456"), 404, "payment_unknown")
+        expect(e.s.request("GET", "/v1/payments/%s/otp" % p["ref"]), 405,
+               "method_not_allowed")
+        # a wrong OTP: the provider refuses, the customer tries again
+        expect(step(p["ref"], "otp", "654321"), 422, "provider_refused")
+        assert e.payment(p["ref"])["next_step"] == "send_otp"
+        st, _, d = step(p["ref"], "otp", "123456")
+        assert st == 200, (st, d)
+        assert json.loads(d)["next_step"] == "pay_offline", d
+        f = e.wait_final(p["ref"])
+        assert f["state"] == "succeeded" and f["next_step"] == "", f
+        assert [c["state"] for c in e.charges(f["reference"])] == \
+            ["succeeded"]
+        expect(step(p["ref"], "otp", "123456"), 409, "step_not_expected")
+        # PIN, then OTP
+        q = created(e.collect("paystack", "pin-1", msisdn=PIN_PHONE))
+        q = asked(q["ref"], "send_pin")
+        expect(step(q["ref"], "otp", "123456"), 409, "step_not_expected")
+        expect(step(q["ref"], "pin", "1234567"), 400, "pin_invalid")
+        st, _, d = step(q["ref"], "pin", "1234")
+        assert st == 200 and json.loads(d)["next_step"] == "send_otp", d
+        st, _, d = step(q["ref"], "otp", "123456")
+        assert st == 200, (st, d)
+        assert e.wait_final(q["ref"])["state"] == "succeeded"
+        # three wrong OTPs fail the charge; the verify says so
+        w = created(e.collect("paystack", "otp-2", msisdn=OTP_PHONE))
+        w = asked(w["ref"], "send_otp")
+        expect(step(w["ref"], "otp", "111111"), 422, "provider_refused")
+        expect(step(w["ref"], "otp", "222222"), 422, "provider_refused")
+        st, _, d = step(w["ref"], "otp", "333333")
+        assert st == 200 and json.loads(d)["next_step"] == "", d
+        g = e.wait_final(w["ref"])
+        assert g["state"] == "failed", g
+        # another provider's payment asks for no such step
+        o = created(e.collect("orange", "o-step"))
+        expect(step(o["ref"], "otp", "123456"), 422, "step_unsupported")
+        assert e.wait_final(o["ref"])["state"] == "succeeded"
+        assert e.s.balance("merchant:G1") == "50.00"
+        # the sandbox's last webhooks reach sokod before it stops
+        end = time.time() + 5
+        while e.sb.ctl("GET", "/stats")["callbacks"]["in_flight"] and \
+                time.time() < end:
+            time.sleep(0.05)
+        # the secrets never reach the log
+        log = e.s.stderr_text()
+        for v in ("654321", "111111", "222222", "333333", "123456"):
+            assert v not in log, v
+        e.verify()
+    finally:
+        e.stop()
+
+
 def flw_body(tx_ref, amount=25.5, currency="GHS", status="successful"):
     return {"event": "charge.completed",
             "data": {"id": 7, "tx_ref": tx_ref, "flw_ref": "1234567890",
@@ -244,6 +331,25 @@ def t_orange_collection(build):
                          account="merchant:G1"), 422,
                "amount_invalid_for_provider")
         assert len(f["provider_reference"]) == 64, f  # the pay_token
+        # the customer pays at payment_url: shown while the payment is
+        # open (not in the 202: the janitor opens the page after it)
+        assert f["payment_url"] == "" and f["next_step"] == "", f
+        wait = created(e.collect("orange", "orange-page", amount="9903"))
+        assert wait["payment_url"] == "", wait
+        end = time.time() + 10
+        while time.time() < end:
+            w = e.payment(wait["ref"])
+            if w["provider_reference"]:
+                break
+            time.sleep(0.05)
+        assert w["state"] == "pending" and w["next_step"] == "open_url", w
+        assert w["payment_url"] == (
+            "https://webpayment-ow-sb.orange-money.com/payment/pay_token/"
+            + w["provider_reference"]), w
+        # and in the answer to a repeat of the creation
+        st, _, data = e.collect("orange", "orange-page", amount="9903")
+        assert st == 200 and json.loads(data)["payment_url"] == \
+            w["payment_url"], data
         assert e.s.balance("merchant:X1") == "1500"
         assert e.s.balance("clearing:orange") == "-1500"
         before = e.balances()
@@ -331,5 +437,6 @@ def t_prov_more_faults(build):
         e.stop()
 
 
-TESTS = [t_paystack_collection, t_flw_collection, t_orange_collection,
+TESTS = [t_paystack_otp, t_paystack_collection, t_flw_collection,
+         t_orange_collection,
          t_prov_more_faults]

@@ -153,6 +153,8 @@ extern const char *const sb_prov_names[SB_PROV_N];
 	X(PAYSTACK_CHARGE, SB_PAYSTACK, "charge")                              \
 	X(PAYSTACK_CHARGE_STATUS, SB_PAYSTACK, "charge_status")                \
 	X(PAYSTACK_VERIFY, SB_PAYSTACK, "verify")                              \
+	X(PAYSTACK_SUBMIT_OTP, SB_PAYSTACK, "submit_otp")                      \
+	X(PAYSTACK_SUBMIT_PIN, SB_PAYSTACK, "submit_pin")                      \
 	X(UNKNOWN, SB_PROV_N, "unknown")
 
 /* clang-format off */
@@ -247,6 +249,10 @@ struct sb_charge {
 	char msisdn[24];
 	char currency[8];
 	char code[40]; /* outcome code: "1032", "NOT_ENOUGH_FUNDS" */
+	/* Paystack: the step the charge waits for ("send_otp", "send_pin",
+	 * "" none) and the wrong answers given to it */
+	char step[16];
+	uint8_t step_tries;
 	char *url;     /* callback URL (owned) or NULL */
 	json_t *echo;  /* provider fields kept for answers (owned) */
 };
@@ -331,6 +337,11 @@ struct sb {
 	size_t n_pend;
 	struct sb_out *out_head; /* callbacks in flight */
 	size_t n_out;
+	/* finished callbacks whose connection is freed on the next loop
+	 * turn (libevent 2.1.12's free_on_completion leaks a connection
+	 * that never connected, libevent #1535) */
+	struct sb_out *reap_head;
+	struct event *reap_ev;
 	struct sb_later *later_head; /* results waiting for their delay */
 	size_t n_later;
 	int64_t b2c_funds_cents; /* M-Pesa B2C utility account */

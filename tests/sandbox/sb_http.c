@@ -639,6 +639,26 @@ out_unlink(struct sb_out *o)
 }
 
 static void
+out_reap(struct sb *sb)
+{
+	while (sb->reap_head != NULL) {
+		struct sb_out *o = sb->reap_head;
+
+		sb->reap_head = o->next;
+		evhttp_connection_free(o->evcon);
+		free(o);
+	}
+}
+
+static void
+out_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	out_reap(arg);
+}
+
+static void
 out_done_cb(struct evhttp_request *req, void *arg)
 {
 	struct sb_out *o = arg;
@@ -672,11 +692,22 @@ out_done_cb(struct evhttp_request *req, void *arg)
 		       status);
 	}
 	out_unlink(o);
-	/* the connection frees itself after this (free_on_completion) */
 	if (o->done)
 		o->done(sb, o->arg, status, body, len);
 	free(body);
-	free(o);
+	/* libevent still uses the connection after this callback returns:
+	 * it is freed on the next loop turn (out_reap) */
+	o->next = sb->reap_head;
+	sb->reap_head = o;
+	if (sb->reap_ev == NULL)
+		sb->reap_ev = evtimer_new(sb->base, out_reap_cb, sb);
+	if (sb->reap_ev == NULL)
+		abort();
+	if (!evtimer_pending(sb->reap_ev, NULL)) {
+		struct timeval zero = {0, 0};
+
+		evtimer_add(sb->reap_ev, &zero);
+	}
 }
 
 int
@@ -733,7 +764,6 @@ sb_post(struct sb *sb, const char *url, const char *method, const char *body,
 	tv.tv_usec = (suseconds_t)(sb->callback_timeout_ms % 1000) * 1000;
 	evhttp_connection_set_timeout_tv(o->evcon, &tv);
 	evhttp_connection_set_retries(o->evcon, 0);
-	evhttp_connection_free_on_completion(o->evcon);
 	req = evhttp_request_new(out_done_cb, o);
 	if (req == NULL)
 		abort();
@@ -1343,6 +1373,11 @@ sb_http_stop(struct sb *sb)
 	}
 	sb->out_head = NULL;
 	sb->n_out = 0;
+	out_reap(sb);
+	if (sb->reap_ev != NULL) {
+		event_free(sb->reap_ev);
+		sb->reap_ev = NULL;
+	}
 	while (sb->later_head != NULL)
 		later_free(sb->later_head);
 	/* held answers: a detached request is ours to free; an attached one

@@ -27,6 +27,9 @@
 #define MAGIC_PREFIX  "254700"       /* 254700RRRRRR: outcome ResultCode R */
 #define MAGIC_PENDING "254700999999" /* never completes */
 #define MAGIC_SFC     "254700999003" /* SFC_IC0003 */
+/* pays, but its payments cannot be reversed: the reversal's result is
+ * ResultCode 1 (the customer's balance no longer holds the money) */
+#define MAGIC_NO_REVERSAL "254700999001"
 
 static const char *const UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 static const char *const HEX = "0123456789abcdef";
@@ -1260,6 +1263,8 @@ reversal(struct sb_rq *rq, json_t *j)
 		code = "R000003";
 	else if (c->cents != cents)
 		code = "R000004";
+	else if (strcmp(c->msisdn, MAGIC_NO_REVERSAL) == 0)
+		code = "1";
 	rcpt[0] = '\0';
 	if (strcmp(code, "0") == 0) {
 		char when[16], debit[64];
@@ -1350,7 +1355,9 @@ static const struct route routes[] = {
     {"/mpesa/b2c/v1/paymentrequest", SB_OP_MPESA_B2C, 1, true},
     {"/mpesa/b2c/v3/paymentrequest", SB_OP_MPESA_B2C, 3, true},
     {"/mpesa/transactionstatus/v1/query", SB_OP_MPESA_TXSTATUS, 1, false},
-    {"/mpesa/reversal/v1/request", SB_OP_MPESA_REVERSAL, 1, false},
+    /* not a charge, but its result is a callback: the charge faults
+     * are drawn for it (it honours no_callback) */
+    {"/mpesa/reversal/v1/request", SB_OP_MPESA_REVERSAL, 1, true},
 };
 
 void

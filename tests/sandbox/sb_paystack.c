@@ -107,6 +107,32 @@ tx_object(const struct sb_charge *c, bool lie)
 	return d;
 }
 
+/* The charge API's answer: the step the charge waits for, else
+ * pay_offline (the customer approves on the phone), or failed. */
+static json_t *
+step_answer(const struct sb_charge *c)
+{
+	const char *st = c->step[0]                 ? c->step
+	                 : c->outcome == SB_FAILED &&
+	                           c->step_tries > 0 ? "failed"
+	                                             : "pay_offline";
+	const char *text =
+	    strcmp(st, "send_otp") == 0
+	        ? "Please enter the OTP sent to your phone"
+	    : strcmp(st, "send_pin") == 0 ? "Please enter your PIN"
+	    : strcmp(st, "failed") == 0   ? "Too many wrong attempts"
+	                                  : "Please complete authorization "
+	                                    "process on your mobile phone";
+	json_t *r = json_pack("{s:b,s:s,s:{s:s,s:s,s:s}}", "status", 1,
+	                      "message", "Charge attempted", "data",
+	                      "reference", c->ref, "status", st,
+	                      "display_text", text);
+
+	if (r == NULL)
+		abort();
+	return r;
+}
+
 static int
 charge(struct sb_rq *rq, json_t *j)
 {
@@ -197,14 +223,67 @@ charge(struct sb_rq *rq, json_t *j)
 	}
 	sb_charge_index(sb, c);
 	rq->charge = c;
-	if (!ends_with(phone, "9902"))
+	/* README "Magic numbers": ...9911 asks for an OTP, ...9912 for a
+	 * PIN then an OTP; the charge starts only when they are given */
+	if (ends_with(phone, "9911"))
+		sb_copy(c->step, sizeof(c->step), "send_otp");
+	else if (ends_with(phone, "9912"))
+		sb_copy(c->step, sizeof(c->step), "send_pin");
+	if (c->step[0] == '\0' && !ends_with(phone, "9902"))
 		sb_charge_schedule(sb, c);
-	sb_rq_json(rq, 200,
-	           json_pack("{s:b,s:s,s:{s:s,s:s,s:s}}", "status", 1,
-	                     "message", "Charge attempted", "data", "reference",
-	                     c->ref, "status", "pay_offline", "display_text",
-	                     "Please complete authorization process on your "
-	                     "mobile phone"));
+	sb_rq_json(rq, 200, step_answer(c));
+	return 0;
+}
+
+#define SB_OTP        "123456" /* the OTP every customer receives */
+#define SB_PIN        "1234"   /* every customer's PIN */
+#define SB_STEP_TRIES 3        /* wrong answers before the charge fails */
+
+/* POST /charge/submit_otp {"otp","reference"}, /charge/submit_pin
+ * {"pin","reference"}: the answer the charge waited for moves it on
+ * (PIN -> OTP -> the charge runs); a wrong one is refused, and the
+ * SB_STEP_TRIES-th fails the charge. */
+static int
+submit(struct sb_rq *rq, json_t *j, bool is_otp)
+{
+	struct sb *sb = rq->sb;
+	const char *field = is_otp ? "otp" : "pin";
+	const char *ref = sb_jstr(j, "reference"), *v = sb_jstr(j, field);
+	struct sb_charge *c;
+
+	if (ref == NULL)
+		return ps_err(rq, 400, "Transaction reference is required");
+	if (v == NULL || *v == '\0')
+		return ps_err(rq, 400, is_otp ? "OTP is required"
+		                              : "PIN is required");
+	c = sb_charge_by_ref(sb, SB_PAYSTACK, ref);
+	if (c == NULL)
+		return ps_err(rq, 400, "Transaction reference not found");
+	if (strcmp(c->step, is_otp ? "send_otp" : "send_pin") != 0)
+		return ps_err(rq, 400, "Transaction is not awaiting this "
+		                       "authorization");
+	if (strcmp(v, is_otp ? SB_OTP : SB_PIN) != 0) {
+		if (++c->step_tries >= SB_STEP_TRIES) {
+			/* the charge fails: what verify and webhooks say */
+			c->step[0] = '\0';
+			c->outcome = SB_FAILED;
+			sb_copy(c->code, sizeof(c->code), "failed");
+			sb_charge_schedule(sb, c);
+			sb_rq_json(rq, 200, step_answer(c));
+			return 0;
+		}
+		return ps_err(rq, 400, is_otp ? "Invalid OTP" : "Invalid PIN");
+	}
+	c->step_tries = 0;
+	if (is_otp) {
+		c->step[0] = '\0';
+		sb_charge_schedule(sb, c);
+	} else {
+		sb_copy(c->step, sizeof(c->step), "send_otp");
+	}
+	sb_log(sb, SB_LOG_INFO, "event=paystack_step ref=%s %s=ok next=%s",
+	       c->ref, field, c->step[0] ? c->step : "pay_offline");
+	sb_rq_json(rq, 200, step_answer(c));
 	return 0;
 }
 
@@ -244,6 +323,12 @@ sb_paystack_handle(struct sb_rq *rq)
 
 	if (strcmp(rq->path, "/charge") == 0 && rq->method == EVHTTP_REQ_POST) {
 		rq->op = SB_OP_PAYSTACK_CHARGE;
+	} else if (strcmp(rq->path, "/charge/submit_otp") == 0 &&
+	           rq->method == EVHTTP_REQ_POST) {
+		rq->op = SB_OP_PAYSTACK_SUBMIT_OTP;
+	} else if (strcmp(rq->path, "/charge/submit_pin") == 0 &&
+	           rq->method == EVHTTP_REQ_POST) {
+		rq->op = SB_OP_PAYSTACK_SUBMIT_PIN;
 	} else if (strncmp(rq->path, "/charge/", 8) == 0 &&
 	           rq->method == EVHTTP_REQ_GET) {
 		rq->op = SB_OP_PAYSTACK_CHARGE_STATUS;
@@ -256,7 +341,9 @@ sb_paystack_handle(struct sb_rq *rq)
 		ps_err(rq, 404, "Route not found");
 		return;
 	}
-	if (rq->op == SB_OP_PAYSTACK_CHARGE)
+	if (rq->op == SB_OP_PAYSTACK_CHARGE ||
+	    rq->op == SB_OP_PAYSTACK_SUBMIT_OTP ||
+	    rq->op == SB_OP_PAYSTACK_SUBMIT_PIN)
 		j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES,
 		               NULL);
 	sb_rq_faults(rq, sb_jstr(json_object_get(j, "mobile_money"), "phone"),
@@ -267,11 +354,15 @@ sb_paystack_handle(struct sb_rq *rq)
 		ps_err(rq, 401, "Invalid key");
 		goto out;
 	}
-	if (rq->op == SB_OP_PAYSTACK_CHARGE) {
+	if (rq->op == SB_OP_PAYSTACK_CHARGE ||
+	    rq->op == SB_OP_PAYSTACK_SUBMIT_OTP ||
+	    rq->op == SB_OP_PAYSTACK_SUBMIT_PIN) {
 		if (!json_is_object(j))
 			ps_err(rq, 400, "Invalid JSON body");
-		else
+		else if (rq->op == SB_OP_PAYSTACK_CHARGE)
 			charge(rq, j);
+		else
+			submit(rq, j, rq->op == SB_OP_PAYSTACK_SUBMIT_OTP);
 		goto out;
 	}
 	c = sb_charge_by_ref(sb, SB_PAYSTACK, ref);
@@ -287,7 +378,10 @@ sb_paystack_handle(struct sb_rq *rq)
 	} else {
 		json_t *d = tx_object(c, false);
 
-		if (c->state == SB_PENDING) {
+		if (c->state == SB_PENDING && c->step[0] != '\0') {
+			json_object_set_new(d, "status",
+			                    json_string(c->step));
+		} else if (c->state == SB_PENDING) {
 			json_object_set_new(d, "status",
 			                    json_string("pay_offline"));
 			json_object_set_new(

@@ -1531,12 +1531,83 @@ def test_shutdown_with_work_in_flight(build, rx):
     tls.close()
 
 
+def test_callback_refused(build, rx):
+    """A callback whose receiver refuses the connection counts as failed
+    and frees everything (under the sanitizer build the sandbox's exit is
+    checked for leaks: libevent 2.1.12 does not free a connection that
+    never connected when free_on_completion is set)."""
+    sb = Sandbox(build, ["--callback-delay-ms", "10"]).start()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connect() is refused
+    try:
+        tok = mpesa_token(sb)
+        for _ in range(3):
+            st, _, _, _ = stk_push(sb, tok,
+                                   "http://127.0.0.1:%d/cb" % port)
+            assert st == 200
+        end = time.monotonic() + 5
+        while sb.ctl("GET", "/stats")[1]["callbacks"]["failed"] < 3:
+            assert time.monotonic() < end, sb.ctl("GET", "/stats")[1]
+            time.sleep(0.02)
+        assert sb.ctl("GET", "/stats")[1]["callbacks"]["in_flight"] == 0
+    finally:
+        sb.stop()  # exit 0, no sanitizer report
+
+
+def test_paystack_otp_pin(sb, rx):
+    """Magic numbers: ...9911 asks for an OTP, ...9912 for a PIN then an
+    OTP; the charge runs only once they are right; three wrong answers
+    fail it."""
+    def submit(what, ref, value):
+        return sb.req("POST", "/charge/submit_" + what,
+                      {what: value, "reference": ref}, headers=PS_AUTH)
+
+    st, j, _, _ = ps_charge(sb, "otp-1", phone="0553249911")
+    assert st == 200 and j["data"]["status"] == "send_otp", j
+    assert j["data"]["display_text"], j
+    st, c, _, _ = sb.req("GET", "/charge/otp-1", headers=PS_AUTH)
+    assert c["data"]["status"] == "send_otp", c
+    time.sleep(0.3)  # longer than the callback delay: not started
+    st, v, _, _ = sb.req("GET", "/transaction/verify/otp-1", headers=PS_AUTH)
+    assert v["data"]["status"] == "ongoing", v
+    st, j, _, _ = submit("pin", "otp-1", "1234")
+    assert st == 400 and j["status"] is False, j
+    st, j, _, _ = submit("otp", "otp-1", "000000")
+    assert st == 400 and j["message"] == "Invalid OTP", j
+    st, j, _, _ = submit("otp", "nope", "123456")
+    assert st == 400 and j["message"] == "Transaction reference not found"
+    st, j, _, _ = submit("otp", "otp-1", "123456")
+    assert st == 200 and j["data"]["status"] == "pay_offline", j
+    sb.wait_state("otp-1", "succeeded")
+    st, j, _, _ = submit("otp", "otp-1", "123456")
+    assert st == 400, j  # not awaiting it any more
+    st, j, _, _ = ps_charge(sb, "pin-1", phone="0553249912")
+    assert j["data"]["status"] == "send_pin", j
+    st, j, _, _ = submit("pin", "pin-1", "1234")
+    assert st == 200 and j["data"]["status"] == "send_otp", j
+    st, j, _, _ = submit("otp", "pin-1", "123456")
+    assert st == 200, j
+    sb.wait_state("pin-1", "succeeded")
+    st, j, _, _ = ps_charge(sb, "otp-2", phone="0553249911")
+    for bad in ("1", "2"):
+        st, j, _, _ = submit("otp", "otp-2", bad)
+        assert st == 400, j
+    st, j, _, _ = submit("otp", "otp-2", "3")
+    assert st == 200 and j["data"]["status"] == "failed", j
+    sb.wait_state("otp-2", "failed")
+    for _ in range(2):  # the webhooks of the two successes
+        rx.get()
+
+
 SHARED = [test_tls_files, test_mpesa_oauth, test_mpesa_stk_success,
           test_mpesa_stk_failures, test_mpesa_stk_bad_requests,
           test_token_expiry, test_mpesa_c2b, test_mpesa_b2c,
           test_mpesa_status_reversal, test_momo_collection,
           test_momo_disbursement, test_orange, test_flutterwave_bills,
-          test_flutterwave_momo, test_paystack, test_fault_delay,
+          test_flutterwave_momo, test_paystack, test_paystack_otp_pin,
+          test_fault_delay,
           test_fault_timeout, test_fault_reset_after_commit,
           test_fault_error500_after_commit, test_fault_no_callback,
           test_fault_callback_twice, test_fault_callback_before_response,
@@ -1544,7 +1615,8 @@ SHARED = [test_tls_files, test_mpesa_oauth, test_mpesa_stk_success,
           test_faults_api_errors, test_ledger_double_charge_visible,
           test_keepalive_hot_paths]
 OWN = [test_token_ttl, test_https_callback, test_fault_msisdn_and_rate,
-       test_bounds, test_shutdown_with_work_in_flight]
+       test_bounds, test_shutdown_with_work_in_flight,
+       test_callback_refused]
 
 
 def main():

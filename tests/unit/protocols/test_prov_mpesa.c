@@ -144,6 +144,40 @@ static const char b2c_fail[] =
     "\"Key\":\"QueueTimeoutURL\",\"Value\":\"https://"
     "internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit\"}}}}";
 
+/* Daraja's reversal documentation's request (docs/providers.md §M-Pesa
+ * reversal), its "RecieverIdentifierType" spelling included */
+static const char reversal_req[] =
+    "{\"Initiator\":\"apiop37\",\"SecurityCredential\":\"<b64>\","
+    "\"CommandID\":\"TransactionReversal\",\"TransactionID\":\"PDU91HIVIT\","
+    "\"Amount\":\"200\",\"ReceiverParty\":\"603021\","
+    "\"RecieverIdentifierType\":\"11\",\"ResultURL\":"
+    "\"https://mydomain.com/reversal/result\",\"QueueTimeOutURL\":"
+    "\"https://mydomain.com/reversal/queue\",\"Remarks\":\"Payment "
+    "reversal\"}";
+
+static const char reversal_ok[] =
+    "{\"Result\":{\"ResultType\":0,\"ResultCode\":0,\"ResultDesc\":"
+    "\"The service request is processed successfully.\","
+    "\"OriginatorConversationID\":\"AG_1\",\"ConversationID\":\"AG_2\","
+    "\"TransactionID\":\"QFE8K2ZJWB\",\"ResultParameters\":{"
+    "\"ResultParameter\":[{\"Key\":\"DebitAccountBalance\",\"Value\":"
+    "\"Utility Account|KES|0.00|0.00|0.00|0.00\"},{\"Key\":\"Amount\","
+    "\"Value\":200.0},{\"Key\":\"OriginalTransactionID\",\"Value\":"
+    "\"PDU91HIVIT\"},{\"Key\":\"Charge\",\"Value\":0.0}]}}}";
+
+static const char reversal_failed[] =
+    "{\"Result\":{\"ResultType\":0,\"ResultCode\":\"R000002\","
+    "\"ResultDesc\":\"The OriginalTransactionID is invalid.\","
+    "\"OriginatorConversationID\":\"AG_1\",\"ConversationID\":\"AG_2\","
+    "\"TransactionID\":\"QFE0000000\"}}";
+
+static const char reversal_no_amount[] =
+    "{\"Result\":{\"ResultType\":0,\"ResultCode\":0,\"ResultDesc\":\"x\","
+    "\"OriginatorConversationID\":\"AG_1\",\"ConversationID\":\"AG_2\","
+    "\"TransactionID\":\"QFE8K2ZJWB\",\"ResultParameters\":{"
+    "\"ResultParameter\":[{\"Key\":\"OriginalTransactionID\",\"Value\":"
+    "\"PDU91HIVIT\"}]}}}";
+
 static const char status_req[] =
     "{\"Initiator\":\"testapiuser\",\"SecurityCredential\":\"<b64>\","
     "\"CommandID\":\"TransactionStatusQuery\",\n"
@@ -955,6 +989,65 @@ test_status(void)
 	                  "20200109125710"));
 }
 
+static void
+test_reversal(void)
+{
+	struct mpesa_reversal_req q;
+	struct mpesa_reversal_result r;
+	struct mpesa_err e;
+	char out[1024], want[1024];
+	size_t n;
+	const char *why;
+
+	memset(&q, 0, sizeof q);
+	q.initiator = "apiop37";
+	q.security_credential = "<b64>";
+	q.transaction_id = "PDU91HIVIT";
+	q.amount_minor = 20000;
+	q.receiver_party = "603021";
+	q.receiver_identifier_type = "11";
+	q.result_url = "https://mydomain.com/reversal/result";
+	q.queue_timeout_url = "https://mydomain.com/reversal/queue";
+	q.remarks = "Payment reversal";
+	compact(want, reversal_req);
+	CHECK(mpesa_reversal_build(out, sizeof out, &q, &n, &why) == CODEC_OK);
+	CHECK_EQ_STR(out, want);
+	CHECK_EQ_INT(n, strlen(want));
+	q.occasion = "refund";
+	CHECK(mpesa_reversal_build(out, sizeof out, &q, &n, &why) == CODEC_OK);
+	CHECK(strstr(out, ",\"Occasion\":\"refund\"}") != NULL);
+	q.amount_minor = 20050; /* M-Pesa moves whole shillings */
+	CHECK(mpesa_reversal_build(out, sizeof out, &q, &n, &why) == CODEC_BAD);
+	q.amount_minor = 20000;
+	q.receiver_identifier_type = "111";
+	CHECK(mpesa_reversal_build(out, sizeof out, &q, &n, &why) == CODEC_BAD);
+	q.receiver_identifier_type = "11";
+	q.transaction_id = "";
+	CHECK(mpesa_reversal_build(out, sizeof out, &q, &n, &why) == CODEC_BAD);
+	q.transaction_id = "PDU91HIVIT";
+	q.remarks = "x";
+	CHECK(mpesa_reversal_build(out, sizeof out, &q, &n, &why) == CODEC_BAD);
+	q.remarks = "ok";
+	CHECK(mpesa_reversal_build(out, 40, &q, &n, &why) != CODEC_OK);
+
+	CHECK(load(reversal_ok) == 0);
+	CHECK(mpesa_reversal_result_parse(&r, &doc, &e) == MPESA_OK);
+	CHECK(mpesa_code_is_zero(&r.r.result_code));
+	CHECK_EQ_STR(r.original_txn, "PDU91HIVIT");
+	CHECK_EQ_STR(r.r.transaction_id, "QFE8K2ZJWB");
+	CHECK(r.has_amount);
+	CHECK_EQ_INT(r.amount_minor, 20000);
+	CHECK(load(reversal_failed) == 0);
+	CHECK(mpesa_reversal_result_parse(&r, &doc, &e) == MPESA_OK);
+	CHECK(!mpesa_code_is_zero(&r.r.result_code));
+	CHECK_EQ_STR(r.r.result_code.text, "R000002");
+	CHECK(!r.has_amount);
+	/* success without the amount: refused, naming the field */
+	CHECK(load(reversal_no_amount) == 0);
+	CHECK(mpesa_reversal_result_parse(&r, &doc, &e) == MPESA_MISSING);
+	CHECK(strstr(e.field, "Amount") != NULL);
+}
+
 int
 main(void)
 {
@@ -973,5 +1066,6 @@ main(void)
 	RUN(test_c2b_validation_resp);
 	RUN(test_b2c);
 	RUN(test_status);
+	RUN(test_reversal);
 	return check_report("prov_mpesa");
 }

@@ -215,6 +215,43 @@ test_charge_build(void)
 }
 
 static void
+test_submit_build(void)
+{
+	char out[256];
+	size_t n = 0;
+	const char *why = NULL;
+
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_OTP,
+	                            "123456", "T123", &n, &why) == CODEC_OK);
+	CHECK_EQ_STR(out, "{\"otp\":\"123456\",\"reference\":\"T123\"}");
+	CHECK_EQ_INT(n, strlen(out));
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_PIN,
+	                            "1234", "T123", &n, &why) == CODEC_OK);
+	CHECK_EQ_STR(out, "{\"pin\":\"1234\",\"reference\":\"T123\"}");
+	CHECK_EQ_STR(paystack_submit_path(PAYSTACK_SUBMIT_OTP),
+	             "/charge/submit_otp");
+	CHECK_EQ_STR(paystack_submit_path(PAYSTACK_SUBMIT_PIN),
+	             "/charge/submit_pin");
+	/* bounds: digits only, OTP 4-10, PIN 4-6, a valid reference */
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_OTP,
+	                            "123", "T1", &n, &why) == CODEC_BAD);
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_OTP,
+	                            "12345678901", "T1", &n, &why) ==
+	      CODEC_BAD);
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_PIN,
+	                            "1234567", "T1", &n, &why) == CODEC_BAD);
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_OTP,
+	                            "12a456", "T1", &n, &why) == CODEC_BAD);
+	CHECK(strstr(why, "otp") != NULL);
+	CHECK(paystack_submit_build(out, sizeof out, PAYSTACK_SUBMIT_OTP,
+	                            "123456", "T 1", &n, &why) == CODEC_BAD);
+	CHECK(paystack_submit_build(out, sizeof out, (enum paystack_submit)7,
+	                            "123456", "T1", &n, &why) == CODEC_BAD);
+	CHECK(paystack_submit_build(out, 10, PAYSTACK_SUBMIT_OTP, "123456",
+	                            "T1", &n, &why) != CODEC_OK);
+}
+
+static void
 test_charge_resp(void)
 {
 	struct paystack_charge_resp c;
@@ -411,6 +448,7 @@ main(void)
 {
 	RUN(test_samples_truncated);
 	RUN(test_charge_build);
+	RUN(test_submit_build);
 	RUN(test_charge_resp);
 	RUN(test_verify);
 	RUN(test_webhook);

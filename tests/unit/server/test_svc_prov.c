@@ -410,6 +410,74 @@ test_disb_failure_gives_hold_back(void)
 	CHECK(!settle);
 }
 
+/* A reversal (docs/payments.md §3.2) is a disbursement that names the
+ * collection it reverses: the same postings (hold -> clearing on
+ * success, hold -> merchant on failure); its hold names it. */
+static void
+test_reversal_postings(void)
+{
+	struct store_prov p = disb_row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_SUCCEEDED};
+	struct ledger_req r;
+	bool settle;
+	const char *why;
+
+	strcpy(p.pay.ref, "rev:K7QW2M9XTA");
+	p.reverses_id = 5;
+	svc_prov_hold_req(&p, &r);
+	CHECK_EQ_STR(r.idem_key, "hold:rev:K7QW2M9XTA");
+	CHECK(strstr(r.memo, "reversal held") != NULL);
+	{
+		/* two requests (keys) racing for one collection: one key,
+		 * two hashes, so the second is refused, never replayed */
+		struct ledger_req r2;
+
+		svc_prov_hold_req(&p, &r2);
+		CHECK(memcmp(r.hash, r2.hash, sizeof r.hash) == 0);
+		p.req_hash[0] ^= 1;
+		svc_prov_hold_req(&p, &r2);
+		CHECK_EQ_STR(r2.idem_key, r.idem_key);
+		CHECK(memcmp(r.hash, r2.hash, sizeof r.hash) != 0);
+		p.req_hash[0] ^= 1;
+	}
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(settle && u.to_state == PAY_SUCCEEDED);
+	svc_prov_settle_req(&p, &u, &r);
+	CHECK(r.legs[0].account_id == 11 && r.legs[0].amount_minor == -15000);
+	CHECK(r.legs[1].account_id == 7 && r.legs[1].amount_minor == 15000);
+	a.v = SVC_PROV_FAILED;
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(settle && u.to_state == PAY_FAILED);
+	svc_prov_settle_req(&p, &u, &r);
+	CHECK(r.legs[1].account_id == 9 && r.legs[1].amount_minor == 15000);
+}
+
+/* The customer's next step rides with any answer; NULL leaves it. */
+static void
+test_next_step_carried(void)
+{
+	struct store_prov p = row(PAY_CREATED, STORE_CALL_SENDING);
+	struct store_prov_update u;
+	struct svc_prov_answer a = {.v = SVC_PROV_ACCEPTED,
+	                            .provider_ref = "T1",
+	                            .next_step = "send_otp",
+	                            .next_text = "Enter the OTP",
+	                            .next_url = ""};
+	bool settle;
+	const char *why;
+
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK_EQ_STR(u.next_step, "send_otp");
+	CHECK_EQ_STR(u.next_text, "Enter the OTP");
+	CHECK_EQ_STR(u.next_url, "");
+	p = row(PAY_PENDING, STORE_CALL_ACCEPTED);
+	a = (struct svc_prov_answer){.v = SVC_PROV_PENDING};
+	CHECK(svc_prov_apply(&p, &a, T0, &pol, &u, &settle, &why));
+	CHECK(u.next_step == NULL && u.next_text == NULL &&
+	      u.next_url == NULL);
+}
+
 static void
 test_disb_never_sent_gives_hold_back(void)
 {
@@ -480,6 +548,8 @@ main(void)
 	RUN(test_disb_hold_with_the_payment);
 	RUN(test_disb_success_moves_hold_to_clearing);
 	RUN(test_disb_failure_gives_hold_back);
+	RUN(test_reversal_postings);
+	RUN(test_next_step_carried);
 	RUN(test_disb_never_sent_gives_hold_back);
 	RUN(test_disb_lost_or_late_keeps_hold);
 	return check_report("svc_prov");

@@ -1640,6 +1640,177 @@ test_disb_hold_batch(void)
 	finish(st, lg);
 }
 
+/* An M-Pesa reversal (docs/payments.md §M-Pesa reversal): a
+ * disbursement row naming the collection it reverses; its success moves
+ * the collection succeeded -> reversed in the same commit (migration
+ * 009's trigger), and is refused whole when the collection is not
+ * succeeded; one reversal per collection. */
+static void
+test_prov_reversal(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov c1, c2, rv, rv2, g;
+	struct store_prov_update u;
+	struct payment_event ev[8];
+	struct ledger_req r;
+	size_t n = 0;
+	int64_t clr, mer, hold;
+
+	fresh_db();
+	if ((st = open_db()) == NULL || (lg = new_ledger(st)) == NULL)
+		goto out;
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	hold = mk_account(st, "hold:mpesa", LEDGER_ACCT_SUSPENSE, KES, true,
+	                  false);
+	c1 = mk_prov("RC-1", "mpesa", "C-1", "MP-1", clr, mer, 1500, T0, 1);
+	c2 = mk_prov("RC-2", "mpesa", "C-2", "MP-2", clr, mer, 700, T0, 2);
+	if (prov_new(st, &c1) == 0 || prov_new(st, &c2) == 0)
+		goto out;
+	u = mk_upd(c1.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	u.payment_id = c2.pay.id;
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	u = mk_upd(c1.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, 0);
+	u.receipt = "RCPT1";
+	r = mk_req("prov:RC-1", KES, clr, mer, 1500);
+	r.prov = &u;
+	CHECK_EQ_INT(commit1(lg, &r, T0 + 2).rc, LEDGER_OK);
+
+	/* created with its hold; the link reads back with the
+	 * collection's ref and receipt */
+	rv = mk_prov("rev:RC-1", "mpesa", "R-1", "", clr, mer, 1500, T0, 3);
+	rv.kind = STORE_PROV_DISBURSE;
+	rv.hold_account_id = hold;
+	rv.reverses_id = c1.pay.id;
+	r = mk_req("hold:rev:RC-1", KES, mer, hold, 1500);
+	r.prov_new = &rv;
+	CHECK_EQ_INT(commit1(lg, &r, T0 + 3).rc, LEDGER_OK);
+	g = prov_by_ref(st, "rev:RC-1");
+	rv.pay.id = g.pay.id; /* the ledger inserted a copy */
+	CHECK_EQ_INT(g.reverses_id, c1.pay.id);
+	CHECK_EQ_STR(g.reverses_ref, "RC-1");
+	CHECK_EQ_STR(g.reverses_receipt, "RCPT1");
+	CHECK_EQ_INT(balance(st, mer), 0);
+	g = prov_by_ref(st, "RC-1");
+	CHECK_EQ_INT(g.reverses_id, 0);
+	CHECK_EQ_STR(g.reverses_ref, "");
+	/* a second reversal of the same collection cannot exist */
+	rv2 = mk_prov("rev2:RC-1", "mpesa", "R-2", "", clr, mer, 1500, T0, 4);
+	rv2.kind = STORE_PROV_DISBURSE;
+	rv2.hold_account_id = hold;
+	rv2.reverses_id = c1.pay.id;
+	CHECK(st->ops->prov_create(st, &rv2) != STORE_OK);
+	CHECK_EQ_INT(st->ops->prov_get(st, "rev2:RC-1", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+
+	/* the reversal succeeds: hold -> clearing, the collection reads
+	 * reversed, with its event, in the same commit */
+	u = mk_upd(rv.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 4), STORE_OK);
+	u = mk_upd(rv.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, 0);
+	r = mk_req("prov:rev:RC-1", KES, hold, clr, 1500);
+	r.prov = &u;
+	CHECK_EQ_INT(commit1(lg, &r, T0 + 5).rc, LEDGER_OK);
+	CHECK_EQ_INT(prov_by_ref(st, "rev:RC-1").pay.state, PAY_SUCCEEDED);
+	g = prov_by_ref(st, "RC-1");
+	CHECK_EQ_INT(g.pay.state, PAY_REVERSED);
+	CHECK_EQ_INT(g.pay.updated_ms, T0 + 5);
+	CHECK_EQ_INT(st->ops->payment_events(st, c1.pay.id, ev, 8, &n),
+	             STORE_OK);
+	CHECK_EQ_INT(n, 4);
+	if (n == 4) {
+		CHECK_EQ_INT(ev[3].from, PAY_SUCCEEDED);
+		CHECK_EQ_INT(ev[3].to, PAY_REVERSED);
+		CHECK_EQ_STR(ev[3].reason, "reversed by rev:RC-1");
+	}
+	CHECK_EQ_INT(balance(st, hold), 0);
+	CHECK_EQ_INT(balance(st, clr), 0);
+
+	/* a reversal of a collection that is not succeeded (a row written
+	 * around the API's checks) can never succeed: the whole commit,
+	 * posting included, is refused */
+	rv2 = mk_prov("rev:RC-2", "mpesa", "R-3", "", clr, mer, 700, T0, 5);
+	rv2.kind = STORE_PROV_DISBURSE;
+	rv2.hold_account_id = hold;
+	rv2.reverses_id = c2.pay.id;
+	if (prov_new(st, &rv2) == 0)
+		goto out;
+	u = mk_upd(rv2.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 6), STORE_OK);
+	u = mk_upd(rv2.pay.id, PAY_PENDING, PAY_SUCCEEDED, STORE_CALL_ACCEPTED,
+	           STORE_CALL_DONE, 0);
+	CHECK(st->ops->prov_update(st, &u, T0 + 7) != STORE_OK);
+	CHECK_EQ_INT(prov_by_ref(st, "rev:RC-2").pay.state, PAY_PENDING);
+	CHECK_EQ_INT(prov_by_ref(st, "RC-2").pay.state, PAY_PENDING);
+	finish_unverified(st, lg);
+	return;
+out:
+	finish_unverified(st, lg);
+}
+
+/* The customer's next step (Paystack send_otp, Orange's payment page):
+ * written with an update, NULL leaves it, "" clears it; read back by
+ * every lookup. */
+static void
+test_prov_next_step(void)
+{
+	struct store *st;
+	struct store_prov p;
+	struct store_prov_update u;
+	int64_t clr, mer;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	clr = mk_account(st, "clearing:paystack", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	mer = mk_account(st, "merchant:m1", LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+	                 true, false);
+	p = mk_prov("NS-1", "paystack", "C-1", "", clr, mer, 500, T0, 1);
+	if (prov_new(st, &p) == 0)
+		goto out;
+	CHECK_EQ_STR(prov_by_ref(st, "NS-1").next_step, "");
+	u = mk_upd(p.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	u.next_step = "send_otp";
+	u.next_text = "Enter the OTP sent to 0244 " ODD_TEXT;
+	u.next_url = "https://checkout.example/x?a=1&b=2";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 1), STORE_OK);
+	p = prov_by_ref(st, "NS-1");
+	CHECK_EQ_STR(p.next_step, "send_otp");
+	CHECK_EQ_STR(p.next_text, "Enter the OTP sent to 0244 " ODD_TEXT);
+	CHECK_EQ_STR(p.next_url, "https://checkout.example/x?a=1&b=2");
+	/* NULL: unchanged; "": cleared */
+	u = mk_upd(p.pay.id, PAY_PENDING, PAY_PENDING, STORE_CALL_ACCEPTED,
+	           STORE_CALL_ACCEPTED, T0);
+	u.next_step = "send_pin";
+	u.next_url = "";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 2), STORE_OK);
+	memset(&p, 0, sizeof p);
+	CHECK_EQ_INT(st->ops->prov_get(st, NULL, "paystack", NULL, "C-1", &p),
+	             STORE_OK);
+	CHECK_EQ_STR(p.next_step, "send_pin");
+	CHECK_EQ_STR(p.next_text, "Enter the OTP sent to 0244 " ODD_TEXT);
+	CHECK_EQ_STR(p.next_url, "");
+	/* a conflicting update writes nothing, next step included */
+	u = mk_upd(p.pay.id, PAY_CREATED, PAY_PENDING, STORE_CALL_TO_SEND,
+	           STORE_CALL_ACCEPTED, T0);
+	u.next_step = "open_url";
+	CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 3), STORE_CONFLICT);
+	CHECK_EQ_STR(prov_by_ref(st, "NS-1").next_step, "send_pin");
+out:
+	store_close(st);
+}
+
 /* POS-started payments (pos_payments): created with their link in one
  * transaction, found by (terminal, txn id), the undelivered results of
  * a terminal (final and not acknowledged), the acknowledgement. */
@@ -3652,6 +3823,8 @@ main(int argc, char **argv)
 	RUN(test_pos_pay);
 	RUN(test_bill_create_get);
 	RUN(test_disb_hold_batch);
+	RUN(test_prov_reversal);
+	RUN(test_prov_next_step);
 	RUN(test_prov_due);
 	RUN(test_prov_update);
 	RUN(test_prov_settle);
