@@ -239,6 +239,7 @@ struct store_pos_link {
 	uint16_t type;    /* POS request type: COLLECT, CASH_OUT, BILL_PAY */
 	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK; set at creation:
 	                     nothing to push (BILL_PAY: STATUS tells) */
+	bool is_advice;   /* uploaded by ADVICE_BATCH (answered STORED) */
 };
 
 struct store_prov {

@@ -299,11 +299,11 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"biller_code, item_code, customer, customer_name) SELECT "
 		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
 	[P_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
-	                     "terminal_id, txn_id, type, acked_ms) VALUES "
-	                     "($1, $2, decode($3, 'hex'), $4, "
-	                     "NULLIF($5::bigint, 0))",
-	[P_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0) "
-	                   "FROM pos_payments WHERE terminal_id = $1 AND "
+	                     "terminal_id, txn_id, type, acked_ms, is_advice) "
+	                     "VALUES ($1, $2, decode($3, 'hex'), $4, "
+	                     "NULLIF($5::bigint, 0), $6::boolean)",
+	[P_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0), "
+	                   "is_advice::int FROM pos_payments WHERE terminal_id = $1 AND "
 	                   "txn_id = decode($2, 'hex')",
 	[P_POS_PAY_OPEN] = "SELECT x.payment_id, encode(x.txn_id, 'hex'), "
 	                   "x.type FROM pos_payments x JOIN payments p ON "
@@ -2153,7 +2153,8 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 	vals[2] = hex;
 	vals[3] = fmt_i64(b[1], p->pos.type);
 	vals[4] = fmt_i64(b[2], p->pos.acked_ms);
-	return pg_run(s, P_POS_PAY_INSERT, 5, vals, PGRES_COMMAND_OK, NULL,
+	vals[5] = p->pos.is_advice ? "t" : "f";
+	return pg_run(s, P_POS_PAY_INSERT, 6, vals, PGRES_COMMAND_OK, NULL,
 	              "create pos_payment");
 }
 
@@ -2221,7 +2222,7 @@ pg_pos_pay_get(struct store *st, const char *terminal_id,
 	struct store_pg *s = PG(st);
 	char hex[2 * STORE_POS_TXN_ID_LEN + 1], b[24];
 	const char *vals[2] = {terminal_id, hex};
-	int64_t type, acked;
+	int64_t type, acked, is_advice;
 	PGresult *r;
 	enum store_rc rc;
 
@@ -2236,6 +2237,7 @@ pg_pos_pay_get(struct store *st, const char *terminal_id,
 	vals[0] = fmt_i64(b, col_i64(r, 0, 0));
 	type = col_i64(r, 0, 1);
 	acked = col_i64(r, 0, 2);
+	is_advice = col_i64(r, 0, 3);
 	PQclear(r);
 	rc = prov_one(s, P_PROV_BY_ID, 1, vals, out);
 	if (rc == STORE_NOT_FOUND)
@@ -2250,6 +2252,7 @@ pg_pos_pay_get(struct store *st, const char *terminal_id,
 		memcpy(link->txn_id, txn_id, STORE_POS_TXN_ID_LEN);
 		link->type = (uint16_t)type;
 		link->acked_ms = acked;
+		link->is_advice = is_advice != 0;
 	}
 	return STORE_OK;
 }

@@ -216,10 +216,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  "source_account_id, biller_code, item_code, customer, "
 	                  "customer_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
-	                     "terminal_id, txn_id, type, acked_ms) VALUES "
-	                     "(?1, ?2, ?3, ?4, NULLIF(?5, 0))",
-	[S_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0) "
-	                   "FROM pos_payments WHERE terminal_id = ?1 AND "
+	                     "terminal_id, txn_id, type, acked_ms, is_advice) "
+	                     "VALUES (?1, ?2, ?3, ?4, NULLIF(?5, 0), ?6)",
+	[S_POS_PAY_LINK] = "SELECT payment_id, type, COALESCE(acked_ms, 0), "
+	                   "is_advice FROM pos_payments WHERE terminal_id = ?1 AND "
 	                   "txn_id = ?2",
 	[S_POS_PAY_OPEN] = "SELECT x.payment_id, x.txn_id, x.type FROM "
 	                   "pos_payments x JOIN payments p ON p.id = "
@@ -1817,6 +1817,7 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	                  SQLITE_STATIC);
 	sqlite3_bind_int(q, 4, p->pos.type);
 	sqlite3_bind_int64(q, 5, p->pos.acked_ms);
+	sqlite3_bind_int(q, 6, p->pos.is_advice ? 1 : 0);
 	return run(s, q, "create pos_payment");
 }
 
@@ -1896,7 +1897,7 @@ sq_pos_pay_get(struct store *st, const char *terminal_id,
 	struct store_sqlite *s = SQ(st);
 	sqlite3_stmt *q = stmt(s, S_POS_PAY_LINK);
 	int64_t id = 0, acked = 0;
-	int rc, type = 0;
+	int rc, type = 0, is_advice = 0;
 
 	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 2, txn_id, STORE_POS_TXN_ID_LEN, SQLITE_STATIC);
@@ -1905,6 +1906,7 @@ sq_pos_pay_get(struct store *st, const char *terminal_id,
 		id = sqlite3_column_int64(q, 0);
 		type = sqlite3_column_int(q, 1);
 		acked = sqlite3_column_int64(q, 2);
+		is_advice = sqlite3_column_int(q, 3);
 	}
 	sqlite3_reset(q);
 	if (rc == SQLITE_DONE)
@@ -1930,6 +1932,7 @@ sq_pos_pay_get(struct store *st, const char *terminal_id,
 		memcpy(link->txn_id, txn_id, STORE_POS_TXN_ID_LEN);
 		link->type = (uint16_t)type;
 		link->acked_ms = acked;
+		link->is_advice = is_advice != 0;
 	}
 	return STORE_OK;
 }

@@ -1543,10 +1543,95 @@ bill_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 	}
 	x.orig_code = orig;
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
-	        "event=bill_pay terminal=%s req_id=%u code=%s ref=%s why=%s",
+	        "event=bill_pay terminal=%s req_id=%u code=%s ref=%s why=%s "
+	        "advice=%d",
 	        ss->terminal_id, (unsigned)op->req_id, pos_code_name(code),
-	        x.ref[0] ? x.ref : "-", why);
+	        x.ref[0] ? x.ref : "-", why, op->parent != NULL);
+	if (op->parent != NULL) {
+		/* an advised bill (§6.15): its item's result, answered with
+		 * the batch; funded is STORED, a repeat DUPLICATE with the
+		 * payment's code, a refusal its code */
+		struct svc_pos_advice *a = &op->parent->items[op->idx];
+
+		a->code = code == POS_CODE_PENDING ? POS_CODE_STORED : code;
+		a->orig_code = x.orig_code;
+		strlcpy_s(a->ref, x.ref, sizeof a->ref);
+		a->token[0] = '\0';
+		if (x.token != NULL)
+			utf8_cut(a->token, sizeof a->token, x.token, 64);
+		return;
+	}
 	send_result(ss, out, POS_MSG_BILL_PAY_RESP, op->req_id, &x);
+}
+
+static void advice_next(struct svc_pos *s, struct svc_pos_session *ss,
+                        struct svc_pos_op *parent, int64_t now_ms,
+                        struct svc_pos_out *out);
+
+/* A BILL_PAY op is answered: an online one frees its slot; an advised
+ * one lets the next item of its batch go (advice_next). */
+static void
+bill_end(struct svc_pos *s, struct svc_pos_session *ss, struct svc_pos_op *op,
+         int64_t now_ms, struct svc_pos_out *out)
+{
+	if (op->parent != NULL)
+		advice_next(s, ss, op->parent, now_ms, out);
+	else
+		ss->n_inflight--;
+	svc_pos_op_free(op); /* the last child frees its batch */
+}
+
+/* The amount and currency of a BILL_PAY (online or advised). */
+static enum pos_code
+bill_money_code(uint64_t amount, uint64_t currency)
+{
+	if (amount == 0 || amount > (uint64_t)INT64_MAX)
+		return POS_CODE_AMOUNT_INVALID;
+	if (currency != NGN)
+		return POS_CODE_CURRENCY_INVALID;
+	return POS_CODE_APPROVED;
+}
+
+/*
+ * A BILL_PAY op whose bill, amount, currency and txn_id are set and
+ * checked: its payment row prepared (not funded), content hash and POS
+ * link (is_advice: uploaded by ADVICE_BATCH), job.call set.  APPROVED,
+ * or the code that refuses it (nothing created) with *why.
+ */
+static enum pos_code
+bill_start(struct svc_pos *s, struct svc_pos_session *ss,
+           struct svc_pos_op *op, bool is_advice, int64_t now_ms,
+           const char **why)
+{
+	struct svc_bill_pay b;
+	char ref[PAYMENT_REF_MAX + 1];
+	const char *err;
+
+	memset(&b, 0, sizeof b);
+	b.v = op->bill;
+	b.cur = money_currency_by_numeric(NGN);
+	b.amount_minor = (int64_t)op->amount;
+	svc_pos_pay_ref(ref, ss->terminal_id, op->txn_id);
+	op->prov = xcalloc(1, sizeof *op->prov);
+	err = s->pay->bill_prep(s->pay->arg, &b, ref, now_ms, op->prov);
+	if (err != NULL) {
+		*why = err;
+		return strcmp(err, "provider_disabled") == 0
+		               ? POS_CODE_UNKNOWN_BILLER
+		               : prep_code(err);
+	}
+	bill_hash(op->prov->req_hash, op->amount, NGN, &op->bill);
+	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
+	strlcpy_s(op->link.terminal_id, ss->terminal_id,
+	          sizeof op->link.terminal_id);
+	memcpy(op->link.txn_id, op->txn_id, POS_ID_LEN);
+	op->link.type = POS_MSG_BILL_PAY;
+	op->link.is_advice = is_advice;
+	/* nothing to push: COLLECT_RESULT has no token; STATUS tells */
+	op->link.acked_ms = now_ms;
+	op->float_account_id = ss->float_account_id;
+	op->job.call = bill_call;
+	return POS_CODE_APPROVED;
 }
 
 static void
@@ -1555,10 +1640,8 @@ on_bill_pay(struct svc_pos *s, struct svc_pos_session *ss,
             int64_t now_ms, struct svc_pos_out *out)
 {
 	const struct pos_bill_pay *bp = &m->u.bill_pay;
-	struct svc_bill_pay b;
 	struct svc_pos_op *op;
-	char ref[PAYMENT_REF_MAX + 1];
-	const char *err;
+	const char *why = "request";
 	enum pos_code code;
 
 	if (inflight_full(s, ss, f, out))
@@ -1567,43 +1650,16 @@ on_bill_pay(struct svc_pos *s, struct svc_pos_session *ss,
 	memcpy(op->txn_id, bp->txn_id, POS_ID_LEN);
 	op->amount = bp->amount;
 	op->currency = (uint16_t)bp->currency;
-	memset(&b, 0, sizeof b);
 	code = bill_codes(&op->bill, &bp->biller, &bp->account);
-	if (code == POS_CODE_APPROVED &&
-	    (bp->amount == 0 || bp->amount > (uint64_t)INT64_MAX))
-		code = POS_CODE_AMOUNT_INVALID;
-	else if (code == POS_CODE_APPROVED && bp->currency != NGN)
-		code = POS_CODE_CURRENCY_INVALID;
+	if (code == POS_CODE_APPROVED)
+		code = bill_money_code(bp->amount, bp->currency);
+	if (code == POS_CODE_APPROVED)
+		code = bill_start(s, ss, op, false, now_ms, &why);
 	if (code != POS_CODE_APPROVED) {
-		bill_answer(ss, op, out, code, -1, "request");
+		bill_answer(ss, op, out, code, -1, why);
 		svc_pos_op_free(op);
 		return;
 	}
-	b.v = op->bill;
-	b.cur = money_currency_by_numeric(NGN);
-	b.amount_minor = (int64_t)bp->amount;
-	svc_pos_pay_ref(ref, ss->terminal_id, bp->txn_id);
-	op->prov = xcalloc(1, sizeof *op->prov);
-	err = s->pay->bill_prep(s->pay->arg, &b, ref, now_ms, op->prov);
-	if (err != NULL) {
-		bill_answer(ss, op, out,
-		            strcmp(err, "provider_disabled") == 0
-		                ? POS_CODE_UNKNOWN_BILLER
-		                : prep_code(err),
-		            -1, err);
-		svc_pos_op_free(op);
-		return;
-	}
-	bill_hash(op->prov->req_hash, bp->amount, NGN, &op->bill);
-	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
-	strlcpy_s(op->link.terminal_id, ss->terminal_id,
-	          sizeof op->link.terminal_id);
-	memcpy(op->link.txn_id, bp->txn_id, POS_ID_LEN);
-	op->link.type = POS_MSG_BILL_PAY;
-	/* nothing to push: COLLECT_RESULT has no token; STATUS tells */
-	op->link.acked_ms = now_ms;
-	op->float_account_id = ss->float_account_id;
-	op->job.call = bill_call;
 	ss->n_inflight++;
 	out->post = op;
 }
@@ -1622,7 +1678,6 @@ bill_done(struct svc_pos *s, struct svc_pos_session *ss,
 {
 	uint8_t want[SHA256_LEN];
 
-	(void)s;
 	bill_hash(want, op->amount, op->currency, &op->bill);
 	if (op->job.call_rc != STORE_OK) {
 		bill_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "store");
@@ -1659,13 +1714,13 @@ bill_done(struct svc_pos *s, struct svc_pos_session *ss,
 		bill_answer(ss, op, out, POS_CODE_DUPLICATE,
 		            (int)svc_pos_pay_code(op->prov), "repeat");
 	}
-	ss->n_inflight--;
-	svc_pos_op_free(op);
+	bill_end(s, ss, op, now_ms, out);
 }
 
 static void
 bill_fund_done(struct svc_pos *s, struct svc_pos_session *ss,
-               struct svc_pos_op *op, struct svc_pos_out *out)
+               struct svc_pos_op *op, int64_t now_ms,
+               struct svc_pos_out *out)
 {
 	enum ledger_rc rc = op->job.res.rc;
 
@@ -1686,20 +1741,19 @@ bill_fund_done(struct svc_pos *s, struct svc_pos_session *ss,
 		out->post = op;
 		return;
 	}
-	ss->n_inflight--;
-	svc_pos_op_free(op);
+	bill_end(s, ss, op, now_ms, out);
 }
 
 static void
-bill_decline_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+bill_decline_done(struct svc_pos *s, struct svc_pos_session *ss,
+                  struct svc_pos_op *op, int64_t now_ms,
                   struct svc_pos_out *out)
 {
 	/* an update that did not land leaves the bill unfunded: its
 	 * deadline fails it, and nothing moved either way */
 	bill_answer(ss, op, out, svc_pos_code(op->fund_rc), -1,
 	            ledger_rc_name(op->fund_rc));
-	ss->n_inflight--;
-	svc_pos_op_free(op);
+	bill_end(s, ss, op, now_ms, out);
 }
 
 /* -------------------------------------------- COLLECT_RESULT delivery */
@@ -1879,9 +1933,11 @@ on_eod(struct svc_pos *s, struct svc_pos_session *ss, const struct pos_frame *f,
 
 /*
  * ADVICE_BATCH (§6.15, §9.4).  Items that need no storage are decided
- * here: CASH_IN, CASH_OUT and BILL_PAY need the provider layer
- * (TODO(#4)) and get RETRY_LATER, so the terminal keeps them queued and
- * nothing is lost; a type that may not be advised gets DECLINED.
+ * here: a type that may not be advised (CASH_OUT, CASH_IN, COLLECT) gets
+ * DECLINED; a BILL_PAY whose request is wrong its code, a good one waits
+ * for the FLOAT_TRANSFER items (advice_next); without bills served here
+ * a BILL_PAY gets RETRY_LATER, so the terminal keeps it and nothing is
+ * lost.
  */
 /*
  * The advice items still undecided all go to agents the loop thread knows
@@ -1933,6 +1989,26 @@ advice_fast(struct svc_pos *s, struct svc_pos_session *ss,
 	return true;
 }
 
+/* An advised BILL_PAY's request: APPROVED (it can go), its code, or
+ * RETRY_LATER when bills are not served here (kept queued). */
+static enum pos_code
+advice_bill_code(const struct svc_pos *s, struct svc_pos_advice *a,
+                 const struct pos_advice *in)
+{
+	enum pos_code code;
+
+	if (s->pay == NULL || s->pay->bill_prep == NULL)
+		return POS_CODE_RETRY_LATER;
+	if (!in->has_biller || in->biller.len == 0)
+		return POS_CODE_UNKNOWN_BILLER;
+	if (!in->has_account)
+		return POS_CODE_INVALID_ACCOUNT;
+	code = bill_codes(&a->bill, &in->biller, &in->account);
+	if (code == POS_CODE_APPROVED)
+		code = bill_money_code(in->amount, in->currency);
+	return code;
+}
+
 static void
 on_advice(struct svc_pos *s, struct svc_pos_session *ss,
           const struct pos_frame *f, const struct pos_msg *m, int64_t now_ms,
@@ -1969,16 +2045,27 @@ on_advice(struct svc_pos *s, struct svc_pos_session *ss,
 			else
 				a->is_decided = false;
 			break;
-		case POS_MSG_CASH_IN:
 		case POS_MSG_BILL_PAY:
-			/* not served as advice yet: the terminal keeps
-			 * them queued (docs/pos-protocol.md §12) */
-			a->code = POS_CODE_RETRY_LATER;
+			/* a bill paid in cash offline (§6.15): processed
+			 * as an online BILL_PAY (advice_next) */
+			a->code = advice_bill_code(s, a, in);
+			a->is_bill = a->code == POS_CODE_APPROVED;
+			if (a->is_bill)
+				a->code = POS_CODE_RETRY_LATER; /* until then */
 			break;
 		case POS_MSG_CASH_OUT:
 			/* never valid offline: the agent pays the cash only
 			 * after the wallet debit is APPROVED (§6.8), which
 			 * needs the customer's approval now */
+			a->code = POS_CODE_DECLINED;
+			break;
+		case POS_MSG_CASH_IN:
+			/* never valid offline either: the customer's wallet
+			 * is credited by the provider's transfer, which may
+			 * fail (a wrong MSISDN, a wallet limit) long after
+			 * the agent took the cash and let the customer go;
+			 * only an online PENDING/APPROVED tells the agent
+			 * the money will arrive (§6.7, §6.15) */
 			a->code = POS_CODE_DECLINED;
 			break;
 		default:
@@ -1989,6 +2076,15 @@ on_advice(struct svc_pos *s, struct svc_pos_session *ss,
 	ss->n_inflight++;
 	if (advice_fast(s, ss, op, now_ms, out))
 		return;
+	for (i = 0; i < op->n_items && op->items[i].is_decided; i++)
+		;
+	if (i == op->n_items) {
+		/* no FLOAT_TRANSFER to look up: the bills, if any */
+		advice_next(s, ss, op, now_ms, out);
+		if (op->n_children == 0)
+			svc_pos_op_free(op);
+		return;
+	}
 	op->job.call = advice_call;
 	out->post = op;
 }
@@ -2671,7 +2767,10 @@ advice_answer(struct svc_pos_session *ss, struct svc_pos_op *parent,
 			snprintf(refs[i], sizeof refs[i], "FT-%lld",
 			         (long long)a->ledger_txn);
 			set_text(&x->ref, &x->has_ref, refs[i]);
+		} else {
+			set_text(&x->ref, &x->has_ref, a->ref); /* BP- */
 		}
+		set_text(&x->token, &x->has_token, a->token);
 		if (a->orig_code >= 0) {
 			x->has_orig_code = true;
 			x->orig_code = (uint64_t)a->orig_code;
@@ -2686,6 +2785,55 @@ advice_answer(struct svc_pos_session *ss, struct svc_pos_op *parent,
 	        parent->n_items, n_stored);
 	send_msg(ss, out, &m, parent->req_id, MAC_KS, NULL);
 	ss->n_inflight--;
+}
+
+/*
+ * The batch's FLOAT_TRANSFER items are decided: its BILL_PAY items go
+ * one at a time, in order, each exactly as an online BILL_PAY
+ * (bill_start: the same payment reference, content hash and funding from
+ * the float), its end coming back here (bill_end); then the batch is
+ * answered.  One child at a time keeps the batch's one slot of
+ * pos_max_inflight and one storage job in flight.
+ */
+static void
+advice_next(struct svc_pos *s, struct svc_pos_session *ss,
+            struct svc_pos_op *parent, int64_t now_ms,
+            struct svc_pos_out *out)
+{
+	size_t i;
+
+	for (i = 0; i < parent->n_items; i++) {
+		struct svc_pos_advice *a = &parent->items[i];
+		struct svc_pos_op *c;
+		const char *why = "request";
+		enum pos_code code;
+
+		if (!a->is_bill)
+			continue;
+		a->is_bill = false;
+		c = op_new(s, SVC_POS_OP_BILL, parent->type, parent->req_id);
+		memcpy(c->txn_id, a->txn_id, POS_ID_LEN);
+		c->amount = a->amount;
+		c->currency = a->currency;
+		c->bill = a->bill;
+		code = bill_start(s, ss, c, true, now_ms, &why);
+		if (code != POS_CODE_APPROVED) {
+			a->code = code;
+			log_msg(LOG_POS, LOG_LEVEL_INFO,
+			        "event=bill_pay terminal=%s req_id=%u code=%s "
+			        "ref=- why=%s advice=1",
+			        ss->terminal_id, (unsigned)parent->req_id,
+			        pos_code_name(code), why);
+			svc_pos_op_free(c);
+			continue;
+		}
+		c->parent = parent;
+		c->idx = i;
+		parent->n_children++;
+		out->post = c;
+		return;
+	}
+	advice_answer(ss, parent, out);
 }
 
 /*
@@ -2747,13 +2895,15 @@ advice_done(struct svc_pos *s, struct svc_pos_session *ss,
 	}
 	op->n_children = out->n_group;
 	if (out->n_group == 0) {
-		advice_answer(ss, op, out);
-		svc_pos_op_free(op);
+		advice_next(s, ss, op, now_ms, out);
+		if (op->n_children == 0)
+			svc_pos_op_free(op);
 	}
 }
 
 static void
-advice_item_done(struct svc_pos_session *ss, struct svc_pos_op *op,
+advice_item_done(struct svc_pos *s, struct svc_pos_session *ss,
+                 struct svc_pos_op *op, int64_t now_ms,
                  struct svc_pos_out *out)
 {
 	const struct ledger_result *res = &op->job.res;
@@ -2796,7 +2946,7 @@ advice_item_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 		a->code = svc_pos_code(res->rc);
 	}
 	if (parent->n_children == 1)
-		advice_answer(ss, parent, out);
+		advice_next(s, ss, parent, now_ms, out);
 	svc_pos_op_free(op); /* the last child frees the parent */
 }
 
@@ -2873,7 +3023,7 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		advice_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_ADVICE_ITEM:
-		advice_item_done(ss, op, out);
+		advice_item_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_COLLECT:
 		collect_done(s, ss, op, out);
@@ -2900,10 +3050,10 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		bill_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_BILL_FUND:
-		bill_fund_done(s, ss, op, out);
+		bill_fund_done(s, ss, op, now_ms, out);
 		return;
 	case SVC_POS_OP_BILL_DECLINE:
-		bill_decline_done(ss, op, out);
+		bill_decline_done(s, ss, op, now_ms, out);
 		return;
 	}
 	svc_pos_op_free(op);
@@ -2918,6 +3068,25 @@ svc_pos_busy(struct svc_pos *s, struct svc_pos_session *ss,
 	out->is_close = false;
 	out->post = NULL;
 	out->n_group = 0;
+	if (op->parent != NULL && op->kind != SVC_POS_OP_ADVICE_ITEM) {
+		/* an advised bill's step found no room: that item and the
+		 * bills after it are not processed (RETRY_LATER), the
+		 * terminal sends them again; a bill created but not
+		 * funded is funded by that repeat (bill_done) */
+		struct svc_pos_op *parent = op->parent;
+		struct svc_pos_advice *a = &parent->items[op->idx];
+
+		a->code = POS_CODE_RETRY_LATER;
+		a->orig_code = -1;
+		a->ref[0] = '\0';
+		a->token[0] = '\0';
+		if (ss->state != SVC_POS_CLOSING)
+			advice_answer(ss, parent, out);
+		else if (ss->n_inflight > 0)
+			ss->n_inflight--;
+		svc_pos_op_free(op); /* frees the batch */
+		return;
+	}
 	if (op->kind == SVC_POS_OP_ADVICE_ITEM) {
 		/* a fast advice child's lookup (advice_item_done) found no
 		 * room: that item is not processed, the terminal sends it

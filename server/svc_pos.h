@@ -180,6 +180,13 @@ struct svc_pos_advice {
 	uint8_t code;       /* enum pos_code */
 	int orig_code;      /* with DUPLICATE, else -1 */
 	int64_t ledger_txn; /* for ref, or 0 */
+	/* BILL_PAY: waits its turn (is_bill, code RETRY_LATER until then:
+	 * an item never reached is sent again); its biller, item and
+	 * customer; the payment's reference and token once known */
+	bool is_bill;
+	struct svc_bill_validate bill;
+	char ref[24];
+	char token[65];
 	/* read by the ADVICE call (worker thread) */
 	enum store_rc found_rc; /* pos_txn_get */
 	struct store_pos_txn found;

@@ -246,7 +246,7 @@ test_advice_batch(void)
 	size_t i, n;
 	static const uint16_t types[5] = {
 	    POS_MSG_FLOAT_TRANSFER, POS_MSG_FLOAT_TRANSFER,
-	    POS_MSG_FLOAT_TRANSFER, POS_MSG_CASH_IN, POS_MSG_COLLECT};
+	    POS_MSG_FLOAT_TRANSFER, POS_MSG_BILL_PAY, POS_MSG_COLLECT};
 
 	logged_in(&ss);
 	memset(&m, 0, sizeof m);
@@ -270,7 +270,8 @@ test_advice_batch(void)
 	CHECK_EQ_INT(op->kind, SVC_POS_OP_ADVICE);
 	CHECK_EQ_INT(op->n_items, 5);
 	CHECK(!op->items[0].is_decided);
-	CHECK(op->items[3].is_decided);
+	/* no bills served here (svc.pay NULL): kept queued */
+	CHECK(op->items[3].is_decided && !op->items[3].is_bill);
 	CHECK_EQ_INT(op->items[3].code, POS_CODE_RETRY_LATER);
 	CHECK_EQ_INT(op->items[4].code, POS_CODE_DECLINED);
 	/* item 0 new, item 1 seen before (same content), item 2 new */
@@ -815,6 +816,7 @@ fake_bill_prep(void *arg, const struct svc_bill_pay *b, const char *ref,
 
 static int64_t bill_src;
 static uint16_t bill_link_type;
+static bool bill_link_advice;
 
 static enum store_rc
 fake_bill_store(void *arg, struct store *st, struct store_prov *p,
@@ -826,6 +828,7 @@ fake_bill_store(void *arg, struct store *st, struct store_prov *p,
 	*err = NULL;
 	bill_src = src->id;
 	bill_link_type = link->type;
+	bill_link_advice = link->is_advice;
 	CHECK(link->acked_ms != 0); /* a bill is never pushed */
 	p->pay.id = 9;
 	p->pay.state = PAY_CREATED;
@@ -987,6 +990,107 @@ test_bills(void)
 		CHECK_EQ_INT(ss.n_inflight, 0);
 	}
 	CHECK_EQ_INT(n_updates, 1);
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
+/* ADVICE_BATCH with bills paid in cash offline: each good BILL_PAY goes
+ * as an online one (written, funded), one at a time; the batch answer
+ * has STORED with its BP- reference, or the refusal's code; CASH_IN
+ * advised is DECLINED. */
+static void
+test_advice_bills(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick,
+	    .bill_prep = fake_bill_prep,
+	    .bill_store = fake_bill_store};
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .account_by_id = fake_ngn_acct,
+	                                     .prov_update = fake_update};
+	static const char *const billers[4] = {"BIL112:UB157", "BIL112",
+	                                       "BIL112:UB157", NULL};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+	const struct pos_advice_batch_resp *b = &r.u.advice_batch_resp;
+	int k, kicks = n_kicks, updates = n_updates;
+	size_t i;
+
+	svc.pay = &pay;
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_ADVICE_BATCH;
+	m.u.advice_batch.n_items = 4;
+	for (i = 0; i < 4; i++) {
+		struct pos_advice *a = &m.u.advice_batch.items[i];
+
+		a->txn_id[0] = (uint8_t)(0x40 + i);
+		a->type = billers[i] != NULL ? POS_MSG_BILL_PAY : POS_MSG_CASH_IN;
+		a->amount = 1000 * (i + 1);
+		a->currency = 566;
+		a->local_time_ms = 5;
+		if (billers[i] != NULL) {
+			a->has_biller = a->has_account = true;
+			a->biller.ptr = (const uint8_t *)billers[i];
+			a->biller.len = strlen(billers[i]);
+			a->account.ptr = (const uint8_t *)"4506";
+			a->account.len = 4;
+		}
+	}
+	o = send_req(&ss, &m);
+	CHECK_EQ_INT(ss.n_inflight, 1);
+	/* item 0 then item 2 (item 1 has no item code: refused at once) */
+	for (k = 0; k < 2; k++) {
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL &&
+		      op->parent != NULL);
+		if (op == NULL || op->parent == NULL)
+			goto out;
+		CHECK_EQ_INT(op->idx, k == 0 ? 0 : 2);
+		CHECK_EQ_INT(op->amount, k == 0 ? 1000 : 3000);
+		CHECK_EQ_INT(o.len, 0);
+		bill_link_advice = false;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		CHECK(bill_link_advice);
+		CHECK_EQ_INT(bill_link_type, POS_MSG_BILL_PAY);
+		o = done(&ss, op);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_FUND);
+		if (op == NULL)
+			goto out;
+		op->job.res.rc = k == 0 ? LEDGER_OK : LEDGER_INSUFFICIENT_FUNDS;
+		op->job.res.txn_id = k == 0 ? 78 : 0;
+		o = done(&ss, op);
+		if (k == 1) {
+			op = o.post;
+			CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_DECLINE);
+			if (op == NULL)
+				goto out;
+			op->job.call_rc = op->job.call(&fake, &op->job);
+			o = done(&ss, op);
+		}
+	}
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_ADVICE_BATCH_RESP);
+	CHECK_EQ_INT(b->n_results, 4);
+	CHECK_EQ_INT(b->results[0].code, POS_CODE_STORED);
+	CHECK(b->results[0].has_ref && b->results[0].ref.len > 3 &&
+	      memcmp(b->results[0].ref.ptr, "BP-", 3) == 0);
+	CHECK_EQ_INT(b->results[1].code, POS_CODE_UNKNOWN_BILLER);
+	CHECK(!b->results[1].has_ref);
+	CHECK_EQ_INT(b->results[2].code, POS_CODE_INSUFFICIENT_FLOAT);
+	CHECK_EQ_INT(b->results[3].code, POS_CODE_DECLINED);
+	CHECK_EQ_INT(b->results[2].txn_id[0], 0x42);
+	CHECK_EQ_INT(n_kicks - kicks, 1);
+	CHECK_EQ_INT(n_updates - updates, 1);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+out:
 	svc.pay = NULL;
 	svc_pos_session_fini(&ss);
 }
@@ -1191,6 +1295,7 @@ main(void)
 	RUN(test_collect);
 	RUN(test_pay_code);
 	RUN(test_bills);
+	RUN(test_advice_bills);
 	RUN(test_cash_in);
 	return check_report("svc_pos");
 }

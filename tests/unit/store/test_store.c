@@ -1838,6 +1838,7 @@ test_pos_pay(void)
 	l2 = l1;
 	l2.txn_id[15] = 0x22;
 	l2.type = 0x0012;
+	l2.is_advice = true; /* as an advised BILL_PAY's (read back below) */
 	p1 = mk_prov("pos:T1:a", "mpesa", "PC-1", "", clr, fl, 500, T0, 0xa1);
 	p2 = mk_prov("pos:T1:b", "mpesa", "PC-2", "", clr, fl, 700, T0, 0xa2);
 	CHECK_EQ_INT(st->ops->pos_pay_create(st, &p1, &l1), STORE_OK);
@@ -1848,6 +1849,11 @@ test_pos_pay(void)
 	check_prov_eq(&g, &p1);
 	CHECK_EQ_INT(gl.type, 0x0010);
 	CHECK_EQ_INT(gl.acked_ms, 0);
+	CHECK(!gl.is_advice);
+	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l2.txn_id, &g, &gl),
+	             STORE_OK);
+	check_prov_eq(&g, &p2);
+	CHECK(gl.is_advice);
 	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T2", l1.txn_id, &g, &gl),
 	             STORE_NOT_FOUND);
 	/* a repeat: CONFLICT, q is the stored payment (its req_hash) */
