@@ -105,6 +105,11 @@ struct sim_term_opts {
 	uint32_t timeout_ms; /* per wait */
 	const char *tls_ca;  /* --tls-ca: TLS, server verified against this
 	                        CA file (PEM); NULL: plaintext */
+	/* --offline-floor/--offline-total (minor units): FLOAT_TRANSFER and
+	 * BILL_PAY accepted offline (libsokoterm's offline policy); 0:
+	 * nothing offline.  The total defaults to the floor. */
+	uint64_t offline_floor;
+	uint64_t offline_total;
 };
 
 /* Scripted mode: operations from stdin, one result line each on stdout.

@@ -12,13 +12,17 @@
  *
  * Script lines (stdin; '#' comments):
  *   float_transfer TO_AGENT AMOUNT CURRENCY   AMOUNT in major units
+ *   collect|cash_out|cash_in MSISDN PROVIDER AMOUNT CURRENCY
+ *   bill_validate BILLER:ITEM ACCOUNT
+ *   bill_pay BILLER:ITEM ACCOUNT AMOUNT CURRENCY
  *   status TXN_HEX|last     echo     wait     sleep MS
  *   disconnect              reconnect
  * Output lines (stdout), key=value:
  *   login session=N | login_fail code=C
  *   stored op=O txn=H offline=0|1
  *   delayed op=O txn=H err=E
- *   result op=O [txn=H] code=C [err=E] [ref=R] dup=0|1 offline=0|1
+ *   result op=O [txn=H] code=C [err=E] [ref=R] [token=T] dup=0|1
+ *          offline=0|1
  *   link down err=E | link up
  *   wait ok | wait timeout open=N
  *   queue open=N
@@ -189,12 +193,14 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 		snprintf(code, sizeof code, "NONE");
 	else
 		code_upper(code, sizeof code, ev->code);
-	printf("result op=%s%s%s code=%s%s%s%s%s dup=%d offline=%d\n",
+	printf("result op=%s%s%s code=%s%s%s%s%s%s%s dup=%d offline=%d\n",
 	       op_name(ev->op), txn[0] != '\0' ? " txn=" : "", txn, code,
 	       ev->err != SOKOTERM_OK ? " err=" : "",
 	       ev->err != SOKOTERM_OK ? err_name(ev->err) : "",
 	       ev->ref != NULL && ev->ref[0] != '\0' ? " ref=" : "",
-	       ev->ref != NULL ? ev->ref : "", ev->is_duplicate,
+	       ev->ref != NULL ? ev->ref : "",
+	       ev->token != NULL && ev->token[0] != '\0' ? " token=" : "",
+	       ev->token != NULL ? ev->token : "", ev->is_duplicate,
 	       ev->is_offline);
 	if (ev->err == SOKOTERM_OK && ev->op != SOKOTERM_OP_ECHO) {
 		struct receipt *r = &c->rcpt;
@@ -467,6 +473,17 @@ term_open(struct term *c, const struct sim_term_opts *o, bool is_quiet)
 	cfg.random = sokoterm_posix_random;
 	cfg.on_event = on_event;
 	cfg.event_ctx = c;
+	if (o->offline_floor > 0) {
+		/* the ops sokod accepts as advice (docs/pos-protocol.md
+		 * §6.15) */
+		cfg.offline.allowed_ops =
+		    SOKOTERM_OP_BIT(SOKOTERM_OP_FLOAT_TRANSFER) |
+		    SOKOTERM_OP_BIT(SOKOTERM_OP_BILL_PAY);
+		cfg.offline.floor_limit = o->offline_floor;
+		cfg.offline.total_limit = o->offline_total > 0
+		                              ? o->offline_total
+		                              : o->offline_floor;
+	}
 	if ((e = sokoterm_new(&c->t, &cfg)) != SOKOTERM_OK) {
 		fprintf(stderr, "soko-pos: queue %s: %s\n", o->queue_path,
 		        sokoterm_strerror(e));
@@ -510,6 +527,23 @@ script_line(struct term *c, char *line)
 		r.to_agent = w[1];
 		snprintf(c->pending_detail, sizeof c->pending_detail,
 		         "to %s %s %s", w[1], cur->alpha, w[2]);
+		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
+	}
+	if (strcmp(w[0], "bill_pay") == 0 && n == 5) {
+		/* bill_pay BILLER:ITEM ACCOUNT AMOUNT CURRENCY */
+		if ((cur = sim_prov_currency(w[4])) == NULL ||
+		    sim_prov_amount(&r.amount, cur, w[3]) != 0) {
+			fprintf(stderr,
+			        "soko-pos: bad amount/currency: %s %s\n", w[3],
+			        w[4]);
+			return -1;
+		}
+		r.op = SOKOTERM_OP_BILL_PAY;
+		r.currency = cur->numeric;
+		r.biller = w[1];
+		r.account = w[2];
+		snprintf(c->pending_detail, sizeof c->pending_detail,
+		         "bill %s %s %s %s", w[1], w[2], cur->alpha, w[3]);
 		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
 	}
 	if (strcmp(w[0], "bill_validate") == 0 && n == 3) {

@@ -38,6 +38,8 @@ usage(void)
 	        "usage: soko-pos script|interactive --server HOST:PORT "
 	        "(--terminal ID --key HEX | --provision FILE --terminal ID) "
 	        "--queue FILE [--timeout S] [--tls-ca FILE]\n"
+	        "                [--offline-floor MINOR [--offline-total "
+	        "MINOR]]\n"
 	        "       soko-pos fleet --server HOST:PORT --provision FILE "
 	        "--queue-dir DIR [--terminals N]\n"
 	        "                (--duration S | --count N) (--rate R "
@@ -84,6 +86,8 @@ enum {
 	O_IDLE,
 	O_QUEUE_VFS,
 	O_TLS_CA,
+	O_OFFLINE_FLOOR,
+	O_OFFLINE_TOTAL,
 };
 
 static const struct option longopts[] = {
@@ -118,6 +122,8 @@ static const struct option longopts[] = {
     {"idle", no_argument, NULL, O_IDLE},
     {"queue-vfs", required_argument, NULL, O_QUEUE_VFS},
     {"tls-ca", required_argument, NULL, O_TLS_CA},
+    {"offline-floor", required_argument, NULL, O_OFFLINE_FLOOR},
+    {"offline-total", required_argument, NULL, O_OFFLINE_TOTAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -327,6 +333,19 @@ main(int argc, char **argv)
 			/* TLS to sokod's POS listener, the server verified
 			 * against this CA (script and interactive modes) */
 			t.tls_ca = optarg;
+			break;
+		case O_OFFLINE_FLOOR:
+		case O_OFFLINE_TOTAL:
+			/* script and interactive modes: FLOAT_TRANSFER and
+			 * BILL_PAY accepted offline up to these limits
+			 * (minor units; the total defaults to the floor) */
+			if (num_arg(&d, optarg, false) != 0 || d < 1 ||
+			    d > 1e15)
+				goto bad;
+			if (c == O_OFFLINE_FLOOR)
+				t.offline_floor = (uint64_t)d;
+			else
+				t.offline_total = (uint64_t)d;
 			break;
 		case O_MAX_RECONNECT:
 			if (num_arg(&d, optarg, false) != 0 || d < 1)

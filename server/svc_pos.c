@@ -1935,9 +1935,9 @@ on_eod(struct svc_pos *s, struct svc_pos_session *ss, const struct pos_frame *f,
  * ADVICE_BATCH (§6.15, §9.4).  Items that need no storage are decided
  * here: a type that may not be advised (CASH_OUT, CASH_IN, COLLECT) gets
  * DECLINED; a BILL_PAY whose request is wrong its code, a good one waits
- * for the FLOAT_TRANSFER items (advice_next); without bills served here
- * a BILL_PAY gets RETRY_LATER, so the terminal keeps it and nothing is
- * lost.
+ * for the FLOAT_TRANSFER items (advice_next); without the payment
+ * service (no provider layer) a BILL_PAY gets RETRY_LATER, so the
+ * terminal keeps it and nothing is lost.
  */
 /*
  * The advice items still undecided all go to agents the loop thread knows
@@ -1990,7 +1990,8 @@ advice_fast(struct svc_pos *s, struct svc_pos_session *ss,
 }
 
 /* An advised BILL_PAY's request: APPROVED (it can go), its code, or
- * RETRY_LATER when bills are not served here (kept queued). */
+ * RETRY_LATER without the payment service (kept queued); bills not
+ * configured are bill_prep's UNKNOWN_BILLER, as online. */
 static enum pos_code
 advice_bill_code(const struct svc_pos *s, struct svc_pos_advice *a,
                  const struct pos_advice *in)

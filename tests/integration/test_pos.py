@@ -477,9 +477,11 @@ def t_pos_advice_batch(build):
             ft(ids[2], 60000),                   # LIMIT_EXCEEDED (500.00)
             ft(ids[3], 100, "nobody"),           # UNKNOWN_AGENT
             ft(os.urandom(16), 0),               # AMOUNT_INVALID
-            {1: os.urandom(16), 2: CASH_IN, 3: 100, 4: KES, 5: 1,
-             6: "254700000001"},                 # RETRY_LATER (#4)
+            {1: os.urandom(16), 2: 0x0021, 3: 100, 4: 566, 5: 1,
+             8: "BIL112:UB157", 9: "4506"},      # no bills: UNKNOWN_BILLER
             {1: os.urandom(16), 2: COLLECT, 3: 100, 4: KES, 5: 1},
+            {1: os.urandom(16), 2: CASH_IN, 3: 100, 4: KES, 5: 1,
+             6: "254700000001"},                 # DECLINED (§6.15)
         ]
         typ, ab = t.request(ADVICE_BATCH, {1: items})
         assert typ == ADVICE_BATCH | RESP and ab[1] == APPROVED, ab
@@ -490,7 +492,7 @@ def t_pos_advice_batch(build):
         codes = [x[1] for x in res]
         assert codes == [STORED, STORED, DUPLICATE, DUPLICATE,
                          TXN_ID_REUSED, LIMIT_EXCEEDED, UNKNOWN_AGENT,
-                         AMOUNT_INVALID, RETRY_LATER, DECLINED], codes
+                         AMOUNT_INVALID, 14, DECLINED, DECLINED], codes
         assert res[2][5] == STORED and res[3][5] == APPROVED, res
         assert res[0][3].startswith("FT-") and res[2][3] == res[0][3], res
         assert s.balance("agent:A1:float") == "940.00"

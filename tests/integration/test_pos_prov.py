@@ -26,7 +26,7 @@ from test_pos import (LOGIN_OK, RESP, STATUS, RECEIPT, REVERSAL, CASH_IN,
                       UNKNOWN_TXN, KES, ADVICE_BATCH, RETRY_LATER, Term,
                       frame, mac)
 
-PENDING, CUSTOMER_DECLINED, EXPIRED = 1, 22, 23
+PENDING, STORED, CUSTOMER_DECLINED, EXPIRED = 1, 2, 22, 23
 INVALID_MSISDN, UNKNOWN_PROVIDER = 24, 25
 COLLECT_RESULT, COLLECT_RESULT_ACK = 0x2010, 0xA010
 EUR = 978
@@ -715,7 +715,113 @@ def t_pos_bills(build):
         e.stop()
 
 
+def t_pos_bill_advice(build):
+    """Bills paid in cash offline (ADVICE_BATCH items of type BILL_PAY):
+    each processed like an online BILL_PAY, funded from the agent's float,
+    STORED with its BP- reference (or the refusal's code); the token by
+    STATUS; a resend is DUPLICATE, one payment; soko-pos accepts a bill
+    offline (--offline-floor) and uploads it on reconnect."""
+    e = Env(build, bills=True)
+    try:
+        t = e.term("T3")
+        good, refused, low = os.urandom(16), os.urandom(16), os.urandom(16)
+
+        def item(txn, amount, biller=POWER, meter=METER, currency=NGN):
+            return {1: txn, 2: BILL_PAY, 3: amount, 4: currency, 5: 1,
+                    8: biller, 9: meter}
+
+        batch = {1: [item(good, 150000),
+                     item(os.urandom(16), 100, biller="BIL112"),
+                     item(os.urandom(16), 100, currency=KES),
+                     item(os.urandom(16), 0),
+                     item(refused, 20000, meter=METER_REFUSED),
+                     item(low, 10 ** 9),
+                     {1: os.urandom(16), 2: CASH_IN, 3: 100, 4: NGN, 5: 1,
+                      6: OK, 7: "mpesa"}]}
+        typ, ab = t.request(ADVICE_BATCH, batch)
+        assert typ == ADVICE_BATCH | RESP and ab[1] == APPROVED, ab
+        codes = [x[1] for x in ab[2]]
+        assert codes == [STORED, UNKNOWN_BILLER, 17, AMOUNT_INVALID,
+                         STORED, INSUFFICIENT_FLOAT, DECLINED], ab
+        ref = ab[2][0][3]
+        assert ref.startswith("BP-"), ab
+        assert 3 not in ab[2][5], ab  # nothing created, no reference
+        # the two stored bills held from the float at once (the refused
+        # one may be refunded already)
+        assert e.s.balance("agent:A3:float") in ("8300.00", "8500.00")
+
+        def final(txn):
+            end = time.time() + 20
+            while True:
+                _, st = t.request(STATUS, {1: txn})
+                if st[1] != PENDING or time.time() > end:
+                    return st
+                time.sleep(0.2)
+
+        st = final(good)
+        assert st[1] == APPROVED and st[8] == BILL_PAY, st
+        assert st.get(11) and st[3] == ref, st
+        st = final(refused)
+        assert st[1] == DECLINED, st
+        assert e.s.balance("agent:A3:float") == "8500.00"  # refunded
+        # the batch again: one payment each, the outcome known now
+        typ, ab = t.request(ADVICE_BATCH, {1: batch[1][:1]})
+        assert ab[2][0][1] == DUPLICATE and ab[2][0][5] == APPROVED, ab
+        assert ab[2][0][3] == ref and ab[2][0][4], ab  # the token
+        # the same txn id online: the same payment (DUPLICATE, token)
+        _, d = t.request(BILL_PAY, {1: good, 2: 150000, 3: NGN, 4: POWER,
+                                    5: METER})
+        assert d[1] == DUPLICATE and d[7] == APPROVED and d.get(8), d
+        _, d = t.request(BILL_PAY, {1: good, 2: 150001, 3: NGN, 4: POWER,
+                                    5: METER})
+        assert d[1] == TXN_ID_REUSED, d
+        assert e.s.balance("agent:A3:float") == "8500.00"
+        assert e.s.balance("biller:flutterwave") == "1500.00"
+        t.close()
+        # soko-pos: a bill accepted offline, uploaded on reconnect
+        q = os.path.join(e.s.dir, "q3.db")
+        base = [os.path.join(build, "soko-pos"), "script", "--server",
+                "127.0.0.1:%d" % e.pos_port, "--terminal", "T3", "--key",
+                e.keys["T3"].hex(), "--queue", q, "--timeout", "30"]
+        r = subprocess.run(
+            base + ["--offline-floor", "50000"],
+            input="disconnect\nbill_pay %s %s 600.00 NGN\n"
+                  "bill_pay %s %s 100.00 NGN\nreconnect\nwait\n"
+                  % (POWER, METER, POWER, METER),
+            capture_output=True, text=True, timeout=120)
+        for m in SAN_MARKERS:
+            assert m not in r.stderr, r.stderr
+        out = r.stdout
+        # 600.00 is over the floor: refused offline, nothing queued (a
+        # failed line: exit status 1)
+        assert r.returncode == 1, out + r.stderr
+        assert "code=NONE err=OFFLINE_LIMIT" in out, out
+        assert out.count("stored op=bill_pay") == 1, out
+        assert "wait ok" in out and "queue open=0" in out, out
+        assert "offline=1" in out, out
+        line = [x for x in out.splitlines()
+                if x.startswith("result op=bill_pay txn=")]
+        assert len(line) == 1 and "code=STORED" in line[0], out
+        assert "ref=BP-" in line[0] and "offline=1" in line[0], out
+        txn = bytes.fromhex(line[0].split(" txn=")[1].split()[0])
+        assert e.s.balance("agent:A3:float") == "8400.00"
+        t = e.term("T3")
+        st = final(txn)
+        assert st[1] == APPROVED and st.get(11), st
+        t.close()
+        # without --offline-floor nothing is accepted offline
+        r = subprocess.run(
+            base, input="disconnect\nbill_pay %s %s 1.00 NGN\n"
+                        % (POWER, METER),
+            capture_output=True, text=True, timeout=120)
+        assert "stored op=bill_pay" not in r.stdout, r.stdout
+        assert "err=OFFLINE_REFUSED" in r.stdout, r.stdout
+        e.verify()
+    finally:
+        e.stop()
+
+
 TESTS = [t_pos_collect_flow, t_pos_collect_declines,
          t_pos_collect_redelivery, t_pos_collect_kill_duplicate,
          t_pos_collect_faults, t_pos_cash_out, t_pos_collect_soko_pos,
-         t_pos_bills, t_pos_cash_in]
+         t_pos_bills, t_pos_cash_in, t_pos_bill_advice]
