@@ -157,6 +157,7 @@ struct net_pos {
 	struct conn *by_term[TERM_BUCKETS];
 	struct svc_pos_pay pay; /* the payment service, once set */
 	struct net_prov *prov;
+	struct bwait *waits; /* BILL_PAYs waiting for their outcome */
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
 	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
 };
@@ -761,6 +762,9 @@ on_tls_timer(evutil_socket_t fd, short what, void *arg)
 static void on_op_done(struct dbq_job *job);
 static void bill_check(struct net_pos *p, struct conn *c,
                        struct svc_pos_op *op);
+static void bill_wait(struct net_pos *p, struct conn *c,
+                      struct svc_pos_op *op);
+static void waits_end(struct net_pos *p);
 
 static void
 out_init(struct svc_pos_out *out, struct net_pos *p)
@@ -806,6 +810,8 @@ emit(struct conn *c, struct svc_pos_out *out)
 			/* a provider call, not a storage job: completed by
 			 * on_bill_checked like one */
 			bill_check(p, c, op);
+		} else if (op->kind == SVC_POS_OP_BILL_WAIT) {
+			bill_wait(p, c, op); /* a timer, or the outcome */
 		} else if (post_op(p, op) != 0) {
 			struct svc_pos_out busy;
 
@@ -1261,6 +1267,7 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 	p->svc.kek = kek;
 	p->svc.heartbeat_s = (uint32_t)cfg->pos_heartbeat_s;
 	p->svc.max_inflight = (uint32_t)cfg->pos_max_inflight;
+	p->svc.bill_wait_ms = (uint32_t)cfg->pos_bill_wait_ms;
 	p->svc.rand_bytes = rand_bytes;
 	p->svc.clock_ms = util_now_ms;
 	if (cfg->pos_tls_cert_file[0] != '\0' &&
@@ -1352,6 +1359,7 @@ net_pos_shutdown(struct net_pos *p)
 	if (p == NULL || p->is_draining)
 		return;
 	p->is_draining = true;
+	waits_end(p); /* answered PENDING now: STATUS tells */
 	evconnlistener_disable(p->lst);
 	for_each_live(p, drain_one);
 }
@@ -1384,6 +1392,7 @@ net_pos_free(struct net_pos *p)
 	readq_stop(p->rq);
 	if (p->rq != NULL)
 		readq_complete(p->rq);
+	waits_end(p);
 	for_each_live(p, free_one);
 	while ((c = p->dead) != NULL) {
 		list_del(&p->dead, c);
@@ -1431,6 +1440,76 @@ pay_kick(void *arg)
 	net_prov_kick(arg);
 }
 
+/*
+ * BILL_PAY's bounded wait (svc_pos.bill_wait_ms): the funded bill's op
+ * waits here, holding its connection (n_ops) like a storage job, until
+ * its payment is written final (on_pay_final copies it into op->prov)
+ * or the timer fires; either way svc_pos_done answers from op->prov.
+ * At most pos_max_inflight per connection.
+ */
+struct bwait {
+	struct bwait *prev, *next; /* p->waits */
+	struct net_pos *p;
+	struct svc_pos_op *op;
+	struct event *ev;
+};
+
+static void
+wait_end(struct bwait *w)
+{
+	struct net_pos *p = w->p;
+	struct svc_pos_op *op = w->op;
+
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		p->waits = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	if (w->ev != NULL)
+		event_free(w->ev);
+	free(w);
+	op->job.call_rc = STORE_OK;
+	on_op_done(&op->job);
+}
+
+static void
+on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	wait_end(arg);
+}
+
+static void
+bill_wait(struct net_pos *p, struct conn *c, struct svc_pos_op *op)
+{
+	struct bwait *w = xcalloc(1, sizeof *w);
+	struct timeval tv;
+
+	c->n_ops++;
+	p->n_ops++;
+	w->p = p;
+	w->op = op;
+	w->next = p->waits;
+	if (p->waits != NULL)
+		p->waits->prev = w;
+	p->waits = w;
+	tv.tv_sec = (time_t)(p->svc.bill_wait_ms / 1000);
+	tv.tv_usec = (suseconds_t)(p->svc.bill_wait_ms % 1000) * 1000;
+	w->ev = evtimer_new(p->base, on_wait_over, w);
+	if (p->is_draining || w->ev == NULL || evtimer_add(w->ev, &tv) != 0)
+		wait_end(w); /* no wait: PENDING */
+}
+
+/* Every wait answered now (shutdown). */
+static void
+waits_end(struct net_pos *p)
+{
+	while (p->waits != NULL)
+		wait_end(p->waits);
+}
+
 /* A payment ended (net_prov_on_final): if a terminal started it
  * ("pos:<terminal>:<txn>") and is connected, its undelivered results
  * are looked up and pushed (svc_pos_results). */
@@ -1441,9 +1520,18 @@ on_pay_final(void *arg, const struct store_prov *pay)
 	char term[STORE_POS_ID_MAX + 1];
 	const char *t, *end;
 	struct conn *c, *next;
+	struct bwait *w, *wnext;
 
-	if (strncmp(pay->pay.ref, "pos:", 4) != 0 ||
-	    pay->pay.state == PAY_UNKNOWN)
+	if (strncmp(pay->pay.ref, "pos:", 4) != 0)
+		return;
+	for (w = p->waits; w != NULL; w = wnext) {
+		wnext = w->next;
+		if (strcmp(w->op->prov->pay.ref, pay->pay.ref) == 0) {
+			*w->op->prov = *pay; /* as written */
+			wait_end(w);
+		}
+	}
+	if (pay->pay.state == PAY_UNKNOWN)
 		return;
 	t = pay->pay.ref + 4;
 	end = strrchr(t, ':');

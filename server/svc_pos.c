@@ -1536,7 +1536,8 @@ bill_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 
 	result_init(&x, code, op->txn_id);
 	if (op->prov != NULL && op->prov->pay.id > 0 &&
-	    (code == POS_CODE_PENDING || code == POS_CODE_DUPLICATE)) {
+	    (code == POS_CODE_PENDING || code == POS_CODE_DUPLICATE ||
+	     op->kind == SVC_POS_OP_BILL_WAIT)) {
 		pay_result(&x, op->prov, POS_MSG_BILL_PAY);
 		x.code = code;
 		x.has_detail = false;
@@ -1728,6 +1729,14 @@ bill_fund_done(struct svc_pos *s, struct svc_pos_session *ss,
 		op->prov->pay.state = PAY_PENDING;
 		op->prov->pay.txn_id = op->job.res.txn_id;
 		s->pay->kick(s->pay->arg);
+		if (op->parent == NULL && s->bill_wait_ms > 0) {
+			/* the token within a bounded wait (§12): the caller
+			 * brings the payment back final, or as it is */
+			op->kind = SVC_POS_OP_BILL_WAIT;
+			op->job.call = NULL;
+			out->post = op;
+			return;
+		}
 		bill_answer(ss, op, out, POS_CODE_PENDING, -1, "funded");
 	} else if (rc == LEDGER_RETRY) {
 		bill_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "ledger");
@@ -1753,6 +1762,20 @@ bill_decline_done(struct svc_pos *s, struct svc_pos_session *ss,
 	 * deadline fails it, and nothing moved either way */
 	bill_answer(ss, op, out, svc_pos_code(op->fund_rc), -1,
 	            ledger_rc_name(op->fund_rc));
+	bill_end(s, ss, op, now_ms, out);
+}
+
+/* The wait for a funded bill's outcome is over: APPROVED with the token,
+ * a failure's code (the float refunded in its commit), or PENDING (not
+ * final yet: STATUS tells). */
+static void
+bill_wait_done(struct svc_pos *s, struct svc_pos_session *ss,
+               struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
+{
+	enum pos_code code = svc_pos_pay_code(op->prov);
+
+	bill_answer(ss, op, out, code, -1,
+	            code == POS_CODE_PENDING ? "wait_over" : "final");
 	bill_end(s, ss, op, now_ms, out);
 }
 
@@ -3055,6 +3078,9 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	case SVC_POS_OP_BILL_DECLINE:
 		bill_decline_done(s, ss, op, now_ms, out);
+		return;
+	case SVC_POS_OP_BILL_WAIT:
+		bill_wait_done(s, ss, op, now_ms, out);
 		return;
 	}
 	svc_pos_op_free(op);

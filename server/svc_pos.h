@@ -119,6 +119,13 @@ struct svc_pos {
 	int64_t (*clock_ms)(void);
 	struct svc_pos_agent_slot agents[SVC_POS_AGENT_SLOTS];
 	const struct svc_pos_pay *pay; /* NULL: no provider operations */
+	/* BILL_PAY (online): once funded, the op comes back as
+	 * SVC_POS_OP_BILL_WAIT (job.call NULL) for the caller to wait at
+	 * most this long for the payment's final state: it copies the
+	 * payment as written into op->prov if it ends in time, then
+	 * completes the op like a storage job (call_rc STORE_OK).  0: no
+	 * wait, PENDING at once. */
+	uint32_t bill_wait_ms;
 };
 
 /*
@@ -166,6 +173,8 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_BILL,         /* call: pos_txn_get, then the bill row */
 	SVC_POS_OP_BILL_FUND,    /* ledger: the funding (float -> holding) */
 	SVC_POS_OP_BILL_DECLINE, /* call: prov_update (funding declined) */
+	SVC_POS_OP_BILL_WAIT,    /* the wait for the bill's outcome (see
+	                            svc_pos.bill_wait_ms) */
 };
 
 /* One ADVICE_BATCH item on its way (§6.15). */

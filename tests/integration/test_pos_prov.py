@@ -635,8 +635,9 @@ def t_pos_bills(build):
     """BILL_VALIDATE through Flutterwave; BILL_PAY funded from the
     agent's NGN float (held at once), PENDING, then STATUS and RECEIPT
     show the token; a biller refusal refunds the float; a float too low
-    is INSUFFICIENT_FLOAT and moves nothing."""
-    e = Env(build, bills=True)
+    is INSUFFICIENT_FLOAT and moves nothing.  No bounded wait here
+    (pos_bill_wait_ms 0): t_pos_bill_advice has it."""
+    e = Env(build, bills=True, extra=(("pos_bill_wait_ms", "0"),))
     try:
         t = e.term("T3")
         typ, v = t.request(BILL_VALIDATE, {1: POWER, 2: METER})
@@ -720,8 +721,10 @@ def t_pos_bill_advice(build):
     each processed like an online BILL_PAY, funded from the agent's float,
     STORED with its BP- reference (or the refusal's code); the token by
     STATUS; a resend is DUPLICATE, one payment; soko-pos accepts a bill
-    offline (--offline-floor) and uploads it on reconnect."""
-    e = Env(build, bills=True)
+    offline (--offline-floor) and uploads it on reconnect.  Online with
+    the bounded wait (pos_bill_wait_ms): BILL_PAY_RESP carries the
+    outcome and the token."""
+    e = Env(build, bills=True, extra=(("pos_bill_wait_ms", "10000"),))
     try:
         t = e.term("T3")
         good, refused, low = os.urandom(16), os.urandom(16), os.urandom(16)
@@ -808,6 +811,18 @@ def t_pos_bill_advice(build):
         t = e.term("T3")
         st = final(txn)
         assert st[1] == APPROVED and st.get(11), st
+        # online, within the wait: the outcome and the token answered
+        w = os.urandom(16)
+        typ, r = t.request(BILL_PAY, {1: w, 2: 5000, 3: NGN, 4: POWER,
+                                      5: METER})
+        assert typ == BILL_PAY | RESP and r[1] == APPROVED, r
+        assert r[3].startswith("BP-") and r.get(8), r
+        _, st = t.request(STATUS, {1: w})
+        assert st[1] == APPROVED and st[11] == r[8], st
+        _, r = t.request(BILL_PAY, {1: os.urandom(16), 2: 5000, 3: NGN,
+                                    4: POWER, 5: METER_REFUSED})
+        assert r[1] == DECLINED and r[3].startswith("BP-"), r
+        assert e.s.balance("agent:A3:float") == "8350.00"
         t.close()
         # without --offline-floor nothing is accepted offline
         r = subprocess.run(

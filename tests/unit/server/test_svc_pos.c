@@ -994,6 +994,80 @@ test_bills(void)
 	svc_pos_session_fini(&ss);
 }
 
+/* BILL_PAY with a bounded wait: once funded the op comes back as
+ * BILL_WAIT (nothing answered yet); the outcome brought back final is
+ * answered (APPROVED with the token), else PENDING as without a wait. */
+static void
+test_bill_wait(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick,
+	    .bill_prep = fake_bill_prep,
+	    .bill_store = fake_bill_store};
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .account_by_id = fake_ngn_acct,
+	                                     .prov_update = fake_update};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg r;
+	int pass;
+
+	svc.pay = &pay;
+	svc.bill_wait_ms = 2000;
+	logged_in(&ss);
+	for (pass = 0; pass < 2; pass++) {
+		o = bill_req(&ss, POS_MSG_BILL_PAY, "BIL112:UB157", "4506",
+		             150000, 566);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL);
+		if (op == NULL)
+			break;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		o = done(&ss, op);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_FUND);
+		if (op == NULL)
+			break;
+		op->job.res.rc = LEDGER_OK;
+		op->job.res.txn_id = 77;
+		o = done(&ss, op);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_WAIT &&
+		      op->job.call == NULL);
+		CHECK_EQ_INT(o.len, 0); /* the answer waits */
+		if (op == NULL)
+			break;
+		CHECK_EQ_INT(op->prov->pay.state, PAY_PENDING);
+		if (pass == 0) {
+			/* the caller brings the payment back final */
+			op->prov->pay.state = PAY_SUCCEEDED;
+			strlcpy_s(op->prov->receipt, "1234-5678-9012",
+			          sizeof op->prov->receipt);
+		}
+		op->job.call_rc = STORE_OK;
+		o = done(&ss, op);
+		CHECK(o.post == NULL);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_BILL_PAY_RESP);
+		CHECK_EQ_INT(r.u.bill_pay_resp.code,
+		             pass == 0 ? POS_CODE_APPROVED : POS_CODE_PENDING);
+		CHECK(r.u.bill_pay_resp.has_ref);
+		CHECK(r.u.bill_pay_resp.has_token == (pass == 0));
+		if (pass == 0 && r.u.bill_pay_resp.has_token)
+			CHECK(r.u.bill_pay_resp.token.len == 14 &&
+			      memcmp(r.u.bill_pay_resp.token.ptr,
+			             "1234-5678-9012", 14) == 0);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+	}
+	svc.bill_wait_ms = 0;
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
 /* ADVICE_BATCH with bills paid in cash offline: each good BILL_PAY goes
  * as an online one (written, funded), one at a time; the batch answer
  * has STORED with its BP- reference, or the refusal's code; CASH_IN
@@ -1296,6 +1370,7 @@ main(void)
 	RUN(test_pay_code);
 	RUN(test_bills);
 	RUN(test_advice_bills);
+	RUN(test_bill_wait);
 	RUN(test_cash_in);
 	return check_report("svc_pos");
 }
