@@ -445,15 +445,19 @@ struct store_ops {
 	                             const uint8_t *txn_id,
 	                             struct store_pos_txn *out);
 	/* Count and sum per (type, currency) of the terminal's approved
-	 * (rc OK), not reversed transactions of closed batch batch_no,
-	 * ordered by type then currency, at most cap lines into out (*n:
-	 * lines found, may exceed cap).  Indexed by (terminal_id, batch_no). */
+	 * (rc OK), not reversed transactions of closed batch batch_no, and
+	 * of its POS provider payments (pos_payments) of that batch whose
+	 * payment succeeded, or came as an advice and is funded (pending,
+	 * unknown or succeeded), by the payment's amount; ordered by type
+	 * then currency, at most cap lines into out (*n: lines found, may
+	 * exceed cap).  Indexed by (terminal_id, batch_no). */
 	enum store_rc (*pos_totals)(struct store *st, const char *terminal_id,
 	                            int64_t batch_no, struct store_pos_total *out,
 	                            size_t cap, size_t *n);
 	/* Closes batch_no of a terminal, idempotently: the first call
 	 * records it (closed_ms = now_ms) and puts every open row of the
-	 * terminal (batch_no NULL) in it, in one transaction; a repeat
+	 * terminal (pos_txns and pos_payments, batch_no NULL) in it, in one
+	 * transaction; a repeat
 	 * changes nothing, sets *is_repeat and returns the first closed_ms. */
 	enum store_rc (*pos_batch_close)(struct store *st,
 	                                 const char *terminal_id,

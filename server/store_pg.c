@@ -239,13 +239,20 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	              "ON r.reverses_txn_id = p.ledger_txn_id "
 	              "WHERE p.terminal_id = $1 AND "
 	              "p.txn_id = decode($2, 'hex')",
-	[P_POS_TOTALS] = "SELECT p.type, p.currency, count(*), "
-	                 "sum(p.amount_minor) FROM pos_txns p "
+	/* as store_sqlite.c's S_POS_TOTALS */
+	[P_POS_TOTALS] = "SELECT t, c, count(*), sum(a) FROM ("
+	                 "SELECT p.type AS t, p.currency AS c, "
+	                 "p.amount_minor AS a FROM pos_txns p "
 	                 "WHERE p.terminal_id = $1 AND p.batch_no = $2 "
 	                 "AND p.rc = 0 AND NOT EXISTS "
 	                 "(SELECT 1 FROM txns r WHERE r.reverses_txn_id = "
-	                 "p.ledger_txn_id) GROUP BY p.type, p.currency "
-	                 "ORDER BY p.type, p.currency",
+	                 "p.ledger_txn_id) UNION ALL "
+	                 "SELECT x.type, y.currency, y.amount_minor FROM "
+	                 "pos_payments x JOIN payments y ON y.id = "
+	                 "x.payment_id WHERE x.terminal_id = $1 AND "
+	                 "x.batch_no = $2 AND (y.state = 3 OR (x.is_advice "
+	                 "AND y.state IN (2, 6)))) s "
+	                 "GROUP BY t, c ORDER BY t, c",
 	/* one statement, one transaction: the first close inserts its row
 	 * and stamps the terminal's open rows; a repeat reads the recorded
 	 * close (the CTE's snapshot does not see the row it inserts, so
@@ -255,6 +262,9 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"closed_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
 		"RETURNING closed_ms), "
 		"stamp AS (UPDATE pos_txns SET batch_no = $2 WHERE "
+		"terminal_id = $1 AND batch_no IS NULL AND EXISTS "
+		"(SELECT 1 FROM ins)), "
+		"stamp_pay AS (UPDATE pos_payments SET batch_no = $2 WHERE "
 		"terminal_id = $1 AND batch_no IS NULL AND EXISTS "
 		"(SELECT 1 FROM ins)) "
 		"SELECT closed_ms, 0 FROM ins UNION ALL "

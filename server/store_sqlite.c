@@ -57,6 +57,7 @@ enum stmt_id {
 	S_BATCH_GET,
 	S_BATCH_INSERT,
 	S_BATCH_STAMP,
+	S_BATCH_STAMP_PAY,
 	S_PROV_INSERT,
 	S_PROV_BY_REF,
 	S_PROV_BY_PREF,
@@ -189,19 +190,29 @@ static const char *const stmt_sql[S_COUNT] = {
 	              "FROM pos_txns p LEFT JOIN txns r "
 	              "ON r.reverses_txn_id = p.ledger_txn_id "
 	              "WHERE p.terminal_id = ?1 AND p.txn_id = ?2",
-	[S_POS_TOTALS] = "SELECT p.type, p.currency, count(*), "
-	                 "sum(p.amount_minor) FROM pos_txns p "
+	/* float transfers approved and not reversed; provider-backed
+	 * payments succeeded, or advised and funded (not failed) */
+	[S_POS_TOTALS] = "SELECT t, c, count(*), sum(a) FROM ("
+	                 "SELECT p.type AS t, p.currency AS c, "
+	                 "p.amount_minor AS a FROM pos_txns p "
 	                 "WHERE p.terminal_id = ?1 AND p.batch_no = ?2 "
 	                 "AND p.rc = 0 AND NOT EXISTS "
 	                 "(SELECT 1 FROM txns r WHERE r.reverses_txn_id = "
-	                 "p.ledger_txn_id) GROUP BY p.type, p.currency "
-	                 "ORDER BY p.type, p.currency",
+	                 "p.ledger_txn_id) UNION ALL "
+	                 "SELECT x.type, y.currency, y.amount_minor FROM "
+	                 "pos_payments x JOIN payments y ON y.id = "
+	                 "x.payment_id WHERE x.terminal_id = ?1 AND "
+	                 "x.batch_no = ?2 AND (y.state = 3 OR (x.is_advice "
+	                 "= 1 AND y.state IN (2, 6)))) "
+	                 "GROUP BY t, c ORDER BY t, c",
 	[S_BATCH_GET] = "SELECT closed_ms FROM pos_batches "
 	                "WHERE terminal_id = ?1 AND batch_no = ?2",
 	[S_BATCH_INSERT] = "INSERT INTO pos_batches (terminal_id, batch_no, "
 	                   "closed_ms) VALUES (?1, ?2, ?3)",
 	[S_BATCH_STAMP] = "UPDATE pos_txns SET batch_no = ?2 "
 	                  "WHERE terminal_id = ?1 AND batch_no IS NULL",
+	[S_BATCH_STAMP_PAY] = "UPDATE pos_payments SET batch_no = ?2 "
+	                      "WHERE terminal_id = ?1 AND batch_no IS NULL",
 	[S_PROV_INSERT] = "INSERT INTO prov_payments (payment_id, kind, "
 	                  "provider, msisdn, clearing_account_id, "
 	                  "target_account_id, client_ref, provider_ref, "
@@ -1320,6 +1331,11 @@ sq_pos_batch_close(struct store *st, const char *terminal_id,
 	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, batch_no);
 	if ((r = run(s, q, "stamp pos_txns")) != STORE_OK)
+		goto fail;
+	q = stmt(s, S_BATCH_STAMP_PAY);
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, batch_no);
+	if ((r = run(s, q, "stamp pos_payments")) != STORE_OK)
 		goto fail;
 	if ((r = exec_sql(s, "COMMIT", "commit")) != STORE_OK)
 		goto fail;

@@ -23,7 +23,8 @@ from harness import (MOMO_ENV, MOMO_USER, MPESA_ENV, SAN_MARKERS, Sandbox,
 from test_pos import (LOGIN_OK, RESP, STATUS, RECEIPT, REVERSAL, CASH_IN,
                       COLLECT, CASH_OUT, APPROVED, DUPLICATE, DECLINED,
                       AMOUNT_INVALID, NOT_REVERSIBLE, TXN_ID_REUSED,
-                      UNKNOWN_TXN, KES, ADVICE_BATCH, RETRY_LATER, Term,
+                      UNKNOWN_TXN, KES, ADVICE_BATCH, EOD_TOTALS,
+                      RETRY_LATER, Term,
                       frame, mac)
 
 PENDING, STORED, CUSTOMER_DECLINED, EXPIRED = 1, 2, 22, 23
@@ -823,6 +824,12 @@ def t_pos_bill_advice(build):
                                     4: POWER, 5: METER_REFUSED})
         assert r[1] == DECLINED and r[3].startswith("BP-"), r
         assert e.s.balance("agent:A3:float") == "8350.00"
+        # EOD: the bills that succeeded (the advised one, soko-pos's,
+        # the online one), not the failed or refused ones
+        mine = [{1: BILL_PAY, 2: NGN, 3: 3, 4: 150000 + 10000 + 5000}]
+        typ, eod = t.request(EOD_TOTALS, {1: 1, 2: 1, 3: mine})
+        assert typ == EOD_TOTALS | RESP and eod[1] == APPROVED, eod
+        assert eod[3] == mine, eod
         t.close()
         # without --offline-floor nothing is accepted offline
         r = subprocess.run(

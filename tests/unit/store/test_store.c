@@ -1920,6 +1920,87 @@ test_pos_pay(void)
 	             STORE_OK);
 	CHECK_EQ_INT(n, 1);
 	CHECK_EQ_INT(res[0].pay.id, p2.pay.id);
+
+	/* EOD totals: a batch's provider payments that succeeded, or came
+	 * as an advice and are funded; failed (p1, p2), online pending
+	 * (p5) and payments of another batch are not counted */
+	{
+		struct store_prov p3, p4, p5, p6;
+		struct store_pos_link l3 = l1, l4 = l1, l5 = l1, l6 = l1;
+		struct store_pos_total tot[4];
+		int64_t closed;
+		bool is_rep;
+
+		l3.txn_id[15] = 0x33;
+		l4.txn_id[15] = 0x44;
+		l4.type = 0x0021;
+		l4.is_advice = true;
+		l5.txn_id[15] = 0x55;
+		l6.txn_id[15] = 0x66;
+		p3 = mk_prov("pos:T1:c3", "mpesa", "PC-33", "", clr, fl, 300,
+		             T0, 0xa3);
+		p4 = mk_prov("pos:T1:c4", "mpesa", "PC-44", "", clr, fl, 400,
+		             T0, 0xa4);
+		p5 = mk_prov("pos:T1:c5", "mpesa", "PC-55", "", clr, fl, 500,
+		             T0, 0xa5);
+		CHECK_EQ_INT(st->ops->pos_pay_create(st, &p3, &l3), STORE_OK);
+		CHECK_EQ_INT(st->ops->pos_pay_create(st, &p4, &l4), STORE_OK);
+		CHECK_EQ_INT(st->ops->pos_pay_create(st, &p5, &l5), STORE_OK);
+		u = mk_upd(p3.pay.id, PAY_CREATED, PAY_PENDING,
+		           STORE_CALL_TO_SEND, STORE_CALL_ACCEPTED, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 4), STORE_OK);
+		u = mk_upd(p3.pay.id, PAY_PENDING, PAY_SUCCEEDED,
+		           STORE_CALL_ACCEPTED, STORE_CALL_DONE, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 5), STORE_OK);
+		u = mk_upd(p4.pay.id, PAY_CREATED, PAY_PENDING,
+		           STORE_CALL_TO_SEND, STORE_CALL_ACCEPTED, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 4), STORE_OK);
+		u = mk_upd(p5.pay.id, PAY_CREATED, PAY_PENDING,
+		           STORE_CALL_TO_SEND, STORE_CALL_ACCEPTED, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 4), STORE_OK);
+		CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 1, T0 + 6,
+		                                      &closed, &is_rep),
+		             STORE_OK);
+		/* after the close: batch 2 */
+		p6 = mk_prov("pos:T1:c6", "mpesa", "PC-66", "", clr, fl, 600,
+		             T0, 0xa6);
+		CHECK_EQ_INT(st->ops->pos_pay_create(st, &p6, &l6), STORE_OK);
+		u = mk_upd(p6.pay.id, PAY_CREATED, PAY_PENDING,
+		           STORE_CALL_TO_SEND, STORE_CALL_ACCEPTED, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 7), STORE_OK);
+		u = mk_upd(p6.pay.id, PAY_PENDING, PAY_SUCCEEDED,
+		           STORE_CALL_ACCEPTED, STORE_CALL_DONE, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 8), STORE_OK);
+		CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 1, tot, 4, &n),
+		             STORE_OK);
+		CHECK_EQ_INT(n, 2);
+		if (n == 2) {
+			CHECK_EQ_INT(tot[0].type, 0x0010);
+			CHECK_EQ_INT(tot[0].currency, KES);
+			CHECK_EQ_INT(tot[0].count, 1);
+			CHECK_EQ_INT(tot[0].sum_minor, 300);
+			CHECK_EQ_INT(tot[1].type, 0x0021);
+			CHECK_EQ_INT(tot[1].count, 1);
+			CHECK_EQ_INT(tot[1].sum_minor, 400);
+		}
+		/* p5 succeeds later: a repeat of the close recounts */
+		u = mk_upd(p5.pay.id, PAY_PENDING, PAY_SUCCEEDED,
+		           STORE_CALL_ACCEPTED, STORE_CALL_DONE, T0);
+		CHECK_EQ_INT(st->ops->prov_update(st, &u, T0 + 9), STORE_OK);
+		CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 1, tot, 4, &n),
+		             STORE_OK);
+		CHECK_EQ_INT(n, 2);
+		CHECK_EQ_INT(tot[0].count, 2);
+		CHECK_EQ_INT(tot[0].sum_minor, 800);
+		CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 2, T0 + 10,
+		                                      &closed, &is_rep),
+		             STORE_OK);
+		CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 2, tot, 4, &n),
+		             STORE_OK);
+		CHECK_EQ_INT(n, 1);
+		CHECK_EQ_INT(tot[0].count, 1);
+		CHECK_EQ_INT(tot[0].sum_minor, 600);
+	}
 	st->ops->close(st);
 }
 
