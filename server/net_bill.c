@@ -679,6 +679,7 @@ struct bcheck {
 	struct net_prov *np;
 	void (*cb)(void *arg, const struct svc_bill_check *r);
 	void *arg;
+	struct svc_bill_validate v; /* an item code alone: resolved here */
 };
 
 static void
@@ -701,6 +702,82 @@ check_done(void *arg, const struct ncurl_result *r)
 	free(k);
 }
 
+/* ---- an item code alone (POS): its biller from the categories (§8.1) */
+
+struct bresolve {
+	struct net_prov *np;
+	char item[STORE_BILL_CODE_MAX + 1];
+	void (*cb)(void *arg, const char *biller_code, enum svc_bill_outcome o);
+	void *arg;
+};
+
+static void
+resolve_done(void *arg, const struct svc_bill_cat *cats, size_t n,
+             int err_status, const char *err_code, const char *err_msg)
+{
+	struct bresolve *r = arg;
+	const struct svc_bill_cat *c = NULL;
+	bool ambiguous = false;
+
+	(void)err_status;
+	(void)err_msg;
+	if (err_code == NULL)
+		c = svc_bill_cat_find(cats, n, r->item, &ambiguous);
+	prov_busy_inc(r->np, -1);
+	/* unknown, or listed by two billers (give biller:item): the
+	 * biller is unknown; the categories not fetched: try later */
+	r->cb(r->arg, c != NULL ? c->biller_code : NULL,
+	      c != NULL            ? SVC_BILL_VALID
+	      : err_code != NULL ? SVC_BILL_UNANSWERED
+	                         : SVC_BILL_ITEM_UNKNOWN);
+	free(r);
+}
+
+int
+net_bill_resolve(struct net_prov *np, const char *item_code,
+                 void (*cb)(void *arg, const char *biller_code,
+                            enum svc_bill_outcome o),
+                 void *arg)
+{
+	struct bresolve *r;
+
+	if (!prov_driver_on(np, &prov_drv_flwbill))
+		return -1;
+	r = xcalloc(1, sizeof *r);
+	r->np = np;
+	strlcpy_s(r->item, item_code, sizeof r->item);
+	r->cb = cb;
+	r->arg = arg;
+	prov_busy_inc(np, 1);
+	billcat_get(np, F(np)->cat, resolve_done, r);
+	return 0;
+}
+
+/* The biller of an item code alone is known: the validation call. */
+static void
+check_resolved(void *arg, const char *biller_code, enum svc_bill_outcome o)
+{
+	struct bcheck *k = arg;
+	struct svc_bill_check res;
+	const char *why = NULL;
+	int rc = -3;
+
+	if (biller_code != NULL) {
+		strlcpy_s(k->v.biller_code, biller_code,
+		          sizeof k->v.biller_code);
+		prov_busy_inc(k->np, 1);
+		if ((rc = validate_call(k->np, &k->v, check_done, k, &why)) ==
+		    0)
+			return;
+		prov_busy_inc(k->np, -1);
+		o = rc == -1 ? SVC_BILL_CUSTOMER_UNKNOWN : SVC_BILL_UNANSWERED;
+	}
+	memset(&res, 0, sizeof res);
+	res.outcome = o;
+	k->cb(k->arg, &res);
+	free(k);
+}
+
 int
 net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
                   void (*cb)(void *arg, const struct svc_bill_check *r),
@@ -716,6 +793,11 @@ net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
 	k->np = np;
 	k->cb = cb;
 	k->arg = arg;
+	if (v->biller_code[0] == '\0') {
+		/* an item code alone: resolved first, as the API does */
+		k->v = *v;
+		return net_bill_resolve(np, v->item_code, check_resolved, k);
+	}
 	prov_busy_inc(np, 1);
 	if ((rc = validate_call(np, v, check_done, k, &why)) != 0) {
 		prov_busy_inc(np, -1);

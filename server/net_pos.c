@@ -765,6 +765,8 @@ static void bill_check(struct net_pos *p, struct conn *c,
 static void bill_wait(struct net_pos *p, struct conn *c,
                       struct svc_pos_op *op);
 static void waits_end(struct net_pos *p);
+static void bill_resolve(struct net_pos *p, struct conn *c,
+                         struct svc_pos_op *op);
 
 static void
 out_init(struct svc_pos_out *out, struct net_pos *p)
@@ -810,6 +812,8 @@ emit(struct conn *c, struct svc_pos_out *out)
 			/* a provider call, not a storage job: completed by
 			 * on_bill_checked like one */
 			bill_check(p, c, op);
+		} else if (op->kind == SVC_POS_OP_BILL_RESOLVE) {
+			bill_resolve(p, c, op); /* completed like a job */
 		} else if (op->kind == SVC_POS_OP_BILL_WAIT) {
 			bill_wait(p, c, op); /* a timer, or the outcome */
 		} else if (post_op(p, op) != 0) {
@@ -1635,6 +1639,32 @@ bill_check(struct net_pos *p, struct conn *c, struct svc_pos_op *op)
 		                       : SVC_BILL_UNANSWERED;
 		on_bill_checked(op, &r);
 	}
+}
+
+static void
+on_bill_resolved(void *arg, const char *biller_code, enum svc_bill_outcome o)
+{
+	struct svc_pos_op *op = arg;
+
+	if (biller_code != NULL)
+		strlcpy_s(op->bill.biller_code, biller_code,
+		          sizeof op->bill.biller_code);
+	op->check.outcome = o;
+	op->job.call_rc = STORE_OK;
+	on_op_done(&op->job);
+}
+
+/* BILL_PAY's item code alone: its biller from the categories; the
+ * connection is held (n_ops) until it is known. */
+static void
+bill_resolve(struct net_pos *p, struct conn *c, struct svc_pos_op *op)
+{
+	c->n_ops++;
+	p->n_ops++;
+	if (p->prov == NULL ||
+	    net_bill_resolve(p->prov, op->bill.item_code, on_bill_resolved,
+	                     op) != 0)
+		on_bill_resolved(op, NULL, SVC_BILL_DISABLED);
 }
 
 void

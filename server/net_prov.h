@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "svc_bill.h"
 
 struct event_base;
 struct evhttp_request;
@@ -105,10 +106,22 @@ struct svc_bill_check;
 /* Validates v with Flutterwave (one call, bounded by prov_timeout_ms);
  * cb(arg, r) on the loop thread, exactly once, unless it returns
  * non-zero: -1 bills disabled, -2 the call cannot carry v (the customer
- * number), -3 the call cannot start. */
+ * number), -3 the call cannot start.  v->biller_code "": the item code's
+ * biller from the categories first (net_bill_resolve; its failures come
+ * to cb). */
 int net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
                       void (*cb)(void *arg, const struct svc_bill_check *r),
                       void *arg);
+/* The biller of item_code from the categories (docs/payments.md §8.1,
+ * cached; at most one fetch): cb(arg, biller_code, SVC_BILL_VALID), or
+ * cb(arg, NULL, SVC_BILL_ITEM_UNKNOWN: no biller or two list it;
+ * SVC_BILL_UNANSWERED: the categories could not be fetched), exactly
+ * once, possibly before it returns; -1 (no call) when bills are
+ * disabled. */
+int net_bill_resolve(struct net_prov *np, const char *item_code,
+                     void (*cb)(void *arg, const char *biller_code,
+                                enum svc_bill_outcome o),
+                     void *arg);
 /* Loop thread: the row of a new bill b (not funded).  NULL, or
  * provider_disabled, currency_unsupported, retry_later. */
 const char *net_bill_prep(struct net_prov *np, const struct svc_bill_pay *b,

@@ -1363,24 +1363,23 @@ bill_codes(struct svc_bill_validate *v, const struct pos_bytes *biller,
 	size_t i, nb, ni;
 
 	memset(v, 0, sizeof *v);
-	if (colon == NULL)
-		return POS_CODE_UNKNOWN_BILLER;
-	nb = (size_t)(colon - biller->ptr);
-	ni = biller->len - nb - 1;
-	if (nb == 0 || ni == 0 || nb > STORE_BILL_CODE_MAX ||
-	    ni > STORE_BILL_CODE_MAX)
+	/* "<biller_code>:<item_code>", or the item code alone (its biller
+	 * from the categories, as the HTTP API does: biller_code "") */
+	nb = colon != NULL ? (size_t)(colon - biller->ptr) : 0;
+	ni = colon != NULL ? biller->len - nb - 1 : biller->len;
+	if ((colon != NULL && nb == 0) || ni == 0 ||
+	    nb > STORE_BILL_CODE_MAX || ni > STORE_BILL_CODE_MAX)
 		return POS_CODE_UNKNOWN_BILLER;
 	for (i = 0; i < biller->len; i++) {
 		uint8_t ch = biller->ptr[i];
 
-		if (i != nb && !((ch >= 'A' && ch <= 'Z') ||
-		                 (ch >= 'a' && ch <= 'z') ||
-		                 (ch >= '0' && ch <= '9') || ch == '_' ||
-		                 ch == '-'))
+		if ((colon == NULL || i != nb) &&
+		    !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
 			return POS_CODE_UNKNOWN_BILLER;
 	}
 	memcpy(v->biller_code, biller->ptr, nb);
-	memcpy(v->item_code, colon + 1, ni);
+	memcpy(v->item_code, colon != NULL ? colon + 1 : biller->ptr, ni);
 	if (account->len == 0 || account->len > STORE_BILL_CUSTOMER_MAX)
 		return POS_CODE_INVALID_ACCOUNT;
 	for (i = 0; i < account->len; i++)
@@ -1654,6 +1653,15 @@ on_bill_pay(struct svc_pos *s, struct svc_pos_session *ss,
 	code = bill_codes(&op->bill, &bp->biller, &bp->account);
 	if (code == POS_CODE_APPROVED)
 		code = bill_money_code(bp->amount, bp->currency);
+	if (code == POS_CODE_APPROVED && op->bill.biller_code[0] == '\0') {
+		/* an item code alone: its biller first (bill_resolved) */
+		strlcpy_s(op->terminal_id, ss->terminal_id,
+		          sizeof op->terminal_id);
+		op->kind = SVC_POS_OP_BILL_RESOLVE;
+		ss->n_inflight++;
+		out->post = op; /* no job.call: the caller resolves */
+		return;
+	}
 	if (code == POS_CODE_APPROVED)
 		code = bill_start(s, ss, op, false, now_ms, &why);
 	if (code != POS_CODE_APPROVED) {
@@ -1762,6 +1770,30 @@ bill_decline_done(struct svc_pos *s, struct svc_pos_session *ss,
 	 * deadline fails it, and nothing moved either way */
 	bill_answer(ss, op, out, svc_pos_code(op->fund_rc), -1,
 	            ledger_rc_name(op->fund_rc));
+	bill_end(s, ss, op, now_ms, out);
+}
+
+/* The biller of a BILL_PAY's item code alone is known (or not): the bill
+ * goes on as one named in full, or is refused (UNKNOWN_BILLER: no biller
+ * or two list the item; RETRY_LATER: the categories could not be had). */
+static void
+bill_resolved(struct svc_pos *s, struct svc_pos_session *ss,
+              struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
+{
+	enum pos_code code = svc_pos_bill_check_code(op->check.outcome);
+	const char *why = "categories";
+
+	if (code == POS_CODE_APPROVED && op->bill.biller_code[0] == '\0')
+		code = POS_CODE_UNKNOWN_BILLER;
+	if (code == POS_CODE_APPROVED) {
+		op->kind = SVC_POS_OP_BILL;
+		code = bill_start(s, ss, op, op->parent != NULL, now_ms, &why);
+		if (code == POS_CODE_APPROVED) {
+			out->post = op;
+			return;
+		}
+	}
+	bill_answer(ss, op, out, code, -1, why);
 	bill_end(s, ss, op, now_ms, out);
 }
 
@@ -2840,7 +2872,15 @@ advice_next(struct svc_pos *s, struct svc_pos_session *ss,
 		c->amount = a->amount;
 		c->currency = a->currency;
 		c->bill = a->bill;
-		code = bill_start(s, ss, c, true, now_ms, &why);
+		if (c->bill.biller_code[0] == '\0') {
+			/* an item code alone: its biller first */
+			strlcpy_s(c->terminal_id, ss->terminal_id,
+			          sizeof c->terminal_id);
+			c->kind = SVC_POS_OP_BILL_RESOLVE;
+			code = POS_CODE_APPROVED;
+		} else {
+			code = bill_start(s, ss, c, true, now_ms, &why);
+		}
 		if (code != POS_CODE_APPROVED) {
 			a->code = code;
 			log_msg(LOG_POS, LOG_LEVEL_INFO,
@@ -3081,6 +3121,9 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	case SVC_POS_OP_BILL_WAIT:
 		bill_wait_done(s, ss, op, now_ms, out);
+		return;
+	case SVC_POS_OP_BILL_RESOLVE:
+		bill_resolved(s, ss, op, now_ms, out);
 		return;
 	}
 	svc_pos_op_free(op);

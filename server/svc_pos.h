@@ -89,7 +89,11 @@ struct svc_pos_pay {
 	 * loop thread: net_bill_prep; worker: net_bill_store.  The
 	 * validation call (op SVC_POS_OP_BILL_CHECK) is made by the caller
 	 * of svc_pos (net_pos.c) with net_bill_validate, which fills
-	 * op->check and completes the op like a storage job. */
+	 * op->check and completes the op like a storage job.  So is the
+	 * resolution of an item code alone (SVC_POS_OP_BILL_RESOLVE,
+	 * net_bill_resolve): op->bill.biller_code filled and
+	 * op->check.outcome SVC_BILL_VALID, or the outcome that refuses
+	 * it. */
 	const char *(*bill_prep)(void *arg, const struct svc_bill_pay *b,
 	                         const char *ref, int64_t now_ms,
 	                         struct store_prov *p);
@@ -175,6 +179,9 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_BILL_DECLINE, /* call: prov_update (funding declined) */
 	SVC_POS_OP_BILL_WAIT,    /* the wait for the bill's outcome (see
 	                            svc_pos.bill_wait_ms) */
+	SVC_POS_OP_BILL_RESOLVE, /* BILL_PAY with an item code alone: its
+	                            biller from the categories (see
+	                            svc_pos_pay), then SVC_POS_OP_BILL */
 };
 
 /* One ADVICE_BATCH item on its way (§6.15). */

@@ -646,10 +646,15 @@ def t_pos_bills(build):
         assert v[2] == "JOHN DOE", v
         for body, want in (({1: POWER, 2: METER_UNKNOWN}, INVALID_ACCOUNT),
                            ({1: "BIL112", 2: METER}, UNKNOWN_BILLER),
+                           ({1: "UB999", 2: METER}, UNKNOWN_BILLER),
+                           ({1: "BIL112:", 2: METER}, UNKNOWN_BILLER),
                            ({1: "BIL1:UB1/x", 2: METER}, UNKNOWN_BILLER),
                            ({1: POWER, 2: "a b"}, INVALID_ACCOUNT)):
             _, v = t.request(BILL_VALIDATE, body)
             assert v[1] == want, (body, v)
+        # the item code alone: its biller from the categories
+        _, v = t.request(BILL_VALIDATE, {1: "UB157", 2: METER})
+        assert v[1] == APPROVED and v[2] == "JOHN DOE", v
 
         def pay(txn, amount, meter=METER, currency=NGN):
             return t.request(BILL_PAY, {1: txn, 2: amount, 3: currency,
@@ -734,6 +739,7 @@ def t_pos_bill_advice(build):
             return {1: txn, 2: BILL_PAY, 3: amount, 4: currency, 5: 1,
                     8: biller, 9: meter}
 
+        alone = os.urandom(16)
         batch = {1: [item(good, 150000),
                      item(os.urandom(16), 100, biller="BIL112"),
                      item(os.urandom(16), 100, currency=KES),
@@ -741,18 +747,21 @@ def t_pos_bill_advice(build):
                      item(refused, 20000, meter=METER_REFUSED),
                      item(low, 10 ** 9),
                      {1: os.urandom(16), 2: CASH_IN, 3: 100, 4: NGN, 5: 1,
-                      6: OK, 7: "mpesa"}]}
+                      6: OK, 7: "mpesa"},
+                     item(alone, 1000, biller="UB157"),
+                     item(os.urandom(16), 1000, biller="UB999")]}
         typ, ab = t.request(ADVICE_BATCH, batch)
         assert typ == ADVICE_BATCH | RESP and ab[1] == APPROVED, ab
         codes = [x[1] for x in ab[2]]
         assert codes == [STORED, UNKNOWN_BILLER, 17, AMOUNT_INVALID,
-                         STORED, INSUFFICIENT_FLOAT, DECLINED], ab
+                         STORED, INSUFFICIENT_FLOAT, DECLINED, STORED,
+                         UNKNOWN_BILLER], ab
         ref = ab[2][0][3]
         assert ref.startswith("BP-"), ab
         assert 3 not in ab[2][5], ab  # nothing created, no reference
-        # the two stored bills held from the float at once (the refused
+        # the stored bills held from the float at once (the refused
         # one may be refunded already)
-        assert e.s.balance("agent:A3:float") in ("8300.00", "8500.00")
+        assert e.s.balance("agent:A3:float") in ("8290.00", "8490.00")
 
         def final(txn):
             end = time.time() + 20
@@ -767,7 +776,11 @@ def t_pos_bill_advice(build):
         assert st.get(11) and st[3] == ref, st
         st = final(refused)
         assert st[1] == DECLINED, st
-        assert e.s.balance("agent:A3:float") == "8500.00"  # refunded
+        st = final(alone)
+        assert st[1] == APPROVED and st.get(11), st
+        _, rc = t.request(RECEIPT, {1: alone})
+        assert "BIL112/UB157" in rc[13], rc  # the biller resolved
+        assert e.s.balance("agent:A3:float") == "8490.00"  # refunded
         # the batch again: one payment each, the outcome known now
         typ, ab = t.request(ADVICE_BATCH, {1: batch[1][:1]})
         assert ab[2][0][1] == DUPLICATE and ab[2][0][5] == APPROVED, ab
@@ -779,8 +792,8 @@ def t_pos_bill_advice(build):
         _, d = t.request(BILL_PAY, {1: good, 2: 150001, 3: NGN, 4: POWER,
                                     5: METER})
         assert d[1] == TXN_ID_REUSED, d
-        assert e.s.balance("agent:A3:float") == "8500.00"
-        assert e.s.balance("biller:flutterwave") == "1500.00"
+        assert e.s.balance("agent:A3:float") == "8490.00"
+        assert e.s.balance("biller:flutterwave") == "1510.00"
         t.close()
         # soko-pos: a bill accepted offline, uploaded on reconnect
         q = os.path.join(e.s.dir, "q3.db")
@@ -808,7 +821,7 @@ def t_pos_bill_advice(build):
         assert len(line) == 1 and "code=STORED" in line[0], out
         assert "ref=BP-" in line[0] and "offline=1" in line[0], out
         txn = bytes.fromhex(line[0].split(" txn=")[1].split()[0])
-        assert e.s.balance("agent:A3:float") == "8400.00"
+        assert e.s.balance("agent:A3:float") == "8390.00"
         t = e.term("T3")
         st = final(txn)
         assert st[1] == APPROVED and st.get(11), st
@@ -823,10 +836,18 @@ def t_pos_bill_advice(build):
         _, r = t.request(BILL_PAY, {1: os.urandom(16), 2: 5000, 3: NGN,
                                     4: POWER, 5: METER_REFUSED})
         assert r[1] == DECLINED and r[3].startswith("BP-"), r
-        assert e.s.balance("agent:A3:float") == "8350.00"
-        # EOD: the bills that succeeded (the advised one, soko-pos's,
-        # the online one), not the failed or refused ones
-        mine = [{1: BILL_PAY, 2: NGN, 3: 3, 4: 150000 + 10000 + 5000}]
+        # online with the item code alone
+        _, r = t.request(BILL_PAY, {1: os.urandom(16), 2: 2000, 3: NGN,
+                                    4: "UB157", 5: METER})
+        assert r[1] == APPROVED and r.get(8), r
+        _, r = t.request(BILL_PAY, {1: os.urandom(16), 2: 2000, 3: NGN,
+                                    4: "UB999", 5: METER})
+        assert r[1] == UNKNOWN_BILLER and 3 not in r, r
+        assert e.s.balance("agent:A3:float") == "8320.00"
+        # EOD: the bills that succeeded (the two advised, soko-pos's,
+        # the two online), not the failed or refused ones
+        mine = [{1: BILL_PAY, 2: NGN, 3: 5,
+                 4: 150000 + 1000 + 10000 + 5000 + 2000}]
         typ, eod = t.request(EOD_TOTALS, {1: 1, 2: 1, 3: mine})
         assert typ == EOD_TOTALS | RESP and eod[1] == APPROVED, eod
         assert eod[3] == mine, eod

@@ -908,7 +908,7 @@ test_bills(void)
 	svc.pay = &pay;
 	logged_in(&ss);
 	/* BILL_VALIDATE: refused at once, or the call's outcome mapped */
-	o = bill_req(&ss, POS_MSG_BILL_VALIDATE, "BIL112", "4506", 0, 0);
+	o = bill_req(&ss, POS_MSG_BILL_VALIDATE, "BIL112:", "4506", 0, 0);
 	CHECK(o.post == NULL);
 	r = reply(&o);
 	CHECK_EQ_INT(r.u.bill_validate_resp.code, POS_CODE_UNKNOWN_BILLER);
@@ -990,6 +990,77 @@ test_bills(void)
 		CHECK_EQ_INT(ss.n_inflight, 0);
 	}
 	CHECK_EQ_INT(n_updates, 1);
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
+/* BILL_PAY with an item code alone: its biller resolved first (the op
+ * comes back as BILL_RESOLVE, no job.call); resolved, the bill goes on
+ * as one named in full; an unknown item is UNKNOWN_BILLER, categories
+ * not fetched RETRY_LATER, nothing created. */
+static void
+test_bill_item_only(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick,
+	    .bill_prep = fake_bill_prep,
+	    .bill_store = fake_bill_store};
+	static const enum svc_bill_outcome outs[3] = {
+	    SVC_BILL_VALID, SVC_BILL_ITEM_UNKNOWN, SVC_BILL_UNANSWERED};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg r;
+	int k;
+
+	svc.pay = &pay;
+	logged_in(&ss);
+	for (k = 0; k < 3; k++) {
+		o = bill_req(&ss, POS_MSG_BILL_PAY, "UB157", "4506", 150000,
+		             566);
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_BILL_RESOLVE &&
+		      op->job.call == NULL);
+		CHECK_EQ_INT(o.len, 0);
+		if (op == NULL)
+			break;
+		CHECK_EQ_STR(op->bill.item_code, "UB157");
+		CHECK_EQ_STR(op->bill.biller_code, "");
+		CHECK(op->prov == NULL); /* nothing prepared yet */
+		if (outs[k] == SVC_BILL_VALID)
+			strlcpy_s(op->bill.biller_code, "BIL112",
+			          sizeof op->bill.biller_code);
+		op->check.outcome = outs[k];
+		op->job.call_rc = STORE_OK;
+		o = done(&ss, op);
+		if (k == 0) {
+			op = o.post;
+			CHECK(op != NULL && op->kind == SVC_POS_OP_BILL &&
+			      op->job.call != NULL && op->prov != NULL);
+			CHECK_EQ_INT(o.len, 0);
+			if (op == NULL)
+				break;
+			CHECK_EQ_STR(op->prov->bill.biller_code, "BIL112");
+			CHECK_EQ_STR(op->prov->bill.item_code, "UB157");
+			svc_pos_op_free(op); /* the rest is test_bills' */
+			ss.n_inflight--;
+			continue;
+		}
+		CHECK(o.post == NULL);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_BILL_PAY_RESP);
+		CHECK_EQ_INT(r.u.bill_pay_resp.code,
+		             k == 1 ? POS_CODE_UNKNOWN_BILLER
+		                    : POS_CODE_RETRY_LATER);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+	}
+	/* a malformed item code alone is refused at once */
+	o = bill_req(&ss, POS_MSG_BILL_PAY, "UB 157", "4506", 1, 566);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.u.bill_pay_resp.code, POS_CODE_UNKNOWN_BILLER);
 	svc.pay = NULL;
 	svc_pos_session_fini(&ss);
 }
@@ -1084,7 +1155,7 @@ test_advice_bills(void)
 	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
 	                                     .account_by_id = fake_ngn_acct,
 	                                     .prov_update = fake_update};
-	static const char *const billers[4] = {"BIL112:UB157", "BIL112",
+	static const char *const billers[4] = {"BIL112:UB157", "BIL1:UB1/x",
 	                                       "BIL112:UB157", NULL};
 	struct store fake = {.ops = &ops};
 	struct svc_pos_session ss;
@@ -1371,6 +1442,7 @@ main(void)
 	RUN(test_bills);
 	RUN(test_advice_bills);
 	RUN(test_bill_wait);
+	RUN(test_bill_item_only);
 	RUN(test_cash_in);
 	return check_report("svc_pos");
 }
