@@ -238,7 +238,7 @@ struct store_pos_link {
 	uint8_t txn_id[STORE_POS_TXN_ID_LEN];
 	uint16_t type;    /* POS request type: COLLECT, CASH_OUT, BILL_PAY */
 	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK; set at creation:
-	                     nothing to push (BILL_PAY: STATUS tells) */
+	                     nothing to push (an advised BILL_PAY) */
 	bool is_advice;   /* uploaded by ADVICE_BATCH (answered STORED) */
 };
 

@@ -1627,8 +1627,10 @@ bill_start(struct svc_pos *s, struct svc_pos_session *ss,
 	memcpy(op->link.txn_id, op->txn_id, POS_ID_LEN);
 	op->link.type = POS_MSG_BILL_PAY;
 	op->link.is_advice = is_advice;
-	/* nothing to push: COLLECT_RESULT has no token; STATUS tells */
-	op->link.acked_ms = now_ms;
+	/* an online bill's outcome is pushed (COLLECT_RESULT with its
+	 * token); an advised one's is not: the terminal finished it at
+	 * STORED and asks STATUS or RECEIPT for the token */
+	op->link.acked_ms = is_advice ? now_ms : 0;
 	op->float_account_id = ss->float_account_id;
 	op->job.call = bill_call;
 	return POS_CODE_APPROVED;
@@ -1860,8 +1862,12 @@ push_result(struct svc_pos_session *ss, struct svc_pos_out *out,
 	memset(&m, 0, sizeof m);
 	m.type = POS_MSG_COLLECT_RESULT;
 	FILL_RESULT(&m.u.collect_result, &x);
+	/* a bill's receipt is its token (key 9, as BILL_PAY_RESP's 8) */
+	set_text(&m.u.collect_result.token, &m.u.collect_result.has_token,
+	         x.token);
 	/* key 8 is at most 32 bytes: a longer receipt is left out */
-	if (p->receipt[0] != '\0' && strlen(p->receipt) <= 32)
+	if (x.token == NULL && p->receipt[0] != '\0' &&
+	    strlen(p->receipt) <= 32)
 		set_text(&m.u.collect_result.provider_ref,
 		         &m.u.collect_result.has_provider_ref, p->receipt);
 	one.buf = out->buf + out->len;

@@ -1031,6 +1031,8 @@ res_of(const struct pos_msg *m, struct res *r)
 		return true;
 	case POS_MSG_COLLECT_RESULT:
 		RES_FROM(r, m->u.collect_result);
+		if (m->u.collect_result.has_token) /* a BILL_PAY's */
+			r->token = m->u.collect_result.token;
 		return true;
 	case POS_MSG_CASH_IN_RESP:
 		RES_FROM(r, m->u.cash_in_resp);

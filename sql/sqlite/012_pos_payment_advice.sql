@@ -4,6 +4,10 @@
 --
 -- is_advice: the payment came in an ADVICE_BATCH (a bill paid in cash
 -- offline, answered STORED); rows written before are online requests.
+-- Such a row is written with acked_ms set (nothing to push: the terminal
+-- finished it at STORED); an online BILL_PAY's, unlike 010 says, from
+-- now on with acked_ms NULL: its outcome is pushed with its token
+-- (COLLECT_RESULT key 9).
 -- batch_no: the terminal's EOD batch the payment belongs to, stamped by
 -- the close (store pos_batch_close) like pos_txns.batch_no, in the same
 -- transaction; NULL while the batch is open.

@@ -673,6 +673,7 @@ def t_pos_bills(build):
             time.sleep(0.2)
         assert st[1] == APPROVED and st[8] == BILL_PAY, st
         assert st.get(11), ("no token", st)
+        st_ok, r_ok = st, r
         _, rc = t.request(RECEIPT, {1: txn})
         assert rc[1] == APPROVED and rc[11] == st[11], rc
         assert st[11] in rc[13] and METER in rc[13], rc
@@ -704,8 +705,14 @@ def t_pos_bills(build):
         assert e.s.balance("agent:A3:float") == "8500.00"
         assert e.s.balance("suspense:bills") == "0.00"
         assert e.s.balance("biller:flutterwave") == "1500.00"
-        # nothing of a bill is pushed (STATUS tells)
-        assert t.wait_push(txn, timeout=1) is None, t.pushed
+        # the outcomes pushed too (COLLECT_RESULT with the token, key 9)
+        res = t.wait_push(txn)
+        assert res is not None and res[1] == APPROVED, res
+        assert res[9] == st_ok[11] and res[3] == r_ok[3], (res, st_ok)
+        t.ack(txn)
+        res = t.wait_push(bad)
+        assert res is not None and res[1] == DECLINED and 9 not in res, res
+        t.ack(bad)
         t.close()
         # soko-pos scripted mode: a validation
         r = subprocess.run(
@@ -713,10 +720,19 @@ def t_pos_bills(build):
              "127.0.0.1:%d" % e.pos_port, "--terminal", "T3", "--key",
              e.keys["T3"].hex(), "--queue",
              os.path.join(e.s.dir, "q3.db"), "--timeout", "30"],
-            input="bill_validate %s %s\nwait\n" % (POWER, METER),
+            input="bill_validate %s %s\nwait\nbill_pay %s %s 10.00 NGN\n"
+                  "wait\n" % (POWER, METER, POWER, METER),
             capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "op=bill_validate code=APPROVED" in r.stdout, r.stdout
+        # PENDING at once (no wait here), then the pushed outcome with
+        # its token finishes the queue entry
+        res = [x for x in r.stdout.splitlines()
+               if x.startswith("result op=bill_pay")]
+        assert len(res) == 2 and "code=PENDING" in res[0], r.stdout
+        assert "code=APPROVED" in res[1] and " token=" in res[1], r.stdout
+        assert "queue open=0" in r.stdout, r.stdout
+        assert e.s.balance("agent:A3:float") == "8490.00"
         e.verify()
     finally:
         e.stop()

@@ -628,9 +628,9 @@ fake_results(struct store *st, const char *terminal_id,
 	size_t i;
 
 	(void)st;
-	CHECK(cap >= 2);
-	*n = 2;
-	for (i = 0; i < 2; i++) {
+	CHECK(cap >= 3);
+	*n = 3;
+	for (i = 0; i < 3; i++) {
 		memset(&out[i], 0, sizeof out[i]);
 		memset(&links[i], 0, sizeof links[i]);
 		out[i].pay.id = 20 + (int64_t)i;
@@ -646,6 +646,11 @@ fake_results(struct store *st, const char *terminal_id,
 	strlcpy_s(out[0].receipt, "QKX123", sizeof out[0].receipt);
 	out[1].pay.state = PAY_FAILED;
 	strlcpy_s(out[1].result_code, "1032", sizeof out[1].result_code);
+	/* a bill: its receipt is the token (key 9), no provider_ref */
+	out[2].pay.state = PAY_SUCCEEDED;
+	out[2].kind = STORE_PROV_BILL;
+	links[2].type = POS_MSG_BILL_PAY;
+	strlcpy_s(out[2].receipt, "1234-5678", sizeof out[2].receipt);
 	return STORE_OK;
 }
 
@@ -743,7 +748,7 @@ test_collect(void)
 	}
 	CHECK_EQ_INT(n_kicks, 1);
 
-	/* results: one lookup, both pushed in one output, no inflight */
+	/* results: one lookup, all pushed in one output, no inflight */
 	o = out_new();
 	svc_pos_results(&svc, &ss, &o);
 	op = o.post;
@@ -758,7 +763,7 @@ test_collect(void)
 	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_RESULTS);
 	svc_pos_op_free(o.post);
 	ss.is_results_pending = false;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		struct pos_frame f;
 		const char *why = "";
 		size_t n = 0;
@@ -772,10 +777,15 @@ test_collect(void)
 		                            &why),
 		             POS_CODE_APPROVED);
 		CHECK_EQ_INT(r.u.collect_result.code,
-		             i == 0 ? POS_CODE_APPROVED
-		                    : POS_CODE_CUSTOMER_DECLINED);
+		             i == 1 ? POS_CODE_CUSTOMER_DECLINED
+		                    : POS_CODE_APPROVED);
 		CHECK_EQ_INT(r.u.collect_result.txn_id[0], i + 1);
 		CHECK_EQ_INT(r.u.collect_result.has_provider_ref, i == 0);
+		CHECK_EQ_INT(r.u.collect_result.has_token, i == 2);
+		if (i == 2 && r.u.collect_result.has_token)
+			CHECK(r.u.collect_result.token.len == 9 &&
+			      memcmp(r.u.collect_result.token.ptr, "1234-5678",
+			             9) == 0);
 		used += n;
 	}
 	CHECK_EQ_INT(used, o.len);
@@ -829,7 +839,8 @@ fake_bill_store(void *arg, struct store *st, struct store_prov *p,
 	bill_src = src->id;
 	bill_link_type = link->type;
 	bill_link_advice = link->is_advice;
-	CHECK(link->acked_ms != 0); /* a bill is never pushed */
+	/* an online bill's outcome is pushed, an advised one's not */
+	CHECK((link->acked_ms != 0) == link->is_advice);
 	p->pay.id = 9;
 	p->pay.state = PAY_CREATED;
 	p->bill.source_account_id = src->id;

@@ -871,11 +871,19 @@ test_every_request_type(void)
 	memset(&s.r, 0, sizeof s.r);
 	s.r.type = POS_MSG_COLLECT_RESULT;
 	SRV_RESULT(s.r.u.collect_result, cid, POS_CODE_APPROVED, 0);
+	/* key 9 (a bill's token) reaches the event */
+	s.r.u.collect_result.token.ptr = (const uint8_t *)"TOK-9";
+	s.r.u.collect_result.token.len = 5;
+	s.r.u.collect_result.has_token = true;
 	srv_send(&s, 0, &s.r);
 	xfer(&tm, &s);
 	CHECK_EQ_INT(q_code(&tm, cid, &is_done), 0);
 	CHECK(is_done);
 	CHECK_EQ_INT(s.n_ack, 1);
+	ev = find_ev(&tm, SOKOTERM_EV_RESULT, 0);
+	CHECK(ev != NULL && ev->code == SOKOTERM_CODE_APPROVED);
+	if (ev != NULL)
+		CHECK_EQ_STR(ev->token, "TOK-9");
 	/* pushed again (redelivery): acknowledged, not reported twice */
 	i = count_ev(&tm, SOKOTERM_EV_RESULT);
 	memset(&s.r, 0, sizeof s.r);
