@@ -1896,7 +1896,9 @@ offline_allowed(struct sokoterm *t, const struct sokoterm_request *r)
 	if (r->op == SOKOTERM_OP_COLLECT ||
 	    (t->pol.allowed_ops & SOKOTERM_OP_BIT(r->op)) == 0)
 		return SOKOTERM_ERR_OFFLINE_REFUSED;
-	if ((e = sokoterm_queue_stats(t->q, &n_open, &sum, &oldest)) !=
+	if ((e = sokoterm_queue_stats(t->q, &n_open, &sum,
+	                              t->pol.max_age_ms != 0 ? &oldest
+	                                                     : NULL)) !=
 	    SOKOTERM_OK)
 		return e;
 	if (n_open >= t->pol.max_entries)
@@ -1919,7 +1921,6 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	struct slot *s = NULL;
 	uint8_t txn_id[SOKOTERM_ID_LEN];
 	uint64_t n_open = 0, sum = 0;
-	int64_t oldest = 0;
 	const char *why = "";
 	bool is_online = t->state == SOKOTERM_READY;
 	enum sokoterm_err e;
@@ -1929,7 +1930,7 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	if (is_online) {
 		if ((s = slot_get(t)) == NULL)
 			return SOKOTERM_ERR_BUSY;
-		if ((e = sokoterm_queue_stats(t->q, &n_open, &sum, &oldest)) !=
+		if ((e = sokoterm_queue_stats(t->q, &n_open, &sum, NULL)) !=
 		    SOKOTERM_OK)
 			return e;
 		if (n_open >= t->pol.max_entries)
@@ -2147,9 +2148,7 @@ enum sokoterm_err
 sokoterm_queue_count(struct sokoterm *t, uint64_t *n_open,
                      uint64_t *offline_total)
 {
-	int64_t oldest;
-
-	return sokoterm_queue_stats(t->q, n_open, offline_total, &oldest);
+	return sokoterm_queue_stats(t->q, n_open, offline_total, NULL);
 }
 
 enum sokoterm_err

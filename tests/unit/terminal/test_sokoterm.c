@@ -405,6 +405,7 @@ struct term {
 	struct rec ev[REC_MAX];
 	size_t n_stored;
 	uint8_t stored[REC_MAX][SOKOTERM_ID_LEN]; /* STORED fired for */
+	const char *path; /* the queue file (t_config) */
 };
 
 static int
@@ -475,6 +476,7 @@ t_config(struct term *tm, const char *path)
 	c.key = test_key();
 	c.firmware = "soko-pos-sim 1.0.0";
 	c.queue_path = path;
+	tm->path = path;
 	c.random = t_random;
 	c.random_ctx = tm;
 	c.on_event = t_event;
@@ -628,13 +630,44 @@ q_code(struct term *tm, const uint8_t *id, bool *is_done)
 	return code;
 }
 
+/* Open rows and offline sum as the file says (another connection),
+ * or -1 on any failure. */
+static int
+file_stats(const char *path, uint64_t *n, uint64_t *sum)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+	                       "SELECT count(*), coalesce(sum(CASE WHEN "
+	                       "is_offline THEN amount END), 0) FROM q "
+	                       "WHERE state <> 9",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+		*sum = (uint64_t)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Open rows (the library's running totals), 997 when they differ from
+ * what the file holds: the totals must never drift. */
 static uint64_t
 q_open(struct term *tm)
 {
-	uint64_t n = 999, sum;
+	uint64_t n = 999, sum, fn = 0, fsum = 0;
 
 	if (sokoterm_queue_count(tm->t, &n, &sum) != SOKOTERM_OK)
 		return 998;
+	if (tm->path != NULL && file_stats(tm->path, &fn, &fsum) == 0 &&
+	    (fn != n || fsum != sum))
+		return 997;
 	return n;
 }
 
