@@ -242,10 +242,10 @@ sha256_equal(const void *a, const void *b, size_t len)
  * which function runs, so it cannot drop the call as a dead store, and
  * the bytes are cleared by the C library's memset (a byte loop through a
  * volatile pointer cost as much as a quarter of a compression). */
-static void *(*const volatile wipe_fn)(void *, int, size_t) = memset;
-
 void
 sha256_wipe(void *p, size_t len)
 {
-	(void)wipe_fn(p, 0, len);
+	void *(*volatile wipe)(void *, int, size_t) = memset;
+
+	(void)wipe(p, 0, len);
 }
