@@ -32,7 +32,7 @@ struct sokoterm_queue {
 	 * the stats query when not valid: after open, after a group that did
 	 * not commit or a write that failed (what SQLite rolled back is not
 	 * known here), after a reopening set (REVERSE of a done row).  This
-	 * instance is the queue file's only writer (sokoterm.h), so nothing
+	 * instance is the queue file's only writer (sokoterm.h, queue_path), so nothing
 	 * else changes the rows under the totals. */
 	bool is_tot_valid;    /* n_open and off_sum are exact */
 	bool is_oldest_valid; /* oldest_ms is exact (when is_tot_valid) */

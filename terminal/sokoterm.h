@@ -178,7 +178,9 @@ struct sokoterm_config {
 	const uint8_t *key;      /* K_t, SOKOTERM_KEY_LEN bytes; copied (the
 	                            caller wipes its copy) and wiped at free */
 	const char *firmware;    /* <= 32 bytes; NULL = "libsokoterm" */
-	const char *queue_path;  /* SQLite file of the offline queue */
+	/* SQLite file of the offline queue; one instance per file at a
+	 * time (it keeps running totals of the file's open entries) */
+	const char *queue_path;
 	struct sokoterm_offline_policy offline;
 	uint32_t request_timeout_ms; /* money request -> STATUS; 0 = 30000 */
 	bool is_reverse_on_timeout;  /* REVERSAL instead of STATUS after a
