@@ -96,6 +96,9 @@ struct sokoterm {
 	struct sokoterm_offline_policy pol;
 	uint32_t req_timeout_ms;
 	bool is_reverse_on_timeout;
+	bool is_txn_id_v4;
+	uint16_t id_seq;     /* version 7: counter within id_ms (12 bits) */
+	uint64_t id_ms;      /* version 7: ms field of the last id */
 	sokoterm_random_fn random;
 	void *random_ctx;
 	sokoterm_event_fn on_event;
@@ -520,6 +523,7 @@ sokoterm_new(struct sokoterm **out, const struct sokoterm_config *cfg)
 	                        ? cfg->request_timeout_ms
 	                        : REQ_TIMEOUT_MS;
 	t->is_reverse_on_timeout = cfg->is_reverse_on_timeout;
+	t->is_txn_id_v4 = cfg->is_txn_id_v4;
 	t->random = cfg->random;
 	t->random_ctx = cfg->random_ctx;
 	t->on_event = cfg->on_event;
@@ -1947,8 +1951,33 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	}
 	if (t->random(t->random_ctx, txn_id, sizeof txn_id) != 0)
 		return SOKOTERM_ERR_RANDOM;
-	txn_id[6] = (uint8_t)((txn_id[6] & 0x0f) | 0x40); /* UUID v4 */
-	txn_id[8] = (uint8_t)((txn_id[8] & 0x3f) | 0x80);
+	if (t->is_txn_id_v4) {
+		txn_id[6] = (uint8_t)((txn_id[6] & 0x0f) | 0x40);
+	} else {
+		/* version 7: ids of one terminal sort by time, so each of
+		 * its inserts lands at the end of its range in the server's
+		 * idempotency and pos_txns trees (and the queue's txn_id
+		 * index): one page per terminal per commit, however large
+		 * the trees grow, instead of one random page per id.  Within
+		 * one ms (or before the first tick: ms 0) a 12-bit counter
+		 * in rand_a keeps them increasing (RFC 9562 §6.2, method 1);
+		 * the 62 random bits of rand_b keep them unique. */
+		uint64_t ms = t->now & 0xffffffffffffu;
+		int i;
+
+		if (ms > t->id_ms) {
+			t->id_ms = ms;
+			t->id_seq = 0;
+		} else if (++t->id_seq > 0xfff) {
+			t->id_ms = (t->id_ms + 1) & 0xffffffffffffu;
+			t->id_seq = 0;
+		}
+		for (i = 0; i < 6; i++)
+			txn_id[i] = (uint8_t)(t->id_ms >> (40 - 8 * i));
+		txn_id[6] = (uint8_t)(0x70 | (t->id_seq >> 8));
+		txn_id[7] = (uint8_t)t->id_seq;
+	}
+	txn_id[8] = (uint8_t)((txn_id[8] & 0x3f) | 0x80); /* RFC variant */
 	if ((e = build_money(t, r, txn_id)) != SOKOTERM_OK)
 		return e;
 	memset(row, 0, sizeof *row);
