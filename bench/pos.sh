@@ -22,7 +22,13 @@
 #   pos.idle_conn_bytes sokod RSS growth per idle logged-in connection at
 #                       POS_IDLE_CONNS connections
 #   term.rss_kb         VmHWM of a minimal libsokoterm host (login, 2 x 100
-#                       transfers, offline queue replay)
+#                       transfers, offline queue replay): everything
+#                       resident, shared libraries' code included
+#   term.anon_peak_kb   the same run's peak private anonymous memory
+#                       (RssAnon: heap, stacks, SQLite's cache; no shared
+#                       library pages), the envelope's G9(e) measure
+#   term.lib_heap_kb    peak of what libsokoterm itself allocated (its
+#                       allocator hook), SQLite's heap not included
 #
 # Each figure is the median of BENCH_RUNS runs (default 3) of
 # POS_SECONDS (default 10; after POS_WARMUP, default 2, which is not
@@ -277,6 +283,8 @@ cat "$W/term.out" >&2
 		"$W/term.err" | sort -k2 -rn
 } >>"$LOG"
 term_kb=$(kv "$W/term.out" vm_hwm_kb)
+term_anon_kb=$(kv "$W/term.out" anon_peak_kb)
+term_lib_kb=$(kv "$W/term.out" lib_heap_peak_kb)
 sokod_stop "$S"
 
 # ---- redis GET with as many connections (the pos.status baseline) -----
@@ -398,5 +406,7 @@ e2e=$(field "$LOG" e2e_sqlite answered_per_s | median)
 		"$(field "$LOG" replay_fleet replay_s | median)"
 	printf 'pos.idle_conn_bytes\t%s\tB/conn\t-\t-\n' "$idle_b"
 	printf 'term.rss_kb\t%s\tkB\t-\t-\n' "$term_kb"
+	printf 'term.anon_peak_kb\t%s\tkB\t-\t-\n' "$term_anon_kb"
+	printf 'term.lib_heap_kb\t%s\tkB\t-\t-\n' "$term_lib_kb"
 } >>"$RESULTS"
 echo "== POS rows appended to $RESULTS (medians of $RUNS runs; every run in $LOG)" >&2

@@ -189,12 +189,14 @@ problem(struct fleet *f, const char *fmt, ...)
 	printf("\n");
 }
 
+/* The last 8 bytes: random in version-4 and version-7 ids alike (a
+ * version-7 id starts with its ms, the same for many ids). */
 static uint64_t
 key_of(const uint8_t *id)
 {
 	uint64_t k;
 
-	memcpy(&k, id, sizeof k);
+	memcpy(&k, id + SOKOTERM_ID_LEN - sizeof k, sizeof k);
 	return k;
 }
 

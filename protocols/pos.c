@@ -213,15 +213,33 @@ pos_frame_decode(struct pos_frame *out, const uint8_t *buf, size_t len,
 	return CODEC_OK;
 }
 
+void
+pos_key_init(struct pos_key *k, const uint8_t key[POS_KEY_LEN])
+{
+	sha256_hmac_key_init(&k->hmac, key, POS_KEY_LEN);
+}
+
 bool
-pos_frame_verify(const struct pos_frame *f, const uint8_t key[POS_KEY_LEN])
+pos_frame_verify_key(const struct pos_frame *f, const struct pos_key *k)
 {
 	uint8_t tag[SHA256_LEN];
 	bool ok;
 
-	sha256_hmac(tag, key, POS_KEY_LEN, f->auth, f->auth_len);
+	sha256_hmac_keyed(tag, &k->hmac, f->auth, f->auth_len);
 	ok = sha256_equal(tag, f->mac, POS_MAC_LEN);
 	sha256_wipe(tag, sizeof tag);
+	return ok;
+}
+
+bool
+pos_frame_verify(const struct pos_frame *f, const uint8_t key[POS_KEY_LEN])
+{
+	struct pos_key k;
+	bool ok;
+
+	pos_key_init(&k, key);
+	ok = pos_frame_verify_key(f, &k);
+	sha256_wipe(&k, sizeof k);
 	return ok;
 }
 
@@ -229,6 +247,25 @@ enum codec_rc
 pos_frame_encode(uint8_t *dst, size_t cap, const struct pos_hdr *h,
                  const uint8_t *body, size_t body_len, const uint8_t *key,
                  size_t *written, const char **why)
+{
+	struct pos_key k;
+	enum codec_rc rc;
+
+	if (key == NULL)
+		return pos_frame_encode_key(dst, cap, h, body, body_len, NULL,
+		                            written, why);
+	pos_key_init(&k, key);
+	rc = pos_frame_encode_key(dst, cap, h, body, body_len, &k, written,
+	                          why);
+	sha256_wipe(&k, sizeof k);
+	return rc;
+}
+
+enum codec_rc
+pos_frame_encode_key(uint8_t *dst, size_t cap, const struct pos_hdr *h,
+                     const uint8_t *body, size_t body_len,
+                     const struct pos_key *key, size_t *written,
+                     const char **why)
 {
 	uint8_t tag[SHA256_LEN];
 	size_t flen;
@@ -265,7 +302,7 @@ pos_frame_encode(uint8_t *dst, size_t cap, const struct pos_hdr *h,
 		memset(dst + flen - POS_MAC_LEN, 0, POS_MAC_LEN);
 		return CODEC_OK;
 	}
-	sha256_hmac(tag, key, POS_KEY_LEN, dst + 2, flen - 2 - POS_MAC_LEN);
+	sha256_hmac_keyed(tag, &key->hmac, dst + 2, flen - 2 - POS_MAC_LEN);
 	memcpy(dst + flen - POS_MAC_LEN, tag, POS_MAC_LEN);
 	sha256_wipe(tag, sizeof tag);
 	return CODEC_OK;
@@ -540,6 +577,22 @@ pos_encode(uint8_t *dst, size_t cap, const struct pos_hdr *h,
            const struct pos_msg *m, const uint8_t *key, size_t *written,
            const char **why)
 {
+	struct pos_key k;
+	enum codec_rc rc;
+
+	if (key == NULL)
+		return pos_encode_key(dst, cap, h, m, NULL, written, why);
+	pos_key_init(&k, key);
+	rc = pos_encode_key(dst, cap, h, m, &k, written, why);
+	sha256_wipe(&k, sizeof k);
+	return rc;
+}
+
+enum codec_rc
+pos_encode_key(uint8_t *dst, size_t cap, const struct pos_hdr *h,
+               const struct pos_msg *m, const struct pos_key *key,
+               size_t *written, const char **why)
+{
 	size_t room = cap > POS_HDR_LEN + POS_MAC_LEN
 	                  ? cap - POS_HDR_LEN - POS_MAC_LEN
 	                  : 0;
@@ -562,8 +615,8 @@ pos_encode(uint8_t *dst, size_t cap, const struct pos_hdr *h,
 		*written = POS_HDR_LEN + body_len + POS_MAC_LEN;
 		return rc;
 	}
-	return pos_frame_encode(dst, cap, h, dst + POS_HDR_LEN, body_len, key,
-	                        written, why);
+	return pos_frame_encode_key(dst, cap, h, dst + POS_HDR_LEN, body_len,
+	                            key, written, why);
 }
 
 /* ---- session -------------------------------------------------------- */
@@ -596,9 +649,25 @@ pos_frame_open(struct pos_msg *out, const struct pos_frame *f,
                const uint8_t *key, enum pos_dir from, uint64_t *last_rx,
                const char **why)
 {
+	struct pos_key k;
+	enum pos_code rc;
+
+	if (key == NULL)
+		return pos_frame_open_key(out, f, NULL, from, last_rx, why);
+	pos_key_init(&k, key);
+	rc = pos_frame_open_key(out, f, &k, from, last_rx, why);
+	sha256_wipe(&k, sizeof k);
+	return rc;
+}
+
+enum pos_code
+pos_frame_open_key(struct pos_msg *out, const struct pos_frame *f,
+                   const struct pos_key *key, enum pos_dir from,
+                   uint64_t *last_rx, const char **why)
+{
 	const struct pos_msg_info *mi;
 
-	if (key != NULL && !pos_frame_verify(f, key)) {
+	if (key != NULL && !pos_frame_verify_key(f, key)) {
 		*why = "bad MAC";
 		return POS_CODE_BAD_MAC;
 	}

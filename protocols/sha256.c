@@ -189,6 +189,43 @@ sha256_hmac(uint8_t out[SHA256_LEN], const uint8_t *key, size_t key_len,
 	sha256_hmac_final(&c, out);
 }
 
+void
+sha256_hmac_key_init(struct sha256_hmac_key *k, const uint8_t *key,
+                      size_t key_len)
+{
+	struct sha256_hmac_ctx c;
+
+	/* after exactly one block each, nothing is pending: the states are
+	 * the whole of the context */
+	sha256_hmac_init(&c, key, key_len);
+	memcpy(k->ih, c.inner.h, sizeof k->ih);
+	memcpy(k->oh, c.outer.h, sizeof k->oh);
+	sha256_wipe(&c, sizeof c);
+}
+
+void
+sha256_hmac_init_key(struct sha256_hmac_ctx *c,
+                     const struct sha256_hmac_key *k)
+{
+	memcpy(c->inner.h, k->ih, sizeof k->ih);
+	c->inner.n_bytes = SHA256_BLOCK;
+	c->inner.block_len = 0;
+	memcpy(c->outer.h, k->oh, sizeof k->oh);
+	c->outer.n_bytes = SHA256_BLOCK;
+	c->outer.block_len = 0;
+}
+
+void
+sha256_hmac_keyed(uint8_t out[SHA256_LEN], const struct sha256_hmac_key *k,
+                  const void *data, size_t len)
+{
+	struct sha256_hmac_ctx c;
+
+	sha256_hmac_init_key(&c, k);
+	sha256_hmac_update(&c, data, len);
+	sha256_hmac_final(&c, out);
+}
+
 bool
 sha256_equal(const void *a, const void *b, size_t len)
 {
@@ -201,11 +238,14 @@ sha256_equal(const void *a, const void *b, size_t len)
 	return d == 0;
 }
 
+/* memset called through a volatile pointer: the compiler cannot know
+ * which function runs, so it cannot drop the call as a dead store, and
+ * the bytes are cleared by the C library's memset (a byte loop through a
+ * volatile pointer cost as much as a quarter of a compression). */
 void
 sha256_wipe(void *p, size_t len)
 {
-	volatile uint8_t *v = p;
+	void *(*volatile wipe)(void *, int, size_t) = memset;
 
-	while (len-- > 0)
-		*v++ = 0;
+	(void)wipe(p, 0, len);
 }

@@ -33,6 +33,16 @@ struct sha256_hmac_ctx {
 	struct sha256_ctx outer;
 };
 
+/* HMAC key schedule: the inner and outer hash states after the key's
+ * ipad and opad blocks.  The same for every message under one key, so a
+ * session computes it once (sha256_hmac_key_init) and each MAC then costs
+ * two compressions less (a POS frame: 3 instead of 5).  Key-derived
+ * material: wipe it with sha256_wipe() when the key goes. */
+struct sha256_hmac_key {
+	uint32_t ih[8];
+	uint32_t oh[8];
+};
+
 void sha256_init(struct sha256_ctx *c);
 /* Hashes len bytes of data (data may be NULL when len is 0). */
 void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
@@ -51,6 +61,17 @@ void sha256_hmac_update(struct sha256_hmac_ctx *c, const void *data,
 void sha256_hmac_final(struct sha256_hmac_ctx *c, uint8_t out[SHA256_LEN]);
 void sha256_hmac(uint8_t out[SHA256_LEN], const uint8_t *key, size_t key_len,
                  const void *data, size_t len);
+
+/* The schedule of key (any length, as sha256_hmac_init). */
+void sha256_hmac_key_init(struct sha256_hmac_key *k, const uint8_t *key,
+                          size_t key_len);
+/* sha256_hmac_init() from a schedule: the same MACs as with its key. */
+void sha256_hmac_init_key(struct sha256_hmac_ctx *c,
+                          const struct sha256_hmac_key *k);
+/* One-shot HMAC-SHA256 of len bytes of data under schedule k. */
+void sha256_hmac_keyed(uint8_t out[SHA256_LEN],
+                       const struct sha256_hmac_key *k, const void *data,
+                       size_t len);
 
 /* true iff the len bytes at a and b are equal; the time taken depends on
  * len only, never on where they differ (libsodium sodium_memcmp). */

@@ -26,6 +26,20 @@ struct sokoterm_queue {
 	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
 	bool is_group; /* writes join one transaction (sokoterm_queue_group) */
 	bool in_txn;   /* a group's BEGIN ran */
+	/* Running totals of the open rows, kept by insert and done, so that
+	 * sokoterm_queue_stats() (before every submit) does not scan every
+	 * open row: storing N offline transfers was quadratic.  Recomputed by
+	 * the stats query when not valid: after open, after a group that did
+	 * not commit or a write that failed (what SQLite rolled back is not
+	 * known here), after a reopening set (REVERSE of a done row).  This
+	 * instance is the queue file's only writer (sokoterm.h, queue_path), so nothing
+	 * else changes the rows under the totals. */
+	bool is_tot_valid;    /* n_open and off_sum are exact */
+	bool is_oldest_valid; /* oldest_ms is exact (when is_tot_valid) */
+	uint64_t n_open;      /* rows with state <> DONE */
+	uint64_t off_sum;     /* sum of their amounts that are offline */
+	int64_t oldest_ms;    /* min created_ms of the open rows, 0 if none */
+	unsigned n_done_rows; /* rows the last done returned (0 or 1) */
 };
 
 /* seq is the rowid without AUTOINCREMENT (files made before it keep
@@ -74,7 +88,7 @@ static const char *const sql_text[] = {
     " reason = CASE WHEN ? = 4 THEN ? ELSE reason END"
     " WHERE txn_id = ? AND (state <> 9 OR ? = 4)",
     "UPDATE q SET state = 9, code = ?, done_ms = ? WHERE txn_id = ?"
-    " AND state <> 9",
+    " AND state <> 9 RETURNING is_offline, amount, created_ms",
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
@@ -223,9 +237,12 @@ run(sqlite3_stmt *st)
 }
 
 /* Steps a write statement to completion and resets it; inside a group,
- * the group's transaction is opened first. */
+ * the group's transaction is opened first.  A row it returns (RETURNING)
+ * goes to on_row, when not NULL.  Any failure leaves the running totals
+ * to be recomputed: what SQLite kept of the write is not known here. */
 static enum sokoterm_err
-step_write(struct sokoterm_queue *q, sqlite3_stmt *st)
+step_write(struct sokoterm_queue *q, sqlite3_stmt *st,
+           void (*on_row)(struct sokoterm_queue *q, sqlite3_stmt *st))
 {
 	int rc;
 
@@ -233,13 +250,23 @@ step_write(struct sokoterm_queue *q, sqlite3_stmt *st)
 		if ((rc = run(q->st_begin)) != SQLITE_OK) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
+			q->is_tot_valid = false;
 			return rc_err(rc);
 		}
 		q->in_txn = true;
 	}
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		/* a RETURNING row (done): the statement, and in autocommit its
+		 * commit, finish at the next step */
+		if (on_row != NULL)
+			on_row(q, st);
+		rc = sqlite3_step(st);
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		q->is_tot_valid = false;
 	return rc == SQLITE_DONE ? SOKOTERM_OK : rc_err(rc);
 }
 
@@ -262,10 +289,13 @@ sokoterm_queue_group_end(struct sokoterm_queue *q, bool is_commit)
 	/* SQLite rolls a transaction back by itself on some errors (I/O,
 	 * disk full, out of memory): then there is nothing to commit, and
 	 * the group's writes are lost as a whole. */
-	if (sqlite3_get_autocommit(q->db))
+	if (sqlite3_get_autocommit(q->db)) {
+		q->is_tot_valid = false;
 		return SOKOTERM_ERR_QUEUE;
+	}
 	if (is_commit && (rc = run(q->st_commit)) == SQLITE_OK)
 		return SOKOTERM_OK;
+	q->is_tot_valid = false; /* the group's done rows are open again */
 	if (is_commit)
 		e = rc_err(rc);
 	if (!sqlite3_get_autocommit(q->db))
@@ -277,6 +307,7 @@ enum sokoterm_err
 sokoterm_queue_insert(struct sokoterm_queue *q, const struct sokoterm_qrow *r)
 {
 	sqlite3_stmt *st = q->st_insert;
+	enum sokoterm_err e;
 
 	if (sqlite3_bind_blob(st, 1, r->txn_id, SOKOTERM_ID_LEN,
 	                      SQLITE_STATIC) != SQLITE_OK ||
@@ -294,7 +325,15 @@ sokoterm_queue_insert(struct sokoterm_queue *q, const struct sokoterm_qrow *r)
 		sqlite3_clear_bindings(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	return step_write(q, st);
+	if ((e = step_write(q, st, NULL)) != SOKOTERM_OK)
+		return e;
+	/* an insert is never grouped: committed, so counted */
+	if (q->n_open == 0 || r->created_ms < q->oldest_ms)
+		q->oldest_ms = r->created_ms;
+	q->n_open++;
+	if (r->is_offline)
+		q->off_sum += r->amount;
+	return SOKOTERM_OK;
 }
 
 enum sokoterm_err
@@ -303,17 +342,28 @@ sokoterm_queue_stats(struct sokoterm_queue *q, uint64_t *n_open,
 {
 	sqlite3_stmt *st = q->st_stats;
 	enum sokoterm_err e = SOKOTERM_OK;
-	int rc = sqlite3_step(st);
+	int rc;
 
-	if (rc == SQLITE_ROW) {
-		*n_open = (uint64_t)sqlite3_column_int64(st, 0);
-		*off_sum = (uint64_t)sqlite3_column_int64(st, 1);
-		*oldest_ms = sqlite3_column_int64(st, 2);
+	if (q->is_tot_valid && (oldest_ms == NULL || q->is_oldest_valid))
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		q->n_open = (uint64_t)sqlite3_column_int64(st, 0);
+		q->off_sum = (uint64_t)sqlite3_column_int64(st, 1);
+		q->oldest_ms = sqlite3_column_int64(st, 2);
+		q->is_tot_valid = true;
+		q->is_oldest_valid = true;
 	} else {
 		e = rc_err(rc);
 	}
 	sqlite3_reset(st);
-	return e;
+	if (e != SOKOTERM_OK)
+		return e;
+out:
+	*n_open = q->n_open;
+	*off_sum = q->off_sum;
+	if (oldest_ms != NULL)
+		*oldest_ms = q->oldest_ms;
+	return SOKOTERM_OK;
 }
 
 /* Copies the current row of st (ROW_COLS) into *r. */
@@ -415,7 +465,40 @@ sokoterm_queue_set(struct sokoterm_queue *q, const uint8_t *txn_id,
 		sqlite3_clear_bindings(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	return step_write(q, st);
+	/* REVERSE may reopen a done row (and DONE is not set here, but would
+	 * close one): recount rather than track the old state */
+	if (state == SOKOTERM_Q_REVERSE || state == SOKOTERM_Q_DONE)
+		q->is_tot_valid = false;
+	return step_write(q, st, NULL);
+}
+
+/* The RETURNING row of a done: one open row less. */
+static void
+done_row(struct sokoterm_queue *q, sqlite3_stmt *st)
+{
+	int64_t created = sqlite3_column_int64(st, 2);
+
+	q->n_done_rows++;
+	if (!q->is_tot_valid)
+		return;
+	if (q->n_open == 0) { /* cannot be: recount */
+		q->is_tot_valid = false;
+		return;
+	}
+	if (sqlite3_column_int(st, 0) != 0) {
+		uint64_t amount = (uint64_t)sqlite3_column_int64(st, 1);
+
+		if (amount > q->off_sum) { /* cannot be either */
+			q->is_tot_valid = false;
+			return;
+		}
+		q->off_sum -= amount;
+	}
+	q->n_open--;
+	if (q->n_open == 0)
+		q->oldest_ms = 0, q->is_oldest_valid = true;
+	else if (created <= q->oldest_ms)
+		q->is_oldest_valid = false;
 }
 
 enum sokoterm_err
@@ -434,7 +517,8 @@ sokoterm_queue_done(struct sokoterm_queue *q, const uint8_t *txn_id,
 		sqlite3_clear_bindings(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	if ((e = step_write(q, st)) == SOKOTERM_OK)
-		*changed = sqlite3_changes(q->db) > 0;
+	q->n_done_rows = 0;
+	if ((e = step_write(q, st, done_row)) == SOKOTERM_OK)
+		*changed = q->n_done_rows > 0;
 	return e;
 }

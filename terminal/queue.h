@@ -73,7 +73,9 @@ void sokoterm_queue_close(struct sokoterm_queue *q);
 enum sokoterm_err sokoterm_queue_insert(struct sokoterm_queue *q,
                                         const struct sokoterm_qrow *r);
 /* Open rows, sum of open offline amounts, oldest open created_ms (0 when
- * none). */
+ * none; oldest_ms may be NULL when not wanted).  Kept as running totals
+ * (insert, done), so this costs no query in the common case; the queue
+ * counts them again after a failed write or group, or a REVERSE set. */
 enum sokoterm_err sokoterm_queue_stats(struct sokoterm_queue *q,
                                        uint64_t *n_open, uint64_t *off_sum,
                                        int64_t *oldest_ms);

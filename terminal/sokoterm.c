@@ -90,10 +90,15 @@ struct sokoterm {
 	size_t terminal_id_len;
 	char firmware[FIRMWARE_MAX + 1];
 	uint8_t kt[POS_KEY_LEN]; /* provisioned key; wiped at free */
-	uint8_t ks[POS_KEY_LEN]; /* session key; wiped at disconnect */
+	/* session key, as its HMAC schedule: made once at LOGIN_OK, so each
+	 * frame's MAC costs 3 compressions, not 5; wiped at disconnect */
+	struct pos_key ks;
 	struct sokoterm_offline_policy pol;
 	uint32_t req_timeout_ms;
 	bool is_reverse_on_timeout;
+	bool is_txn_id_v4;
+	uint16_t id_seq;     /* version 7: counter within id_ms (12 bits) */
+	uint64_t id_ms;      /* version 7: ms field of the last id */
 	sokoterm_random_fn random;
 	void *random_ctx;
 	sokoterm_event_fn on_event;
@@ -518,6 +523,7 @@ sokoterm_new(struct sokoterm **out, const struct sokoterm_config *cfg)
 	                        ? cfg->request_timeout_ms
 	                        : REQ_TIMEOUT_MS;
 	t->is_reverse_on_timeout = cfg->is_reverse_on_timeout;
+	t->is_txn_id_v4 = cfg->is_txn_id_v4;
 	t->random = cfg->random;
 	t->random_ctx = cfg->random_ctx;
 	t->on_event = cfg->on_event;
@@ -547,7 +553,7 @@ sokoterm_free(struct sokoterm *t)
 	sokoterm_queue_close(t->q);
 	mem = t->mem;
 	sha256_wipe(t->kt, sizeof t->kt);
-	sha256_wipe(t->ks, sizeof t->ks);
+	sha256_wipe(&t->ks, sizeof t->ks);
 	mem.free(mem.ctx, t);
 }
 
@@ -618,7 +624,8 @@ encode_tx(struct sokoterm *t, uint32_t req_id, size_t *n)
 	h.req_id = req_id;
 	h.counter = t->next_tx;
 	*n = 0;
-	return pos_encode(t->frame, t->max_frame, &h, &t->tx, t->ks, n, &why);
+	return pos_encode_key(t->frame, t->max_frame, &h, &t->tx, &t->ks, n,
+	                      &why);
 }
 
 /* Moves the n-byte frame in t->frame to the outbox and consumes its
@@ -672,8 +679,8 @@ send_body(struct sokoterm *t, uint16_t type, uint32_t req_id,
 	h.type = type;
 	h.req_id = req_id;
 	h.counter = t->next_tx;
-	rc = pos_frame_encode(t->frame, t->max_frame, &h, body, body_len, t->ks,
-	                      &n, &why);
+	rc = pos_frame_encode_key(t->frame, t->max_frame, &h, body, body_len,
+	                          &t->ks, &n, &why);
 	if (rc == CODEC_NEED_MORE)
 		return SOKOTERM_ERR_BUSY;
 	if (rc != CODEC_OK)
@@ -841,7 +848,7 @@ sokoterm_disconnect(struct sokoterm *t)
 #ifdef SOKOTERM_FAULTS
 	t->fault_sent_total = t->fault_out_total;
 #endif
-	sha256_wipe(t->ks, sizeof t->ks);
+	sha256_wipe(&t->ks, sizeof t->ks);
 	if (t->n_reconnects < 16)
 		t->n_reconnects++;
 }
@@ -1367,6 +1374,7 @@ static enum sokoterm_err
 on_login_frame(struct sokoterm *t, const struct pos_frame *f)
 {
 	struct sokoterm_event ev;
+	uint8_t ks[POS_KEY_LEN];
 	const char *why = "";
 	const struct pos_login_ok *ok = &t->msg.u.login_ok;
 
@@ -1389,8 +1397,10 @@ on_login_frame(struct sokoterm *t, const struct pos_frame *f)
 	if (f->hdr.req_id != t->login_req_id ||
 	    !sha256_equal(ok->client_nonce, t->client_nonce, POS_NONCE_LEN))
 		return fail(t, SOKOTERM_ERR_AUTH); /* not this login's answer */
-	pos_session_key(t->ks, t->kt, (const uint8_t *)t->terminal_id,
+	pos_session_key(ks, t->kt, (const uint8_t *)t->terminal_id,
 	                t->terminal_id_len, t->client_nonce, ok->server_nonce);
+	pos_key_init(&t->ks, ks);
+	sha256_wipe(ks, sizeof ks);
 	t->last_rx = 0;
 	t->next_tx = 1;
 	t->session_id = ok->session_id;
@@ -1422,7 +1432,8 @@ on_frame(struct sokoterm *t, const struct pos_frame *f)
 
 	if (t->state == SOKOTERM_LOGGING_IN)
 		return on_login_frame(t, f);
-	rc = pos_frame_open(&t->msg, f, t->ks, POS_S2T, &t->last_rx, &why);
+	rc = pos_frame_open_key(&t->msg, f, &t->ks, POS_S2T, &t->last_rx,
+	                        &why);
 	if (rc == POS_CODE_BAD_MAC)
 		return fail(t, SOKOTERM_ERR_AUTH);
 	if (rc == POS_CODE_BAD_COUNTER)
@@ -1898,7 +1909,9 @@ offline_allowed(struct sokoterm *t, const struct sokoterm_request *r)
 	if (r->op == SOKOTERM_OP_COLLECT ||
 	    (t->pol.allowed_ops & SOKOTERM_OP_BIT(r->op)) == 0)
 		return SOKOTERM_ERR_OFFLINE_REFUSED;
-	if ((e = sokoterm_queue_stats(t->q, &n_open, &sum, &oldest)) !=
+	if ((e = sokoterm_queue_stats(t->q, &n_open, &sum,
+	                              t->pol.max_age_ms != 0 ? &oldest
+	                                                     : NULL)) !=
 	    SOKOTERM_OK)
 		return e;
 	if (n_open >= t->pol.max_entries)
@@ -1921,7 +1934,6 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	struct slot *s = NULL;
 	uint8_t txn_id[SOKOTERM_ID_LEN];
 	uint64_t n_open = 0, sum = 0;
-	int64_t oldest = 0;
 	const char *why = "";
 	bool is_online = t->state == SOKOTERM_READY;
 	enum sokoterm_err e;
@@ -1931,7 +1943,7 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	if (is_online) {
 		if ((s = slot_get(t)) == NULL)
 			return SOKOTERM_ERR_BUSY;
-		if ((e = sokoterm_queue_stats(t->q, &n_open, &sum, &oldest)) !=
+		if ((e = sokoterm_queue_stats(t->q, &n_open, &sum, NULL)) !=
 		    SOKOTERM_OK)
 			return e;
 		if (n_open >= t->pol.max_entries)
@@ -1941,8 +1953,33 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 	}
 	if (t->random(t->random_ctx, txn_id, sizeof txn_id) != 0)
 		return SOKOTERM_ERR_RANDOM;
-	txn_id[6] = (uint8_t)((txn_id[6] & 0x0f) | 0x40); /* UUID v4 */
-	txn_id[8] = (uint8_t)((txn_id[8] & 0x3f) | 0x80);
+	if (t->is_txn_id_v4) {
+		txn_id[6] = (uint8_t)((txn_id[6] & 0x0f) | 0x40);
+	} else {
+		/* version 7: ids of one terminal sort by time, so each of
+		 * its inserts lands at the end of its range in the server's
+		 * idempotency and pos_txns trees (and the queue's txn_id
+		 * index): one page per terminal per commit, however large
+		 * the trees grow, instead of one random page per id.  Within
+		 * one ms (or before the first tick: ms 0) a 12-bit counter
+		 * in rand_a keeps them increasing (RFC 9562 §6.2, method 1);
+		 * the 62 random bits of rand_b keep them unique. */
+		uint64_t ms = t->now & 0xffffffffffffu;
+		int i;
+
+		if (ms > t->id_ms) {
+			t->id_ms = ms;
+			t->id_seq = 0;
+		} else if (++t->id_seq > 0xfff) {
+			t->id_ms = (t->id_ms + 1) & 0xffffffffffffu;
+			t->id_seq = 0;
+		}
+		for (i = 0; i < 6; i++)
+			txn_id[i] = (uint8_t)(t->id_ms >> (40 - 8 * i));
+		txn_id[6] = (uint8_t)(0x70 | (t->id_seq >> 8));
+		txn_id[7] = (uint8_t)t->id_seq;
+	}
+	txn_id[8] = (uint8_t)((txn_id[8] & 0x3f) | 0x80); /* RFC variant */
 	if ((e = build_money(t, r, txn_id)) != SOKOTERM_OK)
 		return e;
 	memset(row, 0, sizeof *row);
@@ -1961,9 +1998,9 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 		h.type = t->tx.type;
 		h.req_id = req_id;
 		h.counter = t->next_tx;
-		if (pos_frame_encode(t->frame, t->max_frame, &h, row->body,
-		                     row->body_len, t->ks, &n,
-		                     &why) != CODEC_OK ||
+		if (pos_frame_encode_key(t->frame, t->max_frame, &h,
+		                         row->body, row->body_len, &t->ks, &n,
+		                         &why) != CODEC_OK ||
 		    !out_room(t, n))
 			return SOKOTERM_ERR_BUSY;
 	}
@@ -2149,9 +2186,7 @@ enum sokoterm_err
 sokoterm_queue_count(struct sokoterm *t, uint64_t *n_open,
                      uint64_t *offline_total)
 {
-	int64_t oldest;
-
-	return sokoterm_queue_stats(t->q, n_open, offline_total, &oldest);
+	return sokoterm_queue_stats(t->q, n_open, offline_total, NULL);
 }
 
 enum sokoterm_err

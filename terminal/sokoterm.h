@@ -178,11 +178,20 @@ struct sokoterm_config {
 	const uint8_t *key;      /* K_t, SOKOTERM_KEY_LEN bytes; copied (the
 	                            caller wipes its copy) and wiped at free */
 	const char *firmware;    /* <= 32 bytes; NULL = "libsokoterm" */
-	const char *queue_path;  /* SQLite file of the offline queue */
+	/* SQLite file of the offline queue; one instance per file at a
+	 * time (it keeps running totals of the file's open entries) */
+	const char *queue_path;
 	struct sokoterm_offline_policy offline;
 	uint32_t request_timeout_ms; /* money request -> STATUS; 0 = 30000 */
 	bool is_reverse_on_timeout;  /* REVERSAL instead of STATUS after a
 	                                lost answer (customer has left) */
+	/* txn_ids are UUID version 7 (RFC 9562: the 48-bit ms of the
+	 * caller's clock as last given to sokoterm_tick/_connect, then 74
+	 * random bits), so that one terminal's ids
+	 * sort in time and the server's and the queue's indexes append
+	 * instead of inserting at random; true = version 4 (122 random
+	 * bits), e.g. to reproduce docs/pos-protocol.md §10 */
+	bool is_txn_id_v4;
 	sokoterm_random_fn random;   /* required; sokoterm_posix_random()
 	                                is one (io_posix.c) */
 	void *random_ctx;

@@ -169,6 +169,7 @@ static void
 test_vectors_encode(void)
 {
 	uint8_t want[POS_FRAME_MAX], got[POS_FRAME_MAX];
+	struct pos_key k;
 	struct pos_hdr h;
 	struct pos_msg m;
 	size_t i, n, w = 0;
@@ -182,6 +183,25 @@ test_vectors_encode(void)
 		    CODEC_OK);
 		CHECK_EQ_INT(w, n);
 		CHECK(memcmp(got, want, n) == 0);
+		/* the same bytes from the key's precomputed schedule */
+		memset(got, 0, sizeof got);
+		if (vec_key(i) != NULL)
+			pos_key_init(&k, vec_key(i));
+		CHECK_EQ_INT(pos_encode_key(got, sizeof got, &h, &m,
+		                            vec_key(i) != NULL ? &k : NULL, &w,
+		                            &why),
+		             CODEC_OK);
+		CHECK_EQ_INT(w, n);
+		CHECK(memcmp(got, want, n) == 0);
+		memset(got, 0, sizeof got);
+		CHECK_EQ_INT(pos_frame_encode_key(got, sizeof got, &h,
+		                                  want + POS_HDR_LEN,
+		                                  n - POS_HDR_LEN - POS_MAC_LEN,
+		                                  vec_key(i) != NULL ? &k
+		                                                     : NULL,
+		                                  &w, &why),
+		             CODEC_OK);
+		CHECK(memcmp(got, want, n) == 0);
 	}
 }
 
@@ -189,6 +209,7 @@ static void
 test_vectors_decode(void)
 {
 	uint8_t buf[POS_FRAME_MAX];
+	struct pos_key k;
 	struct pos_frame f;
 	struct pos_msg m;
 	uint64_t last;
@@ -205,12 +226,23 @@ test_vectors_decode(void)
 		if (vec_key(i) != NULL) {
 			CHECK(pos_frame_verify(&f, vec_key(i)));
 			CHECK(!pos_frame_verify(&f, i < 2 ? ks : kt));
+			pos_key_init(&k, vec_key(i));
+			CHECK(pos_frame_verify_key(&f, &k));
+			pos_key_init(&k, i < 2 ? ks : kt);
+			CHECK(!pos_frame_verify_key(&f, &k));
+			pos_key_init(&k, vec_key(i));
 		}
 		last = 0;
 		CHECK_EQ_INT(
 		    pos_frame_open(&m, &f, vec_key(i),
 		                   i % 2 == 0 && i < 4 ? POS_T2S : POS_S2T,
 		                   i == 2 || i == 3 ? &last : NULL, &why),
+		    POS_CODE_APPROVED);
+		last = 0;
+		CHECK_EQ_INT(
+		    pos_frame_open_key(&m, &f, vec_key(i) != NULL ? &k : NULL,
+		                       i % 2 == 0 && i < 4 ? POS_T2S : POS_S2T,
+		                       i == 2 || i == 3 ? &last : NULL, &why),
 		    POS_CODE_APPROVED);
 	}
 	/* a few fields, read back through the structs */

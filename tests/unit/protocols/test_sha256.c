@@ -162,6 +162,7 @@ static void
 test_against_openssl(void)
 {
 	uint8_t msg[300], key[150], a[SHA256_LEN], b[SHA256_LEN];
+	struct sha256_hmac_key hk;
 	unsigned blen;
 	size_t n, k;
 
@@ -176,6 +177,11 @@ test_against_openssl(void)
 		k = n % (sizeof key + 1);
 		sha256_hmac(a, key, k, msg, n);
 		HMAC(EVP_sha256(), key, (int)k, msg, n, b, &blen);
+		CHECK(memcmp(a, b, SHA256_LEN) == 0);
+		/* the precomputed schedule gives the same MAC */
+		sha256_hmac_key_init(&hk, key, k);
+		memset(a, 0, sizeof a);
+		sha256_hmac_keyed(a, &hk, msg, n);
 		CHECK(memcmp(a, b, SHA256_LEN) == 0);
 	}
 }

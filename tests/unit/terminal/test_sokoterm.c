@@ -405,6 +405,7 @@ struct term {
 	struct rec ev[REC_MAX];
 	size_t n_stored;
 	uint8_t stored[REC_MAX][SOKOTERM_ID_LEN]; /* STORED fired for */
+	const char *path; /* the queue file (t_config) */
 };
 
 static int
@@ -475,6 +476,7 @@ t_config(struct term *tm, const char *path)
 	c.key = test_key();
 	c.firmware = "soko-pos-sim 1.0.0";
 	c.queue_path = path;
+	tm->path = path;
 	c.random = t_random;
 	c.random_ctx = tm;
 	c.on_event = t_event;
@@ -493,6 +495,7 @@ term_open_cfg(struct term *tm, const struct sokoterm_config *c)
 	memset(tm, 0, sizeof *tm);
 	tm->now = T0;
 	tm->rng = 0x9e3779b97f4a7c15u + (uint64_t)path_n;
+	tm->path = c->queue_path;
 	return sokoterm_new(&tm->t, c);
 }
 
@@ -628,13 +631,44 @@ q_code(struct term *tm, const uint8_t *id, bool *is_done)
 	return code;
 }
 
+/* Open rows and offline sum as the file says (another connection),
+ * or -1 on any failure. */
+static int
+file_stats(const char *path, uint64_t *n, uint64_t *sum)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+	                       "SELECT count(*), coalesce(sum(CASE WHEN "
+	                       "is_offline THEN amount END), 0) FROM q "
+	                       "WHERE state <> 9",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+		*sum = (uint64_t)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Open rows (the library's running totals), 997 when they differ from
+ * what the file holds: the totals must never drift. */
 static uint64_t
 q_open(struct term *tm)
 {
-	uint64_t n = 999, sum;
+	uint64_t n = 999, sum, fn = 0, fsum = 0;
 
 	if (sokoterm_queue_count(tm->t, &n, &sum) != SOKOTERM_OK)
 		return 998;
+	if (tm->path != NULL && file_stats(tm->path, &fn, &fsum) == 0 &&
+	    (fn != n || fsum != sum))
+		return 997;
 	return n;
 }
 
@@ -673,7 +707,12 @@ test_spec_vectors(void)
 	uint64_t op = 0;
 	bool is_done;
 
-	CHECK_EQ_INT(term_open(&tm, new_path(path, sizeof path)), SOKOTERM_OK);
+	struct sokoterm_config c;
+
+	/* the spec's txn_id is a version-4 UUID */
+	c = t_config(&tm, new_path(path, sizeof path));
+	c.is_txn_id_v4 = true;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
 	for (i = 0; i < 16; i++)
 		tm.script[i] = (uint8_t)(0x10 + i);
 	unhex(tm.script + 16, "6f1c2b8e4d3a4f5e9a7b0c1d2e3f4a5b");
@@ -1279,6 +1318,47 @@ test_busy_retry_and_hold(void)
 }
 
 /* ---- tests: offline -------------------------------------------------- */
+
+/* txn_ids are UUID version 7 by default: the caller's ms in the first 6
+ * bytes, version 7, RFC variant, random bits after; one terminal's ids
+ * sort in the order they were made (the server's indexes append). */
+static void
+test_txn_id_v7(void)
+{
+	struct sokoterm_request r = req_money(SOKOTERM_OP_BILL_PAY, 10);
+	uint8_t ids[4][SOKOTERM_ID_LEN];
+	struct term tm;
+	char path[128];
+	uint64_t ms;
+	size_t i, k;
+
+	CHECK_EQ_INT(term_open(&tm, new_path(path, sizeof path)), SOKOTERM_OK);
+	for (i = 0; i < 4; i++) {
+		/* the clock as last told (tick, connect) */
+		tm.now += 1000 * i + (i > 0); /* later, ms apart */
+		CHECK_EQ_INT(sokoterm_tick(tm.t, tm.now), SOKOTERM_OK);
+		CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[i]),
+		             SOKOTERM_OK);
+		for (ms = 0, k = 0; k < 6; k++)
+			ms = ms << 8 | ids[i][k];
+		CHECK_EQ_INT(ms, tm.now);
+		CHECK_EQ_INT(ids[i][6] >> 4, 7);
+		CHECK_EQ_INT(ids[i][8] >> 6, 2);
+		if (i > 0)
+			CHECK(memcmp(ids[i - 1], ids[i], SOKOTERM_ID_LEN) < 0);
+	}
+	/* the same ms: the counter keeps them increasing */
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[0]), SOKOTERM_OK);
+	CHECK(memcmp(ids[0], ids[3], 6) == 0);
+	CHECK(memcmp(ids[3], ids[0], SOKOTERM_ID_LEN) < 0);
+	CHECK_EQ_INT(((ids[0][6] & 0x0f) << 8 | ids[0][7]), 1);
+	/* a clock going back (treated as the last one) changes nothing */
+	CHECK_EQ_INT(sokoterm_tick(tm.t, tm.now - 5000), SOKOTERM_OK);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[1]), SOKOTERM_OK);
+	CHECK(memcmp(ids[0], ids[1], SOKOTERM_ID_LEN) < 0);
+	CHECK_EQ_INT(q_open(&tm), 6);
+	sokoterm_free(tm.t);
+}
 
 static void
 test_offline_policy(void)
@@ -2016,6 +2096,7 @@ main(void)
 	RUN(test_reversal_survives_restart);
 	RUN(test_corrupt_queue_reported);
 	RUN(test_two_instances);
+	RUN(test_txn_id_v7);
 	RUN(test_alloc_failures);
 	RUN(test_sqlite_alloc_failures);
 	cleanup();
