@@ -796,7 +796,11 @@ net_bill_validate(struct net_prov *np, const struct svc_bill_validate *v,
 	if (v->biller_code[0] == '\0') {
 		/* an item code alone: resolved first, as the API does */
 		k->v = *v;
-		return net_bill_resolve(np, v->item_code, check_resolved, k);
+		if (net_bill_resolve(np, v->item_code, check_resolved, k) ==
+		    0)
+			return 0;
+		free(k);
+		return -1;
 	}
 	prov_busy_inc(np, 1);
 	if ((rc = validate_call(np, v, check_done, k, &why)) != 0) {
