@@ -12,7 +12,10 @@ idempotency on (terminal, txn_id) across connections and a sokod kill -9
 (the sandbox's ledger holds one charge per txn id, never two);
 redelivery of unacknowledged results after a reconnect and after a kill;
 sandbox faults on the initiating call; soko-pos scripted mode; `sokoctl
-verify` clean."""
+verify` clean.  Bills: BILL_PAY's bounded wait for the token
+(pos_bill_wait_ms) and its pushed outcome (COLLECT_RESULT key 9), item
+codes alone resolved from the categories, bills paid in cash offline
+(ADVICE_BATCH, and soko-pos --offline-floor), EOD totals counting them."""
 import os
 import socket
 import subprocess
