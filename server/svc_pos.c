@@ -1550,11 +1550,14 @@ bill_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 	if (op->parent != NULL) {
 		/* an advised bill (§6.15): its item's result, answered with
 		 * the batch; funded is STORED, a repeat DUPLICATE with the
-		 * payment's code, a refusal its code */
+		 * payment's code (STORED while it is funded and pending: the
+		 * terminal's advice is final there), a refusal its code */
 		struct svc_pos_advice *a = &op->parent->items[op->idx];
 
 		a->code = code == POS_CODE_PENDING ? POS_CODE_STORED : code;
-		a->orig_code = x.orig_code;
+		a->orig_code = x.orig_code == POS_CODE_PENDING
+		                   ? POS_CODE_STORED
+		                   : x.orig_code;
 		strlcpy_s(a->ref, x.ref, sizeof a->ref);
 		a->token[0] = '\0';
 		if (x.token != NULL)

@@ -1005,6 +1005,68 @@ test_bills(void)
 	svc_pos_session_fini(&ss);
 }
 
+/* An advised bill sent again while its payment is pending (funded):
+ * DUPLICATE with orig_code STORED, its reference, nothing funded again. */
+static void
+test_advice_bill_repeat(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = fake_store,
+	    .kick = fake_kick,
+	    .bill_prep = fake_bill_prep,
+	    .bill_store = fake_bill_store};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+	struct pos_advice *a;
+
+	svc.pay = &pay;
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_ADVICE_BATCH;
+	m.u.advice_batch.n_items = 1;
+	a = &m.u.advice_batch.items[0];
+	a->txn_id[0] = 0x51;
+	a->type = POS_MSG_BILL_PAY;
+	a->amount = 1000;
+	a->currency = 566;
+	a->has_biller = a->has_account = true;
+	a->biller.ptr = (const uint8_t *)"BIL112:UB157";
+	a->biller.len = 12;
+	a->account.ptr = (const uint8_t *)"4506";
+	a->account.len = 4;
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_BILL && op->prov != NULL);
+	if (op == NULL || op->prov == NULL)
+		goto out;
+	/* the call's answer by hand: the payment exists, same content
+	 * (the hash bill_start set), funded and pending */
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_NOT_FOUND;
+	op->pay_rc = STORE_CONFLICT;
+	op->pay_err = NULL;
+	op->prov->pay.id = 12;
+	op->prov->pay.state = PAY_PENDING;
+	op->prov->call_state = STORE_CALL_ACCEPTED;
+	o = done(&ss, op);
+	CHECK(o.post == NULL); /* not funded again */
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_ADVICE_BATCH_RESP);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[0].code,
+	             POS_CODE_DUPLICATE);
+	CHECK(r.u.advice_batch_resp.results[0].has_orig_code);
+	CHECK_EQ_INT(r.u.advice_batch_resp.results[0].orig_code,
+	             POS_CODE_STORED);
+	CHECK(r.u.advice_batch_resp.results[0].has_ref);
+	CHECK_EQ_INT(ss.n_inflight, 0);
+out:
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
 /* BILL_PAY with an item code alone: its biller resolved first (the op
  * comes back as BILL_RESOLVE, no job.call); resolved, the bill goes on
  * as one named in full; an unknown item is UNKNOWN_BILLER, categories
@@ -1454,6 +1516,7 @@ main(void)
 	RUN(test_advice_bills);
 	RUN(test_bill_wait);
 	RUN(test_bill_item_only);
+	RUN(test_advice_bill_repeat);
 	RUN(test_cash_in);
 	return check_report("svc_pos");
 }
