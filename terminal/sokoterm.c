@@ -1906,7 +1906,12 @@ offline_allowed(struct sokoterm *t, const struct sokoterm_request *r)
 	int64_t oldest = 0;
 	enum sokoterm_err e;
 
-	if (r->op == SOKOTERM_OP_COLLECT ||
+	/* COLLECT and CASH_OUT need the customer's wallet debited before
+	 * anything is handed over, CASH_IN credits it after the cash was
+	 * taken: none can be settled later (sokod declines them as
+	 * advices), whatever allowed_ops says */
+	if (r->op == SOKOTERM_OP_COLLECT || r->op == SOKOTERM_OP_CASH_OUT ||
+	    r->op == SOKOTERM_OP_CASH_IN ||
 	    (t->pol.allowed_ops & SOKOTERM_OP_BIT(r->op)) == 0)
 		return SOKOTERM_ERR_OFFLINE_REFUSED;
 	if ((e = sokoterm_queue_stats(t->q, &n_open, &sum,

@@ -99,8 +99,9 @@ const char *sokoterm_code_name(unsigned code);
 /*
  * What may happen while the server cannot be reached (issue #3).  All
  * amounts in minor units; 0 in a limit means "nothing allowed" except where
- * noted.  COLLECT is never accepted offline (it needs the customer's
- * wallet), whatever allowed_ops says.
+ * noted.  COLLECT, CASH_OUT and CASH_IN are never accepted offline (they
+ * move the customer's wallet, which only the server can do at once;
+ * sokod declines them as advices), whatever allowed_ops says.
  */
 struct sokoterm_offline_policy {
 	uint32_t allowed_ops;  /* SOKOTERM_OP_BIT() of ops accepted offline */

@@ -1372,7 +1372,8 @@ test_offline_policy(void)
 
 	c = t_config(&tm, new_path(path, sizeof path));
 	c.offline.allowed_ops = SOKOTERM_OP_BIT(SOKOTERM_OP_BILL_PAY) |
-	                        SOKOTERM_OP_BIT(SOKOTERM_OP_COLLECT);
+	                        SOKOTERM_OP_BIT(SOKOTERM_OP_COLLECT) |
+	                        SOKOTERM_OP_BIT(SOKOTERM_OP_CASH_OUT);
 	c.offline.floor_limit = 10000;
 	c.offline.total_limit = 15000;
 	c.offline.max_entries = 3;
@@ -1397,6 +1398,10 @@ test_offline_policy(void)
 	CHECK_EQ_INT(sum, 11000);
 	/* collect needs the customer's wallet: refused even if allowed */
 	r = req_money(SOKOTERM_OP_COLLECT, 100);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL),
+	             SOKOTERM_ERR_OFFLINE_REFUSED);
+	/* cash-out and cash-in move the wallet: refused even if allowed */
+	r = req_money(SOKOTERM_OP_CASH_OUT, 100);
 	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL),
 	             SOKOTERM_ERR_OFFLINE_REFUSED);
 	r = req_money(SOKOTERM_OP_CASH_IN, 100); /* not in allowed_ops */
