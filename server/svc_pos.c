@@ -1818,14 +1818,37 @@ bill_wait_done(struct svc_pos *s, struct svc_pos_session *ss,
 
 /* -------------------------------------------- COLLECT_RESULT delivery */
 
+/*
+ * The result buffers (16 payments, ~30 KB) are taken here, on the
+ * storage worker, and kept only when something is to be pushed: every
+ * login asks, few have anything, and 10,000 terminals logging in at once
+ * must not hold 10,000 such buffers while their jobs queue (the idle
+ * connection budget, docs/benchmarks.md).
+ */
 static enum store_rc
 results_call(struct store *st, struct dbq_job *job)
 {
 	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	enum store_rc rc;
 
-	return st->ops->pos_pay_results(st, op->terminal_id, op->results,
-	                                op->links, SVC_POS_RESULTS_MAX,
-	                                &op->n_results);
+	op->n_results = 0;
+	op->results = calloc(SVC_POS_RESULTS_MAX, sizeof *op->results);
+	op->links = calloc(SVC_POS_RESULTS_MAX, sizeof *op->links);
+	if (op->results == NULL || op->links == NULL) {
+		rc = STORE_RETRY;
+	} else {
+		rc = st->ops->pos_pay_results(st, op->terminal_id, op->results,
+		                              op->links, SVC_POS_RESULTS_MAX,
+		                              &op->n_results);
+		if (rc == STORE_OK && op->n_results > 0)
+			return rc;
+	}
+	free(op->results);
+	free(op->links);
+	op->results = NULL;
+	op->links = NULL;
+	op->n_results = 0;
+	return rc;
 }
 
 void
@@ -1843,8 +1866,6 @@ svc_pos_results(struct svc_pos *s, struct svc_pos_session *ss,
 	}
 	op = op_new(s, SVC_POS_OP_RESULTS, 0, 0);
 	strlcpy_s(op->terminal_id, ss->terminal_id, sizeof op->terminal_id);
-	op->results = xcalloc(SVC_POS_RESULTS_MAX, sizeof *op->results);
-	op->links = xcalloc(SVC_POS_RESULTS_MAX, sizeof *op->links);
 	op->job.call = results_call;
 	ss->is_results_pending = true;
 	ss->is_results_again = false;
