@@ -133,6 +133,18 @@ svc_pos_idem_key(char *dst, const char *terminal_id,
 	char hex[2 * POS_ID_LEN + 1];
 
 	util_hex(hex, txn_id, POS_ID_LEN);
+	snprintf(dst, LEDGER_KEY_MAX + 1, "pos:%s:%s", hex, terminal_id);
+}
+
+/* The key as written before migration 013: terminal first.  Only read
+ * (lookup_call), for transactions that have no pos_txns row. */
+static void
+idem_key_v1(char *dst, const char *terminal_id,
+            const uint8_t txn_id[POS_ID_LEN])
+{
+	char hex[2 * POS_ID_LEN + 1];
+
+	util_hex(hex, txn_id, POS_ID_LEN);
 	snprintf(dst, LEDGER_KEY_MAX + 1, "pos:%s:%s", terminal_id, hex);
 }
 
@@ -441,7 +453,9 @@ lookup_call(struct store *st, struct dbq_job *job)
 #endif
 	if (op->found_rc != STORE_NOT_FOUND)
 		return op->found_rc == STORE_OK ? STORE_OK : op->found_rc;
-	svc_pos_idem_key(key, op->terminal_id, op->txn_id);
+	/* only rows from before migration 004 lack a pos_txns row, and
+	 * their keys were written terminal first */
+	idem_key_v1(key, op->terminal_id, op->txn_id);
 	rc = st->ops->idem_lookup(st, key, &op->idem);
 	if (rc == STORE_NOT_FOUND && op->prov != NULL) {
 		/* a provider payment (COLLECT, CASH_OUT): op->link.type */
@@ -2712,7 +2726,7 @@ rev_lookup_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	} else {
 		size_t n;
 
-		/* "pos:<terminal>:<32 hex>" is at most 69 bytes */
+		/* "pos:<32 hex>:<terminal>" is at most 69 bytes */
 		svc_pos_idem_key(r->idem_key, ss->terminal_id, op->txn_id);
 		n = strlen(r->idem_key);
 		if (n + sizeof ":rev" > sizeof r->idem_key)

@@ -371,7 +371,9 @@ void svc_pos_pay_ref(char *dst, const char *terminal_id,
 /* The POS response code of a ledger outcome (FLOAT_TRANSFER, STATUS). */
 enum pos_code svc_pos_code(enum ledger_rc rc);
 
-/* "pos:<terminal id>:<txn id hex>" into dst[LEDGER_KEY_MAX + 1]. */
+/* "pos:<txn id hex>:<terminal id>" into dst[LEDGER_KEY_MAX + 1]: the txn id
+ * first, so time-ordered ids keep the idem index appending (migration
+ * 013). */
 void svc_pos_idem_key(char *dst, const char *terminal_id,
                       const uint8_t txn_id[POS_ID_LEN]);
 

@@ -175,7 +175,8 @@ sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
 		goto fail;
 	/* Small page cache: thousands of instances share a fleet simulator,
 	 * and a terminal has little RAM. */
-	if (exec(q->db, "PRAGMA journal_mode=WAL") != 0 ||
+	if (exec(q->db, "PRAGMA page_size=1024") != 0 ||
+	    exec(q->db, "PRAGMA journal_mode=WAL") != 0 ||
 	    exec(q->db, "PRAGMA synchronous=FULL") != 0 ||
 	    exec(q->db, "PRAGMA cache_size=-64") != 0 ||
 	    exec(q->db, "PRAGMA busy_timeout=2000") != 0 ||

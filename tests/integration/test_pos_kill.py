@@ -18,7 +18,7 @@ stop) and every terminal's queue file:
 - every queue file passes PRAGMA integrity_check and holds no open entry
   (drained);
 - every transaction a queue recorded as APPROVED is in the ledger exactly
-  once (idempotency key pos:<terminal>:<txn id>) and has its POS row;
+  once (idempotency key pos:<txn id>:<terminal>) and has its POS row;
   a declined one moved nothing;
 - the server moved money for no transaction that no terminal queue knows
   ("server_only": the terminal sent it but has no record of it);
@@ -102,7 +102,7 @@ def server_view(db_path):
             parts = key.split(":")
             if len(parts) > 3 and parts[3] == "rev":
                 continue
-            k = (parts[1], parts[2])
+            k = (parts[2], parts[1])  # "pos:<txn hex>:<terminal>"
             ledger[k] = ledger.get(k, 0) + 1
         floats = {}
         for code, bal in db.execute(

@@ -144,7 +144,7 @@ test_reversal_tombstone(void)
 	CHECK_EQ_INT(op->kind, SVC_POS_OP_REV);
 	CHECK(op->job.call == NULL);
 	CHECK_EQ_STR(op->job.req.idem_key,
-	             "pos:T1:6f1c2b8e000000000000000000000000");
+	             "pos:6f1c2b8e000000000000000000000000:T1");
 	CHECK_EQ_INT(op->job.req.kind, LEDGER_TXN_REVERSAL);
 	CHECK_EQ_INT(op->job.req.reverses_txn_id, 0);
 	CHECK_EQ_INT(op->job.req.n_legs, 0);
@@ -165,7 +165,7 @@ test_reversal_tombstone(void)
 	o = done(&ss, op);
 	CHECK(o.post == op);
 	CHECK_EQ_STR(op->job.req.idem_key,
-	             "pos:T1:6f1c2b8e000000000000000000000000:rev");
+	             "pos:6f1c2b8e000000000000000000000000:T1:rev");
 	CHECK_EQ_INT(op->job.req.reverses_txn_id, 41);
 	CHECK(op->job.req.pos == NULL);
 	CHECK_EQ_INT(op->job.req.limit_amount, 0);
