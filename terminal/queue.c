@@ -174,7 +174,12 @@ sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
 	if ((e = integrity(q->db)) != SOKOTERM_OK)
 		goto fail;
 	/* Small page cache: thousands of instances share a fleet simulator,
-	 * and a terminal has little RAM. */
+	 * and a terminal has little RAM.  1 KB pages (a new file only: an
+	 * existing one keeps its size): the rows are ~100 bytes and every
+	 * commit writes each page it touched whole to the WAL, so a store or
+	 * an answer writes ~3 KB instead of ~12 KB: a quarter of the flash
+	 * wear, and of the fleet simulator's CPU in copying
+	 * (docs/benchmarks.md, "Write volume per POS transaction"). */
 	if (exec(q->db, "PRAGMA page_size=1024") != 0 ||
 	    exec(q->db, "PRAGMA journal_mode=WAL") != 0 ||
 	    exec(q->db, "PRAGMA synchronous=FULL") != 0 ||

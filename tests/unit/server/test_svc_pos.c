@@ -654,6 +654,76 @@ fake_results(struct store *st, const char *terminal_id,
 	return STORE_OK;
 }
 
+/* ---- a transaction from before migration 004: idempotency record only */
+
+static char idem_asked[LEDGER_KEY_MAX + 1];
+
+static enum store_rc
+legacy_idem(struct store *st, const char *key, struct store_idem *out)
+{
+	(void)st;
+	strlcpy_s(idem_asked, key, sizeof idem_asked);
+	/* written terminal first, as before migration 013 */
+	if (strcmp(key, "pos:T1:6f1c2b8e000000000000000000000000") != 0)
+		return STORE_NOT_FOUND;
+	memset(out, 0, sizeof *out);
+	out->rc = LEDGER_OK;
+	out->txn_id = 41;
+	out->created_ms = 1700000000000;
+	return STORE_OK;
+}
+
+static enum store_rc
+legacy_info(struct store *st, int64_t id, struct store_txn_info *out)
+{
+	(void)st;
+	memset(out, 0, sizeof *out);
+	out->id = id;
+	out->currency = 404;
+	out->n_legs = 2;
+	out->legs[0].account_id = 10;
+	out->legs[0].amount_minor = -500;
+	out->legs[1].account_id = 11;
+	out->legs[1].amount_minor = 500;
+	return STORE_OK;
+}
+
+static void
+test_status_legacy_key(void)
+{
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .idem_lookup = legacy_idem,
+	                                     .txn_info = legacy_info};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_STATUS;
+	memcpy(m.u.status.txn_id, TXN, POS_ID_LEN);
+	o = send_req(&ss, &m);
+	op = o.post;
+	CHECK(op != NULL && op->kind == SVC_POS_OP_STATUS);
+	if (op == NULL)
+		return;
+	/* no pos_txns row: the old-order key is read, and found */
+	op->job.call_rc = op->job.call(&fake, &op->job);
+	CHECK_EQ_INT(op->job.call_rc, STORE_OK);
+	CHECK_EQ_STR(idem_asked, "pos:T1:6f1c2b8e000000000000000000000000");
+	CHECK_EQ_INT(op->found_rc, STORE_OK);
+	CHECK_EQ_INT(op->found.ledger_txn_id, 41);
+	op->is_read = false; /* as if the writer had answered */
+	o = done(&ss, op);
+	CHECK(o.post == NULL);
+	r = reply(&o);
+	CHECK_EQ_INT(r.type, POS_MSG_STATUS_RESP);
+	CHECK_EQ_INT(r.u.status_resp.code, POS_CODE_APPROVED);
+	svc_pos_session_fini(&ss);
+}
+
 static struct svc_pos_out
 collect(struct svc_pos_session *ss, uint64_t amount, uint16_t currency,
         const char *msisdn, const char *provider)
@@ -1510,6 +1580,7 @@ main(void)
 	RUN(test_eod);
 	RUN(test_receipt);
 	RUN(test_status_reader);
+	RUN(test_status_legacy_key);
 	RUN(test_collect);
 	RUN(test_pay_code);
 	RUN(test_bills);

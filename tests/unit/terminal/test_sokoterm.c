@@ -1600,6 +1600,12 @@ test_queue_survives_reopen(void)
 	CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
 	CHECK_EQ_STR((const char *)sqlite3_column_text(st, 0), "wal");
 	sqlite3_finalize(st);
+	/* a queue file made by the library has 1 KB pages (queue.c) */
+	CHECK_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL),
+	             SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+	CHECK_EQ_INT(sqlite3_column_int(st, 0), 1024);
+	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
 
