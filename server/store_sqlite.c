@@ -22,6 +22,7 @@ enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
+	S_READ_BEGIN,
 	S_IDEM_GET,
 	S_ACCT_GET,
 	S_USAGE_GET,
@@ -108,6 +109,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+	[S_READ_BEGIN] = "BEGIN DEFERRED",
 	[S_IDEM_GET] = "SELECT hash, rc, txn_id, created_ms FROM idem "
 	               "WHERE key = ?1",
 	[S_ACCT_GET] = "SELECT id, code, type, currency, balance_minor, "
@@ -561,6 +563,30 @@ sq_rollback(struct store *st)
 	cache_drop(s);
 	if (!sqlite3_get_autocommit(s->db))
 		run(s, stmt(s, S_ROLLBACK), "rollback");
+}
+
+/* A read transaction (store.h read_begin): DEFERRED takes the WAL read
+ * lock at the first read and keeps it to read_end. */
+static enum store_rc
+sq_read_begin(struct store *st)
+{
+	struct store_sqlite *s = SQ(st);
+
+	if (!sqlite3_get_autocommit(s->db))
+		return store_fail(st, STORE_FAIL, "read_begin: inside a "
+		                                  "transaction");
+	return run(s, stmt(s, S_READ_BEGIN), "read_begin");
+}
+
+static void
+sq_read_end(struct store *st)
+{
+	struct store_sqlite *s = SQ(st);
+
+	if (!sqlite3_get_autocommit(s->db) &&
+	    run(s, stmt(s, S_COMMIT), "read_end") != STORE_OK &&
+	    !sqlite3_get_autocommit(s->db))
+		run(s, stmt(s, S_ROLLBACK), "read_end");
 }
 
 static enum store_rc
@@ -2278,6 +2304,8 @@ static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.migrate = sq_migrate,
 	.ping = sq_ping,
+	.read_begin = sq_read_begin,
+	.read_end = sq_read_end,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,

@@ -509,10 +509,24 @@ eod_call(struct store *st, struct dbq_job *job)
 }
 
 /* ADVICE_BATCH: each undecided item's row, and its to_agent if new. */
-static enum store_rc
-advice_call(struct store *st, struct dbq_job *job)
+/* A read transaction around a job's lookups, when the store has them
+ * (store.h read_begin); false: the reads run one by one. */
+static bool
+reads_begin(struct store *st)
 {
-	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	return st->ops->read_begin != NULL && st->ops->read_begin(st) == STORE_OK;
+}
+
+static void
+reads_end(struct store *st, bool is_grouped)
+{
+	if (is_grouped)
+		st->ops->read_end(st);
+}
+
+static enum store_rc
+advice_lookups(struct store *st, struct svc_pos_op *op)
+{
 	size_t i;
 
 	for (i = 0; i < op->n_items; i++) {
@@ -531,6 +545,17 @@ advice_call(struct store *st, struct dbq_job *job)
 			return a->agent_rc;
 	}
 	return STORE_OK;
+}
+
+/* Up to 2 reads per item of the batch: in one read transaction. */
+static enum store_rc
+advice_call(struct store *st, struct dbq_job *job)
+{
+	bool is_grouped = reads_begin(st);
+	enum store_rc rc = advice_lookups(st, (struct svc_pos_op *)job);
+
+	reads_end(st, is_grouped);
+	return rc;
 }
 
 /* An advice item posted from the agent cache that the ledger saw before

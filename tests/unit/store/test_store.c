@@ -649,6 +649,21 @@ test_pos_txns(void)
 	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T2", id, &got), STORE_NOT_FOUND);
 	memset(id, 9, sizeof id);
 	CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got), STORE_NOT_FOUND);
+	/* reads grouped in one read transaction (store.h read_begin): the
+	 * same answers, no nesting, and nothing left open after read_end
+	 * (the commit below takes the write lock) */
+	if (st->ops->read_begin != NULL) {
+		CHECK_EQ_INT(st->ops->read_begin(st), STORE_OK);
+		CHECK_EQ_INT(st->ops->read_begin(st), STORE_FAIL);
+		memset(id, 2, sizeof id);
+		CHECK_EQ_INT(st->ops->pos_txn_get(st, "T1", id, &got),
+		             STORE_OK);
+		CHECK_EQ_INT(got.rc, LEDGER_INSUFFICIENT_FUNDS);
+		CHECK_EQ_INT(st->ops->pos_txn_get(st, "T2", id, &got),
+		             STORE_NOT_FOUND);
+		st->ops->read_end(st);
+		st->ops->read_end(st); /* none open: nothing to do */
+	}
 	/* a repeat of a key in a later batch writes no row either */
 	CHECK(commit1(lg, &r[0], T0 + 1).is_replay);
 	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM pos_txns"), 3);
