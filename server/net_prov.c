@@ -514,6 +514,34 @@ prov_random_ref(char *dst, size_t n)
 }
 
 /*
+ * The payment row of a new collection or disbursement, once its driver
+ * accepted the request (collect_fill, disb_fill): reference, amount,
+ * provider, MSISDN, the driver's client reference, due at once with the
+ * configured deadline.  NULL, or the error code with *status and *msg.
+ */
+static const char *
+row_fill(struct pop *o, const char *ref, int64_t now, enum store_prov_kind kind,
+         int *status, const char **msg)
+{
+	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
+	o->p.pay.currency = o->c.cur->numeric;
+	o->p.pay.amount_minor = o->c.amount_minor;
+	o->p.pay.created_ms = now;
+	o->p.kind = kind;
+	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
+	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
+	if (o->drv->client_ref(o) != 0) {
+		*status = 503;
+		*msg = "no randomness";
+		return "retry_later";
+	}
+	o->p.call_state = STORE_CALL_TO_SEND;
+	o->p.next_at_ms = now;
+	o->p.deadline_ms = now + o->np->pol.deadline_ms;
+	return NULL;
+}
+
+/*
  * A new collection o->c under payment reference ref: its provider (known,
  * configured, and taking this payment) into o->drv, the row into o->p
  * (req_hash left to the caller).  NULL, or an API error code with the
@@ -547,22 +575,7 @@ collect_fill(struct pop *o, const char *ref, int64_t now, int *status,
 		*status = 422;
 		return code;
 	}
-	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
-	o->p.pay.currency = o->c.cur->numeric;
-	o->p.pay.amount_minor = o->c.amount_minor;
-	o->p.pay.created_ms = now;
-	o->p.kind = STORE_PROV_COLLECT;
-	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
-	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
-	if (o->drv->client_ref(o) != 0) {
-		*status = 503;
-		*msg = "no randomness";
-		return "retry_later";
-	}
-	o->p.call_state = STORE_CALL_TO_SEND;
-	o->p.next_at_ms = now;
-	o->p.deadline_ms = now + np->pol.deadline_ms;
-	return NULL;
+	return row_fill(o, ref, now, STORE_PROV_COLLECT, status, msg);
 }
 
 const char *
@@ -920,21 +933,9 @@ disb_fill(struct pop *o, const char *ref, int64_t now, int *status,
 		*status = 422;
 		return code;
 	}
-	strlcpy_s(o->p.pay.ref, ref, sizeof o->p.pay.ref);
-	o->p.pay.currency = o->c.cur->numeric;
-	o->p.pay.amount_minor = o->c.amount_minor;
-	o->p.pay.created_ms = now;
-	o->p.kind = STORE_PROV_DISBURSE;
-	strlcpy_s(o->p.provider, o->c.provider, sizeof o->p.provider);
-	strlcpy_s(o->p.msisdn, o->c.msisdn, sizeof o->p.msisdn);
-	if (o->drv->client_ref(o) != 0) {
-		*status = 503;
-		*msg = "no randomness";
-		return "retry_later";
-	}
-	o->p.call_state = STORE_CALL_TO_SEND;
-	o->p.next_at_ms = now;
-	o->p.deadline_ms = now + np->pol.deadline_ms;
+	if ((code = row_fill(o, ref, now, STORE_PROV_DISBURSE, status, msg)) !=
+	    NULL)
+		return code;
 	strlcpy_s(o->clearing, o->drv->clearing_account(np->cfg),
 	          sizeof o->clearing);
 	strlcpy_s(o->hold, o->drv->hold_account(np->cfg), sizeof o->hold);

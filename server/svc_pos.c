@@ -1340,28 +1340,53 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
 	out->post = op;
 }
 
+/*
+ * The answers a provider-backed request's creation job (COLLECT,
+ * CASH_OUT, CASH_IN, BILL_PAY) ends with before there is a payment to
+ * speak of: the storage failed; the txn id is a float transfer's, or a
+ * tombstone's (§9.3); the agent's float is in another currency; the
+ * payment service refused the request.  True with the answer in *code,
+ * *orig (-1: none) and *why; false when the payment was created or
+ * found, and the caller answers from it.
+ */
+static bool
+pre_answer(const struct svc_pos_op *op, enum pos_code *code, int *orig,
+           const char **why)
+{
+	*orig = -1;
+	if (op->job.call_rc != STORE_OK) {
+		*code = POS_CODE_RETRY_LATER;
+		*why = "store";
+	} else if (op->found_rc == STORE_OK && op->found.type == 0) {
+		*code = POS_CODE_DUPLICATE;
+		*orig = POS_CODE_REVERSED;
+		*why = "tombstone";
+	} else if (op->found_rc == STORE_OK) {
+		*code = POS_CODE_TXN_ID_REUSED;
+		*why = "other_request";
+	} else if (op->is_float_wrong) {
+		*code = POS_CODE_CURRENCY_INVALID;
+		*why = "float_currency";
+	} else if (op->pay_err != NULL) {
+		*code = prep_code(op->pay_err);
+		*why = op->pay_err;
+	} else {
+		return false;
+	}
+	return true;
+}
+
 static void
 collect_done(struct svc_pos *s, struct svc_pos_session *ss,
              struct svc_pos_op *op, struct svc_pos_out *out)
 {
 	const uint8_t *want = op->want;
+	enum pos_code code;
+	const char *why;
+	int orig;
 
-	if (op->job.call_rc != STORE_OK) {
-		collect_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "store");
-	} else if (op->found_rc == STORE_OK) {
-		/* the txn id is a float transfer's, or a tombstone (§9.3) */
-		if (op->found.type == 0)
-			collect_answer(ss, op, out, POS_CODE_DUPLICATE,
-			               POS_CODE_REVERSED, "tombstone");
-		else
-			collect_answer(ss, op, out, POS_CODE_TXN_ID_REUSED, -1,
-			               "other_request");
-	} else if (op->is_float_wrong) {
-		collect_answer(ss, op, out, POS_CODE_CURRENCY_INVALID, -1,
-		               "float_currency");
-	} else if (op->pay_err != NULL) {
-		collect_answer(ss, op, out, prep_code(op->pay_err), -1,
-		               op->pay_err);
+	if (pre_answer(op, &code, &orig, &why)) {
+		collect_answer(ss, op, out, code, orig, why);
 	} else if (op->pay_rc == STORE_CONFLICT) {
 		/* a resend (§9.1): the stored payment answers; the
 		 * provider is never asked twice */
@@ -1730,23 +1755,13 @@ bill_done(struct svc_pos *s, struct svc_pos_session *ss,
           struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
 {
 	uint8_t want[SHA256_LEN];
+	enum pos_code code;
+	const char *why;
+	int orig;
 
 	bill_hash(want, op->amount, op->currency, &op->bill);
-	if (op->job.call_rc != STORE_OK) {
-		bill_answer(ss, op, out, POS_CODE_RETRY_LATER, -1, "store");
-	} else if (op->found_rc == STORE_OK) {
-		if (op->found.type == 0)
-			bill_answer(ss, op, out, POS_CODE_DUPLICATE,
-			            POS_CODE_REVERSED, "tombstone");
-		else
-			bill_answer(ss, op, out, POS_CODE_TXN_ID_REUSED, -1,
-			            "other_request");
-	} else if (op->is_float_wrong) {
-		bill_answer(ss, op, out, POS_CODE_CURRENCY_INVALID, -1,
-		            "float_currency");
-	} else if (op->pay_err != NULL) {
-		bill_answer(ss, op, out, prep_code(op->pay_err), -1,
-		            op->pay_err);
+	if (pre_answer(op, &code, &orig, &why)) {
+		bill_answer(ss, op, out, code, orig, why);
 	} else if (op->pay_rc == STORE_CONFLICT &&
 	           (op->prov->kind != STORE_PROV_BILL ||
 	            util_ct_memcmp(want, op->prov->req_hash, sizeof want) !=
