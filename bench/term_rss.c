@@ -233,7 +233,8 @@ main(int argc, char **argv)
 	cfg.offline.allowed_ops = SOKOTERM_OP_BIT(SOKOTERM_OP_FLOAT_TRANSFER);
 	cfg.offline.floor_limit = 100;
 	cfg.offline.total_limit = 100 * (uint64_t)n;
-	if (sokoterm_new(&t, &cfg) != SOKOTERM_OK)
+	if (sokoterm_new(&t, &cfg) != SOKOTERM_OK ||
+	    sokoterm_tick(t, sokoterm_posix_now_ms()) != SOKOTERM_OK)
 		goto out;
 	memset(&r, 0, sizeof r);
 	r.op = SOKOTERM_OP_FLOAT_TRANSFER;

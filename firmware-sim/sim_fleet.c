@@ -886,7 +886,11 @@ offline_fill(struct fleet *f)
 	size_t i;
 	uint32_t k;
 
-	for (i = 0; i < f->n_terms; i++)
+	for (i = 0; i < f->n_terms; i++) {
+		/* the time of the stored entries (and of their txn ids) */
+		if (sokoterm_tick(f->terms[i].t, sokoterm_posix_now_ms()) !=
+		    SOKOTERM_OK)
+			return -1;
 		for (k = 0; k < f->o->offline; k++) {
 			enum sokoterm_err e =
 			    submit_transfer(&f->terms[i], 1);
@@ -899,6 +903,7 @@ offline_fill(struct fleet *f)
 				return -1;
 			}
 		}
+	}
 	return 0;
 }
 

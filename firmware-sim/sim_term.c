@@ -489,6 +489,8 @@ term_open(struct term *c, const struct sim_term_opts *o, bool is_quiet)
 		        sokoterm_strerror(e));
 		return -1;
 	}
+	/* the time before anything is stored (sokoterm.h) */
+	(void)sokoterm_tick(c->t, sokoterm_posix_now_ms());
 	return 0;
 }
 

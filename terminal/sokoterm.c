@@ -1914,6 +1914,11 @@ offline_allowed(struct sokoterm *t, const struct sokoterm_request *r)
 	    r->op == SOKOTERM_OP_CASH_IN ||
 	    (t->pol.allowed_ops & SOKOTERM_OP_BIT(r->op)) == 0)
 		return SOKOTERM_ERR_OFFLINE_REFUSED;
+	/* no time given yet (sokoterm_tick): the entry would be stored at
+	 * ms 0, its advice would say so, the age limits would take it for
+	 * decades old and its txn id would sort before every real one */
+	if (t->now == 0)
+		return SOKOTERM_ERR_STATE;
 	if ((e = sokoterm_queue_stats(t->q, &n_open, &sum,
 	                              t->pol.max_age_ms != 0 ? &oldest
 	                                                     : NULL)) !=
@@ -1966,7 +1971,7 @@ submit_money(struct sokoterm *t, const struct sokoterm_request *r,
 		 * idempotency and pos_txns trees (and the queue's txn_id
 		 * index): one page per terminal per commit, however large
 		 * the trees grow, instead of one random page per id.  Within
-		 * one ms (or before the first tick: ms 0) a 12-bit counter
+		 * one ms a 12-bit counter
 		 * in rand_a keeps them increasing (RFC 9562 §6.2, method 1);
 		 * the 62 random bits of rand_b keep them unique. */
 		uint64_t ms = t->now & 0xffffffffffffu;

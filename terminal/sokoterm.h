@@ -250,7 +250,10 @@ void sokoterm_sent(struct sokoterm *t, size_t n);
  * Time passes.  now_ms is the caller's clock in ms (UTC wall time if the
  * terminal has one: the queue records it for ages and advices); a value
  * lower than a previous one is treated as the previous one.  Runs login,
- * request and echo timeouts, the heartbeat and the queue replay.
+ * request and echo timeouts, the heartbeat and the queue replay.  Call it
+ * once right after sokoterm_new: until the instance has been given a
+ * time (here or by sokoterm_connect), an offline submit is refused with
+ * SOKOTERM_ERR_STATE (its entry, advice and txn id need one).
  */
 enum sokoterm_err sokoterm_tick(struct sokoterm *t, uint64_t now_ms);
 

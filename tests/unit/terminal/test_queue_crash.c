@@ -359,7 +359,8 @@ w_run(struct work *w, const char *path, int max_cycles)
 	enum sokoterm_err e;
 
 	w->now = T0;
-	if ((e = sokoterm_new(&w->t, &c)) != SOKOTERM_OK) {
+	if ((e = sokoterm_new(&w->t, &c)) != SOKOTERM_OK ||
+	    (e = sokoterm_tick(w->t, w->now)) != SOKOTERM_OK) {
 		w->err = e;
 		return 0;
 	}

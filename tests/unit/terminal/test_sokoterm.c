@@ -496,7 +496,11 @@ term_open_cfg(struct term *tm, const struct sokoterm_config *c)
 	tm->now = T0;
 	tm->rng = 0x9e3779b97f4a7c15u + (uint64_t)path_n;
 	tm->path = c->queue_path;
-	return sokoterm_new(&tm->t, c);
+	enum sokoterm_err rc = sokoterm_new(&tm->t, c);
+
+	/* the time, as firmware gives it right after sokoterm_new
+	 * (sokoterm.h): offline entries need one */
+	return (int)(rc != SOKOTERM_OK ? rc : sokoterm_tick(tm->t, tm->now));
 }
 
 static int
@@ -1360,6 +1364,39 @@ test_txn_id_v7(void)
 	sokoterm_free(tm.t);
 }
 
+/* Offline storing before the host gave any time is refused (STATE): the
+ * entry, its advice and its txn id would all say 1970.  After a tick the
+ * same request is stored, its id carrying that time. */
+static void
+test_offline_needs_time(void)
+{
+	struct sokoterm_request r = req_money(SOKOTERM_OP_BILL_PAY, 5000);
+	struct sokoterm_config c;
+	struct term tm;
+	char path[128];
+	uint8_t id[SOKOTERM_ID_LEN];
+	uint64_t ms = 0;
+	int i;
+
+	c = t_config(&tm, new_path(path, sizeof path));
+	memset(&tm, 0, sizeof tm);
+	tm.now = T0;
+	tm.rng = 0x51;
+	tm.path = path;
+	CHECK_EQ_INT(sokoterm_new(&tm.t, &c), SOKOTERM_OK);
+	if (tm.t == NULL)
+		return;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, id), SOKOTERM_ERR_STATE);
+	CHECK_EQ_INT(q_open(&tm), 0);
+	CHECK_EQ_INT(sokoterm_tick(tm.t, T0), SOKOTERM_OK);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, id), SOKOTERM_OK);
+	CHECK_EQ_INT(q_open(&tm), 1);
+	for (i = 0; i < 6; i++)
+		ms = ms << 8 | id[i];
+	CHECK_EQ_INT(ms, T0);
+	sokoterm_free(tm.t);
+}
+
 static void
 test_offline_policy(void)
 {
@@ -2097,6 +2134,7 @@ main(void)
 	RUN(test_timeout_status_resolution);
 	RUN(test_timeout_reversal);
 	RUN(test_busy_retry_and_hold);
+	RUN(test_offline_needs_time);
 	RUN(test_offline_policy);
 	RUN(test_replay_order);
 	RUN(test_replay_interrupted);
