@@ -81,16 +81,26 @@ drv_index(const struct prov_drv *d)
 	return -1;
 }
 
-/* The enabled driver called name, or NULL. */
-static const struct prov_drv *
-drv_find(const struct net_prov *np, const char *name)
+/* The index in drivers[] of the driver called name, configured or not;
+ * N_DRIVERS if there is none. */
+static size_t
+drv_named(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < N_DRIVERS; i++)
-		if (np->on[i] && strcmp(drivers[i]->name, name) == 0)
-			return drivers[i];
-	return NULL;
+		if (strcmp(drivers[i]->name, name) == 0)
+			break;
+	return i;
+}
+
+/* The enabled driver called name, or NULL. */
+static const struct prov_drv *
+drv_find(const struct net_prov *np, const char *name)
+{
+	size_t i = drv_named(name);
+
+	return i < N_DRIVERS && np->on[i] ? drivers[i] : NULL;
 }
 
 const struct config *
@@ -555,9 +565,7 @@ collect_fill(struct pop *o, const char *ref, int64_t now, int *status,
 	const char *code;
 	size_t i;
 
-	for (i = 0; i < N_DRIVERS; i++)
-		if (strcmp(o->c.provider, drivers[i]->name) == 0)
-			break;
+	i = drv_named(o->c.provider);
 	/* the bill driver is not a collection provider */
 	if (i == N_DRIVERS || drivers[i] == &prov_drv_flwbill) {
 		*status = 422;
@@ -913,9 +921,7 @@ disb_fill(struct pop *o, const char *ref, int64_t now, int *status,
 	const char *code;
 	size_t i;
 
-	for (i = 0; i < N_DRIVERS; i++)
-		if (strcmp(o->c.provider, drivers[i]->name) == 0)
-			break;
+	i = drv_named(o->c.provider);
 	if (i == N_DRIVERS) {
 		*status = 422;
 		*msg = "provider must be one of: mpesa, momo";

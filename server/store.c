@@ -2,6 +2,7 @@
  * store.c - backend selection by URL and names (store.h).
  */
 #include "store.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -55,4 +56,22 @@ store_pos_status_parse(const char *s)
 	if (strcmp(s, "blocked") == 0)
 		return STORE_POS_BLOCKED;
 	return 0;
+}
+
+enum store_rc
+store_pos_pay_taken(struct store *st, struct store_prov *p,
+                    const struct store_pos_link *l)
+{
+	/* the ref (or the terminal's txn id) is taken: hand back the
+	 * payment of this terminal's txn id */
+	enum store_rc g =
+	    st->ops->pos_pay_get(st, l->terminal_id, l->txn_id, p, NULL);
+
+	if (g == STORE_NOT_FOUND) {
+		p->pay.id = 0;
+		return store_fail(st, STORE_FAIL,
+		                  "pos payment %s: a unique key is taken by "
+		                  "another payment", p->pay.ref);
+	}
+	return g == STORE_OK ? STORE_CONFLICT : g;
 }

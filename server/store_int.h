@@ -18,4 +18,10 @@ extern const struct store_check store_checks[]; /* NULL-terminated */
 enum store_rc store_fail(struct store *st, enum store_rc rc, const char *fmt,
                          ...) __attribute__((format(printf, 3, 4)));
 
+/* pos_pay_create's insert met a unique key (STORE_CONFLICT), its
+ * transaction rolled back: the payment this terminal's txn id already has
+ * into *p and CONFLICT, or FAIL when the key is another payment's. */
+enum store_rc store_pos_pay_taken(struct store *st, struct store_prov *p,
+                                  const struct store_pos_link *l);
+
 #endif

@@ -2199,7 +2199,7 @@ pg_pos_pay_create(struct store *st, struct store_prov *p,
                   const struct store_pos_link *l)
 {
 	struct store_pg *s = PG(st);
-	enum store_rc rc, g;
+	enum store_rc rc;
 
 	p->pos = *l;
 	if ((rc = pg_begin(st)) != STORE_OK)
@@ -2210,18 +2210,7 @@ pg_pos_pay_create(struct store *st, struct store_prov *p,
 	return STORE_OK;
 fail:
 	pg_rollback(st);
-	if (rc != STORE_CONFLICT)
-		return rc;
-	/* the ref (or the terminal's txn id) is taken: hand back the
-	 * payment of this terminal's txn id */
-	g = st->ops->pos_pay_get(st, l->terminal_id, l->txn_id, p, NULL);
-	if (g == STORE_NOT_FOUND) {
-		p->pay.id = 0;
-		return store_fail(st, STORE_FAIL,
-		                  "pos payment %s: a unique key is taken by "
-		                  "another payment", p->pay.ref);
-	}
-	return g == STORE_OK ? STORE_CONFLICT : g;
+	return rc == STORE_CONFLICT ? store_pos_pay_taken(st, p, l) : rc;
 }
 
 static enum store_rc

@@ -126,26 +126,25 @@ svc_pos_op_free(struct svc_pos_op *op)
 		svc_pos_op_free(parent);
 }
 
+/* The POS idempotency key, txn id first (svc_pos.h), or terminal first
+ * as written before migration 013 (is_v1: only read, by lookup_call, for
+ * transactions that have no pos_txns row). */
+static void
+idem_key(char *dst, const char *terminal_id, const uint8_t txn_id[POS_ID_LEN],
+         bool is_v1)
+{
+	char hex[2 * POS_ID_LEN + 1];
+
+	util_hex(hex, txn_id, POS_ID_LEN);
+	snprintf(dst, LEDGER_KEY_MAX + 1, "pos:%s:%s", is_v1 ? terminal_id : hex,
+	         is_v1 ? hex : terminal_id);
+}
+
 void
 svc_pos_idem_key(char *dst, const char *terminal_id,
                  const uint8_t txn_id[POS_ID_LEN])
 {
-	char hex[2 * POS_ID_LEN + 1];
-
-	util_hex(hex, txn_id, POS_ID_LEN);
-	snprintf(dst, LEDGER_KEY_MAX + 1, "pos:%s:%s", hex, terminal_id);
-}
-
-/* The key as written before migration 013: terminal first.  Only read
- * (lookup_call), for transactions that have no pos_txns row. */
-static void
-idem_key_v1(char *dst, const char *terminal_id,
-            const uint8_t txn_id[POS_ID_LEN])
-{
-	char hex[2 * POS_ID_LEN + 1];
-
-	util_hex(hex, txn_id, POS_ID_LEN);
-	snprintf(dst, LEDGER_KEY_MAX + 1, "pos:%s:%s", terminal_id, hex);
+	idem_key(dst, terminal_id, txn_id, false);
 }
 
 enum pos_code
@@ -455,7 +454,7 @@ lookup_call(struct store *st, struct dbq_job *job)
 		return op->found_rc == STORE_OK ? STORE_OK : op->found_rc;
 	/* only rows from before migration 004 lack a pos_txns row, and
 	 * their keys were written terminal first */
-	idem_key_v1(key, op->terminal_id, op->txn_id);
+	idem_key(key, op->terminal_id, op->txn_id, true);
 	rc = st->ops->idem_lookup(st, key, &op->idem);
 	if (rc == STORE_NOT_FOUND && op->prov != NULL) {
 		/* a provider payment (COLLECT, CASH_OUT): op->link.type */
@@ -508,7 +507,6 @@ eod_call(struct store *st, struct dbq_job *job)
 	                           op->totals, POS_TOTALS_MAX, &op->n_totals);
 }
 
-/* ADVICE_BATCH: each undecided item's row, and its to_agent if new. */
 /* A read transaction around a job's lookups, when the store has them
  * (store.h read_begin); false: the reads run one by one. */
 static bool
@@ -524,6 +522,7 @@ reads_end(struct store *st, bool is_grouped)
 		st->ops->read_end(st);
 }
 
+/* ADVICE_BATCH: each undecided item's row, and its to_agent if new. */
 static enum store_rc
 advice_lookups(struct store *st, struct svc_pos_op *op)
 {
@@ -1055,6 +1054,22 @@ prep_code(const char *api)
 	return POS_CODE_DECLINED;
 }
 
+/* The agent's float (op->float_account_id) into *fl, for the storage
+ * half of a provider-backed request: op->is_float_wrong when it is not
+ * an agent float in currency (answered CURRENCY_INVALID, nothing
+ * stored). */
+static enum store_rc
+float_load(struct store *st, struct svc_pos_op *op, uint16_t currency,
+           struct ledger_account *fl)
+{
+	enum store_rc rc = st->ops->account_by_id(st, op->float_account_id, fl);
+
+	if (rc == STORE_OK)
+		op->is_float_wrong = fl->type != LEDGER_ACCT_AGENT_FLOAT ||
+		                     fl->currency != currency;
+	return rc;
+}
+
 /* The storage half of COLLECT / CASH_OUT (worker): a float transfer or
  * tombstone holding the txn id answers; else the agent's float (the
  * account credited), then the payment with its POS link. */
@@ -1069,14 +1084,9 @@ collect_call(struct store *st, struct dbq_job *job)
 	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
 	if (op->found_rc != STORE_NOT_FOUND)
 		return op->found_rc;
-	rc = st->ops->account_by_id(st, op->float_account_id, &fl);
-	if (rc != STORE_OK)
+	if ((rc = float_load(st, op, op->currency, &fl)) != STORE_OK ||
+	    op->is_float_wrong)
 		return rc;
-	if (fl.type != LEDGER_ACCT_AGENT_FLOAT ||
-	    fl.currency != op->currency) {
-		op->is_float_wrong = true;
-		return STORE_OK;
-	}
 	op->pay_rc = op->svc->pay->collect_store(op->svc->pay->arg, st,
 	                                         op->prov, op->clearing, &fl,
 	                                         &op->link, &op->pay_err);
@@ -1132,14 +1142,9 @@ cash_in_call(struct store *st, struct dbq_job *job)
 	}
 	if (rc != STORE_NOT_FOUND)
 		return rc;
-	rc = st->ops->account_by_id(st, op->float_account_id, &fl);
-	if (rc != STORE_OK)
+	if ((rc = float_load(st, op, op->currency, &fl)) != STORE_OK ||
+	    op->is_float_wrong)
 		return rc;
-	if (fl.type != LEDGER_ACCT_AGENT_FLOAT ||
-	    fl.currency != op->currency) {
-		op->is_float_wrong = true;
-		return STORE_OK;
-	}
 	op->pay_rc = STORE_OK;
 	return op->svc->pay->disb_accounts(op->svc->pay->arg, st, op->prov,
 	                                   op->clearing, op->hold, &fl,
@@ -1576,13 +1581,9 @@ bill_call(struct store *st, struct dbq_job *job)
 	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
 	if (op->found_rc != STORE_NOT_FOUND)
 		return op->found_rc;
-	rc = st->ops->account_by_id(st, op->float_account_id, &fl);
-	if (rc != STORE_OK)
+	if ((rc = float_load(st, op, NGN, &fl)) != STORE_OK ||
+	    op->is_float_wrong)
 		return rc;
-	if (fl.type != LEDGER_ACCT_AGENT_FLOAT || fl.currency != NGN) {
-		op->is_float_wrong = true;
-		return STORE_OK;
-	}
 	op->pay_rc = op->svc->pay->bill_store(op->svc->pay->arg, st, op->prov,
 	                                      &fl, &op->link, &op->pay_err);
 	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
