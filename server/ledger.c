@@ -188,6 +188,17 @@ limits_reload(struct ledger *lg, int64_t now_ms)
 	return STORE_OK;
 }
 
+/* Re-reads the rules when they are older than LEDGER_LIMITS_TTL_MS. */
+static enum store_rc
+limits_fresh(struct ledger *lg, int64_t now_ms)
+{
+	if (lg->rules_loaded_ms == 0 ||
+	    now_ms - lg->rules_loaded_ms >= LEDGER_LIMITS_TTL_MS ||
+	    now_ms < lg->rules_loaded_ms)
+		return limits_reload(lg, now_ms);
+	return STORE_OK;
+}
+
 void
 ledger_limits_changed(struct ledger *lg)
 {
@@ -351,19 +362,23 @@ utf8_ok(const char *s)
 
 /* What no storage can hold: an empty key, text that is not UTF-8. */
 static bool
-req_is_valid(const struct ledger_req *r)
+subjects_ok(const struct ledger_req *r)
 {
 	size_t k;
 
-	if (r->idem_key[0] == '\0' || !utf8_ok(r->idem_key) ||
-	    !utf8_ok(r->memo))
-		return false;
 	for (k = 0; k < LEDGER_SUBJECTS_MAX; k++)
 		if (r->subjects[k].kind != LEDGER_SUBJ_NONE &&
 		    (r->subjects[k].id[0] == '\0' ||
 		     !utf8_ok(r->subjects[k].id)))
 			return false;
 	return true;
+}
+
+static bool
+req_is_valid(const struct ledger_req *r)
+{
+	return r->idem_key[0] != '\0' && utf8_ok(r->idem_key) &&
+	       utf8_ok(r->memo) && subjects_ok(r);
 }
 
 /* Keys: sort, dedupe, look up. */
@@ -684,12 +699,63 @@ decide(struct batch *b, const struct work *w)
 
 	if ((rc = check_legs(b, w)) != LEDGER_OK)
 		return rc;
-	if ((rc = check_limits(b, w)) != LEDGER_OK)
+	if (!w->req->count_only && (rc = check_limits(b, w)) != LEDGER_OK)
 		return rc;
 	if ((rc = apply_legs(b, w)) != LEDGER_OK)
 		return rc;
 	apply_usage(b, w);
 	return LEDGER_OK;
+}
+
+enum ledger_rc
+ledger_limits_check(struct ledger *lg, const struct ledger_req *r,
+                    int64_t now_ms)
+{
+	struct store_usage u[2 * LEDGER_SUBJECTS_MAX];
+	struct store_usage v[2 * LEDGER_SUBJECTS_MAX];
+	struct batch b;
+	struct work w;
+	size_t k, j, n = 0;
+
+	memset(&b, 0, sizeof b);
+	memset(&w, 0, sizeof w);
+	w.req = r;
+	if (!subjects_ok(r) || r->limit_amount < 0 ||
+	    r->limit_amount > MONEY_MAX_MINOR)
+		return LEDGER_BAD_REQUEST;
+	if (limits_fresh(lg, now_ms) != STORE_OK)
+		return LEDGER_RETRY;
+	/* the rows this request counts against, as batch_load finds them */
+	for (k = 0; k < LEDGER_SUBJECTS_MAX; k++) {
+		if (r->subjects[k].kind == LEDGER_SUBJ_NONE)
+			continue;
+		w.rule[k] = ledger_limit_find(lg, r->subjects[k].kind,
+		                              r->subjects[k].id, r->currency);
+		for (j = 0; w.rule[k] != NULL && j < 2; j++)
+			if (use_key(&u[n], &w, k, j == 0, now_ms)) {
+				w.use[w.n_use].slot = n;
+				w.use[w.n_use].rule = w.rule[k];
+				w.use[w.n_use++].is_daily = j == 0;
+				n++;
+			}
+	}
+	/* one load of the sorted unique rows; each check to its row */
+	memcpy(v, u, n * sizeof *u);
+	qsort(v, n, sizeof *v, store_usage_cmp);
+	for (k = 0, j = 0; k < n; k++)
+		if (j == 0 || store_usage_cmp(&v[j - 1], &v[k]) != 0)
+			v[j++] = v[k];
+	if (j > 0 && lg->st->ops->usage_load(lg->st, v, j) != STORE_OK)
+		return LEDGER_RETRY;
+	for (k = 0; k < w.n_use; k++) {
+		const struct store_usage *row = bsearch(
+			&u[w.use[k].slot], v, j, sizeof *v, store_usage_cmp);
+
+		w.use[k].slot = (size_t)(row - v); /* always found */
+	}
+	b.usage = v;
+	b.n_usage = j;
+	return check_limits(&b, &w);
 }
 
 static enum store_rc
@@ -722,11 +788,8 @@ try_batch(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 
 	if ((rc = st->ops->begin(st)) != STORE_OK)
 		goto out;
-	if (lg->rules_loaded_ms == 0 ||
-	    now_ms - lg->rules_loaded_ms >= LEDGER_LIMITS_TTL_MS ||
-	    now_ms < lg->rules_loaded_ms)
-		if ((rc = limits_reload(lg, now_ms)) != STORE_OK)
-			goto out;
+	if ((rc = limits_fresh(lg, now_ms)) != STORE_OK)
+		goto out;
 	if ((rc = batch_keys(lg, &b)) != STORE_OK)
 		goto out;
 	if ((rc = batch_load(lg, &b, now_ms)) != STORE_OK)

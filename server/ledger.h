@@ -128,6 +128,11 @@ struct ledger_req {
 	int64_t reverses_txn_id; /* LEDGER_TXN_REVERSAL: the original; else 0 */
 	int64_t limit_amount;    /* counted against limits (>= 0) */
 	struct ledger_subject subjects[LEDGER_SUBJECTS_MAX];
+	/* Counted against its subjects' limits, never refused by them (not
+	 * hashed): a POS collection's success, whose money has already
+	 * moved at the provider; its limits were checked when it was
+	 * created (ledger_limits_check). */
+	bool count_only;
 	char memo[LEDGER_MEMO_MAX + 1];
 	/* Optional (not hashed): a POS transaction row written in the same
 	 * storage transaction when this request is decided for the first
@@ -214,6 +219,20 @@ const struct ledger_limit_rule *ledger_limit_find(const struct ledger *lg,
                                                   uint8_t kind,
                                                   const char *subject,
                                                   uint16_t currency);
+
+/*
+ * Would r pass the limits of its subjects (limit_amount, currency) now?
+ * Reads the rules and the usage so far through the ledger's store and
+ * writes nothing: LEDGER_OK, or the LEDGER_LIMIT_* that refuses it, or
+ * LEDGER_RETRY if the store failed (its errstr says why).  Call it where the
+ * store may be used (the storage worker).  Requests decided between this
+ * check and r's own commit are not seen: requests checked here and
+ * counted later (count_only) can together overshoot a limit by those in
+ * flight.  r->count_only is ignored.
+ */
+enum ledger_rc ledger_limits_check(struct ledger *lg,
+                                   const struct ledger_req *r,
+                                   int64_t now_ms);
 
 /* Canonical request hash: SHA-256 over every decided field of r, so a
  * repeat with different content is told apart.  Sets r->hash. */

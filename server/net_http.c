@@ -748,7 +748,7 @@ net_http_run(const struct config *cfg, struct store *st, struct ledger *lg,
 	}
 	log_msg(LOG_HTTP, LOG_LEVEL_NOTICE, "event=listening http=%s", where);
 	if (cfg->pos_listen[0] != '\0') {
-		d.pos = net_pos_new(d.base, d.dbq, cfg, pos_kek, pos_where,
+		d.pos = net_pos_new(d.base, d.dbq, lg, cfg, pos_kek, pos_where,
 		                    sizeof pos_where);
 		if (d.pos == NULL) {
 			log_msg(LOG_POS, LOG_LEVEL_ERROR,

@@ -1255,8 +1255,9 @@ readers_start(struct net_pos *p)
 }
 
 struct net_pos *
-net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
-            const uint8_t *kek, char *where, size_t cap)
+net_pos_new(struct event_base *base, struct dbq *dbq, struct ledger *lg,
+            const struct config *cfg, const uint8_t *kek, char *where,
+            size_t cap)
 {
 	struct net_pos *p = xcalloc(1, sizeof *p);
 	struct sockaddr_storage ss;
@@ -1271,6 +1272,7 @@ net_pos_new(struct event_base *base, struct dbq *dbq, const struct config *cfg,
 	p->rq_fd = -1;
 	p->epfd = -1;
 	p->svc.kek = kek;
+	p->svc.lg = lg;
 	p->svc.heartbeat_s = (uint32_t)cfg->pos_heartbeat_s;
 	p->svc.max_inflight = (uint32_t)cfg->pos_max_inflight;
 	p->svc.bill_wait_ms = (uint32_t)cfg->pos_bill_wait_ms;

@@ -19,14 +19,15 @@ struct net_pos;
 /*
  * Binds cfg->pos_listen on base and starts accepting: TLS when
  * cfg->pos_tls_cert_file is set, and cfg->pos_readers reader threads
- * (readq.h) on their own connections to cfg->store.  Borrows cfg, dbq
- * and kek (32 bytes), which must outlive it.  Writes "ADDR:PORT" (the
- * bound port) into where.  Returns NULL (logged) if it cannot bind, load
+ * (readq.h) on their own connections to cfg->store.  Borrows cfg, dbq,
+ * lg (dbq's ledger: the limits of COLLECT and CASH_OUT are checked with
+ * it on dbq's worker) and kek (32 bytes), which must outlive it.  Writes
+ * "ADDR:PORT" (the bound port) into where.  Returns NULL (logged) if it cannot bind, load
  * the certificate or start the readers.
  */
 struct net_pos *net_pos_new(struct event_base *base, struct dbq *dbq,
-                            const struct config *cfg, const uint8_t *kek,
-                            char *where, size_t cap);
+                            struct ledger *lg, const struct config *cfg,
+                            const uint8_t *kek, char *where, size_t cap);
 
 /* Graceful shutdown: stops accepting and reading; each connection closes
  * once its in-flight requests are answered and its output flushed. */

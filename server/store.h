@@ -292,6 +292,12 @@ struct store_prov {
 	 * when pos.type != 0 (the pos_payments row, same transaction); read
 	 * back by pos_pay_get only (zero elsewhere) */
 	struct store_pos_link pos;
+	/* filled by every read: the terminal that started the payment
+	 * (pos_payments) and its agent's code, "" when no terminal did; a
+	 * COLLECT's or CASH_OUT's success is counted against their limits
+	 * (svc_prov_settle_req) */
+	char pos_terminal[STORE_POS_ID_MAX + 1];
+	char pos_agent[STORE_POS_ID_MAX + 1];
 };
 
 /*

@@ -127,13 +127,17 @@ enum pg_stmt_id {
 	"b.source_account_id, b.biller_code, b.item_code, b.customer, "     \
 	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
 	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
-	"rv.receipt, v.next_step, v.next_text, v.next_url"
-/* bill_payments of a kind 3 payment, the collection a reversal reverses
- * (NULLs otherwise) */
+	"rv.receipt, v.next_step, v.next_text, v.next_url, pp.terminal_id, " \
+	"pa.code"
+/* bill_payments of a kind 3 payment, the collection a reversal reverses,
+ * the terminal that started it and its agent (NULLs otherwise) */
 #define BILL_JOIN                                                            \
 	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
 	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
-	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id "
+	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id " \
+	"LEFT JOIN pos_payments pp ON pp.payment_id = p.id "                 \
+	"LEFT JOIN terminals pt ON pt.id = pp.terminal_id "                  \
+	"LEFT JOIN agents pa ON pa.id = pt.agent_id "
 #define PROV_FROM                                                            \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	BILL_JOIN
@@ -2056,6 +2060,9 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	strlcpy_s(o->next_step, PQgetvalue(r, row, 36), sizeof o->next_step);
 	strlcpy_s(o->next_text, PQgetvalue(r, row, 37), sizeof o->next_text);
 	strlcpy_s(o->next_url, PQgetvalue(r, row, 38), sizeof o->next_url);
+	strlcpy_s(o->pos_terminal, PQgetvalue(r, row, 39),
+	          sizeof o->pos_terminal);
+	strlcpy_s(o->pos_agent, PQgetvalue(r, row, 40), sizeof o->pos_agent);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 

@@ -629,6 +629,27 @@ copy_id(char *dst, const struct pos_bytes *b)
 	return true;
 }
 
+/* r counts amount against the limits of the logged-in terminal and its
+ * agent (the limit subjects `terminal` and `agent`, §12), after the
+ * subjects it already has (a hold's MSISDN). */
+static void
+pos_limited(struct ledger_req *r, const struct svc_pos_session *ss,
+            int64_t amount)
+{
+	size_t i = 0;
+
+	while (i < LEDGER_SUBJECTS_MAX && r->subjects[i].kind != 0)
+		i++;
+	if (i + 2 > LEDGER_SUBJECTS_MAX)
+		abort(); /* at most one is there: a bug */
+	r->limit_amount = amount;
+	r->subjects[i].kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s(r->subjects[i].id, ss->terminal_id, sizeof r->subjects[i].id);
+	r->subjects[i + 1].kind = LEDGER_SUBJ_AGENT;
+	strlcpy_s(r->subjects[i + 1].id, ss->agent_code,
+	          sizeof r->subjects[i + 1].id);
+}
+
 /*
  * The ledger request of a float transfer (online or advised) from this
  * terminal's agent to agent_float, with its POS row: limits count it
@@ -660,11 +681,7 @@ xfer_req(struct svc_pos_session *ss, struct svc_pos_op *op,
 	r->legs[0].amount_minor = -(int64_t)amount;
 	r->legs[1].account_id = to_float;
 	r->legs[1].amount_minor = (int64_t)amount;
-	r->limit_amount = (int64_t)amount;
-	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
-	strlcpy_s(r->subjects[0].id, ss->terminal_id, sizeof r->subjects[0].id);
-	r->subjects[1].kind = LEDGER_SUBJ_AGENT;
-	strlcpy_s(r->subjects[1].id, ss->agent_code, sizeof r->subjects[1].id);
+	pos_limited(r, ss, (int64_t)amount);
 	/* the same memo online and advised: a resend of either is the same
 	 * request (§9.1) */
 	snprintf(r->memo, sizeof r->memo, "pos float_transfer %s -> %s",
@@ -1071,8 +1088,11 @@ float_load(struct store *st, struct svc_pos_op *op, uint16_t currency,
 }
 
 /* The storage half of COLLECT / CASH_OUT (worker): a float transfer or
- * tombstone holding the txn id answers; else the agent's float (the
- * account credited), then the payment with its POS link. */
+ * tombstone holding the txn id answers, and so does a payment already
+ * made for it (a resend); else the agent's float (the account credited),
+ * the terminal's and the agent's limits (checked, not counted: the
+ * success counts, docs/payments.md §9a), then the payment with its POS
+ * link. */
 static enum store_rc
 collect_call(struct store *st, struct dbq_job *job)
 {
@@ -1084,9 +1104,23 @@ collect_call(struct store *st, struct dbq_job *job)
 	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
 	if (op->found_rc != STORE_NOT_FOUND)
 		return op->found_rc;
+	rc = st->ops->pos_pay_get(st, op->terminal_id, op->txn_id, op->prov,
+	                          NULL);
+	if (rc == STORE_OK) {
+		op->pay_rc = STORE_CONFLICT;
+		return STORE_OK;
+	}
+	if (rc != STORE_NOT_FOUND)
+		return rc;
 	if ((rc = float_load(st, op, op->currency, &fl)) != STORE_OK ||
 	    op->is_float_wrong)
 		return rc;
+	op->limit_rc = ledger_limits_check(op->svc->lg, &op->job.req,
+	                                   op->svc->clock_ms());
+	if (op->limit_rc == LEDGER_RETRY)
+		return STORE_FAIL;
+	if (op->limit_rc != LEDGER_OK)
+		return STORE_OK;
 	op->pay_rc = op->svc->pay->collect_store(op->svc->pay->arg, st,
 	                                         op->prov, op->clearing, &fl,
 	                                         &op->link, &op->pay_err);
@@ -1176,21 +1210,10 @@ cash_in_hold(struct svc_pos_session *ss, struct svc_pos_op *op,
              struct svc_pos_out *out)
 {
 	struct ledger_req *r = &op->job.req;
-	size_t i = 0;
 
 	op->prov->pos = op->link;
 	svc_prov_hold_req(op->prov, r);
-	/* after the subjects the hold has (the customer's MSISDN) */
-	while (i < LEDGER_SUBJECTS_MAX && r->subjects[i].kind != 0)
-		i++;
-	if (i + 2 > LEDGER_SUBJECTS_MAX)
-		abort(); /* the hold uses at most one: a bug */
-	r->limit_amount = op->prov->pay.amount_minor;
-	r->subjects[i].kind = LEDGER_SUBJ_TERMINAL;
-	strlcpy_s(r->subjects[i].id, ss->terminal_id, sizeof r->subjects[i].id);
-	r->subjects[i + 1].kind = LEDGER_SUBJ_AGENT;
-	strlcpy_s(r->subjects[i + 1].id, ss->agent_code,
-	          sizeof r->subjects[i + 1].id);
+	pos_limited(r, ss, op->prov->pay.amount_minor);
 	op->kind = SVC_POS_OP_CASH_IN_HOLD;
 	op->job.call = NULL;
 	out->post = op;
@@ -1340,6 +1363,10 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
 	memcpy(op->link.txn_id, txn_id, POS_ID_LEN);
 	op->link.type = type;
 	op->float_account_id = ss->float_account_id;
+	if (!is_ci) { /* what collect_call checks the limits with */
+		op->job.req.currency = currency;
+		pos_limited(&op->job.req, ss, (int64_t)amount);
+	}
 	op->job.call = is_ci ? cash_in_call : collect_call;
 	ss->n_inflight++;
 	out->post = op;
@@ -1372,6 +1399,9 @@ pre_answer(const struct svc_pos_op *op, enum pos_code *code, int *orig,
 	} else if (op->is_float_wrong) {
 		*code = POS_CODE_CURRENCY_INVALID;
 		*why = "float_currency";
+	} else if (op->limit_rc != LEDGER_OK) {
+		*code = svc_pos_code(op->limit_rc);
+		*why = ledger_rc_name(op->limit_rc);
 	} else if (op->pay_err != NULL) {
 		*code = prep_code(op->pay_err);
 		*why = op->pay_err;
@@ -1775,6 +1805,7 @@ bill_done(struct svc_pos *s, struct svc_pos_session *ss,
 		 * fund it now from the float; the ledger's key makes a
 		 * second funding impossible (docs/payments.md §8) */
 		svc_bill_fund_req(op->prov, now_ms, &op->upd, &op->job.req);
+		pos_limited(&op->job.req, ss, op->prov->pay.amount_minor);
 		op->kind = SVC_POS_OP_BILL_FUND;
 		op->job.call = NULL;
 		out->post = op;

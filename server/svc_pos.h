@@ -130,6 +130,10 @@ struct svc_pos {
 	 * completes the op like a storage job (call_rc STORE_OK).  0: no
 	 * wait, PENDING at once. */
 	uint32_t bill_wait_ms;
+	/* the storage writer's ledger: COLLECT and CASH_OUT check the
+	 * terminal's and the agent's limits with it on the worker
+	 * (ledger_limits_check) */
+	struct ledger *lg;
 };
 
 /*
@@ -274,6 +278,7 @@ struct svc_pos_op {
 	const char *pay_err;   /* collect_store's error code, or NULL */
 	enum store_rc pay_rc;  /* OK created, CONFLICT: prov is the stored */
 	bool is_float_wrong;   /* the agent float's currency differs */
+	enum ledger_rc limit_rc; /* COLLECT, CASH_OUT: ledger_limits_check */
 	/* BILL_VALIDATE, BILL_PAY: the biller, item and customer; the
 	 * validation's answer; the funding's update and outcome */
 	struct svc_bill_validate bill;

@@ -268,6 +268,23 @@ fee_legs(const struct store_prov *p, struct ledger_req *r)
 		leg(r, p->bill.source_account_id, p->commission_minor);
 }
 
+/* A POS COLLECT's or CASH_OUT's success counts against the limits of its
+ * terminal and agent (docs/payments.md §9a): checked when it was created,
+ * counted now, never refused (the customer has paid). */
+static void
+pos_counted(const struct store_prov *p, struct ledger_req *r)
+{
+	r->limit_amount = p->pay.amount_minor;
+	r->count_only = true;
+	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s(r->subjects[0].id, p->pos_terminal, sizeof r->subjects[0].id);
+	if (p->pos_agent[0] != '\0') {
+		r->subjects[1].kind = LEDGER_SUBJ_AGENT;
+		strlcpy_s(r->subjects[1].id, p->pos_agent,
+		          sizeof r->subjects[1].id);
+	}
+}
+
 void
 svc_prov_settle_req(const struct store_prov *p,
                     const struct store_prov_update *u, struct ledger_req *r)
@@ -287,6 +304,8 @@ svc_prov_settle_req(const struct store_prov *p,
 		leg(r, p->clearing_account_id, -amt);
 		leg(r, p->target_account_id, amt - fee);
 		fee_legs(p, r);
+		if (p->pos_terminal[0] != '\0')
+			pos_counted(p, r);
 	} else if (p->kind == STORE_PROV_BILL) {
 		/* the amount and its fee leave holding: the amount owed
 		 * to the biller, the fee earned (and shared, §13) */

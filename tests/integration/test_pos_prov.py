@@ -27,7 +27,7 @@ from test_pos import (LOGIN_OK, RESP, STATUS, RECEIPT, REVERSAL, CASH_IN,
                       COLLECT, CASH_OUT, APPROVED, DUPLICATE, DECLINED,
                       AMOUNT_INVALID, NOT_REVERSIBLE, TXN_ID_REUSED,
                       UNKNOWN_TXN, KES, ADVICE_BATCH, EOD_TOTALS,
-                      RETRY_LATER, Term,
+                      RETRY_LATER, LIMIT_EXCEEDED, Term,
                       frame, mac)
 
 PENDING, STORED, CUSTOMER_DECLINED, EXPIRED = 1, 2, 22, 23
@@ -517,6 +517,70 @@ def t_pos_cash_out(build):
         e.stop()
 
 
+def t_pos_collect_limits(build):
+    """Terminal and agent limits on COLLECT and CASH_OUT (docs/payments.md
+    §9a): checked when the collection is created (LIMIT_EXCEEDED, nothing
+    created, the provider never asked), counted when it succeeds (never
+    refused then: the customer has paid); a failed collection uses up
+    nothing; a resend of an accepted collection is DUPLICATE, over the
+    limit or not."""
+    e = Env(build)
+    try:
+        e.s.ctl("limit", "set", "terminal", "T1", "KES", "--per-txn", "200.00",
+                "--daily", "300.00")
+        e.s.ctl("limit", "set", "agent", "A2", "EUR", "--daily", "15.00")
+        time.sleep(1.2)  # the ledger re-reads its rules every second
+        t = e.term()
+        _, r = t.collect(os.urandom(16), 20100)  # 201.00 > 200.00
+        assert r[1] == LIMIT_EXCEEDED, r
+        # a failed collection counts nothing
+        bad = os.urandom(16)
+        _, r = t.collect(bad, 20000, msisdn=CANCELLED)
+        assert r[1] == PENDING, r
+        res = t.wait_push(bad)
+        assert res is not None and res[1] == CUSTOMER_DECLINED, res
+        t.ack(bad)
+        # two of 200.00 each pass the check (neither has succeeded yet)
+        a, b = os.urandom(16), os.urandom(16)
+        _, ra = t.collect(a, 20000)
+        _, rb = t.collect(b, 20000)
+        assert ra[1] == PENDING and rb[1] == PENDING, (ra, rb)
+        for txn in (a, b):
+            res = t.wait_push(txn)
+            assert res is not None and res[1] == APPROVED, res
+            t.ack(txn)
+        # both succeeded and were counted (400.00 > 300.00: a success is
+        # never refused), so the day is used up for the next one
+        assert e.s.balance("agent:A1:float") == "400.00"
+        _, r = t.collect(os.urandom(16), 100)
+        assert r[1] == LIMIT_EXCEEDED, r
+        _, d = t.collect(a, 20000)
+        assert d[1] == DUPLICATE and d[7] == APPROVED, d
+        # the agent's limit, on a CASH_OUT
+        t2 = e.term("T2")
+        co = os.urandom(16)
+        _, r = t2.collect(co, 1000, msisdn=MOMO_OK, provider="momo",
+                          currency=EUR, type_=CASH_OUT)
+        assert r[1] == PENDING, r
+        res = t2.wait_push(co)
+        assert res is not None and res[1] == APPROVED, res
+        t2.ack(co)
+        _, r = t2.collect(os.urandom(16), 501, msisdn=MOMO_OK,
+                          provider="momo", currency=EUR, type_=CASH_OUT)
+        assert r[1] == LIMIT_EXCEEDED, r
+        _, r = t2.collect(os.urandom(16), 500, msisdn=MOMO_OK,
+                          provider="momo", currency=EUR, type_=CASH_OUT)
+        assert r[1] == PENDING, r
+        # the provider was asked for the accepted ones only
+        assert len(e.charges(OK)) == 2, e.charges(OK)
+        assert len(e.charges(CANCELLED)) == 1, e.charges(CANCELLED)
+        t.close()
+        t2.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
 def t_pos_cash_in(build):
     """CASH_IN: the agent's float to the customer's wallet, a MoMo
     transfer held from the float in the commit that creates it; the
@@ -885,5 +949,6 @@ def t_pos_bill_advice(build):
 
 TESTS = [t_pos_collect_flow, t_pos_collect_declines,
          t_pos_collect_redelivery, t_pos_collect_kill_duplicate,
-         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_soko_pos,
+         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_limits,
+         t_pos_collect_soko_pos,
          t_pos_bills, t_pos_cash_in, t_pos_bill_advice]

@@ -628,6 +628,56 @@ test_limit_daily_in_batch(void)
 	fx_close(&f);
 }
 
+/* A collection's limits (docs/payments.md §9a): ledger_limits_check
+ * reads and writes nothing; a count_only request is never refused by a
+ * limit and still counts. */
+static void
+test_limit_check_and_count_only(void)
+{
+	struct fx f;
+	struct ledger_req r;
+	const char *m = "254700000007";
+
+	if (!fx_open(&f))
+		return;
+	set_rule(&f, LEDGER_SUBJ_MSISDN, "*", KES, 800, 1000, 3, 86400);
+	req2_msisdn(&r, "c1", f.clearing, f.agent, 600, m);
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_OK);
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_OK);
+	r.limit_amount = 801;
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_LIMIT_PER_TXN);
+	/* checked, not counted: 600 + 600 would break the day; each alone
+	 * fits.  count_only: both commit, and the day holds 1,200 */
+	req2_msisdn(&r, "c1", f.clearing, f.agent, 600, m);
+	r.count_only = true;
+	expect1(&f, &r, T0, LEDGER_OK);
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_LIMIT_DAILY);
+	req2_msisdn(&r, "c2", f.clearing, f.agent, 600, m);
+	r.count_only = true;
+	expect1(&f, &r, T0, LEDGER_OK);
+	/* per transaction too: a success is never refused */
+	req2_msisdn(&r, "c3", f.clearing, f.agent, 900, m);
+	r.count_only = true;
+	expect1(&f, &r, T0, LEDGER_OK);
+	/* the counts are there for the next checked request: the day's
+	 * amount (2,100 > 1,000) and the velocity (3 of 3) */
+	req2_msisdn(&r, "c4", f.clearing, f.agent, 1, m);
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_LIMIT_DAILY);
+	expect1(&f, &r, T0, LEDGER_LIMIT_DAILY);
+	set_rule(&f, LEDGER_SUBJ_MSISDN, "*", KES, 0, 0, 3, 86400);
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_LIMIT_VELOCITY);
+	/* another subject, and the next day, start empty */
+	req2_msisdn(&r, "c5", f.clearing, f.agent, 1, "254700000008");
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_OK);
+	req2_msisdn(&r, "c6", f.clearing, f.agent, 1, m);
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0 + DAY_MS), LEDGER_OK);
+	/* a bad subject is refused as the batch would */
+	r.subjects[0].id[0] = '\0';
+	CHECK_EQ_INT(ledger_limits_check(f.lg, &r, T0), LEDGER_BAD_REQUEST);
+	CHECK_EQ_INT(balance(&f, f.agent), 600 + 600 + 900);
+	fx_close(&f);
+}
+
 static void
 test_limit_velocity(void)
 {
@@ -1045,6 +1095,7 @@ main(void)
 	RUN(test_limit_daily);
 	RUN(test_limit_daily_in_batch);
 	RUN(test_limit_velocity);
+	RUN(test_limit_check_and_count_only);
 	RUN(test_limit_default_and_exact);
 	RUN(test_limit_other_currency);
 	RUN(test_floors);

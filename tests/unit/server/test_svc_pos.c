@@ -591,6 +591,66 @@ fake_store(void *arg, struct store *st, struct store_prov *p,
 	return STORE_CONFLICT;
 }
 
+/* The payment a resend finds before anything is checked: the one
+ * fake_store created, if it did. */
+static enum store_rc
+fake_pay_get(struct store *st, const char *terminal_id, const uint8_t *txn,
+             struct store_prov *out, struct store_pos_link *link)
+{
+	(void)st;
+	(void)txn;
+	CHECK(link == NULL);
+	CHECK_EQ_STR(terminal_id, "T1");
+	if (n_stores == 0)
+		return STORE_NOT_FOUND;
+	memset(out, 0, sizeof *out);
+	memcpy(out->req_hash, stored_hash, sizeof stored_hash);
+	out->kind = STORE_PROV_COLLECT;
+	out->pay.id = 7;
+	out->pay.state = PAY_SUCCEEDED;
+	return STORE_OK;
+}
+
+/* The limits of the tests' ledger (svc.lg): terminal T1 takes at most
+ * 500.00 a transaction and 1,000.00 a day in KES, of which t1_used is
+ * used; agent A1 has no rule.  usage_fail makes the usage read fail. */
+static int64_t t1_used;
+static bool usage_fail;
+
+static enum store_rc
+fake_limit_list(struct store *st, struct ledger_limit_rule **out, size_t *n)
+{
+	(void)st;
+	*out = calloc(1, sizeof **out);
+	if (*out == NULL)
+		return STORE_FAIL;
+	(*out)->subject_kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s((*out)->subject, "T1", sizeof (*out)->subject);
+	(*out)->currency = 404;
+	(*out)->per_txn_max = 50000;
+	(*out)->daily_max = 100000;
+	*n = 1;
+	return STORE_OK;
+}
+
+static enum store_rc
+fake_usage_load(struct store *st, struct store_usage *keys, size_t n)
+{
+	size_t i;
+
+	(void)st;
+	if (usage_fail)
+		return STORE_FAIL;
+	for (i = 0; i < n; i++) {
+		CHECK_EQ_INT(keys[i].subject_kind, LEDGER_SUBJ_TERMINAL);
+		CHECK_EQ_STR(keys[i].subject, "T1");
+		CHECK_EQ_INT(keys[i].window_s, 86400);
+		keys[i].amount_minor = t1_used;
+		keys[i].count = 1;
+	}
+	return STORE_OK;
+}
+
 static void
 fake_kick(void *arg)
 {
@@ -750,6 +810,7 @@ test_collect(void)
 	    .collect_store = fake_store,
 	    .kick = fake_kick};
 	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .pos_pay_get = fake_pay_get,
 	                                     .account_by_id = fake_acct,
 	                                     .pos_pay_results = fake_results};
 	static const struct {
@@ -788,8 +849,35 @@ test_collect(void)
 		CHECK_EQ_INT(r.u.collect_resp.code, refused[i].want);
 	}
 	CHECK_EQ_INT(n_stores, 0);
+	/* the terminal's limits, checked on the worker before anything is
+	 * stored: per transaction, then the day's total; a failed read
+	 * of the usage is RETRY_LATER */
+	for (pass = 0; pass < 3; pass++) {
+		t1_used = pass == 1 ? 99950 : 0;
+		usage_fail = pass == 2;
+		o = collect(&ss, pass == 0 ? 50001 : 100, 404, "254708374149",
+		            "mpesa");
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_COLLECT);
+		if (op == NULL)
+			break;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		CHECK_EQ_INT(op->job.call_rc,
+		             pass == 2 ? STORE_FAIL : STORE_OK);
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_COLLECT_RESP);
+		CHECK_EQ_INT(r.u.collect_resp.code,
+		             pass == 2 ? POS_CODE_RETRY_LATER
+		                       : POS_CODE_LIMIT_EXCEEDED);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+	}
+	usage_fail = false;
+	t1_used = 99900; /* 100 more fits exactly */
+	CHECK_EQ_INT(n_stores, 0);
 	/* created (PENDING, kicked), then a repeat (DUPLICATE with the
-	 * stored state), then other content (TXN_ID_REUSED) */
+	 * stored state, found before the limits: now over them), then
+	 * other content (TXN_ID_REUSED) */
 	for (pass = 0; pass < 3; pass++) {
 		o = collect(&ss, pass == 2 ? 200 : 100, 404, "254708374149",
 		            "mpesa");
@@ -815,8 +903,11 @@ test_collect(void)
 			CHECK_EQ_INT(r.u.collect_resp.orig_code,
 			             POS_CODE_APPROVED);
 		CHECK_EQ_INT(ss.n_inflight, 0);
+		t1_used = 100000;
 	}
 	CHECK_EQ_INT(n_kicks, 1);
+	CHECK_EQ_INT(n_stores, 1);
+	t1_used = 0;
 
 	/* results: one lookup, all pushed in one output, no inflight */
 	o = out_new();
@@ -1049,6 +1140,14 @@ test_bills(void)
 		if (op == NULL)
 			break;
 		CHECK(strncmp(op->job.req.idem_key, "bill:pos:T1:", 12) == 0);
+		/* the funding counts against the terminal and the agent */
+		CHECK_EQ_INT(op->job.req.limit_amount,
+		             op->prov->pay.amount_minor);
+		CHECK(op->job.req.subjects[0].kind == LEDGER_SUBJ_TERMINAL &&
+		      strcmp(op->job.req.subjects[0].id, "T1") == 0);
+		CHECK(op->job.req.subjects[1].kind == LEDGER_SUBJ_AGENT &&
+		      strcmp(op->job.req.subjects[1].id, "A1") == 0);
+		CHECK(!op->job.req.count_only);
 		CHECK_EQ_INT(o.len, 0); /* no answer before the funding */
 		op->job.res.rc = pass == 0 ? LEDGER_INSUFFICIENT_FUNDS
 		                           : LEDGER_OK;
@@ -1572,9 +1671,14 @@ test_pay_code(void)
 int
 main(void)
 {
+	static const struct store_ops lops = {.limit_list = fake_limit_list,
+	                                      .usage_load = fake_usage_load};
+	static struct store lst = {.ops = &lops};
 	char err[64];
 
 	log_set_levels("error", err, sizeof err);
+	if ((svc.lg = ledger_new(&lst, err, sizeof err)) == NULL)
+		return 1;
 	RUN(test_reversal_tombstone);
 	RUN(test_advice_batch);
 	RUN(test_eod);
@@ -1589,5 +1693,6 @@ main(void)
 	RUN(test_bill_item_only);
 	RUN(test_advice_bill_repeat);
 	RUN(test_cash_in);
+	ledger_free(svc.lg);
 	return check_report("svc_pos");
 }

@@ -202,7 +202,7 @@ test_success_settles_once(void)
 	struct store_prov_update u;
 	struct svc_prov_answer a = {.v = SVC_PROV_SUCCEEDED,
 	                            .receipt = "NLJ7RT61SV"};
-	struct ledger_req r;
+	struct ledger_req r, pr;
 	bool settle;
 	const char *why;
 
@@ -217,6 +217,20 @@ test_success_settles_once(void)
 	CHECK(r.legs[1].account_id == 9 && r.legs[1].amount_minor == 15000);
 	CHECK(r.prov == &u);
 	CHECK(strstr(r.memo, "NLJ7RT61SV") != NULL);
+	/* an API collection counts against no limit ... */
+	CHECK(!r.count_only && r.limit_amount == 0 &&
+	      r.subjects[0].kind == LEDGER_SUBJ_NONE);
+	/* ... a terminal's against its terminal and agent, never refused
+	 * (docs/payments.md §9a); the same request otherwise */
+	memcpy(p.pos_terminal, "T1", 3);
+	memcpy(p.pos_agent, "A1", 3);
+	svc_prov_settle_req(&p, &u, &pr);
+	CHECK(pr.count_only && pr.limit_amount == 15000);
+	CHECK(pr.subjects[0].kind == LEDGER_SUBJ_TERMINAL &&
+	      strcmp(pr.subjects[0].id, "T1") == 0);
+	CHECK(pr.subjects[1].kind == LEDGER_SUBJ_AGENT &&
+	      strcmp(pr.subjects[1].id, "A1") == 0);
+	CHECK(memcmp(pr.hash, r.hash, sizeof r.hash) == 0);
 	/* the same answer again on the final row: nothing to write */
 	p.pay.state = PAY_SUCCEEDED;
 	p.call_state = STORE_CALL_DONE;

@@ -1836,6 +1836,8 @@ test_pos_pay(void)
 	struct store_prov p1, p2, q, g, res[4];
 	struct store_pos_link l1, l2, gl, links[4];
 	struct store_prov_update u;
+	struct store_agent ag;
+	struct store_terminal t;
 	size_t n = 99;
 	int64_t clr, fl, n_pay;
 
@@ -1846,6 +1848,19 @@ test_pos_pay(void)
 	                 KES, false, false);
 	fl = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES,
 	                true, false);
+	/* T1 belongs to agent A1 (every read names both) */
+	memset(&ag, 0, sizeof ag);
+	strlcpy_s(ag.code, "A1", sizeof ag.code);
+	ag.float_account_id = fl;
+	ag.status = STORE_POS_ACTIVE;
+	ag.created_ms = T0;
+	CHECK_EQ_INT(st->ops->agent_create(st, &ag), STORE_OK);
+	memset(&t, 0, sizeof t);
+	strlcpy_s(t.id, "T1", sizeof t.id);
+	t.agent_id = ag.id;
+	t.status = STORE_POS_ACTIVE;
+	t.created_ms = T0;
+	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_OK);
 	memset(&l1, 0, sizeof l1);
 	strlcpy_s(l1.terminal_id, "T1", sizeof l1.terminal_id);
 	memset(l1.txn_id, 0x11, sizeof l1.txn_id);
@@ -1862,6 +1877,22 @@ test_pos_pay(void)
 	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l1.txn_id, &g, &gl),
 	             STORE_OK);
 	check_prov_eq(&g, &p1);
+	CHECK_EQ_STR(g.pos_terminal, "T1");
+	CHECK_EQ_STR(g.pos_agent, "A1");
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->prov_get(st, "pos:T1:b", NULL, NULL, NULL, &g),
+	             STORE_OK);
+	CHECK_EQ_STR(g.pos_terminal, "T1");
+	CHECK_EQ_STR(g.pos_agent, "A1");
+	/* the janitor's read too (due at T0; lease 0: they stay due) */
+	CHECK_EQ_INT(st->ops->prov_due(st, T0, 0, res, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	for (size_t i = 0; i < n && i < 4; i++) {
+		CHECK_EQ_STR(res[i].pos_terminal, "T1");
+		CHECK_EQ_STR(res[i].pos_agent, "A1");
+	}
+	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l1.txn_id, &g, &gl),
+	             STORE_OK);
 	CHECK_EQ_INT(gl.type, 0x0010);
 	CHECK_EQ_INT(gl.acked_ms, 0);
 	CHECK(!gl.is_advice);
