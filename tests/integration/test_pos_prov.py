@@ -703,7 +703,8 @@ def t_pos_bills(build):
     """BILL_VALIDATE through Flutterwave; BILL_PAY funded from the
     agent's NGN float (held at once), PENDING, then STATUS and RECEIPT
     show the token; a biller refusal refunds the float; a float too low
-    is INSUFFICIENT_FLOAT and moves nothing.  No bounded wait here
+    is INSUFFICIENT_FLOAT and a terminal limit LIMIT_EXCEEDED, moving
+    nothing.  No bounded wait here
     (pos_bill_wait_ms 0): t_pos_bill_advice has it."""
     e = Env(build, bills=True, extra=(("pos_bill_wait_ms", "0"),))
     try:
@@ -769,6 +770,13 @@ def t_pos_bills(build):
         assert r[1] == 17, r  # CURRENCY_INVALID
         _, r = pay(os.urandom(16), 0)
         assert r[1] == AMOUNT_INVALID, r
+        # the funding counts against the terminal's limit: over it, the
+        # bill fails and nothing moves
+        e.s.ctl("limit", "set", "terminal", "T3", "NGN", "--per-txn",
+                "5000.00")
+        time.sleep(1.2)  # the ledger re-reads its rules every second
+        _, r = pay(os.urandom(16), 500100)
+        assert r[1] == LIMIT_EXCEEDED, r
         assert e.s.balance("agent:A3:float") == "8500.00"
         assert e.s.balance("suspense:bills") == "0.00"
         assert e.s.balance("biller:flutterwave") == "1500.00"
