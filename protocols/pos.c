@@ -8,6 +8,7 @@
  */
 #include "pos.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "sha256.h"
@@ -136,6 +137,23 @@ pos_code_name(unsigned code)
 		if (codes[i].code == code)
 			return codes[i].name;
 	return "unknown";
+}
+
+int
+pos_msg_code(const struct pos_msg *m)
+{
+	const struct pos_msg_info *mi = pos_msg_info(m->type);
+	const struct pos_field *f;
+	uint64_t v;
+
+	if (mi == NULL || mi->schema->n_fields == 0)
+		return -1;
+	f = &mi->schema->fields[0];
+	if (f->key != 1 || f->type != POS_T_UINT || !f->is_required ||
+	    strcmp(f->name, "code") != 0)
+		return -1;
+	memcpy(&v, (const uint8_t *)&m->u + f->off, sizeof v);
+	return v <= INT_MAX ? (int)v : -1;
 }
 
 /* ---- frames --------------------------------------------------------- */

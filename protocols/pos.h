@@ -183,6 +183,9 @@ const struct pos_msg_info *pos_msg_info(uint16_t type);
 const char *pos_msg_name(uint16_t type);
 /* Stable lower-case name for logs: "insufficient_float", or "unknown". */
 const char *pos_code_name(unsigned code);
+/* The response code m carries (its key 1 `code`), or -1 for a message
+ * without one (LOGIN_OK, ECHO_RESP, requests ...). */
+int pos_msg_code(const struct pos_msg *m);
 /* All catalogue entries, for iteration (tests, docs). */
 const struct pos_msg_info *pos_msg_table(size_t *n);
 

@@ -30,6 +30,7 @@ static const int64_t lat_le_us[] = {100,   250,   500,    1000,   2500,
 static const int64_t size_le[] = {1,   2,   5,    10,   20,   50,
                                   100, 200, 500, 1000, 2000, 5000};
 #define N_LAT  ARRAY_LEN(lat_le_us)
+_Static_assert(N_LAT == METRICS_LAT_BUCKETS, "metrics_lat's buckets");
 #define N_SIZE ARRAY_LEN(size_le)
 
 static _Atomic int64_t lat_buckets[N_LAT + 1], lat_sum_us, lat_count;
@@ -246,4 +247,40 @@ metrics_render(size_t *len)
 	pthread_mutex_unlock(&hooks_mu);
 	*len = b.len;
 	return b.p;
+}
+
+void
+metrics_lat_observe(struct metrics_lat *h, int64_t us)
+{
+	size_t i;
+
+	for (i = 0; i < N_LAT && us > lat_le_us[i]; i++)
+		;
+	h->bucket[i]++;
+	h->sum_us += us;
+	h->count++;
+}
+
+void
+metrics_lat_render(struct metrics_out *out, const char *name,
+                   const char *help, const struct metrics_lat *h)
+{
+	int64_t acc = 0;
+	size_t i;
+
+	bprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (i = 0; i <= N_LAT; i++) {
+		acc += h->bucket[i];
+		if (i < N_LAT)
+			bprintf(out, "%s_bucket{le=\"%lld.%06lld\"} %lld\n", name,
+			        (long long)(lat_le_us[i] / 1000000),
+			        (long long)(lat_le_us[i] % 1000000),
+			        (long long)acc);
+		else
+			bprintf(out, "%s_bucket{le=\"+Inf\"} %lld\n", name,
+			        (long long)acc);
+	}
+	bprintf(out, "%s_sum %lld.%06lld\n%s_count %lld\n", name,
+	        (long long)(h->sum_us / 1000000),
+	        (long long)(h->sum_us % 1000000), name, (long long)h->count);
 }

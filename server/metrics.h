@@ -85,4 +85,18 @@ void metrics_hook_remove(metrics_hook_fn fn, void *arg);
 void metrics_printf(struct metrics_out *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * A latency histogram owned by one thread (no atomics): microseconds
+ * observed, rendered in seconds with the buckets of
+ * soko_store_commit_seconds (100 us .. 1 s, then +Inf).  For hooks.
+ */
+#define METRICS_LAT_BUCKETS 12
+struct metrics_lat {
+	int64_t bucket[METRICS_LAT_BUCKETS + 1];
+	int64_t sum_us, count;
+};
+void metrics_lat_observe(struct metrics_lat *h, int64_t us);
+void metrics_lat_render(struct metrics_out *out, const char *name,
+                        const char *help, const struct metrics_lat *h);
+
 #endif

@@ -61,6 +61,7 @@
 #include <openssl/ssl.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "net_prov.h"
 #include "readq.h"
 #include "svc_pos.h"
@@ -160,6 +161,12 @@ struct net_pos {
 	struct svc_pos_pay pay; /* the payment service, once set */
 	struct net_prov *prov;
 	struct bwait *waits; /* BILL_PAYs waiting for their outcome */
+	/* metrics (loop thread; rendered by pos_metrics on it) */
+	int64_t rx_us;         /* monotonic: the frame being processed */
+	uint64_t answers[64];  /* answers by code (codes are < 64) */
+	uint64_t pushes, logins;
+	struct metrics_lat lat; /* request read -> answer queued */
+	bool has_hook;
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
 	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
 };
@@ -779,6 +786,26 @@ out_init(struct svc_pos_out *out, struct net_pos *p)
 	out->is_close = false;
 	out->post = NULL;
 	out->n_group = 0;
+	out->is_answer = false;
+	out->code = -1;
+	out->n_pushes = 0;
+}
+
+/* What out sends, counted: its answer by code, with the time since its
+ * request was read (rx_us; 0: unknown), and its pushes. */
+static void
+count_out(struct net_pos *p, const struct svc_pos_out *out, int64_t rx_us)
+{
+	if (out->len == 0)
+		return;
+	if (out->is_answer) {
+		if (out->code >= 0 &&
+		    (size_t)out->code < sizeof p->answers / sizeof p->answers[0])
+			p->answers[out->code]++;
+		if (rx_us > 0)
+			metrics_lat_observe(&p->lat, util_mono_us() - rx_us);
+	}
+	p->pushes += out->n_pushes;
 }
 
 /* Posts op: a read-only call to a reader when there is one (and room),
@@ -792,12 +819,14 @@ post_op(struct net_pos *p, struct svc_pos_op *op)
 	return dbq_post(p->dbq, &op->job);
 }
 
-/* Carries out what svc_pos decided. */
+/* Carries out what svc_pos decided about a request read at rx_us (0: not
+ * a request's). */
 static void
-emit(struct conn *c, struct svc_pos_out *out)
+emit(struct conn *c, struct svc_pos_out *out, int64_t rx_us)
 {
 	struct net_pos *p = c->p;
 
+	count_out(p, out, rx_us);
 	if (out->len > 0) {
 		if (c->tls != NULL)
 			bufferevent_write(c->tls->bev, out->buf, out->len);
@@ -810,6 +839,8 @@ emit(struct conn *c, struct svc_pos_out *out)
 		out->post = NULL;
 		op->job.arg = c;
 		op->job.done = on_op_done;
+		if (op->rx_us == 0)
+			op->rx_us = rx_us;
 		if (op->kind == SVC_POS_OP_BILL_CHECK) {
 			/* a provider call, not a storage job: completed by
 			 * on_bill_checked like one */
@@ -823,7 +854,7 @@ emit(struct conn *c, struct svc_pos_out *out)
 
 			out_init(&busy, p);
 			svc_pos_busy(&p->svc, &c->sess, op, &busy);
-			emit(c, &busy);
+			emit(c, &busy, rx_us);
 		} else {
 			c->n_ops++;
 			p->n_ops++;
@@ -838,6 +869,8 @@ emit(struct conn *c, struct svc_pos_out *out)
 		for (i = 0; i < n; i++) {
 			out->group[i]->job.arg = c;
 			out->group[i]->job.done = on_op_done;
+			if (out->group[i]->rx_us == 0)
+				out->group[i]->rx_us = rx_us;
 			jobs[i] = &out->group[i]->job;
 		}
 		if (dbq_post_group(p->dbq, jobs, n) != 0) {
@@ -846,7 +879,7 @@ emit(struct conn *c, struct svc_pos_out *out)
 			out_init(&busy, p);
 			svc_pos_group_busy(&p->svc, &c->sess, out->group, n,
 			                   &busy);
-			emit(c, &busy);
+			emit(c, &busy, rx_us);
 		} else {
 			c->n_ops += (uint32_t)n;
 			p->n_ops += n;
@@ -856,8 +889,10 @@ emit(struct conn *c, struct svc_pos_out *out)
 		p->ops_peak = p->n_ops;
 	if (c->is_dead)
 		return;
-	if (!c->is_indexed && c->sess.state == SVC_POS_LOGGED_IN)
+	if (!c->is_indexed && c->sess.state == SVC_POS_LOGGED_IN) {
 		term_index(c);
+		p->logins++;
+	}
 	if (c->tls != NULL)
 		tls_arm(c);
 	else if (!c->is_logged_in && c->sess.state == SVC_POS_LOGGED_IN)
@@ -883,6 +918,7 @@ on_op_done(struct dbq_job *job)
 	struct conn *c = job->arg;
 	struct net_pos *p = c->p;
 	struct svc_pos_out out;
+	int64_t rx_us = op->rx_us; /* op may be gone after svc_pos_done */
 
 	out_init(&out, p);
 	c->n_ops--;
@@ -895,7 +931,7 @@ on_op_done(struct dbq_job *job)
 		return;
 	}
 	svc_pos_done(&p->svc, &c->sess, op, util_now_ms(), &out);
-	emit(c, &out);
+	emit(c, &out, rx_us);
 	if (!c->is_dead && p->is_draining && c->n_ops == 0)
 		conn_closing(c);
 }
@@ -939,10 +975,11 @@ process_input(struct conn *c)
 		rc = pos_frame_decode(&f, buf, len, &used, &why);
 		if (rc == CODEC_NEED_MORE)
 			break;
+		p->rx_us = util_mono_us();
 		if (rc == CODEC_BAD) {
 			/* the stream is out of step: answer and close */
 			svc_pos_refused(&p->svc, &c->sess, &f, why, &out);
-			emit(c, &out);
+			emit(c, &out, p->rx_us);
 			if (!c->is_dead)
 				conn_closing(c);
 			break;
@@ -953,7 +990,7 @@ process_input(struct conn *c)
 			evbuffer_drain(in, used);
 		else
 			off += used;
-		emit(c, &out);
+		emit(c, &out, p->rx_us);
 	}
 	if (in != NULL) {
 		if (!c->is_dead && c->sess.state == SVC_POS_CLOSING)
@@ -1254,6 +1291,44 @@ readers_start(struct net_pos *p)
 	return 0;
 }
 
+/* The POS series of GET /metrics (docs/operations.md §Metrics). */
+static void
+pos_metrics(struct metrics_out *o, void *arg)
+{
+	const struct net_pos *p = arg;
+	unsigned code;
+
+	metrics_printf(o,
+	               "# HELP soko_pos_connections open POS connections\n"
+	               "# TYPE soko_pos_connections gauge\n"
+	               "soko_pos_connections %zu\n"
+	               "# HELP soko_pos_logins_total POS logins accepted\n"
+	               "# TYPE soko_pos_logins_total counter\n"
+	               "soko_pos_logins_total %llu\n"
+	               "# HELP soko_pos_storage_jobs POS storage jobs in "
+	               "flight\n# TYPE soko_pos_storage_jobs gauge\n"
+	               "soko_pos_storage_jobs %zu\n"
+	               "# HELP soko_pos_pushes_total COLLECT_RESULTs pushed\n"
+	               "# TYPE soko_pos_pushes_total counter\n"
+	               "soko_pos_pushes_total %llu\n"
+	               "# HELP soko_pos_answers_total POS requests answered, "
+	               "by response code\n"
+	               "# TYPE soko_pos_answers_total counter\n",
+	               p->n_conns, (unsigned long long)p->logins, p->n_ops,
+	               (unsigned long long)p->pushes);
+	for (code = 0; code < sizeof p->answers / sizeof p->answers[0]; code++)
+		if (strcmp(pos_code_name(code), "unknown") != 0)
+			metrics_printf(o,
+			               "soko_pos_answers_total{code=\"%s\"} "
+			               "%llu\n",
+			               pos_code_name(code),
+			               (unsigned long long)p->answers[code]);
+	metrics_lat_render(o, "soko_pos_request_seconds",
+	                   "POS request read to its answer queued for "
+	                   "sending (server time)",
+	                   &p->lat);
+}
+
 struct net_pos *
 net_pos_new(struct event_base *base, struct dbq *dbq, struct ledger *lg,
             const struct config *cfg, const uint8_t *kek, char *where,
@@ -1325,6 +1400,7 @@ net_pos_new(struct event_base *base, struct dbq *dbq, struct ledger *lg,
 	        "event=pos_transport tls=%s readers=%lld",
 	        p->tls ? "on" : "off",
 	        p->rq != NULL ? (long long)cfg->pos_readers : 0LL);
+	p->has_hook = metrics_hook_add(pos_metrics, p) == 0;
 	return p;
 fail:
 	net_pos_free(p);
@@ -1395,6 +1471,8 @@ net_pos_free(struct net_pos *p)
 
 	if (p == NULL)
 		return;
+	if (p->has_hook)
+		metrics_hook_remove(pos_metrics, p);
 	/* the readers' last answers, while their connections still exist
 	 * (a miss handed on to the stopped writer is answered BUSY) */
 	readq_stop(p->rq);
@@ -1555,7 +1633,7 @@ on_pay_final(void *arg, const struct store_prov *pay)
 			continue;
 		out_init(&out, p);
 		svc_pos_results(&p->svc, &c->sess, &out);
-		emit(c, &out);
+		emit(c, &out, 0);
 	}
 }
 

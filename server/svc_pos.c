@@ -222,6 +222,12 @@ send_msg(struct svc_pos_session *ss, struct svc_pos_out *out, struct pos_msg *m,
 	if (h.counter != 0)
 		ss->next_tx++;
 	out->len = n;
+	/* a push has req_id 0; so has the refusal of a frame whose header
+	 * could not be read */
+	if (req_id != 0 || (m->type & POS_TYPE_FAIL) == POS_TYPE_FAIL) {
+		out->is_answer = true;
+		out->code = pos_msg_code(m);
+	}
 }
 
 /* T|0xC000 (or LOGIN_FAIL for T = LOGIN) with code. */
@@ -1985,6 +1991,7 @@ push_result(struct svc_pos_session *ss, struct svc_pos_out *out,
 	one.len = 0;
 	send_msg(ss, &one, &m, 0, MAC_KS, NULL);
 	out->len += one.len;
+	out->n_pushes += one.len > 0;
 	out->is_close |= one.is_close;
 }
 

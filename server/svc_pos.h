@@ -219,6 +219,7 @@ struct svc_pos_advice {
 struct svc_pos_op {
 	struct dbq_job job; /* job.arg, job.done: the caller's */
 	enum svc_pos_op_kind kind;
+	int64_t rx_us; /* the caller's: when its request was read (metrics) */
 	/* a read-only call (LOGIN, STATUS, RECEIPT): the caller may run it
 	 * on a reader connection instead of the storage writer, and clears
 	 * it when it posts to the writer.  A reader's miss or failure goes
@@ -305,6 +306,13 @@ struct svc_pos_out {
 	 * svc_pos_group_busy() */
 	struct svc_pos_op *group[POS_BATCH_MAX];
 	size_t n_group;
+	/* out, for metrics: whether buf holds the answer to a request
+	 * (req_id != 0) and its code (pos_msg_code: -1 none), and how many
+	 * server pushes (COLLECT_RESULT) it holds.  The caller clears them
+	 * (is_answer false, code -1, n_pushes 0). */
+	bool is_answer;
+	int code;
+	size_t n_pushes;
 };
 
 void svc_pos_session_init(struct svc_pos *s, struct svc_pos_session *ss);

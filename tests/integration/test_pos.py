@@ -368,10 +368,32 @@ def t_pos_bad_frames(build):
         assert t.login()[0] == LOGIN_OK
         typ, r = t.transfer(os.urandom(16), 100, "A2")
         assert r[1] == APPROVED, r
+        # GET /metrics counts it all (docs/operations.md §Metrics)
+        m = pos_metrics(s)
+        assert m['soko_pos_answers_total{code="bad_mac"}'] == 1, m
+        assert m['soko_pos_answers_total{code="bad_counter"}'] == 1, m
+        # the oversized length, the HTTP request (random junk may be too)
+        assert m['soko_pos_answers_total{code="malformed"}'] >= 2, m
+        assert m['soko_pos_answers_total{code="approved"}'] == 1, m
+        assert m["soko_pos_logins_total"] == 3, m
+        assert m["soko_pos_connections"] == 1, m
+        # LOGIN_OK and ECHO_RESP carry no code: timed, not counted by code
+        assert m["soko_pos_request_seconds_count"] >= 10, m
+        assert m['soko_pos_request_seconds_bucket{le="+Inf"}'] == \
+            m["soko_pos_request_seconds_count"], m
         t.close()
         s.ctl("verify")
     finally:
         s.stop()
+
+
+def pos_metrics(s):
+    """The soko_pos_* series of GET /metrics, by name with labels."""
+    st, _, data = s.request("GET", "/metrics", auth=False)
+    assert st == 200, st
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in data.decode().splitlines()
+            if line.startswith("soko_pos_")}
 
 
 def t_pos_reversal(build):

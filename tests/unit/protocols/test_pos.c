@@ -988,6 +988,35 @@ test_encode_refusals(void)
 	CHECK_EQ_STR(why, "list longer than its limit");
 }
 
+/* pos_msg_code: a response's key 1, -1 where there is none */
+static void
+test_msg_code(void)
+{
+	struct pos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_FLOAT_TRANSFER_RESP;
+	m.u.float_transfer_resp.code = POS_CODE_INSUFFICIENT_FLOAT;
+	CHECK_EQ_INT(pos_msg_code(&m), POS_CODE_INSUFFICIENT_FLOAT);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_BILL_VALIDATE_RESP;
+	m.u.bill_validate_resp.code = POS_CODE_UNKNOWN_BILLER;
+	CHECK_EQ_INT(pos_msg_code(&m), POS_CODE_UNKNOWN_BILLER);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_STATUS | POS_TYPE_FAIL;
+	m.u.error.code = POS_CODE_BUSY;
+	CHECK_EQ_INT(pos_msg_code(&m), POS_CODE_BUSY);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_LOGIN_OK;
+	CHECK_EQ_INT(pos_msg_code(&m), -1);
+	m.type = POS_MSG_ECHO_RESP;
+	CHECK_EQ_INT(pos_msg_code(&m), -1);
+	m.type = POS_MSG_FLOAT_TRANSFER; /* a request */
+	CHECK_EQ_INT(pos_msg_code(&m), -1);
+	m.type = 0x1fff; /* unknown */
+	CHECK_EQ_INT(pos_msg_code(&m), -1);
+}
+
 int
 main(void)
 {
@@ -1005,5 +1034,6 @@ main(void)
 	RUN(test_body_refusals);
 	RUN(test_types_and_directions);
 	RUN(test_encode_refusals);
+	RUN(test_msg_code);
 	return check_report("pos");
 }

@@ -844,6 +844,9 @@ test_collect(void)
 		o = collect(&ss, refused[i].amount, refused[i].currency,
 		            refused[i].msisdn, refused[i].provider);
 		CHECK(o.post == NULL);
+		/* told to the caller for its metrics too */
+		CHECK(o.is_answer && o.n_pushes == 0);
+		CHECK_EQ_INT(o.code, refused[i].want);
 		r = reply(&o);
 		CHECK_EQ_INT(r.type, POS_MSG_COLLECT_RESP);
 		CHECK_EQ_INT(r.u.collect_resp.code, refused[i].want);
@@ -921,6 +924,7 @@ test_collect(void)
 	CHECK(o.post == NULL && ss.is_results_again);
 	op->job.call_rc = op->job.call(&fake, &op->job);
 	o = done(&ss, op);
+	CHECK(!o.is_answer && o.n_pushes == 3);
 	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_RESULTS);
 	svc_pos_op_free(o.post);
 	ss.is_results_pending = false;
