@@ -990,14 +990,15 @@ has_prov(const struct ledger_req *reqs, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (reqs[i].prov != NULL)
+		if (reqs[i].prov != NULL || reqs[i].prov_new != NULL)
 			return true;
 	return false;
 }
 
-/* Commits the requests of reqs[0..n) that settle no provider payment; the
- * ones that do get LEDGER_RETRY (nothing written: their janitor comes
- * back to them).  0 when the rest committed, else -1 (all RETRY). */
+/* Commits the requests of reqs[0..n) that settle or create no provider
+ * payment; the ones that do get LEDGER_RETRY (nothing written: their
+ * janitor comes back to a settlement, a creation's caller answers
+ * retry).  0 when the rest committed, else -1 (all RETRY). */
 static int
 without_prov(struct ledger *lg, const struct ledger_req *reqs, size_t n,
              struct ledger_result *res, int64_t now_ms)
@@ -1011,7 +1012,7 @@ without_prov(struct ledger *lg, const struct ledger_req *reqs, size_t n,
 	for (i = 0; i < n; i++) {
 		memset(&res[i], 0, sizeof res[i]);
 		res[i].rc = LEDGER_RETRY;
-		if (reqs[i].prov == NULL) {
+		if (reqs[i].prov == NULL && reqs[i].prov_new == NULL) {
 			sub[m] = reqs[i];
 			map[m++] = i;
 		}
@@ -1042,8 +1043,10 @@ ledger_commit_batch(struct ledger *lg, const struct ledger_req *reqs,
 		if (rc == STORE_OK)
 			return 0;
 		if (rc == STORE_CONFLICT && has_prov(reqs, n))
-			/* a settled payment changed meanwhile: it must not
-			 * hold back the batch it shares */
+			/* a settled payment changed meanwhile, or a created
+			 * one's unique key (its ref, its POS txn id's claim)
+			 * is taken: it must not hold back the batch it
+			 * shares */
 			return without_prov(lg, reqs, n, res, now_ms);
 		if (rc != STORE_RETRY && rc != STORE_CONFLICT)
 			break;

@@ -150,7 +150,9 @@ struct ledger_req {
 	 * (a disbursement and its hold), inserted in the same storage
 	 * transaction when the request is decided LEDGER_OK for the first
 	 * time, linked to its transaction.  Nothing is created otherwise.
-	 * Borrowed. */
+	 * If a unique key of it is taken (its ref; the POS txn id's claim,
+	 * store_pos_link.idem_key), the batch is committed without it and
+	 * it gets LEDGER_RETRY.  Borrowed. */
 	const struct store_prov *prov_new;
 };
 

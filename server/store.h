@@ -240,6 +240,14 @@ struct store_pos_link {
 	int64_t acked_ms; /* 0 until COLLECT_RESULT_ACK; set at creation:
 	                     nothing to push (an advised BILL_PAY) */
 	bool is_advice;   /* uploaded by ADVICE_BATCH (answered STORED) */
+	/* written, never read back: the ledger idempotency key the txn id
+	 * would have as a ledger request (a float transfer, a REVERSAL's
+	 * tombstone), claimed in the same transaction as the payment, so
+	 * the txn id can never be a ledger request too; "" claims none.
+	 * The claim (hash: the payment's req_hash, rc IDEM_MISMATCH, no
+	 * transaction) makes such a request IDEM_MISMATCH, and a claim
+	 * whose key is taken makes the payment's creation CONFLICT. */
+	char idem_key[LEDGER_KEY_MAX + 1];
 };
 
 struct store_prov {

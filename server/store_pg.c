@@ -96,6 +96,7 @@ enum pg_stmt_id {
 	P_RES_GET,
 	P_PROV_UNKNOWN,
 	P_POS_PAY_INSERT,
+	P_IDEM_CLAIM,
 	P_POS_PAY_LINK,
 	P_POS_PAY_OPEN,
 	P_POS_PAY_ACK,
@@ -312,6 +313,9 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 		"INSERT INTO bill_payments (payment_id, source_account_id, "
 		"biller_code, item_code, customer, customer_name) SELECT "
 		"payment_id, $20, $21, $22, $23, $24 FROM v RETURNING payment_id",
+	[P_IDEM_CLAIM] = "INSERT INTO idem (key, hash, rc, txn_id, "
+	                 "created_ms) VALUES ($1, decode($2, 'hex'), $3, "
+	                 "NULL, $4)",
 	[P_POS_PAY_INSERT] = "INSERT INTO pos_payments (payment_id, "
 	                     "terminal_id, txn_id, type, acked_ms, is_advice) "
 	                     "VALUES ($1, $2, decode($3, 'hex'), $4, "
@@ -2171,8 +2175,18 @@ prov_insert(struct store_pg *s, struct store_prov *p)
 	vals[3] = fmt_i64(b[1], p->pos.type);
 	vals[4] = fmt_i64(b[2], p->pos.acked_ms);
 	vals[5] = p->pos.is_advice ? "t" : "f";
-	return pg_run(s, P_POS_PAY_INSERT, 6, vals, PGRES_COMMAND_OK, NULL,
-	              "create pos_payment");
+	rc = pg_run(s, P_POS_PAY_INSERT, 6, vals, PGRES_COMMAND_OK, NULL,
+	            "create pos_payment");
+	if (rc != STORE_OK || p->pos.idem_key[0] == '\0')
+		return rc;
+	/* the txn id's ledger key, claimed (store.h store_pos_link) */
+	util_hex(hex, p->req_hash, sizeof p->req_hash);
+	vals[0] = p->pos.idem_key;
+	vals[1] = hex;
+	vals[2] = fmt_i64(b[0], LEDGER_IDEM_MISMATCH);
+	vals[3] = fmt_i64(b[1], p->pay.created_ms);
+	return pg_run(s, P_IDEM_CLAIM, 4, vals, PGRES_COMMAND_OK, NULL,
+	              "claim pos key");
 }
 
 static enum store_rc

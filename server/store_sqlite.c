@@ -1866,7 +1866,18 @@ prov_insert(struct store_sqlite *s, struct store_prov *p)
 	sqlite3_bind_int(q, 4, p->pos.type);
 	sqlite3_bind_int64(q, 5, p->pos.acked_ms);
 	sqlite3_bind_int(q, 6, p->pos.is_advice ? 1 : 0);
-	return run(s, q, "create pos_payment");
+	if ((rc = run(s, q, "create pos_payment")) != STORE_OK ||
+	    p->pos.idem_key[0] == '\0')
+		return rc;
+	/* the txn id's ledger key, claimed (store.h store_pos_link) */
+	q = stmt(s, S_INS_IDEM);
+	sqlite3_bind_text(q, 1, p->pos.idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, p->req_hash, sizeof p->req_hash,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int(q, 3, LEDGER_IDEM_MISMATCH);
+	sqlite3_bind_null(q, 4);
+	sqlite3_bind_int64(q, 5, p->pay.created_ms);
+	return run(s, q, "claim pos key");
 }
 
 static enum store_rc

@@ -1368,6 +1368,7 @@ on_collect(struct svc_pos *s, struct svc_pos_session *ss,
 	          sizeof op->link.terminal_id);
 	memcpy(op->link.txn_id, txn_id, POS_ID_LEN);
 	op->link.type = type;
+	svc_pos_idem_key(op->link.idem_key, ss->terminal_id, txn_id);
 	op->float_account_id = ss->float_account_id;
 	if (!is_ci) { /* what collect_call checks the limits with */
 		op->job.req.currency = currency;
@@ -1730,6 +1731,7 @@ bill_start(struct svc_pos *s, struct svc_pos_session *ss,
 	          sizeof op->link.terminal_id);
 	memcpy(op->link.txn_id, op->txn_id, POS_ID_LEN);
 	op->link.type = POS_MSG_BILL_PAY;
+	svc_pos_idem_key(op->link.idem_key, ss->terminal_id, op->txn_id);
 	op->link.is_advice = is_advice;
 	/* an online bill's outcome is pushed (COLLECT_RESULT with its
 	 * token); an advised one's is not: the terminal finished it at

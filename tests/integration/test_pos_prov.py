@@ -247,6 +247,13 @@ def t_pos_collect_flow(build):
         assert rc[1] == APPROVED and "COLLECT" in rc[13], rc
         assert "***149" in rc[13] and res[8] in rc[13], rc
         assert OK not in rc[13], "the full MSISDN on a receipt"
+        # the txn id is the collection's for good: a float transfer
+        # under it, online or advised, is TXN_ID_REUSED and moves nothing
+        _, x = t.transfer(txn, 100, "A2")
+        assert x[1] == TXN_ID_REUSED, x
+        _, ab = t.request(ADVICE_BATCH, {1: [
+            {1: txn, 2: 0x13, 3: 100, 4: KES, 5: 1, 10: "A2"}]})
+        assert ab[2][0][1] == TXN_ID_REUSED, ab
         # a resend: DUPLICATE with the original outcome, no second push
         _, d = t.collect(txn, 15000)
         assert d[1] == DUPLICATE and d[7] == APPROVED and d[3] == r[3], d

@@ -579,6 +579,8 @@ fake_store(void *arg, struct store *st, struct store_prov *p,
 	CHECK_EQ_INT(target->id, 10);
 	CHECK_EQ_INT(link->type, POS_MSG_COLLECT);
 	CHECK_EQ_STR(link->terminal_id, "T1");
+	/* the txn id's ledger key, claimed with the payment */
+	CHECK_EQ_STR(link->idem_key, "pos:6f1c2b8e000000000000000000000000:T1");
 	if (n_stores++ == 0) {
 		memcpy(stored_hash, p->req_hash, sizeof stored_hash);
 		p->pay.id = 7;

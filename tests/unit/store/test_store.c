@@ -1655,6 +1655,83 @@ test_disb_hold_batch(void)
 	finish(st, lg);
 }
 
+/* A POS payment claims its txn id's ledger key (store_pos_link.idem_key)
+ * in the transaction that creates it: a ledger request with that key
+ * (a float transfer, a REVERSAL's tombstone) is then IDEM_MISMATCH; a
+ * claim already taken refuses the payment, nothing written; in one
+ * batch with a request that takes the key, the creating request gets
+ * RETRY and the rest commits (docs/payments.md §9a). */
+static void
+test_pos_claim(void)
+{
+	struct store *st;
+	struct ledger *lg = NULL;
+	struct store_prov p, q, g;
+	struct store_pos_link l;
+	struct store_idem idem;
+	struct ledger_req r[2], fund;
+	struct ledger_result res[2];
+	const char *keys[1];
+	int64_t clr, fl, hold, n_pay;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	lg = new_ledger(st);
+	clr = mk_account(st, "clearing:mpesa", LEDGER_ACCT_PROVIDER_CLEARING,
+	                 KES, false, false);
+	fl = mk_account(st, "agent:A1:float", LEDGER_ACCT_AGENT_FLOAT, KES,
+	                true, false);
+	hold = mk_account(st, "hold:mpesa", LEDGER_ACCT_SUSPENSE, KES, true,
+	                  false);
+	fund = mk_req("fund", KES, clr, fl, 5000);
+	CHECK_EQ_INT(commit1(lg, &fund, T0).rc, LEDGER_OK);
+	memset(&l, 0, sizeof l);
+	strlcpy_s(l.terminal_id, "T1", sizeof l.terminal_id);
+	memset(l.txn_id, 0x31, sizeof l.txn_id);
+	l.type = 0x0010;
+	strlcpy_s(l.idem_key, "pos:claim-1:T1", sizeof l.idem_key);
+	p = mk_prov("pos:T1:c1", "mpesa", "PC-1", "", clr, fl, 500, T0, 0xc1);
+	CHECK_EQ_INT(st->ops->pos_pay_create(st, &p, &l), STORE_OK);
+	keys[0] = "pos:claim-1:T1";
+	CHECK_EQ_INT(st->ops->idem_get(st, keys, 1, &idem), STORE_OK);
+	CHECK_EQ_STR(idem.key, "pos:claim-1:T1");
+	CHECK_EQ_INT(idem.rc, LEDGER_IDEM_MISMATCH);
+	CHECK_EQ_INT(idem.txn_id, 0);
+	CHECK(memcmp(idem.hash, p.req_hash, sizeof p.req_hash) == 0);
+	/* a float transfer (or a tombstone) under the claimed key */
+	r[0] = mk_req("pos:claim-1:T1", KES, fl, clr, 100);
+	CHECK_EQ_INT(commit1(lg, &r[0], T0).rc, LEDGER_IDEM_MISMATCH);
+	CHECK_EQ_INT(balance(st, fl), 5000);
+	/* another payment claiming a taken key: refused, nothing written */
+	n_pay = raw_i64("SELECT COUNT(*) FROM payments");
+	l.txn_id[0] = 0x32;
+	q = mk_prov("pos:T1:c2", "mpesa", "PC-2", "", clr, fl, 700, T0, 0xc2);
+	CHECK(st->ops->pos_pay_create(st, &q, &l) != STORE_OK);
+	CHECK_EQ_INT(raw_i64("SELECT COUNT(*) FROM payments"), n_pay);
+	/* one batch: a transfer takes "pos:claim-2:T1", a hold creating a
+	 * payment claims it too: the transfer commits, the hold is RETRY
+	 * and creates nothing */
+	r[0] = mk_req("pos:claim-2:T1", KES, fl, clr, 100);
+	q = mk_prov("pos:T1:c3", "mpesa", "PC-3", "", clr, fl, 300, T0, 0xc3);
+	q.kind = STORE_PROV_DISBURSE;
+	q.hold_account_id = hold;
+	l.txn_id[0] = 0x33;
+	l.type = 0x0011;
+	strlcpy_s(l.idem_key, "pos:claim-2:T1", sizeof l.idem_key);
+	q.pos = l;
+	r[1] = mk_req("hold:pos:T1:c3", KES, fl, hold, 300);
+	r[1].prov_new = &q;
+	CHECK_EQ_INT(ledger_commit_batch(lg, r, 2, res, T0), 0);
+	CHECK_EQ_INT(res[0].rc, LEDGER_OK);
+	CHECK_EQ_INT(res[1].rc, LEDGER_RETRY);
+	CHECK_EQ_INT(st->ops->prov_get(st, "pos:T1:c3", NULL, NULL, NULL, &g),
+	             STORE_NOT_FOUND);
+	CHECK_EQ_INT(balance(st, fl), 4900);
+	CHECK_EQ_INT(balance(st, hold), 0);
+	finish(st, lg);
+}
+
 /* An M-Pesa reversal (docs/payments.md §M-Pesa reversal): a
  * disbursement row naming the collection it reverses; its success moves
  * the collection succeeded -> reversed in the same commit (migration
@@ -3956,6 +4033,7 @@ main(int argc, char **argv)
 	RUN(test_pos_pay);
 	RUN(test_bill_create_get);
 	RUN(test_disb_hold_batch);
+	RUN(test_pos_claim);
 	RUN(test_prov_reversal);
 	RUN(test_prov_next_step);
 	RUN(test_prov_due);
