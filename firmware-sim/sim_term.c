@@ -22,7 +22,7 @@
  *   stored op=O txn=H offline=0|1
  *   delayed op=O txn=H err=E
  *   result op=O [txn=H] code=C [err=E] [ref=R] [token=T] dup=0|1
- *          offline=0|1
+ *          offline=0|1 [why="the server's reason"]
  *   link down err=E | link up
  *   wait ok | wait timeout open=N
  *   queue open=N
@@ -47,6 +47,7 @@ struct receipt {
 	char code[40];
 	char ref[64];
 	char detail[96];
+	char why[72]; /* the server's reason, or "" */
 	uint64_t time_ms;
 };
 
@@ -178,10 +179,23 @@ is_money(enum sokoterm_op op)
 	       op == SOKOTERM_OP_BILL_PAY;
 }
 
+/* The server's reason (its `text`), printable and without quotes, for
+ * the why="..." of a result line. */
+static void
+why_text(char *dst, size_t cap, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < cap; i++)
+		dst[i] = s[i] == '"' || s[i] < 0x20 || s[i] > 0x7e ? '\''
+		                                                  : s[i];
+	dst[i] = '\0';
+}
+
 static void
 on_result(struct term *c, const struct sokoterm_event *ev)
 {
-	char txn[2 * SOKOTERM_ID_LEN + 1] = "", code[40];
+	char txn[2 * SOKOTERM_ID_LEN + 1] = "", code[40], why[72];
 
 	if (ev->has_txn_id)
 		sim_prov_hex(txn, ev->txn_id, SOKOTERM_ID_LEN);
@@ -193,7 +207,8 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 		snprintf(code, sizeof code, "NONE");
 	else
 		code_upper(code, sizeof code, ev->code);
-	printf("result op=%s%s%s code=%s%s%s%s%s%s%s dup=%d offline=%d\n",
+	why_text(why, sizeof why, ev->text);
+	printf("result op=%s%s%s code=%s%s%s%s%s%s%s dup=%d offline=%d%s%s%s\n",
 	       op_name(ev->op), txn[0] != '\0' ? " txn=" : "", txn, code,
 	       ev->err != SOKOTERM_OK ? " err=" : "",
 	       ev->err != SOKOTERM_OK ? err_name(ev->err) : "",
@@ -201,7 +216,8 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 	       ev->ref != NULL ? ev->ref : "",
 	       ev->token != NULL && ev->token[0] != '\0' ? " token=" : "",
 	       ev->token != NULL ? ev->token : "", ev->is_duplicate,
-	       ev->is_offline);
+	       ev->is_offline, why[0] != '\0' ? " why=\"" : "", why,
+	       why[0] != '\0' ? "\"" : "");
 	if (ev->err == SOKOTERM_OK && ev->op != SOKOTERM_OP_ECHO) {
 		struct receipt *r = &c->rcpt;
 
@@ -211,6 +227,7 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 		snprintf(r->code, sizeof r->code, "%s", code);
 		snprintf(r->ref, sizeof r->ref, "%s",
 		         ev->ref != NULL ? ev->ref : "");
+		snprintf(r->why, sizeof r->why, "%s", why);
 		snprintf(r->detail, sizeof r->detail, "%s",
 		         is_money(ev->op) ? c->pending_detail : "");
 		r->time_ms = ev->time_ms;
@@ -684,13 +701,14 @@ receipt_print(const struct term *c)
 	       "        SOKO AGENT RECEIPT\n"
 	       "  terminal  %s\n"
 	       "  operation %s %s\n"
-	       "  result    %s\n"
+	       "  result    %s%s%s\n"
 	       "  ref       %s\n"
 	       "  txn       %.16s\n"
 	       "            %s\n"
 	       "  time      %s\n"
 	       "  ================================\n",
 	       c->o->terminal_id, r->op, r->detail, r->code,
+	       r->why[0] != '\0' ? "\n            " : "", r->why,
 	       r->ref[0] != '\0' ? r->ref : "-", r->txn,
 	       r->txn[0] != '\0' ? r->txn + 16 : "", when);
 }

@@ -276,6 +276,7 @@ struct result {
 	const char *counterparty; /* RECEIPT_RESP */
 	const char *lines;        /* RECEIPT_RESP */
 	const char *token;        /* STATUS, RECEIPT, BILL_PAY_RESP */
+	char reason[65];          /* text's storage (result_reason) */
 };
 
 static void
@@ -285,6 +286,28 @@ result_init(struct result *x, enum pos_code code, const uint8_t *txn_id)
 	x->code = code;
 	x->txn_id = txn_id;
 	x->orig_code = -1;
+}
+
+/* Why x->code refused (§7 "declined with reason": key 6 `text`), from s
+ * (a ledger outcome, a provider's description ...): printable ASCII
+ * only, at most 64 bytes; nothing for an empty s or a code that is no
+ * refusal the code alone explains. */
+static void
+result_reason(struct result *x, const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' ||
+	    (x->code != POS_CODE_DECLINED &&
+	     x->code != POS_CODE_LIMIT_EXCEEDED &&
+	     x->code != POS_CODE_NOT_REVERSIBLE &&
+	     x->code != POS_CODE_CUSTOMER_DECLINED &&
+	     x->code != POS_CODE_EXPIRED))
+		return;
+	for (i = 0; s[i] != '\0' && i < sizeof x->reason - 1; i++)
+		x->reason[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	x->reason[i] = '\0';
+	x->text = x->reason;
 }
 
 static void
@@ -378,7 +401,7 @@ send_xfer(struct svc_pos_session *ss, struct svc_pos_out *out, uint32_t req_id,
 		snprintf(x.ref, sizeof x.ref, "FT-%lld", (long long)ledger_txn);
 	x.time_ms = time_ms;
 	x.orig_code = orig_code;
-	x.text = text;
+	result_reason(&x, text);
 	send_result(ss, out, POS_MSG_FLOAT_TRANSFER_RESP, req_id, &x);
 }
 
@@ -981,6 +1004,9 @@ pay_result(struct result *x, const struct store_prov *p, uint16_t type)
 	/* a bill's receipt is its token (docs/payments.md §8) */
 	if (p->kind == STORE_PROV_BILL && p->receipt[0] != '\0')
 		x->token = p->receipt;
+	/* a failure in the provider's (or the biller's) words */
+	result_reason(x, p->result_desc[0] != '\0' ? p->result_desc
+	                                            : p->result_code);
 }
 
 static void fmt_time(char *dst, size_t cap, int64_t ms);
@@ -1149,6 +1175,7 @@ collect_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 		x.time_ms = op->prov->pay.created_ms;
 	}
 	x.orig_code = orig;
+	result_reason(&x, why);
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
 	        "event=%s terminal=%s req_id=%u code=%s ref=%s why=%s",
 	        op->type == POS_MSG_CASH_OUT  ? "cash_out"
@@ -1644,6 +1671,8 @@ bill_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 		x.has_detail = false;
 	}
 	x.orig_code = orig;
+	if (x.text == NULL)
+		result_reason(&x, why);
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
 	        "event=bill_pay terminal=%s req_id=%u code=%s ref=%s why=%s "
 	        "advice=%d",
@@ -2613,7 +2642,8 @@ xfer_done(struct svc_pos_session *ss, struct svc_pos_op *op,
 	        orig >= 0 ? pos_code_name((unsigned)orig) : "-",
 	        (long long)res->txn_id);
 	send_xfer(ss, out, op->req_id, code, op->txn_id, res->txn_id,
-	          res->rc == LEDGER_RETRY ? 0 : res->created_ms, orig, NULL);
+	          res->rc == LEDGER_RETRY ? 0 : res->created_ms, orig,
+	          ledger_rc_name(res->rc));
 	ss->n_inflight--;
 	svc_pos_op_free(op);
 }
@@ -2729,6 +2759,7 @@ reversal_answer(struct svc_pos_session *ss, struct svc_pos_op *op,
 	if (rev_txn > 0)
 		snprintf(x.ref, sizeof x.ref, "RV-%lld", (long long)rev_txn);
 	x.time_ms = time_ms;
+	result_reason(&x, why);
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
 	        "event=reversal peer=%s terminal=%s req_id=%u code=%s "
 	        "why=%s txn=%lld",

@@ -540,12 +540,14 @@ def t_pos_collect_limits(build):
         t = e.term()
         _, r = t.collect(os.urandom(16), 20100)  # 201.00 > 200.00
         assert r[1] == LIMIT_EXCEEDED, r
+        assert r[6] == "limit_per_transaction", r  # which one (text)
         # a failed collection counts nothing
         bad = os.urandom(16)
         _, r = t.collect(bad, 20000, msisdn=CANCELLED)
         assert r[1] == PENDING, r
         res = t.wait_push(bad)
         assert res is not None and res[1] == CUSTOMER_DECLINED, res
+        assert res.get(6), res  # the provider's words
         t.ack(bad)
         # two of 200.00 each pass the check (neither has succeeded yet)
         a, b = os.urandom(16), os.urandom(16)
@@ -688,6 +690,7 @@ def t_pos_collect_soko_pos(build):
         assert "op=collect" in out and "code=PENDING" in out, out
         assert "code=APPROVED" in out, out
         assert "code=CUSTOMER_DECLINED" in out, out
+        assert 'why="' in out, out  # the provider's words, shown
         assert "queue open=0" in out, out
         assert e.s.balance("agent:A1:float") == "12.00"
         # interactive mode: menu 6 (collect), then quit

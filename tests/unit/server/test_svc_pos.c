@@ -708,6 +708,9 @@ fake_results(struct store *st, const char *terminal_id,
 	strlcpy_s(out[0].receipt, "QKX123", sizeof out[0].receipt);
 	out[1].pay.state = PAY_FAILED;
 	strlcpy_s(out[1].result_code, "1032", sizeof out[1].result_code);
+	/* the provider's words, with a byte a CBOR text may not carry */
+	strlcpy_s(out[1].result_desc, "Request cancelled by user\x01",
+	          sizeof out[1].result_desc);
 	/* a bill: its receipt is the token (key 9), no provider_ref */
 	out[2].pay.state = PAY_SUCCEEDED;
 	out[2].kind = STORE_PROV_BILL;
@@ -875,6 +878,19 @@ test_collect(void)
 		CHECK_EQ_INT(r.u.collect_resp.code,
 		             pass == 2 ? POS_CODE_RETRY_LATER
 		                       : POS_CODE_LIMIT_EXCEEDED);
+		/* which limit, in the answer's text */
+		if (pass == 0)
+			CHECK(r.u.collect_resp.has_text &&
+			      r.u.collect_resp.text.len == 21 &&
+			      memcmp(r.u.collect_resp.text.ptr,
+			             "limit_per_transaction", 21) == 0);
+		if (pass == 1)
+			CHECK(r.u.collect_resp.has_text &&
+			      r.u.collect_resp.text.len == 11 &&
+			      memcmp(r.u.collect_resp.text.ptr, "limit_daily",
+			             11) == 0);
+		if (pass == 2)
+			CHECK(!r.u.collect_resp.has_text);
 		CHECK_EQ_INT(ss.n_inflight, 0);
 	}
 	usage_fail = false;
@@ -948,6 +964,12 @@ test_collect(void)
 		                    : POS_CODE_APPROVED);
 		CHECK_EQ_INT(r.u.collect_result.txn_id[0], i + 1);
 		CHECK_EQ_INT(r.u.collect_result.has_provider_ref, i == 0);
+		/* a decline says why (key 6), printable ASCII only */
+		CHECK_EQ_INT(r.u.collect_result.has_text, i == 1);
+		if (i == 1 && r.u.collect_result.has_text)
+			CHECK(r.u.collect_result.text.len == 26 &&
+			      memcmp(r.u.collect_result.text.ptr,
+			             "Request cancelled by user?", 26) == 0);
 		CHECK_EQ_INT(r.u.collect_result.has_token, i == 2);
 		if (i == 2 && r.u.collect_result.has_token)
 			CHECK(r.u.collect_result.token.len == 9 &&
