@@ -70,8 +70,9 @@ store_pos_pay_taken(struct store *st, struct store_prov *p,
 	if (g == STORE_NOT_FOUND) {
 		p->pay.id = 0;
 		return store_fail(st, STORE_FAIL,
-		                  "pos payment %s: a unique key is taken by "
-		                  "another payment", p->pay.ref);
+		                  "pos payment %s: its txn id is taken (by a "
+		                  "ledger request under its claimed key, or "
+		                  "another payment's ref)", p->pay.ref);
 	}
 	return g == STORE_OK ? STORE_CONFLICT : g;
 }
