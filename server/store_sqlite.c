@@ -57,8 +57,13 @@ enum stmt_id {
 	S_POS_TOTALS,
 	S_BATCH_GET,
 	S_BATCH_INSERT,
-	S_BATCH_STAMP,
+	S_BATCH_MOVE,
+	S_OPEN_CLEAR,
 	S_BATCH_STAMP_PAY,
+	S_OPEN_ADD,
+	S_POS_BY_LEDGER,
+	S_OPEN_SUB,
+	S_CLOSED_SUB,
 	S_PROV_INSERT,
 	S_PROV_BY_REF,
 	S_PROV_BY_PREF,
@@ -196,29 +201,56 @@ static const char *const stmt_sql[S_COUNT] = {
 	              "FROM pos_txns p LEFT JOIN txns r "
 	              "ON r.reverses_txn_id = p.ledger_txn_id "
 	              "WHERE p.terminal_id = ?1 AND p.txn_id = ?2",
-	/* float transfers approved and not reversed; provider-backed
-	 * payments succeeded, or advised and funded (not failed) */
-	[S_POS_TOTALS] = "SELECT t, c, count(*), sum(a) FROM ("
-	                 "SELECT p.type AS t, p.currency AS c, "
-	                 "p.amount_minor AS a FROM pos_txns p "
-	                 "WHERE p.terminal_id = ?1 AND p.batch_no = ?2 "
-	                 "AND p.rc = 0 AND NOT EXISTS "
-	                 "(SELECT 1 FROM txns r WHERE r.reverses_txn_id = "
-	                 "p.ledger_txn_id) UNION ALL "
-	                 "SELECT x.type, y.currency, y.amount_minor FROM "
+	/* float transfers approved and not reversed (running totals,
+	 * sql/sqlite/014_pos_running_totals.sql); provider-backed payments
+	 * succeeded, or advised and funded (not failed) */
+	[S_POS_TOTALS] = "SELECT t, c, sum(n), sum(a) FROM ("
+	                 "SELECT type AS t, currency AS c, count AS n, "
+	                 "sum_minor AS a FROM pos_batch_totals "
+	                 "WHERE terminal_id = ?1 AND batch_no = ?2 "
+	                 "UNION ALL "
+	                 "SELECT x.type, y.currency, 1, y.amount_minor FROM "
 	                 "pos_payments x JOIN payments y ON y.id = "
 	                 "x.payment_id WHERE x.terminal_id = ?1 AND "
 	                 "x.batch_no = ?2 AND (y.state = 3 OR (x.is_advice "
 	                 "= 1 AND y.state IN (2, 6)))) "
-	                 "GROUP BY t, c ORDER BY t, c",
+	                 "GROUP BY t, c HAVING sum(n) > 0 ORDER BY t, c",
 	[S_BATCH_GET] = "SELECT closed_ms FROM pos_batches "
 	                "WHERE terminal_id = ?1 AND batch_no = ?2",
+	/* upto_txn_id: what the batch holds (014); one writer, ids grow */
 	[S_BATCH_INSERT] = "INSERT INTO pos_batches (terminal_id, batch_no, "
-	                   "closed_ms) VALUES (?1, ?2, ?3)",
-	[S_BATCH_STAMP] = "UPDATE pos_txns SET batch_no = ?2 "
-	                  "WHERE terminal_id = ?1 AND batch_no IS NULL",
+	                   "closed_ms, upto_txn_id) VALUES (?1, ?2, ?3, "
+	                   "(SELECT COALESCE(MAX(id), 0) FROM txns))",
+	[S_BATCH_MOVE] = "INSERT INTO pos_batch_totals (terminal_id, "
+	                 "batch_no, type, currency, count, sum_minor) "
+	                 "SELECT terminal_id, ?2, type, currency, count, "
+	                 "sum_minor FROM pos_open_totals "
+	                 "WHERE terminal_id = ?1 AND count > 0",
+	/* zeroed, not deleted: the rows stay where the next commits add */
+	[S_OPEN_CLEAR] = "UPDATE pos_open_totals SET count = 0, sum_minor = 0 "
+	                 "WHERE terminal_id = ?1 AND count <> 0",
 	[S_BATCH_STAMP_PAY] = "UPDATE pos_payments SET batch_no = ?2 "
 	                      "WHERE terminal_id = ?1 AND batch_no IS NULL",
+	[S_OPEN_ADD] = "INSERT INTO pos_open_totals (terminal_id, type, "
+	               "currency, count, sum_minor) VALUES (?1, ?2, ?3, 1, ?4) "
+	               "ON CONFLICT (terminal_id, type, currency) DO UPDATE "
+	               "SET count = count + 1, "
+	               "sum_minor = sum_minor + excluded.sum_minor",
+	/* a reversed transaction's POS row and the batch it is in (NULL:
+	 * the open one) */
+	[S_POS_BY_LEDGER] = "SELECT p.terminal_id, p.type, p.currency, "
+	                    "p.amount_minor, (SELECT b.batch_no FROM "
+	                    "pos_batches b WHERE b.terminal_id = "
+	                    "p.terminal_id AND b.upto_txn_id >= "
+	                    "p.ledger_txn_id ORDER BY b.upto_txn_id, "
+	                    "b.closed_ms LIMIT 1) FROM pos_txns p "
+	                    "WHERE p.ledger_txn_id = ?1 AND p.rc = 0",
+	[S_OPEN_SUB] = "UPDATE pos_open_totals SET count = count - 1, "
+	               "sum_minor = sum_minor - ?4 WHERE terminal_id = ?1 "
+	               "AND type = ?2 AND currency = ?3",
+	[S_CLOSED_SUB] = "UPDATE pos_batch_totals SET count = count - 1, "
+	                 "sum_minor = sum_minor - ?4 WHERE terminal_id = ?1 "
+	                 "AND type = ?2 AND currency = ?3 AND batch_no = ?5",
 	[S_PROV_INSERT] = "INSERT INTO prov_payments (payment_id, kind, "
 	                  "provider, msisdn, clearing_account_id, "
 	                  "target_account_id, client_ref, provider_ref, "
@@ -989,6 +1021,66 @@ update_balances(struct store_sqlite *s, const struct store_balance_delta *d,
 	return STORE_OK;
 }
 
+/* An approved POS row counts in its terminal's open batch (014). */
+static enum store_rc
+open_total_add(struct store_sqlite *s, const struct store_pos_txn *p)
+{
+	sqlite3_stmt *q = stmt(s, S_OPEN_ADD);
+
+	sqlite3_bind_text(q, 1, p->terminal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, p->type);
+	sqlite3_bind_int(q, 3, p->currency);
+	sqlite3_bind_int64(q, 4, p->amount_minor);
+	return run(s, q, "add pos total");
+}
+
+/* A reversal takes its original POS row, if it has one, out of the
+ * totals of the batch the row is in, open or closed. */
+static enum store_rc
+pos_total_unreverse(struct store_sqlite *s, int64_t orig_txn_id)
+{
+	sqlite3_stmt *q = stmt(s, S_POS_BY_LEDGER), *u;
+	char terminal[STORE_POS_ID_MAX + 1];
+	int type, currency, rc;
+	int64_t amount, batch_no = 0;
+	bool is_closed;
+
+	sqlite3_bind_int64(q, 1, orig_txn_id);
+	rc = sqlite3_step(q);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(q);
+		return rc == SQLITE_DONE ? STORE_OK
+		                         : sq_err(s, rc, "reversed pos_txn");
+	}
+	strlcpy_s(terminal, col_str(q, 0), sizeof terminal);
+	type = sqlite3_column_int(q, 1);
+	currency = sqlite3_column_int(q, 2);
+	amount = sqlite3_column_int64(q, 3);
+	is_closed = sqlite3_column_type(q, 4) != SQLITE_NULL;
+	if (is_closed)
+		batch_no = sqlite3_column_int64(q, 4);
+	sqlite3_reset(q);
+	u = stmt(s, is_closed ? S_CLOSED_SUB : S_OPEN_SUB);
+	sqlite3_bind_text(u, 1, terminal, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(u, 2, type);
+	sqlite3_bind_int(u, 3, currency);
+	sqlite3_bind_int64(u, 4, amount);
+	if (is_closed)
+		sqlite3_bind_int64(u, 5, batch_no);
+	if ((rc = sqlite3_step(u)) != SQLITE_DONE) {
+		sqlite3_reset(u);
+		return sq_err(s, rc, "unreverse pos total");
+	}
+	sqlite3_reset(u);
+	/* the row was counted when it was approved: no total to take it
+	 * out of is a broken invariant, not a reversal to let through */
+	if (sqlite3_changes(s->db) != 1)
+		return store_fail(&s->base, STORE_FAIL,
+		                  "pos totals: no total holds reversed txn %lld",
+		                  (long long)orig_txn_id);
+	return STORE_OK;
+}
+
 static enum store_rc
 sq_batch_write(struct store *st, const struct store_batch *b)
 {
@@ -1037,7 +1129,14 @@ sq_batch_write(struct store *st, const struct store_batch *b)
 		sqlite3_bind_int64(q, 11, p->created_ms);
 		if ((rc = run(s, q, "insert pos_txn")) != STORE_OK)
 			return rc;
+		if (p->rc == 0 && (rc = open_total_add(s, p)) != STORE_OK)
+			return rc;
 	}
+	for (i = 0; i < b->n_txns; i++)
+		if (b->txns[i].reverses_txn_id != 0 &&
+		    (rc = pos_total_unreverse(s, b->txns[i].reverses_txn_id)) !=
+		            STORE_OK)
+			return rc;
 	for (i = 0; i < b->n_prov; i++)
 		if ((rc = prov_apply(s, &b->prov[i], b->now_ms)) != STORE_OK)
 			return rc;
@@ -1357,10 +1456,14 @@ sq_pos_batch_close(struct store *st, const char *terminal_id,
 	sqlite3_bind_int64(q, 3, now_ms);
 	if ((r = run(s, q, "insert pos_batch")) != STORE_OK)
 		goto fail;
-	q = stmt(s, S_BATCH_STAMP);
+	q = stmt(s, S_BATCH_MOVE);
 	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, batch_no);
-	if ((r = run(s, q, "stamp pos_txns")) != STORE_OK)
+	if ((r = run(s, q, "close pos totals")) != STORE_OK)
+		goto fail;
+	q = stmt(s, S_OPEN_CLEAR);
+	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+	if ((r = run(s, q, "clear pos totals")) != STORE_OK)
 		goto fail;
 	q = stmt(s, S_BATCH_STAMP_PAY);
 	sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
@@ -1654,6 +1757,27 @@ verify_query(struct store_sqlite *s, const char *what, const char *sql,
 	return STORE_OK;
 }
 
+/* SQLite's running EOD totals (014) against the rows they sum: per
+ * (terminal, batch or open, type, currency), the approved, not reversed
+ * pos_txns rows; one row per line that differs, on either side. */
+static const char pos_totals_check[] =
+	"WITH want AS (SELECT terminal_id, batch_no, type, currency, "
+	"COUNT(*) AS count, SUM(amount_minor) AS sum_minor FROM ("
+	"SELECT p.terminal_id, p.type, p.currency, p.amount_minor, "
+	"(SELECT b.batch_no FROM pos_batches b WHERE b.terminal_id = "
+	"p.terminal_id AND b.upto_txn_id >= p.ledger_txn_id ORDER BY "
+	"b.upto_txn_id, b.closed_ms LIMIT 1) AS batch_no FROM pos_txns p "
+	"WHERE p.rc = 0 AND NOT EXISTS (SELECT 1 FROM txns r WHERE "
+	"r.reverses_txn_id = p.ledger_txn_id)) "
+	"GROUP BY terminal_id, batch_no, type, currency), "
+	"have AS (SELECT terminal_id, batch_no, type, currency, count, "
+	"sum_minor FROM pos_batch_totals WHERE count <> 0 OR sum_minor <> 0 "
+	"UNION ALL SELECT terminal_id, NULL, type, currency, count, "
+	"sum_minor FROM pos_open_totals WHERE count <> 0 OR sum_minor <> 0) "
+	"SELECT 'rows' AS side, * FROM (SELECT * FROM want EXCEPT "
+	"SELECT * FROM have) UNION ALL SELECT 'totals', * FROM ("
+	"SELECT * FROM have EXCEPT SELECT * FROM want)";
+
 static enum store_rc
 sq_verify(struct store *st, store_violation_fn fn, void *arg,
           size_t *n_violations)
@@ -1671,6 +1795,9 @@ sq_verify(struct store *st, store_violation_fn fn, void *arg,
 		if ((rc = verify_query(s, c->what, c->sql, fn, arg,
 		                       n_violations)) != STORE_OK)
 			goto out;
+	if ((rc = verify_query(s, "pos_totals_mismatch", pos_totals_check,
+	                       fn, arg, n_violations)) != STORE_OK)
+		goto out;
 	/* storage intact */
 	if (sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &q,
 	                       NULL) == SQLITE_OK) {
