@@ -1119,6 +1119,26 @@ float_load(struct store *st, struct svc_pos_op *op, uint16_t currency,
 	return rc;
 }
 
+/* After a POS payment's creation (worker): created, or a resend of one
+ * (CONFLICT: the stored payment answers).  A creation that failed may
+ * have lost its txn id's ledger key to a float transfer or a REVERSAL's
+ * tombstone committed since the lookup (another sokod on the same
+ * PostgreSQL, §12 "A txn id is one transaction"): look again, and that
+ * row answers (TXN_ID_REUSED, or the tombstone's DUPLICATE) instead of
+ * RETRY_LATER. */
+static enum store_rc
+created_or_taken(struct store *st, struct svc_pos_op *op)
+{
+	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
+		return STORE_OK;
+	op->found_rc =
+	    st->ops->pos_txn_get(st, op->terminal_id, op->txn_id, &op->found);
+	if (op->found_rc == STORE_OK)
+		return STORE_OK;
+	op->found_rc = STORE_NOT_FOUND;
+	return op->pay_rc;
+}
+
 /* The storage half of COLLECT / CASH_OUT (worker): a float transfer or
  * tombstone holding the txn id answers, and so does a payment already
  * made for it (a resend); else the agent's float (the account credited),
@@ -1156,9 +1176,7 @@ collect_call(struct store *st, struct dbq_job *job)
 	op->pay_rc = op->svc->pay->collect_store(op->svc->pay->arg, st,
 	                                         op->prov, op->clearing, &fl,
 	                                         &op->link, &op->pay_err);
-	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
-		return STORE_OK;
-	return op->pay_rc;
+	return created_or_taken(st, op);
 }
 
 static void
@@ -1650,9 +1668,7 @@ bill_call(struct store *st, struct dbq_job *job)
 		return rc;
 	op->pay_rc = op->svc->pay->bill_store(op->svc->pay->arg, st, op->prov,
 	                                      &fl, &op->link, &op->pay_err);
-	if (op->pay_rc == STORE_OK || op->pay_rc == STORE_CONFLICT)
-		return STORE_OK;
-	return op->pay_rc;
+	return created_or_taken(st, op);
 }
 
 static void

@@ -660,15 +660,42 @@ fake_kick(void *arg)
 	n_kicks++;
 }
 
+/* set by taken_store when take_on_fail: a float transfer now holds
+ * the txn id */
+static bool txn_taken, take_on_fail;
+
 static enum store_rc
 fake_txn_get(struct store *st, const char *terminal_id, const uint8_t *txn,
              struct store_pos_txn *out)
 {
 	(void)st;
-	(void)terminal_id;
 	(void)txn;
-	(void)out;
-	return STORE_NOT_FOUND;
+	if (!txn_taken)
+		return STORE_NOT_FOUND;
+	memset(out, 0, sizeof *out);
+	strlcpy_s(out->terminal_id, terminal_id, sizeof out->terminal_id);
+	out->type = POS_MSG_FLOAT_TRANSFER;
+	out->rc = LEDGER_OK;
+	out->ledger_txn_id = 44;
+	return STORE_OK;
+}
+
+/* The creation loses the txn id's key to a float transfer committed
+ * after the lookup (another sokod): the store's FAIL. */
+static enum store_rc
+taken_store(void *arg, struct store *st, struct store_prov *p,
+            const char *clearing, const struct ledger_account *target,
+            const struct store_pos_link *link, const char **err)
+{
+	(void)arg;
+	(void)st;
+	(void)p;
+	(void)clearing;
+	(void)target;
+	(void)link;
+	*err = NULL;
+	txn_taken = take_on_fail;
+	return STORE_FAIL;
 }
 
 static enum store_rc
@@ -989,6 +1016,57 @@ test_collect(void)
 	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_ACK);
 	svc_pos_op_free(o.post);
 out:
+	svc.pay = NULL;
+	svc_pos_session_fini(&ss);
+}
+
+/* A collection whose creation fails because a float transfer took its
+ * txn id since the lookup is answered from that transfer's row
+ * (TXN_ID_REUSED), not RETRY_LATER; a failure with nothing there stays
+ * RETRY_LATER. */
+static void
+test_collect_key_taken(void)
+{
+	static const struct svc_pos_pay pay = {
+	    .collect_prep = fake_prep,
+	    .collect_store = taken_store,
+	    .kick = fake_kick};
+	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
+	                                     .pos_pay_get = fake_pay_get,
+	                                     .account_by_id = fake_acct};
+	struct store fake = {.ops = &ops};
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg r;
+	int pass, kicks0, stores0;
+
+	svc.pay = &pay;
+	logged_in(&ss);
+	stores0 = n_stores;
+	n_stores = 0; /* no payment for the txn id (fake_pay_get) */
+	kicks0 = n_kicks;
+	for (pass = 0; pass < 2; pass++) {
+		take_on_fail = pass == 0;
+		o = collect(&ss, 100, 404, "254708374149", "mpesa");
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_COLLECT);
+		if (op == NULL)
+			break;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		CHECK_EQ_INT(op->job.call_rc, pass == 0 ? STORE_OK : STORE_FAIL);
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.type, POS_MSG_COLLECT_RESP);
+		CHECK_EQ_INT(r.u.collect_resp.code,
+		             pass == 0 ? POS_CODE_TXN_ID_REUSED
+		                       : POS_CODE_RETRY_LATER);
+		CHECK_EQ_INT(ss.n_inflight, 0);
+		txn_taken = false;
+	}
+	CHECK_EQ_INT(n_kicks, kicks0); /* no provider call either way */
+	n_stores = stores0;
+	txn_taken = false;
 	svc.pay = NULL;
 	svc_pos_session_fini(&ss);
 }
@@ -1714,6 +1792,7 @@ main(void)
 	RUN(test_status_reader);
 	RUN(test_status_legacy_key);
 	RUN(test_collect);
+	RUN(test_collect_key_taken);
 	RUN(test_pay_code);
 	RUN(test_bills);
 	RUN(test_advice_bills);
