@@ -148,6 +148,8 @@ struct sim_fleet_opts {
 	uint32_t offline;     /* queue this many transfers per terminal
 	                         offline, then connect: replay */
 	bool is_idle;         /* log in, then only heartbeats (memory) */
+	const char *tls_ca;   /* --tls-ca: TLS to the listener, the server
+	                         verified against this CA file; NULL: TCP */
 };
 
 /* Fleet mode; returns the exit status (0: check ok). */

@@ -24,6 +24,12 @@
  *          approved amounts out and in.  Together: each approved
  *          transaction exists, and exists once.
  *
+ * TLS (--tls-ca): each link runs OpenSSL over its non-blocking socket
+ * on the same epoll loop (handshake, SSL_read, SSL_write driven by
+ * readiness), one SSL_CTX per thread; the server is verified against the
+ * CA file and the --server host (a name or an IP literal), TLS 1.2 or
+ * later, as sokoterm_tls_open() does for one terminal.
+ *
  * Engine callbacks only record; submits, closes and reconnects happen
  * after the engine call returns (sokoterm.h).
  */
@@ -44,6 +50,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define TICK_US        100000u /* sokoterm_tick() period per terminal */
 #define EV_MAX         1024
@@ -79,6 +90,12 @@ struct fterm {
 	bool is_connecting;
 	bool is_want_out; /* EPOLLOUT registered */
 	bool is_closing;  /* EV_CLOSE seen: close after the call */
+	/* --tls-ca: the link's TLS session; handshaking until SSL_connect
+	 * succeeds; tls_wlen: the length a SSL_write that wanted to write
+	 * must be retried with (0: none pending) */
+	SSL *ssl;
+	bool is_handshaking;
+	int tls_wlen;
 	uint64_t reconnect_at_us;
 	uint32_t agent;
 	uint32_t n_logins;
@@ -117,6 +134,8 @@ struct fleet {
 	size_t n_agents;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+	char host[256];   /* --server's host: what the certificate names */
+	SSL_CTX *tls;     /* --tls-ca, else NULL */
 	int ep;
 	enum phase phase;
 	uint64_t rng;
@@ -131,6 +150,7 @@ struct fleet {
 	uint64_t n_offered, n_submitted, n_final, n_shed, n_reconnects;
 	uint64_t n_drops, n_link_down, n_delayed, n_held, n_login_fail;
 	uint64_t n_foreign, n_submit_err, n_check_left, n_checked;
+	uint64_t n_tls_fail; /* handshakes refused or failed */
 	uint64_t n_problems;
 	uint64_t n_late; /* final answers of delayed transfers (resolved) */
 	uint64_t n_logged_in; /* terminals logged in at least once */
@@ -436,6 +456,13 @@ link_down(struct fterm *m)
 	uint64_t now = sim_prov_mono_us();
 	uint32_t delay;
 
+	if (m->ssl != NULL) {
+		SSL_free(m->ssl); /* no close_notify: the link is going */
+		m->ssl = NULL;
+		ERR_clear_error();
+	}
+	m->is_handshaking = false;
+	m->tls_wlen = 0;
 	if (m->fd >= 0) {
 		close(m->fd); /* leaves the epoll set too */
 		m->fd = -1;
@@ -496,6 +523,42 @@ want_out(struct fterm *m, bool is_on)
 		m->is_want_out = is_on;
 }
 
+/* flush() over TLS.  A SSL_write that wanted to write is retried with
+ * the same length (OpenSSL's rule); the outbox keeps those bytes first
+ * until sokoterm_sent(), and may move (ACCEPT_MOVING_WRITE_BUFFER). */
+static bool
+tls_flush(struct fterm *m)
+{
+	const uint8_t *p;
+	size_t len;
+
+	for (;;) {
+		int w, n, e;
+
+		sokoterm_outbox(m->t, &p, &len);
+		if (len == 0) {
+			want_out(m, false);
+			return true;
+		}
+		w = m->tls_wlen > 0 ? m->tls_wlen
+		                    : (int)(len > 16384 ? 16384 : len);
+		n = SSL_write(m->ssl, p, w);
+		if (n > 0) {
+			m->tls_wlen = 0;
+			sokoterm_sent(m->t, (size_t)n);
+			continue;
+		}
+		e = SSL_get_error(m->ssl, n);
+		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+			m->tls_wlen = w;
+			want_out(m, e == SSL_ERROR_WANT_WRITE);
+			return true;
+		}
+		link_down(m);
+		return false;
+	}
+}
+
 /* Writes the outbox; false if the link failed (and is now down). */
 static bool
 flush(struct fterm *m)
@@ -504,8 +567,10 @@ flush(struct fterm *m)
 	size_t len;
 	ssize_t n;
 
-	if (m->fd < 0 || m->is_connecting)
+	if (m->fd < 0 || m->is_connecting || m->is_handshaking)
 		return true;
+	if (m->ssl != NULL)
+		return tls_flush(m);
 	for (;;) {
 		sokoterm_outbox(m->t, &p, &len);
 		if (len == 0) {
@@ -666,6 +731,92 @@ after(struct fterm *m)
 	(void)flush(m);
 }
 
+/* Reads every record there is into the engine; false if the link went
+ * down. */
+static bool
+tls_read(struct fterm *m, uint8_t *buf, size_t cap)
+{
+	for (;;) {
+		int n = SSL_read(m->ssl, buf, (int)cap), e;
+
+		if (n > 0) {
+			if (sokoterm_feed(m->t, buf, (size_t)n) !=
+			    SOKOTERM_OK) {
+				link_down(m);
+				return false;
+			}
+			continue;
+		}
+		e = SSL_get_error(m->ssl, n);
+		if (e == SSL_ERROR_WANT_READ)
+			return true;
+		if (e == SSL_ERROR_WANT_WRITE) {
+			want_out(m, true);
+			return true;
+		}
+		link_down(m); /* close_notify, EOF or error */
+		return false;
+	}
+}
+
+/* One step of the handshake; logs in once it is done. */
+static void
+tls_handshake(struct fterm *m)
+{
+	int rc = SSL_connect(m->ssl), e;
+
+	if (rc == 1) {
+		m->is_handshaking = false;
+		if (sokoterm_connect(m->t, sokoterm_posix_now_ms()) !=
+		    SOKOTERM_OK) {
+			link_down(m);
+			return;
+		}
+		after(m);
+		return;
+	}
+	e = SSL_get_error(m->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		want_out(m, e == SSL_ERROR_WANT_WRITE);
+		return;
+	}
+	/* counted, not a problem: a server killed mid-handshake fails
+	 * it too, and the link comes back; a certificate that never
+	 * verifies leaves every transfer unanswered, which is */
+	if (m->f->n_tls_fail++ == 0) {
+		long v = SSL_get_verify_result(m->ssl);
+
+		fprintf(stderr, "soko-pos: TLS terminal=%s: %s\n",
+		        m->f->prov[m->idx].terminal_id,
+		        v != X509_V_OK ? X509_verify_cert_error_string(v)
+		                       : "handshake failed");
+	}
+	link_down(m);
+}
+
+/* The TCP connection is up: start TLS on it, verifying the server's
+ * name (or address) against its certificate. */
+static void
+tls_begin(struct fterm *m)
+{
+	struct fleet *f = m->f;
+	unsigned char ip[16];
+	bool is_ip = inet_pton(AF_INET, f->host, ip) == 1 ||
+	             inet_pton(AF_INET6, f->host, ip) == 1;
+
+	if ((m->ssl = SSL_new(f->tls)) == NULL ||
+	    (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(m->ssl),
+	                                           f->host) != 1
+	           : SSL_set1_host(m->ssl, f->host) != 1 ||
+	                 SSL_set_tlsext_host_name(m->ssl, f->host) != 1) ||
+	    SSL_set_fd(m->ssl, m->fd) != 1) {
+		link_down(m);
+		return;
+	}
+	m->is_handshaking = true;
+	tls_handshake(m);
+}
+
 static void
 on_io(struct fterm *m, uint32_t events)
 {
@@ -687,6 +838,10 @@ on_io(struct fterm *m, uint32_t events)
 			return;
 		}
 		m->is_connecting = false;
+		if (m->f->tls != NULL) {
+			tls_begin(m);
+			return;
+		}
 		if (sokoterm_connect(m->t, sokoterm_posix_now_ms()) !=
 		    SOKOTERM_OK) {
 			link_down(m);
@@ -695,7 +850,14 @@ on_io(struct fterm *m, uint32_t events)
 		after(m);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+	if (m->is_handshaking) {
+		tls_handshake(m);
+		return;
+	}
+	if (m->ssl != NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+		if (!tls_read(m, buf, sizeof buf))
+			return;
+	} else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		for (;;) {
 			n = recv(m->fd, buf, sizeof buf, MSG_DONTWAIT);
 			if (n > 0) {
@@ -751,6 +913,29 @@ resolve(struct fleet *f)
 	memcpy(&f->addr, res->ai_addr, res->ai_addrlen);
 	f->addr_len = res->ai_addrlen;
 	freeaddrinfo(res);
+	snprintf(f->host, sizeof f->host, "%s", host);
+	return 0;
+}
+
+/* --tls-ca: the thread's client context (verify the peer, TLS >= 1.2;
+ * partial writes from a buffer the engine may move, see flush()). */
+static int
+tls_prepare(struct fleet *f)
+{
+	if (f->o->tls_ca == NULL)
+		return 0;
+	if ((f->tls = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(f->tls, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(f->tls, f->o->tls_ca, NULL) != 1) {
+		fprintf(stderr, "soko-pos: TLS: cannot use CA file %s\n",
+		        f->o->tls_ca);
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_CTX_set_verify(f->tls, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(f->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                             SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 }
 
@@ -1127,6 +1312,8 @@ report(struct fleet *f)
 		printf(" threads=%u", o->threads);
 	if (o->is_status)
 		printf(" op=status");
+	if (o->tls_ca != NULL)
+		printf(" tls=on");
 	printf(" run_s=%.3f\n", run_s);
 	printf("offered=%llu offered_per_s=%.1f completed=%llu "
 	       "completed_per_s=%.1f\n",
@@ -1163,13 +1350,14 @@ report(struct fleet *f)
 	printf(
 	    "reconnects=%llu drops=%llu link_down=%llu delayed=%llu "
 	    "resolved_late=%llu held=%llu login_fail=%llu shed=%llu "
-	    "submit_err=%llu foreign=%llu queue_left=%llu\n",
+	    "submit_err=%llu foreign=%llu tls_fail=%llu queue_left=%llu\n",
 	    (unsigned long long)f->n_reconnects, (unsigned long long)f->n_drops,
 	    (unsigned long long)f->n_link_down,
 	    (unsigned long long)f->n_delayed, (unsigned long long)f->n_late,
 	    (unsigned long long)f->n_held, (unsigned long long)f->n_login_fail,
 	    (unsigned long long)f->n_shed, (unsigned long long)f->n_submit_err,
 	    (unsigned long long)f->n_foreign,
+	    (unsigned long long)f->n_tls_fail,
 	    (unsigned long long)f->queue_left);
 	fflush(stdout);
 }
@@ -1239,7 +1427,8 @@ static int
 fleet_prepare(struct fleet *f)
 {
 	if ((f->terms = calloc(f->n_terms, sizeof *f->terms)) == NULL ||
-	    resolve(f) != 0 || agents_build(f) != 0 || terms_open(f) != 0)
+	    resolve(f) != 0 || tls_prepare(f) != 0 || agents_build(f) != 0 ||
+	    terms_open(f) != 0)
 		return -1;
 	if ((f->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		fprintf(stderr, "soko-pos: epoll: %s\n", strerror(errno));
@@ -1333,6 +1522,7 @@ fleet_free(struct fleet *f)
 	for (i = 0; f->terms != NULL && i < f->n_terms; i++) {
 		struct fterm *m = &f->terms[i];
 
+		SSL_free(m->ssl);
 		if (m->fd >= 0)
 			close(m->fd);
 		if (m->t != NULL)
@@ -1343,6 +1533,7 @@ fleet_free(struct fleet *f)
 	}
 	if (f->ep >= 0)
 		close(f->ep);
+	SSL_CTX_free(f->tls);
 	free(f->terms);
 	free(f->agents);
 	free(f->tx);
@@ -1381,6 +1572,7 @@ merge(struct fleet *t, const struct fleet *s)
 	SUM(n_login_fail);
 	SUM(n_foreign);
 	SUM(n_submit_err);
+	SUM(n_tls_fail);
 	SUM(n_checked);
 	SUM(n_problems);
 	SUM(n_late);
@@ -1500,6 +1692,12 @@ sim_fleet_run(const struct sim_fleet_opts *o)
 			tot.n_problems++;
 			printf("problem float_sum before=%s after=%s\n", a, b);
 		}
+	}
+	if (tot.n_logged_in == 0) {
+		/* nothing ran: a refused certificate, a wrong key for
+		 * every terminal, a server that never answers */
+		tot.n_problems++;
+		printf("problem no terminal logged in\n");
 	}
 	if (tot.n_problems == 0)
 		printf("check ok\n");

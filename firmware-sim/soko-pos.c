@@ -393,12 +393,7 @@ main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (t.tls_ca != NULL) {
-		/* fleet mode drives its sockets itself (sim_fleet.c) */
-		fprintf(stderr, "soko-pos fleet: --tls-ca is for script and "
-		                "interactive modes\n");
-		return 2;
-	}
+	f.tls_ca = t.tls_ca; /* sim_fleet.c runs TLS on its own loop */
 	if (f.provision_path == NULL || f.queue_dir == NULL ||
 	    (f.offline == 0 && (f.duration_s == 0) == (f.count == 0)) ||
 	    (f.offline == 0 && !f.is_idle &&

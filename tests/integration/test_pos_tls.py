@@ -10,6 +10,11 @@ is closed without a crash; a connection that never finishes its handshake
 is closed at the login deadline; the protocol's MAC and counters still
 apply under TLS; and the cert/key pair is all or nothing in the config.
 
+soko-pos fleet over TLS: 50 terminals, each link on OpenSSL over its
+non-blocking socket, links dropped every 20 ms (a new handshake each),
+every approved transfer checked once against the server; a fleet that
+trusts another CA gets nothing through and says why.
+
 Also the plaintext transport's edges (net_pos.c reads into a shared
 scratch buffer and keeps only unfinished frames per connection, with its
 deadlines in a timing wheel): frames split across reads and sent byte by
@@ -23,7 +28,7 @@ import tempfile
 import time
 
 from harness import SAN_MARKERS, WORKDIRS
-from test_fleet import results
+from test_fleet import FleetSokod, results
 from test_pos import (APPROVED, BAD_MAC, DUPLICATE, ECHO, FAIL,
                       FLOAT_TRANSFER, LOGIN, LOGIN_OK, RESP, STATUS, Closed,
                       PosSokod, Term, frame)
@@ -298,5 +303,61 @@ def t_pos_plain_transport(build):
         s.stop()
 
 
-TESTS = [t_pos_tls_login_transfer, t_pos_tls_refusals, t_pos_tls_config,
+def fleet_report(out):
+    """Every key=value of a soko-pos fleet report."""
+    return dict(p.split("=", 1) for ln in out.splitlines()
+                for p in ln.split() if "=" in p)
+
+
+def t_pos_tls_fleet(build):
+    d = tempfile.mkdtemp(prefix="soko-tls-")
+    WORKDIRS.append(d)
+    ca = make_ca(d, "good")
+    other = make_ca(d, "other")
+    cert, key = make_server(d, os.path.join(d, "good"))
+    s = FleetSokod(build)
+    s.extra += ["-o", "pos_tls_cert_file=" + cert,
+                "-o", "pos_tls_key_file=" + key]
+    try:
+        prov = s.provision(50)
+        s.start()
+        common = ["fleet", "--server", "127.0.0.1:%d" % s.pos_port,
+                  "--provision", prov, "--terminals", "50",
+                  "--queue-dir", s.qdir, "--closed-loop", "4",
+                  "--amount", "1.00", "--currency", "KES",
+                  "--http", "127.0.0.1:%d" % s.port,
+                  "--admin-key-file", s.keyfile]
+        r = s.pos(*common, "--tls-ca", ca, "--count", "6000",
+                  "--fund-from", "clearing:fleet", "--fund", "1000.00",
+                  "--drop-every", "0.02", "--max-reconnect-ms", "200",
+                  "--drain", "20")
+        print(r.stdout.strip().replace("\n", "\n    "), flush=True)
+        assert r.returncode == 0, (r.stdout, r.stderr[-2000:])
+        assert "check ok" in r.stdout.splitlines(), r.stdout
+        rep = fleet_report(r.stdout)
+        assert rep["tls"] == "on", r.stdout
+        assert int(rep.get("APPROVED", "0")) >= 6000, r.stdout
+        assert int(rep["drops"]) > 0 and int(rep["reconnects"]) > 0, \
+            r.stdout
+        assert rep["tls_fail"] == "0" and rep["queue_left"] == "0", r.stdout
+        total = sum(float(s.balance("agent:A%04d:float" % i))
+                    for i in range(1, 51))
+        assert abs(total - 50 * 1000.00) < 0.001, total
+        # trusting another CA: no handshake completes, nothing moves
+        r = s.pos(*common, "--tls-ca", other, "--duration", "1",
+                  "--drain", "1")
+        assert r.returncode != 0, r.stdout
+        rep = fleet_report(r.stdout)
+        assert int(rep["tls_fail"]) >= 50, r.stdout
+        assert "APPROVED" not in rep, r.stdout
+        assert "problem no terminal logged in" in r.stdout, r.stdout
+        assert "certificate" in r.stderr, r.stderr[-2000:]
+        assert s.balance("agent:A0001:float") != "0.00"
+        s.ctl("verify")
+    finally:
+        s.stop()
+        s.cleanup_queues()
+
+
+TESTS = [t_pos_tls_login_transfer, t_pos_tls_fleet, t_pos_tls_refusals, t_pos_tls_config,
          t_pos_plain_transport]
