@@ -8,6 +8,10 @@
 #                       transaction per request frame, closed loop
 #                       POS_WINDOW per terminal); baseline
 #                       ledger.sqlite.uniform (already in RESULTS)
+#   pos.e2e.sqlite.tls  the same over TLS (the listener with an EC P-256
+#                       certificate, soko-pos --tls-ca); baseline
+#                       pos.e2e.sqlite of this run (ratio: what TLS
+#                       keeps); no row without the openssl tool
 #   pos.e2e.pg          the same on the throwaway PostgreSQL of tests/pg.sh
 #   pos.p99_ms_at_25k   open loop, Poisson arrivals at POS_RATE/s: p99 ms
 #                       from the scheduled send time (no coordinated
@@ -287,6 +291,47 @@ term_anon_kb=$(kv "$W/term.out" anon_peak_kb)
 term_lib_kb=$(kv "$W/term.out" lib_heap_peak_kb)
 sokod_stop "$S"
 
+# ---- TLS: the closed loop again, over TLS, on the same database --------
+# (after the plain rounds, not interleaved: sokod restarts with the
+# certificate; the handshakes of the 1,000 logins fall in the warm-up)
+tls_e2e=
+if command -v openssl >/dev/null; then
+	T=$W/tls
+	mkdir -p "$T"
+	(cd "$T" &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+			-nodes -days 2 -keyout ca.key -out ca.pem \
+			-subj "/CN=soko bench CA" \
+			-addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign &&
+		printf '%s\n' basicConstraints=CA:FALSE \
+			keyUsage=critical,digitalSignature \
+			extendedKeyUsage=serverAuth subjectAltName=IP:127.0.0.1 \
+			>server.ext &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout server.key -out server.csr -subj /CN=127.0.0.1 &&
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+			-CAcreateserial -days 2 -out server.pem -extfile server.ext &&
+		chmod 600 server.key) >"$T/openssl.log" 2>&1 ||
+		die "openssl could not make the bench certificate"
+	sokod_start "$S" "sqlite:$S/soko.db" \
+		-o "pos_tls_cert_file=$T/server.pem" \
+		-o "pos_tls_key_file=$T/server.key"
+	i=0
+	while [ "$i" -lt "$RUNS" ]; do
+		fleet "$S" "$LOG" e2e_tls --terminals "$NTERM" \
+			--threads "$THREADS" --closed-loop "$WIN" \
+			--duration "$SECS" --warmup "$WARM" --tls-ca "$T/ca.pem" \
+			--http "127.0.0.1:$(cat "$S/http.port")" \
+			--admin-key-file "$S/admin.key"
+		i=$((i + 1))
+	done
+	sokod_stop "$S"
+	tls_e2e=$(field "$LOG" e2e_tls answered_per_s | median)
+else
+	echo "== no openssl tool: no pos.e2e.sqlite.tls row" >&2
+fi
+
 # ---- redis GET with as many connections (the pos.status baseline) -----
 redis_gets=
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
@@ -386,6 +431,10 @@ e2e=$(field "$LOG" e2e_sqlite answered_per_s | median)
 		"$(field "$LOG" e2e_sqlite p50 | median)"
 	printf 'pos.e2e.sqlite.p99_ms\t%s\tms\t-\t-\n' \
 		"$(field "$LOG" e2e_sqlite p99 | median)"
+	if [ -n "$tls_e2e" ]; then
+		printf 'pos.e2e.sqlite.tls\t%s\tapproved/s\tpos.e2e.sqlite\t%s\n' \
+			"$tls_e2e" "$(ratio "$tls_e2e" "$e2e")"
+	fi
 	if [ -n "$pg_e2e" ]; then
 		printf 'pos.e2e.pg\t%s\tapproved/s\tledger.pg.uniform\t%s\n' \
 			"$pg_e2e" "$(ratio "$pg_e2e" "${base_pg:-nan}")"
