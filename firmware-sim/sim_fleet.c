@@ -209,15 +209,20 @@ problem(struct fleet *f, const char *fmt, ...)
 	printf("\n");
 }
 
-/* The last 8 bytes: random in version-4 and version-7 ids alike (a
- * version-7 id starts with its ms, the same for many ids). */
-static uint64_t
-key_of(const uint8_t *id)
+/* The slot of a txn id in a table of cap (a power of two) slots.  The
+ * last 8 bytes are random in version-4 and version-7 ids alike (a
+ * version-7 id starts with its ms, the same for many ids), except the
+ * variant's two fixed bits in the first of them, which are low bits of
+ * the little-endian word: masked directly, every id would fall in a
+ * quarter of the slots, in long probe runs.  A multiplicative hash
+ * spreads all 64 bits over the high ones, taken from there. */
+static size_t
+slot_of(const uint8_t *id, size_t cap)
 {
 	uint64_t k;
 
 	memcpy(&k, id + SOKOTERM_ID_LEN - sizeof k, sizeof k);
-	return k;
+	return (size_t)((k * 0x9E3779B97F4A7C15ULL) >> 32) & (cap - 1);
 }
 
 static int
@@ -229,7 +234,7 @@ ht_grow(struct fleet *f)
 	if (ht == NULL)
 		return -1;
 	for (i = 0; i < f->n_tx; i++) {
-		size_t h = key_of(f->tx[i].id) & (cap - 1);
+		size_t h = slot_of(f->tx[i].id, cap);
 
 		while (ht[h] != 0)
 			h = (h + 1) & (cap - 1);
@@ -249,7 +254,7 @@ ht_find(const struct fleet *f, const uint8_t *id)
 
 	if (f->ht_cap == 0)
 		return -1;
-	h = key_of(id) & (f->ht_cap - 1);
+	h = slot_of(id, f->ht_cap);
 	while (f->ht[h] != 0) {
 		const struct ftxn *x = &f->tx[f->ht[h] - 1];
 
@@ -280,7 +285,7 @@ tx_add(struct fleet *f, const uint8_t *id)
 	x = &f->tx[f->n_tx];
 	memset(x, 0, sizeof *x);
 	memcpy(x->id, id, SOKOTERM_ID_LEN);
-	h = key_of(id) & (f->ht_cap - 1);
+	h = slot_of(id, f->ht_cap);
 	while (f->ht[h] != 0)
 		h = (h + 1) & (f->ht_cap - 1);
 	f->ht[h] = (uint32_t)(++f->n_tx);
