@@ -1301,7 +1301,8 @@ report(struct fleet *f)
 		done_s = 1e-6;
 	if (win_s <= 0)
 		win_s = 1e-6;
-	qsort(f->lat_us, f->n_lat, sizeof *f->lat_us, cmp_u32);
+	if (f->n_lat > 0) /* none: lat_us is NULL, not for qsort */
+		qsort(f->lat_us, f->n_lat, sizeof *f->lat_us, cmp_u32);
 	printf("fleet terminals=%zu agents=%zu mode=%s", f->n_terms,
 	       f->n_agents,
 	       o->is_idle       ? "idle"
