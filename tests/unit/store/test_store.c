@@ -795,7 +795,7 @@ test_pos_totals_migration(void)
 		"('T2', x'08000000000000000000000000000000', 19, 404, 800, 0, 8, "
 		"8, NULL);"
 		"INSERT INTO pos_batches (terminal_id, batch_no, closed_ms) "
-		"VALUES ('T1', 7, 1000), ('T1', 8, 2000);";
+		"VALUES ('T1', 7, 1000), ('T1', 8, 2000), ('T1', 9, 2500);";
 	const struct store_migration *m;
 	struct store_pos_total tot[4];
 	char seen[512] = "";
@@ -833,9 +833,19 @@ test_pos_totals_migration(void)
 		return;
 	CHECK_EQ_INT(st->ops->migrate(st, &from, &to), STORE_OK);
 	CHECK_EQ_INT(to, last_migration());
+	/* each close's highest ledger id so far; an empty close keeps
+	 * the one before it */
+	CHECK_EQ_INT(raw_i64("SELECT upto_txn_id FROM pos_batches WHERE "
+	                     "batch_no = 7"),
+	             2);
 	CHECK_EQ_INT(raw_i64("SELECT upto_txn_id FROM pos_batches WHERE "
 	                     "batch_no = 8"),
 	             3);
+	CHECK_EQ_INT(raw_i64("SELECT upto_txn_id FROM pos_batches WHERE "
+	                     "batch_no = 9"),
+	             3);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 9, tot, 4, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
 	/* batch 7: one approved and one reversed, the declined not at all */
 	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 7, tot, 4, &n), STORE_OK);
 	CHECK_EQ_INT(n, 1);
@@ -846,10 +856,10 @@ test_pos_totals_migration(void)
 	CHECK_EQ_INT(n, 1);
 	CHECK_EQ_INT(tot[0].sum_minor, 300);
 	/* the open rows close into the next batch; T2's stay T2's */
-	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 9, 3000, &closed,
+	CHECK_EQ_INT(st->ops->pos_batch_close(st, "T1", 10, 3000, &closed,
 	                                      &is_repeat),
 	             STORE_OK);
-	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 9, tot, 4, &n), STORE_OK);
+	CHECK_EQ_INT(st->ops->pos_totals(st, "T1", 10, tot, 4, &n), STORE_OK);
 	CHECK_EQ_INT(n, 1);
 	CHECK_EQ_INT(tot[0].count, 1);
 	CHECK_EQ_INT(tot[0].sum_minor, 500);
