@@ -736,6 +736,17 @@ after(struct fterm *m)
 	(void)flush(m);
 }
 
+/* The transport is up (TCP, or TLS after its handshake): log in. */
+static void
+link_up(struct fterm *m)
+{
+	if (sokoterm_connect(m->t, sokoterm_posix_now_ms()) != SOKOTERM_OK) {
+		link_down(m);
+		return;
+	}
+	after(m);
+}
+
 /* Reads every record there is into the engine; false if the link went
  * down. */
 static bool
@@ -772,12 +783,7 @@ tls_handshake(struct fterm *m)
 
 	if (rc == 1) {
 		m->is_handshaking = false;
-		if (sokoterm_connect(m->t, sokoterm_posix_now_ms()) !=
-		    SOKOTERM_OK) {
-			link_down(m);
-			return;
-		}
-		after(m);
+		link_up(m);
 		return;
 	}
 	e = SSL_get_error(m->ssl, rc);
@@ -843,16 +849,10 @@ on_io(struct fterm *m, uint32_t events)
 			return;
 		}
 		m->is_connecting = false;
-		if (m->f->tls != NULL) {
+		if (m->f->tls != NULL)
 			tls_begin(m);
-			return;
-		}
-		if (sokoterm_connect(m->t, sokoterm_posix_now_ms()) !=
-		    SOKOTERM_OK) {
-			link_down(m);
-			return;
-		}
-		after(m);
+		else
+			link_up(m);
 		return;
 	}
 	if (m->is_handshaking) {

@@ -81,15 +81,23 @@ class TlsTerm(Term):
         self.buf = b""
 
 
-def setup(build, extra=()):
+def certs():
+    """A work directory with two CAs ("good", "other") and a server
+    certificate signed by the good one: (dir, good CA, other CA, sokod
+    options for the certificate and its key)."""
     d = tempfile.mkdtemp(prefix="soko-tls-")
     WORKDIRS.append(d)
     ca = make_ca(d, "good")
     other = make_ca(d, "other")
     cert, key = make_server(d, os.path.join(d, "good"))
+    return d, ca, other, ["-o", "pos_tls_cert_file=" + cert,
+                          "-o", "pos_tls_key_file=" + key]
+
+
+def setup(build, extra=()):
+    d, ca, other, opts = certs()
     s = PosSokod(build)
-    s.extra += ["-o", "pos_tls_cert_file=" + cert,
-                "-o", "pos_tls_key_file=" + key] + list(extra)
+    s.extra += opts + list(extra)
     s.ctl("account", "create", "clearing:mpesa", "provider_clearing", "KES")
     for a in ("A1", "A2"):
         s.ctl("account", "create", "agent:%s:float" % a, "agent_float", "KES")
@@ -310,14 +318,9 @@ def fleet_report(out):
 
 
 def t_pos_tls_fleet(build):
-    d = tempfile.mkdtemp(prefix="soko-tls-")
-    WORKDIRS.append(d)
-    ca = make_ca(d, "good")
-    other = make_ca(d, "other")
-    cert, key = make_server(d, os.path.join(d, "good"))
+    _, ca, other, opts = certs()
     s = FleetSokod(build)
-    s.extra += ["-o", "pos_tls_cert_file=" + cert,
-                "-o", "pos_tls_key_file=" + key]
+    s.extra += opts
     try:
         prov = s.provision(50)
         s.start()
@@ -340,8 +343,8 @@ def t_pos_tls_fleet(build):
         assert int(rep["drops"]) > 0 and int(rep["reconnects"]) > 0, \
             r.stdout
         assert rep["tls_fail"] == "0" and rep["queue_left"] == "0", r.stdout
-        total = sum(float(s.balance("agent:A%04d:float" % i))
-                    for i in range(1, 51))
+        floats = [s.balance("agent:A%04d:float" % i) for i in range(1, 51)]
+        total = sum(float(b) for b in floats)
         assert abs(total - 50 * 1000.00) < 0.001, total
         # trusting another CA: no handshake completes, nothing moves
         r = s.pos(*common, "--tls-ca", other, "--duration", "1",
@@ -352,7 +355,8 @@ def t_pos_tls_fleet(build):
         assert "APPROVED" not in rep, r.stdout
         assert "problem no terminal logged in" in r.stdout, r.stdout
         assert "certificate" in r.stderr, r.stderr[-2000:]
-        assert s.balance("agent:A0001:float") != "0.00"
+        assert [s.balance("agent:A%04d:float" % i)
+                for i in range(1, 51)] == floats
         s.ctl("verify")
     finally:
         s.stop()
