@@ -120,6 +120,8 @@ int sim_term_interactive(const struct sim_term_opts *o);
 
 /* ---- sim_fleet.c ----------------------------------------------------- */
 
+#define SIM_MIX_OPS (SOKOTERM_OP_RECEIPT + 1)
+
 struct sim_fleet_opts {
 	const char *server;         /* POS listener host:port */
 	const char *http;           /* admin API host:port (check, funding) */
@@ -132,7 +134,16 @@ struct sim_fleet_opts {
 	double rate;        /* open loop: transactions/s offered, or */
 	unsigned window;    /* closed loop: in flight per terminal */
 	bool is_uniform;    /* open loop: uniform ticks, not Poisson */
-	unsigned mix_float; /* --mix float_transfer=N (the only op yet) */
+	/* --mix: weights by enum sokoterm_op (money ops and the reads
+	 * STATUS, BILL_VALIDATE); mix_total their sum */
+	unsigned mix[SIM_MIX_OPS];
+	unsigned mix_total;
+	const char *provider;  /* --provider: COLLECT, CASH_IN, CASH_OUT */
+	char **msisdns;        /* --msisdn: customers, one picked per op */
+	size_t n_msisdns;
+	const char *biller;    /* --biller: BILL_VALIDATE, BILL_PAY */
+	char **accounts;       /* --bill-account: one picked per bill op */
+	size_t n_accounts;
 	const struct sim_currency *cur;
 	uint64_t amount;       /* per transfer, minor units */
 	const char *fund_from; /* clearing account for the top-ups, or NULL */
@@ -151,6 +162,11 @@ struct sim_fleet_opts {
 	const char *tls_ca;   /* --tls-ca: TLS to the listener, the server
 	                         verified against this CA file; NULL: TCP */
 };
+
+/* The --mix name of op ("float_transfer", "collect", "cash_in",
+ * "cash_out", "bill_pay", "bill_validate", "status"); NULL for an op
+ * fleet mode does not simulate. */
+const char *sim_fleet_op_name(enum sokoterm_op op);
 
 /* Fleet mode; returns the exit status (0: check ok). */
 int sim_fleet_run(const struct sim_fleet_opts *o);

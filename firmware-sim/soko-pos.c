@@ -11,7 +11,9 @@
  *   soko-pos fleet       --server H:P --provision F --queue-dir DIR
  *                        [--terminals N] (--duration S | --count N)
  *                        (--rate R [--uniform] | --closed-loop W)
- *                        [--mix float_transfer=100] [--amount A]
+ *                        [--mix NAME=W,...] [--amount A]
+ *                        [--provider P --msisdn LIST]
+ *                        [--biller B:I --bill-account LIST]
  *                        [--currency KES] [--http H:P --admin-key-file F
  *                        [--fund-from ACCOUNT --fund A]]
  *                        [--drop-every S] [--drain S] [--seed N]
@@ -44,8 +46,10 @@ usage(void)
 	        "--queue-dir DIR [--terminals N]\n"
 	        "                (--duration S | --count N) (--rate R "
 	        "[--uniform] | --closed-loop W)\n"
-	        "                [--mix float_transfer=100] [--amount 1.00] "
+	        "                [--mix NAME=W,...] [--amount 1.00] "
 	        "[--currency KES]\n"
+	        "                [--provider NAME --msisdn LIST] "
+	        "[--biller BILLER:ITEM --bill-account LIST]\n"
 	        "                [--http HOST:PORT --admin-key-file FILE "
 	        "[--fund-from ACCOUNT --fund AMOUNT]]\n"
 	        "                [--drop-every S] [--drain S] [--seed N] "
@@ -88,6 +92,10 @@ enum {
 	O_TLS_CA,
 	O_OFFLINE_FLOOR,
 	O_OFFLINE_TOTAL,
+	O_PROVIDER,
+	O_MSISDN,
+	O_BILLER,
+	O_BILL_ACCOUNT,
 };
 
 static const struct option longopts[] = {
@@ -124,6 +132,10 @@ static const struct option longopts[] = {
     {"tls-ca", required_argument, NULL, O_TLS_CA},
     {"offline-floor", required_argument, NULL, O_OFFLINE_FLOOR},
     {"offline-total", required_argument, NULL, O_OFFLINE_TOTAL},
+    {"provider", required_argument, NULL, O_PROVIDER},
+    {"msisdn", required_argument, NULL, O_MSISDN},
+    {"biller", required_argument, NULL, O_BILLER},
+    {"bill-account", required_argument, NULL, O_BILL_ACCOUNT},
     {NULL, 0, NULL, 0},
 };
 
@@ -141,23 +153,74 @@ num_arg(double *out, const char *s, bool is_zero_ok)
 	return 0;
 }
 
-/* --mix: only float_transfer is served by sokod today (§12). */
+/* --mix NAME=W[,NAME=W...]: weights of the fleet's operations
+ * (sim_fleet_op_name); a repeated name takes the last weight. */
 static int
 mix_arg(struct sim_fleet_opts *o, const char *s)
 {
-	const char *eq = strchr(s, '=');
-	double w;
+	char buf[512], *save = NULL, *tok;
+	unsigned op, total = 0;
 
-	if (eq == NULL || (size_t)(eq - s) != strlen("float_transfer") ||
-	    strncmp(s, "float_transfer", (size_t)(eq - s)) != 0 ||
-	    num_arg(&w, eq + 1, false) != 0) {
-		fprintf(stderr,
-		        "soko-pos: --mix %s: only float_transfer=N "
-		        "is simulated yet (TODO(#3))\n",
-		        s);
+	if (strlen(s) >= sizeof buf)
+		goto bad;
+	memcpy(buf, s, strlen(s) + 1);
+	memset(o->mix, 0, sizeof o->mix);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		double w;
+
+		if (eq == NULL)
+			goto bad;
+		*eq = '\0';
+		for (op = 0; op < SIM_MIX_OPS; op++)
+			if (sim_fleet_op_name(op) != NULL &&
+			    strcmp(sim_fleet_op_name(op), tok) == 0)
+				break;
+		if (op == SIM_MIX_OPS || num_arg(&w, eq + 1, true) != 0 ||
+		    w > 1e6)
+			goto bad;
+		o->mix[op] = (unsigned)w;
+	}
+	for (op = 0; op < SIM_MIX_OPS; op++)
+		total += o->mix[op];
+	if (total == 0)
+		goto bad;
+	o->mix_total = total;
+	return 0;
+bad:
+	fprintf(stderr,
+	        "soko-pos: --mix %s: NAME=WEIGHT,... with NAME one of "
+	        "float_transfer collect cash_in cash_out bill_pay "
+	        "bill_validate status, weights 0-1000000, not all 0\n",
+	        s);
+	return -1;
+}
+
+/* --msisdn, --bill-account: a comma-separated list, copied. */
+static int
+list_arg(char ***out, size_t *n, const char *s)
+{
+	char *copy = strdup(s), *save = NULL, *tok, **v;
+	size_t k = 1;
+	const char *p;
+
+	for (p = s; *p != '\0'; p++)
+		k += *p == ',';
+	if (copy == NULL || (v = calloc(k, sizeof *v)) == NULL) {
+		free(copy);
 		return -1;
 	}
-	o->mix_float = (unsigned)w;
+	*n = 0;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save))
+		v[(*n)++] = tok; /* into copy, kept for the process's life */
+	if (*n == 0) {
+		free(v);
+		free(copy);
+		return -1;
+	}
+	*out = v;
 	return 0;
 }
 
@@ -207,7 +270,7 @@ main(int argc, char **argv)
 	memset(&f, 0, sizeof f);
 	t.timeout_ms = 30000;
 	f.cur = sim_prov_currency("KES");
-	f.mix_float = 100;
+	f.mix[SOKOTERM_OP_FLOAT_TRANSFER] = f.mix_total = 100;
 	f.drain_s = 30;
 	f.fund = "10000.00";
 	if (getrandom(&f.seed, sizeof f.seed, 0) != sizeof f.seed)
@@ -347,6 +410,20 @@ main(int argc, char **argv)
 			else
 				t.offline_total = (uint64_t)d;
 			break;
+		case O_PROVIDER:
+			f.provider = optarg;
+			break;
+		case O_MSISDN:
+			if (list_arg(&f.msisdns, &f.n_msisdns, optarg) != 0)
+				goto bad;
+			break;
+		case O_BILLER:
+			f.biller = optarg;
+			break;
+		case O_BILL_ACCOUNT:
+			if (list_arg(&f.accounts, &f.n_accounts, optarg) != 0)
+				goto bad;
+			break;
 		case O_MAX_RECONNECT:
 			if (num_arg(&d, optarg, false) != 0 || d < 1)
 				goto bad;
@@ -406,6 +483,31 @@ main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	if ((f.mix[SOKOTERM_OP_COLLECT] > 0 || f.mix[SOKOTERM_OP_CASH_IN] > 0 ||
+	     f.mix[SOKOTERM_OP_CASH_OUT] > 0) &&
+	    f.n_msisdns == 0) {
+		fprintf(stderr, "soko-pos: --mix with collect, cash_in or "
+		                "cash_out needs --msisdn\n");
+		return 2;
+	}
+	if ((f.mix[SOKOTERM_OP_BILL_PAY] > 0 ||
+	     f.mix[SOKOTERM_OP_BILL_VALIDATE] > 0) &&
+	    (f.biller == NULL || f.n_accounts == 0)) {
+		fprintf(stderr, "soko-pos: --mix with bill_pay or "
+		                "bill_validate needs --biller and "
+		                "--bill-account\n");
+		return 2;
+	}
+	if (f.mix[SOKOTERM_OP_STATUS] > 0 &&
+	    f.mix_total == f.mix[SOKOTERM_OP_STATUS] +
+	                       f.mix[SOKOTERM_OP_BILL_VALIDATE]) {
+		fprintf(stderr, "soko-pos: --mix needs a money operation "
+		                "(STATUS asks about the terminal's own; "
+		                "--status is the read-only load)\n");
+		return 2;
+	}
+	if (f.provider == NULL)
+		f.provider = "mpesa";
 	if (sim_prov_amount(&f.amount, f.cur, amount) != 0 || f.amount == 0) {
 		fprintf(stderr, "soko-pos: bad --amount %s\n", amount);
 		return 2;
