@@ -100,6 +100,8 @@ op_name(enum sokoterm_op op)
 		return "reversal";
 	case SOKOTERM_OP_RECEIPT:
 		return "receipt";
+	case SOKOTERM_OP_EOD_TOTALS:
+		return "eod";
 	case SOKOTERM_OP_NONE:
 		break;
 	}
@@ -192,6 +194,20 @@ why_text(char *dst, size_t cap, const char *s)
 	dst[i] = '\0';
 }
 
+/* " NAME=op/currency/count/sum,..." (sum in minor units), or
+ * " NAME=-" for no lines. */
+static void
+eod_lines(const char *name, const struct sokoterm_total *l, size_t n)
+{
+	size_t i;
+
+	printf(" %s=%s", name, n == 0 ? "-" : "");
+	for (i = 0; i < n; i++)
+		printf("%s%s/%u/%u/%llu", i > 0 ? "," : "", op_name(l[i].op),
+		       l[i].currency, l[i].count,
+		       (unsigned long long)l[i].sum);
+}
+
 static void
 on_result(struct term *c, const struct sokoterm_event *ev)
 {
@@ -218,7 +234,14 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 	       ev->token != NULL ? ev->token : "", ev->is_duplicate,
 	       ev->is_offline, why[0] != '\0' ? " why=\"" : "", why,
 	       why[0] != '\0' ? "\"" : "");
-	if (ev->err == SOKOTERM_OK && ev->op != SOKOTERM_OP_ECHO) {
+	if (ev->op == SOKOTERM_OP_EOD_TOTALS && ev->err == SOKOTERM_OK) {
+		printf("eod batch=%u", ev->batch_no);
+		eod_lines("terminal", ev->totals, ev->n_totals);
+		eod_lines("server", ev->server_totals, ev->n_server_totals);
+		printf("\n");
+	}
+	if (ev->err == SOKOTERM_OK && ev->op != SOKOTERM_OP_ECHO &&
+	    ev->op != SOKOTERM_OP_EOD_TOTALS) {
 		struct receipt *r = &c->rcpt;
 
 		r->is_set = true;
@@ -614,6 +637,24 @@ script_line(struct term *c, char *line)
 		r.op = SOKOTERM_OP_ECHO;
 		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
 	}
+	if (strcmp(w[0], "eod") == 0 && (n == 1 || n == 2)) {
+		/* batch close: the queue's batch, or batch N */
+		char *end = NULL;
+
+		r.op = SOKOTERM_OP_EOD_TOTALS;
+		if (n == 2) {
+			unsigned long long v = strtoull(w[1], &end, 10);
+
+			if (end == w[1] || *end != '\0' || v == 0 ||
+			    v > 0xffffffffULL) {
+				fprintf(stderr, "soko-pos: bad batch %s\n",
+				        w[1]);
+				return -1;
+			}
+			r.batch_no = (uint32_t)v;
+		}
+		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
+	}
 	if (strcmp(w[0], "wait") == 0 && n == 1) {
 		if (wait_all(c) == 0) {
 			printf("wait ok\n");
@@ -746,7 +787,7 @@ sim_term_interactive(const struct sim_term_opts *o)
 	for (;;) {
 		printf("\n[%s] 1 float transfer  2 status  3 echo  "
 		       "4 reprint receipt  5 quit  6 collect  7 cash out  "
-		       "8 cash in\n",
+		       "8 cash in  9 end of day\n",
 		       sokoterm_state(c->t) == SOKOTERM_READY ? "online"
 		                                              : "offline");
 		if (!ask("> ", in, sizeof in) || strcmp(in, "5") == 0 ||
@@ -778,6 +819,13 @@ sim_term_interactive(const struct sim_term_opts *o)
 			         : in[0] == '7' ? "cash_out"
 			                        : "cash_in",
 			         to, prov, amt, cur);
+		} else if (strcmp(in, "9") == 0) {
+			/* batch close: the totals of both sides printed */
+			snprintf(line, sizeof line, "eod");
+			if (script_line(c, line) != 0 || wait_all(c) != 0)
+				printf("  no answer yet: close again later "
+				       "(the same batch is sent)\n");
+			continue;
 		} else if (strcmp(in, "3") == 0) {
 			snprintf(line, sizeof line, "echo");
 		} else if (strcmp(in, "4") == 0) {

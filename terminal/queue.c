@@ -63,7 +63,15 @@ static const char schema_sql[] =
     " code INTEGER,"
     " done_ms INTEGER,"
     " body BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS q_open ON q(state, seq) WHERE state <> 9;";
+    "CREATE INDEX IF NOT EXISTS q_open ON q(state, seq) WHERE state <> 9;"
+    /* end-of-day batches: entries (prev upto_seq, upto_seq]; closed_ms
+     * NULL until the close is answered */
+    "CREATE TABLE IF NOT EXISTS batches ("
+    " no INTEGER PRIMARY KEY,"
+    " upto_seq INTEGER NOT NULL,"
+    " opened_ms INTEGER NOT NULL,"
+    " closed_ms INTEGER,"
+    " code INTEGER);";
 
 /* A new process has nothing in flight: an entry still NEW was sent by an
  * earlier process (killed, or power lost) whose answer never came, and its
@@ -526,5 +534,171 @@ sokoterm_queue_done(struct sokoterm_queue *q, const uint8_t *txn_id,
 	q->n_done_rows = 0;
 	if ((e = step_write(q, st, done_row)) == SOKOTERM_OK)
 		*changed = q->n_done_rows > 0;
+	return e;
+}
+
+/* ---- end-of-day batches ------------------------------------------------
+ * Rare (a close a day): statements prepared when used, not kept, so an
+ * instance holds no memory for them (a fleet runs thousands). */
+
+static enum sokoterm_err
+prep(struct sokoterm_queue *q, const char *sql, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
+
+	return rc == SQLITE_OK ? SOKOTERM_OK : rc_err(rc);
+}
+
+/* One integer from a one-row query with up to two int64 parameters. */
+static enum sokoterm_err
+query_int(struct sokoterm_queue *q, const char *sql, int n_args, int64_t a,
+          int64_t b, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+	int rc;
+
+	if ((e = prep(q, sql, &st)) != SOKOTERM_OK)
+		return e;
+	if ((n_args > 0 && sqlite3_bind_int64(st, 1, a) != SQLITE_OK) ||
+	    (n_args > 1 && sqlite3_bind_int64(st, 2, b) != SQLITE_OK)) {
+		sqlite3_finalize(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		e = SOKOTERM_OK;
+	} else {
+		e = rc == SQLITE_DONE ? SOKOTERM_ERR_NOT_FOUND : rc_err(rc);
+	}
+	sqlite3_finalize(st);
+	return e;
+}
+
+enum sokoterm_err
+sokoterm_queue_unsettled(struct sokoterm_queue *q, uint64_t *n)
+{
+	int64_t v = 0;
+	enum sokoterm_err e = query_int(
+	    q, "SELECT count(*) FROM q WHERE state IN (0, 1, 3, 4)", 0, 0, 0,
+	    &v);
+
+	*n = (uint64_t)v;
+	return e;
+}
+
+enum sokoterm_err
+sokoterm_queue_batch_begin(struct sokoterm_queue *q, uint32_t want,
+                           int64_t now, uint32_t *no)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+	int64_t open_no = 0, newest = 0, have = 0;
+	int rc;
+
+	if (q->is_group)
+		return SOKOTERM_ERR_STATE; /* recorded before it is sent */
+	e = query_int(q, "SELECT no FROM batches WHERE closed_ms IS NULL"
+	                 " ORDER BY no LIMIT 1",
+	              0, 0, 0, &open_no);
+	if (e != SOKOTERM_OK && e != SOKOTERM_ERR_NOT_FOUND)
+		return e;
+	if ((e = query_int(q, "SELECT coalesce(max(no), 0) FROM batches", 0,
+	                   0, 0, &newest)) != SOKOTERM_OK)
+		return e;
+	if (want == 0 && open_no > 0) {
+		*no = (uint32_t)open_no;
+		return SOKOTERM_OK;
+	}
+	if (want != 0) {
+		e = query_int(q, "SELECT no FROM batches WHERE no = ?", 1,
+		              want, 0, &have);
+		if (e == SOKOTERM_OK) {
+			*no = want; /* a batch again: its own entries */
+			return SOKOTERM_OK;
+		}
+		if (e != SOKOTERM_ERR_NOT_FOUND)
+			return e;
+		if ((int64_t)want <= newest || open_no > 0)
+			return SOKOTERM_ERR_ARG;
+	} else if (newest >= 0xffffffffLL) {
+		return SOKOTERM_ERR_ARG; /* numbers used up */
+	}
+	*no = want != 0 ? want : (uint32_t)(newest + 1);
+	if ((e = prep(q, "INSERT INTO batches (no, upto_seq, opened_ms)"
+	                 " VALUES (?, (SELECT coalesce(max(seq), 0) FROM q),"
+	                 " ?)",
+	              &st)) != SOKOTERM_OK)
+		return e;
+	if (sqlite3_bind_int64(st, 1, *no) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SOKOTERM_OK : rc_err(rc);
+}
+
+enum sokoterm_err
+sokoterm_queue_batch_totals(struct sokoterm_queue *q, uint32_t no,
+                            struct sokoterm_qtotal *out, size_t cap,
+                            size_t *n, size_t *n_all)
+{
+	/* money types only (COLLECT 0x10, CASH_IN, CASH_OUT, FLOAT_TRANSFER
+	 * 0x13, BILL_PAY 0x21): a REVERSAL tombstone row is never a total */
+	static const char sql[] =
+	    "SELECT type, currency, count(*), sum(amount) FROM q"
+	    " WHERE seq > coalesce((SELECT upto_seq FROM batches WHERE no < ?1"
+	    " ORDER BY no DESC LIMIT 1), 0)"
+	    " AND seq <= (SELECT upto_seq FROM batches WHERE no = ?1)"
+	    " AND state = 9 AND code IN (0, 2) AND type IN (16, 17, 18, 19, 33)"
+	    " GROUP BY type, currency ORDER BY type, currency";
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+	int rc;
+
+	*n = *n_all = 0;
+	if ((e = prep(q, sql, &st)) != SOKOTERM_OK)
+		return e;
+	if (sqlite3_bind_int64(st, 1, no) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n < cap) {
+			struct sokoterm_qtotal *l = &out[(*n)++];
+
+			l->type = (uint16_t)sqlite3_column_int(st, 0);
+			l->currency = (uint16_t)sqlite3_column_int(st, 1);
+			l->count = (uint32_t)sqlite3_column_int64(st, 2);
+			l->sum = (uint64_t)sqlite3_column_int64(st, 3);
+		}
+		(*n_all)++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SOKOTERM_OK : rc_err(rc);
+}
+
+enum sokoterm_err
+sokoterm_queue_batch_closed(struct sokoterm_queue *q, uint32_t no,
+                            unsigned code, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+
+	if ((e = prep(q, "UPDATE batches SET closed_ms = ?, code = ?"
+	                 " WHERE no = ? AND closed_ms IS NULL",
+	              &st)) != SOKOTERM_OK)
+		return e;
+	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, code) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, no) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	e = step_write(q, st, NULL);
+	sqlite3_finalize(st);
 	return e;
 }

@@ -103,6 +103,42 @@ enum sokoterm_err sokoterm_queue_done(struct sokoterm_queue *q,
                                       const uint8_t *txn_id, unsigned code,
                                       int64_t now, bool *changed);
 
+/* Entries whose outcome is not known or not uploaded yet (states NEW,
+ * RETRY, ADVICE, REVERSE) into *n.  QUEUE. */
+enum sokoterm_err sokoterm_queue_unsettled(struct sokoterm_queue *q,
+                                           uint64_t *n);
+
+/*
+ * End-of-day batches (§6.16).  A batch is the entries inserted after the
+ * previous batch's last one up to its own last (upto_seq, fixed when the
+ * batch is begun).  batch_begin: want 0 = the unanswered batch if there
+ * is one, else a new one numbered the newest + 1 (1 in a new file); want
+ * N = batch N if the queue has it, else a new batch N, which must be
+ * above the newest and needs no unanswered batch (else ARG).  A new
+ * batch is committed before it returns (not in a group: it is recorded
+ * before its close is sent).  batch_totals: the batch's done APPROVED
+ * and STORED money entries by (type, currency), at most cap lines, in
+ * type then currency order; *n_all the number of lines there are.
+ * batch_closed: the close was answered with code.
+ */
+enum sokoterm_err sokoterm_queue_batch_begin(struct sokoterm_queue *q,
+                                             uint32_t want, int64_t now,
+                                             uint32_t *no);
+struct sokoterm_qtotal {
+	uint16_t type; /* the request type (pos_msg_type) */
+	uint16_t currency;
+	uint32_t count;
+	uint64_t sum;
+};
+enum sokoterm_err sokoterm_queue_batch_totals(struct sokoterm_queue *q,
+                                              uint32_t no,
+                                              struct sokoterm_qtotal *out,
+                                              size_t cap, size_t *n,
+                                              size_t *n_all);
+enum sokoterm_err sokoterm_queue_batch_closed(struct sokoterm_queue *q,
+                                              uint32_t no, unsigned code,
+                                              int64_t now);
+
 /*
  * Groups the following writes (set, done) into one transaction, opened at
  * the first of them, until sokoterm_queue_group_end(): commit (is_commit)

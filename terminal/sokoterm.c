@@ -135,6 +135,13 @@ struct sokoterm {
 	struct sokoterm_qrow row;
 	char ev_ref[33], ev_token[65], ev_units[33], ev_text[65];
 	char ev_name[65], ev_vref[33], ev_lines[1025];
+	/* EOD_TOTALS in flight (one at a time): its batch and the lines
+	 * sent, and the server's lines for the event */
+	uint32_t eod_no;
+	struct sokoterm_total eod_own[SOKOTERM_TOTALS_MAX];
+	size_t n_eod_own;
+	struct sokoterm_total eod_srv[SOKOTERM_TOTALS_MAX];
+	size_t n_eod_srv;
 	bool is_group; /* inside an answer group (sokoterm_feed) */
 	enum sokoterm_err group_err; /* a commit of this group failed */
 	size_t n_defer;              /* events waiting for the group's commit */
@@ -269,6 +276,8 @@ op_type(enum sokoterm_op op)
 		return POS_MSG_REVERSAL;
 	case SOKOTERM_OP_RECEIPT:
 		return POS_MSG_RECEIPT;
+	case SOKOTERM_OP_EOD_TOTALS:
+		return POS_MSG_EOD_TOTALS;
 	case SOKOTERM_OP_NONE:
 		break;
 	}
@@ -281,7 +290,7 @@ type_op(uint16_t type)
 	enum sokoterm_op op;
 
 	type &= 0x3fff;
-	for (op = SOKOTERM_OP_ECHO; op <= SOKOTERM_OP_RECEIPT; op++)
+	for (op = SOKOTERM_OP_ECHO; op <= SOKOTERM_OP_EOD_TOTALS; op++)
 		if (op_type(op) == type)
 			return op;
 	return SOKOTERM_OP_NONE;
@@ -377,7 +386,8 @@ emit(struct sokoterm *t, const struct sokoterm_event *ev)
 
 	if (t->is_group) {
 		if (ev->customer_name[0] == '\0' &&
-		    ev->validation_ref[0] == '\0' && ev->lines[0] == '\0') {
+		    ev->validation_ref[0] == '\0' && ev->lines[0] == '\0' &&
+		    ev->totals == NULL && ev->server_totals == NULL) {
 			if (t->n_defer == DEFER_MAX)
 				(void)group_flush(t);
 			d = &t->defer[t->n_defer++];
@@ -1134,6 +1144,53 @@ apply_reversal(struct sokoterm *t, const struct res *r, uint64_t op_id)
 	return e;
 }
 
+/* EOD_TOTALS_RESP: the batch is closed (APPROVED: the totals agree;
+ * TOTALS_MISMATCH: they do not, the server's are authoritative).  The
+ * close is recorded, committed, then reported with both sets of lines;
+ * a failed write reports nothing (the close is sent again later, the
+ * server answers the same batch again).  Another code: not closed. */
+static void
+eod_result(struct sokoterm *t, struct sokoterm_event *ev,
+           const struct pos_eod_totals_resp *b)
+{
+	enum sokoterm_err e = SOKOTERM_OK;
+	size_t i;
+
+	ev->code = (unsigned)b->code;
+	ev->batch_no = t->eod_no;
+	ev->totals = t->eod_own;
+	ev->n_totals = t->n_eod_own;
+	t->n_eod_srv = 0;
+	for (i = 0; i < b->n_totals && i < SOKOTERM_TOTALS_MAX; i++) {
+		struct sokoterm_total *l = &t->eod_srv[t->n_eod_srv++];
+
+		l->op = type_op((uint16_t)b->totals[i].type);
+		if (!is_money_op(l->op))
+			l->op = SOKOTERM_OP_NONE;
+		l->currency = (uint16_t)b->totals[i].currency;
+		l->count = (uint32_t)b->totals[i].count;
+		l->sum = b->totals[i].sum;
+	}
+	ev->server_totals = t->eod_srv;
+	ev->n_server_totals = t->n_eod_srv;
+	if (b->batch_no != t->eod_no) {
+		ev->code = POS_CODE_SYSTEM_ERROR; /* not ours: not closed */
+	} else if (b->code == POS_CODE_APPROVED ||
+	           b->code == POS_CODE_TOTALS_MISMATCH) {
+		if (t->is_group)
+			e = group_flush(t); /* earlier answers first */
+		if (e == SOKOTERM_OK)
+			e = sokoterm_queue_batch_closed(t->q, t->eod_no,
+			                                (unsigned)b->code,
+			                                now_i(t));
+		if (e == SOKOTERM_OK && t->is_group)
+			e = group_flush(t);
+		if (e != SOKOTERM_OK)
+			return;
+	}
+	emit(t, ev);
+}
+
 /* A non-money answer for a K_ONLINE slot: report it as it is. */
 static void
 online_result(struct sokoterm *t, const struct slot *s, const struct pos_msg *m)
@@ -1163,6 +1220,9 @@ online_result(struct sokoterm *t, const struct slot *s, const struct pos_msg *m)
 		         b->has_validation_ref ? b->validation_ref : none);
 		ev.text = cstr(t->ev_text, sizeof t->ev_text,
 		               b->has_text ? b->text : none);
+	} else if (m->type == POS_MSG_EOD_TOTALS_RESP) {
+		eod_result(t, &ev, &m->u.eod_totals_resp);
+		return;
 	} else if (res_of(m, &r)) {
 		ev.code = r.code;
 		if (r.code == POS_CODE_DUPLICATE && r.has_orig) {
@@ -2128,6 +2188,51 @@ submit_reversal(struct sokoterm *t, const struct sokoterm_request *r,
 	return SOKOTERM_OK;
 }
 
+/* EOD_TOTALS (§6.16): the batch recorded (before it is sent), its
+ * lines counted from the queue into t->eod_own and into m. */
+static enum sokoterm_err
+eod_build(struct sokoterm *t, const struct sokoterm_request *r,
+          struct pos_msg *m)
+{
+	struct sokoterm_qtotal qt[SOKOTERM_TOTALS_MAX];
+	enum sokoterm_err e;
+	uint64_t n_unsettled = 0;
+	size_t i, n = 0, n_all = 0;
+
+	for (i = 0; i < SLOTS_MAX; i++)
+		if (t->slots[i].kind == K_ONLINE &&
+		    t->slots[i].op == SOKOTERM_OP_EOD_TOTALS)
+			return SOKOTERM_ERR_BUSY; /* one close at a time */
+	if ((e = sokoterm_queue_unsettled(t->q, &n_unsettled)) !=
+	    SOKOTERM_OK)
+		return e;
+	if (n_unsettled > 0)
+		return SOKOTERM_ERR_BUSY; /* replay first */
+	if ((e = sokoterm_queue_batch_begin(t->q, r->batch_no, now_i(t),
+	                                    &t->eod_no)) != SOKOTERM_OK ||
+	    (e = sokoterm_queue_batch_totals(t->q, t->eod_no, qt,
+	                                     SOKOTERM_TOTALS_MAX, &n,
+	                                     &n_all)) != SOKOTERM_OK)
+		return e;
+	/* more than 16 lines (5 money types in 4+ currencies): the first
+	 * 16 go; the server answers TOTALS_MISMATCH with its own */
+	t->n_eod_own = n;
+	m->u.eod_totals.batch_no = t->eod_no;
+	m->u.eod_totals.time_ms = t->now & POS_TIME_MAX;
+	m->u.eod_totals.n_totals = n;
+	for (i = 0; i < n; i++) {
+		t->eod_own[i].op = type_op(qt[i].type);
+		t->eod_own[i].currency = qt[i].currency;
+		t->eod_own[i].count = qt[i].count;
+		t->eod_own[i].sum = qt[i].sum;
+		m->u.eod_totals.totals[i].type = qt[i].type;
+		m->u.eod_totals.totals[i].currency = qt[i].currency;
+		m->u.eod_totals.totals[i].count = qt[i].count;
+		m->u.eod_totals.totals[i].sum = qt[i].sum;
+	}
+	return SOKOTERM_OK;
+}
+
 static enum sokoterm_err
 submit_online(struct sokoterm *t, const struct sokoterm_request *r,
               uint64_t *op_id)
@@ -2152,6 +2257,10 @@ submit_online(struct sokoterm *t, const struct sokoterm_request *r,
 		break;
 	case SOKOTERM_OP_RECEIPT:
 		memcpy(m->u.receipt.txn_id, r->txn_id, SOKOTERM_ID_LEN);
+		break;
+	case SOKOTERM_OP_EOD_TOTALS:
+		if ((e = eod_build(t, r, m)) != SOKOTERM_OK)
+			return e;
 		break;
 	case SOKOTERM_OP_BILL_VALIDATE:
 		if (r->biller == NULL || r->account == NULL)

@@ -79,7 +79,21 @@ enum sokoterm_op {
 	SOKOTERM_OP_STATUS,
 	SOKOTERM_OP_REVERSAL, /* queued until acknowledged */
 	SOKOTERM_OP_RECEIPT,
+	SOKOTERM_OP_EOD_TOTALS, /* batch close (§6.16): online only */
 };
+
+/* One line of end-of-day totals (§6.16): the APPROVED and STORED
+ * transactions of one op and currency in a batch. */
+struct sokoterm_total {
+	enum sokoterm_op op; /* COLLECT, CASH_IN, CASH_OUT, FLOAT_TRANSFER,
+	                        BILL_PAY (SOKOTERM_OP_NONE: a type this
+	                        version does not know) */
+	uint16_t currency;   /* ISO 4217 numeric */
+	uint32_t count;
+	uint64_t sum; /* minor units */
+};
+
+#define SOKOTERM_TOTALS_MAX 16 /* lines in one batch close */
 
 /* Bit of op in sokoterm_offline_policy.allowed_ops. */
 #define SOKOTERM_OP_BIT(op) (1u << (op))
@@ -160,6 +174,14 @@ struct sokoterm_event {
 	const char *customer_name;  /* BILL_VALIDATE */
 	const char *validation_ref; /* BILL_VALIDATE, pass to BILL_PAY */
 	const char *lines;          /* RECEIPT: preformatted lines */
+	/* EOD_TOTALS: the batch, the terminal's own lines (as sent) and
+	 * the server's (code APPROVED: equal; TOTALS_MISMATCH: print both,
+	 * the server's ledger is authoritative; either way closed) */
+	uint32_t batch_no;
+	const struct sokoterm_total *totals;
+	size_t n_totals;
+	const struct sokoterm_total *server_totals;
+	size_t n_server_totals;
 };
 
 /*
@@ -274,6 +296,12 @@ struct sokoterm_request {
 	uint8_t txn_id[SOKOTERM_ID_LEN]; /* STATUS, REVERSAL, RECEIPT: target */
 	uint8_t
 	    reason; /* REVERSAL: 1 timeout, 2 cancelled, 3 printer, 4 other */
+	/* EOD_TOTALS: 0 = the queue's batch (the one whose close is still
+	 * unanswered, else the last closed + 1; a new queue file starts at
+	 * 1); else this number: a new batch (above every batch the queue
+	 * knows), or an earlier one again (its totals recomputed and sent:
+	 * the server answers that batch's again, closing nothing new) */
+	uint32_t batch_no;
 };
 
 /*
@@ -284,6 +312,14 @@ struct sokoterm_request {
  * with nothing stored or sent: ARG, BUSY, RANDOM, QUEUE, QUEUE_FULL,
  * OFFLINE_REFUSED (op not allowed offline; COLLECT always),
  * OFFLINE_LIMIT, STATE (an online-only op while not READY).
+ * EOD_TOTALS counts the batch's done APPROVED and STORED entries (not
+ * the reversed) from the queue, records the batch before it is sent
+ * (an unanswered close is sent again with the same number) and is BUSY
+ * while another close is in flight or the queue holds entries whose
+ * outcome is not known or not uploaded yet (new, to retry, offline, a
+ * reversal to send: let the replay finish; PENDING and HELD entries do
+ * not hold it back); ARG for a batch_no below the queue's newest that it
+ * does not know, or a new one while a close is unanswered.
  */
 enum sokoterm_err sokoterm_submit(struct sokoterm *t,
                                   const struct sokoterm_request *r,

@@ -182,4 +182,95 @@ def t_pos_sim_fleet_closed_loop(build):
         s.cleanup_queues()
 
 
-TESTS = [t_pos_sim_script, t_pos_sim_fleet_closed_loop]
+def eods(out):
+    return [kv(ln) for ln in out.splitlines() if ln.startswith("eod ")]
+
+
+def t_pos_sim_eod(build):
+    """End of day from libsokoterm (soko-pos `eod`): the terminal counts
+    its batch from its queue, sokod compares; a reversal leaves both
+    sides' totals; a transfer this queue never saw (the same terminal
+    through another queue file) is a TOTALS_MISMATCH that still closes
+    the batch; an earlier batch asked again is recomputed, closes
+    nothing new; a close whose answer was lost is sent again with the
+    same number."""
+    s = FleetSokod(build)
+    try:
+        prov = s.provision(2)
+        s.start()
+        st, _, data = s.move("fund-eod-1", {
+            "type": "float_topup", "currency": "KES", "amount": "100.00",
+            "debit": "clearing:fleet", "credit": "agent:A0001:float"})
+        assert st == 201, data
+        q = os.path.join(s.qdir, "T0001.db")
+        base = ["script", "--server", "127.0.0.1:%d" % s.pos_port,
+                "--terminal", "T0001", "--provision", prov, "--queue", q,
+                "--timeout", "20"]
+
+        def run(script, rc=0):
+            r = s.pos(*base, stdin="\n".join(script) + "\n")
+            assert r.returncode == rc, (r.stdout, r.stderr)
+            return r.stdout
+
+        out = run(["float_transfer A0002 10.00 KES",
+                   "float_transfer A0002 2.50 KES",
+                   "float_transfer A0002 99999.00 KES",  # declined
+                   "float_transfer A0002 1.00 KES", "wait",
+                   "reversal last", "wait", "eod", "wait"])
+        res = [x for x in results(out) if x["op"] == "eod"]
+        assert len(res) == 1 and res[0]["code"] == "APPROVED", out
+        e = eods(out)
+        # 10.00 + 2.50; the declined and the reversed are in neither
+        assert e == [{"batch": "1", "terminal": "float_transfer/404/2/1250",
+                      "server": "float_transfer/404/2/1250"}], out
+        # batch 2: empty on both sides
+        out = run(["eod", "wait"])
+        assert eods(out)[0] == {"batch": "2", "terminal": "-",
+                                "server": "-"}, out
+        # a transfer of T0001 this queue never saw: the server counts it
+        other = os.path.join(s.qdir, "T0001-other.db")
+        r = s.pos("script", "--server", "127.0.0.1:%d" % s.pos_port,
+                  "--terminal", "T0001", "--provision", prov, "--queue",
+                  other, stdin="float_transfer A0002 3.00 KES\nwait\n")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        out = run(["float_transfer A0002 4.00 KES", "wait", "eod", "wait"])
+        res = [x for x in results(out) if x["op"] == "eod"]
+        assert res[0]["code"] == "TOTALS_MISMATCH", out
+        assert eods(out)[0] == {"batch": "3",
+                                "terminal": "float_transfer/404/1/400",
+                                "server": "float_transfer/404/2/700"}, out
+        # closed anyway: the next close is batch 4; batch 1 asked again
+        # gives its totals again
+        out = run(["eod 1", "wait", "eod", "wait"])
+        e = eods(out)
+        assert [x["batch"] for x in e] == ["1", "4"], out
+        assert e[0]["server"] == "float_transfer/404/2/1250", out
+        # a number below the newest that the queue does not know
+        out = run(["eod 2", "wait"])
+        assert eods(out)[0]["batch"] == "2", out
+        out = run(["eod 3000000000", "eod 7"], rc=1)
+        bad = [x for x in results(out) if x["op"] == "eod"]
+        assert bad[0].get("code") == "APPROVED", out  # a new batch N
+        assert bad[1].get("err") == "ARG", out  # 7 < 3000000000
+        # the close's answer lost: the link drops before the answer
+        # comes; the next close sends the same number
+        out = run(["float_transfer A0002 1.00 KES", "wait", "eod",
+                   "disconnect"], rc=0)
+        out = run(["eod", "wait"])
+        assert eods(out)[0]["batch"] == "3000000001", out
+        assert eods(out)[0]["terminal"] == "float_transfer/404/1/100", out
+        # interactive mode: menu 9 closes the next batch
+        r = s.pos("interactive", "--server", "127.0.0.1:%d" % s.pos_port,
+                  "--terminal", "T0001", "--provision", prov, "--queue", q,
+                  stdin="9\n5\n")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "9 end of day" in r.stdout, r.stdout
+        assert "eod batch=3000000002 terminal=- server=-" in r.stdout, \
+            r.stdout
+        s.ctl("verify")
+    finally:
+        s.stop()
+        s.cleanup_queues()
+
+
+TESTS = [t_pos_sim_script, t_pos_sim_fleet_closed_loop, t_pos_sim_eod]

@@ -65,6 +65,11 @@ struct srv {
 	bool is_ignore;      /* lost before the server: no record at all */
 	bool is_bad_mac;     /* LOGIN_OK with a wrong MAC */
 	bool is_bad_nonce;   /* LOGIN_OK echoing another nonce */
+	bool is_eod_mismatch; /* EOD_TOTALS: answer one more transfer */
+	/* the last EOD_TOTALS received */
+	uint64_t eod_batch;
+	size_t eod_n;
+	struct pos_total eod_lines[POS_TOTALS_MAX];
 	size_t n_bad;        /* frames from the terminal that failed checks */
 	/* what arrived */
 	size_t n_req;
@@ -330,6 +335,30 @@ srv_request(struct srv *s, const struct pos_frame *f)
 		}
 		r->u.advice_batch_resp.n_results = m->u.advice_batch.n_items;
 		break;
+	case POS_MSG_EOD_TOTALS:
+		/* the server's totals are the terminal's, or one more
+		 * FLOAT_TRANSFER of 1 KES (a transaction it never saw) */
+		s->eod_batch = m->u.eod_totals.batch_no;
+		s->eod_n = m->u.eod_totals.n_totals;
+		memcpy(s->eod_lines, m->u.eod_totals.totals,
+		       sizeof s->eod_lines);
+		r->type = POS_MSG_EOD_TOTALS_RESP;
+		r->u.eod_totals_resp.batch_no = m->u.eod_totals.batch_no;
+		r->u.eod_totals_resp.n_totals = m->u.eod_totals.n_totals;
+		memcpy(r->u.eod_totals_resp.totals, m->u.eod_totals.totals,
+		       sizeof r->u.eod_totals_resp.totals);
+		r->u.eod_totals_resp.code = POS_CODE_APPROVED;
+		if (s->is_eod_mismatch) {
+			struct pos_total *l = &r->u.eod_totals_resp.totals
+			                          [r->u.eod_totals_resp.n_totals++];
+
+			l->type = POS_MSG_FLOAT_TRANSFER;
+			l->currency = 404;
+			l->count = 1;
+			l->sum = 100;
+			r->u.eod_totals_resp.code = POS_CODE_TOTALS_MISMATCH;
+		}
+		break;
 	case POS_MSG_COLLECT_RESULT_ACK:
 		s->n_ack++;
 		return;
@@ -392,6 +421,9 @@ struct rec {
 	bool is_offline, is_duplicate;
 	char token[65], ref[33], name[65], lines[64];
 	uint64_t balance;
+	uint32_t batch_no; /* EOD_TOTALS */
+	size_t n_totals, n_server_totals;
+	struct sokoterm_total totals[4], server_totals[4];
 };
 
 struct term {
@@ -454,6 +486,17 @@ t_event(void *ctx, const struct sokoterm_event *ev)
 	snprintf(r->ref, sizeof r->ref, "%s", ev->ref);
 	snprintf(r->name, sizeof r->name, "%s", ev->customer_name);
 	snprintf(r->lines, sizeof r->lines, "%s", ev->lines);
+	r->batch_no = ev->batch_no;
+	r->n_totals = ev->n_totals;
+	r->n_server_totals = ev->n_server_totals;
+	if (ev->n_totals > 0)
+		memcpy(r->totals, ev->totals,
+		       (ev->n_totals < 4 ? ev->n_totals : 4) *
+		           sizeof *ev->totals);
+	if (ev->n_server_totals > 0)
+		memcpy(r->server_totals, ev->server_totals,
+		       (ev->n_server_totals < 4 ? ev->n_server_totals : 4) *
+		           sizeof *ev->server_totals);
 }
 
 static const uint8_t *
@@ -984,6 +1027,143 @@ test_every_request_type(void)
 	r.msisdn = "1234567890123456"; /* 16 > 15 */
 	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL), SOKOTERM_ERR_ARG);
 	CHECK_EQ_INT(q_open(&tm), 0);
+	CHECK_EQ_INT(s.n_bad, 0);
+	term_close(&tm);
+}
+
+/* EOD_TOTALS (§6.16) from the queue: approved and stored money entries
+ * of the batch, not the declined or reversed; one close at a time, none
+ * while an outcome is unknown; an unanswered close is sent again with
+ * the same number; a mismatch still closes; the numbering survives a
+ * reopen of the queue file; batch N again recomputes batch N. */
+static void
+test_eod_totals(void)
+{
+	struct sokoterm_request r, eod;
+	uint8_t ids[4][SOKOTERM_ID_LEN];
+	const struct rec *ev;
+	struct term tm;
+	struct srv s;
+	char path[128];
+	uint64_t op = 0;
+
+	srv_init(&s);
+	s.money_code = POS_CODE_APPROVED;
+	new_path(path, sizeof path);
+	CHECK_EQ_INT(term_open(&tm, path), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	memset(&eod, 0, sizeof eod);
+	eod.op = SOKOTERM_OP_EOD_TOTALS;
+	/* an empty batch: no lines either side */
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	ev = find_ev(&tm, SOKOTERM_EV_RESULT, op);
+	CHECK(ev != NULL && ev->op == SOKOTERM_OP_EOD_TOTALS &&
+	      ev->code == SOKOTERM_CODE_APPROVED && ev->batch_no == 1 &&
+	      ev->n_totals == 0);
+	/* two transfers (one reversed later), a bill, a declined cash-in */
+	r = req_money(SOKOTERM_OP_FLOAT_TRANSFER, 1000);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[0]), SOKOTERM_OK);
+	r = req_money(SOKOTERM_OP_FLOAT_TRANSFER, 250);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[1]), SOKOTERM_OK);
+	r = req_money(SOKOTERM_OP_BILL_PAY, 700);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[2]), SOKOTERM_OK);
+	xfer(&tm, &s);
+	s.money_code = 11; /* INSUFFICIENT_FLOAT */
+	r = req_money(SOKOTERM_OP_CASH_IN, 5000);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[3]), SOKOTERM_OK);
+	xfer(&tm, &s);
+	memset(&r, 0, sizeof r);
+	r.op = SOKOTERM_OP_REVERSAL;
+	memcpy(r.txn_id, ids[1], SOKOTERM_ID_LEN);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	/* the close's answer is lost: RESULT without answer, not closed */
+	s.is_drop = true;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	/* a second close while one is in flight: BUSY */
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL),
+	             SOKOTERM_ERR_BUSY);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 2);
+	CHECK_EQ_INT(s.eod_n, 2); /* FLOAT_TRANSFER 10.00, BILL_PAY 7.00 */
+	CHECK(s.eod_lines[0].type == POS_MSG_FLOAT_TRANSFER &&
+	      s.eod_lines[0].currency == 404 && s.eod_lines[0].count == 1 &&
+	      s.eod_lines[0].sum == 1000);
+	CHECK(s.eod_lines[1].type == POS_MSG_BILL_PAY &&
+	      s.eod_lines[1].count == 1 && s.eod_lines[1].sum == 700);
+	sokoterm_disconnect(tm.t);
+	srv_drop_link(&s);
+	ev = find_ev(&tm, SOKOTERM_EV_RESULT, op);
+	CHECK(ev != NULL && ev->err == SOKOTERM_ERR_CLOSED);
+	/* a new process on the same file sends the same batch again */
+	term_close(&tm);
+	CHECK_EQ_INT(term_open(&tm, path), SOKOTERM_OK);
+	tm.rng ^= 0x9E3779B97F4A7C15ULL; /* new txn ids in the new process */
+	s.is_drop = false;
+	s.eod_batch = 0;
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 2);
+	ev = find_ev(&tm, SOKOTERM_EV_RESULT, op);
+	CHECK(ev != NULL && ev->code == SOKOTERM_CODE_APPROVED &&
+	      ev->batch_no == 2 && ev->n_totals == 2 &&
+	      ev->n_server_totals == 2);
+	if (ev != NULL && ev->n_totals == 2)
+		CHECK(ev->totals[0].op == SOKOTERM_OP_FLOAT_TRANSFER &&
+		      ev->totals[0].sum == 1000 &&
+		      ev->totals[1].op == SOKOTERM_OP_BILL_PAY &&
+		      ev->totals[1].count == 1);
+	/* an outcome not known yet holds the close back */
+	s.money_code = POS_CODE_APPROVED;
+	s.is_drop = true;
+	r = req_money(SOKOTERM_OP_FLOAT_TRANSFER, 300);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[0]), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL),
+	             SOKOTERM_ERR_BUSY);
+	s.is_drop = false;
+	tick(&tm, &s, 31000); /* timeout: STATUS resolves it */
+	tick(&tm, &s, 1000);
+	/* the server counted one more: TOTALS_MISMATCH, closed anyway */
+	s.is_eod_mismatch = true;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	ev = find_ev(&tm, SOKOTERM_EV_RESULT, op);
+	CHECK(ev != NULL && ev->code == POS_CODE_TOTALS_MISMATCH &&
+	      ev->batch_no == 3 && ev->n_totals == 1 &&
+	      ev->n_server_totals == 2);
+	if (ev != NULL && ev->n_totals == 1)
+		CHECK(ev->totals[0].sum == 300 && ev->totals[0].count == 1);
+	s.is_eod_mismatch = false;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 4);
+	/* batch 2 again: its own entries, recomputed */
+	eod.batch_no = 2;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 2);
+	CHECK_EQ_INT(s.eod_n, 2);
+	/* a number the queue does not know, below its newest: refused */
+	eod.batch_no = 3000;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 3000);
+	eod.batch_no = 2999;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL),
+	             SOKOTERM_ERR_ARG);
+	/* the default continues after the newest */
+	eod.batch_no = 0;
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, &op, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 3001);
+	/* offline: STATE */
+	sokoterm_disconnect(tm.t);
+	srv_drop_link(&s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL),
+	             SOKOTERM_ERR_STATE);
 	CHECK_EQ_INT(s.n_bad, 0);
 	term_close(&tm);
 }
@@ -2127,6 +2307,7 @@ main(void)
 	RUN(test_login_timeout);
 	RUN(test_garbage_closes);
 	RUN(test_every_request_type);
+	RUN(test_eod_totals);
 	RUN(test_response_matching);
 	RUN(test_counter_and_replay);
 	RUN(test_duplicate_answers_idempotent);
