@@ -197,9 +197,10 @@ bad:
 	return -1;
 }
 
-/* --msisdn, --bill-account: a comma-separated list, copied. */
+/* --msisdn, --bill-account: a comma-separated list, copied into *buf
+ * (the words point into it; the caller frees *buf and *out). */
 static int
-list_arg(char ***out, size_t *n, const char *s)
+list_arg(char ***out, size_t *n, char **buf, const char *s)
 {
 	char *copy = strdup(s), *save = NULL, *tok, **v;
 	size_t k = 1;
@@ -214,13 +215,16 @@ list_arg(char ***out, size_t *n, const char *s)
 	*n = 0;
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save))
-		v[(*n)++] = tok; /* into copy, kept for the process's life */
+		v[(*n)++] = tok;
 	if (*n == 0) {
 		free(v);
 		free(copy);
 		return -1;
 	}
+	free(*out); /* the option given twice: the last one counts */
+	free(*buf);
 	*out = v;
+	*buf = copy;
 	return 0;
 }
 
@@ -257,6 +261,7 @@ main(int argc, char **argv)
 	struct sim_fleet_opts f;
 	const char *mode, *key_hex = NULL, *prov = NULL, *key_file = NULL;
 	const char *amount = "1.00";
+	char *msisdn_buf = NULL, *account_buf = NULL;
 	bool has_key = false;
 	double d;
 	int c, rc;
@@ -414,14 +419,16 @@ main(int argc, char **argv)
 			f.provider = optarg;
 			break;
 		case O_MSISDN:
-			if (list_arg(&f.msisdns, &f.n_msisdns, optarg) != 0)
+			if (list_arg(&f.msisdns, &f.n_msisdns, &msisdn_buf,
+			             optarg) != 0)
 				goto bad;
 			break;
 		case O_BILLER:
 			f.biller = optarg;
 			break;
 		case O_BILL_ACCOUNT:
-			if (list_arg(&f.accounts, &f.n_accounts, optarg) != 0)
+			if (list_arg(&f.accounts, &f.n_accounts, &account_buf,
+			             optarg) != 0)
 				goto bad;
 			break;
 		case O_MAX_RECONNECT:
@@ -527,6 +534,10 @@ main(int argc, char **argv)
 	}
 	rc = sim_fleet_run(&f);
 	explicit_bzero(f.api_key, sizeof f.api_key);
+	free(f.msisdns);
+	free(msisdn_buf);
+	free(f.accounts);
+	free(account_buf);
 	return rc;
 bad:
 	fprintf(stderr, "soko-pos: bad value for --%s: %s\n",
