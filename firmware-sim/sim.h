@@ -110,6 +110,7 @@ struct sim_term_opts {
 	 * nothing offline.  The total defaults to the floor. */
 	uint64_t offline_floor;
 	uint64_t offline_total;
+	uint32_t keep_batches; /* --keep-batches: libsokoterm's cfg */
 };
 
 /* Scripted mode: operations from stdin, one result line each on stdout.

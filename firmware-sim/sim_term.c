@@ -513,6 +513,7 @@ term_open(struct term *c, const struct sim_term_opts *o, bool is_quiet)
 	cfg.random = sokoterm_posix_random;
 	cfg.on_event = on_event;
 	cfg.event_ctx = c;
+	cfg.keep_batches = o->keep_batches;
 	if (o->offline_floor > 0) {
 		/* the ops sokod accepts as advice (docs/pos-protocol.md
 		 * §6.15) */

@@ -41,7 +41,7 @@ usage(void)
 	        "(--terminal ID --key HEX | --provision FILE --terminal ID) "
 	        "--queue FILE [--timeout S] [--tls-ca FILE]\n"
 	        "                [--offline-floor MINOR [--offline-total "
-	        "MINOR]]\n"
+	        "MINOR]] [--keep-batches N]\n"
 	        "       soko-pos fleet --server HOST:PORT --provision FILE "
 	        "--queue-dir DIR [--terminals N]\n"
 	        "                (--duration S | --count N) (--rate R "
@@ -96,6 +96,7 @@ enum {
 	O_MSISDN,
 	O_BILLER,
 	O_BILL_ACCOUNT,
+	O_KEEP_BATCHES,
 };
 
 static const struct option longopts[] = {
@@ -136,6 +137,7 @@ static const struct option longopts[] = {
     {"msisdn", required_argument, NULL, O_MSISDN},
     {"biller", required_argument, NULL, O_BILLER},
     {"bill-account", required_argument, NULL, O_BILL_ACCOUNT},
+    {"keep-batches", required_argument, NULL, O_KEEP_BATCHES},
     {NULL, 0, NULL, 0},
 };
 
@@ -430,6 +432,13 @@ main(int argc, char **argv)
 			if (list_arg(&f.accounts, &f.n_accounts, &account_buf,
 			             optarg) != 0)
 				goto bad;
+			break;
+		case O_KEEP_BATCHES:
+			/* script and interactive modes: entries of older
+			 * closed batches are deleted after each `eod` */
+			if (num_arg(&d, optarg, false) != 0 || d > 1e6)
+				goto bad;
+			t.keep_batches = (uint32_t)d;
 			break;
 		case O_MAX_RECONNECT:
 			if (num_arg(&d, optarg, false) != 0 || d < 1)

@@ -702,3 +702,30 @@ sokoterm_queue_batch_closed(struct sokoterm_queue *q, uint32_t no,
 	sqlite3_finalize(st);
 	return e;
 }
+
+enum sokoterm_err
+sokoterm_queue_prune(struct sokoterm_queue *q, uint32_t keep, uint64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+
+	*n = 0;
+	if (keep == 0)
+		return SOKOTERM_ERR_ARG;
+	if ((e = prep(q, "DELETE FROM q WHERE state = 9"
+	                 " AND seq <= (SELECT upto_seq FROM batches"
+	                 " WHERE closed_ms IS NOT NULL"
+	                 " ORDER BY no DESC LIMIT 1 OFFSET ?)"
+	                 " AND seq < (SELECT max(seq) FROM q)",
+	              &st)) != SOKOTERM_OK)
+		return e;
+	if (sqlite3_bind_int64(st, 1, keep) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	e = step_write(q, st, NULL);
+	if (e == SOKOTERM_OK)
+		*n = (uint64_t)sqlite3_changes(q->db);
+	sqlite3_finalize(st);
+	return e;
+}

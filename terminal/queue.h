@@ -138,6 +138,12 @@ enum sokoterm_err sokoterm_queue_batch_totals(struct sokoterm_queue *q,
 enum sokoterm_err sokoterm_queue_batch_closed(struct sokoterm_queue *q,
                                               uint32_t no, unsigned code,
                                               int64_t now);
+/* Deletes the done entries of the closed batches older than the newest
+ * keep (keep >= 1) into *n (rows deleted), never an open entry and never
+ * the newest entry (seq stays increasing: it is the rowid).  Joins a
+ * group when one is open. */
+enum sokoterm_err sokoterm_queue_prune(struct sokoterm_queue *q, uint32_t keep,
+                                       uint64_t *n);
 
 /*
  * Groups the following writes (set, done) into one transaction, opened at

@@ -95,6 +95,7 @@ struct sokoterm {
 	struct pos_key ks;
 	struct sokoterm_offline_policy pol;
 	uint32_t req_timeout_ms;
+	uint32_t keep_batches; /* cfg.keep_batches */
 	bool is_reverse_on_timeout;
 	bool is_txn_id_v4;
 	uint16_t id_seq;     /* version 7: counter within id_ms (12 bits) */
@@ -533,6 +534,7 @@ sokoterm_new(struct sokoterm **out, const struct sokoterm_config *cfg)
 	                        ? cfg->request_timeout_ms
 	                        : REQ_TIMEOUT_MS;
 	t->is_reverse_on_timeout = cfg->is_reverse_on_timeout;
+	t->keep_batches = cfg->keep_batches;
 	t->is_txn_id_v4 = cfg->is_txn_id_v4;
 	t->random = cfg->random;
 	t->random_ctx = cfg->random_ctx;
@@ -1154,6 +1156,7 @@ eod_result(struct sokoterm *t, struct sokoterm_event *ev,
            const struct pos_eod_totals_resp *b)
 {
 	enum sokoterm_err e = SOKOTERM_OK;
+	uint64_t n_pruned = 0;
 	size_t i;
 
 	ev->code = (unsigned)b->code;
@@ -1187,6 +1190,13 @@ eod_result(struct sokoterm *t, struct sokoterm_event *ev,
 			e = group_flush(t);
 		if (e != SOKOTERM_OK)
 			return;
+		/* cfg.keep_batches: older batches' done entries go (one
+		 * statement; a failure keeps them until the next close) */
+		if (t->keep_batches > 0 &&
+		    sokoterm_queue_prune(t->q, t->keep_batches, &n_pruned) ==
+		        SOKOTERM_OK &&
+		    t->is_group)
+			(void)group_flush(t);
 	}
 	emit(t, ev);
 }

@@ -208,6 +208,11 @@ struct sokoterm_config {
 	uint32_t request_timeout_ms; /* money request -> STATUS; 0 = 30000 */
 	bool is_reverse_on_timeout;  /* REVERSAL instead of STATUS after a
 	                                lost answer (customer has left) */
+	/* End of day: the entries of the newest keep_batches closed
+	 * batches stay in the queue (lookups, a batch's totals sent again);
+	 * the done entries of older closed batches are deleted after each
+	 * close, so the file stops growing.  0 = keep every entry. */
+	uint32_t keep_batches;
 	/* txn_ids are UUID version 7 (RFC 9562: the 48-bit ms of the
 	 * caller's clock as last given to sokoterm_tick/_connect, then 74
 	 * random bits), so that one terminal's ids

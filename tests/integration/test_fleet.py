@@ -267,6 +267,18 @@ def t_pos_sim_eod(build):
         assert "9 end of day" in r.stdout, r.stdout
         assert "eod batch=3000000002 terminal=- server=-" in r.stdout, \
             r.stdout
+        # --keep-batches 1: after a close, only the newest closed
+        # batch's entries stay in the queue file
+        import sqlite3
+        r = s.pos(*base, "--keep-batches", "1",
+                  stdin="float_transfer A0002 1.00 KES\nwait\neod\nwait\n"
+                        "float_transfer A0002 1.00 KES\n"
+                        "float_transfer A0002 1.00 KES\nwait\neod\nwait\n")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert eods(r.stdout)[1]["terminal"] == "float_transfer/404/2/200"
+        db = sqlite3.connect(q)
+        assert db.execute("SELECT count(*) FROM q").fetchone()[0] == 2
+        db.close()
         s.ctl("verify")
     finally:
         s.stop()

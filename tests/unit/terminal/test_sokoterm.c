@@ -1168,6 +1168,107 @@ test_eod_totals(void)
 	term_close(&tm);
 }
 
+/* Rows in the queue file (all states), or -1. */
+static long
+file_rows(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM q", -1, &st, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* cfg.keep_batches: after each close, the done entries of the closed
+ * batches older than the newest keep_batches are deleted; open entries
+ * and the newest entry never are (an empty batch closed after a full
+ * one leaves the newest row), and new ids still sort after old ones. */
+static void
+test_eod_prune(void)
+{
+	struct sokoterm_request r, eod;
+	struct sokoterm_config c;
+	uint8_t ids[7][SOKOTERM_ID_LEN];
+	struct term tm;
+	struct srv s;
+	char path[128];
+	bool is_done;
+	int b, k;
+
+	srv_init(&s);
+	s.money_code = POS_CODE_APPROVED;
+	c = t_config(&tm, new_path(path, sizeof path));
+	c.keep_batches = 1;
+	CHECK_EQ_INT(term_open_cfg(&tm, &c), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	memset(&eod, 0, sizeof eod);
+	eod.op = SOKOTERM_OP_EOD_TOTALS;
+	for (b = 0; b < 3; b++) { /* batches 1-3: two transfers each */
+		for (k = 0; k < 2; k++) {
+			r = req_money(SOKOTERM_OP_FLOAT_TRANSFER, 100);
+			CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL,
+			                             ids[2 * b + k]),
+			             SOKOTERM_OK);
+		}
+		xfer(&tm, &s);
+		CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL),
+		             SOKOTERM_OK);
+		xfer(&tm, &s);
+		CHECK_EQ_INT(s.eod_batch, (uint64_t)b + 1);
+		CHECK_EQ_INT(s.eod_n, 1);
+		/* the newest closed batch stays; older ones go */
+		CHECK_EQ_INT(file_rows(path), 2);
+	}
+	CHECK_EQ_INT(q_code(&tm, ids[0], &is_done), 998); /* NOT_FOUND */
+	CHECK_EQ_INT(q_code(&tm, ids[3], &is_done), 998);
+	CHECK_EQ_INT(q_code(&tm, ids[5], &is_done), SOKOTERM_CODE_APPROVED);
+	/* an open entry in an old batch stays: a collection still pending */
+	r = req_money(SOKOTERM_OP_COLLECT, 100);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[6]), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s); /* batch 4: batch 3 goes */
+	CHECK_EQ_INT(file_rows(path), 1);
+	/* batch 5 is empty: batch 4's rows would go, but the newest (the
+	 * pending collection) is open anyway; done rows of batch 4 none */
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(file_rows(path), 1);
+	CHECK_EQ_INT(q_code(&tm, ids[6], &is_done), 0);
+	CHECK(!is_done);
+	/* its outcome comes: done, the newest row: never deleted */
+	memset(&s.r, 0, sizeof s.r);
+	s.r.type = POS_MSG_COLLECT_RESULT;
+	SRV_RESULT(s.r.u.collect_result, ids[6], POS_CODE_APPROVED, 0);
+	srv_send(&s, 0, &s.r);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 7);
+	CHECK_EQ_INT(file_rows(path), 1);
+	/* the next entry still belongs to the open batch (8) only */
+	r = req_money(SOKOTERM_OP_FLOAT_TRANSFER, 100);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &r, NULL, ids[0]), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(sokoterm_submit(tm.t, &eod, NULL, NULL), SOKOTERM_OK);
+	xfer(&tm, &s);
+	CHECK_EQ_INT(s.eod_batch, 8);
+	CHECK_EQ_INT(s.eod_n, 1);
+	CHECK(s.eod_lines[0].count == 1 && s.eod_lines[0].sum == 100);
+	CHECK_EQ_INT(s.n_bad, 0);
+	term_close(&tm);
+}
+
 /* Responses that come back in another order still go to their request. */
 static void
 test_response_matching(void)
@@ -2308,6 +2409,7 @@ main(void)
 	RUN(test_garbage_closes);
 	RUN(test_every_request_type);
 	RUN(test_eod_totals);
+	RUN(test_eod_prune);
 	RUN(test_response_matching);
 	RUN(test_counter_and_replay);
 	RUN(test_duplicate_answers_idempotent);
