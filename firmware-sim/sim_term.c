@@ -638,6 +638,17 @@ script_line(struct term *c, char *line)
 		r.op = SOKOTERM_OP_ECHO;
 		return submit(c, &r) == SOKOTERM_OK ? 0 : -1;
 	}
+	if (strcmp(w[0], "release_held") == 0 && n == 1) {
+		/* support: held entries back to the replay */
+		uint64_t k = 0;
+		enum sokoterm_err e = sokoterm_release_held(c->t, &k);
+
+		printf("released n=%llu%s%s\n", (unsigned long long)k,
+		       e != SOKOTERM_OK ? " err=" : "",
+		       e != SOKOTERM_OK ? err_name(e) : "");
+		flush(c);
+		return e == SOKOTERM_OK ? 0 : -1;
+	}
 	if (strcmp(w[0], "eod") == 0 && (n == 1 || n == 2)) {
 		/* batch close: the queue's batch, or batch N */
 		char *end = NULL;

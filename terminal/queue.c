@@ -62,7 +62,8 @@ static const char schema_sql[] =
     " next_try_ms INTEGER NOT NULL,"
     " code INTEGER,"
     " done_ms INTEGER,"
-    " body BLOB NOT NULL);"
+    " body BLOB NOT NULL,"
+    " released_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS q_open ON q(state, seq) WHERE state <> 9;"
     /* end-of-day batches: entries (prev upto_seq, upto_seq]; closed_ms
      * NULL until the close is answered */
@@ -82,7 +83,7 @@ static const char wake_sql[] =
 
 #define ROW_COLS                                                               \
 	"seq, txn_id, type, amount, currency, is_offline, state, reason, "     \
-	"attempts, created_ms, next_try_ms, code, body, done_ms"
+	"attempts, created_ms, next_try_ms, code, body, done_ms, released_ms"
 
 static const char *const sql_text[] = {
     "INSERT INTO q (txn_id, type, amount, currency, is_offline, state,"
@@ -115,6 +116,32 @@ static int
 exec(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* A file made before sokoterm_release_held() has no released_ms: add
+ * it (NULL in every row: never released).  0, or -1. */
+static int
+add_released(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool has = false;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA table_info(q)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *name = sqlite3_column_text(st, 1);
+
+		if (name != NULL &&
+		    strcmp((const char *)name, "released_ms") == 0)
+			has = true;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return has ? 0
+	           : exec(db, "ALTER TABLE q ADD COLUMN released_ms INTEGER");
 }
 
 static enum sokoterm_err
@@ -193,7 +220,8 @@ sokoterm_queue_open(struct sokoterm_queue **out, const char *path,
 	    exec(q->db, "PRAGMA synchronous=FULL") != 0 ||
 	    exec(q->db, "PRAGMA cache_size=-64") != 0 ||
 	    exec(q->db, "PRAGMA busy_timeout=2000") != 0 ||
-	    exec(q->db, schema_sql) != 0 || exec(q->db, wake_sql) != 0) {
+	    exec(q->db, schema_sql) != 0 || add_released(q->db) != 0 ||
+	    exec(q->db, wake_sql) != 0) {
 		e = rc_err(sqlite3_errcode(q->db));
 		goto fail;
 	}
@@ -404,6 +432,7 @@ read_row(sqlite3_stmt *st, struct sokoterm_qrow *r)
 	r->next_try_ms = sqlite3_column_int64(st, 10);
 	r->code = (unsigned)sqlite3_column_int(st, 11);
 	r->was_done = sqlite3_column_type(st, 13) != SQLITE_NULL;
+	r->released_ms = sqlite3_column_int64(st, 14); /* NULL: 0 */
 	p = sqlite3_column_blob(st, 12);
 	n = sqlite3_column_bytes(st, 12);
 	/* A body over the limit cannot have been written by us: keep it
@@ -720,6 +749,35 @@ sokoterm_queue_prune(struct sokoterm_queue *q, uint32_t keep, uint64_t *n)
 	              &st)) != SOKOTERM_OK)
 		return e;
 	if (sqlite3_bind_int64(st, 1, keep) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SOKOTERM_ERR_QUEUE;
+	}
+	e = step_write(q, st, NULL);
+	if (e == SOKOTERM_OK)
+		*n = (uint64_t)sqlite3_changes(q->db);
+	sqlite3_finalize(st);
+	return e;
+}
+
+enum sokoterm_err
+sokoterm_queue_release(struct sokoterm_queue *q, int64_t now, uint64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+
+	*n = 0;
+	if (q->is_group)
+		return SOKOTERM_ERR_STATE;
+	/* back to what it was doing: a reversal to send (reason set only
+	 * by REVERSE), an advice to upload, else an outcome to find out
+	 * (STATUS first; resent only if the server never saw it) */
+	if ((e = prep(q, "UPDATE q SET state = CASE WHEN reason > 0 THEN 4"
+	                 " WHEN is_offline THEN 3 ELSE 0 END,"
+	                 " attempts = 0, next_try_ms = 0, released_ms = ?"
+	                 " WHERE state = 8",
+	              &st)) != SOKOTERM_OK)
+		return e;
+	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return SOKOTERM_ERR_QUEUE;
 	}

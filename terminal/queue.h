@@ -47,6 +47,7 @@ struct sokoterm_qrow {
 	int64_t next_try_ms;
 	unsigned code; /* DONE: final code */
 	bool was_done; /* answered once (a REVERSE row may be reopened) */
+	int64_t released_ms; /* last sokoterm_queue_release(), 0 never */
 	uint8_t body[SOKOTERM_QBODY_MAX]; /* the request's CBOR body */
 	size_t body_len;
 };
@@ -138,6 +139,12 @@ enum sokoterm_err sokoterm_queue_batch_totals(struct sokoterm_queue *q,
 enum sokoterm_err sokoterm_queue_batch_closed(struct sokoterm_queue *q,
                                               uint32_t no, unsigned code,
                                               int64_t now);
+/* HELD entries back to work (REVERSE if a reversal was asked, ADVICE if
+ * offline, else NEW), attempts 0, due now, released_ms now; *n rows.
+ * Not in a group.  QUEUE. */
+enum sokoterm_err sokoterm_queue_release(struct sokoterm_queue *q, int64_t now,
+                                         uint64_t *n);
+
 /* Deletes the done entries of the closed batches older than the newest
  * keep (keep >= 1) into *n (rows deleted), never an open entry and never
  * the newest entry (seq stays increasing: it is the rowid).  Joins a

@@ -1591,9 +1591,13 @@ hold(struct sokoterm *t, const struct sokoterm_qrow *r)
 {
 	struct sokoterm_event ev;
 
+	/* a released entry's age counts from its release */
+	int64_t since = r->released_ms > r->created_ms ? r->released_ms
+	                                               : r->created_ms;
+
 	if (r->attempts < t->pol.max_attempts &&
 	    (t->pol.replay_max_age_ms == 0 ||
-	     now_i(t) - r->created_ms <= (int64_t)t->pol.replay_max_age_ms))
+	     now_i(t) - since <= (int64_t)t->pol.replay_max_age_ms))
 		return false;
 	if (sokoterm_queue_set(t->q, r->txn_id, SOKOTERM_Q_HELD, 0, false, 0) !=
 	    SOKOTERM_OK)
@@ -2309,6 +2313,22 @@ sokoterm_submit(struct sokoterm *t, const struct sokoterm_request *r,
 	if (r->op == SOKOTERM_OP_REVERSAL)
 		return submit_reversal(t, r, op_id);
 	return submit_online(t, r, op_id);
+}
+
+enum sokoterm_err
+sokoterm_release_held(struct sokoterm *t, uint64_t *n_released)
+{
+	uint64_t n = 0;
+	enum sokoterm_err e;
+
+	if (t == NULL)
+		return SOKOTERM_ERR_ARG;
+	e = sokoterm_queue_release(t->q, now_i(t), &n);
+	if (n_released != NULL)
+		*n_released = n;
+	if (e == SOKOTERM_OK && n > 0)
+		t->replay_cursor = 0; /* the rows may be behind the cursor */
+	return e;
 }
 
 enum sokoterm_err

@@ -336,6 +336,16 @@ enum sokoterm_err sokoterm_submit(struct sokoterm *t,
 enum sokoterm_err sokoterm_queue_count(struct sokoterm *t, uint64_t *n_open,
                                        uint64_t *offline_total);
 
+/* HELD entries (SOKOTERM_EV_HELD: max_attempts or replay_max_age_ms
+ * reached) go back to the replay: a reversal to send, an advice to
+ * upload, or an outcome to find out by STATUS (resent only if the server
+ * never saw it), with max_attempts and replay_max_age_ms counted afresh
+ * from now.  For support, after the cause is fixed (a server that was
+ * refusing, a clock set wrong).  *n_released (may be NULL) is how many.
+ * Not from inside a callback.  QUEUE. */
+enum sokoterm_err sokoterm_release_held(struct sokoterm *t,
+                                        uint64_t *n_released);
+
 /* The queue's record of txn_id: *is_done and, if done, its final *code.
  * NOT_FOUND, QUEUE. */
 enum sokoterm_err sokoterm_queue_lookup(struct sokoterm *t,

@@ -1969,6 +1969,7 @@ test_replay_bounds_held(void)
 	struct srv s;
 	char path[128];
 	bool is_done;
+	uint64_t n_rel = 0;
 	int i;
 
 	srv_init(&s);
@@ -1986,6 +1987,15 @@ test_replay_bounds_held(void)
 	tick(&tm, &s, 120000);
 	CHECK_EQ_INT(count_req(&s, POS_MSG_ADVICE_BATCH), 0);
 	CHECK_EQ_INT(count_ev(&tm, SOKOTERM_EV_HELD), 2);
+	/* released: their age counts from now, so they are uploaded */
+	CHECK_EQ_INT(sokoterm_release_held(tm.t, &n_rel), SOKOTERM_OK);
+	CHECK_EQ_INT(n_rel, 2);
+	tick(&tm, &s, 1000);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_ADVICE_BATCH), 1);
+	CHECK_EQ_INT(q_open(&tm), 0);
+	CHECK_EQ_INT(count_ev(&tm, SOKOTERM_EV_HELD), 2);
+	CHECK_EQ_INT(sokoterm_release_held(tm.t, &n_rel), SOKOTERM_OK);
+	CHECK_EQ_INT(n_rel, 0);
 	term_close(&tm);
 
 	srv_init(&s);
@@ -2012,7 +2022,80 @@ test_replay_bounds_held(void)
 	q_code(&tm, id, &is_done);
 	CHECK(!is_done);
 	CHECK_EQ_INT(q_open(&tm), 1);
+	/* the server answers again; released, the entry is resolved by
+	 * STATUS (the server has it), never sent a second time */
+	s.is_drop = false;
+	CHECK_EQ_INT(sokoterm_release_held(tm.t, &n_rel), SOKOTERM_OK);
+	CHECK_EQ_INT(n_rel, 1);
+	tick(&tm, &s, 1000);
+	CHECK_EQ_INT(q_code(&tm, id, &is_done), SOKOTERM_CODE_APPROVED);
+	CHECK(is_done);
+	CHECK_EQ_INT(count_req(&s, POS_MSG_CASH_IN), 1);
+	CHECK_EQ_INT(q_open(&tm), 0);
 	term_close(&tm);
+}
+
+/* A queue file made before released_ms existed opens (the column is
+ * added) and its open entry is resolved as before. */
+static void
+test_queue_old_file(void)
+{
+	static const uint8_t id[SOKOTERM_ID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8,
+	                                            9, 10, 11, 12, 13, 14,
+	                                            15, 16};
+	struct term tm;
+	struct srv s;
+	char path[128];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	bool is_done, has = false;
+
+	new_path(path, sizeof path);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(
+	    sqlite3_exec(db,
+	                 "PRAGMA journal_mode=WAL;"
+	                 "CREATE TABLE q (seq INTEGER PRIMARY KEY,"
+	                 " txn_id BLOB NOT NULL UNIQUE, type INTEGER NOT NULL,"
+	                 " amount INTEGER NOT NULL, currency INTEGER NOT NULL,"
+	                 " is_offline INTEGER NOT NULL, state INTEGER NOT NULL,"
+	                 " reason INTEGER NOT NULL DEFAULT 0,"
+	                 " attempts INTEGER NOT NULL DEFAULT 0,"
+	                 " created_ms INTEGER NOT NULL,"
+	                 " next_try_ms INTEGER NOT NULL, code INTEGER,"
+	                 " done_ms INTEGER, body BLOB NOT NULL);",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_prepare_v2(db,
+	                                "INSERT INTO q (txn_id, type, amount,"
+	                                " currency, is_offline, state,"
+	                                " created_ms, next_try_ms, body)"
+	                                " VALUES (?, 19, 100, 404, 0, 0, 1,"
+	                                " 1, x'')",
+	                                -1, &st, NULL),
+	             SQLITE_OK);
+	sqlite3_bind_blob(st, 1, id, SOKOTERM_ID_LEN, SQLITE_STATIC);
+	CHECK_EQ_INT(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	srv_init(&s);
+	srv_add(&s, id, POS_CODE_APPROVED);
+	CHECK_EQ_INT(term_open(&tm, path), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	tick(&tm, &s, 100);
+	CHECK_EQ_INT(q_code(&tm, id, &is_done), SOKOTERM_CODE_APPROVED);
+	CHECK(is_done);
+	term_close(&tm);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA table_info(q)", -1, &st,
+	                                NULL),
+	             SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		has = has || strcmp((const char *)sqlite3_column_text(st, 1),
+		                    "released_ms") == 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	CHECK(has);
 }
 
 /* The terminal loses power with an answer outstanding: after the restart
@@ -2424,6 +2507,7 @@ main(void)
 	RUN(test_queue_survives_reopen);
 	RUN(test_queue_full_online);
 	RUN(test_replay_bounds_held);
+	RUN(test_queue_old_file);
 	RUN(test_restart_resolves_by_status);
 	RUN(test_reversal_survives_restart);
 	RUN(test_corrupt_queue_reported);
