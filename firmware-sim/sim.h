@@ -160,6 +160,8 @@ struct sim_fleet_opts {
 	uint32_t offline;     /* queue this many transfers per terminal
 	                         offline, then connect: replay */
 	bool is_idle;         /* log in, then only heartbeats (memory) */
+	bool is_eod;          /* --eod: CHECK closes each terminal's batch,
+	                         whose totals must agree with the server's */
 	const char *tls_ca;   /* --tls-ca: TLS to the listener, the server
 	                         verified against this CA file; NULL: TCP */
 };

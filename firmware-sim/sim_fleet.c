@@ -111,6 +111,9 @@ struct fterm {
 	uint32_t n_checks;
 	uint32_t *mine; /* CHECK: this terminal's approved txns */
 	uint32_t n_mine, mine_cursor;
+	/* --eod: the batch close of the CHECK phase */
+	uint64_t eod_op_id; /* in flight, 0 none */
+	bool is_eod_done;
 	/* --status: STATUS of this terminal's own approved transfer;
 	 * --mix status: of its last money op */
 	bool has_status_txn;
@@ -154,6 +157,7 @@ struct fleet {
 	uint64_t n_offered, n_submitted, n_final, n_shed, n_reconnects;
 	uint64_t n_drops, n_link_down, n_delayed, n_held, n_login_fail;
 	uint64_t n_foreign, n_submit_err, n_check_left, n_checked;
+	uint64_t n_eod_left, n_eod_ok; /* --eod: closes to do, agreed */
 	uint64_t n_tls_fail; /* handshakes refused or failed */
 	uint64_t n_problems;
 	uint64_t n_late; /* final answers of delayed transfers (resolved) */
@@ -451,6 +455,49 @@ on_read_result(struct fterm *m, const struct sokoterm_event *ev)
 	problem(f, "status_mismatch want=%s got=%s", want, got);
 }
 
+/* --eod: the close's answer; the terminal's totals (from its queue)
+ * must equal the server's (from its ledger). */
+static void
+on_eod_result(struct fterm *m, const struct sokoterm_event *ev)
+{
+	struct fleet *f = m->f;
+	char own[160], srv[160];
+	size_t i, n;
+
+	if (ev->op_id != m->eod_op_id)
+		return;
+	m->eod_op_id = 0;
+	if (ev->err != SOKOTERM_OK || ev->code >= 30)
+		return; /* no answer, RETRY_LATER, BUSY ...: closed again
+		           (the same batch) at the next round */
+	m->is_eod_done = true;
+	f->n_eod_left--;
+	if (ev->code == SOKOTERM_CODE_APPROVED) {
+		f->n_eod_ok++;
+		return;
+	}
+	for (i = 0, n = 0; i < ev->n_totals && n < sizeof own; i++)
+		n += (size_t)snprintf(own + n, sizeof own - n, "%s%u/%u/%llu",
+		                      i > 0 ? "," : "", ev->totals[i].op,
+		                      ev->totals[i].count,
+		                      (unsigned long long)ev->totals[i].sum);
+	if (i == 0)
+		snprintf(own, sizeof own, "-");
+	for (i = 0, n = 0; i < ev->n_server_totals && n < sizeof srv; i++)
+		n += (size_t)snprintf(srv + n, sizeof srv - n, "%s%u/%u/%llu",
+		                      i > 0 ? "," : "",
+		                      ev->server_totals[i].op,
+		                      ev->server_totals[i].count,
+		                      (unsigned long long)ev->server_totals[i]
+		                          .sum);
+	if (i == 0)
+		snprintf(srv, sizeof srv, "-");
+	problem(f, "eod_mismatch terminal=%s batch=%u code=%s terminal=%s "
+	           "server=%s",
+	        f->prov[m->idx].terminal_id, ev->batch_no,
+	        sokoterm_code_name(ev->code), own, srv);
+}
+
 static void
 on_event(void *ctx, const struct sokoterm_event *ev)
 {
@@ -489,6 +536,8 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 		if (ev->op == SOKOTERM_OP_STATUS ||
 		    ev->op == SOKOTERM_OP_BILL_VALIDATE)
 			on_read_result(m, ev);
+		else if (ev->op == SOKOTERM_OP_EOD_TOTALS)
+			on_eod_result(m, ev);
 		else if (ev->op != SOKOTERM_OP_ECHO &&
 		         ev->op != SOKOTERM_OP_REVERSAL &&
 		         ev->op != SOKOTERM_OP_RECEIPT)
@@ -831,6 +880,14 @@ feed_work(struct fterm *m)
 			m->bl_len--;
 		}
 	} else if (f->phase == PH_CHECK) {
+		if (f->o->is_eod && !m->is_eod_done && m->eod_op_id == 0) {
+			struct sokoterm_request r;
+
+			memset(&r, 0, sizeof r);
+			r.op = SOKOTERM_OP_EOD_TOTALS;
+			/* BUSY: answers outstanding; tried again later */
+			(void)sokoterm_submit(m->t, &r, &m->eod_op_id, NULL);
+		}
 		while (m->n_checks < CHECKS_MAX && m->mine_cursor < m->n_mine) {
 			struct ftxn *x = &f->tx[m->mine[m->mine_cursor]];
 			struct sokoterm_request r;
@@ -1308,6 +1365,8 @@ check_prepare(struct fleet *f)
 			return -1;
 		f->n_check_left += m->n_mine;
 		m->n_mine = 0;
+		if (f->o->is_eod)
+			f->n_eod_left++;
 	}
 	for (i = 0; i < f->n_tx; i++) {
 		const struct ftxn *x = &f->tx[i];
@@ -1359,7 +1418,8 @@ phase_next(struct fleet *f, uint64_t now)
 		}
 		break;
 	case PH_CHECK:
-		if (f->n_check_left == 0 || now >= f->deadline)
+		if ((f->n_check_left == 0 && f->n_eod_left == 0) ||
+		    now >= f->deadline)
 			f->phase = PH_DONE;
 		break;
 	case PH_DONE:
@@ -1591,6 +1651,9 @@ check_one(struct fleet *f)
 	if (f->queue_left > 0)
 		problem(f, "queue_left=%llu",
 		        (unsigned long long)f->queue_left);
+	if (o->is_eod && f->n_eod_left > 0)
+		problem(f, "eod_unanswered terminals=%llu",
+		        (unsigned long long)f->n_eod_left);
 	if (o->http == NULL)
 		return;
 	if (balances(f, false) != 0) {
@@ -1766,6 +1829,7 @@ merge(struct fleet *t, const struct fleet *s)
 	SUM(n_submit_err);
 	SUM(n_tls_fail);
 	SUM(n_checked);
+	SUM(n_eod_ok);
 	SUM(n_problems);
 	SUM(n_late);
 	SUM(n_logged_in);
@@ -1877,6 +1941,8 @@ sim_fleet_run(const struct sim_fleet_opts *o)
 	printf("check approved=%llu status_ok=%llu",
 	       (unsigned long long)tot.c_approved,
 	       (unsigned long long)tot.n_checked);
+	if (o->is_eod)
+		printf(" eod_ok=%llu", (unsigned long long)tot.n_eod_ok);
 	if (o->http == NULL) {
 		printf(" balances=skipped (no --http)\n");
 	} else if (!tot.c_balances || tot.c_balances_bad) {

@@ -55,7 +55,7 @@ usage(void)
 	        "                [--drop-every S] [--drain S] [--seed N] "
 	        "[--max-reconnect-ms MS]\n"
 	        "                [--threads N] [--warmup S] [--status] "
-	        "[--offline N] [--idle] [--queue-vfs NAME]\n");
+	        "[--offline N] [--idle] [--queue-vfs NAME] [--eod]\n");
 }
 
 enum {
@@ -97,6 +97,7 @@ enum {
 	O_BILLER,
 	O_BILL_ACCOUNT,
 	O_KEEP_BATCHES,
+	O_EOD,
 };
 
 static const struct option longopts[] = {
@@ -138,6 +139,7 @@ static const struct option longopts[] = {
     {"biller", required_argument, NULL, O_BILLER},
     {"bill-account", required_argument, NULL, O_BILL_ACCOUNT},
     {"keep-batches", required_argument, NULL, O_KEEP_BATCHES},
+    {"eod", no_argument, NULL, O_EOD},
     {NULL, 0, NULL, 0},
 };
 
@@ -432,6 +434,9 @@ main(int argc, char **argv)
 			if (list_arg(&f.accounts, &f.n_accounts, &account_buf,
 			             optarg) != 0)
 				goto bad;
+			break;
+		case O_EOD:
+			f.is_eod = true;
 			break;
 		case O_KEEP_BATCHES:
 			/* script and interactive modes: entries of older

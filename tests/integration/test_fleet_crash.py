@@ -106,7 +106,7 @@ def fleet_crash_run(build, binary="sokod", env=None, seed=1):
                  "--amount", "1.00", "--currency", "KES",
                  "--http", "127.0.0.1:%d" % s.http_port,
                  "--admin-key-file", s.keyfile, "--max-reconnect-ms", "50",
-                 "--drain", "40", "--seed", str(seed)],
+                 "--drain", "40", "--seed", str(seed), "--eod"],
                 stdout=out, stderr=err)
             # kills spread over the run, the first after 1 s, the last
             # >= 2 s before its end; each at a random moment
@@ -164,6 +164,9 @@ def t_fleet_crash_kill9(build):
     assert int(rep["completed"]) >= MIN_TXNS, out
     assert int(rep["offered"]) == int(rep["completed"]), out
     assert rep["queue_left"] == "0" and rep["held"] == "0", out
+    # every terminal's batch close: its totals (from its queue) equal
+    # the server's (from the ledger), after 50 kills
+    assert rep["eod_ok"] == str(N_TERMS), out
     # the kills did hit transfers in flight: lost answers were resolved
     assert int(rep["delayed"]) > 0 and int(rep["resolved_late"]) > 0, out
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -67,13 +67,16 @@ def fleet(e, prov, n_terms, currency, clearing, fund, amount, *args):
          "--currency", currency, "--http", "127.0.0.1:%d" % e.port,
          "--admin-key-file", os.path.join(e.s.dir, "admin.key"),
          "--fund-from", clearing, "--fund", fund, "--drain", "40",
-         "--max-reconnect-ms", "200", "--seed", "7"] + list(args),
+         "--max-reconnect-ms", "200", "--seed", "7", "--eod"] + list(args),
         capture_output=True, text=True, timeout=180)
     for m in SAN_MARKERS:
         assert m not in r.stderr, r.stderr[-4000:]
     print(r.stdout.strip().replace("\n", "\n    "), flush=True)
     assert r.returncode == 0, (r.stdout, r.stderr[-3000:])
     assert "check ok" in r.stdout.splitlines(), r.stdout
+    # --eod: every terminal closed its batch and its totals (from its
+    # queue) equal the server's (from the ledger)
+    assert " eod_ok=%d" % n_terms in r.stdout, r.stdout
     rep = {}
     for ln in r.stdout.splitlines():
         parts = ln.split()
