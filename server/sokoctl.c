@@ -62,7 +62,8 @@ usage(void)
 	        "  verify\n"
 	        "  purge-idempotency [--days N]\n"
 	        "  agent create CODE FLOAT_ACCOUNT_CODE\n"
-	        "  terminal add ID AGENT_CODE      (needs pos_kek_file)\n"
+	        "  merchant create CODE PAYABLE_ACCOUNT_CODE\n"
+	        "  terminal add ID AGENT_CODE [--merchant CODE]   (needs pos_kek_file)\n"
 	        "  terminal block ID | terminal unblock ID | terminal list\n"
 	        "  payments unknown [--after ID] [--limit N]\n"
 	        "  payment show REF | payment requery REF\n"
@@ -293,6 +294,27 @@ pos_id_arg(const char *what, const char *s)
 	return 0;
 }
 
+/* The account named code, which must be of type; 0, or -1 (said). */
+static int
+account_typed(struct store *st, const char *code,
+              enum ledger_account_type type, struct ledger_account *a)
+{
+	enum store_rc rc = st->ops->account_by_code(st, code, a);
+
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such account" : st->errstr);
+		return -1;
+	}
+	if (a->type != type) {
+		fprintf(stderr, "sokoctl: %s is not a%s %s account\n", code,
+		        type == LEDGER_ACCT_AGENT_FLOAT ? "n" : "",
+		        ledger_account_type_name((uint8_t)type));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_agent_create(struct store *st, const char *code, const char *acct)
 {
@@ -300,19 +322,9 @@ cmd_agent_create(struct store *st, const char *code, const char *acct)
 	struct store_agent ag;
 	enum store_rc rc;
 
-	if (pos_id_arg("agent code", code) != 0)
+	if (pos_id_arg("agent code", code) != 0 ||
+	    account_typed(st, acct, LEDGER_ACCT_AGENT_FLOAT, &a) != 0)
 		return 1;
-	rc = st->ops->account_by_code(st, acct, &a);
-	if (rc != STORE_OK) {
-		fprintf(stderr, "sokoctl: %s\n",
-		        rc == STORE_NOT_FOUND ? "no such account" : st->errstr);
-		return 1;
-	}
-	if (a.type != LEDGER_ACCT_AGENT_FLOAT) {
-		fprintf(stderr, "sokoctl: %s is not an agent_float account\n",
-		        acct);
-		return 1;
-	}
 	memset(&ag, 0, sizeof ag);
 	strlcpy_s(ag.code, code, sizeof ag.code);
 	ag.float_account_id = a.id;
@@ -331,15 +343,44 @@ cmd_agent_create(struct store *st, const char *code, const char *acct)
 	return 0;
 }
 
+/* A merchant: its terminals' COLLECTs credit acct (merchant_payable). */
+static int
+cmd_merchant_create(struct store *st, const char *code, const char *acct)
+{
+	struct ledger_account a;
+	struct store_merchant m;
+	enum store_rc rc;
+
+	if (pos_id_arg("merchant code", code) != 0 ||
+	    account_typed(st, acct, LEDGER_ACCT_MERCHANT_PAYABLE, &a) != 0)
+		return 1;
+	memset(&m, 0, sizeof m);
+	strlcpy_s(m.code, code, sizeof m.code);
+	m.payable_account_id = a.id;
+	m.created_ms = util_now_ms();
+	rc = st->ops->merchant_create(st, &m);
+	if (rc == STORE_CONFLICT) {
+		fprintf(stderr, "sokoctl: merchant %s already exists\n", code);
+		return 1;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		return 1;
+	}
+	printf("merchant %s payable=%s\n", m.code, a.code);
+	return 0;
+}
+
 /* Generates K_t, stores it wrapped under the KEK, prints it once. */
 static int
 cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
-                 const char *agent)
+                 const char *agent, const char *merchant)
 {
 	uint8_t kek[KEYWRAP_KEY_LEN], kt[KEYWRAP_KEY_LEN];
 	char hex[2 * KEYWRAP_KEY_LEN + 1], err[256];
 	struct store_terminal t;
 	struct store_agent ag;
+	struct store_merchant m;
 	enum store_rc rc;
 	int ret = 1;
 
@@ -356,6 +397,13 @@ cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
 		        rc == STORE_NOT_FOUND ? "no such agent" : st->errstr);
 		goto out;
 	}
+	memset(&m, 0, sizeof m);
+	if (merchant != NULL &&
+	    (rc = st->ops->merchant_get(st, merchant, &m)) != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such merchant" : st->errstr);
+		goto out;
+	}
 	if (RAND_bytes(kt, sizeof kt) != 1 ||
 	    keywrap_wrap(t.key_wrapped, kek, kt, id) != 0) {
 		fprintf(stderr, "sokoctl: cannot generate or wrap the key\n");
@@ -363,6 +411,7 @@ cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
 	}
 	strlcpy_s(t.id, id, sizeof t.id);
 	t.agent_id = ag.id;
+	t.merchant_id = m.id; /* 0: none */
 	t.status = STORE_POS_ACTIVE;
 	t.created_ms = util_now_ms();
 	rc = st->ops->terminal_create(st, &t);
@@ -377,7 +426,8 @@ cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
 	/* the only time K_t leaves the server in clear: load it into the
 	 * terminal's secure storage now; it cannot be shown again */
 	util_hex(hex, kt, sizeof kt);
-	printf("terminal %s agent=%s key=%s\n", id, ag.code, hex);
+	printf("terminal %s agent=%s%s%s key=%s\n", id, ag.code,
+	       m.id != 0 ? " merchant=" : "", m.code, hex);
 	ret = 0;
 out:
 	explicit_bzero(hex, sizeof hex);
@@ -407,9 +457,10 @@ static int
 terminal_list_cb(void *arg, const struct store_terminal *t)
 {
 	(void)arg;
-	printf("%-32s agent=%-20s %s%s\n", t->id, t->agent.code,
+	printf("%-32s agent=%-20s %s%s%s%s\n", t->id, t->agent.code,
 	       store_pos_status_name(t->status),
-	       t->agent.status == STORE_POS_BLOCKED ? " (agent blocked)" : "");
+	       t->agent.status == STORE_POS_BLOCKED ? " (agent blocked)" : "",
+	       t->merchant_id != 0 ? " merchant=" : "", t->merchant.code);
 	return 0;
 }
 
@@ -785,9 +836,16 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[0], "agent") == 0 && argc == 4 &&
 	           strcmp(argv[1], "create") == 0) {
 		rc = cmd_agent_create(st, argv[2], argv[3]);
+	} else if (strcmp(argv[0], "merchant") == 0 && argc == 4 &&
+	           strcmp(argv[1], "create") == 0) {
+		rc = cmd_merchant_create(st, argv[2], argv[3]);
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 4 &&
 	           strcmp(argv[1], "add") == 0) {
-		rc = cmd_terminal_add(st, cfg, argv[2], argv[3]);
+		rc = cmd_terminal_add(st, cfg, argv[2], argv[3], NULL);
+	} else if (strcmp(argv[0], "terminal") == 0 && argc == 6 &&
+	           strcmp(argv[1], "add") == 0 &&
+	           strcmp(argv[4], "--merchant") == 0) {
+		rc = cmd_terminal_add(st, cfg, argv[2], argv[3], argv[5]);
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
 	           strcmp(argv[1], "block") == 0) {
 		rc = cmd_terminal_status(st, argv[2], STORE_POS_BLOCKED);

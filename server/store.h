@@ -139,15 +139,26 @@ struct store_agent {
 	int64_t created_ms;
 };
 
-/* A terminal with what a login needs of its agent. */
+/* A merchant (sql/NNN_pos_merchants.sql): the merchant_payable account
+ * its terminals' COLLECTs credit. */
+struct store_merchant {
+	int64_t id;
+	char code[STORE_POS_ID_MAX + 1];
+	int64_t payable_account_id; /* accounts.id, a merchant_payable */
+	int64_t created_ms;
+};
+
+/* A terminal with what a login needs of its agent (and merchant). */
 struct store_terminal {
 	char id[STORE_POS_ID_MAX + 1];
 	int64_t agent_id;
+	int64_t merchant_id; /* 0: none (COLLECT credits the agent's float) */
 	uint8_t key_wrapped[STORE_KEY_WRAPPED_LEN]; /* never K_t in clear */
 	uint8_t status;                             /* enum store_pos_status */
 	int64_t created_ms;
 	/* filled by terminal_get and terminal_list; ignored by create */
 	struct store_agent agent;
+	struct store_merchant merchant; /* zeroed when merchant_id is 0 */
 };
 
 /* ---- POS transactions (sql/NNN_pos_txns.sql, docs/pos-protocol.md §9) */
@@ -450,10 +461,18 @@ struct store_ops {
 	enum store_rc (*agent_create)(struct store *st, struct store_agent *a);
 	enum store_rc (*agent_get)(struct store *st, const char *code,
 	                           struct store_agent *out);
-	/* Borrows t (t->agent ignored).  CONFLICT if t->id exists. */
+	/* CONFLICT if m->code exists; FAIL if payable_account_id does not.
+	 * Sets m->id. */
+	enum store_rc (*merchant_create)(struct store *st,
+	                                 struct store_merchant *m);
+	enum store_rc (*merchant_get)(struct store *st, const char *code,
+	                              struct store_merchant *out);
+	/* Borrows t (t->agent, t->merchant ignored; t->merchant_id 0: none).
+	 * CONFLICT if t->id exists. */
 	enum store_rc (*terminal_create)(struct store *st,
 	                                 const struct store_terminal *t);
-	/* The terminal and its agent; NOT_FOUND leaves *out untouched. */
+	/* The terminal, its agent and merchant; NOT_FOUND leaves *out
+	 * untouched. */
 	enum store_rc (*terminal_get)(struct store *st, const char *id,
 	                              struct store_terminal *out);
 	/* NOT_FOUND if there is no such terminal. */

@@ -76,6 +76,8 @@ enum pg_stmt_id {
 	P_AGENT_GET,
 	P_TERM_INSERT,
 	P_TERM_GET,
+	P_MERCHANT_INSERT,
+	P_MERCHANT_GET,
 	P_TERM_STATUS,
 	P_TERM_LIST,
 	P_POS_GET,
@@ -112,9 +114,16 @@ enum pg_stmt_id {
 
 #define AGENT_COLS                                                           \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
+#define MERCHANT_COLS                                                        \
+	"COALESCE(m.id, 0), COALESCE(m.code, ''), "                          \
+	"COALESCE(m.payable_account_id, 0), COALESCE(m.created_ms, 0)"
+/* a terminal's merchant columns are 0 and '' when it has none */
 #define TERM_COLS                                                            \
 	"t.id, t.agent_id, encode(t.key_wrapped, 'hex'), t.status, "         \
-	"t.created_ms, " AGENT_COLS
+	"t.created_ms, " AGENT_COLS ", " MERCHANT_COLS
+#define TERM_FROM                                                            \
+	" FROM terminals t JOIN agents a ON a.id = t.agent_id "              \
+	"LEFT JOIN merchants m ON m.id = t.merchant_id "
 
 /* A provider payment: its payments row p and its prov_payments row v. */
 #define PROV_COLS                                                            \
@@ -228,14 +237,17 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	                   "RETURNING id",
 	[P_AGENT_GET] = "SELECT " AGENT_COLS " FROM agents a WHERE a.code = $1",
 	[P_TERM_INSERT] = "INSERT INTO terminals (id, agent_id, key_wrapped, "
-	                  "status, created_ms) VALUES ($1, $2, "
-	                  "decode($3, 'hex'), $4, $5)",
-	[P_TERM_GET] = "SELECT " TERM_COLS " FROM terminals t JOIN agents a "
-	               "ON a.id = t.agent_id WHERE t.id = $1",
+	                  "status, created_ms, merchant_id) VALUES ($1, $2, "
+	                  "decode($3, 'hex'), $4, $5, NULLIF($6::bigint, 0))",
+	[P_TERM_GET] = "SELECT " TERM_COLS TERM_FROM "WHERE t.id = $1",
+	[P_MERCHANT_INSERT] = "INSERT INTO merchants (code, "
+	                      "payable_account_id, created_ms) "
+	                      "VALUES ($1, $2, $3) RETURNING id",
+	[P_MERCHANT_GET] = "SELECT m.id, m.code, m.payable_account_id, "
+	                   "m.created_ms FROM merchants m WHERE m.code = $1",
 	[P_TERM_STATUS] = "UPDATE terminals SET status = $2 WHERE id = $1 "
 	                  "RETURNING id",
-	[P_TERM_LIST] = "SELECT " TERM_COLS " FROM terminals t JOIN agents a "
-	                "ON a.id = t.agent_id ORDER BY t.id",
+	[P_TERM_LIST] = "SELECT " TERM_COLS TERM_FROM "ORDER BY t.id",
 	[P_POS_GET] = "SELECT p.type, p.is_advice::int, p.currency, "
 	              "p.amount_minor, p.counterparty, p.local_time_ms, p.rc, "
 	              "COALESCE(p.ledger_txn_id, 0), p.created_ms, "
@@ -1711,6 +1723,17 @@ row_agent(const PGresult *r, int row, int o, struct store_agent *a)
 	a->created_ms = col_i64(r, row, o + 4);
 }
 
+/* A merchant row (MERCHANT_COLS from column o). */
+static void
+row_merchant(const PGresult *r, int row, int o, struct store_merchant *m)
+{
+	memset(m, 0, sizeof *m);
+	m->id = col_i64(r, row, o);
+	strlcpy_s(m->code, PQgetvalue(r, row, o + 1), sizeof m->code);
+	m->payable_account_id = col_i64(r, row, o + 2);
+	m->created_ms = col_i64(r, row, o + 3);
+}
+
 /* A terminal row (TERM_COLS); -1 if its wrapped key has a bad size. */
 static int
 row_terminal(const PGresult *r, int row, struct store_terminal *t)
@@ -1724,6 +1747,8 @@ row_terminal(const PGresult *r, int row, struct store_terminal *t)
 	t->status = store_pos_status_parse(PQgetvalue(r, row, 3));
 	t->created_ms = col_i64(r, row, 4);
 	row_agent(r, row, 5, &t->agent);
+	row_merchant(r, row, 10, &t->merchant);
+	t->merchant_id = t->merchant.id;
 	return 0;
 }
 
@@ -1762,6 +1787,44 @@ pg_agent_get(struct store *st, const char *code, struct store_agent *out)
 	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
 	if (rc == STORE_OK)
 		row_agent(r, 0, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_merchant_create(struct store *st, struct store_merchant *m)
+{
+	struct store_pg *s = PG(st);
+	char b[2][24];
+	const char *vals[3];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = m->code;
+	vals[1] = fmt_i64(b[0], m->payable_account_id);
+	vals[2] = fmt_i64(b[1], m->created_ms);
+	if ((rc = pg_run(s, P_MERCHANT_INSERT, 3, vals, PGRES_TUPLES_OK, &r,
+	                 "create merchant")) != STORE_OK)
+		return rc;
+	m->id = col_i64(r, 0, 0);
+	PQclear(r);
+	return STORE_OK;
+}
+
+static enum store_rc
+pg_merchant_get(struct store *st, const char *code, struct store_merchant *out)
+{
+	struct store_pg *s = PG(st);
+	const char *vals[1] = {code};
+	PGresult *r;
+	enum store_rc rc;
+
+	if ((rc = pg_run(s, P_MERCHANT_GET, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "merchant")) != STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	if (rc == STORE_OK)
+		row_merchant(r, 0, 0, out);
 	PQclear(r);
 	return rc;
 }
@@ -1870,8 +1933,8 @@ static enum store_rc
 pg_terminal_create(struct store *st, const struct store_terminal *t)
 {
 	struct store_pg *s = PG(st);
-	char b[2][24], hex[2 * STORE_KEY_WRAPPED_LEN + 1];
-	const char *vals[5];
+	char b[3][24], hex[2 * STORE_KEY_WRAPPED_LEN + 1];
+	const char *vals[6];
 	enum store_rc rc;
 
 	util_hex(hex, t->key_wrapped, STORE_KEY_WRAPPED_LEN);
@@ -1880,7 +1943,8 @@ pg_terminal_create(struct store *st, const struct store_terminal *t)
 	vals[2] = hex;
 	vals[3] = store_pos_status_name(t->status);
 	vals[4] = fmt_i64(b[1], t->created_ms);
-	rc = pg_run(s, P_TERM_INSERT, 5, vals, PGRES_COMMAND_OK, NULL,
+	vals[5] = fmt_i64(b[2], t->merchant_id);
+	rc = pg_run(s, P_TERM_INSERT, 6, vals, PGRES_COMMAND_OK, NULL,
 	            "create terminal");
 	explicit_bzero(hex, sizeof hex);
 	return rc;
@@ -2623,6 +2687,8 @@ static const struct store_ops pg_ops = {
 	.limit_list = pg_limit_list,
 	.agent_create = pg_agent_create,
 	.agent_get = pg_agent_get,
+	.merchant_create = pg_merchant_create,
+	.merchant_get = pg_merchant_get,
 	.terminal_create = pg_terminal_create,
 	.terminal_get = pg_terminal_get,
 	.pos_txn_get = pg_pos_txn_get,

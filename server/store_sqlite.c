@@ -50,6 +50,8 @@ enum stmt_id {
 	S_AGENT_GET,
 	S_TERM_INSERT,
 	S_TERM_GET,
+	S_MERCHANT_INSERT,
+	S_MERCHANT_GET,
 	S_TERM_STATUS,
 	S_TERM_LIST,
 	S_POS_INSERT,
@@ -110,9 +112,15 @@ enum stmt_id {
 
 #define SQ_AGENT_COLS                                                        \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
+#define SQ_MERCHANT_COLS                                                     \
+	"m.id, m.code, m.payable_account_id, m.created_ms"
+/* a terminal's merchant columns are NULL (0, "") when it has none */
 #define SQ_TERM_COLS                                                         \
 	"t.id, t.agent_id, t.key_wrapped, t.status, t.created_ms, "          \
-	SQ_AGENT_COLS
+	SQ_AGENT_COLS ", " SQ_MERCHANT_COLS
+#define SQ_TERM_FROM                                                         \
+	" FROM terminals t JOIN agents a ON a.id = t.agent_id "              \
+	"LEFT JOIN merchants m ON m.id = t.merchant_id "
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -183,12 +191,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AGENT_GET] = "SELECT " SQ_AGENT_COLS " FROM agents a "
 	                "WHERE a.code = ?1",
 	[S_TERM_INSERT] = "INSERT INTO terminals (id, agent_id, key_wrapped, "
-	                  "status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_TERM_GET] = "SELECT " SQ_TERM_COLS " FROM terminals t JOIN agents a "
-	               "ON a.id = t.agent_id WHERE t.id = ?1",
+	                  "status, created_ms, merchant_id) "
+	                  "VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0))",
+	[S_TERM_GET] = "SELECT " SQ_TERM_COLS SQ_TERM_FROM "WHERE t.id = ?1",
+	[S_MERCHANT_INSERT] = "INSERT INTO merchants (code, "
+	                      "payable_account_id, created_ms) "
+	                      "VALUES (?1, ?2, ?3)",
+	[S_MERCHANT_GET] = "SELECT " SQ_MERCHANT_COLS " FROM merchants m "
+	                   "WHERE m.code = ?1",
 	[S_TERM_STATUS] = "UPDATE terminals SET status = ?2 WHERE id = ?1",
-	[S_TERM_LIST] = "SELECT " SQ_TERM_COLS " FROM terminals t JOIN agents "
-	                "a ON a.id = t.agent_id ORDER BY t.id",
+	[S_TERM_LIST] = "SELECT " SQ_TERM_COLS SQ_TERM_FROM "ORDER BY t.id",
 	[S_POS_INSERT] = "INSERT INTO pos_txns (terminal_id, txn_id, type, "
 	                 "is_advice, currency, amount_minor, counterparty, "
 	                 "local_time_ms, rc, ledger_txn_id, created_ms) VALUES "
@@ -1491,7 +1503,54 @@ sq_terminal_create(struct store *st, const struct store_terminal *t)
 	sqlite3_bind_text(q, 4, store_pos_status_name(t->status), -1,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, t->created_ms);
+	sqlite3_bind_int64(q, 6, t->merchant_id);
 	return run(s, q, "create terminal");
+}
+
+/* A merchant row (SQ_MERCHANT_COLS from column o; NULLs read 0, ""). */
+static void
+row_merchant(sqlite3_stmt *q, int o, struct store_merchant *m)
+{
+	const unsigned char *code = sqlite3_column_text(q, o + 1);
+
+	memset(m, 0, sizeof *m);
+	m->id = sqlite3_column_int64(q, o);
+	strlcpy_s(m->code, code ? (const char *)code : "", sizeof m->code);
+	m->payable_account_id = sqlite3_column_int64(q, o + 2);
+	m->created_ms = sqlite3_column_int64(q, o + 3);
+}
+
+static enum store_rc
+sq_merchant_create(struct store *st, struct store_merchant *m)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_MERCHANT_INSERT);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, m->code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, m->payable_account_id);
+	sqlite3_bind_int64(q, 3, m->created_ms);
+	if ((rc = run(s, q, "create merchant")) != STORE_OK)
+		return rc;
+	m->id = sqlite3_last_insert_rowid(s->db);
+	return STORE_OK;
+}
+
+static enum store_rc
+sq_merchant_get(struct store *st, const char *code, struct store_merchant *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_MERCHANT_GET);
+	int rc;
+
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		row_merchant(q, 0, out);
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "merchant");
 }
 
 /* A terminal row (SQ_TERM_COLS); -1 if its wrapped key has a bad size. */
@@ -1512,6 +1571,8 @@ row_terminal(sqlite3_stmt *q, struct store_terminal *t)
 	t->status = store_pos_status_parse(status ? (const char *)status : "");
 	t->created_ms = sqlite3_column_int64(q, 4);
 	row_agent(q, 5, &t->agent);
+	row_merchant(q, 10, &t->merchant);
+	t->merchant_id = t->merchant.id;
 	return 0;
 }
 
@@ -2458,6 +2519,8 @@ static const struct store_ops sqlite_ops = {
 	.limit_list = sq_limit_list,
 	.agent_create = sq_agent_create,
 	.agent_get = sq_agent_get,
+	.merchant_create = sq_merchant_create,
+	.merchant_get = sq_merchant_get,
 	.terminal_create = sq_terminal_create,
 	.terminal_get = sq_terminal_get,
 	.pos_txn_get = sq_pos_txn_get,

@@ -1119,6 +1119,37 @@ float_load(struct store *st, struct svc_pos_op *op, uint16_t currency,
 	return rc;
 }
 
+/* What a COLLECT credits (docs/payments.md §9a): the merchant's
+ * merchant_payable account when the terminal belongs to a merchant (read
+ * here, on the worker, so an assignment applies to the next collection
+ * without a new login and costs an idle session nothing), else the
+ * agent's float; CASH_OUT always the float.  op->is_float_wrong when the
+ * account is not of its type or not in the collection's currency
+ * (CURRENCY_INVALID, nothing stored). */
+static enum store_rc
+collect_target(struct store *st, struct svc_pos_op *op,
+               struct ledger_account *tg)
+{
+	struct store_terminal t;
+	enum store_rc rc;
+	int64_t id;
+
+	if (op->type != POS_MSG_COLLECT)
+		return float_load(st, op, op->currency, tg);
+	memset(&t, 0, sizeof t);
+	rc = st->ops->terminal_get(st, op->terminal_id, &t);
+	id = t.merchant_id != 0 ? t.merchant.payable_account_id : 0;
+	explicit_bzero(&t, sizeof t); /* its wrapped key */
+	if (rc != STORE_OK)
+		return rc == STORE_NOT_FOUND ? STORE_FAIL : rc;
+	if (id == 0)
+		return float_load(st, op, op->currency, tg);
+	if ((rc = st->ops->account_by_id(st, id, tg)) == STORE_OK)
+		op->is_float_wrong = tg->type != LEDGER_ACCT_MERCHANT_PAYABLE ||
+		                     tg->currency != op->currency;
+	return rc;
+}
+
 /* After a POS payment's creation (worker): created, or a resend of one
  * (CONFLICT: the stored payment answers).  A creation that failed may
  * have lost its txn id's ledger key to a float transfer or a REVERSAL's
@@ -1164,7 +1195,7 @@ collect_call(struct store *st, struct dbq_job *job)
 	}
 	if (rc != STORE_NOT_FOUND)
 		return rc;
-	if ((rc = float_load(st, op, op->currency, &fl)) != STORE_OK ||
+	if ((rc = collect_target(st, op, &fl)) != STORE_OK ||
 	    op->is_float_wrong)
 		return rc;
 	op->limit_rc = ledger_limits_check(op->svc->lg, &op->job.req,

@@ -524,6 +524,76 @@ def t_pos_cash_out(build):
         e.stop()
 
 
+def t_pos_collect_merchant(build):
+    """A merchant's terminal (sokoctl merchant create, terminal add
+    --merchant): its COLLECTs credit the merchant's merchant_payable
+    account, not the agent's float; its CASH_OUT still the float; a
+    collection in another currency than the merchant's account is
+    CURRENCY_INVALID; sokoctl refuses a merchant on a non-payable account
+    and a terminal of an unknown merchant."""
+    e = Env(build)
+    try:
+        e.s.ctl("account", "create", "merchant:M1:payable",
+                "merchant_payable", "KES")
+        out = e.s.ctl("merchant", "create", "M1",
+                      "merchant:M1:payable").stdout
+        assert "merchant M1 payable=merchant:M1:payable" in out, out
+        r = e.s.ctl("merchant", "create", "M2", "agent:A1:float",
+                    check=False)
+        assert r.returncode != 0 and "not a merchant_payable" in r.stderr, r
+        r = e.s.ctl("merchant", "create", "M1", "merchant:M1:payable",
+                    check=False)
+        assert r.returncode != 0 and "already exists" in r.stderr, r
+        r = e.s.ctl("-o", "pos_kek_file=" + e.kek, "terminal", "add", "T8",
+                    "A1", "--merchant", "NOPE", check=False)
+        assert r.returncode != 0 and "no such merchant" in r.stderr, r
+        out = e.s.ctl("-o", "pos_kek_file=" + e.kek, "terminal", "add",
+                      "T9", "A1", "--merchant", "M1").stdout
+        assert " merchant=M1 " in out, out
+        e.keys["T9"] = bytes.fromhex([p for p in out.split()
+                                      if p.startswith("key=")][0][4:])
+        lst = e.s.ctl("terminal", "list").stdout
+        assert any(ln.startswith("T9 ") and "merchant=M1" in ln
+                   for ln in lst.splitlines()), lst
+        t = e.term("T9")
+        txn = os.urandom(16)
+        typ, r = t.collect(txn, 1200)
+        assert typ == COLLECT | RESP and r[1] == PENDING, r
+        res = t.wait_push(txn)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(txn)
+        assert e.s.balance("merchant:M1:payable") == "12.00"
+        assert e.s.balance("agent:A1:float") == "0.00"
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == APPROVED and st[8] == COLLECT, st
+        # a cash-out at the same terminal: the agent's float
+        cw = os.urandom(16)
+        _, r = t.collect(cw, 500, type_=CASH_OUT)
+        assert r[1] == PENDING, r
+        res = t.wait_push(cw)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(cw)
+        assert e.s.balance("agent:A1:float") == "5.00"
+        assert e.s.balance("merchant:M1:payable") == "12.00"
+        # the merchant's account is in KES: a EUR collection is refused
+        _, r = t.collect(os.urandom(16), 100, msisdn=MOMO_OK,
+                         provider="momo", currency=EUR)
+        assert r[1] == 17, r  # CURRENCY_INVALID
+        # the other terminals of the agent still collect to its float
+        t1 = e.term("T1")
+        c1 = os.urandom(16)
+        _, r = t1.collect(c1, 300)
+        res = t1.wait_push(c1)
+        assert res is not None and res[1] == APPROVED, res
+        t1.ack(c1)
+        assert e.s.balance("agent:A1:float") == "8.00"
+        t1.close()
+        t.close()
+        e.verify()
+    finally:
+        e.stop()
+
+
 def t_pos_collect_limits(build):
     """Terminal and agent limits on COLLECT and CASH_OUT (docs/payments.md
     §9a): checked when the collection is created (LIMIT_EXCEEDED, nothing
@@ -967,6 +1037,7 @@ def t_pos_bill_advice(build):
 
 TESTS = [t_pos_collect_flow, t_pos_collect_declines,
          t_pos_collect_redelivery, t_pos_collect_kill_duplicate,
-         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_limits,
+         t_pos_collect_faults, t_pos_cash_out, t_pos_collect_merchant,
+         t_pos_collect_limits,
          t_pos_collect_soko_pos,
          t_pos_bills, t_pos_cash_in, t_pos_bill_advice]

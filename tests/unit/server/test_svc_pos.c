@@ -541,6 +541,9 @@ test_status_reader(void)
 /* ---- provider-backed requests: a fake payment service and store ---- */
 
 static int n_kicks, n_stores;
+/* the terminal's merchant payable account (0: none), and the account a
+ * collection must credit */
+static int64_t merchant_acct, want_target = 10;
 static uint8_t stored_hash[32];
 
 static const char *
@@ -576,7 +579,7 @@ fake_store(void *arg, struct store *st, struct store_prov *p,
 	(void)st;
 	*err = NULL;
 	CHECK_EQ_STR(clearing, "clearing:mpesa");
-	CHECK_EQ_INT(target->id, 10);
+	CHECK_EQ_INT(target->id, want_target);
 	CHECK_EQ_INT(link->type, POS_MSG_COLLECT);
 	CHECK_EQ_STR(link->terminal_id, "T1");
 	/* the txn id's ledger key, claimed with the payment */
@@ -704,8 +707,27 @@ fake_acct(struct store *st, int64_t id, struct ledger_account *out)
 	(void)st;
 	memset(out, 0, sizeof *out);
 	out->id = id;
-	out->type = LEDGER_ACCT_AGENT_FLOAT;
-	out->currency = 404;
+	/* 55: a merchant_payable in KES, 56: one in EUR */
+	out->type = id >= 55 ? LEDGER_ACCT_MERCHANT_PAYABLE
+	                     : LEDGER_ACCT_AGENT_FLOAT;
+	out->currency = id == 56 ? 978 : 404;
+	return STORE_OK;
+}
+
+/* T1, with the merchant of merchant_acct (none when 0). */
+static enum store_rc
+fake_term(struct store *st, const char *id, struct store_terminal *out)
+{
+	(void)st;
+	CHECK_EQ_STR(id, "T1");
+	memset(out, 0, sizeof *out);
+	strlcpy_s(out->id, id, sizeof out->id);
+	out->agent.float_account_id = 10;
+	if (merchant_acct != 0) {
+		out->merchant_id = 3;
+		out->merchant.id = 3;
+		out->merchant.payable_account_id = merchant_acct;
+	}
 	return STORE_OK;
 }
 
@@ -844,6 +866,7 @@ test_collect(void)
 	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
 	                                     .pos_pay_get = fake_pay_get,
 	                                     .account_by_id = fake_acct,
+	                                     .terminal_get = fake_term,
 	                                     .pos_pay_results = fake_results};
 	static const struct {
 		uint64_t amount;
@@ -956,6 +979,29 @@ test_collect(void)
 	CHECK_EQ_INT(n_kicks, 1);
 	CHECK_EQ_INT(n_stores, 1);
 	t1_used = 0;
+	/* a merchant's terminal: the collection credits the merchant's
+	 * payable account (55), not the agent's float; one in another
+	 * currency than the collection's is CURRENCY_INVALID, nothing
+	 * stored */
+	n_stores = 0; /* no payment for the txn id yet */
+	for (pass = 0; pass < 2; pass++) {
+		merchant_acct = pass == 0 ? 56 : 55;
+		want_target = 55;
+		o = collect(&ss, 100, 404, "254708374149", "mpesa");
+		op = o.post;
+		CHECK(op != NULL && op->kind == SVC_POS_OP_COLLECT);
+		if (op == NULL)
+			break;
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.u.collect_resp.code,
+		             pass == 0 ? POS_CODE_CURRENCY_INVALID
+		                       : POS_CODE_PENDING);
+		CHECK_EQ_INT(n_stores, pass); /* fake_store saw target 55 */
+	}
+	merchant_acct = 0;
+	want_target = 10;
 
 	/* results: one lookup, all pushed in one output, no inflight */
 	o = out_new();
@@ -1033,7 +1079,8 @@ test_collect_key_taken(void)
 	    .kick = fake_kick};
 	static const struct store_ops ops = {.pos_txn_get = fake_txn_get,
 	                                     .pos_pay_get = fake_pay_get,
-	                                     .account_by_id = fake_acct};
+	                                     .account_by_id = fake_acct,
+	                                     .terminal_get = fake_term};
 	struct store fake = {.ops = &ops};
 	struct svc_pos_session ss;
 	struct svc_pos_out o;

@@ -481,8 +481,21 @@ count_terminal(void *arg, const struct store_terminal *t)
 	return 0;
 }
 
-/* POS provisioning (003_pos): agents, terminals with wrapped keys,
- * status changes, uniqueness. */
+/* Counts the listed terminals that name merchant M1 (its code and
+ * account read with them). */
+static int
+count_merchant(void *arg, const struct store_terminal *t)
+{
+	int *n = arg;
+
+	if (t->merchant_id != 0 && strcmp(t->merchant.code, "M1") == 0 &&
+	    t->merchant.payable_account_id > 0)
+		(*n)++;
+	return 0;
+}
+
+/* POS provisioning (003_pos, 015_pos_merchants): agents, merchants,
+ * terminals with wrapped keys, status changes, uniqueness. */
 static void
 test_pos_provisioning(void)
 {
@@ -552,6 +565,53 @@ test_pos_provisioning(void)
 	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_FAIL);
 	CHECK_EQ_INT(st->ops->terminal_list(st, count_terminal, &n), STORE_OK);
 	CHECK_EQ_INT(n, 1);
+	/* no merchant: zero */
+	CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg), STORE_OK);
+	CHECK_EQ_INT(tg.merchant_id, 0);
+	CHECK_EQ_INT(tg.merchant.payable_account_id, 0);
+	CHECK_EQ_STR(tg.merchant.code, "");
+	/* merchants (015): a terminal of a merchant reads its payable
+	 * account with it, in get and in list */
+	{
+		struct store_merchant m, mg;
+		int64_t pay = mk_account(st, "merchant:M1:payable",
+		                         LEDGER_ACCT_MERCHANT_PAYABLE, KES,
+		                         false, false);
+
+		memset(&m, 0, sizeof m);
+		strlcpy_s(m.code, "M1", sizeof m.code);
+		m.payable_account_id = pay;
+		m.created_ms = T0;
+		CHECK_EQ_INT(st->ops->merchant_create(st, &m), STORE_OK);
+		CHECK(m.id > 0);
+		CHECK_EQ_INT(st->ops->merchant_create(st, &m), STORE_CONFLICT);
+		CHECK_EQ_INT(st->ops->merchant_get(st, "M1", &mg), STORE_OK);
+		CHECK_EQ_INT(mg.id, m.id);
+		CHECK_EQ_INT(mg.payable_account_id, pay);
+		CHECK_EQ_INT(mg.created_ms, T0);
+		CHECK_EQ_INT(st->ops->merchant_get(st, "M-nope", &mg),
+		             STORE_NOT_FOUND);
+		strlcpy_s(m.code, "M2", sizeof m.code);
+		m.payable_account_id = 999999; /* no such account */
+		CHECK_EQ_INT(st->ops->merchant_create(st, &m), STORE_FAIL);
+		strlcpy_s(t.id, "T-000125", sizeof t.id);
+		t.agent_id = got.id;
+		t.merchant_id = mg.id;
+		CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_OK);
+		CHECK_EQ_INT(st->ops->terminal_get(st, "T-000125", &tg),
+		             STORE_OK);
+		CHECK_EQ_INT(tg.merchant_id, mg.id);
+		CHECK_EQ_STR(tg.merchant.code, "M1");
+		CHECK_EQ_INT(tg.merchant.payable_account_id, pay);
+		CHECK_EQ_STR(tg.agent.code, "A1");
+		strlcpy_s(t.id, "T-000126", sizeof t.id);
+		t.merchant_id = 999999; /* no such merchant */
+		CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_FAIL);
+		n = 0;
+		CHECK_EQ_INT(st->ops->terminal_list(st, count_merchant, &n),
+		             STORE_OK);
+		CHECK_EQ_INT(n, 1); /* T-000125 only */
+	}
 	finish(st, NULL);
 }
 
