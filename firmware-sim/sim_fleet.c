@@ -78,6 +78,9 @@ struct ftxn {
 	uint16_t code;  /* §7, when is_final */
 	uint8_t op;     /* enum sokoterm_op, a money op */
 	bool is_answered; /* first answer (PENDING or final) seen */
+	/* --mix reversal: a REVERSAL of this (approved float transfer) was
+	 * submitted, has its final answer, and was APPROVED (voided) */
+	bool is_rev_sent, is_rev_done, is_reversed;
 	bool is_final;
 	bool is_delayed; /* its answer was lost once (EV_DELAYED) */
 	uint8_t check;   /* enum chk */
@@ -118,6 +121,10 @@ struct fterm {
 	 * --mix status: of its last money op */
 	bool has_status_txn;
 	uint8_t status_txn[SOKOTERM_ID_LEN];
+	/* --mix reversal: tx index + 1 of an approved float transfer of
+	 * this terminal to reverse next (0: none); reversals unanswered */
+	uint32_t rev_cand;
+	uint32_t n_rev;
 	/* measured reads in flight (STATUS, BILL_VALIDATE) */
 	struct {
 		uint64_t op_id, t0_us;
@@ -166,6 +173,7 @@ struct fleet {
 	uint64_t n_status_ok; /* --status: answered STATUS requests */
 	uint64_t n_pending;   /* money ops answered PENDING first */
 	uint64_t n_reads_ok, n_read_err; /* --mix reads: answered, not */
+	uint64_t n_rev_sent, n_rev_done, n_reversed; /* --mix reversal */
 	uint64_t ops[SIM_MIX_OPS];       /* submitted, by op */
 	uint64_t codes[256];  /* money ops' outcomes (--status: answers) */
 	uint64_t rcodes[256]; /* --mix reads' answers */
@@ -387,11 +395,38 @@ on_money_result(struct fterm *m, const struct sokoterm_event *ev)
 	f->codes[x->code]++;
 	f->n_final++;
 	f->t_last_final = now;
+	if (x->code == SOKOTERM_CODE_APPROVED &&
+	    x->op == SOKOTERM_OP_FLOAT_TRANSFER && !x->is_rev_sent)
+		m->rev_cand = (uint32_t)(i + 1); /* --mix reversal: next */
 	if (f->o->is_status && x->code == SOKOTERM_CODE_APPROVED &&
 	    !m->has_status_txn) {
 		/* the transfer gives the terminal a txn to ask about */
 		memcpy(m->status_txn, x->id, SOKOTERM_ID_LEN);
 		m->has_status_txn = true;
+	}
+}
+
+/* --mix reversal: the REVERSAL's final answer (APPROVED: voided, the
+ * transfer moved nothing; NOT_REVERSIBLE: it stands). */
+static void
+on_reversal_result(struct fterm *m, const struct sokoterm_event *ev)
+{
+	struct fleet *f = m->f;
+	long i = ev->has_txn_id ? ht_find(f, ev->txn_id) : -1;
+	struct ftxn *x;
+
+	if (i < 0 || ev->err != SOKOTERM_OK)
+		return;
+	x = &f->tx[i];
+	if (!x->is_rev_sent || x->is_rev_done)
+		return;
+	x->is_rev_done = true;
+	f->n_rev_done++;
+	if (f->terms[x->term].n_rev > 0)
+		f->terms[x->term].n_rev--;
+	if (ev->code == SOKOTERM_CODE_APPROVED) {
+		x->is_reversed = true;
+		f->n_reversed++;
 	}
 }
 
@@ -440,7 +475,7 @@ on_read_result(struct fterm *m, const struct sokoterm_event *ev)
 		return;
 	}
 	f->n_check_left--;
-	if (ev->code == x->code &&
+	if (ev->code == (x->is_reversed ? SOKOTERM_CODE_REVERSED : x->code) &&
 	    (x->ref[0] == '\0' ||
 	     (ev->ref != NULL && strcmp(ev->ref, x->ref) == 0))) {
 		x->check = CHK_OK;
@@ -448,7 +483,9 @@ on_read_result(struct fterm *m, const struct sokoterm_event *ev)
 		return;
 	}
 	x->check = CHK_BAD;
-	snprintf(want, sizeof want, "%s/%s", sokoterm_code_name(x->code),
+	snprintf(want, sizeof want, "%s/%s",
+	         sokoterm_code_name(x->is_reversed ? SOKOTERM_CODE_REVERSED
+	                                           : x->code),
 	         x->ref);
 	snprintf(got, sizeof got, "%s/%s", sokoterm_code_name(ev->code),
 	         ev->ref != NULL ? ev->ref : "");
@@ -538,6 +575,8 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 			on_read_result(m, ev);
 		else if (ev->op == SOKOTERM_OP_EOD_TOTALS)
 			on_eod_result(m, ev);
+		else if (ev->op == SOKOTERM_OP_REVERSAL)
+			on_reversal_result(m, ev);
 		else if (ev->op != SOKOTERM_OP_ECHO &&
 		         ev->op != SOKOTERM_OP_REVERSAL &&
 		         ev->op != SOKOTERM_OP_RECEIPT)
@@ -715,6 +754,8 @@ sim_fleet_op_name(enum sokoterm_op op)
 		return "bill_validate";
 	case SOKOTERM_OP_STATUS:
 		return "status";
+	case SOKOTERM_OP_REVERSAL:
+		return "reversal";
 	default:
 		return NULL;
 	}
@@ -727,8 +768,9 @@ is_read(enum sokoterm_op op)
 }
 
 /* The next op of terminal m, drawn by the --mix weights; STATUS before
- * the terminal has a transaction of its own is the mix's first money
- * op (soko-pos.c refuses a mix of STATUS without one). */
+ * the terminal has a transaction of its own, or REVERSAL before it has an
+ * approved float transfer to void, is the mix's first money op
+ * (soko-pos.c refuses a mix of STATUS or REVERSAL without one). */
 static enum sokoterm_op
 pick_op(struct fleet *f, const struct fterm *m)
 {
@@ -741,9 +783,11 @@ pick_op(struct fleet *f, const struct fterm *m)
 	r = rnd(f) % o->mix_total;
 	for (op = 0; op + 1 < SIM_MIX_OPS && r >= o->mix[op]; op++)
 		r -= o->mix[op];
-	if (op == SOKOTERM_OP_STATUS && !m->has_status_txn)
+	if ((op == SOKOTERM_OP_STATUS && !m->has_status_txn) ||
+	    (op == SOKOTERM_OP_REVERSAL && m->rev_cand == 0))
 		for (op = 0; op + 1 < SIM_MIX_OPS; op++)
-			if (o->mix[op] > 0 && !is_read(op))
+			if (o->mix[op] > 0 && !is_read(op) &&
+			    op != SOKOTERM_OP_REVERSAL)
 				break;
 	return (enum sokoterm_op)op;
 }
@@ -794,13 +838,26 @@ submit_op(struct fterm *m, uint64_t t0, enum sokoterm_op op)
 	case SOKOTERM_OP_STATUS:
 		memcpy(r.txn_id, m->status_txn, SOKOTERM_ID_LEN);
 		break;
+	case SOKOTERM_OP_REVERSAL: /* the agent voids a transfer */
+		memcpy(r.txn_id, f->tx[m->rev_cand - 1].id, SOKOTERM_ID_LEN);
+		r.reason = 2; /* cancelled */
+		break;
 	default:
 		return SOKOTERM_ERR_ARG;
 	}
-	e = sokoterm_submit(m->t, &r, &op_id, is_read(op) ? NULL : id);
+	e = sokoterm_submit(m->t, &r, &op_id,
+	                    is_read(op) || op == SOKOTERM_OP_REVERSAL ? NULL
+	                                                              : id);
 	if (e != SOKOTERM_OK)
 		return e;
 	f->ops[op]++;
+	if (op == SOKOTERM_OP_REVERSAL) {
+		f->tx[m->rev_cand - 1].is_rev_sent = true;
+		m->rev_cand = 0;
+		m->n_rev++;
+		f->n_rev_sent++;
+		return SOKOTERM_OK;
+	}
 	if (t0 == 0)
 		t0 = sim_prov_mono_us();
 	if (is_read(op)) {
@@ -856,7 +913,7 @@ feed_work(struct fterm *m)
 	if (f->phase == PH_RUN && f->o->is_idle)
 		return;
 	if (f->phase == PH_RUN && f->o->window > 0) {
-		while (m->n_inflight + m->n_reads < f->o->window &&
+		while (m->n_inflight + m->n_reads + m->n_rev < f->o->window &&
 		       (f->o->count == 0 || f->n_offered < f->o->count)) {
 			e = submit_op(m, 0, SOKOTERM_OP_NONE);
 			if (e == SOKOTERM_OK) {
@@ -1321,7 +1378,7 @@ all_final(const struct fleet *f)
 {
 	size_t i;
 
-	if (f->n_final < f->n_submitted)
+	if (f->n_final < f->n_submitted || f->n_rev_done < f->n_rev_sent)
 		return false;
 	for (i = 0; i < f->n_terms; i++)
 		if (f->terms[i].bl_len > 0)
@@ -1505,7 +1562,10 @@ report_mix(const struct fleet *f)
 		if (f->o->mix[op] > 0)
 			printf(" %s=%llu", sim_fleet_op_name(op),
 			       (unsigned long long)f->ops[op]);
-	printf(" pending=%llu\n", (unsigned long long)f->n_pending);
+	printf(" pending=%llu", (unsigned long long)f->n_pending);
+	if (f->o->mix[SOKOTERM_OP_REVERSAL] > 0)
+		printf(" reversed=%llu", (unsigned long long)f->n_reversed);
+	printf("\n");
 	printf("reads ok=%llu err=%llu codes", (unsigned long long)f->n_reads_ok,
 	       (unsigned long long)f->n_read_err);
 	for (i = 0; i < 256; i++)
@@ -1623,6 +1683,8 @@ check_one(struct fleet *f)
 			continue;
 		f->c_approved++;
 		own = &f->agents[f->terms[x->term].agent];
+		if (x->is_reversed)
+			continue; /* voided: moved nothing */
 		switch (x->op) {
 		case SOKOTERM_OP_FLOAT_TRANSFER: /* own float to another's */
 			own->delta -= (int64_t)o->amount;
@@ -1842,6 +1904,7 @@ merge(struct fleet *t, const struct fleet *s)
 	SUM(c_sum_delta);
 	SUM(n_pending);
 	SUM(n_reads_ok);
+	SUM(n_reversed);
 	SUM(n_read_err);
 #undef SUM
 	for (i = 0; i < SIM_MIX_OPS; i++)

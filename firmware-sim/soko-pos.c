@@ -196,7 +196,8 @@ bad:
 	fprintf(stderr,
 	        "soko-pos: --mix %s: NAME=WEIGHT,... with NAME one of "
 	        "float_transfer collect cash_in cash_out bill_pay "
-	        "bill_validate status, weights 0-1000000, not all 0\n",
+	        "bill_validate status reversal, weights 0-1000000, not all "
+	        "0\n",
 	        s);
 	return -1;
 }
@@ -517,6 +518,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "soko-pos: --mix with bill_pay or "
 		                "bill_validate needs --biller and "
 		                "--bill-account\n");
+		return 2;
+	}
+	if (f.mix[SOKOTERM_OP_REVERSAL] > 0 &&
+	    f.mix[SOKOTERM_OP_FLOAT_TRANSFER] == 0) {
+		fprintf(stderr, "soko-pos: --mix reversal voids the "
+		                "terminal's own float transfers: give "
+		                "float_transfer a weight\n");
 		return 2;
 	}
 	if (f.mix[SOKOTERM_OP_STATUS] > 0 &&

@@ -4,8 +4,9 @@ a mix of operations, link drops").
 
 t_pos_fleet_mix: 8 terminals of 4 EUR agents, closed loop, links dropped
 every 0.3 s: float transfers, COLLECT, CASH_OUT and CASH_IN through MTN
-MoMo (customers that pay and one that refuses) and STATUS of each
-terminal's last transaction.  The fleet's own check must pass (every
+MoMo (customers that pay and one that refuses), STATUS of each
+terminal's last transaction and REVERSAL of its last approved transfer,
+then each terminal's end-of-day close (--eod).  The fleet's own check must pass (every
 approved transaction asked again by STATUS, same code and ref; every
 float moved by exactly what was approved: transfers between agents,
 collections and cash-outs in, cash-ins out), the sandbox must hold
@@ -96,13 +97,17 @@ def t_pos_fleet_mix(build):
             e, prov, 8, "EUR", "clearing:momo", "200.00", "1.00",
             "--duration", "3", "--closed-loop", "2", "--drop-every", "0.3",
             "--mix", "float_transfer=30,collect=25,cash_out=15,"
-                     "cash_in=15,status=15",
+                     "cash_in=15,status=15,reversal=5",
             "--provider", "momo",
             "--msisdn", ",".join((MOMO_OK, MOMO_OK2, MOMO_REJECTED)))
         ops = rep["ops"]
         for op in ("float_transfer", "collect", "cash_out", "cash_in",
-                   "status"):
+                   "status", "reversal"):
             assert int(ops[op]) > 0, out
+        # agents voided some of their transfers: each one moved nothing
+        # (floats), STATUS says REVERSED, and both sides' EOD totals
+        # left it out
+        assert int(ops["reversed"]) > 0, out
         # collections are answered PENDING first, then pushed
         assert int(ops["pending"]) > 0, out
         codes = rep["codes"]
