@@ -48,6 +48,7 @@ struct receipt {
 	char ref[64];
 	char detail[96];
 	char why[72]; /* the server's reason, or "" */
+	char token[65]; /* a bill's (electricity token), or "" */
 	uint64_t time_ms;
 };
 
@@ -68,6 +69,10 @@ struct term {
 	bool is_quiet; /* interactive: no protocol chatter */
 	struct receipt rcpt;
 	char pending_detail[96]; /* what the next money op is, for receipts */
+	/* the last BILL_VALIDATE's answer, for the interactive bill screen */
+	char bill_name[65];
+	bool has_bill_due;
+	uint64_t bill_due;
 };
 
 static uint64_t
@@ -234,6 +239,14 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 	       ev->token != NULL ? ev->token : "", ev->is_duplicate,
 	       ev->is_offline, why[0] != '\0' ? " why=\"" : "", why,
 	       why[0] != '\0' ? "\"" : "");
+	if (ev->op == SOKOTERM_OP_BILL_VALIDATE) {
+		snprintf(c->bill_name, sizeof c->bill_name, "%s",
+		         ev->err == SOKOTERM_OK && ev->customer_name != NULL
+		             ? ev->customer_name
+		             : "");
+		c->has_bill_due = ev->err == SOKOTERM_OK && ev->has_amount_due;
+		c->bill_due = ev->amount_due;
+	}
 	if (ev->op == SOKOTERM_OP_EOD_TOTALS && ev->err == SOKOTERM_OK) {
 		printf("eod batch=%u", ev->batch_no);
 		eod_lines("terminal", ev->totals, ev->n_totals);
@@ -251,6 +264,8 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 		snprintf(r->ref, sizeof r->ref, "%s",
 		         ev->ref != NULL ? ev->ref : "");
 		snprintf(r->why, sizeof r->why, "%s", why);
+		snprintf(r->token, sizeof r->token, "%s",
+		         ev->token != NULL ? ev->token : "");
 		snprintf(r->detail, sizeof r->detail, "%s",
 		         is_money(ev->op) ? c->pending_detail : "");
 		r->time_ms = ev->time_ms;
@@ -756,13 +771,16 @@ receipt_print(const struct term *c)
 	       "  operation %s %s\n"
 	       "  result    %s%s%s\n"
 	       "  ref       %s\n"
+	       "%s%s%s"
 	       "  txn       %.16s\n"
 	       "            %s\n"
 	       "  time      %s\n"
 	       "  ================================\n",
 	       c->o->terminal_id, r->op, r->detail, r->code,
 	       r->why[0] != '\0' ? "\n            " : "", r->why,
-	       r->ref[0] != '\0' ? r->ref : "-", r->txn,
+	       r->ref[0] != '\0' ? r->ref : "-",
+	       r->token[0] != '\0' ? "  TOKEN     " : "", r->token,
+	       r->token[0] != '\0' ? "\n" : "", r->txn,
 	       r->txn[0] != '\0' ? r->txn + 16 : "", when);
 }
 
@@ -799,7 +817,7 @@ sim_term_interactive(const struct sim_term_opts *o)
 	for (;;) {
 		printf("\n[%s] 1 float transfer  2 status  3 echo  "
 		       "4 reprint receipt  5 quit  6 collect  7 cash out  "
-		       "8 cash in  9 end of day\n",
+		       "8 cash in  9 end of day  10 pay a bill  11 void last\n",
 		       sokoterm_state(c->t) == SOKOTERM_READY ? "online"
 		                                              : "offline");
 		if (!ask("> ", in, sizeof in) || strcmp(in, "5") == 0 ||
@@ -831,6 +849,41 @@ sim_term_interactive(const struct sim_term_opts *o)
 			         : in[0] == '7' ? "cash_out"
 			                        : "cash_in",
 			         to, prov, amt, cur);
+		} else if (strcmp(in, "10") == 0) {
+			/* validate (the customer's name and what is due),
+			 * confirm, pay from the float: the token is printed */
+			const struct sim_currency *ngn = sim_prov_currency("NGN");
+			char due[64] = "-";
+
+			if (!ask("  biller (BILLER:ITEM): ", prov, sizeof prov) ||
+			    !ask("  account / meter: ", to, sizeof to))
+				break;
+			snprintf(line, sizeof line, "bill_validate %s %s", prov,
+			         to);
+			c->bill_name[0] = '\0';
+			c->has_bill_due = false;
+			if (script_line(c, line) != 0 || wait_all(c) != 0 ||
+			    c->bill_name[0] == '\0') {
+				printf("  not a customer of this biller, or no "
+				       "answer: nothing paid\n");
+				continue;
+			}
+			if (c->has_bill_due)
+				sim_prov_amount_str(due, sizeof due, ngn,
+				                    (int64_t)c->bill_due);
+			printf("  customer  %s\n  due       NGN %s\n",
+			       c->bill_name, due);
+			if (!ask("  amount (NGN, empty: cancel): ", amt,
+			         sizeof amt))
+				break;
+			if (amt[0] == '\0')
+				continue;
+			snprintf(line, sizeof line, "bill_pay %s %s %s NGN",
+			         prov, to, amt);
+		} else if (strcmp(in, "11") == 0) {
+			/* the agent voids the last transaction (queued
+			 * until the server answers) */
+			snprintf(line, sizeof line, "reversal last");
 		} else if (strcmp(in, "9") == 0) {
 			/* batch close: the totals of both sides printed */
 			snprintf(line, sizeof line, "eod");

@@ -888,6 +888,23 @@ def t_pos_bills(build):
         assert "code=APPROVED" in res[1] and " token=" in res[1], r.stdout
         assert "queue open=0" in r.stdout, r.stdout
         assert e.s.balance("agent:A3:float") == "8490.00"
+        # interactive mode: 10 pay a bill (validated: the customer's
+        # name; paid: the token on the receipt), 11 void it (a bill
+        # paid is NOT_REVERSIBLE), a meter the biller does not know
+        r = subprocess.run(
+            [os.path.join(build, "soko-pos"), "interactive", "--server",
+             "127.0.0.1:%d" % e.pos_port, "--terminal", "T3", "--key",
+             e.keys["T3"].hex(), "--queue",
+             os.path.join(e.s.dir, "q3.db")],
+            input="10\n%s\n%s\n5.00\n11\n10\n%s\n%s\n5\n" %
+                  (POWER, METER, POWER, METER_UNKNOWN),
+            capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "customer  JOHN DOE" in r.stdout, r.stdout
+        assert "TOKEN" in r.stdout and "APPROVED" in r.stdout, r.stdout
+        assert "NOT_REVERSIBLE" in r.stdout, r.stdout
+        assert "not a customer of this biller" in r.stdout, r.stdout
+        assert e.s.balance("agent:A3:float") == "8485.00"
         e.verify()
     finally:
         e.stop()
