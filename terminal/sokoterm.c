@@ -32,6 +32,7 @@
 
 #define SLOTS_MAX        16 /* requests in flight we track */
 #define OUT_CAP          (2 * POS_FRAME_MAX)
+#define ACKS_MAX         8 /* COLLECT_RESULT_ACKs waiting for outbox room */
 #define LOGIN_TIMEOUT_MS 10000 /* §3.2 */
 #define ECHO_TIMEOUT_MS  10000 /* §3.2 */
 #define PENDING_RETRY_MS 60000 /* §7 PENDING: STATUS after 60 s */
@@ -138,6 +139,11 @@ struct sokoterm {
 	char ev_name[65], ev_vref[33], ev_lines[1025];
 	/* EOD_TOTALS in flight (one at a time): its batch and the lines
 	 * sent, and the server's lines for the event */
+	/* COLLECT_RESULT_ACKs that found the outbox full: sent as soon as
+	 * there is room (sokoterm_sent, tick); beyond ACKS_MAX, or after a
+	 * disconnect, the server's redelivery after the next login */
+	uint8_t acks[ACKS_MAX][SOKOTERM_ID_LEN];
+	uint8_t n_acks;
 	uint32_t eod_no;
 	struct sokoterm_total eod_own[SOKOTERM_TOTALS_MAX];
 	size_t n_eod_own;
@@ -577,6 +583,8 @@ sokoterm_state(const struct sokoterm *t)
 
 /* ---- output ---------------------------------------------------------- */
 
+static void acks_flush(struct sokoterm *t);
+
 void
 sokoterm_outbox(const struct sokoterm *t, const uint8_t **p, size_t *len)
 {
@@ -596,6 +604,8 @@ sokoterm_sent(struct sokoterm *t, size_t n)
 	t->out_len -= n;
 	if (t->out_len == 0)
 		t->out_off = 0;
+	if (t->n_acks > 0 && n > 0)
+		acks_flush(t); /* room now */
 }
 
 /* Room for n more bytes in the outbox, compacting if needed. */
@@ -827,6 +837,7 @@ sokoterm_disconnect(struct sokoterm *t)
 		return;
 	FAULT_STORE_SENT(t, true); /* before the slots set their rows */
 	t->state = SOKOTERM_OFFLINE;
+	t->n_acks = 0; /* the server redelivers them after the next login */
 	for (i = 0; i < SLOTS_MAX; i++) {
 		struct slot *s = &t->slots[i];
 
@@ -1414,6 +1425,33 @@ on_response(struct sokoterm *t, uint32_t req_id, const struct pos_msg *m)
 	}
 }
 
+/* One COLLECT_RESULT_ACK into the outbox; BUSY when it has no room. */
+static enum sokoterm_err
+send_ack(struct sokoterm *t, const uint8_t *txn_id)
+{
+	memset(&t->tx, 0, sizeof t->tx);
+	t->tx.type = POS_MSG_COLLECT_RESULT_ACK;
+	memcpy(t->tx.u.collect_result_ack.txn_id, txn_id, SOKOTERM_ID_LEN);
+	return send_tx(t, 0);
+}
+
+/* The ACKs that waited for room, in order, as far as room goes. */
+static void
+acks_flush(struct sokoterm *t)
+{
+	uint8_t i = 0;
+
+	if (t->state != SOKOTERM_READY)
+		return;
+	while (i < t->n_acks && send_ack(t, t->acks[i]) == SOKOTERM_OK)
+		i++;
+	if (i == 0)
+		return;
+	memmove(t->acks[0], t->acks[i], (size_t)(t->n_acks - i) *
+	                                     SOKOTERM_ID_LEN);
+	t->n_acks = (uint8_t)(t->n_acks - i);
+}
+
 /* COLLECT_RESULT (§6.6): record, then acknowledge once durable. */
 static enum sokoterm_err
 on_collect_result(struct sokoterm *t, const struct pos_msg *m)
@@ -1431,10 +1469,12 @@ on_collect_result(struct sokoterm *t, const struct pos_msg *m)
 	/* The ACK must not even be queued before the record is durable. */
 	if (t->is_group && (e = group_flush(t)) != SOKOTERM_OK)
 		return e;
-	memset(&t->tx, 0, sizeof t->tx);
-	t->tx.type = POS_MSG_COLLECT_RESULT_ACK;
-	memcpy(t->tx.u.collect_result_ack.txn_id, txn_id, SOKOTERM_ID_LEN);
-	(void)send_tx(t, 0); /* no room: redelivered after next login */
+	if ((t->n_acks > 0 || send_ack(t, txn_id) != SOKOTERM_OK) &&
+	    t->n_acks < ACKS_MAX) {
+		/* no room (or older ones wait): sent when there is; past
+		 * ACKS_MAX the server redelivers after the next login */
+		memcpy(t->acks[t->n_acks++], txn_id, SOKOTERM_ID_LEN);
+	}
 	return SOKOTERM_OK;
 }
 
@@ -1828,6 +1868,7 @@ sokoterm_tick(struct sokoterm *t, uint64_t now_ms)
 		return fail(t, SOKOTERM_ERR_TIMEOUT);
 	if (t->state != SOKOTERM_READY)
 		return SOKOTERM_OK;
+	acks_flush(t);
 	for (i = 0; i < SLOTS_MAX; i++) {
 		struct slot *s = &t->slots[i];
 		uint64_t limit = s->kind == K_HEARTBEAT ? ECHO_TIMEOUT_MS

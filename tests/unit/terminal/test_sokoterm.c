@@ -1168,6 +1168,67 @@ test_eod_totals(void)
 	term_close(&tm);
 }
 
+/* COLLECT_RESULTs pushed faster than the outbox drains: the ACKs that
+ * find it full wait (up to 8) and go as soon as there is room; past
+ * that the server's redelivery after the next login takes over. */
+static void
+test_ack_retry(void)
+{
+	struct term tm;
+	struct srv s;
+	char path[128];
+	uint8_t id[SOKOTERM_ID_LEN];
+	size_t i, n = 200;
+
+	srv_init(&s);
+	CHECK_EQ_INT(term_open(&tm, new_path(path, sizeof path)), SOKOTERM_OK);
+	CHECK_EQ_INT(login(&tm, &s), 0);
+	/* 200 pushes in one go: the terminal takes them all before its
+	 * outbox (8 KB) is written once; ~55 bytes per ACK */
+	for (i = 0; i < n; i++) {
+		memset(id, 0, sizeof id);
+		id[0] = (uint8_t)(i + 1);
+		id[1] = (uint8_t)(i >> 8);
+		memset(&s.r, 0, sizeof s.r);
+		s.r.type = POS_MSG_COLLECT_RESULT;
+		SRV_RESULT(s.r.u.collect_result, id, POS_CODE_APPROVED, 0);
+		srv_send(&s, 0, &s.r);
+	}
+	xfer(&tm, &s);
+	/* what one outbox holds, plus the 8 that waited for room */
+	{
+		struct pos_hdr h;
+		struct pos_msg m;
+		uint8_t buf[POS_FRAME_MAX];
+		const char *why = "";
+		size_t one = 0;
+
+		memset(&h, 0, sizeof h);
+		h.ver_major = POS_VER_MAJOR;
+		h.type = POS_MSG_COLLECT_RESULT_ACK;
+		memset(&m, 0, sizeof m);
+		m.type = POS_MSG_COLLECT_RESULT_ACK;
+		CHECK_EQ_INT(pos_encode(buf, sizeof buf, &h, &m, s.ks, &one,
+		                        &why),
+		             CODEC_OK);
+		CHECK_EQ_INT(s.n_ack, (2 * POS_FRAME_MAX) / one + 8);
+	}
+	/* one at a time, every ACK fits: none waits */
+	s.n_ack = 0;
+	for (i = 0; i < 10; i++) {
+		memset(id, 0, sizeof id);
+		id[0] = (uint8_t)(i + 1);
+		memset(&s.r, 0, sizeof s.r);
+		s.r.type = POS_MSG_COLLECT_RESULT;
+		SRV_RESULT(s.r.u.collect_result, id, POS_CODE_APPROVED, 0);
+		srv_send(&s, 0, &s.r);
+		xfer(&tm, &s);
+	}
+	CHECK_EQ_INT(s.n_ack, 10);
+	CHECK_EQ_INT(s.n_bad, 0);
+	term_close(&tm);
+}
+
 /* Rows in the queue file (all states), or -1. */
 static long
 file_rows(const char *path)
@@ -2493,6 +2554,7 @@ main(void)
 	RUN(test_every_request_type);
 	RUN(test_eod_totals);
 	RUN(test_eod_prune);
+	RUN(test_ack_retry);
 	RUN(test_response_matching);
 	RUN(test_counter_and_replay);
 	RUN(test_duplicate_answers_idempotent);
