@@ -1160,8 +1160,9 @@ apply_reversal(struct sokoterm *t, const struct res *r, uint64_t op_id)
 /* EOD_TOTALS_RESP: the batch is closed (APPROVED: the totals agree;
  * TOTALS_MISMATCH: they do not, the server's are authoritative).  The
  * close is recorded, committed, then reported with both sets of lines;
- * a failed write reports nothing (the close is sent again later, the
- * server answers the same batch again).  Another code: not closed. */
+ * a failed write is reported with err QUEUE (the close is sent again
+ * later, the server answers the same batch again).  Another code: not
+ * closed. */
 static void
 eod_result(struct sokoterm *t, struct sokoterm_event *ev,
            const struct pos_eod_totals_resp *b)
@@ -1199,8 +1200,13 @@ eod_result(struct sokoterm *t, struct sokoterm_event *ev,
 			                                now_i(t));
 		if (e == SOKOTERM_OK && t->is_group)
 			e = group_flush(t);
-		if (e != SOKOTERM_OK)
+		if (e != SOKOTERM_OK) {
+			/* not recorded: the host hears it (err), and the
+			 * next close sends this batch again */
+			ev->err = e;
+			emit(t, ev);
 			return;
+		}
 		/* cfg.keep_batches: older batches' done entries go (one
 		 * statement; a failure keeps them until the next close) */
 		if (t->keep_batches > 0 &&

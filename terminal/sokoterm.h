@@ -176,7 +176,9 @@ struct sokoterm_event {
 	const char *lines;          /* RECEIPT: preformatted lines */
 	/* EOD_TOTALS: the batch, the terminal's own lines (as sent) and
 	 * the server's (code APPROVED: equal; TOTALS_MISMATCH: print both,
-	 * the server's ledger is authoritative; either way closed) */
+	 * the server's ledger is authoritative; either way closed, unless
+	 * err is set: the close could not be recorded and is sent again
+	 * by the next EOD_TOTALS) */
 	uint32_t batch_no;
 	const struct sokoterm_total *totals;
 	size_t n_totals;
