@@ -2,8 +2,8 @@
  * cbor.h - a minimal, bounds-checked, canonical CBOR (RFC 8949) subset.
  *
  * Layer: protocols/ (STYLE.md §1): no I/O, no allocation, no globals.  Used
- * for POS frame bodies (docs/pos-protocol.md §5) and meant for the later
- * HTTP /rpc endpoint.  Supported: unsigned and negative integers up to 64
+ * for POS frame bodies (docs/pos-protocol.md §5) and the HTTP /rpc
+ * endpoint (docs/api.md).  Supported: unsigned and negative integers up to 64
  * bits, byte strings, text strings (valid UTF-8), definite-length arrays and
  * maps, false, true, null.  Refused: indefinite lengths, tags, floats and
  * other simple values, non-shortest heads, nesting deeper than

@@ -707,3 +707,58 @@ pos_frame_open_key(struct pos_msg *out, const struct pos_frame *f,
 		return POS_CODE_MALFORMED;
 	return POS_CODE_APPROVED;
 }
+
+/* ---- HTTP /rpc.batch envelope ---------------------------------------- */
+
+bool
+pos_rpc_type_ok(uint64_t t)
+{
+	return t > 0 && t <= 0x3fff && t != POS_MSG_LOGIN;
+}
+
+enum codec_rc
+pos_rpc_batch_decode(const uint8_t *buf, size_t len, struct pos_rpc_item *items,
+                     size_t cap, size_t *n, const char **why)
+{
+	struct cbor_dec d;
+	struct cbor_item it;
+	size_t i;
+
+	*n = 0;
+	if (cap > POS_RPC_ITEMS_MAX)
+		cap = POS_RPC_ITEMS_MAX;
+	cbor_dec_init(&d, buf, len);
+	if (cbor_dec_item(&d, &it, why) != CODEC_OK || it.type != CBOR_ARRAY ||
+	    it.u == 0 || it.u > cap) {
+		*why = "not an array of 1..32 requests";
+		return CODEC_BAD;
+	}
+	for (i = 0; i < (size_t)it.u; i++) {
+		struct cbor_item h, t;
+		size_t start;
+
+		if (cbor_dec_item(&d, &h, why) != CODEC_OK ||
+		    h.type != CBOR_ARRAY || h.u != 2 ||
+		    cbor_dec_item(&d, &t, why) != CODEC_OK ||
+		    t.type != CBOR_UINT || !pos_rpc_type_ok(t.u)) {
+			*why = "a request is not [request type, body]";
+			return CODEC_BAD;
+		}
+		start = d.pos;
+		/* major type 5: a map, whose whole extent is skipped */
+		if (start >= len || (buf[start] >> 5) != 5 ||
+		    cbor_dec_skip(&d, why) != CODEC_OK) {
+			*why = "a request's body is not a CBOR map";
+			return CODEC_BAD;
+		}
+		items[i].type = (uint16_t)t.u;
+		items[i].body = buf + start;
+		items[i].len = d.pos - start;
+	}
+	if (d.pos != len) {
+		*why = "bytes after the array";
+		return CODEC_BAD;
+	}
+	*n = (size_t)it.u;
+	return CODEC_OK;
+}

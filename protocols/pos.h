@@ -328,4 +328,30 @@ enum pos_code pos_frame_open_key(struct pos_msg *out,
                                  const struct pos_key *k, enum pos_dir from,
                                  uint64_t *last_rx, const char **why);
 
+/* ---- HTTP /rpc.batch envelope (docs/api.md) ------------------------ */
+
+#define POS_RPC_ITEMS_MAX POS_BATCH_MAX /* requests in one /rpc.batch */
+
+/* One request of a batch: its type and its body's bytes (a view). */
+struct pos_rpc_item {
+	uint16_t type;
+	const uint8_t *body;
+	size_t len;
+};
+
+/* true iff t is a type an /rpc client may send: a request type
+ * (1..0x3fff) other than LOGIN. */
+bool pos_rpc_type_ok(uint64_t t);
+
+/*
+ * Splits an /rpc.batch body: a CBOR array of 1..cap (<= POS_RPC_ITEMS_MAX)
+ * arrays [type, body], type an unsigned pos_rpc_type_ok() accepts and
+ * body one complete CBOR map (its content is the POS layer's to check),
+ * canonical heads, nothing after the array.  CODEC_OK with items[0..*n)
+ * viewing into buf, or CODEC_BAD with *why.
+ */
+enum codec_rc pos_rpc_batch_decode(const uint8_t *buf, size_t len,
+                                   struct pos_rpc_item *items, size_t cap,
+                                   size_t *n, const char **why);
+
 #endif

@@ -492,6 +492,9 @@ on_request(struct evhttp_request *req, void *arg)
 		handle_movement(d, req);
 	} else if (strncmp(path, "/v1/accounts/", 13) == 0) {
 		handle_account(d, req, path + 13);
+	} else if (d->pos != NULL &&
+	           net_pos_http(d->pos, req, path, authorized(d, req))) {
+		/* POS messages over HTTP */
 	} else if (net_prov_http(d->prov, req, path,
 	                         strncmp(path, "/v1/callbacks/", 14) != 0 &&
 	                                 authorized(d, req))) {

@@ -54,14 +54,17 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event_struct.h>
+#include <event2/http.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "cbor.h"
 #include "log.h"
 #include "metrics.h"
+#include "net_http.h"
 #include "net_prov.h"
 #include "readq.h"
 #include "svc_pos.h"
@@ -112,6 +115,7 @@ struct conn {
 	bool is_throttled : 1; /* reading stopped: output too big */
 	bool is_in_wheel : 1;  /* plaintext, live */
 	bool is_indexed : 1;   /* in p->by_term (logged in, not closed) */
+	bool is_rpc : 1;       /* an HTTP /rpc session: no transport */
 	struct conn *tnext;   /* p->by_term chain */
 	struct svc_pos_session sess;
 };
@@ -167,12 +171,17 @@ struct net_pos {
 	uint64_t pushes, logins;
 	struct metrics_lat lat; /* request read -> answer queued */
 	bool has_hook;
+	/* HTTP /rpc sessions in progress, and the event that moves them */
+	struct rpc *rpcs;
+	struct event *rpc_ev;
+	uint8_t rpc_frame[POS_FRAME_MAX]; /* a fed request (one thread) */
 	uint8_t frame[POS_FRAME_MAX]; /* encode buffer (one thread) */
 	uint8_t rbuf[IN_MAX];         /* plaintext read scratch (one thread) */
 };
 
 static void process_input(struct conn *c);
 static void plain_arm(struct conn *c);
+static void rpc_take(struct conn *c, const struct svc_pos_out *out);
 
 static void
 list_del(struct conn **head, struct conn *c)
@@ -827,7 +836,9 @@ emit(struct conn *c, struct svc_pos_out *out, int64_t rx_us)
 	struct net_pos *p = c->p;
 
 	count_out(p, out, rx_us);
-	if (out->len > 0) {
+	if (c->is_rpc)
+		rpc_take(c, out); /* answers to the HTTP caller */
+	else if (out->len > 0) {
 		if (c->tls != NULL)
 			bufferevent_write(c->tls->bev, out->buf, out->len);
 		else
@@ -889,7 +900,8 @@ emit(struct conn *c, struct svc_pos_out *out, int64_t rx_us)
 		p->ops_peak = p->n_ops;
 	if (c->is_dead)
 		return;
-	if (!c->is_indexed && c->sess.state == SVC_POS_LOGGED_IN) {
+	if (!c->is_indexed && !c->is_rpc &&
+	    c->sess.state == SVC_POS_LOGGED_IN) {
 		term_index(c);
 		p->logins++;
 	}
@@ -1014,6 +1026,389 @@ process_input(struct conn *c)
 		if (old != p->rbuf)
 			free(old);
 	}
+}
+
+/* ------------------------------------------------------------ HTTP /rpc */
+
+/*
+ * POST /rpc and /rpc.batch (docs/api.md "POS messages over HTTP"): a
+ * trusted server-to-server client sends POS request bodies (CBOR, §6 of
+ * docs/pos-protocol.md) for a terminal, authenticated by the admin key
+ * instead of the terminal's: each call is a session of its own on a
+ * connection without a transport (c->is_rpc), logged in by
+ * svc_pos_rpc_login() (the terminal checked like a LOGIN, a random K_s),
+ * whose requests are fed to svc_pos_frame() as frames MAC'd under that
+ * K_s, so they get exactly a terminal's processing (idempotency by
+ * txn_id, limits, durability before the answer).  The answer frames'
+ * bodies go back to the caller; pushes (COLLECT_RESULT) stay for the
+ * terminal's own sessions (not acknowledged here, so redelivered there).
+ */
+
+#define RPC_ITEMS_MAX POS_RPC_ITEMS_MAX           /* one /rpc.batch */
+#define RPC_BODY_MAX  (RPC_ITEMS_MAX * POS_FRAME_MAX) /* request bytes */
+
+struct rpc_item {
+	uint16_t type;       /* request type */
+	const uint8_t *body; /* view into rpc->in */
+	size_t len;
+	uint16_t rtype;  /* answer type; 0 until answered */
+	uint8_t *rbody;  /* answer body (malloc'd) */
+	size_t rlen;
+};
+
+struct rpc {
+	struct net_pos *p;
+	struct evhttp_request *req;
+	struct conn *c;
+	struct rpc *next; /* p->rpcs */
+	uint8_t *in;      /* the request body, copied */
+	size_t n, n_fed, n_done;
+	uint64_t counter; /* the fed frames' counter */
+	int login_code;   /* -1 while the login is out */
+	bool is_batch;
+	struct rpc_item items[RPC_ITEMS_MAX];
+};
+
+static struct rpc *
+rpc_of(const struct conn *c)
+{
+	struct rpc *r;
+
+	for (r = c->p->rpcs; r != NULL; r = r->next)
+		if (r->c == c)
+			return r;
+	return NULL;
+}
+
+static void
+rpc_answer(struct rpc_item *it, uint16_t type, const uint8_t *body,
+           size_t len)
+{
+	it->rtype = type;
+	it->rbody = xmalloc(len > 0 ? len : 1);
+	memcpy(it->rbody, body, len);
+	it->rlen = len;
+}
+
+/* What svc_pos put out for an /rpc session: the login's outcome, and
+ * answer frames by req_id (item index + 1); pushes (req_id 0) are left
+ * to the terminal's own sessions.  The rest happens on p->rpc_ev. */
+static void
+rpc_take(struct conn *c, const struct svc_pos_out *out)
+{
+	struct rpc *r = rpc_of(c);
+	size_t off = 0;
+
+	if (r == NULL)
+		return;
+	if (r->login_code < 0 && out->is_answer && out->len == 0 &&
+	    out->code >= 0)
+		r->login_code = out->code;
+	while (off < out->len) {
+		struct pos_frame f;
+		const char *why = "";
+		size_t used = 0;
+		uint32_t id;
+
+		if (pos_frame_decode(&f, out->buf + off, out->len - off,
+		                     &used, &why) != CODEC_OK)
+			break; /* our own encoder's output: cannot happen */
+		id = f.hdr.req_id;
+		if (id >= 1 && id <= r->n && r->items[id - 1].rtype == 0) {
+			rpc_answer(&r->items[id - 1], f.hdr.type, f.body,
+			           f.body_len);
+			r->n_done++;
+		}
+		off += used;
+	}
+	event_active(c->p->rpc_ev, EV_TIMEOUT, 0);
+}
+
+/* An item refused before svc_pos saw it: T | 0xC000 {1: code}. */
+static void
+rpc_refuse(struct rpc *r, struct rpc_item *it, enum pos_code code)
+{
+	uint8_t buf[16];
+	struct cbor_enc e;
+	size_t n = 0;
+
+	cbor_enc_init(&e, buf, sizeof buf);
+	cbor_put_map(&e, 1);
+	cbor_put_uint(&e, 1);
+	cbor_put_uint(&e, code);
+	(void)cbor_enc_finish(&e, &n);
+	rpc_answer(it, (uint16_t)((it->type & 0x3fffu) | POS_TYPE_FAIL), buf,
+	           n);
+	r->n_done++;
+}
+
+/* Feeds item i as a frame of the session. */
+static void
+rpc_feed(struct rpc *r, size_t i)
+{
+	struct net_pos *p = r->p;
+	struct rpc_item *it = &r->items[i];
+	struct svc_pos_out out;
+	struct pos_frame f;
+	struct pos_hdr h;
+	const char *why = "";
+	size_t n = 0, used = 0;
+
+	memset(&h, 0, sizeof h);
+	h.ver_major = POS_VER_MAJOR;
+	h.ver_minor = POS_VER_MINOR;
+	h.type = it->type;
+	h.req_id = (uint32_t)(i + 1);
+	h.counter = ++r->counter;
+	if (pos_frame_encode(p->rpc_frame, sizeof p->rpc_frame, &h, it->body,
+	                     it->len, r->c->sess.ks, &n, &why) != CODEC_OK ||
+	    pos_frame_decode(&f, p->rpc_frame, n, &used, &why) != CODEC_OK) {
+		rpc_refuse(r, it, POS_CODE_MALFORMED); /* empty or too big */
+		return;
+	}
+	out_init(&out, p);
+	p->rx_us = util_mono_us();
+	svc_pos_frame(&p->svc, &r->c->sess, &f, util_now_ms(), &out);
+	emit(r->c, &out, p->rx_us);
+}
+
+/* The HTTP answer: one body (/rpc, its type in Soko-Type) or the array
+ * of [type, body] (/rpc.batch), CBOR. */
+static void
+rpc_reply(struct rpc *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct evbuffer *b;
+	char t[16];
+	size_t i;
+
+	if (!r->is_batch) {
+		snprintf(t, sizeof t, "%u", (unsigned)r->items[0].rtype);
+		evhttp_add_header(h, "Soko-Type", t);
+		net_http_reply(r->req, 200, "application/cbor",
+		               (const char *)r->items[0].rbody,
+		               r->items[0].rlen);
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		net_http_error(r->req, 503, "busy", "out of memory");
+		return;
+	}
+	for (i = 0; i <= r->n; i++) {
+		uint8_t head[16];
+		struct cbor_enc e;
+		size_t n = 0;
+
+		cbor_enc_init(&e, head, sizeof head);
+		if (i == 0) {
+			cbor_put_array(&e, r->n);
+		} else {
+			cbor_put_array(&e, 2);
+			cbor_put_uint(&e, r->items[i - 1].rtype);
+		}
+		(void)cbor_enc_finish(&e, &n);
+		evbuffer_add(b, head, n);
+		if (i > 0)
+			evbuffer_add(b, r->items[i - 1].rbody,
+			             r->items[i - 1].rlen);
+	}
+	{
+		size_t len = evbuffer_get_length(b);
+		const uint8_t *all = evbuffer_pullup(b, (ev_ssize_t)len);
+
+		net_http_reply(r->req, 200, "application/cbor",
+		               (const char *)all, len);
+	}
+	evbuffer_free(b);
+}
+
+/* Ends r: answered (status 200) or refused; the session closed. */
+static void
+rpc_end(struct rpc *r, int status, const char *code, const char *msg)
+{
+	struct net_pos *p = r->p;
+	struct rpc **pp;
+	size_t i;
+
+	if (r->req != NULL) {
+		if (status == 200)
+			rpc_reply(r);
+		else
+			net_http_error(r->req, status, code, msg);
+	}
+	for (pp = &p->rpcs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (!r->c->is_dead)
+		conn_close(r->c, "rpc_done");
+	for (i = 0; i < r->n; i++)
+		free(r->items[i].rbody);
+	free(r->in);
+	free(r);
+}
+
+/* Moves r on: login outcome, requests fed as the session's in-flight
+ * limit allows, the answer once every item has one. */
+static void
+rpc_pump(struct rpc *r)
+{
+	struct conn *c = r->c;
+	struct net_pos *p = r->p;
+
+	if (r->login_code < 0 && !c->is_dead)
+		return; /* the terminal is being looked up */
+	if (r->login_code == POS_CODE_AUTH_FAILED) {
+		rpc_end(r, 404, "terminal_unknown", "no such terminal");
+		return;
+	}
+	if (r->login_code == POS_CODE_BLOCKED) {
+		rpc_end(r, 403, "terminal_blocked",
+		        "the terminal or its agent is blocked");
+		return;
+	}
+	if (r->login_code != POS_CODE_APPROVED) {
+		rpc_end(r, 503, "busy", "the store is busy; retry later");
+		return;
+	}
+	while (!c->is_dead && r->n_fed < r->n &&
+	       c->sess.state == SVC_POS_LOGGED_IN &&
+	       c->sess.n_inflight < p->svc.max_inflight)
+		rpc_feed(r, r->n_fed++);
+	if (r->n_done == r->n) {
+		rpc_end(r, 200, NULL, NULL);
+		return;
+	}
+	if (c->is_dead || c->sess.state != SVC_POS_LOGGED_IN)
+		rpc_end(r, 503, "busy",
+		        "the session ended before every answer; ask STATUS");
+}
+
+static void
+on_rpc(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_pos *p = arg;
+	struct rpc *r = p->rpcs, *next;
+
+	(void)fd;
+	(void)what;
+	for (; r != NULL; r = next) {
+		next = r->next; /* r may end */
+		rpc_pump(r);
+	}
+}
+
+bool
+net_pos_http(struct net_pos *p, struct evhttp_request *req, const char *path,
+             bool is_authorized)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	const char *ct, *term, *ty, *why = "";
+	bool is_batch = strcmp(path, "/rpc.batch") == 0;
+	struct svc_pos_out out;
+	struct rpc *r;
+	struct conn *c;
+	size_t len, i;
+
+	if (!is_batch && strcmp(path, "/rpc") != 0)
+		return false;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		net_http_error(req, 405, "method_not_allowed", "POST only");
+		return true;
+	}
+	if (!is_authorized) {
+		net_http_error(req, 401, "unauthorized",
+		               "missing or wrong Authorization: Bearer key");
+		return true;
+	}
+	ct = evhttp_find_header(in, "Content-Type");
+	if (ct == NULL || strcmp(ct, "application/cbor") != 0) {
+		net_http_error(req, 415, "unsupported_media_type",
+		               "Content-Type must be application/cbor");
+		return true;
+	}
+	term = evhttp_find_header(in, "Soko-Terminal");
+	if (term == NULL || term[0] == '\0' ||
+	    strlen(term) > STORE_POS_ID_MAX) {
+		net_http_error(req, 400, "terminal_invalid",
+		               "Soko-Terminal: the terminal id, 1..32 bytes");
+		return true;
+	}
+	len = evbuffer_get_length(body);
+	if (len > RPC_BODY_MAX) {
+		net_http_error(req, 413, "body_too_large",
+		               "at most 32 frames' worth of bodies");
+		return true;
+	}
+	if (p->n_conns >= (size_t)p->cfg->pos_max_conns || p->is_draining) {
+		net_http_error(req, 503, "busy",
+		               "no room for another session; retry later");
+		return true;
+	}
+	r = xcalloc(1, sizeof *r);
+	r->p = p;
+	r->req = req;
+	r->is_batch = is_batch;
+	r->login_code = -1;
+	r->in = xmalloc(len > 0 ? len : 1);
+	evbuffer_copyout(body, r->in, len);
+	if (is_batch) {
+		struct pos_rpc_item items[POS_RPC_ITEMS_MAX];
+
+		if (pos_rpc_batch_decode(r->in, len, items, RPC_ITEMS_MAX,
+		                         &r->n, &why) != CODEC_OK) {
+			net_http_error(req, 400, "rpc_malformed", why);
+			free(r->in);
+			free(r);
+			return true;
+		}
+		for (i = 0; i < r->n; i++) {
+			r->items[i].type = items[i].type;
+			r->items[i].body = items[i].body;
+			r->items[i].len = items[i].len;
+		}
+	} else {
+		char *end = NULL;
+		unsigned long long t;
+
+		ty = evhttp_find_header(in, "Soko-Type");
+		t = ty != NULL ? strtoull(ty, &end, 0) : 0;
+		if (ty == NULL || end == ty || *end != '\0' ||
+		    !pos_rpc_type_ok(t)) {
+			net_http_error(req, 400, "rpc_type_invalid",
+			               "Soko-Type: a request type (docs/"
+			               "pos-protocol.md §6.1), not LOGIN");
+			free(r->in);
+			free(r);
+			return true;
+		}
+		r->n = 1;
+		r->items[0].type = (uint16_t)t;
+		r->items[0].body = r->in;
+		r->items[0].len = len;
+	}
+	for (i = 0; i < strlen(term); i++)
+		if (term[i] < 0x21 || term[i] > 0x7e) {
+			net_http_error(req, 400, "terminal_invalid",
+			               "Soko-Terminal: printable ASCII");
+			free(r->in);
+			free(r);
+			return true;
+		}
+	c = conn_alloc(p);
+	c->is_rpc = true;
+	svc_pos_session_init(&p->svc, &c->sess);
+	snprintf(c->sess.peer, sizeof c->sess.peer, "rpc");
+	p->n_conns++;
+	r->c = c;
+	r->next = p->rpcs;
+	p->rpcs = r;
+	out_init(&out, p);
+	svc_pos_rpc_login(&p->svc, &c->sess, term, &out);
+	emit(c, &out, 0);
+	return true;
 }
 
 /* ------------------------------------------------------------- accept */
@@ -1378,7 +1773,8 @@ net_pos_new(struct event_base *base, struct dbq *dbq, struct ledger *lg,
 	    (struct sockaddr *)&ss, sl);
 	if (p->lst == NULL)
 		goto fail;
-	if ((p->reap_ev = event_new(base, -1, 0, on_reap, p)) == NULL)
+	if ((p->reap_ev = event_new(base, -1, 0, on_reap, p)) == NULL ||
+	    (p->rpc_ev = event_new(base, -1, 0, on_rpc, p)) == NULL)
 		goto fail;
 	if (getsockname(evconnlistener_get_fd(p->lst), (struct sockaddr *)&ss,
 	                &gl) != 0)
@@ -1479,6 +1875,9 @@ net_pos_free(struct net_pos *p)
 	if (p->rq != NULL)
 		readq_complete(p->rq);
 	waits_end(p);
+	while (p->rpcs != NULL) /* answered 503, sessions closed */
+		rpc_end(p->rpcs, 503, "shutting_down",
+		        "the server is stopping; retry elsewhere");
 	for_each_live(p, free_one);
 	while ((c = p->dead) != NULL) {
 		list_del(&p->dead, c);
@@ -1505,6 +1904,8 @@ net_pos_free(struct net_pos *p)
 		evconnlistener_free(p->lst);
 	if (p->reap_ev != NULL)
 		event_free(p->reap_ev);
+	if (p->rpc_ev != NULL)
+		event_free(p->rpc_ev);
 	SSL_CTX_free(p->tls);
 	free(p);
 }

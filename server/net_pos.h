@@ -6,6 +6,7 @@
 #ifndef SOKO_NET_POS_H
 #define SOKO_NET_POS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,5 +47,12 @@ size_t net_pos_inflight(const struct net_pos *p);
 /* Closes every connection and the listener.  After dbq_stop() and
  * dbq_complete(): no job may still point at a connection.  NULL-safe. */
 void net_pos_free(struct net_pos *p);
+
+struct evhttp_request;
+/* POST /rpc and /rpc.batch (docs/api.md "POS messages over HTTP"):
+ * true if path is one of them (req answered now or later), false to let
+ * the caller route it.  is_authorized: the admin key was given. */
+bool net_pos_http(struct net_pos *p, struct evhttp_request *req,
+                  const char *path, bool is_authorized);
 
 #endif

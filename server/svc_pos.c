@@ -774,6 +774,54 @@ on_login(struct svc_pos *s, struct svc_pos_session *ss,
 	out->post = op;
 }
 
+void
+svc_pos_rpc_login(struct svc_pos *s, struct svc_pos_session *ss,
+                  const char *terminal_id, struct svc_pos_out *out)
+{
+	struct svc_pos_op *op = op_new(s, SVC_POS_OP_LOGIN, POS_MSG_LOGIN, 0);
+
+	strlcpy_s(op->terminal_id, terminal_id, sizeof op->terminal_id);
+	op->is_rpc = true;
+	op->job.call = login_call;
+	op->is_read = true;
+	ss->is_login_pending = true;
+	out->post = op;
+}
+
+/* A trusted session's login is done (svc_pos_rpc_login). */
+static void
+rpc_login_done(struct svc_pos *s, struct svc_pos_session *ss,
+               struct svc_pos_op *op, struct svc_pos_out *out)
+{
+	enum pos_code code = POS_CODE_APPROVED;
+
+	ss->is_login_pending = false;
+	if (op->job.call_rc == STORE_NOT_FOUND)
+		code = POS_CODE_AUTH_FAILED;
+	else if (op->job.call_rc != STORE_OK)
+		code = POS_CODE_BUSY;
+	else if (op->term.status != STORE_POS_ACTIVE ||
+	         op->term.agent.status != STORE_POS_ACTIVE)
+		code = POS_CODE_BLOCKED;
+	else if (s->rand_bytes(ss->ks, sizeof ss->ks) != 1)
+		code = POS_CODE_BUSY;
+	log_msg(LOG_POS, LOG_LEVEL_INFO,
+	        "event=rpc_login peer=%s terminal=%s code=%s", ss->peer,
+	        op->terminal_id, pos_code_name(code));
+	out->is_answer = true;
+	out->code = (int)code;
+	if (code != POS_CODE_APPROVED) {
+		ss->state = SVC_POS_CLOSING;
+		return;
+	}
+	strlcpy_s(ss->terminal_id, op->terminal_id, sizeof ss->terminal_id);
+	strlcpy_s(ss->agent_code, op->term.agent.code, sizeof ss->agent_code);
+	ss->float_account_id = op->term.agent.float_account_id;
+	ss->last_rx = 0;
+	ss->next_tx = 1;
+	ss->state = SVC_POS_LOGGED_IN;
+}
+
 static bool
 inflight_full(struct svc_pos *s, struct svc_pos_session *ss,
               const struct pos_frame *f, struct svc_pos_out *out)
@@ -2502,6 +2550,12 @@ login_done(struct svc_pos *s, struct svc_pos_session *ss, struct svc_pos_op *op,
 	struct pos_msg m;
 	const char *reason = NULL;
 
+	if (op->is_rpc) {
+		rpc_login_done(s, ss, op, out);
+		explicit_bzero(&op->term, sizeof op->term);
+		svc_pos_op_free(op);
+		return;
+	}
 	ss->is_login_pending = false;
 	if (op->job.call_rc == STORE_NOT_FOUND) {
 		reason = "unknown_terminal";

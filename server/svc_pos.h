@@ -226,6 +226,7 @@ struct svc_pos_op {
 	 * back to the writer (svc_pos_done returns it in out->post), so an
 	 * answer is never older than what the writer would have given. */
 	bool is_read;
+	bool is_rpc; /* LOGIN: a trusted session for /rpc, no LOGIN frame */
 	const struct svc_pos *svc;
 	uint16_t type; /* the request's type */
 	uint32_t req_id;
@@ -327,6 +328,20 @@ void svc_pos_session_fini(struct svc_pos_session *ss);
 void svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
                    const struct pos_frame *f, int64_t now_ms,
                    struct svc_pos_out *out);
+
+/*
+ * A trusted session for terminal_id (HTTP /rpc, docs/api.md): no
+ * challenge-response (the caller authenticated the client), the terminal
+ * loaded and checked on the worker like a LOGIN (unknown, blocked
+ * terminal or agent: refused), then a fresh random session key K_s that
+ * the caller uses to MAC the frames it feeds.  Posts the op in
+ * out->post; when it is done, out->is_answer with out->code APPROVED
+ * (ss LOGGED_IN), AUTH_FAILED (unknown), BLOCKED or BUSY; nothing is
+ * written to out->buf and no result is redelivered (pushes stay for the
+ * terminal's own sessions).  terminal_id: 1..32 bytes.
+ */
+void svc_pos_rpc_login(struct svc_pos *s, struct svc_pos_session *ss,
+                       const char *terminal_id, struct svc_pos_out *out);
 
 /* pos_frame_decode() said CODEC_BAD: answer 0xC000 with f->refusal (zero
  * MAC before login, K_s after) and close (§2, §3.1). */

@@ -3,7 +3,7 @@
 # real fuzzers (clang -fsanitize=fuzzer) for FUZZ_SECONDS each and merges
 # new coverage into tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := money movement pos cbor json mpesa callbacks
+FUZZ_TARGETS := money movement pos cbor json mpesa callbacks rpc
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
 ALL_BINS     += $(REPLAY_BINS)
 
@@ -23,6 +23,11 @@ $(BUILD)/tests/fuzz/replay_pos: tests/fuzz/replay.c tests/fuzz/fuzz_pos.c $(PROT
 	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
 $(BUILD)/tests/fuzz/replay_cbor: tests/fuzz/replay.c tests/fuzz/fuzz_cbor.c $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+# fuzz_rpc: the /rpc.batch envelope; protocols/ only, like fuzz_pos.
+$(BUILD)/tests/fuzz/replay_rpc: tests/fuzz/replay.c tests/fuzz/fuzz_rpc.c $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
@@ -61,6 +66,10 @@ build/fuzz/fuzz_pos: tests/fuzz/fuzz_pos.c protocols/pos.c protocols/cbor.c \
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $^ -o $@
 build/fuzz/fuzz_cbor: tests/fuzz/fuzz_cbor.c protocols/cbor.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_rpc: tests/fuzz/fuzz_rpc.c protocols/pos.c protocols/cbor.c \
+		protocols/sha256.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $^ -o $@
 

@@ -27,6 +27,7 @@ import test_recon  # noqa: E402
 import test_reversal  # noqa: E402
 import test_pos_prov  # noqa: E402
 import test_fleet_mix  # noqa: E402
+import test_rpc  # noqa: E402
 
 
 def main():
@@ -50,7 +51,8 @@ def main():
                test_disbursements.TESTS + test_c2b.TESTS +
                test_prov_more.TESTS + test_recon.TESTS +
                test_reversal.TESTS +
-               test_pos_prov.TESTS + test_fleet_mix.TESTS):
+               test_pos_prov.TESTS + test_fleet_mix.TESTS +
+               test_rpc.TESTS):
         if a.only and not any(w in fn.__name__ for w in a.only.split(",")):
             continue
         suite.run(fn, build)

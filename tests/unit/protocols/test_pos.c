@@ -1017,6 +1017,73 @@ test_msg_code(void)
 	CHECK_EQ_INT(pos_msg_code(&m), -1);
 }
 
+/* The /rpc.batch envelope: requests in order with their bodies' exact
+ * bytes; every way of being wrong refused. */
+static void
+test_rpc_batch(void)
+{
+	/* [[0x13, {1: 7}], [0x30, {}], [2, {1: [1, 2]}]] */
+	static const uint8_t ok[] = {0x83, 0x82, 0x13, 0xa1, 0x01, 0x07,
+	                             0x82, 0x18, 0x30, 0xa0, 0x82, 0x02,
+	                             0xa1, 0x01, 0x82, 0x01, 0x02};
+	static const struct {
+		const char *hex;
+	} bad[] = {
+	    {"80"},                 /* no request */
+	    {"818201a0"},           /* LOGIN */
+	    {"81821940" "00a0"},    /* 0x4000: not a request type */
+	    {"818213a0" "00"},      /* a byte after the array */
+	    {"81821382"},           /* the body cut short */
+	    {"8182138100"},         /* the body is not a map */
+	    {"81831301a0"},         /* three members */
+	    {"a10102"},             /* not an array */
+	    {"818213a1"},           /* a map cut short */
+	    {"8182" "1813" "a0"},   /* 0x13 with a non-shortest head */
+	};
+	struct pos_rpc_item it[POS_RPC_ITEMS_MAX];
+	uint8_t buf[64], big[1 + 2 + 33 * 3];
+	const char *why = "";
+	size_t n = 0, i, k;
+
+	CHECK_EQ_INT(pos_rpc_batch_decode(ok, sizeof ok, it, POS_RPC_ITEMS_MAX,
+	                                  &n, &why),
+	             CODEC_OK);
+	CHECK_EQ_INT(n, 3);
+	CHECK(it[0].type == 0x13 && it[0].body == ok + 3 && it[0].len == 3);
+	CHECK(it[1].type == 0x30 && it[1].body == ok + 9 && it[1].len == 1);
+	CHECK(it[2].type == 2 && it[2].body == ok + 12 && it[2].len == 5);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		size_t len = strlen(bad[i].hex) / 2;
+
+		for (k = 0; k < len; k++) {
+			unsigned v;
+
+			sscanf(bad[i].hex + 2 * k, "%2x", &v);
+			buf[k] = (uint8_t)v;
+		}
+		why = "";
+		CHECK_EQ_INT(pos_rpc_batch_decode(buf, len, it,
+		                                  POS_RPC_ITEMS_MAX, &n, &why),
+		             CODEC_BAD);
+		CHECK(why[0] != '\0');
+	}
+	/* 33 requests: one too many (and cap is honoured) */
+	big[0] = 0x98;
+	big[1] = 33;
+	for (i = 0; i < 33; i++) {
+		big[2 + 3 * i] = 0x82;
+		big[3 + 3 * i] = 0x13;
+		big[4 + 3 * i] = 0xa0;
+	}
+	CHECK_EQ_INT(pos_rpc_batch_decode(big, 2 + 3 * 33, it,
+	                                  POS_RPC_ITEMS_MAX, &n, &why),
+	             CODEC_BAD);
+	CHECK_EQ_INT(pos_rpc_batch_decode(ok, sizeof ok, it, 2, &n, &why),
+	             CODEC_BAD);
+	CHECK(pos_rpc_type_ok(0x13) && !pos_rpc_type_ok(1) &&
+	      !pos_rpc_type_ok(0) && !pos_rpc_type_ok(0x8013));
+}
+
 int
 main(void)
 {
@@ -1035,5 +1102,6 @@ main(void)
 	RUN(test_types_and_directions);
 	RUN(test_encode_refusals);
 	RUN(test_msg_code);
+	RUN(test_rpc_batch);
 	return check_report("pos");
 }
