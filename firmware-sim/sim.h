@@ -113,6 +113,9 @@ struct sim_term_opts {
 	uint32_t keep_batches; /* --keep-batches: libsokoterm's cfg */
 };
 
+/* soko-pos's name of op ("float_transfer", "eod", ...; "none"). */
+const char *sim_op_name(enum sokoterm_op op);
+
 /* Scripted mode: operations from stdin, one result line each on stdout.
  * Returns the exit status (0 ok, 1 a wait timed out or failed). */
 int sim_term_script(const struct sim_term_opts *o);

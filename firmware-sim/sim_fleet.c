@@ -739,23 +739,17 @@ flush(struct fterm *m)
 const char *
 sim_fleet_op_name(enum sokoterm_op op)
 {
+	/* the ops fleet mode simulates, by soko-pos's names for them */
 	switch (op) {
 	case SOKOTERM_OP_FLOAT_TRANSFER:
-		return "float_transfer";
 	case SOKOTERM_OP_COLLECT:
-		return "collect";
 	case SOKOTERM_OP_CASH_IN:
-		return "cash_in";
 	case SOKOTERM_OP_CASH_OUT:
-		return "cash_out";
 	case SOKOTERM_OP_BILL_PAY:
-		return "bill_pay";
 	case SOKOTERM_OP_BILL_VALIDATE:
-		return "bill_validate";
 	case SOKOTERM_OP_STATUS:
-		return "status";
 	case SOKOTERM_OP_REVERSAL:
-		return "reversal";
+		return sim_op_name(op);
 	default:
 		return NULL;
 	}

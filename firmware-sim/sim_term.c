@@ -81,8 +81,8 @@ mono_ms(void)
 	return sim_prov_mono_us() / 1000u;
 }
 
-static const char *
-op_name(enum sokoterm_op op)
+const char *
+sim_op_name(enum sokoterm_op op)
 {
 	switch (op) {
 	case SOKOTERM_OP_ECHO:
@@ -208,7 +208,7 @@ eod_lines(const char *name, const struct sokoterm_total *l, size_t n)
 
 	printf(" %s=%s", name, n == 0 ? "-" : "");
 	for (i = 0; i < n; i++)
-		printf("%s%s/%u/%u/%llu", i > 0 ? "," : "", op_name(l[i].op),
+		printf("%s%s/%u/%u/%llu", i > 0 ? "," : "", sim_op_name(l[i].op),
 		       l[i].currency, l[i].count,
 		       (unsigned long long)l[i].sum);
 }
@@ -230,7 +230,7 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 		code_upper(code, sizeof code, ev->code);
 	why_text(why, sizeof why, ev->text);
 	printf("result op=%s%s%s code=%s%s%s%s%s%s%s dup=%d offline=%d%s%s%s\n",
-	       op_name(ev->op), txn[0] != '\0' ? " txn=" : "", txn, code,
+	       sim_op_name(ev->op), txn[0] != '\0' ? " txn=" : "", txn, code,
 	       ev->err != SOKOTERM_OK ? " err=" : "",
 	       ev->err != SOKOTERM_OK ? err_name(ev->err) : "",
 	       ev->ref != NULL && ev->ref[0] != '\0' ? " ref=" : "",
@@ -258,7 +258,7 @@ on_result(struct term *c, const struct sokoterm_event *ev)
 		struct receipt *r = &c->rcpt;
 
 		r->is_set = true;
-		snprintf(r->op, sizeof r->op, "%s", op_name(ev->op));
+		snprintf(r->op, sizeof r->op, "%s", sim_op_name(ev->op));
 		snprintf(r->txn, sizeof r->txn, "%s", txn);
 		snprintf(r->code, sizeof r->code, "%s", code);
 		snprintf(r->ref, sizeof r->ref, "%s",
@@ -293,14 +293,14 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 	case SOKOTERM_EV_STORED:
 		if (!c->is_quiet)
 			printf("stored op=%s txn=%s offline=%d\n",
-			       op_name(ev->op), txn, ev->is_offline);
+			       sim_op_name(ev->op), txn, ev->is_offline);
 		break;
 	case SOKOTERM_EV_DELAYED:
-		printf("delayed op=%s txn=%s err=%s\n", op_name(ev->op), txn,
+		printf("delayed op=%s txn=%s err=%s\n", sim_op_name(ev->op), txn,
 		       err_name(ev->err));
 		break;
 	case SOKOTERM_EV_HELD:
-		printf("held op=%s txn=%s\n", op_name(ev->op), txn);
+		printf("held op=%s txn=%s\n", sim_op_name(ev->op), txn);
 		money_drop(c, ev->txn_id);
 		break;
 	case SOKOTERM_EV_RESULT:
@@ -440,7 +440,7 @@ submit(struct term *c, const struct sokoterm_request *r)
 	}
 	if (e != SOKOTERM_OK) {
 		printf("result op=%s code=NONE err=%s dup=0 offline=0\n",
-		       op_name(r->op), err_name(e));
+		       sim_op_name(r->op), err_name(e));
 		fflush(stdout);
 		return e;
 	}

@@ -735,6 +735,17 @@ xfer_req(struct svc_pos_session *ss, struct svc_pos_op *op,
 
 /* ------------------------------------------------------------- frames */
 
+/* A LOGIN's lookup (the terminal, its agent) goes to a reader. */
+static void
+login_post(struct svc_pos_session *ss, struct svc_pos_op *op,
+           struct svc_pos_out *out)
+{
+	op->job.call = login_call;
+	op->is_read = true;
+	ss->is_login_pending = true;
+	out->post = op;
+}
+
 static void
 on_login(struct svc_pos *s, struct svc_pos_session *ss,
          const struct pos_frame *f, struct svc_pos_out *out)
@@ -768,10 +779,7 @@ on_login(struct svc_pos *s, struct svc_pos_session *ss,
 	memcpy(op->login_auth, f->auth, f->auth_len);
 	op->login_auth_len = f->auth_len;
 	memcpy(op->login_mac, f->mac, POS_MAC_LEN);
-	op->job.call = login_call;
-	op->is_read = true;
-	ss->is_login_pending = true;
-	out->post = op;
+	login_post(ss, op, out);
 }
 
 void
@@ -782,10 +790,7 @@ svc_pos_rpc_login(struct svc_pos *s, struct svc_pos_session *ss,
 
 	strlcpy_s(op->terminal_id, terminal_id, sizeof op->terminal_id);
 	op->is_rpc = true;
-	op->job.call = login_call;
-	op->is_read = true;
-	ss->is_login_pending = true;
-	out->post = op;
+	login_post(ss, op, out);
 }
 
 /* A trusted session's login is done (svc_pos_rpc_login). */

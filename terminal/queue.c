@@ -605,6 +605,33 @@ query_int(struct sokoterm_queue *q, const char *sql, int n_args, int64_t a,
 	return e;
 }
 
+/* One ad-hoc write with n_args (<= 3) int64 parameters, through
+ * step_write (so an open group takes it in); *changes (may be NULL): the
+ * rows it changed. */
+static enum sokoterm_err
+write_int(struct sokoterm_queue *q, const char *sql, int n_args,
+          const int64_t *args, uint64_t *changes)
+{
+	sqlite3_stmt *st = NULL;
+	enum sokoterm_err e;
+	int i;
+
+	if (changes != NULL)
+		*changes = 0;
+	if ((e = prep(q, sql, &st)) != SOKOTERM_OK)
+		return e;
+	for (i = 0; i < n_args; i++)
+		if (sqlite3_bind_int64(st, i + 1, args[i]) != SQLITE_OK) {
+			sqlite3_finalize(st);
+			return SOKOTERM_ERR_QUEUE;
+		}
+	e = step_write(q, st, NULL);
+	if (e == SOKOTERM_OK && changes != NULL)
+		*changes = (uint64_t)sqlite3_changes(q->db);
+	sqlite3_finalize(st);
+	return e;
+}
+
 enum sokoterm_err
 sokoterm_queue_unsettled(struct sokoterm_queue *q, uint64_t *n)
 {
@@ -673,7 +700,7 @@ sokoterm_queue_batch_begin(struct sokoterm_queue *q, uint32_t want,
 enum sokoterm_err
 sokoterm_queue_batch_totals(struct sokoterm_queue *q, uint32_t no,
                             struct sokoterm_qtotal *out, size_t cap,
-                            size_t *n, size_t *n_all)
+                            size_t *n)
 {
 	/* money types only (COLLECT 0x10, CASH_IN, CASH_OUT, FLOAT_TRANSFER
 	 * 0x13, BILL_PAY 0x21): a REVERSAL tombstone row is never a total */
@@ -686,26 +713,26 @@ sokoterm_queue_batch_totals(struct sokoterm_queue *q, uint32_t no,
 	    " GROUP BY type, currency ORDER BY type, currency";
 	sqlite3_stmt *st = NULL;
 	enum sokoterm_err e;
-	int rc;
+	int rc = SQLITE_DONE;
 
-	*n = *n_all = 0;
+	*n = 0;
 	if ((e = prep(q, sql, &st)) != SOKOTERM_OK)
 		return e;
 	if (sqlite3_bind_int64(st, 1, no) != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return SOKOTERM_ERR_QUEUE;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n < cap) {
-			struct sokoterm_qtotal *l = &out[(*n)++];
+	/* the first cap lines, in type then currency order */
+	while (*n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sokoterm_qtotal *l = &out[(*n)++];
 
-			l->type = (uint16_t)sqlite3_column_int(st, 0);
-			l->currency = (uint16_t)sqlite3_column_int(st, 1);
-			l->count = (uint32_t)sqlite3_column_int64(st, 2);
-			l->sum = (uint64_t)sqlite3_column_int64(st, 3);
-		}
-		(*n_all)++;
+		l->type = (uint16_t)sqlite3_column_int(st, 0);
+		l->currency = (uint16_t)sqlite3_column_int(st, 1);
+		l->count = (uint32_t)sqlite3_column_int64(st, 2);
+		l->sum = (uint64_t)sqlite3_column_int64(st, 3);
 	}
+	if (rc == SQLITE_ROW) /* stopped at cap */
+		rc = SQLITE_DONE;
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? SOKOTERM_OK : rc_err(rc);
 }
@@ -714,56 +741,35 @@ enum sokoterm_err
 sokoterm_queue_batch_closed(struct sokoterm_queue *q, uint32_t no,
                             unsigned code, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	enum sokoterm_err e;
+	const int64_t args[3] = {now, code, no};
 
-	if ((e = prep(q, "UPDATE batches SET closed_ms = ?, code = ?"
+	return write_int(q,
+	                 "UPDATE batches SET closed_ms = ?, code = ?"
 	                 " WHERE no = ? AND closed_ms IS NULL",
-	              &st)) != SOKOTERM_OK)
-		return e;
-	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, code) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 3, no) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return SOKOTERM_ERR_QUEUE;
-	}
-	e = step_write(q, st, NULL);
-	sqlite3_finalize(st);
-	return e;
+	                 3, args, NULL);
 }
 
 enum sokoterm_err
 sokoterm_queue_prune(struct sokoterm_queue *q, uint32_t keep, uint64_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	enum sokoterm_err e;
+	const int64_t args[1] = {keep};
 
 	*n = 0;
 	if (keep == 0)
 		return SOKOTERM_ERR_ARG;
-	if ((e = prep(q, "DELETE FROM q WHERE state = 9"
+	return write_int(q,
+	                 "DELETE FROM q WHERE state = 9"
 	                 " AND seq <= (SELECT upto_seq FROM batches"
 	                 " WHERE closed_ms IS NOT NULL"
 	                 " ORDER BY no DESC LIMIT 1 OFFSET ?)"
 	                 " AND seq < (SELECT max(seq) FROM q)",
-	              &st)) != SOKOTERM_OK)
-		return e;
-	if (sqlite3_bind_int64(st, 1, keep) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return SOKOTERM_ERR_QUEUE;
-	}
-	e = step_write(q, st, NULL);
-	if (e == SOKOTERM_OK)
-		*n = (uint64_t)sqlite3_changes(q->db);
-	sqlite3_finalize(st);
-	return e;
+	                 1, args, n);
 }
 
 enum sokoterm_err
 sokoterm_queue_release(struct sokoterm_queue *q, int64_t now, uint64_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	enum sokoterm_err e;
+	const int64_t args[1] = {now};
 
 	*n = 0;
 	if (q->is_group)
@@ -771,19 +777,10 @@ sokoterm_queue_release(struct sokoterm_queue *q, int64_t now, uint64_t *n)
 	/* back to what it was doing: a reversal to send (reason set only
 	 * by REVERSE), an advice to upload, else an outcome to find out
 	 * (STATUS first; resent only if the server never saw it) */
-	if ((e = prep(q, "UPDATE q SET state = CASE WHEN reason > 0 THEN 4"
+	return write_int(q,
+	                 "UPDATE q SET state = CASE WHEN reason > 0 THEN 4"
 	                 " WHEN is_offline THEN 3 ELSE 0 END,"
 	                 " attempts = 0, next_try_ms = 0, released_ms = ?"
 	                 " WHERE state = 8",
-	              &st)) != SOKOTERM_OK)
-		return e;
-	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return SOKOTERM_ERR_QUEUE;
-	}
-	e = step_write(q, st, NULL);
-	if (e == SOKOTERM_OK)
-		*n = (uint64_t)sqlite3_changes(q->db);
-	sqlite3_finalize(st);
-	return e;
+	                 1, args, n);
 }

@@ -119,7 +119,7 @@ enum sokoterm_err sokoterm_queue_unsettled(struct sokoterm_queue *q,
  * batch is committed before it returns (not in a group: it is recorded
  * before its close is sent).  batch_totals: the batch's done APPROVED
  * and STORED money entries by (type, currency), at most cap lines, in
- * type then currency order; *n_all the number of lines there are.
+ * type then currency order (the first cap of them).
  * batch_closed: the close was answered with code.
  */
 enum sokoterm_err sokoterm_queue_batch_begin(struct sokoterm_queue *q,
@@ -134,8 +134,7 @@ struct sokoterm_qtotal {
 enum sokoterm_err sokoterm_queue_batch_totals(struct sokoterm_queue *q,
                                               uint32_t no,
                                               struct sokoterm_qtotal *out,
-                                              size_t cap, size_t *n,
-                                              size_t *n_all);
+                                              size_t cap, size_t *n);
 enum sokoterm_err sokoterm_queue_batch_closed(struct sokoterm_queue *q,
                                               uint32_t no, unsigned code,
                                               int64_t now);

@@ -2258,7 +2258,7 @@ eod_build(struct sokoterm *t, const struct sokoterm_request *r,
 	struct sokoterm_qtotal qt[SOKOTERM_TOTALS_MAX];
 	enum sokoterm_err e;
 	uint64_t n_unsettled = 0;
-	size_t i, n = 0, n_all = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < SLOTS_MAX; i++)
 		if (t->slots[i].kind == K_ONLINE &&
@@ -2272,8 +2272,8 @@ eod_build(struct sokoterm *t, const struct sokoterm_request *r,
 	if ((e = sokoterm_queue_batch_begin(t->q, r->batch_no, now_i(t),
 	                                    &t->eod_no)) != SOKOTERM_OK ||
 	    (e = sokoterm_queue_batch_totals(t->q, t->eod_no, qt,
-	                                     SOKOTERM_TOTALS_MAX, &n,
-	                                     &n_all)) != SOKOTERM_OK)
+	                                     SOKOTERM_TOTALS_MAX, &n)) !=
+	        SOKOTERM_OK)
 		return e;
 	/* more than 16 lines (5 money types in 4+ currencies): the first
 	 * 16 go; the server answers TOTALS_MISMATCH with its own */
