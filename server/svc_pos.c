@@ -111,6 +111,13 @@ svc_pos_op_free(struct svc_pos_op *op)
 
 	if (op == NULL)
 		return;
+	if (op->inflight_head != NULL) {
+		struct svc_pos_op **pp = op->inflight_head;
+
+		while (*pp != op)
+			pp = &(*pp)->inflight_next;
+		*pp = op->inflight_next;
+	}
 	parent = op->parent;
 	if (op->login_auth != NULL) {
 		explicit_bzero(op->login_auth, op->login_auth_len);
@@ -851,6 +858,65 @@ agent_slot(struct svc_pos *s, const char *code)
 	for (; *code != '\0'; code++)
 		h = (h ^ (uint8_t)*code) * 16777619u;
 	return &s->agents[h % SVC_POS_AGENT_SLOTS];
+}
+
+/* ------------------------------------- requests of several steps */
+
+static uint32_t
+inflight_hash(const char *terminal_id, const uint8_t txn_id[POS_ID_LEN])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t i;
+
+	for (; *terminal_id != '\0'; terminal_id++)
+		h = (h ^ (uint8_t)*terminal_id) * 16777619u;
+	for (i = 0; i < POS_ID_LEN; i++)
+		h = (h ^ txn_id[i]) * 16777619u;
+	return h;
+}
+
+/* Lists op (see SVC_POS_INFLIGHT_SLOTS) if it is a request of several
+ * steps of ss's terminal and not listed yet; svc_pos_op_free takes it
+ * off. */
+static void
+inflight_list(struct svc_pos *s, const struct svc_pos_session *ss,
+              struct svc_pos_op *op)
+{
+	struct svc_pos_op **head;
+
+	if (op == NULL || op->inflight_head != NULL)
+		return;
+	switch (op->kind) {
+	case SVC_POS_OP_XFER_RESOLVE:
+	case SVC_POS_OP_COLLECT:
+	case SVC_POS_OP_CASH_IN:
+	case SVC_POS_OP_BILL:
+	case SVC_POS_OP_BILL_RESOLVE:
+		break;
+	default:
+		return;
+	}
+	op->inflight_hash = inflight_hash(ss->terminal_id, op->txn_id);
+	head = &s->inflight[op->inflight_hash % SVC_POS_INFLIGHT_SLOTS];
+	op->inflight_next = *head;
+	op->inflight_head = head;
+	*head = op;
+}
+
+/* Is a request of several steps of (terminal, txn_id) in flight? */
+static bool
+inflight_has(const struct svc_pos *s, const char *terminal_id,
+             const uint8_t txn_id[POS_ID_LEN])
+{
+	uint32_t h = inflight_hash(terminal_id, txn_id);
+	const struct svc_pos_op *op;
+
+	for (op = s->inflight[h % SVC_POS_INFLIGHT_SLOTS]; op != NULL;
+	     op = op->inflight_next)
+		if (op->inflight_hash == h &&
+		    memcmp(op->txn_id, txn_id, POS_ID_LEN) == 0)
+			return true;
+	return false;
 }
 
 /* to_agent's float from the cache, or 0 (unknown or expired). */
@@ -2468,6 +2534,7 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 	}
 	case POS_MSG_FLOAT_TRANSFER:
 		on_float_transfer(s, ss, f, &m, now_ms, out);
+		inflight_list(s, ss, out->post);
 		return;
 	case POS_MSG_STATUS:
 		on_lookup(s, ss, f, SVC_POS_OP_STATUS, m.u.status.txn_id, out);
@@ -2493,6 +2560,7 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 		    (f->hdr.type == POS_MSG_CASH_IN && s->pay->disb_prep == NULL))
 			break;
 		on_collect(s, ss, f, &m, now_ms, out);
+		inflight_list(s, ss, out->post);
 		return;
 	case POS_MSG_BILL_VALIDATE:
 		if (s->pay == NULL || s->pay->bill_prep == NULL)
@@ -2503,6 +2571,7 @@ svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
 		if (s->pay == NULL || s->pay->bill_prep == NULL)
 			break;
 		on_bill_pay(s, ss, f, &m, now_ms, out);
+		inflight_list(s, ss, out->post);
 		return;
 	case POS_MSG_COLLECT_RESULT_ACK:
 		on_ack(s, ss, &m, out); /* an ack needs no answer */
@@ -2772,13 +2841,25 @@ row_result(struct result *x, const struct store_pos_txn *r)
 	}
 }
 
+/* A lookup's answer when nothing was found: UNKNOWN_TXN, unless a
+ * request of several steps with that id is still on its way here
+ * (RETRY_LATER: its row is not written yet). */
+static enum pos_code
+not_found_code(const struct svc_pos *s, const struct svc_pos_session *ss,
+               const struct svc_pos_op *op)
+{
+	return inflight_has(s, ss->terminal_id, op->txn_id)
+	           ? POS_CODE_RETRY_LATER
+	           : POS_CODE_UNKNOWN_TXN;
+}
+
 static void
-status_done(struct svc_pos_session *ss, struct svc_pos_op *op,
-            struct svc_pos_out *out)
+status_done(const struct svc_pos *s, struct svc_pos_session *ss,
+            struct svc_pos_op *op, struct svc_pos_out *out)
 {
 	struct result x;
 
-	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
+	result_init(&x, not_found_code(s, ss, op), op->txn_id);
 	if (op->job.call_rc != STORE_OK)
 		x.code = POS_CODE_RETRY_LATER;
 	else if (op->found_rc == STORE_OK && op->link.type != 0)
@@ -2825,13 +2906,13 @@ receipt_lines(char *dst, size_t cap, const char *terminal_id,
 }
 
 static void
-receipt_done(struct svc_pos_session *ss, struct svc_pos_op *op,
-             struct svc_pos_out *out)
+receipt_done(const struct svc_pos *s, struct svc_pos_session *ss,
+             struct svc_pos_op *op, struct svc_pos_out *out)
 {
 	char lines[512], masked[48];
 	struct result x;
 
-	result_init(&x, POS_CODE_UNKNOWN_TXN, op->txn_id);
+	result_init(&x, not_found_code(s, ss, op), op->txn_id);
 	if (op->job.call_rc != STORE_OK) {
 		x.code = POS_CODE_RETRY_LATER;
 	} else if (op->found_rc == STORE_OK && op->link.type != 0) {
@@ -3276,9 +3357,22 @@ advice_item_done(struct svc_pos *s, struct svc_pos_session *ss,
 	svc_pos_op_free(op); /* the last child frees the parent */
 }
 
+static void done_step(struct svc_pos *s, struct svc_pos_session *ss,
+                      struct svc_pos_op *op, int64_t now_ms,
+                      struct svc_pos_out *out);
+
 void
 svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
              struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
+{
+	done_step(s, ss, op, now_ms, out);
+	/* an ADVICE_BATCH's bill goes on as a request of its own */
+	inflight_list(s, ss, out->post);
+}
+
+static void
+done_step(struct svc_pos *s, struct svc_pos_session *ss,
+          struct svc_pos_op *op, int64_t now_ms, struct svc_pos_out *out)
 {
 	out->len = 0;
 	out->is_close = false;
@@ -3331,7 +3425,7 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		xfer_done(ss, op, out);
 		return;
 	case SVC_POS_OP_STATUS:
-		status_done(ss, op, out);
+		status_done(s, ss, op, out);
 		return;
 	case SVC_POS_OP_REV_LOOKUP:
 		rev_lookup_done(ss, op, out);
@@ -3340,7 +3434,7 @@ svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
 		rev_done(ss, op, out);
 		return;
 	case SVC_POS_OP_RECEIPT:
-		receipt_done(ss, op, out);
+		receipt_done(s, ss, op, out);
 		return;
 	case SVC_POS_OP_EOD:
 		eod_done(ss, op, out);

@@ -41,6 +41,19 @@ enum svc_pos_state {
  */
 #define SVC_POS_AGENT_SLOTS  4096
 #define SVC_POS_AGENT_TTL_MS 1000
+/*
+ * Requests of several steps still in flight in this process (a transfer
+ * whose payee is looked up first, COLLECT, CASH_OUT, CASH_IN, BILL_PAY):
+ * chained by a hash of (terminal, txn_id), so that a STATUS or RECEIPT
+ * the writer finds no row for answers RETRY_LATER instead of
+ * UNKNOWN_TXN while such a request has not reached its first commit
+ * (docs/pos-protocol.md §6.12).  A transfer posted straight to the
+ * ledger is not listed: the writer runs a later lookup after its commit.
+ * The slot count bounds nothing but chain lengths (in-flight requests
+ * are bounded by connections × pos_max_inflight).
+ */
+#define SVC_POS_INFLIGHT_SLOTS 4096
+
 struct svc_pos_agent_slot {
 	char code[STORE_POS_ID_MAX + 1]; /* "" = empty */
 	int64_t float_account_id;
@@ -122,6 +135,7 @@ struct svc_pos {
 	 * it. */
 	int64_t (*clock_ms)(void);
 	struct svc_pos_agent_slot agents[SVC_POS_AGENT_SLOTS];
+	struct svc_pos_op *inflight[SVC_POS_INFLIGHT_SLOTS]; /* chains */
 	const struct svc_pos_pay *pay; /* NULL: no provider operations */
 	/* BILL_PAY (online): once funded, the op comes back as
 	 * SVC_POS_OP_BILL_WAIT (job.call NULL) for the caller to wait at
@@ -228,6 +242,11 @@ struct svc_pos_op {
 	bool is_read;
 	bool is_rpc; /* LOGIN: a trusted session for /rpc, no LOGIN frame */
 	const struct svc_pos *svc;
+	/* listed in svc->inflight (SVC_POS_INFLIGHT_SLOTS) until freed:
+	 * its chain's head (NULL: not listed), next, (terminal, txn_id)
+	 * hash */
+	struct svc_pos_op **inflight_head, *inflight_next;
+	uint32_t inflight_hash;
 	uint16_t type; /* the request's type */
 	uint32_t req_id;
 	char terminal_id[STORE_POS_ID_MAX + 1];

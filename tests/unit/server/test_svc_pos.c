@@ -538,6 +538,92 @@ test_status_reader(void)
 	svc_pos_session_fini(&ss);
 }
 
+/* STATUS or RECEIPT of (ss's terminal, txn) answered by the writer with
+ * no row: the code it gets. */
+static int
+lookup_miss(struct svc_pos_session *ss, uint16_t type, const uint8_t *txn)
+{
+	struct svc_pos_out o;
+	struct svc_pos_op *op;
+	struct pos_msg m, r;
+
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	if (type == POS_MSG_STATUS)
+		memcpy(m.u.status.txn_id, txn, POS_ID_LEN);
+	else
+		memcpy(m.u.receipt.txn_id, txn, POS_ID_LEN);
+	o = send_req(ss, &m);
+	op = o.post;
+	CHECK(op != NULL);
+	if (op == NULL)
+		return -1;
+	op->is_read = false; /* the writer's answer */
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_NOT_FOUND;
+	o = done(ss, op);
+	r = reply(&o);
+	return type == POS_MSG_STATUS ? (int)r.u.status_resp.code
+	                              : (int)r.u.receipt_resp.code;
+}
+
+/* A request of several steps (a transfer to an agent looked up first)
+ * is not UNKNOWN_TXN to a STATUS or RECEIPT the writer answers before
+ * its first commit: RETRY_LATER until it is answered; other ids and
+ * other terminals are unaffected. */
+static void
+test_status_in_flight(void)
+{
+	static const uint8_t other[POS_ID_LEN] = {0x6f, 0x1c, 0x2b, 0x8f};
+	struct svc_pos_session ss, ss2;
+	struct svc_pos_out o;
+	struct svc_pos_op *xfer, *xfer2;
+	struct pos_msg m;
+
+	logged_in(&ss);
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_FLOAT_TRANSFER;
+	memcpy(m.u.float_transfer.txn_id, TXN, POS_ID_LEN);
+	m.u.float_transfer.amount = 500;
+	m.u.float_transfer.currency = 404;
+	m.u.float_transfer.to_agent.ptr = (const uint8_t *)"A-NEW";
+	m.u.float_transfer.to_agent.len = 5;
+	o = send_req(&ss, &m);
+	xfer = o.post;
+	CHECK(xfer != NULL && xfer->kind == SVC_POS_OP_XFER_RESOLVE);
+	if (xfer == NULL)
+		return;
+	CHECK_EQ_INT(lookup_miss(&ss, POS_MSG_STATUS, TXN),
+	             POS_CODE_RETRY_LATER);
+	CHECK_EQ_INT(lookup_miss(&ss, POS_MSG_RECEIPT, TXN),
+	             POS_CODE_RETRY_LATER);
+	CHECK_EQ_INT(lookup_miss(&ss, POS_MSG_STATUS, other),
+	             POS_CODE_UNKNOWN_TXN);
+	/* the same id from another terminal is another transaction */
+	logged_in(&ss2);
+	strlcpy_s(ss2.terminal_id, "T2", sizeof ss2.terminal_id);
+	CHECK_EQ_INT(lookup_miss(&ss2, POS_MSG_STATUS, TXN),
+	             POS_CODE_UNKNOWN_TXN);
+	/* a second one in the same chain, then both gone: unknown again */
+	logged_in(&ss);
+	m.u.float_transfer.txn_id[15] = 1;
+	o = send_req(&ss, &m);
+	xfer2 = o.post;
+	CHECK(xfer2 != NULL);
+	svc_pos_op_free(xfer);
+	CHECK_EQ_INT(lookup_miss(&ss, POS_MSG_STATUS, TXN),
+	             POS_CODE_UNKNOWN_TXN);
+	CHECK_EQ_INT(lookup_miss(&ss, POS_MSG_STATUS,
+	                         m.u.float_transfer.txn_id),
+	             POS_CODE_RETRY_LATER);
+	svc_pos_op_free(xfer2);
+	CHECK_EQ_INT(lookup_miss(&ss, POS_MSG_STATUS,
+	                         m.u.float_transfer.txn_id),
+	             POS_CODE_UNKNOWN_TXN);
+	svc_pos_session_fini(&ss);
+	svc_pos_session_fini(&ss2);
+}
+
 /* ---- provider-backed requests: a fake payment service and store ---- */
 
 static int n_kicks, n_stores;
@@ -1837,6 +1923,7 @@ main(void)
 	RUN(test_eod);
 	RUN(test_receipt);
 	RUN(test_status_reader);
+	RUN(test_status_in_flight);
 	RUN(test_status_legacy_key);
 	RUN(test_collect);
 	RUN(test_collect_key_taken);
