@@ -66,7 +66,8 @@ enum ledger_txn_kind {
 #define LEDGER_SUBJECT_KINDS(X)                                              \
 	X(MSISDN, 1, "msisdn")                                               \
 	X(AGENT, 2, "agent")                                                 \
-	X(TERMINAL, 3, "terminal")
+	X(TERMINAL, 3, "terminal")                                           \
+	X(MERCHANT, 4, "merchant")
 
 enum ledger_subject_kind {
 	LEDGER_SUBJ_NONE = 0,

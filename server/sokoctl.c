@@ -73,7 +73,7 @@ usage(void)
 	        "biller_payable\n"
 	        "      fees_revenue commission_revenue suspense "
 	        "customer_wallet\n"
-	        "KIND: msisdn agent terminal;  SUBJECT: an id or * (default)\n");
+	        "KIND: msisdn agent terminal merchant;  SUBJECT: an id or * (default)\n");
 }
 
 static int

@@ -312,11 +312,14 @@ struct store_prov {
 	 * back by pos_pay_get only (zero elsewhere) */
 	struct store_pos_link pos;
 	/* filled by every read: the terminal that started the payment
-	 * (pos_payments) and its agent's code, "" when no terminal did; a
+	 * (pos_payments) and its agent's code, "" when no terminal did, and
+	 * the code of the terminal's merchant when the payment credits that
+	 * merchant's account (a merchant terminal's COLLECT), else ""; a
 	 * COLLECT's or CASH_OUT's success is counted against their limits
 	 * (svc_prov_settle_req) */
 	char pos_terminal[STORE_POS_ID_MAX + 1];
 	char pos_agent[STORE_POS_ID_MAX + 1];
+	char pos_merchant[STORE_POS_ID_MAX + 1];
 };
 
 /*

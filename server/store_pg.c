@@ -138,16 +138,19 @@ enum pg_stmt_id {
 	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
 	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
 	"rv.receipt, v.next_step, v.next_text, v.next_url, pp.terminal_id, " \
-	"pa.code"
+	"pa.code, pm.code"
 /* bill_payments of a kind 3 payment, the collection a reversal reverses,
- * the terminal that started it and its agent (NULLs otherwise) */
+ * the terminal that started it, its agent, and its merchant when the
+ * payment credits the merchant's account (NULLs otherwise) */
 #define BILL_JOIN                                                            \
 	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
 	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
 	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id " \
 	"LEFT JOIN pos_payments pp ON pp.payment_id = p.id "                 \
 	"LEFT JOIN terminals pt ON pt.id = pp.terminal_id "                  \
-	"LEFT JOIN agents pa ON pa.id = pt.agent_id "
+	"LEFT JOIN agents pa ON pa.id = pt.agent_id "                        \
+	"LEFT JOIN merchants pm ON pm.id = pt.merchant_id "                  \
+	"AND pm.payable_account_id = v.target_account_id "
 #define PROV_FROM                                                            \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	BILL_JOIN
@@ -2131,6 +2134,8 @@ row_prov(const PGresult *r, int row, struct store_prov *o)
 	strlcpy_s(o->pos_terminal, PQgetvalue(r, row, 39),
 	          sizeof o->pos_terminal);
 	strlcpy_s(o->pos_agent, PQgetvalue(r, row, 40), sizeof o->pos_agent);
+	strlcpy_s(o->pos_merchant, PQgetvalue(r, row, 41),
+	          sizeof o->pos_merchant);
 	return unhex(o->req_hash, PQgetvalue(r, row, 23), sizeof o->req_hash);
 }
 

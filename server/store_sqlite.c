@@ -101,14 +101,16 @@ enum stmt_id {
 	"b.customer_name, v.fee_minor, COALESCE(v.fee_account_id, 0), "     \
 	"v.commission_minor, COALESCE(v.reverses_payment_id, 0), rp.ref, "  \
 	"rv.receipt, v.next_step, v.next_text, v.next_url, pp.terminal_id, " \
-	"pa.code "                                                           \
+	"pa.code, pm.code "                                                  \
 	"FROM payments p JOIN prov_payments v ON v.payment_id = p.id "       \
 	"LEFT JOIN bill_payments b ON b.payment_id = p.id "                  \
 	"LEFT JOIN payments rp ON rp.id = v.reverses_payment_id "            \
 	"LEFT JOIN prov_payments rv ON rv.payment_id = v.reverses_payment_id " \
 	"LEFT JOIN pos_payments pp ON pp.payment_id = p.id "                 \
 	"LEFT JOIN terminals pt ON pt.id = pp.terminal_id "                  \
-	"LEFT JOIN agents pa ON pa.id = pt.agent_id "
+	"LEFT JOIN agents pa ON pa.id = pt.agent_id "                        \
+	"LEFT JOIN merchants pm ON pm.id = pt.merchant_id "                  \
+	"AND pm.payable_account_id = v.target_account_id "
 
 #define SQ_AGENT_COLS                                                        \
 	"a.id, a.code, a.float_account_id, a.status, a.created_ms"
@@ -1954,6 +1956,7 @@ prov_row(sqlite3_stmt *q, struct store_prov *o)
 	strlcpy_s(o->next_url, col_str(q, 38), sizeof o->next_url);
 	strlcpy_s(o->pos_terminal, col_str(q, 39), sizeof o->pos_terminal);
 	strlcpy_s(o->pos_agent, col_str(q, 40), sizeof o->pos_agent);
+	strlcpy_s(o->pos_merchant, col_str(q, 41), sizeof o->pos_merchant);
 }
 
 static enum store_rc

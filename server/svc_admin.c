@@ -163,7 +163,7 @@ svc_admin_parse_movement(struct svc_movement *out, const char *body,
 				err->status = 400;
 				err->code = "field_unknown";
 				err->message = "limits takes agent, msisdn, "
-				               "terminal";
+				               "terminal, merchant";
 				goto out;
 			}
 			id = json_string_value(val);

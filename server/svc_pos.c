@@ -1242,13 +1242,16 @@ float_load(struct store *st, struct svc_pos_op *op, uint16_t currency,
  * merchant_payable account when the terminal belongs to a merchant (read
  * here, on the worker, so an assignment applies to the next collection
  * without a new login and costs an idle session nothing), else the
- * agent's float; CASH_OUT always the float.  op->is_float_wrong when the
- * account is not of its type or not in the collection's currency
- * (CURRENCY_INVALID, nothing stored). */
+ * agent's float; CASH_OUT always the float.  A merchant's collection
+ * also counts against the merchant's limits (its code added to the
+ * request's subjects, after the terminal and the agent).
+ * op->is_float_wrong when the account is not of its type or not in the
+ * collection's currency (CURRENCY_INVALID, nothing stored). */
 static enum store_rc
 collect_target(struct store *st, struct svc_pos_op *op,
                struct ledger_account *tg)
 {
+	struct ledger_subject *sub = &op->job.req.subjects[2];
 	struct store_terminal t;
 	enum store_rc rc;
 	int64_t id;
@@ -1258,6 +1261,11 @@ collect_target(struct store *st, struct svc_pos_op *op,
 	memset(&t, 0, sizeof t);
 	rc = st->ops->terminal_get(st, op->terminal_id, &t);
 	id = t.merchant_id != 0 ? t.merchant.payable_account_id : 0;
+	memset(sub, 0, sizeof *sub);
+	if (id != 0) {
+		sub->kind = LEDGER_SUBJ_MERCHANT;
+		strlcpy_s(sub->id, t.merchant.code, sizeof sub->id);
+	}
 	explicit_bzero(&t, sizeof t); /* its wrapped key */
 	if (rc != STORE_OK)
 		return rc == STORE_NOT_FOUND ? STORE_FAIL : rc;

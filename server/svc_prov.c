@@ -269,19 +269,28 @@ fee_legs(const struct store_prov *p, struct ledger_req *r)
 }
 
 /* A POS COLLECT's or CASH_OUT's success counts against the limits of its
- * terminal and agent (docs/payments.md §9a): checked when it was created,
- * counted now, never refused (the customer has paid). */
+ * terminal, its agent and, when it credits a merchant's account, that
+ * merchant (docs/payments.md §9a): checked when it was created, counted
+ * now, never refused (the customer has paid). */
 static void
 pos_counted(const struct store_prov *p, struct ledger_req *r)
 {
+	size_t n = 0;
+
 	r->limit_amount = p->pay.amount_minor;
 	r->count_only = true;
-	r->subjects[0].kind = LEDGER_SUBJ_TERMINAL;
-	strlcpy_s(r->subjects[0].id, p->pos_terminal, sizeof r->subjects[0].id);
+	r->subjects[n].kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s(r->subjects[n++].id, p->pos_terminal,
+	          sizeof r->subjects[0].id);
 	if (p->pos_agent[0] != '\0') {
-		r->subjects[1].kind = LEDGER_SUBJ_AGENT;
-		strlcpy_s(r->subjects[1].id, p->pos_agent,
-		          sizeof r->subjects[1].id);
+		r->subjects[n].kind = LEDGER_SUBJ_AGENT;
+		strlcpy_s(r->subjects[n++].id, p->pos_agent,
+		          sizeof r->subjects[0].id);
+	}
+	if (p->pos_merchant[0] != '\0') {
+		r->subjects[n].kind = LEDGER_SUBJ_MERCHANT;
+		strlcpy_s(r->subjects[n].id, p->pos_merchant,
+		          sizeof r->subjects[0].id);
 	}
 }
 

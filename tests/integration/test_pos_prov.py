@@ -530,7 +530,10 @@ def t_pos_collect_merchant(build):
     account, not the agent's float; its CASH_OUT still the float; a
     collection in another currency than the merchant's account is
     CURRENCY_INVALID; sokoctl refuses a merchant on a non-payable account
-    and a terminal of an unknown merchant."""
+    and a terminal of an unknown merchant.  Merchant limits (`limit set
+    merchant M1`): its collections count against them when they succeed
+    and are refused over them (LIMIT_EXCEEDED, nothing created), the
+    cash-outs at its terminal and other terminals' collections do not."""
     e = Env(build)
     try:
         e.s.ctl("account", "create", "merchant:M1:payable",
@@ -587,6 +590,41 @@ def t_pos_collect_merchant(build):
         assert res is not None and res[1] == APPROVED, res
         t1.ack(c1)
         assert e.s.balance("agent:A1:float") == "8.00"
+        # merchant limits (the 12.00 collected before the rule existed
+        # are not counted: usage is kept for subjects with a rule)
+        e.s.ctl("limit", "set", "merchant", "M1", "KES", "--per-txn",
+                "20.00", "--daily", "30.00")
+        assert any(ln.split()[:3] == ["merchant", "M1", "KES"] for ln in
+                   e.s.ctl("limit", "list").stdout.splitlines())
+        time.sleep(1.2)  # the ledger re-reads its rules every second
+        _, r = t.collect(os.urandom(16), 2100)  # 21.00 > 20.00
+        assert r[1] == LIMIT_EXCEEDED and r[6] == "limit_per_transaction", r
+        ok = os.urandom(16)
+        _, r = t.collect(ok, 1500)  # 15.00 of 30.00
+        assert r[1] == PENDING, r
+        res = t.wait_push(ok)
+        assert res is not None and res[1] == APPROVED, res
+        t.ack(ok)
+        _, r = t.collect(os.urandom(16), 1600)  # 15.00 + 16.00 > 30.00
+        assert r[1] == LIMIT_EXCEEDED and r[6] == "limit_daily", r
+        # neither a cash-out there nor another terminal's collection
+        # counts against M1 (nor is refused by it)
+        cw = os.urandom(16)
+        _, r = t.collect(cw, 500, type_=CASH_OUT)
+        assert r[1] == PENDING, r
+        assert t.wait_push(cw)[1] == APPROVED
+        t.ack(cw)
+        c1 = os.urandom(16)
+        _, r = t1.collect(c1, 2500)
+        assert r[1] == PENDING, r
+        assert t1.wait_push(c1)[1] == APPROVED
+        t1.ack(c1)
+        last = os.urandom(16)
+        _, r = t.collect(last, 1500)  # 15.00 + 15.00 <= 30.00
+        assert r[1] == PENDING, r
+        assert t.wait_push(last)[1] == APPROVED
+        t.ack(last)
+        assert e.s.balance("merchant:M1:payable") == "42.00"
         t1.close()
         t.close()
         e.verify()

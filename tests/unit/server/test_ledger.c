@@ -1063,7 +1063,7 @@ test_names(void)
 		} else {
 			CHECK_EQ_STR(k, "?");
 		}
-		if (i >= 1 && i <= 3) {
+		if (i >= 1 && i <= 4) {
 			CHECK(strcmp(s, "?") != 0);
 			CHECK_EQ_INT(ledger_subject_kind_parse(s), i);
 		} else {

@@ -704,7 +704,8 @@ fake_pay_get(struct store *st, const char *terminal_id, const uint8_t *txn,
 
 /* The limits of the tests' ledger (svc.lg): terminal T1 takes at most
  * 500.00 a transaction and 1,000.00 a day in KES, of which t1_used is
- * used; agent A1 has no rule.  usage_fail makes the usage read fail. */
+ * used; merchant M1 at most 200.00 a transaction (none used); agent A1
+ * has no rule.  usage_fail makes the usage read fail. */
 static int64_t t1_used;
 static bool usage_fail;
 
@@ -712,15 +713,19 @@ static enum store_rc
 fake_limit_list(struct store *st, struct ledger_limit_rule **out, size_t *n)
 {
 	(void)st;
-	*out = calloc(1, sizeof **out);
+	*out = calloc(2, sizeof **out);
 	if (*out == NULL)
 		return STORE_FAIL;
-	(*out)->subject_kind = LEDGER_SUBJ_TERMINAL;
-	strlcpy_s((*out)->subject, "T1", sizeof (*out)->subject);
-	(*out)->currency = 404;
-	(*out)->per_txn_max = 50000;
-	(*out)->daily_max = 100000;
-	*n = 1;
+	(*out)[0].subject_kind = LEDGER_SUBJ_TERMINAL;
+	strlcpy_s((*out)[0].subject, "T1", sizeof (*out)[0].subject);
+	(*out)[0].currency = 404;
+	(*out)[0].per_txn_max = 50000;
+	(*out)[0].daily_max = 100000;
+	(*out)[1].subject_kind = LEDGER_SUBJ_MERCHANT;
+	strlcpy_s((*out)[1].subject, "M1", sizeof (*out)[1].subject);
+	(*out)[1].currency = 404;
+	(*out)[1].per_txn_max = 20000;
+	*n = 2;
 	return STORE_OK;
 }
 
@@ -813,6 +818,7 @@ fake_term(struct store *st, const char *id, struct store_terminal *out)
 		out->merchant_id = 3;
 		out->merchant.id = 3;
 		out->merchant.payable_account_id = merchant_acct;
+		strlcpy_s(out->merchant.code, "M1", sizeof out->merchant.code);
 	}
 	return STORE_OK;
 }
@@ -1085,6 +1091,22 @@ test_collect(void)
 		             pass == 0 ? POS_CODE_CURRENCY_INVALID
 		                       : POS_CODE_PENDING);
 		CHECK_EQ_INT(n_stores, pass); /* fake_store saw target 55 */
+	}
+	/* the merchant's limits too: 300.00 is within T1's 500.00 a
+	 * transaction, over M1's 200.00; nothing stored */
+	n_stores = 0;
+	o = collect(&ss, 30000, 404, "254708374149", "mpesa");
+	op = o.post;
+	CHECK(op != NULL);
+	if (op != NULL) {
+		op->job.call_rc = op->job.call(&fake, &op->job);
+		CHECK_EQ_INT(op->job.req.subjects[2].kind,
+		             LEDGER_SUBJ_MERCHANT);
+		CHECK_EQ_STR(op->job.req.subjects[2].id, "M1");
+		o = done(&ss, op);
+		r = reply(&o);
+		CHECK_EQ_INT(r.u.collect_resp.code, POS_CODE_LIMIT_EXCEEDED);
+		CHECK_EQ_INT(n_stores, 0);
 	}
 	merchant_acct = 0;
 	want_target = 10;

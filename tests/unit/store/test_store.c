@@ -2115,9 +2115,10 @@ test_pos_pay(void)
 	struct store_pos_link l1, l2, gl, links[4];
 	struct store_prov_update u;
 	struct store_agent ag;
+	struct store_merchant m;
 	struct store_terminal t;
 	size_t n = 99;
-	int64_t clr, fl, n_pay;
+	int64_t clr, fl, pay, n_pay;
 
 	fresh_db();
 	if ((st = open_db()) == NULL)
@@ -2133,9 +2134,18 @@ test_pos_pay(void)
 	ag.status = STORE_POS_ACTIVE;
 	ag.created_ms = T0;
 	CHECK_EQ_INT(st->ops->agent_create(st, &ag), STORE_OK);
+	/* and to merchant M1: a payment crediting M1's account names M1 */
+	pay = mk_account(st, "merchant:M1:payable",
+	                 LEDGER_ACCT_MERCHANT_PAYABLE, KES, false, false);
+	memset(&m, 0, sizeof m);
+	strlcpy_s(m.code, "M1", sizeof m.code);
+	m.payable_account_id = pay;
+	m.created_ms = T0;
+	CHECK_EQ_INT(st->ops->merchant_create(st, &m), STORE_OK);
 	memset(&t, 0, sizeof t);
 	strlcpy_s(t.id, "T1", sizeof t.id);
 	t.agent_id = ag.id;
+	t.merchant_id = m.id;
 	t.status = STORE_POS_ACTIVE;
 	t.created_ms = T0;
 	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_OK);
@@ -2147,7 +2157,8 @@ test_pos_pay(void)
 	l2.txn_id[15] = 0x22;
 	l2.type = 0x0012;
 	l2.is_advice = true; /* as an advised BILL_PAY's (read back below) */
-	p1 = mk_prov("pos:T1:a", "mpesa", "PC-1", "", clr, fl, 500, T0, 0xa1);
+	/* p1 a COLLECT crediting M1, p2 crediting the float */
+	p1 = mk_prov("pos:T1:a", "mpesa", "PC-1", "", clr, pay, 500, T0, 0xa1);
 	p2 = mk_prov("pos:T1:b", "mpesa", "PC-2", "", clr, fl, 700, T0, 0xa2);
 	CHECK_EQ_INT(st->ops->pos_pay_create(st, &p1, &l1), STORE_OK);
 	CHECK_EQ_INT(st->ops->pos_pay_create(st, &p2, &l2), STORE_OK);
@@ -2157,17 +2168,21 @@ test_pos_pay(void)
 	check_prov_eq(&g, &p1);
 	CHECK_EQ_STR(g.pos_terminal, "T1");
 	CHECK_EQ_STR(g.pos_agent, "A1");
+	CHECK_EQ_STR(g.pos_merchant, "M1");
 	memset(&g, 0, sizeof g);
 	CHECK_EQ_INT(st->ops->prov_get(st, "pos:T1:b", NULL, NULL, NULL, &g),
 	             STORE_OK);
 	CHECK_EQ_STR(g.pos_terminal, "T1");
 	CHECK_EQ_STR(g.pos_agent, "A1");
+	CHECK_EQ_STR(g.pos_merchant, "");
 	/* the janitor's read too (due at T0; lease 0: they stay due) */
 	CHECK_EQ_INT(st->ops->prov_due(st, T0, 0, res, 4, &n), STORE_OK);
 	CHECK_EQ_INT(n, 2);
 	for (size_t i = 0; i < n && i < 4; i++) {
 		CHECK_EQ_STR(res[i].pos_terminal, "T1");
 		CHECK_EQ_STR(res[i].pos_agent, "A1");
+		CHECK_EQ_STR(res[i].pos_merchant,
+		             res[i].pay.amount_minor == 500 ? "M1" : "");
 	}
 	CHECK_EQ_INT(st->ops->pos_pay_get(st, "T1", l1.txn_id, &g, &gl),
 	             STORE_OK);
