@@ -450,6 +450,18 @@ on_read_result(struct fterm *m, const struct sokoterm_event *ev)
 				f->n_read_err++; /* no answer: link down */
 				return;
 			}
+			/* a reprint of the terminal's own answered
+			 * transaction has its lines (UNKNOWN_TXN: one
+			 * refused before anything was stored) */
+			if (ev->op == SOKOTERM_OP_RECEIPT &&
+			    ev->code != SOKOTERM_CODE_UNKNOWN_TXN &&
+			    (ev->lines == NULL ||
+			     strstr(ev->lines, "*** REPRINT ***") == NULL)) {
+				f->n_read_err++;
+				problem(f, "receipt terminal=%s code=%u",
+				        f->prov[m->idx].terminal_id, ev->code);
+				return;
+			}
 			if (f->o->is_status) {
 				f->n_status_ok++;
 				f->codes[c]++;
@@ -571,6 +583,7 @@ on_event(void *ctx, const struct sokoterm_event *ev)
 		break;
 	case SOKOTERM_EV_RESULT:
 		if (ev->op == SOKOTERM_OP_STATUS ||
+		    ev->op == SOKOTERM_OP_RECEIPT ||
 		    ev->op == SOKOTERM_OP_BILL_VALIDATE)
 			on_read_result(m, ev);
 		else if (ev->op == SOKOTERM_OP_EOD_TOTALS)
@@ -748,6 +761,7 @@ sim_fleet_op_name(enum sokoterm_op op)
 	case SOKOTERM_OP_BILL_PAY:
 	case SOKOTERM_OP_BILL_VALIDATE:
 	case SOKOTERM_OP_STATUS:
+	case SOKOTERM_OP_RECEIPT:
 	case SOKOTERM_OP_REVERSAL:
 		return sim_op_name(op);
 	default:
@@ -758,7 +772,8 @@ sim_fleet_op_name(enum sokoterm_op op)
 static bool
 is_read(enum sokoterm_op op)
 {
-	return op == SOKOTERM_OP_STATUS || op == SOKOTERM_OP_BILL_VALIDATE;
+	return op == SOKOTERM_OP_STATUS || op == SOKOTERM_OP_RECEIPT ||
+	       op == SOKOTERM_OP_BILL_VALIDATE;
 }
 
 /* The next op of terminal m, drawn by the --mix weights; STATUS before
@@ -777,7 +792,8 @@ pick_op(struct fleet *f, const struct fterm *m)
 	r = rnd(f) % o->mix_total;
 	for (op = 0; op + 1 < SIM_MIX_OPS && r >= o->mix[op]; op++)
 		r -= o->mix[op];
-	if ((op == SOKOTERM_OP_STATUS && !m->has_status_txn) ||
+	if (((op == SOKOTERM_OP_STATUS || op == SOKOTERM_OP_RECEIPT) &&
+	     !m->has_status_txn) ||
 	    (op == SOKOTERM_OP_REVERSAL && m->rev_cand == 0))
 		for (op = 0; op + 1 < SIM_MIX_OPS; op++)
 			if (o->mix[op] > 0 && !is_read(op) &&
@@ -830,6 +846,7 @@ submit_op(struct fterm *m, uint64_t t0, enum sokoterm_op op)
 		r.account = o->accounts[rnd(f) % o->n_accounts];
 		break;
 	case SOKOTERM_OP_STATUS:
+	case SOKOTERM_OP_RECEIPT: /* a reprint of the last one */
 		memcpy(r.txn_id, m->status_txn, SOKOTERM_ID_LEN);
 		break;
 	case SOKOTERM_OP_REVERSAL: /* the agent voids a transfer */

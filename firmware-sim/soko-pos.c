@@ -196,8 +196,8 @@ bad:
 	fprintf(stderr,
 	        "soko-pos: --mix %s: NAME=WEIGHT,... with NAME one of "
 	        "float_transfer collect cash_in cash_out bill_pay "
-	        "bill_validate status reversal, weights 0-1000000, not all "
-	        "0\n",
+	        "bill_validate status receipt reversal, weights 0-1000000, "
+	        "not all 0\n",
 	        s);
 	return -1;
 }
@@ -527,8 +527,9 @@ main(int argc, char **argv)
 		                "float_transfer a weight\n");
 		return 2;
 	}
-	if (f.mix[SOKOTERM_OP_STATUS] > 0 &&
+	if (f.mix[SOKOTERM_OP_STATUS] + f.mix[SOKOTERM_OP_RECEIPT] > 0 &&
 	    f.mix_total == f.mix[SOKOTERM_OP_STATUS] +
+	                       f.mix[SOKOTERM_OP_RECEIPT] +
 	                       f.mix[SOKOTERM_OP_BILL_VALIDATE]) {
 		fprintf(stderr, "soko-pos: --mix needs a money operation "
 		                "(STATUS asks about the terminal's own; "

@@ -97,12 +97,12 @@ def t_pos_fleet_mix(build):
             e, prov, 8, "EUR", "clearing:momo", "200.00", "1.00",
             "--duration", "3", "--closed-loop", "2", "--drop-every", "0.3",
             "--mix", "float_transfer=30,collect=25,cash_out=15,"
-                     "cash_in=15,status=15,reversal=5",
+                     "cash_in=15,status=10,receipt=5,reversal=5",
             "--provider", "momo",
             "--msisdn", ",".join((MOMO_OK, MOMO_OK2, MOMO_REJECTED)))
         ops = rep["ops"]
         for op in ("float_transfer", "collect", "cash_out", "cash_in",
-                   "status", "reversal"):
+                   "status", "receipt", "reversal"):
             assert int(ops[op]) > 0, out
         # agents voided some of their transfers: each one moved nothing
         # (floats), STATUS says REVERSED, and both sides' EOD totals
