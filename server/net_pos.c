@@ -1263,6 +1263,16 @@ rpc_pump(struct rpc *r)
 		rpc_end(r, 404, "terminal_unknown", "no such terminal");
 		return;
 	}
+	if (r->login_code == POS_CODE_BAD_MAC) {
+		rpc_end(r, 401, "unauthorized",
+		        "missing or wrong Authorization: Bearer key");
+		return;
+	}
+	if (r->login_code == POS_CODE_DECLINED) {
+		rpc_end(r, 403, "terminal_forbidden",
+		        "the key does not cover this terminal");
+		return;
+	}
 	if (r->login_code == POS_CODE_BLOCKED) {
 		rpc_end(r, 403, "terminal_blocked",
 		        "the terminal or its agent is blocked");
@@ -1307,6 +1317,8 @@ net_pos_http(struct net_pos *p, struct evhttp_request *req, const char *path,
 	struct evbuffer *body = evhttp_request_get_input_buffer(req);
 	const char *ct, *term, *ty, *why = "";
 	bool is_batch = strcmp(path, "/rpc.batch") == 0;
+	const char *auth = evhttp_find_header(in, "Authorization");
+	uint8_t key_hash[STORE_RPC_KEY_HASH_LEN];
 	struct svc_pos_out out;
 	struct rpc *r;
 	struct conn *c;
@@ -1318,7 +1330,11 @@ net_pos_http(struct net_pos *p, struct evhttp_request *req, const char *path,
 		net_http_error(req, 405, "method_not_allowed", "POST only");
 		return true;
 	}
-	if (!is_authorized) {
+	/* the admin key, or what could be a partner key (checked with the
+	 * terminal, on the storage worker) */
+	if (!is_authorized &&
+	    (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
+	     !svc_pos_rpc_key_hash(auth + 7, key_hash))) {
 		net_http_error(req, 401, "unauthorized",
 		               "missing or wrong Authorization: Bearer key");
 		return true;
@@ -1406,7 +1422,8 @@ net_pos_http(struct net_pos *p, struct evhttp_request *req, const char *path,
 	r->next = p->rpcs;
 	p->rpcs = r;
 	out_init(&out, p);
-	svc_pos_rpc_login(&p->svc, &c->sess, term, &out);
+	svc_pos_rpc_login(&p->svc, &c->sess, term,
+	                  is_authorized ? NULL : key_hash, &out);
 	emit(c, &out, 0);
 	return true;
 }

@@ -51,7 +51,9 @@ void net_pos_free(struct net_pos *p);
 struct evhttp_request;
 /* POST /rpc and /rpc.batch (docs/api.md "POS messages over HTTP"):
  * true if path is one of them (req answered now or later), false to let
- * the caller route it.  is_authorized: the admin key was given. */
+ * the caller route it.  is_authorized: the admin key was given; else a
+ * partner key (svc_pos_rpc_key_hash) in Authorization: Bearer is looked
+ * up with the terminal. */
 bool net_pos_http(struct net_pos *p, struct evhttp_request *req,
                   const char *path, bool is_authorized);
 

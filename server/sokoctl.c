@@ -15,6 +15,10 @@
  *     terminal add ID AGENT_CODE           new K_t, printed once in hex
  *     terminal block ID | unblock ID       refuse / allow its logins
  *     terminal list                        never prints keys
+ *     rpc-key create NAME agent|merchant|terminal SCOPE
+ *                                          an /rpc partner key, printed
+ *                                          once; only its SHA-256 kept
+ *     rpc-key revoke NAME | rpc-key list
  *     payments unknown [--after ID] [--limit N]   reconciliation list
  *     payment show REF                     a provider payment, resolution
  *     payment requery REF                  one more status query (sokod)
@@ -42,6 +46,7 @@
 #include "money.h"
 #include "payment.h"
 #include "store.h"
+#include "svc_pos.h"
 #include "svc_recon.h"
 #include "util.h"
 
@@ -65,6 +70,8 @@ usage(void)
 	        "  merchant create CODE PAYABLE_ACCOUNT_CODE\n"
 	        "  terminal add ID AGENT_CODE [--merchant CODE]   (needs pos_kek_file)\n"
 	        "  terminal block ID | terminal unblock ID | terminal list\n"
+	        "  rpc-key create NAME agent|merchant|terminal SCOPE\n"
+	        "  rpc-key revoke NAME | rpc-key list\n"
 	        "  payments unknown [--after ID] [--limit N]\n"
 	        "  payment show REF | payment requery REF\n"
 	        "  payment resolve REF succeeded|failed --actor WHO "
@@ -464,6 +471,96 @@ terminal_list_cb(void *arg, const struct store_terminal *t)
 	return 0;
 }
 
+/* ---- /rpc partner keys (docs/operations.md "Partner keys") ---- */
+
+static const char *const rpc_scope_names[] = {
+    [STORE_RPC_SCOPE_AGENT] = "agent",
+    [STORE_RPC_SCOPE_MERCHANT] = "merchant",
+    [STORE_RPC_SCOPE_TERMINAL] = "terminal"};
+
+/* A new partner key for the terminals of scope (an agent, a merchant or
+ * one terminal, which must exist): printed once, only its SHA-256
+ * kept. */
+static int
+cmd_rpc_key_create(struct store *st, const char *name, const char *kind,
+                   const char *scope)
+{
+	char key[SVC_POS_RPC_KEY_LEN + 1];
+	uint8_t raw[32];
+	struct store_rpc_key k;
+	struct store_agent ag;
+	struct store_merchant m;
+	struct store_terminal t;
+	enum store_rc rc;
+	int ret = 1;
+	uint8_t sk;
+
+	if (pos_id_arg("key name", name) != 0 ||
+	    pos_id_arg("scope", scope) != 0)
+		return 1;
+	for (sk = STORE_RPC_SCOPE_AGENT; sk <= STORE_RPC_SCOPE_TERMINAL; sk++)
+		if (strcmp(kind, rpc_scope_names[sk]) == 0)
+			break;
+	if (sk > STORE_RPC_SCOPE_TERMINAL) {
+		fprintf(stderr, "sokoctl: scope kind must be agent, merchant "
+		                "or terminal\n");
+		return 1;
+	}
+	rc = sk == STORE_RPC_SCOPE_AGENT ? st->ops->agent_get(st, scope, &ag)
+	     : sk == STORE_RPC_SCOPE_MERCHANT
+	         ? st->ops->merchant_get(st, scope, &m)
+	         : st->ops->terminal_get(st, scope, &t);
+	if (sk == STORE_RPC_SCOPE_TERMINAL)
+		explicit_bzero(&t, sizeof t); /* its wrapped key */
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such scope" : st->errstr);
+		return 1;
+	}
+	memset(&k, 0, sizeof k);
+	memcpy(key, SVC_POS_RPC_KEY_PREFIX, sizeof SVC_POS_RPC_KEY_PREFIX);
+	if (RAND_bytes(raw, sizeof raw) != 1) {
+		fprintf(stderr, "sokoctl: cannot generate the key\n");
+		goto out;
+	}
+	util_hex(key + sizeof SVC_POS_RPC_KEY_PREFIX - 1, raw, sizeof raw);
+	if (!svc_pos_rpc_key_hash(key, k.key_hash))
+		goto out; /* cannot happen: our own format */
+	strlcpy_s(k.name, name, sizeof k.name);
+	k.scope_kind = sk;
+	strlcpy_s(k.scope, scope, sizeof k.scope);
+	k.created_ms = util_now_ms();
+	rc = st->ops->rpc_key_create(st, &k);
+	if (rc == STORE_CONFLICT) {
+		fprintf(stderr, "sokoctl: rpc key %s already exists\n", name);
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n", st->errstr);
+		goto out;
+	}
+	/* the only time the key is shown: give it to the partner now */
+	printf("rpc-key %s scope=%s:%s key=%s\n", name, kind, scope, key);
+	ret = 0;
+out:
+	explicit_bzero(key, sizeof key);
+	explicit_bzero(raw, sizeof raw);
+	return ret;
+}
+
+static int
+rpc_key_list_cb(void *arg, const struct store_rpc_key *k)
+{
+	(void)arg;
+	printf("%-32s scope=%s:%s %s\n", k->name,
+	       k->scope_kind >= STORE_RPC_SCOPE_AGENT &&
+	               k->scope_kind <= STORE_RPC_SCOPE_TERMINAL
+	           ? rpc_scope_names[k->scope_kind]
+	           : "?",
+	       k->scope, k->is_revoked ? "revoked" : "active");
+	return 0;
+}
+
 /* ---- reconciliation (docs/payments.md §Reconciliation) ---- */
 
 static const char *
@@ -852,6 +949,27 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
 	           strcmp(argv[1], "unblock") == 0) {
 		rc = cmd_terminal_status(st, argv[2], STORE_POS_ACTIVE);
+	} else if (strcmp(argv[0], "rpc-key") == 0 && argc == 5 &&
+	           strcmp(argv[1], "create") == 0) {
+		rc = cmd_rpc_key_create(st, argv[2], argv[3], argv[4]);
+	} else if (strcmp(argv[0], "rpc-key") == 0 && argc == 3 &&
+	           strcmp(argv[1], "revoke") == 0) {
+		enum store_rc r = st->ops->rpc_key_revoke(st, argv[2]);
+
+		if (r == STORE_OK) {
+			printf("rpc-key %s revoked\n", argv[2]);
+			rc = 0;
+		} else {
+			fprintf(stderr, "sokoctl: %s\n",
+			        r == STORE_NOT_FOUND ? "no such rpc key"
+			                             : st->errstr);
+		}
+	} else if (strcmp(argv[0], "rpc-key") == 0 && argc == 2 &&
+	           strcmp(argv[1], "list") == 0) {
+		rc = st->ops->rpc_key_list(st, rpc_key_list_cb, NULL) ==
+		                     STORE_OK
+		             ? 0
+		             : 1;
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 2 &&
 	           strcmp(argv[1], "list") == 0) {
 		rc = st->ops->terminal_list(st, terminal_list_cb, NULL) ==

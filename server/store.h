@@ -148,6 +148,25 @@ struct store_merchant {
 	int64_t created_ms;
 };
 
+/* A partner key of the HTTP /rpc endpoints (sql/NNN_rpc_keys.sql): the
+ * SHA-256 of the key, never the key; the terminals it may act for. */
+enum store_rpc_scope {
+	STORE_RPC_SCOPE_AGENT = 1,    /* the terminals of agent `scope` */
+	STORE_RPC_SCOPE_MERCHANT = 2, /* the terminals of merchant `scope` */
+	STORE_RPC_SCOPE_TERMINAL = 3, /* terminal `scope` */
+};
+#define STORE_RPC_KEY_HASH_LEN 32
+struct store_rpc_key {
+	int64_t id;
+	char name[STORE_POS_ID_MAX + 1];
+	uint8_t key_hash[STORE_RPC_KEY_HASH_LEN];
+	uint8_t scope_kind; /* enum store_rpc_scope */
+	char scope[STORE_POS_ID_MAX + 1];
+	bool is_revoked;
+	int64_t created_ms;
+};
+typedef int (*store_rpc_key_fn)(void *arg, const struct store_rpc_key *k);
+
 /* A terminal with what a login needs of its agent (and merchant). */
 struct store_terminal {
 	char id[STORE_POS_ID_MAX + 1];
@@ -484,6 +503,17 @@ struct store_ops {
 	/* Every terminal with its agent, by id. */
 	enum store_rc (*terminal_list)(struct store *st, store_terminal_fn fn,
 	                               void *arg);
+	/* /rpc partner keys.  create: CONFLICT if the name or the hash
+	 * exists, sets k->id.  get: by hash, revoked ones too; NOT_FOUND
+	 * leaves *out untouched.  revoke: NOT_FOUND if no such name.  list:
+	 * every key by name (key_hash left zero). */
+	enum store_rc (*rpc_key_create)(struct store *st,
+	                                struct store_rpc_key *k);
+	enum store_rc (*rpc_key_get)(struct store *st, const uint8_t *key_hash,
+	                             struct store_rpc_key *out);
+	enum store_rc (*rpc_key_revoke)(struct store *st, const char *name);
+	enum store_rc (*rpc_key_list)(struct store *st, store_rpc_key_fn fn,
+	                              void *arg);
 
 	/* ---- POS transactions (rows written by batch_write only) ---- */
 	/* The row of (terminal_id, txn_id) with reversed_by/reversed_ms;

@@ -78,6 +78,10 @@ enum pg_stmt_id {
 	P_TERM_GET,
 	P_MERCHANT_INSERT,
 	P_MERCHANT_GET,
+	P_RPC_KEY_INSERT,
+	P_RPC_KEY_GET,
+	P_RPC_KEY_REVOKE,
+	P_RPC_KEY_LIST,
 	P_TERM_STATUS,
 	P_TERM_LIST,
 	P_POS_GET,
@@ -248,6 +252,16 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	                      "VALUES ($1, $2, $3) RETURNING id",
 	[P_MERCHANT_GET] = "SELECT m.id, m.code, m.payable_account_id, "
 	                   "m.created_ms FROM merchants m WHERE m.code = $1",
+	[P_RPC_KEY_INSERT] = "INSERT INTO rpc_keys (name, key_hash, "
+	                     "scope_kind, scope, created_ms) VALUES ($1, "
+	                     "decode($2, 'hex'), $3, $4, $5) RETURNING id",
+	[P_RPC_KEY_GET] = "SELECT id, name, scope_kind, scope, status, "
+	                  "created_ms FROM rpc_keys "
+	                  "WHERE key_hash = decode($1, 'hex')",
+	[P_RPC_KEY_REVOKE] = "UPDATE rpc_keys SET status = 1 WHERE name = $1 "
+	                     "RETURNING id",
+	[P_RPC_KEY_LIST] = "SELECT id, name, scope_kind, scope, status, "
+	                   "created_ms FROM rpc_keys ORDER BY name",
 	[P_TERM_STATUS] = "UPDATE terminals SET status = $2 WHERE id = $1 "
 	                  "RETURNING id",
 	[P_TERM_LIST] = "SELECT " TERM_COLS TERM_FROM "ORDER BY t.id",
@@ -1832,6 +1846,104 @@ pg_merchant_get(struct store *st, const char *code, struct store_merchant *out)
 	return rc;
 }
 
+/* ------------------------------------------------------ /rpc partner keys */
+
+static enum store_rc
+pg_rpc_key_create(struct store *st, struct store_rpc_key *k)
+{
+	struct store_pg *s = PG(st);
+	char hex[2 * STORE_RPC_KEY_HASH_LEN + 1], b[2][24];
+	const char *vals[5];
+	PGresult *r;
+	enum store_rc rc;
+
+	util_hex(hex, k->key_hash, STORE_RPC_KEY_HASH_LEN);
+	vals[0] = k->name;
+	vals[1] = hex;
+	vals[2] = fmt_i64(b[0], k->scope_kind);
+	vals[3] = k->scope;
+	vals[4] = fmt_i64(b[1], k->created_ms);
+	if ((rc = pg_run(s, P_RPC_KEY_INSERT, 5, vals, PGRES_TUPLES_OK, &r,
+	                 "create rpc key")) != STORE_OK)
+		return rc;
+	k->id = col_i64(r, 0, 0);
+	PQclear(r);
+	return STORE_OK;
+}
+
+/* A P_RPC_KEY_GET / _LIST row (no hash). */
+static void
+row_rpc_key(const PGresult *r, int row, struct store_rpc_key *k)
+{
+	memset(k, 0, sizeof *k);
+	k->id = col_i64(r, row, 0);
+	strlcpy_s(k->name, PQgetvalue(r, row, 1), sizeof k->name);
+	k->scope_kind = (uint8_t)col_i64(r, row, 2);
+	strlcpy_s(k->scope, PQgetvalue(r, row, 3), sizeof k->scope);
+	k->is_revoked = col_i64(r, row, 4) != 0;
+	k->created_ms = col_i64(r, row, 5);
+}
+
+static enum store_rc
+pg_rpc_key_get(struct store *st, const uint8_t *key_hash,
+               struct store_rpc_key *out)
+{
+	struct store_pg *s = PG(st);
+	char hex[2 * STORE_RPC_KEY_HASH_LEN + 1];
+	const char *vals[1] = {hex};
+	PGresult *r;
+	enum store_rc rc;
+
+	util_hex(hex, key_hash, STORE_RPC_KEY_HASH_LEN);
+	if ((rc = pg_run(s, P_RPC_KEY_GET, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "rpc key")) != STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	if (rc == STORE_OK) {
+		row_rpc_key(r, 0, out);
+		memcpy(out->key_hash, key_hash, STORE_RPC_KEY_HASH_LEN);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_rpc_key_revoke(struct store *st, const char *name)
+{
+	struct store_pg *s = PG(st);
+	const char *vals[1] = {name};
+	PGresult *r;
+	enum store_rc rc;
+
+	if ((rc = pg_run(s, P_RPC_KEY_REVOKE, 1, vals, PGRES_TUPLES_OK, &r,
+	                 "revoke rpc key")) != STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
+pg_rpc_key_list(struct store *st, store_rpc_key_fn fn, void *arg)
+{
+	struct store_pg *s = PG(st);
+	struct store_rpc_key k;
+	PGresult *r;
+	enum store_rc rc;
+	int row;
+
+	if ((rc = pg_run(s, P_RPC_KEY_LIST, 0, NULL, PGRES_TUPLES_OK, &r,
+	                 "rpc_key_list")) != STORE_OK)
+		return rc;
+	for (row = 0; row < PQntuples(r); row++) {
+		row_rpc_key(r, row, &k);
+		if (fn(arg, &k) != 0)
+			break;
+	}
+	PQclear(r);
+	return STORE_OK;
+}
+
 /* ------------------------------------------------------- POS transactions */
 
 static enum store_rc
@@ -2694,6 +2806,10 @@ static const struct store_ops pg_ops = {
 	.agent_get = pg_agent_get,
 	.merchant_create = pg_merchant_create,
 	.merchant_get = pg_merchant_get,
+	.rpc_key_create = pg_rpc_key_create,
+	.rpc_key_get = pg_rpc_key_get,
+	.rpc_key_revoke = pg_rpc_key_revoke,
+	.rpc_key_list = pg_rpc_key_list,
 	.terminal_create = pg_terminal_create,
 	.terminal_get = pg_terminal_get,
 	.pos_txn_get = pg_pos_txn_get,

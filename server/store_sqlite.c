@@ -52,6 +52,10 @@ enum stmt_id {
 	S_TERM_GET,
 	S_MERCHANT_INSERT,
 	S_MERCHANT_GET,
+	S_RPC_KEY_INSERT,
+	S_RPC_KEY_GET,
+	S_RPC_KEY_REVOKE,
+	S_RPC_KEY_LIST,
 	S_TERM_STATUS,
 	S_TERM_LIST,
 	S_POS_INSERT,
@@ -201,6 +205,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	                      "VALUES (?1, ?2, ?3)",
 	[S_MERCHANT_GET] = "SELECT " SQ_MERCHANT_COLS " FROM merchants m "
 	                   "WHERE m.code = ?1",
+	[S_RPC_KEY_INSERT] = "INSERT INTO rpc_keys (name, key_hash, "
+	                     "scope_kind, scope, created_ms) "
+	                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_RPC_KEY_GET] = "SELECT id, name, scope_kind, scope, status, "
+	                  "created_ms FROM rpc_keys WHERE key_hash = ?1",
+	[S_RPC_KEY_REVOKE] = "UPDATE rpc_keys SET status = 1 WHERE name = ?1",
+	[S_RPC_KEY_LIST] = "SELECT id, name, scope_kind, scope, status, "
+	                   "created_ms FROM rpc_keys ORDER BY name",
 	[S_TERM_STATUS] = "UPDATE terminals SET status = ?2 WHERE id = ?1",
 	[S_TERM_LIST] = "SELECT " SQ_TERM_COLS SQ_TERM_FROM "ORDER BY t.id",
 	[S_POS_INSERT] = "INSERT INTO pos_txns (terminal_id, txn_id, type, "
@@ -1555,6 +1567,93 @@ sq_merchant_get(struct store *st, const char *code, struct store_merchant *out)
 	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "merchant");
 }
 
+/* ------------------------------------------------------ /rpc partner keys */
+
+static enum store_rc
+sq_rpc_key_create(struct store *st, struct store_rpc_key *k)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_RPC_KEY_INSERT);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, k->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, k->key_hash, STORE_RPC_KEY_HASH_LEN,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int(q, 3, k->scope_kind);
+	sqlite3_bind_text(q, 4, k->scope, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, k->created_ms);
+	if ((rc = run(s, q, "create rpc key")) != STORE_OK)
+		return rc;
+	k->id = sqlite3_last_insert_rowid(s->db);
+	return STORE_OK;
+}
+
+/* An S_RPC_KEY_GET / _LIST row (no hash). */
+static void
+row_rpc_key(sqlite3_stmt *q, struct store_rpc_key *k)
+{
+	memset(k, 0, sizeof *k);
+	k->id = sqlite3_column_int64(q, 0);
+	strlcpy_s(k->name, col_str(q, 1), sizeof k->name);
+	k->scope_kind = (uint8_t)sqlite3_column_int(q, 2);
+	strlcpy_s(k->scope, col_str(q, 3), sizeof k->scope);
+	k->is_revoked = sqlite3_column_int(q, 4) != 0;
+	k->created_ms = sqlite3_column_int64(q, 5);
+}
+
+static enum store_rc
+sq_rpc_key_get(struct store *st, const uint8_t *key_hash,
+               struct store_rpc_key *out)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_RPC_KEY_GET);
+	int rc;
+
+	sqlite3_bind_blob(q, 1, key_hash, STORE_RPC_KEY_HASH_LEN,
+	                  SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		row_rpc_key(q, out);
+		memcpy(out->key_hash, key_hash, STORE_RPC_KEY_HASH_LEN);
+	}
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return rc == SQLITE_ROW ? STORE_OK : sq_err(s, rc, "rpc key");
+}
+
+static enum store_rc
+sq_rpc_key_revoke(struct store *st, const char *name)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_RPC_KEY_REVOKE);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if ((rc = run(s, q, "revoke rpc key")) != STORE_OK)
+		return rc;
+	return sqlite3_changes(s->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static enum store_rc
+sq_rpc_key_list(struct store *st, store_rpc_key_fn fn, void *arg)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_RPC_KEY_LIST);
+	struct store_rpc_key k;
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		row_rpc_key(q, &k);
+		if (fn(arg, &k) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? STORE_OK : sq_err(s, rc, "rpc_key_list");
+}
+
 /* A terminal row (SQ_TERM_COLS); -1 if its wrapped key has a bad size. */
 static int
 row_terminal(sqlite3_stmt *q, struct store_terminal *t)
@@ -2531,6 +2630,10 @@ static const struct store_ops sqlite_ops = {
 	.pos_batch_close = sq_pos_batch_close,
 	.terminal_set_status = sq_terminal_set_status,
 	.terminal_list = sq_terminal_list,
+	.rpc_key_create = sq_rpc_key_create,
+	.rpc_key_get = sq_rpc_key_get,
+	.rpc_key_revoke = sq_rpc_key_revoke,
+	.rpc_key_list = sq_rpc_key_list,
 	.prov_create = sq_prov_create,
 	.prov_get = sq_prov_get,
 	.pos_pay_create = sq_pos_pay_create,

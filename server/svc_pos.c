@@ -437,8 +437,17 @@ static enum store_rc
 login_call(struct store *st, struct dbq_job *job)
 {
 	struct svc_pos_op *op = (struct svc_pos_op *)job;
+	enum store_rc rc = st->ops->terminal_get(st, op->terminal_id,
+	                                         &op->term);
 
-	return st->ops->terminal_get(st, op->terminal_id, &op->term);
+	if (!op->has_rpc_key || (rc != STORE_OK && rc != STORE_NOT_FOUND))
+		return rc;
+	/* an /rpc partner's key, read with the terminal it names */
+	op->rpc_key_rc = st->ops->rpc_key_get(st, op->rpc_key_hash,
+	                                      &op->rpc_key);
+	if (op->rpc_key_rc != STORE_OK && op->rpc_key_rc != STORE_NOT_FOUND)
+		return op->rpc_key_rc;
+	return rc;
 }
 
 /* FLOAT_TRANSFER: a repeat is answered from its row (even if to_agent was
@@ -791,13 +800,54 @@ on_login(struct svc_pos *s, struct svc_pos_session *ss,
 
 void
 svc_pos_rpc_login(struct svc_pos *s, struct svc_pos_session *ss,
-                  const char *terminal_id, struct svc_pos_out *out)
+                  const char *terminal_id, const uint8_t *key_hash,
+                  struct svc_pos_out *out)
 {
 	struct svc_pos_op *op = op_new(s, SVC_POS_OP_LOGIN, POS_MSG_LOGIN, 0);
 
 	strlcpy_s(op->terminal_id, terminal_id, sizeof op->terminal_id);
 	op->is_rpc = true;
+	if (key_hash != NULL) {
+		op->has_rpc_key = true;
+		memcpy(op->rpc_key_hash, key_hash, sizeof op->rpc_key_hash);
+	}
 	login_post(ss, op, out);
+}
+
+bool
+svc_pos_rpc_key_hash(const char *key, uint8_t hash[STORE_RPC_KEY_HASH_LEN])
+{
+	const size_t np = sizeof SVC_POS_RPC_KEY_PREFIX - 1;
+	size_t i;
+
+	if (strlen(key) != SVC_POS_RPC_KEY_LEN ||
+	    memcmp(key, SVC_POS_RPC_KEY_PREFIX, np) != 0)
+		return false;
+	for (i = np; i < SVC_POS_RPC_KEY_LEN; i++)
+		if (!((key[i] >= '0' && key[i] <= '9') ||
+		      (key[i] >= 'a' && key[i] <= 'f')))
+			return false;
+	sha256_digest(hash, key, SVC_POS_RPC_KEY_LEN);
+	return true;
+}
+
+/* Does the partner key's scope hold the terminal read with it? */
+static bool
+rpc_in_scope(const struct svc_pos_op *op)
+{
+	const struct store_rpc_key *k = &op->rpc_key;
+
+	switch (k->scope_kind) {
+	case STORE_RPC_SCOPE_AGENT:
+		return strcmp(op->term.agent.code, k->scope) == 0;
+	case STORE_RPC_SCOPE_MERCHANT:
+		return op->term.merchant_id != 0 &&
+		       strcmp(op->term.merchant.code, k->scope) == 0;
+	case STORE_RPC_SCOPE_TERMINAL:
+		return strcmp(op->terminal_id, k->scope) == 0;
+	default:
+		return false;
+	}
 }
 
 /* A trusted session's login is done (svc_pos_rpc_login). */
@@ -806,9 +856,17 @@ rpc_login_done(struct svc_pos *s, struct svc_pos_session *ss,
                struct svc_pos_op *op, struct svc_pos_out *out)
 {
 	enum pos_code code = POS_CODE_APPROVED;
+	bool is_read_ok = op->job.call_rc == STORE_OK ||
+	                  op->job.call_rc == STORE_NOT_FOUND;
 
 	ss->is_login_pending = false;
-	if (op->job.call_rc == STORE_NOT_FOUND)
+	if (op->has_rpc_key && is_read_ok &&
+	    (op->rpc_key_rc != STORE_OK || op->rpc_key.is_revoked))
+		code = POS_CODE_BAD_MAC; /* the key first: 401, nothing told */
+	else if (op->has_rpc_key && is_read_ok &&
+	         (op->job.call_rc == STORE_NOT_FOUND || !rpc_in_scope(op)))
+		code = POS_CODE_DECLINED; /* unknown and foreign alike */
+	else if (op->job.call_rc == STORE_NOT_FOUND)
 		code = POS_CODE_AUTH_FAILED;
 	else if (op->job.call_rc != STORE_OK)
 		code = POS_CODE_BUSY;
@@ -818,8 +876,12 @@ rpc_login_done(struct svc_pos *s, struct svc_pos_session *ss,
 	else if (s->rand_bytes(ss->ks, sizeof ss->ks) != 1)
 		code = POS_CODE_BUSY;
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
-	        "event=rpc_login peer=%s terminal=%s code=%s", ss->peer,
-	        op->terminal_id, pos_code_name(code));
+	        "event=rpc_login peer=%s terminal=%s key=%s code=%s", ss->peer,
+	        op->terminal_id,
+	        !op->has_rpc_key             ? "admin"
+	        : op->rpc_key_rc == STORE_OK ? op->rpc_key.name
+	                                     : "unknown",
+	        pos_code_name(code));
 	out->is_answer = true;
 	out->code = (int)code;
 	if (code != POS_CODE_APPROVED) {

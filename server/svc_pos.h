@@ -241,6 +241,12 @@ struct svc_pos_op {
 	 * answer is never older than what the writer would have given. */
 	bool is_read;
 	bool is_rpc; /* LOGIN: a trusted session for /rpc, no LOGIN frame */
+	/* is_rpc with a partner key: its hash, and the key read with the
+	 * terminal (rpc_key_rc) */
+	bool has_rpc_key;
+	uint8_t rpc_key_hash[STORE_RPC_KEY_HASH_LEN];
+	enum store_rc rpc_key_rc;
+	struct store_rpc_key rpc_key;
 	const struct svc_pos *svc;
 	/* listed in svc->inflight (SVC_POS_INFLIGHT_SLOTS) until freed:
 	 * its chain's head (NULL: not listed), next, (terminal, txn_id)
@@ -353,14 +359,29 @@ void svc_pos_frame(struct svc_pos *s, struct svc_pos_session *ss,
  * challenge-response (the caller authenticated the client), the terminal
  * loaded and checked on the worker like a LOGIN (unknown, blocked
  * terminal or agent: refused), then a fresh random session key K_s that
- * the caller uses to MAC the frames it feeds.  Posts the op in
- * out->post; when it is done, out->is_answer with out->code APPROVED
- * (ss LOGGED_IN), AUTH_FAILED (unknown), BLOCKED or BUSY; nothing is
- * written to out->buf and no result is redelivered (pushes stay for the
- * terminal's own sessions).  terminal_id: 1..32 bytes.
+ * the caller uses to MAC the frames it feeds.  key_hash: NULL for the
+ * admin key, else the SHA-256 of the partner key the client gave
+ * (STORE_RPC_KEY_HASH_LEN bytes), read on the worker with the terminal:
+ * the key must exist, not be revoked, and its scope hold the terminal.
+ * Posts the op in out->post; when it is done, out->is_answer with
+ * out->code APPROVED (ss LOGGED_IN), AUTH_FAILED (unknown terminal, admin
+ * key), BAD_MAC (the partner key is unknown or revoked), DECLINED (the
+ * terminal is not in the partner key's scope, or unknown to it), BLOCKED
+ * or BUSY; nothing is written to out->buf and no result is redelivered
+ * (pushes stay for the terminal's own sessions).  terminal_id: 1..32
+ * bytes.
  */
 void svc_pos_rpc_login(struct svc_pos *s, struct svc_pos_session *ss,
-                       const char *terminal_id, struct svc_pos_out *out);
+                       const char *terminal_id, const uint8_t *key_hash,
+                       struct svc_pos_out *out);
+
+/* A partner key of /rpc: "soko_rpc_" and 64 lower-case hex digits (32
+ * random bytes, made by `sokoctl rpc-key create`).  True if key has
+ * that form; then its SHA-256, what the store keeps, into hash. */
+#define SVC_POS_RPC_KEY_PREFIX "soko_rpc_"
+#define SVC_POS_RPC_KEY_LEN    (sizeof SVC_POS_RPC_KEY_PREFIX - 1 + 64)
+bool svc_pos_rpc_key_hash(const char *key,
+                          uint8_t hash[STORE_RPC_KEY_HASH_LEN]);
 
 /* pos_frame_decode() said CODEC_BAD: answer 0xC000 with f->refusal (zero
  * MAC before login, K_s after) and close (§2, §3.1). */

@@ -9,6 +9,7 @@ envelope, an oversized body and LOGIN are refused with their codes, and
 nothing moves."""
 import os
 
+from harness import API_KEY
 from test_pos import (APPROVED, DUPLICATE, ECHO, FAIL, FLOAT_TRANSFER,
                       INSUFFICIENT_FLOAT, KES, LOGIN, LOGIN_OK, MALFORMED,
                       RESP, STATUS, UNSUPPORTED_TYPE, cbor, setup, uncbor)
@@ -128,4 +129,88 @@ def t_pos_rpc(build):
         s.stop()
 
 
-TESTS = [t_pos_rpc]
+def key_of(out):
+    return [p for p in out.split() if p.startswith("key=")][0][4:]
+
+
+def t_pos_rpc_keys(build):
+    """Partner keys (sokoctl rpc-key, docs/operations.md "Partner keys"):
+    a key scoped to an agent, a merchant or one terminal sends POS
+    messages for those terminals only (another one, or an unknown one:
+    403 terminal_forbidden, the same answer); a revoked key, a made-up
+    key and a key of the wrong form are 401; a partner key never opens
+    the admin API; sokoctl keeps only hashes (the key appears once) and
+    refuses unknown scopes and names taken."""
+    s, keys = setup(build)
+    try:
+        s.ctl("account", "create", "merchant:M1:payable", "merchant_payable",
+              "KES")
+        s.ctl("merchant", "create", "M1", "merchant:M1:payable")
+        s.ctl("-o", "pos_kek_file=" + s.kek, "terminal", "add", "T9", "A1",
+              "--merchant", "M1")
+        ka = key_of(s.ctl("rpc-key", "create", "bank-a", "agent", "A1").stdout)
+        km = key_of(s.ctl("rpc-key", "create", "shop-m1", "merchant",
+                          "M1").stdout)
+        kt = key_of(s.ctl("rpc-key", "create", "till-t2", "terminal",
+                          "T2").stdout)
+        assert ka.startswith("soko_rpc_") and len(ka) == 73, ka
+        r = s.ctl("rpc-key", "create", "bank-a", "agent", "A2", check=False)
+        assert r.returncode != 0 and "already exists" in r.stderr, r
+        r = s.ctl("rpc-key", "create", "x", "agent", "A-nope", check=False)
+        assert r.returncode != 0 and "no such scope" in r.stderr, r
+        r = s.ctl("rpc-key", "create", "x", "bank", "A1", check=False)
+        assert r.returncode != 0 and "scope kind" in r.stderr, r
+        lst = s.ctl("rpc-key", "list").stdout
+        assert "bank-a" in lst and "scope=agent:A1 active" in lst, lst
+        assert ka not in lst and ka[9:] not in lst, lst
+
+        def call(key, term, type_=ECHO, body=None):
+            return rpc(s, term, type_, body or {1: 1},
+                       headers={"Authorization": "Bearer " + key})
+
+        # in scope: the agent's terminals (T1, and T9 of its merchant),
+        # the merchant's terminal, the one terminal
+        for key, term in ((ka, "T1"), (ka, "T9"), (km, "T9"), (kt, "T2")):
+            st, ty, r = call(key, term)
+            assert st == 200 and ty == ECHO | RESP, (key, term, st, r)
+        txn = os.urandom(16)
+        st, ty, r = call(ka, "T1", FLOAT_TRANSFER,
+                         {1: txn, 2: 2500, 3: KES, 4: "A2"})
+        assert st == 200 and r[1] == APPROVED, r
+        assert s.balance("agent:A2:float") == "25.00"
+        # out of scope, or unknown: the same 403, nothing moves
+        for key, term in ((ka, "T2"), (km, "T1"), (kt, "T3"),
+                          (ka, "T-nope")):
+            st, _, e = call(key, term, FLOAT_TRANSFER,
+                            {1: os.urandom(16), 2: 100, 3: KES, 4: "A3"})
+            assert st == 403 and b"terminal_forbidden" in e, (term, st, e)
+        # wrong keys: 401
+        fake = "soko_rpc_" + "0" * 64
+        for key in (fake, ka[:-1], ka.upper(), "", API_KEY + "x"):
+            st, _, e = call(key, "T1")
+            assert st == 401 and b"unauthorized" in e, (key, st, e)
+        # a partner key is not an admin key
+        st, _, e = s.request("GET", "/v1/accounts/agent:A1:float",
+                             headers={"Authorization": "Bearer " + ka})
+        assert st == 401, (st, e)
+        # revoked: refused from the next call on
+        assert "revoked" in s.ctl("rpc-key", "revoke", "till-t2").stdout
+        st, _, e = call(kt, "T2")
+        assert st == 401, (st, e)
+        r = s.ctl("rpc-key", "revoke", "nope", check=False)
+        assert r.returncode != 0 and "no such rpc key" in r.stderr, r
+        assert "scope=terminal:T2 revoked" in s.ctl("rpc-key",
+                                                     "list").stdout
+        assert s.balance("agent:A3:float") == "0.00"
+        # the keys are nowhere in the log; their names are
+        with open(s.stderr_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        assert "key=bank-a code=approved" in log, log[-2000:]
+        for k in (ka, km, kt):
+            assert k[9:] not in log
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
+TESTS = [t_pos_rpc, t_pos_rpc_keys]

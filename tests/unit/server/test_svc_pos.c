@@ -21,6 +21,7 @@
 #include "svc_admin.h"
 #include "payment.h"
 #include "log.h"
+#include "sha256.h"
 #include "util.h"
 
 static const uint8_t KS[POS_KEY_LEN] = {7, 7, 7};
@@ -622,6 +623,113 @@ test_status_in_flight(void)
 	             POS_CODE_UNKNOWN_TXN);
 	svc_pos_session_fini(&ss);
 	svc_pos_session_fini(&ss2);
+}
+
+static int
+fake_rand(unsigned char *dst, int n)
+{
+	memset(dst, 0x42, (size_t)n);
+	return 1;
+}
+
+/* An /rpc login of terminal term ("T1" of agent A1, merchant M1; "T0"
+ * unknown) with a partner key of scope (kind, scope), or the admin key
+ * (kind 0); key_rc the key's read, revoked: its state.  The code. */
+static int
+rpc_login(const char *term, uint8_t kind, const char *scope,
+          enum store_rc key_rc, bool revoked)
+{
+	static const uint8_t hash[STORE_RPC_KEY_HASH_LEN] = {1, 2, 3};
+	struct svc_pos_session ss;
+	struct svc_pos_out o = out_new();
+	struct svc_pos_op *op;
+	int code;
+
+	svc.rand_bytes = fake_rand;
+	svc_pos_session_init(&svc, &ss);
+	svc_pos_rpc_login(&svc, &ss, term, kind != 0 ? hash : NULL, &o);
+	op = o.post;
+	CHECK(op != NULL && op->is_rpc && op->has_rpc_key == (kind != 0));
+	if (op == NULL)
+		return -1;
+	CHECK(kind == 0 || memcmp(op->rpc_key_hash, hash, sizeof hash) == 0);
+	/* what login_call would have read */
+	op->job.call_rc = strcmp(term, "T1") == 0 ? STORE_OK : STORE_NOT_FOUND;
+	strlcpy_s(op->term.agent.code, "A1", sizeof op->term.agent.code);
+	op->term.merchant_id = 3;
+	strlcpy_s(op->term.merchant.code, "M1", sizeof op->term.merchant.code);
+	op->term.status = STORE_POS_ACTIVE;
+	op->term.agent.status = STORE_POS_ACTIVE;
+	op->rpc_key_rc = key_rc;
+	op->rpc_key.scope_kind = kind;
+	strlcpy_s(op->rpc_key.scope, scope, sizeof op->rpc_key.scope);
+	op->rpc_key.is_revoked = revoked;
+	o = done(&ss, op);
+	code = o.is_answer ? o.code : -1;
+	svc_pos_session_fini(&ss);
+	return code;
+}
+
+/* /rpc partner keys: the key first (unknown or revoked: BAD_MAC, the
+ * 401), then the scope (out of it, or an unknown terminal: DECLINED, the
+ * 403), then the terminal as for the admin key; the key's form. */
+static void
+test_rpc_keys(void)
+{
+	static const char good[] = "soko_rpc_0123456789abcdef0123456789abcdef"
+	                           "0123456789abcdef0123456789abcdef";
+	uint8_t h[STORE_RPC_KEY_HASH_LEN], h2[STORE_RPC_KEY_HASH_LEN];
+	char bad[sizeof good];
+
+	CHECK_EQ_INT(rpc_login("T1", 0, "", STORE_OK, false),
+	             POS_CODE_APPROVED);
+	CHECK_EQ_INT(rpc_login("T0", 0, "", STORE_OK, false),
+	             POS_CODE_AUTH_FAILED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_AGENT, "A1", STORE_OK,
+	                       false),
+	             POS_CODE_APPROVED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_MERCHANT, "M1", STORE_OK,
+	                       false),
+	             POS_CODE_APPROVED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_TERMINAL, "T1", STORE_OK,
+	                       false),
+	             POS_CODE_APPROVED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_AGENT, "A2", STORE_OK,
+	                       false),
+	             POS_CODE_DECLINED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_MERCHANT, "M2", STORE_OK,
+	                       false),
+	             POS_CODE_DECLINED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_TERMINAL, "T2", STORE_OK,
+	                       false),
+	             POS_CODE_DECLINED);
+	CHECK_EQ_INT(rpc_login("T1", 9, "A1", STORE_OK, false),
+	             POS_CODE_DECLINED);
+	CHECK_EQ_INT(rpc_login("T0", STORE_RPC_SCOPE_AGENT, "A1", STORE_OK,
+	                       false),
+	             POS_CODE_DECLINED);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_AGENT, "A1",
+	                       STORE_NOT_FOUND, false),
+	             POS_CODE_BAD_MAC);
+	CHECK_EQ_INT(rpc_login("T0", STORE_RPC_SCOPE_AGENT, "A1",
+	                       STORE_NOT_FOUND, false),
+	             POS_CODE_BAD_MAC);
+	CHECK_EQ_INT(rpc_login("T1", STORE_RPC_SCOPE_AGENT, "A1", STORE_OK,
+	                       true),
+	             POS_CODE_BAD_MAC);
+	/* the form: prefix, 64 lower-case hex digits; the hash is SHA-256 */
+	CHECK(svc_pos_rpc_key_hash(good, h));
+	sha256_digest(h2, good, strlen(good));
+	CHECK(memcmp(h, h2, sizeof h) == 0);
+	memcpy(bad, good, sizeof good);
+	bad[20] = 'A';
+	CHECK(!svc_pos_rpc_key_hash(bad, h));
+	bad[20] = '0';
+	bad[0] = 'S';
+	CHECK(!svc_pos_rpc_key_hash(bad, h));
+	bad[sizeof good - 2] = '\0';
+	CHECK(!svc_pos_rpc_key_hash(bad, h));
+	CHECK(!svc_pos_rpc_key_hash("", h));
 }
 
 /* ---- provider-backed requests: a fake payment service and store ---- */
@@ -1946,6 +2054,7 @@ main(void)
 	RUN(test_receipt);
 	RUN(test_status_reader);
 	RUN(test_status_in_flight);
+	RUN(test_rpc_keys);
 	RUN(test_status_legacy_key);
 	RUN(test_collect);
 	RUN(test_collect_key_taken);

@@ -2104,6 +2104,77 @@ out:
 	store_close(st);
 }
 
+static int
+count_rpc_key(void *arg, const struct store_rpc_key *k)
+{
+	int *n = arg;
+
+	CHECK(k->key_hash[0] == 0); /* a list never carries hashes */
+	if (++*n == 1) {
+		CHECK_EQ_STR(k->name, "bank-a");
+		CHECK(k->is_revoked);
+	}
+	return 0;
+}
+
+/* /rpc partner keys (016_rpc_keys): found by their hash only, names and
+ * hashes unique, revoked ones still found (and marked), listed by name
+ * without hashes. */
+static void
+test_rpc_keys(void)
+{
+	struct store *st;
+	struct store_rpc_key k, k2, g;
+	uint8_t other[STORE_RPC_KEY_HASH_LEN];
+	int n = 0;
+
+	fresh_db();
+	if ((st = open_db()) == NULL)
+		return;
+	memset(&k, 0, sizeof k);
+	strlcpy_s(k.name, "bank-a", sizeof k.name);
+	memset(k.key_hash, 0xa5, sizeof k.key_hash);
+	k.scope_kind = STORE_RPC_SCOPE_AGENT;
+	strlcpy_s(k.scope, "A1", sizeof k.scope);
+	k.created_ms = T0;
+	CHECK_EQ_INT(st->ops->rpc_key_create(st, &k), STORE_OK);
+	CHECK(k.id > 0);
+	k2 = k; /* the same name */
+	k2.key_hash[0] = 0x01;
+	CHECK_EQ_INT(st->ops->rpc_key_create(st, &k2), STORE_CONFLICT);
+	strlcpy_s(k2.name, "shop-m1", sizeof k2.name); /* the same hash */
+	k2.key_hash[0] = 0xa5;
+	CHECK_EQ_INT(st->ops->rpc_key_create(st, &k2), STORE_CONFLICT);
+	k2.key_hash[0] = 0x01;
+	k2.scope_kind = STORE_RPC_SCOPE_MERCHANT;
+	strlcpy_s(k2.scope, "M1", sizeof k2.scope);
+	CHECK_EQ_INT(st->ops->rpc_key_create(st, &k2), STORE_OK);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ_INT(st->ops->rpc_key_get(st, k.key_hash, &g), STORE_OK);
+	CHECK_EQ_INT(g.id, k.id);
+	CHECK_EQ_STR(g.name, "bank-a");
+	CHECK_EQ_INT(g.scope_kind, STORE_RPC_SCOPE_AGENT);
+	CHECK_EQ_STR(g.scope, "A1");
+	CHECK(!g.is_revoked);
+	CHECK_EQ_INT(g.created_ms, T0);
+	CHECK(memcmp(g.key_hash, k.key_hash, sizeof g.key_hash) == 0);
+	CHECK_EQ_INT(st->ops->rpc_key_get(st, k2.key_hash, &g), STORE_OK);
+	CHECK_EQ_STR(g.name, "shop-m1");
+	CHECK_EQ_INT(g.scope_kind, STORE_RPC_SCOPE_MERCHANT);
+	memset(other, 0x5a, sizeof other);
+	CHECK_EQ_INT(st->ops->rpc_key_get(st, other, &g), STORE_NOT_FOUND);
+	CHECK_EQ_STR(g.name, "shop-m1"); /* untouched */
+	CHECK_EQ_INT(st->ops->rpc_key_revoke(st, "bank-a"), STORE_OK);
+	CHECK_EQ_INT(st->ops->rpc_key_revoke(st, "nope"), STORE_NOT_FOUND);
+	CHECK_EQ_INT(st->ops->rpc_key_get(st, k.key_hash, &g), STORE_OK);
+	CHECK(g.is_revoked);
+	CHECK_EQ_INT(st->ops->rpc_key_get(st, k2.key_hash, &g), STORE_OK);
+	CHECK(!g.is_revoked);
+	CHECK_EQ_INT(st->ops->rpc_key_list(st, count_rpc_key, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	store_close(st);
+}
+
 /* POS-started payments (pos_payments): created with their link in one
  * transaction, found by (terminal, txn id), the undelivered results of
  * a terminal (final and not acknowledged), the acknowledgement. */
@@ -4248,6 +4319,7 @@ main(int argc, char **argv)
 	RUN(test_payments);
 	RUN(test_prov_create_get);
 	RUN(test_pos_pay);
+	RUN(test_rpc_keys);
 	RUN(test_bill_create_get);
 	RUN(test_disb_hold_batch);
 	RUN(test_pos_claim);
