@@ -487,7 +487,11 @@ on_read_result(struct fterm *m, const struct sokoterm_event *ev)
 		return;
 	}
 	f->n_check_left--;
-	if (ev->code == (x->is_reversed ? SOKOTERM_CODE_REVERSED : x->code) &&
+	if ((ev->code == (x->is_reversed ? SOKOTERM_CODE_REVERSED : x->code) ||
+	     /* a bill stored offline has been paid since */
+	     (x->op == SOKOTERM_OP_BILL_PAY &&
+	      x->code == SOKOTERM_CODE_STORED &&
+	      ev->code == SOKOTERM_CODE_APPROVED)) &&
 	    (x->ref[0] == '\0' ||
 	     (ev->ref != NULL && strcmp(ev->ref, x->ref) == 0))) {
 		x->check = CHK_OK;
@@ -1308,10 +1312,13 @@ terms_open(struct fleet *f)
 		cfg.event_ctx = m;
 		cfg.offline.max_entries = 4 * BACKLOG_MAX;
 		if (f->o->offline > 0) {
-			/* replay benchmark: float transfers accepted offline
-			 * (stored, sent as ADVICE_BATCH after login) */
+			/* replay benchmark: float transfers (and with
+			 * --mix bill_pay, bills paid in cash) accepted
+			 * offline (stored, sent as ADVICE_BATCH after
+			 * login) */
 			cfg.offline.allowed_ops =
-			    SOKOTERM_OP_BIT(SOKOTERM_OP_FLOAT_TRANSFER);
+			    SOKOTERM_OP_BIT(SOKOTERM_OP_FLOAT_TRANSFER) |
+			    SOKOTERM_OP_BIT(SOKOTERM_OP_BILL_PAY);
 			cfg.offline.floor_limit = f->o->amount;
 			cfg.offline.total_limit =
 			    f->o->amount * (uint64_t)f->o->offline;
@@ -1327,8 +1334,9 @@ terms_open(struct fleet *f)
 	return 0;
 }
 
-/* --offline N: N transfers per terminal while no link is up (stored,
- * "will be sent"); replayed as advices once the terminals connect. */
+/* --offline N: N transfers (or bills, by the --mix weights) per terminal
+ * while no link is up (stored, "will be sent"); replayed as advices once
+ * the terminals connect. */
 static int
 offline_fill(struct fleet *f)
 {
@@ -1342,8 +1350,7 @@ offline_fill(struct fleet *f)
 			return -1;
 		for (k = 0; k < f->o->offline; k++) {
 			enum sokoterm_err e =
-			    submit_op(&f->terms[i], 1,
-			              SOKOTERM_OP_FLOAT_TRANSFER);
+			    submit_op(&f->terms[i], 1, SOKOTERM_OP_NONE);
 
 			if (e != SOKOTERM_OK) {
 				fprintf(stderr,
@@ -1501,7 +1508,11 @@ tick_all(struct fleet *f, uint64_t now)
 	uint64_t wall = sokoterm_posix_now_ms();
 	size_t i;
 
-	if (f->o->drop_every_s > 0 && f->phase == PH_RUN &&
+	/* links cut while the load runs, and while an --offline replay
+	 * drains (its whole run: reconnects mid-replay) */
+	if (f->o->drop_every_s > 0 &&
+	    (f->phase == PH_RUN ||
+	     (f->phase == PH_DRAIN && f->o->offline > 0)) &&
 	    now >= f->next_drop) {
 		struct fterm *m = &f->terms[rnd(f) % f->n_terms];
 
@@ -1653,7 +1664,7 @@ report(struct fleet *f)
 		}
 	printf("\n");
 	if (o->mix_total != o->mix[SOKOTERM_OP_FLOAT_TRANSFER] &&
-	    !o->is_status && o->offline == 0)
+	    !o->is_status)
 		report_mix(f);
 	printf(
 	    "reconnects=%llu drops=%llu link_down=%llu delayed=%llu "

@@ -520,6 +520,14 @@ main(int argc, char **argv)
 		                "--bill-account\n");
 		return 2;
 	}
+	if (f.offline > 0 &&
+	    f.mix_total != f.mix[SOKOTERM_OP_FLOAT_TRANSFER] +
+	                       f.mix[SOKOTERM_OP_BILL_PAY]) {
+		fprintf(stderr, "soko-pos: --offline stores float_transfer "
+		                "and bill_pay (what a terminal accepts "
+		                "offline): no other op in --mix\n");
+		return 2;
+	}
 	if (f.mix[SOKOTERM_OP_REVERSAL] > 0 &&
 	    f.mix[SOKOTERM_OP_FLOAT_TRANSFER] == 0) {
 		fprintf(stderr, "soko-pos: --mix reversal voids the "

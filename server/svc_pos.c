@@ -1190,6 +1190,19 @@ pay_result(struct result *x, const struct store_prov *p, uint16_t type)
 	                                            : p->result_code);
 }
 
+/* STATUS and RECEIPT of a provider payment a terminal started: as
+ * pay_result, but a bill that came as an advice is STORED while it is
+ * funded and not final (what the terminal recorded, and what a repeat
+ * of the advice answers: §6.15), not PENDING. */
+static void
+link_result(struct result *x, const struct store_prov *p,
+            const struct store_pos_link *link)
+{
+	pay_result(x, p, link->type);
+	if (link->is_advice && x->code == POS_CODE_PENDING)
+		x->code = POS_CODE_STORED;
+}
+
 static void fmt_time(char *dst, size_t cap, int64_t ms);
 
 /* Receipt lines of a provider payment; masked: the customer's MSISDN
@@ -2933,7 +2946,7 @@ status_done(const struct svc_pos *s, struct svc_pos_session *ss,
 	if (op->job.call_rc != STORE_OK)
 		x.code = POS_CODE_RETRY_LATER;
 	else if (op->found_rc == STORE_OK && op->link.type != 0)
-		pay_result(&x, op->prov, op->link.type);
+		link_result(&x, op->prov, &op->link);
 	else if (op->found_rc == STORE_OK)
 		row_result(&x, &op->found);
 	send_result(ss, out, POS_MSG_STATUS_RESP, op->req_id, &x);
@@ -2986,7 +2999,7 @@ receipt_done(const struct svc_pos *s, struct svc_pos_session *ss,
 	if (op->job.call_rc != STORE_OK) {
 		x.code = POS_CODE_RETRY_LATER;
 	} else if (op->found_rc == STORE_OK && op->link.type != 0) {
-		pay_result(&x, op->prov, op->link.type);
+		link_result(&x, op->prov, &op->link);
 		x.counterparty = masked;
 		pay_receipt(lines, sizeof lines, masked, sizeof masked,
 		            ss->terminal_id, op->prov, &x);
