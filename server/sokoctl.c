@@ -13,6 +13,7 @@
  *     purge-idempotency [--days N]         drop keys older than N (>=30)
  *     agent create CODE FLOAT_ACCOUNT_CODE POS agent and its float
  *     terminal add ID AGENT_CODE           new K_t, printed once in hex
+ *     terminal rekey ID                    a new K_t, printed once
  *     terminal block ID | unblock ID       refuse / allow its logins
  *     terminal list                        never prints keys
  *     rpc-key create NAME agent|merchant|terminal SCOPE
@@ -69,6 +70,7 @@ usage(void)
 	        "  agent create CODE FLOAT_ACCOUNT_CODE\n"
 	        "  merchant create CODE PAYABLE_ACCOUNT_CODE\n"
 	        "  terminal add ID AGENT_CODE [--merchant CODE]   (needs pos_kek_file)\n"
+	        "  terminal rekey ID   (needs pos_kek_file)\n"
 	        "  terminal block ID | terminal unblock ID | terminal list\n"
 	        "  rpc-key create NAME agent|merchant|terminal SCOPE\n"
 	        "  rpc-key revoke NAME | rpc-key list\n"
@@ -378,13 +380,37 @@ cmd_merchant_create(struct store *st, const char *code, const char *acct)
 	return 0;
 }
 
+/* A fresh K_t for terminal id into kt, wrapped under pos_kek_file's KEK
+ * into wrapped; 0, or -1 (said). */
+static int
+new_terminal_key(const struct config *cfg, const char *id,
+                 uint8_t kt[KEYWRAP_KEY_LEN],
+                 uint8_t wrapped[STORE_KEY_WRAPPED_LEN])
+{
+	uint8_t kek[KEYWRAP_KEY_LEN];
+	char err[256];
+	int ret = -1;
+
+	if (keywrap_load_kek(kek, cfg->pos_kek_file, err, sizeof err) != 0) {
+		fprintf(stderr, "sokoctl: %s\n", err);
+		return -1;
+	}
+	if (RAND_bytes(kt, KEYWRAP_KEY_LEN) == 1 &&
+	    keywrap_wrap(wrapped, kek, kt, id) == 0)
+		ret = 0;
+	else
+		fprintf(stderr, "sokoctl: cannot generate or wrap the key\n");
+	explicit_bzero(kek, sizeof kek);
+	return ret;
+}
+
 /* Generates K_t, stores it wrapped under the KEK, prints it once. */
 static int
 cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
                  const char *agent, const char *merchant)
 {
-	uint8_t kek[KEYWRAP_KEY_LEN], kt[KEYWRAP_KEY_LEN];
-	char hex[2 * KEYWRAP_KEY_LEN + 1], err[256];
+	uint8_t kt[KEYWRAP_KEY_LEN];
+	char hex[2 * KEYWRAP_KEY_LEN + 1];
 	struct store_terminal t;
 	struct store_agent ag;
 	struct store_merchant m;
@@ -394,10 +420,6 @@ cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
 	memset(&t, 0, sizeof t);
 	if (pos_id_arg("terminal id", id) != 0)
 		return 1;
-	if (keywrap_load_kek(kek, cfg->pos_kek_file, err, sizeof err) != 0) {
-		fprintf(stderr, "sokoctl: %s\n", err);
-		return 1;
-	}
 	rc = st->ops->agent_get(st, agent, &ag);
 	if (rc != STORE_OK) {
 		fprintf(stderr, "sokoctl: %s\n",
@@ -411,11 +433,8 @@ cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
 		        rc == STORE_NOT_FOUND ? "no such merchant" : st->errstr);
 		goto out;
 	}
-	if (RAND_bytes(kt, sizeof kt) != 1 ||
-	    keywrap_wrap(t.key_wrapped, kek, kt, id) != 0) {
-		fprintf(stderr, "sokoctl: cannot generate or wrap the key\n");
+	if (new_terminal_key(cfg, id, kt, t.key_wrapped) != 0)
 		goto out;
-	}
 	strlcpy_s(t.id, id, sizeof t.id);
 	t.agent_id = ag.id;
 	t.merchant_id = m.id; /* 0: none */
@@ -439,8 +458,39 @@ cmd_terminal_add(struct store *st, const struct config *cfg, const char *id,
 out:
 	explicit_bzero(hex, sizeof hex);
 	explicit_bzero(kt, sizeof kt);
-	explicit_bzero(kek, sizeof kek);
 	explicit_bzero(&t, sizeof t);
+	return ret;
+}
+
+/* A new K_t for terminal id (lost or exposed key): wrapped under the KEK
+ * and stored, printed once; the old key stops working at the terminal's
+ * next login.  Its history (transactions, batches) stays. */
+static int
+cmd_terminal_rekey(struct store *st, const struct config *cfg, const char *id)
+{
+	uint8_t kt[KEYWRAP_KEY_LEN], wrapped[STORE_KEY_WRAPPED_LEN];
+	char hex[2 * KEYWRAP_KEY_LEN + 1];
+	enum store_rc rc;
+	int ret = 1;
+
+	if (pos_id_arg("terminal id", id) != 0 ||
+	    new_terminal_key(cfg, id, kt, wrapped) != 0)
+		goto out;
+	rc = st->ops->terminal_set_key(st, id, wrapped);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such terminal" : st->errstr);
+		goto out;
+	}
+	util_hex(hex, kt, sizeof kt);
+	printf("terminal %s key=%s (its next login needs this key; the old "
+	       "one is refused)\n",
+	       id, hex);
+	ret = 0;
+out:
+	explicit_bzero(hex, sizeof hex);
+	explicit_bzero(kt, sizeof kt);
+	explicit_bzero(wrapped, sizeof wrapped);
 	return ret;
 }
 
@@ -943,6 +993,9 @@ main(int argc, char **argv)
 	           strcmp(argv[1], "add") == 0 &&
 	           strcmp(argv[4], "--merchant") == 0) {
 		rc = cmd_terminal_add(st, cfg, argv[2], argv[3], argv[5]);
+	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
+	           strcmp(argv[1], "rekey") == 0) {
+		rc = cmd_terminal_rekey(st, cfg, argv[2]);
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
 	           strcmp(argv[1], "block") == 0) {
 		rc = cmd_terminal_status(st, argv[2], STORE_POS_BLOCKED);

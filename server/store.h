@@ -500,6 +500,11 @@ struct store_ops {
 	/* NOT_FOUND if there is no such terminal. */
 	enum store_rc (*terminal_set_status)(struct store *st, const char *id,
 	                                     uint8_t status);
+	/* A new wrapped key (STORE_KEY_WRAPPED_LEN bytes) for the terminal:
+	 * its next LOGIN must prove the new K_t.  NOT_FOUND if no such
+	 * terminal. */
+	enum store_rc (*terminal_set_key)(struct store *st, const char *id,
+	                                  const uint8_t *key_wrapped);
 	/* Every terminal with its agent, by id. */
 	enum store_rc (*terminal_list)(struct store *st, store_terminal_fn fn,
 	                               void *arg);

@@ -83,6 +83,7 @@ enum pg_stmt_id {
 	P_RPC_KEY_REVOKE,
 	P_RPC_KEY_LIST,
 	P_TERM_STATUS,
+	P_TERM_KEY,
 	P_TERM_LIST,
 	P_POS_GET,
 	P_POS_TOTALS,
@@ -264,6 +265,8 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	                   "created_ms FROM rpc_keys ORDER BY name",
 	[P_TERM_STATUS] = "UPDATE terminals SET status = $2 WHERE id = $1 "
 	                  "RETURNING id",
+	[P_TERM_KEY] = "UPDATE terminals SET key_wrapped = decode($2, 'hex') "
+	               "WHERE id = $1 RETURNING id",
 	[P_TERM_LIST] = "SELECT " TERM_COLS TERM_FROM "ORDER BY t.id",
 	[P_POS_GET] = "SELECT p.type, p.is_advice::int, p.currency, "
 	              "p.amount_minor, p.counterparty, p.local_time_ms, p.rc, "
@@ -2107,6 +2110,25 @@ pg_terminal_set_status(struct store *st, const char *id, uint8_t status)
 }
 
 static enum store_rc
+pg_terminal_set_key(struct store *st, const char *id,
+                    const uint8_t *key_wrapped)
+{
+	struct store_pg *s = PG(st);
+	char hex[2 * STORE_KEY_WRAPPED_LEN + 1];
+	const char *vals[2] = {id, hex};
+	PGresult *r;
+	enum store_rc rc;
+
+	util_hex(hex, key_wrapped, STORE_KEY_WRAPPED_LEN);
+	if ((rc = pg_run(s, P_TERM_KEY, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "terminal key")) != STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
 pg_terminal_list(struct store *st, store_terminal_fn fn, void *arg)
 {
 	struct store_pg *s = PG(st);
@@ -2817,6 +2839,7 @@ static const struct store_ops pg_ops = {
 	.pos_batch_close = pg_pos_batch_close,
 	.terminal_set_status = pg_terminal_set_status,
 	.terminal_list = pg_terminal_list,
+	.terminal_set_key = pg_terminal_set_key,
 	.payment_create = pg_payment_create,
 	.payment_transition = pg_payment_transition,
 	.payment_get = pg_payment_get,

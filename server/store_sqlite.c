@@ -57,6 +57,7 @@ enum stmt_id {
 	S_RPC_KEY_REVOKE,
 	S_RPC_KEY_LIST,
 	S_TERM_STATUS,
+	S_TERM_KEY,
 	S_TERM_LIST,
 	S_POS_INSERT,
 	S_POS_GET,
@@ -214,6 +215,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RPC_KEY_LIST] = "SELECT id, name, scope_kind, scope, status, "
 	                   "created_ms FROM rpc_keys ORDER BY name",
 	[S_TERM_STATUS] = "UPDATE terminals SET status = ?2 WHERE id = ?1",
+	[S_TERM_KEY] = "UPDATE terminals SET key_wrapped = ?2 WHERE id = ?1",
 	[S_TERM_LIST] = "SELECT " SQ_TERM_COLS SQ_TERM_FROM "ORDER BY t.id",
 	[S_POS_INSERT] = "INSERT INTO pos_txns (terminal_id, txn_id, type, "
 	                 "is_advice, currency, amount_minor, counterparty, "
@@ -1718,6 +1720,22 @@ sq_terminal_set_status(struct store *st, const char *id, uint8_t status)
 }
 
 static enum store_rc
+sq_terminal_set_key(struct store *st, const char *id,
+                    const uint8_t *key_wrapped)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_TERM_KEY);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, key_wrapped, STORE_KEY_WRAPPED_LEN,
+	                  SQLITE_STATIC);
+	if ((rc = run(s, q, "terminal key")) != STORE_OK)
+		return rc;
+	return sqlite3_changes(s->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static enum store_rc
 sq_terminal_list(struct store *st, store_terminal_fn fn, void *arg)
 {
 	struct store_sqlite *s = SQ(st);
@@ -2630,6 +2648,7 @@ static const struct store_ops sqlite_ops = {
 	.pos_batch_close = sq_pos_batch_close,
 	.terminal_set_status = sq_terminal_set_status,
 	.terminal_list = sq_terminal_list,
+	.terminal_set_key = sq_terminal_set_key,
 	.rpc_key_create = sq_rpc_key_create,
 	.rpc_key_get = sq_rpc_key_get,
 	.rpc_key_revoke = sq_rpc_key_revoke,

@@ -600,6 +600,49 @@ def t_pos_eod_receipt(build):
         s.stop()
 
 
-TESTS = [t_pos_transfer_duplicate_status, t_pos_login_refusals,
+def t_pos_rekey(build):
+    """sokoctl terminal rekey: a new K_t printed once; the old key is
+    refused at the next login (AUTH_FAILED), the new one logs in, and the
+    terminal's history stays (a transfer made before is DUPLICATE and
+    STATUS finds it); an unknown terminal and a missing KEK refused."""
+    s, keys = setup(build)
+    try:
+        t = s.term("T1", keys["T1"])
+        assert t.login()[0] == LOGIN_OK
+        txn = os.urandom(16)
+        _, r = t.transfer(txn, 500, "A2")
+        assert r[1] == APPROVED, r
+        t.close()
+        out = s.ctl("-o", "pos_kek_file=" + s.kek, "terminal", "rekey",
+                    "T1").stdout
+        new = bytes.fromhex([p for p in out.split()
+                             if p.startswith("key=")][0][4:])
+        assert new != keys["T1"] and len(new) == 32, out
+        assert new.hex() not in s.ctl("terminal", "list").stdout
+        t = s.term("T1", keys["T1"])
+        typ, body, _, _ = t.login()
+        assert typ == LOGIN_FAIL and body[1] == AUTH_FAILED, body
+        t.expect_closed()
+        t = s.term("T1", new)
+        assert t.login()[0] == LOGIN_OK
+        _, d = t.transfer(txn, 500, "A2")
+        assert d[1] == DUPLICATE and d[7] == APPROVED, d
+        _, st = t.request(STATUS, {1: txn})
+        assert st[1] == APPROVED, st
+        t.close()
+        r = s.ctl("-o", "pos_kek_file=" + s.kek, "terminal", "rekey",
+                  "T-nope", check=False)
+        assert r.returncode != 0 and "no such terminal" in r.stderr, r
+        r = s.ctl("terminal", "rekey", "T2", check=False)
+        assert r.returncode != 0, r  # no KEK: nothing changed
+        t = s.term("T2", keys["T2"])
+        assert t.login()[0] == LOGIN_OK
+        t.close()
+        assert s.balance("agent:A2:float") == "5.00"
+    finally:
+        s.stop()
+
+
+TESTS = [t_pos_transfer_duplicate_status, t_pos_login_refusals, t_pos_rekey,
          t_pos_bad_frames, t_pos_reversal, t_pos_advice_batch,
          t_pos_eod_receipt]

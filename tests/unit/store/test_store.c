@@ -565,6 +565,19 @@ test_pos_provisioning(void)
 	CHECK_EQ_INT(st->ops->terminal_create(st, &t), STORE_FAIL);
 	CHECK_EQ_INT(st->ops->terminal_list(st, count_terminal, &n), STORE_OK);
 	CHECK_EQ_INT(n, 1);
+	/* a new key (sokoctl terminal rekey): read back; unknown id */
+	{
+		uint8_t nk[STORE_KEY_WRAPPED_LEN];
+
+		memset(nk, 0x5c, sizeof nk);
+		CHECK_EQ_INT(st->ops->terminal_set_key(st, "T-000123", nk),
+		             STORE_OK);
+		CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg),
+		             STORE_OK);
+		CHECK(memcmp(tg.key_wrapped, nk, sizeof nk) == 0);
+		CHECK_EQ_INT(st->ops->terminal_set_key(st, "T-nope", nk),
+		             STORE_NOT_FOUND);
+	}
 	/* no merchant: zero */
 	CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg), STORE_OK);
 	CHECK_EQ_INT(tg.merchant_id, 0);
