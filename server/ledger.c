@@ -18,6 +18,7 @@
  */
 #include "ledger.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,52 +88,76 @@ ledger_day(int64_t now_ms)
 
 /* ----------------------------------------------------------------- hash */
 
-static void
-put_u64(EVP_MD_CTX *c, uint64_t v)
+/* The canonical encoding of a request (below) is at most this long:
+ * 4 u64, LEDGER_LEGS_MAX legs of 2 u64, 2 u64, LEDGER_SUBJECTS_MAX
+ * subjects of a u64 and a string, the memo string (u64 length, bytes). */
+#define HASH_IN_MAX                                                          \
+	(8 * (4 + 2 * LEDGER_LEGS_MAX + 2) +                                 \
+	 LEDGER_SUBJECTS_MAX * (16 + LEDGER_SUBJECT_MAX) + 8 + LEDGER_MEMO_MAX)
+
+static size_t
+put_u64(uint8_t *b, size_t o, uint64_t v)
 {
-	uint8_t b[8];
 	int i;
 
 	for (i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (56 - 8 * i));
-	EVP_DigestUpdate(c, b, sizeof b);
+		b[o + (size_t)i] = (uint8_t)(v >> (56 - 8 * i));
+	return o + 8;
 }
+
+/* s as its length (u64) and bytes, at most max of them (a field's size:
+ * a longer string cannot be in a valid request, which its NUL ends) */
+static size_t
+put_str(uint8_t *b, size_t o, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	o = put_u64(b, o, n);
+	memcpy(b + o, s, n);
+	return o + n;
+}
+
+static EVP_MD *sha256_md;
 
 static void
-put_str(EVP_MD_CTX *c, const char *s)
+sha256_md_fetch(void)
 {
-	size_t n = strlen(s);
-
-	put_u64(c, n);
-	EVP_DigestUpdate(c, s, n);
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+/*
+ * The request's content in one buffer, hashed at once with a SHA-256
+ * fetched once per process: the same bytes, so the same digest, as
+ * feeding them field by field (what stored idempotency records hold),
+ * without a context per field and an algorithm lookup per request.
+ */
 void
 ledger_req_hash(struct ledger_req *r)
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	uint8_t b[HASH_IN_MAX];
 	unsigned len = 0;
-	size_t i;
+	size_t i, o = 0;
 
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
-		abort(); /* libcrypto out of memory: nothing sane to do */
-	put_u64(c, 1); /* version of this encoding */
-	put_u64(c, r->kind);
-	put_u64(c, r->currency);
-	put_u64(c, r->n_legs);
+	o = put_u64(b, o, 1); /* version of this encoding */
+	o = put_u64(b, o, r->kind);
+	o = put_u64(b, o, r->currency);
+	o = put_u64(b, o, r->n_legs);
 	for (i = 0; i < r->n_legs && i < LEDGER_LEGS_MAX; i++) {
-		put_u64(c, (uint64_t)r->legs[i].account_id);
-		put_u64(c, (uint64_t)r->legs[i].amount_minor);
+		o = put_u64(b, o, (uint64_t)r->legs[i].account_id);
+		o = put_u64(b, o, (uint64_t)r->legs[i].amount_minor);
 	}
-	put_u64(c, (uint64_t)r->reverses_txn_id);
-	put_u64(c, (uint64_t)r->limit_amount);
+	o = put_u64(b, o, (uint64_t)r->reverses_txn_id);
+	o = put_u64(b, o, (uint64_t)r->limit_amount);
 	for (i = 0; i < LEDGER_SUBJECTS_MAX; i++) {
-		put_u64(c, r->subjects[i].kind);
-		put_str(c, r->subjects[i].kind ? r->subjects[i].id : "");
+		o = put_u64(b, o, r->subjects[i].kind);
+		o = put_str(b, o, r->subjects[i].kind ? r->subjects[i].id : "",
+		            LEDGER_SUBJECT_MAX);
 	}
-	put_str(c, r->memo);
-	EVP_DigestFinal_ex(c, r->hash, &len);
-	EVP_MD_CTX_free(c);
+	o = put_str(b, o, r->memo, LEDGER_MEMO_MAX);
+	if (pthread_once(&once, sha256_md_fetch) != 0 || sha256_md == NULL ||
+	    EVP_Digest(b, o, r->hash, &len, sha256_md, NULL) != 1)
+		abort(); /* libcrypto out of memory: nothing sane to do */
 }
 
 /* --------------------------------------------------------------- limits */

@@ -1080,6 +1080,57 @@ test_names(void)
 	CHECK_EQ_INT(ledger_subject_kind_parse("msisdn "), -1);
 }
 
+/* The request hash is stored with every idempotency record and compared
+ * with a resend's: its encoding may never change.  Two requests pinned
+ * to the digests of the field-by-field encoding they were first stored
+ * with (the second with every field at its largest). */
+static void
+test_req_hash_pinned(void)
+{
+	static const char *const want[2] = {
+	    "523a0237ce2cd482524444382f863954e9a23735f103356ce3557a252e37927f",
+	    "2aceed887a8cf39f05119e9512e52be2140ac356470bc1c83d59d6643d3bff3c"};
+	struct ledger_req r;
+	char hex[2 * LEDGER_HASH_LEN + 1];
+	int v, i;
+
+	for (v = 0; v < 2; v++) {
+		memset(&r, 0, sizeof r);
+		r.kind = LEDGER_TXN_FLOAT_TRANSFER;
+		r.currency = 404;
+		r.n_legs = 2;
+		r.legs[0].account_id = 7;
+		r.legs[0].amount_minor = -12345;
+		r.legs[1].account_id = 9;
+		r.legs[1].amount_minor = 12345;
+		r.limit_amount = 12345;
+		r.subjects[0].kind = LEDGER_SUBJ_TERMINAL;
+		strcpy(r.subjects[0].id, "T-000123");
+		r.subjects[1].kind = LEDGER_SUBJ_AGENT;
+		strcpy(r.subjects[1].id, "A1");
+		strcpy(r.memo, "pos float_transfer A1 -> A2");
+		if (v == 1) {
+			memset(r.subjects[1].id, 'A', LEDGER_SUBJECT_MAX);
+			r.subjects[1].id[LEDGER_SUBJECT_MAX] = '\0';
+			r.subjects[2].kind = LEDGER_SUBJ_MERCHANT;
+			strcpy(r.subjects[2].id, "M1");
+			r.reverses_txn_id = 77;
+			r.n_legs = LEDGER_LEGS_MAX;
+			for (i = 0; i < LEDGER_LEGS_MAX; i++) {
+				r.legs[i].account_id = i + 1;
+				r.legs[i].amount_minor =
+				    (i % 2 ? 1 : -1) * 1000000007LL * (i + 1);
+			}
+			memset(r.memo, 'm', LEDGER_MEMO_MAX);
+			r.memo[LEDGER_MEMO_MAX] = '\0';
+		}
+		ledger_req_hash(&r);
+		for (i = 0; i < LEDGER_HASH_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", r.hash[i]);
+		CHECK_EQ_STR(hex, want[v]);
+	}
+}
+
 int
 main(void)
 {
@@ -1105,5 +1156,6 @@ main(void)
 	RUN(test_reversal);
 	RUN(test_day);
 	RUN(test_names);
+	RUN(test_req_hash_pinned);
 	return check_report("ledger");
 }
