@@ -4,7 +4,8 @@
  * Layer: protocols/ (STYLE.md §1).  POS firmware cannot assume OpenSSL, so
  * the POS codec (docs/pos-protocol.md §4) MACs frames with this one and
  * both ends of the wire share the code.  No I/O, no allocation, no globals
- * but the constant round table.  Not hardened against cache-timing on the
+ * but the constant round table and, on x86, whether the CPU has the SHA
+ * extensions (sha256_use_hw).  Not hardened against cache-timing on the
  * message (SHA-256 has no secret-dependent table lookups anyway); MAC
  * comparison goes through sha256_equal(), which takes constant time.
  */
@@ -72,6 +73,13 @@ void sha256_hmac_init_key(struct sha256_hmac_ctx *c,
 void sha256_hmac_keyed(uint8_t out[SHA256_LEN],
                        const struct sha256_hmac_key *k, const void *data,
                        size_t len);
+
+/* The x86 SHA extensions are used when the CPU has them (CPUID, read
+ * once at load); elsewhere, and when off, portable C.  Tests and
+ * benchmarks compare the two: on false turns them off, true back on if
+ * the CPU has them.  Returns whether they are used now.  Not to be
+ * called while another thread hashes. */
+bool sha256_use_hw(bool on);
 
 /* true iff the len bytes at a and b are equal; the time taken depends on
  * len only, never on where they differ (libsodium sodium_memcmp). */

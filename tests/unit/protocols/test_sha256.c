@@ -208,11 +208,23 @@ test_equal_and_wipe(void)
 int
 main(void)
 {
-	RUN(test_fips_vectors);
-	RUN(test_streaming_chunks);
-	RUN(test_million_a);
-	RUN(test_rfc4231);
-	RUN(test_against_openssl);
+	bool has_hw;
+	int pass;
+
+	/* every test with the x86 SHA extensions when this CPU has them,
+	 * then again in portable C */
+	has_hw = sha256_use_hw(true);
+	printf("# SHA extensions: %s\n", has_hw ? "yes" : "no");
+	for (pass = 0; pass < (has_hw ? 2 : 1); pass++) {
+		if (pass == 1)
+			CHECK(!sha256_use_hw(false));
+		RUN(test_fips_vectors);
+		RUN(test_streaming_chunks);
+		RUN(test_million_a);
+		RUN(test_rfc4231);
+		RUN(test_against_openssl);
+	}
+	(void)sha256_use_hw(true);
 	RUN(test_equal_and_wipe);
 	return check_report("sha256");
 }
