@@ -990,10 +990,13 @@ def t_pos_bill_advice(build):
         assert e.s.balance("agent:A3:float") in ("8290.00", "8490.00")
 
         def final(txn):
+            # an advised bill is STORED until the biller answers (as
+            # the terminal recorded it), never PENDING
             end = time.time() + 20
             while True:
                 _, st = t.request(STATUS, {1: txn})
-                if st[1] != PENDING or time.time() > end:
+                assert st[1] != PENDING, st
+                if st[1] != STORED or time.time() > end:
                     return st
                 time.sleep(0.2)
 
