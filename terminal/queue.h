@@ -90,6 +90,10 @@ enum sokoterm_err sokoterm_queue_due(struct sokoterm_queue *q,
                                      int64_t after_seq, int64_t now,
                                      struct sokoterm_qrow *rows, size_t cap,
                                      size_t *n);
+/* The virtual machine steps the due queries took so far
+ * (SQLITE_STMTSTATUS_VM_STEP: it grows with the rows a query visits),
+ * for tests: a due query visits the open rows, not the done ones. */
+uint64_t sokoterm_queue_due_steps(struct sokoterm_queue *q);
 /* Sets state and next_try_ms of an open row (and reason, when state is
  * REVERSE); bump adds one attempt.  A done row is left alone (answers are
  * idempotent), except that REVERSE reopens it: the agent voids a finished
