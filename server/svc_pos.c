@@ -850,6 +850,19 @@ rpc_in_scope(const struct svc_pos_op *op)
 	}
 }
 
+/* ss is the terminal's session from now on (LOGIN_OK sent, or a trusted
+ * /rpc login checked): its terminal and agent, counters from the start. */
+static void
+session_open(struct svc_pos_session *ss, const struct svc_pos_op *op)
+{
+	strlcpy_s(ss->terminal_id, op->terminal_id, sizeof ss->terminal_id);
+	strlcpy_s(ss->agent_code, op->term.agent.code, sizeof ss->agent_code);
+	ss->float_account_id = op->term.agent.float_account_id;
+	ss->last_rx = 0;
+	ss->next_tx = 1;
+	ss->state = SVC_POS_LOGGED_IN;
+}
+
 /* A trusted session's login is done (svc_pos_rpc_login). */
 static void
 rpc_login_done(struct svc_pos *s, struct svc_pos_session *ss,
@@ -888,12 +901,7 @@ rpc_login_done(struct svc_pos *s, struct svc_pos_session *ss,
 		ss->state = SVC_POS_CLOSING;
 		return;
 	}
-	strlcpy_s(ss->terminal_id, op->terminal_id, sizeof ss->terminal_id);
-	strlcpy_s(ss->agent_code, op->term.agent.code, sizeof ss->agent_code);
-	ss->float_account_id = op->term.agent.float_account_id;
-	ss->last_rx = 0;
-	ss->next_tx = 1;
-	ss->state = SVC_POS_LOGGED_IN;
+	session_open(ss, op);
 }
 
 static bool
@@ -2789,12 +2797,7 @@ login_done(struct svc_pos *s, struct svc_pos_session *ss, struct svc_pos_op *op,
 	send_msg(ss, out, &m, op->req_id, MAC_KT, kt);
 	if (out->len == 0)
 		goto out;
-	strlcpy_s(ss->terminal_id, op->terminal_id, sizeof ss->terminal_id);
-	strlcpy_s(ss->agent_code, op->term.agent.code, sizeof ss->agent_code);
-	ss->float_account_id = op->term.agent.float_account_id;
-	ss->last_rx = 0;
-	ss->next_tx = 1;
-	ss->state = SVC_POS_LOGGED_IN;
+	session_open(ss, op);
 	log_msg(LOG_POS, LOG_LEVEL_INFO,
 	        "event=login peer=%s terminal=%s agent=%s session=%llu",
 	        ss->peer, ss->terminal_id, ss->agent_code,
