@@ -43,3 +43,17 @@ $(BUILD)/bench/provider_bench: bench/provider_bench.c \
 bench: $(BENCH_BINS) $(BUILD)/sokod $(BUILD)/soko-pos $(BUILD)/soko-sandbox
 	-@sh scripts/deps.sh bench
 	sh bench/run.sh $(BUILD)
+
+# pos_wire: the POS listener's load without the simulated terminals' own
+# queues (bench/pos.sh *.wire rows; not a terminal: it stores nothing)
+BENCH_BINS += $(BUILD)/bench/pos_wire
+ALL_BINS   += $(BUILD)/bench/pos_wire
+ALL_DEPS   += $(BUILD)/bench/pos_wire.d
+
+$(BUILD)/bench/pos_wire: bench/pos_wire.c $(BUILD)/firmware-sim/sim_prov.o \
+		$(BUILD)/firmware-sim/sim_http.o $(TERM_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -D_DEFAULT_SOURCE $(OPT) $(HARDEN) -MMD -MP \
+		-Iterminal -Iprotocols -Ifirmware-sim -MF $@.d $(LDFLAGS_ALL) \
+		$< $(BUILD)/firmware-sim/sim_prov.o \
+		$(BUILD)/firmware-sim/sim_http.o $(TERM_LIBS) -lm -pthread -o $@

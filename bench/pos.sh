@@ -16,6 +16,16 @@
 #   pos.p99_ms_at_25k   open loop, Poisson arrivals at POS_RATE/s: p99 ms
 #                       from the scheduled send time (no coordinated
 #                       omission)
+#   pos.e2e.sqlite.wire the closed loop of pos.e2e.sqlite from bench/pos_wire
+#                       (the same connections and window, the wire protocol
+#                       without the terminals' queues: sokod's side alone,
+#                       since the simulated fleet costs more CPU per
+#                       transfer than sokod on the same two cores);
+#                       baseline ledger.sqlite.uniform.  Not a terminal
+#                       figure: pos_wire stores nothing before it sends
+#   pos.p99_ms_at_25k.wire  the open loop of pos.p99_ms_at_25k from
+#                       pos_wire (p50 in pos.p50_ms_at_25k.wire)
+#   pos.e2e.pg.wire     pos.e2e.sqlite.wire on PostgreSQL
 #   pos.status          STATUS req/s, same connections; baseline
 #                       redis-benchmark -t get with as many connections
 #                       (no row without redis: nothing is invented)
@@ -172,6 +182,31 @@ fleet() {
 	echo "$name $(tr '\n' ' ' <"$d/last.out")" >>"$log.lines"
 }
 
+# wire DIR LOG NAME ARGS...: one bench/pos_wire run against DIR's sokod
+# (sokod's side alone: no terminal queues); report as fleet()'s; a failed
+# check (unanswered, not APPROVED, floats off) fails the benchmark
+wire() {
+	d=$1
+	log=$2
+	name=$3
+	shift 3
+	echo "== pos $name: pos_wire $*" >&2
+	if ! "$BUILD/bench/pos_wire" --server "127.0.0.1:$(cat "$d/pos.port")" \
+		--provision "$d/terminals.csv" --drain 60 \
+		--http "127.0.0.1:$(cat "$d/http.port")" \
+		--admin-key-file "$d/admin.key" "$@" \
+		>"$d/last.out" 2>"$d/last.err"; then
+		cat "$d/last.out" "$d/last.err" >&2
+		die "pos_wire failed ($name)"
+	fi
+	grep -E '^(wire|window|latency|codes|check) ' "$d/last.out" >&2
+	{
+		echo "# $name: pos_wire $*"
+		cat "$d/last.out"
+	} >>"$log"
+	echo "$name $(tr '\n' ' ' <"$d/last.out")" >>"$log.lines"
+}
+
 # setup DIR STORE N: KEK, provisioning of N funded terminals
 setup() {
 	mkdir -p "$1"
@@ -211,12 +246,18 @@ if [ "${1:-}" = "--pg-inner" ]; then
 	: >"$OUT"
 	: >"$OUT.lines"
 	e2e_runs "$W" "$OUT" e2e_pg
+	i=0
+	while [ "$i" -lt "$RUNS" ]; do
+		wire "$W" "$OUT" e2e_pg_wire --terminals "$NTERM" --threads 1 \
+			--window "$WIN" --duration "$SECS" --warmup "$WARM"
+		i=$((i + 1))
+	done
 	exit 0
 fi
 
 BUILD=${1:-build}
 RESULTS=${2:-bench/results.tsv}
-for b in sokod soko-pos bench/pos_setup bench/term_rss; do
+for b in sokod soko-pos bench/pos_setup bench/pos_wire bench/term_rss; do
 	[ -x "$BUILD/$b" ] || die "$BUILD/$b missing (make bench builds it)"
 done
 [ -d /dev/shm ] || die "no /dev/shm for the simulated terminals' queues"
@@ -254,6 +295,10 @@ while [ "$i" -lt "$RUNS" ]; do
 		--rate "$RATE" --duration "$SECS" --warmup "$WARM"
 	fleet "$S" "$LOG" status --terminals "$NTERM" --threads "$THREADS" \
 		--status --closed-loop "$WIN" --duration "$SECS" --warmup "$WARM"
+	wire "$S" "$LOG" e2e_wire --terminals "$NTERM" --threads 1 \
+		--window "$WIN" --duration "$SECS" --warmup "$WARM"
+	wire "$S" "$LOG" open_wire --terminals "$NTERM" --threads 1 \
+		--rate "$RATE" --duration "$SECS" --warmup "$WARM"
 	fleet "$S" "$LOG" replay_10k --terminals 1 --offline 10000 \
 		--http "127.0.0.1:$(cat "$S/http.port")" \
 		--admin-key-file "$S/admin.key"
@@ -410,11 +455,13 @@ sokod_stop "$I"
 
 # ---- PostgreSQL ----------------------------------------------------------
 pg_e2e=
+pg_wire=
 if [ "${BENCH_PG:-1}" != 0 ]; then
 	if sh tests/pg.sh sh "$HERE/pos.sh" --pg-inner "$BUILD" "$W/pg.log"; then
 		cat "$W/pg.log" >>"$LOG"
 		cat "$W/pg.log.lines" >>"$LOG.lines"
 		pg_e2e=$(field "$LOG" e2e_pg answered_per_s | median)
+		pg_wire=$(field "$LOG" e2e_pg_wire answered_per_s | median)
 	else
 		die "PostgreSQL POS runs failed"
 	fi
@@ -439,8 +486,21 @@ e2e=$(field "$LOG" e2e_sqlite answered_per_s | median)
 		printf 'pos.e2e.pg\t%s\tapproved/s\tledger.pg.uniform\t%s\n' \
 			"$pg_e2e" "$(ratio "$pg_e2e" "${base_pg:-nan}")"
 	fi
+	wire_e2e=$(field "$LOG" e2e_wire answered_per_s | median)
+	printf 'pos.e2e.sqlite.wire\t%s\tapproved/s\tledger.sqlite.uniform\t%s\n' \
+		"$wire_e2e" "$(ratio "$wire_e2e" "${base:-nan}")"
+	if [ -n "$pg_wire" ]; then
+		printf 'pos.e2e.pg.wire\t%s\tapproved/s\tledger.pg.uniform\t%s\n' \
+			"$pg_wire" "$(ratio "$pg_wire" "${base_pg:-nan}")"
+	fi
 	printf 'pos.p99_ms_at_25k\t%s\tms\t-\t-\n' \
 		"$(field "$LOG" open_loop p99 | median)"
+	printf 'pos.p99_ms_at_25k.wire\t%s\tms\t-\t-\n' \
+		"$(field "$LOG" open_wire p99 | median)"
+	printf 'pos.p50_ms_at_25k.wire\t%s\tms\t-\t-\n' \
+		"$(field "$LOG" open_wire p50 | median)"
+	printf 'pos.open_loop.wire.answered_per_s\t%s\tapproved/s\t-\t-\n' \
+		"$(field "$LOG" open_wire answered_per_s | median)"
 	printf 'pos.open_loop.answered_per_s\t%s\tapproved/s\t-\t-\n' \
 		"$(field "$LOG" open_loop answered_per_s | median)"
 	st=$(field "$LOG" status answered_per_s | median)

@@ -7,6 +7,7 @@ moved by exactly the approved amounts) must pass, then `sokoctl verify`.
 
 Terminal queue files go to /dev/shm when it exists (issue #3 allows tmpfs
 for simulated terminals); sokod's database never does."""
+import json
 import os
 import subprocess
 import tempfile
@@ -285,4 +286,74 @@ def t_pos_sim_eod(build):
         s.cleanup_queues()
 
 
-TESTS = [t_pos_sim_script, t_pos_sim_fleet_closed_loop, t_pos_sim_eod]
+def wire(s, prov, *args):
+    """Runs bench/pos_wire against s; (returncode, report dict, stdout)."""
+    r = subprocess.run(
+        [os.path.join(s.build, "bench", "pos_wire"), "--server",
+         "127.0.0.1:%d" % s.pos_port, "--provision", prov,
+         "--http", "127.0.0.1:%d" % s.port, "--admin-key-file", s.keyfile,
+         "--amount", "100", "--currency", "404", "--drain", "20"] +
+        list(args), capture_output=True, text=True, timeout=TIMEOUT_S)
+    for m in SAN_MARKERS:
+        assert m not in r.stderr, "sanitizer report in pos_wire:\n" + \
+            r.stderr[-4000:]
+    print(r.stdout.strip().replace("\n", "\n    "), flush=True)
+    rep = {}
+    for ln in r.stdout.splitlines():
+        rep.update(kv(ln))
+    return r.returncode, rep, r.stdout
+
+
+def t_pos_wire(build):
+    """bench/pos_wire (the benchmark's wire-level load, no terminal
+    queues): its closed and open loops against a real sokod, every answer
+    APPROVED and every float moved by exactly the approved amounts
+    (its --http check), the ledger clean; and its check fails when a
+    terminal cannot log in (a wrong key), so a run that lost requests
+    cannot pass."""
+    s = FleetSokod(build)
+    try:
+        prov = s.provision(20)
+        s.start()
+        for i in range(1, 21):
+            st, _, data = s.move("wire-fund-%d" % i, json.dumps({
+                "type": "float_topup", "currency": "KES",
+                "amount": "1000.00", "debit": "clearing:fleet",
+                "credit": "agent:A%04d:float" % i}))
+            assert st == 201, (st, data)
+        rc, rep, out = wire(s, prov, "--window", "4", "--duration", "2",
+                            "--warmup", "0.5", "--threads", "2")
+        assert rc == 0, out
+        assert "check ok" in out and "balances=checked" in out, out
+        assert int(rep["approved"]) > 100, out
+        assert rep["unanswered"] == "0" and rep["dead"] == "0", out
+        rc, rep, out = wire(s, prov, "--rate", "400", "--duration", "1",
+                            "--warmup", "0.2")
+        assert rc == 0, out
+        assert "mode=open" in out and "check ok" in out, out
+        assert int(rep["offered"]) > 100, out
+        assert float(rep["p99"]) > 0, out
+        # the agents together still hold exactly what was funded
+        total = sum(float(s.balance("agent:A%04d:float" % i))
+                    for i in range(1, 21))
+        assert abs(total - 20 * 1000.00) < 0.001, total
+        # a wrong key: that terminal is refused at login, the check fails
+        rows = open(prov).read().splitlines()
+        f = rows[1].split(",")
+        f[2] = ("0" if f[2][0] != "0" else "1") + f[2][1:]
+        rows[1] = ",".join(f)
+        bad = os.path.join(s.dir, "bad.csv")
+        with open(bad, "w") as fh:
+            fh.write("\n".join(rows) + "\n")
+        rc, rep, out = wire(s, bad, "--window", "2", "--duration", "0.5",
+                            "--warmup", "0")
+        assert rc == 1, out
+        assert "check failed" in out and rep["dead"] == "1", out
+        s.ctl("verify")
+    finally:
+        s.stop()
+        s.cleanup_queues()
+
+
+TESTS = [t_pos_sim_script, t_pos_sim_fleet_closed_loop, t_pos_sim_eod,
+         t_pos_wire]
