@@ -795,6 +795,7 @@ out_init(struct svc_pos_out *out, struct net_pos *p)
 	out->is_close = false;
 	out->post = NULL;
 	out->n_group = 0;
+	out->refresh = NULL;
 	out->is_answer = false;
 	out->code = -1;
 	out->n_pushes = 0;
@@ -828,6 +829,36 @@ post_op(struct net_pos *p, struct svc_pos_op *op)
 	return dbq_post(p->dbq, &op->job);
 }
 
+/* An agent cache refresh is back (svc_pos.h): no connection waits. */
+static void
+on_refresh_done(struct dbq_job *job)
+{
+	struct net_pos *p = job->arg;
+
+	p->n_ops--;
+	svc_pos_refreshed(&p->svc, (struct svc_pos_op *)job, util_now_ms());
+}
+
+/* Posts out->refresh, if any; counted in n_ops, so a shutdown waits for
+ * it like for the connections' requests. */
+static void
+post_refresh(struct net_pos *p, struct svc_pos_out *out)
+{
+	struct svc_pos_op *op = out->refresh;
+
+	if (op == NULL)
+		return;
+	out->refresh = NULL;
+	op->job.arg = p;
+	op->job.done = on_refresh_done;
+	if (p->is_draining || post_op(p, op) != 0) {
+		op->job.call_rc = STORE_RETRY; /* not read: nothing changes */
+		svc_pos_refreshed(&p->svc, op, util_now_ms());
+		return;
+	}
+	p->n_ops++;
+}
+
 /* Carries out what svc_pos decided about a request read at rx_us (0: not
  * a request's). */
 static void
@@ -836,6 +867,7 @@ emit(struct conn *c, struct svc_pos_out *out, int64_t rx_us)
 	struct net_pos *p = c->p;
 
 	count_out(p, out, rx_us);
+	post_refresh(p, out);
 	if (c->is_rpc)
 		rpc_take(c, out); /* answers to the HTTP caller */
 	else if (out->len > 0) {

@@ -1017,6 +1017,54 @@ agent_remember(struct svc_pos *s, const char *code, int64_t float_id,
 	a->expires_ms = now_ms + SVC_POS_AGENT_TTL_MS;
 }
 
+static enum store_rc
+refresh_call(struct store *st, struct dbq_job *job)
+{
+	struct svc_pos_op *op = (struct svc_pos_op *)job;
+
+	return st->ops->agent_get(st, op->to_agent, &op->agent);
+}
+
+/* A transfer was just served from code's entry: past half its life, ask
+ * for a new read (one at a time per slot), so that the entry of an agent
+ * in use is renewed before it expires (svc_pos.h). */
+static void
+agent_refresh_ahead(struct svc_pos *s, const char *code, int64_t now_ms,
+                    struct svc_pos_out *out)
+{
+	struct svc_pos_agent_slot *a = agent_slot(s, code);
+	struct svc_pos_op *op;
+
+	if (out->refresh != NULL || a->refresh_ms != 0 ||
+	    now_ms < a->expires_ms - SVC_POS_AGENT_TTL_MS / 2)
+		return;
+	op = op_new(s, SVC_POS_OP_AGENT_REFRESH, 0, 0);
+	strlcpy_s(op->to_agent, code, sizeof op->to_agent);
+	op->job.call = refresh_call;
+	op->is_read = true; /* a reader's snapshot is as new as any commit */
+	a->refresh_ms = now_ms;
+	out->refresh = op;
+}
+
+void
+svc_pos_refreshed(struct svc_pos *s, struct svc_pos_op *op, int64_t now_ms)
+{
+	struct svc_pos_agent_slot *a = agent_slot(s, op->to_agent);
+
+	a->refresh_ms = 0;
+	/* the slot may hold another agent now, or none: left alone */
+	if (strcmp(a->code, op->to_agent) == 0) {
+		if (op->job.call_rc == STORE_OK &&
+		    op->agent.status == STORE_POS_ACTIVE)
+			agent_remember(s, op->to_agent,
+			               op->agent.float_account_id, now_ms);
+		else if (op->job.call_rc == STORE_OK ||
+		         op->job.call_rc == STORE_NOT_FOUND)
+			a->code[0] = '\0'; /* blocked or gone: looked up next */
+	}
+	svc_pos_op_free(op);
+}
+
 static void
 on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
                   const struct pos_frame *f, const struct pos_msg *m,
@@ -1055,6 +1103,7 @@ on_float_transfer(struct svc_pos *s, struct svc_pos_session *ss,
 		op->kind = SVC_POS_OP_XFER;
 		op->is_fast = true;
 		out->post = op;
+		agent_refresh_ahead(s, op->to_agent, now_ms, out);
 		return;
 	}
 	op->job.call = resolve_call;
@@ -1091,7 +1140,8 @@ static bool
 is_request(const struct svc_pos_op *op)
 {
 	return op->kind != SVC_POS_OP_LOGIN && op->kind != SVC_POS_OP_RESULTS &&
-	       op->kind != SVC_POS_OP_ACK;
+	       op->kind != SVC_POS_OP_ACK &&
+	       op->kind != SVC_POS_OP_AGENT_REFRESH;
 }
 
 void
@@ -3566,6 +3616,10 @@ done_step(struct svc_pos *s, struct svc_pos_session *ss,
 		return;
 	case SVC_POS_OP_BILL_RESOLVE:
 		bill_resolved(s, ss, op, now_ms, out);
+		return;
+	case SVC_POS_OP_AGENT_REFRESH:
+		/* no connection's: the caller hands it to svc_pos_refreshed */
+		svc_pos_refreshed(s, op, now_ms);
 		return;
 	}
 	svc_pos_op_free(op);

@@ -35,9 +35,15 @@ enum svc_pos_state {
  * The loop thread's cache of active agents (to_agent -> float account),
  * so a FLOAT_TRANSFER to a known agent goes to the storage writer once
  * (its ledger request) instead of twice (agent lookup, then ledger).  An
- * entry lives SVC_POS_AGENT_TTL_MS: an agent blocked in the database is
- * refused by new transfers at most that much later.  Direct-mapped, no
- * allocation.
+ * entry lives SVC_POS_AGENT_TTL_MS from its read: an agent blocked in the
+ * database is refused by new transfers at most that much later.  A
+ * transfer served from an entry past half its life also asks for the
+ * agent to be read again (SVC_POS_OP_AGENT_REFRESH, out->refresh: one at
+ * a time per entry, on a reader when there is one), so an agent in use
+ * stays cached and its transfers never wait for a lookup of their own;
+ * before, every transfer to it that arrived while its entry was expired
+ * made one (a storm on a loaded PostgreSQL: two round trips each on the
+ * writer).  Direct-mapped, no allocation.
  */
 #define SVC_POS_AGENT_SLOTS  4096
 #define SVC_POS_AGENT_TTL_MS 1000
@@ -58,6 +64,7 @@ struct svc_pos_agent_slot {
 	char code[STORE_POS_ID_MAX + 1]; /* "" = empty */
 	int64_t float_account_id;
 	int64_t expires_ms;
+	int64_t refresh_ms; /* a refresh of this slot posted then; 0: none */
 };
 
 struct ledger_account;
@@ -200,6 +207,8 @@ enum svc_pos_op_kind {
 	SVC_POS_OP_BILL_RESOLVE, /* BILL_PAY with an item code alone: its
 	                            biller from the categories (see
 	                            svc_pos_pay), then SVC_POS_OP_BILL */
+	SVC_POS_OP_AGENT_REFRESH, /* call: agent_get (the server's own:
+	                             the agent cache's refresh-ahead) */
 };
 
 /* One ADVICE_BATCH item on its way (§6.15). */
@@ -332,6 +341,10 @@ struct svc_pos_out {
 	 * svc_pos_group_busy() */
 	struct svc_pos_op *group[POS_BATCH_MAX];
 	size_t n_group;
+	/* out: an agent cache refresh to post (no connection: the caller
+	 * sets job.arg/done, and hands it back to svc_pos_refreshed() when
+	 * done, or at once if it cannot be posted).  The caller clears it. */
+	struct svc_pos_op *refresh;
 	/* out, for metrics: whether buf holds the answer to a request
 	 * (req_id != 0) and its code (pos_msg_code: -1 none), and how many
 	 * server pushes (COLLECT_RESULT) it holds.  The caller clears them
@@ -395,6 +408,14 @@ void svc_pos_refused(struct svc_pos *s, struct svc_pos_session *ss,
 void svc_pos_done(struct svc_pos *s, struct svc_pos_session *ss,
                   struct svc_pos_op *op, int64_t now_ms,
                   struct svc_pos_out *out);
+
+/* An agent cache refresh (out->refresh) is back, or could not be
+ * posted (job.call_rc not STORE_OK): an active agent's entry lives
+ * SVC_POS_AGENT_TTL_MS from now, a blocked or unknown one's is dropped
+ * (its next transfer is looked up and refused), a failed read changes
+ * nothing.  Takes op. */
+void svc_pos_refreshed(struct svc_pos *s, struct svc_pos_op *op,
+                       int64_t now_ms);
 
 /* The storage queue refused op (full or stopping): answers BUSY.  Takes
  * op. */

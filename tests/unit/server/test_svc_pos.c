@@ -625,6 +625,129 @@ test_status_in_flight(void)
 	svc_pos_session_fini(&ss2);
 }
 
+/* A FLOAT_TRANSFER of ss to agent "A-HOT" (a fresh txn id each time):
+ * what the service decided; its op is freed unless it is a lookup
+ * (XFER_RESOLVE), which the caller completes.  The refresh, if any, is
+ * left in the result for the caller. */
+static struct svc_pos_out
+xfer_hot(struct svc_pos_session *ss)
+{
+	static uint8_t seq;
+	struct svc_pos_out o;
+	struct pos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = POS_MSG_FLOAT_TRANSFER;
+	memcpy(m.u.float_transfer.txn_id, TXN, POS_ID_LEN);
+	m.u.float_transfer.txn_id[14] = 0x5a;
+	m.u.float_transfer.txn_id[15] = ++seq;
+	m.u.float_transfer.amount = 500;
+	m.u.float_transfer.currency = 404;
+	m.u.float_transfer.to_agent.ptr = (const uint8_t *)"A-HOT";
+	m.u.float_transfer.to_agent.len = 5;
+	o = send_req(ss, &m);
+	CHECK(o.post != NULL);
+	if (o.post != NULL && o.post->kind != SVC_POS_OP_XFER_RESOLVE) {
+		svc_pos_op_free(o.post);
+		o.post = NULL;
+	}
+	ss->n_inflight = 0; /* answered, as far as this test goes */
+	return o;
+}
+
+/* The lookup of "A-HOT" in o comes back active (float 30): remembered. */
+static void
+resolve_hot(struct svc_pos_session *ss, struct svc_pos_out o)
+{
+	struct svc_pos_op *op = o.post;
+
+	CHECK(op != NULL && op->kind == SVC_POS_OP_XFER_RESOLVE);
+	if (op == NULL)
+		return;
+	op->job.call_rc = STORE_OK;
+	op->found_rc = STORE_NOT_FOUND;
+	op->agent.status = STORE_POS_ACTIVE;
+	op->agent.float_account_id = 30;
+	o = done(ss, op);
+	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_XFER);
+	if (o.post != NULL)
+		svc_pos_op_free(o.post);
+	ss->n_inflight = 0;
+}
+
+/* The agent cache's refresh-ahead (svc_pos.h): past half its life an
+ * entry in use is read again, once at a time; an active answer renews
+ * it (no transfer waits for a lookup), a blocked one drops it (the next
+ * transfer is looked up), a failed read changes nothing. */
+static void
+test_agent_refresh_ahead(void)
+{
+	struct svc_pos_session ss;
+	struct svc_pos_out o;
+	struct svc_pos_op *r;
+	int64_t t0;
+
+	logged_in(&ss);
+	fake_now += 10 * SVC_POS_AGENT_TTL_MS; /* earlier tests' entries */
+	o = xfer_hot(&ss);
+	CHECK(o.refresh == NULL);
+	resolve_hot(&ss, o);
+	t0 = fake_now;
+	/* young entry: served, nothing read */
+	fake_now = t0 + 400;
+	o = xfer_hot(&ss);
+	CHECK(o.post == NULL && o.refresh == NULL);
+	/* past half its life: served, and one refresh asked for */
+	fake_now = t0 + 600;
+	o = xfer_hot(&ss);
+	CHECK(o.post == NULL && o.refresh != NULL);
+	r = o.refresh;
+	if (r == NULL)
+		return;
+	CHECK(r->kind == SVC_POS_OP_AGENT_REFRESH && r->is_read &&
+	      r->job.call != NULL && strcmp(r->to_agent, "A-HOT") == 0);
+	fake_now = t0 + 650;
+	o = xfer_hot(&ss);
+	CHECK(o.post == NULL && o.refresh == NULL); /* one at a time */
+	/* it comes back active: the entry lives a TTL from now */
+	fake_now = t0 + 700;
+	r->job.call_rc = STORE_OK;
+	r->agent.status = STORE_POS_ACTIVE;
+	r->agent.float_account_id = 30;
+	svc_pos_refreshed(&svc, r, fake_now);
+	fake_now = t0 + 1100; /* expired without the refresh */
+	o = xfer_hot(&ss);
+	CHECK(o.post == NULL && o.refresh == NULL);
+	/* a failed read changes nothing, and another may be asked for */
+	fake_now = t0 + 1300;
+	o = xfer_hot(&ss);
+	CHECK(o.post == NULL && o.refresh != NULL);
+	if (o.refresh == NULL)
+		return;
+	o.refresh->job.call_rc = STORE_RETRY;
+	svc_pos_refreshed(&svc, o.refresh, fake_now);
+	fake_now = t0 + 1699;
+	o = xfer_hot(&ss);
+	CHECK(o.post == NULL && o.refresh != NULL);
+	r = o.refresh;
+	fake_now = t0 + 1700; /* the entry read at t0 + 700 expires */
+	o = xfer_hot(&ss);
+	CHECK(o.post != NULL && o.refresh == NULL);
+	resolve_hot(&ss, o);
+	/* the refresh of the old entry comes back blocked after the lookup
+	 * renewed it: the agent is blocked now, the entry goes */
+	if (r == NULL)
+		return;
+	r->job.call_rc = STORE_OK;
+	r->agent.status = STORE_POS_BLOCKED;
+	svc_pos_refreshed(&svc, r, fake_now);
+	o = xfer_hot(&ss);
+	CHECK(o.post != NULL && o.post->kind == SVC_POS_OP_XFER_RESOLVE);
+	if (o.post != NULL)
+		svc_pos_op_free(o.post);
+	svc_pos_session_fini(&ss);
+}
+
 static int
 fake_rand(unsigned char *dst, int n)
 {
@@ -2054,6 +2177,7 @@ main(void)
 	RUN(test_receipt);
 	RUN(test_status_reader);
 	RUN(test_status_in_flight);
+	RUN(test_agent_refresh_ahead);
 	RUN(test_rpc_keys);
 	RUN(test_status_legacy_key);
 	RUN(test_collect);
