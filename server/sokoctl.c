@@ -12,6 +12,8 @@
  *     verify                               check every ledger invariant
  *     purge-idempotency [--days N]         drop keys older than N (>=30)
  *     agent create CODE FLOAT_ACCOUNT_CODE POS agent and its float
+ *     agent block CODE | unblock CODE      refuse / allow its terminals'
+ *                                          logins and transfers to it
  *     terminal add ID AGENT_CODE           new K_t, printed once in hex
  *     terminal rekey ID                    a new K_t, printed once
  *     terminal block ID | unblock ID       refuse / allow its logins
@@ -68,6 +70,7 @@ usage(void)
 	        "  verify\n"
 	        "  purge-idempotency [--days N]\n"
 	        "  agent create CODE FLOAT_ACCOUNT_CODE\n"
+	        "  agent block CODE | agent unblock CODE\n"
 	        "  merchant create CODE PAYABLE_ACCOUNT_CODE\n"
 	        "  terminal add ID AGENT_CODE [--merchant CODE]   (needs pos_kek_file)\n"
 	        "  terminal rekey ID   (needs pos_kek_file)\n"
@@ -492,6 +495,22 @@ out:
 	explicit_bzero(kt, sizeof kt);
 	explicit_bzero(wrapped, sizeof wrapped);
 	return ret;
+}
+
+static int
+cmd_agent_status(struct store *st, const char *code, uint8_t status)
+{
+	enum store_rc rc = st->ops->agent_set_status(st, code, status);
+
+	if (rc != STORE_OK) {
+		fprintf(stderr, "sokoctl: %s\n",
+		        rc == STORE_NOT_FOUND ? "no such agent" : st->errstr);
+		return 1;
+	}
+	printf("agent %s %s (running sokod refuse or allow its terminals' "
+	       "next login, and transfers to it within a second)\n",
+	       code, store_pos_status_name(status));
+	return 0;
 }
 
 static int
@@ -996,6 +1015,12 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
 	           strcmp(argv[1], "rekey") == 0) {
 		rc = cmd_terminal_rekey(st, cfg, argv[2]);
+	} else if (strcmp(argv[0], "agent") == 0 && argc == 3 &&
+	           strcmp(argv[1], "block") == 0) {
+		rc = cmd_agent_status(st, argv[2], STORE_POS_BLOCKED);
+	} else if (strcmp(argv[0], "agent") == 0 && argc == 3 &&
+	           strcmp(argv[1], "unblock") == 0) {
+		rc = cmd_agent_status(st, argv[2], STORE_POS_ACTIVE);
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
 	           strcmp(argv[1], "block") == 0) {
 		rc = cmd_terminal_status(st, argv[2], STORE_POS_BLOCKED);

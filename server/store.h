@@ -483,6 +483,11 @@ struct store_ops {
 	enum store_rc (*agent_create)(struct store *st, struct store_agent *a);
 	enum store_rc (*agent_get)(struct store *st, const char *code,
 	                           struct store_agent *out);
+	/* NOT_FOUND if there is no such agent.  A blocked agent's
+	 * terminals are refused at login and transfers to it are refused
+	 * (UNKNOWN_AGENT) by every sokod within its agent cache's second. */
+	enum store_rc (*agent_set_status)(struct store *st, const char *code,
+	                                  uint8_t status);
 	/* CONFLICT if m->code exists; FAIL if payable_account_id does not.
 	 * Sets m->id. */
 	enum store_rc (*merchant_create)(struct store *st,

@@ -74,6 +74,7 @@ enum pg_stmt_id {
 	P_PAY_EVENTS,
 	P_AGENT_INSERT,
 	P_AGENT_GET,
+	P_AGENT_STATUS,
 	P_TERM_INSERT,
 	P_TERM_GET,
 	P_MERCHANT_INSERT,
@@ -242,6 +243,8 @@ static const char *const pg_stmt_sql[P_COUNT] = {
 	                 "ORDER BY id LIMIT $2",
 	[P_AGENT_INSERT] = "INSERT INTO agents (code, float_account_id, "
 	                   "status, created_ms) VALUES ($1, $2, $3, $4) "
+	                   "RETURNING id",
+	[P_AGENT_STATUS] = "UPDATE agents SET status = $2 WHERE code = $1 "
 	                   "RETURNING id",
 	[P_AGENT_GET] = "SELECT " AGENT_COLS " FROM agents a WHERE a.code = $1",
 	[P_TERM_INSERT] = "INSERT INTO terminals (id, agent_id, key_wrapped, "
@@ -2092,6 +2095,24 @@ pg_terminal_get(struct store *st, const char *id, struct store_terminal *out)
 }
 
 static enum store_rc
+pg_agent_set_status(struct store *st, const char *code, uint8_t status)
+{
+	struct store_pg *s = PG(st);
+	const char *vals[2];
+	PGresult *r;
+	enum store_rc rc;
+
+	vals[0] = code;
+	vals[1] = store_pos_status_name(status);
+	if ((rc = pg_run(s, P_AGENT_STATUS, 2, vals, PGRES_TUPLES_OK, &r,
+	                 "agent status")) != STORE_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	PQclear(r);
+	return rc;
+}
+
+static enum store_rc
 pg_terminal_set_status(struct store *st, const char *id, uint8_t status)
 {
 	struct store_pg *s = PG(st);
@@ -2826,6 +2847,7 @@ static const struct store_ops pg_ops = {
 	.limit_list = pg_limit_list,
 	.agent_create = pg_agent_create,
 	.agent_get = pg_agent_get,
+	.agent_set_status = pg_agent_set_status,
 	.merchant_create = pg_merchant_create,
 	.merchant_get = pg_merchant_get,
 	.rpc_key_create = pg_rpc_key_create,

@@ -48,6 +48,7 @@ enum stmt_id {
 	S_PAY_EVENTS,
 	S_AGENT_INSERT,
 	S_AGENT_GET,
+	S_AGENT_STATUS,
 	S_TERM_INSERT,
 	S_TERM_GET,
 	S_MERCHANT_INSERT,
@@ -195,6 +196,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	                 "ORDER BY id",
 	[S_AGENT_INSERT] = "INSERT INTO agents (code, float_account_id, "
 	                   "status, created_ms) VALUES (?1, ?2, ?3, ?4)",
+	[S_AGENT_STATUS] = "UPDATE agents SET status = ?2 WHERE code = ?1",
 	[S_AGENT_GET] = "SELECT " SQ_AGENT_COLS " FROM agents a "
 	                "WHERE a.code = ?1",
 	[S_TERM_INSERT] = "INSERT INTO terminals (id, agent_id, key_wrapped, "
@@ -1705,6 +1707,21 @@ sq_terminal_get(struct store *st, const char *id, struct store_terminal *out)
 }
 
 static enum store_rc
+sq_agent_set_status(struct store *st, const char *code, uint8_t status)
+{
+	struct store_sqlite *s = SQ(st);
+	sqlite3_stmt *q = stmt(s, S_AGENT_STATUS);
+	enum store_rc rc;
+
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, store_pos_status_name(status), -1,
+	                  SQLITE_STATIC);
+	if ((rc = run(s, q, "agent status")) != STORE_OK)
+		return rc;
+	return sqlite3_changes(s->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static enum store_rc
 sq_terminal_set_status(struct store *st, const char *id, uint8_t status)
 {
 	struct store_sqlite *s = SQ(st);
@@ -2639,6 +2656,7 @@ static const struct store_ops sqlite_ops = {
 	.limit_list = sq_limit_list,
 	.agent_create = sq_agent_create,
 	.agent_get = sq_agent_get,
+	.agent_set_status = sq_agent_set_status,
 	.merchant_create = sq_merchant_create,
 	.merchant_get = sq_merchant_get,
 	.terminal_create = sq_terminal_create,

@@ -42,7 +42,7 @@ check-store: $(STORE_BIN)
 check-integration: all
 	@$(PYTHON) tests/integration/run.py --build $(BUILD)
 	@sh tests/pg.sh $(PYTHON) tests/integration/run.py --build $(BUILD) \
-		--store pg --only t_pos_rpc,movement,bad_input,limits_race,crash_kill9,pos_transfer_duplicate,pos_tls_login,t_mpesa_collection_success,t_mpesa_faults,t_momo_faults,t_mpesa_forged,t_reversal_ok,t_reversal_failed,t_paystack_otp,t_recon,t_fees,t_pos_collect_flow,t_pos_collect_limits,t_pos_collect_redelivery,t_pos_collect_kill_duplicate,t_pos_bill_advice,t_pos_sim_eod,t_pos_fleet_mix,t_pos_collect_merchant,t_pos_rekey
+		--store pg --only t_pos_rpc,movement,bad_input,limits_race,crash_kill9,pos_transfer_duplicate,pos_tls_login,t_mpesa_collection_success,t_mpesa_faults,t_momo_faults,t_mpesa_forged,t_reversal_ok,t_reversal_failed,t_paystack_otp,t_recon,t_fees,t_pos_collect_flow,t_pos_collect_limits,t_pos_collect_redelivery,t_pos_collect_kill_duplicate,t_pos_bill_advice,t_pos_sim_eod,t_pos_fleet_mix,t_pos_collect_merchant,t_pos_rekey,t_pos_agent_block,t_pos_wire
 
 # docs/configuration.md's keys table is made from config.def (through
 # sokod --help-config): fail when someone edits one and not the other.

@@ -12,6 +12,7 @@ import hmac
 import os
 import socket
 import struct
+import time
 
 from harness import Sokod
 
@@ -643,6 +644,62 @@ def t_pos_rekey(build):
         s.stop()
 
 
+def t_pos_agent_block(build):
+    """sokoctl agent block: transfers to the agent are refused
+    UNKNOWN_AGENT within a second while they keep coming (the agent
+    cache's bound, kept by its re-read of agents in use), its terminals'
+    next logins get BLOCKED, the sender's float is untouched by the
+    refused ones; unblock undoes both."""
+    s, keys = setup(build)
+    try:
+        t1 = s.term("T1", keys["T1"])
+        assert t1.login()[0] == LOGIN_OK
+        typ, r = t1.transfer(os.urandom(16), 100, "A2")
+        assert r[1] == APPROVED, r
+        before = s.balance("agent:A1:float")
+        s.ctl("agent", "block", "A2")
+        assert "(agent blocked)" in s.ctl("terminal", "list").stdout
+        t0 = time.monotonic()
+        codes = []
+        while time.monotonic() - t0 < 3.0:
+            typ, r = t1.transfer(os.urandom(16), 100, "A2")
+            codes.append(r[1])
+            if r[1] == UNKNOWN_AGENT:
+                break
+            time.sleep(0.05)
+        took = time.monotonic() - t0
+        assert codes[-1] == UNKNOWN_AGENT, codes
+        assert took < 1.5, took  # one second, and the test's own steps
+        approved = codes.count(APPROVED)
+        assert all(c in (APPROVED, UNKNOWN_AGENT) for c in codes), codes
+        # refused ones moved nothing; the ones before the block landed
+        assert s.balance("agent:A1:float") == "%.2f" % (
+            float(before) - approved * 1.00), (before, approved)
+        # and stay refused
+        typ, r = t1.transfer(os.urandom(16), 100, "A2")
+        assert r[1] == UNKNOWN_AGENT, r
+        # A2's terminal: BLOCKED at login, MAC'd with its key
+        t2 = s.term("T2", keys["T2"])
+        typ, body, m, auth = t2.login()
+        assert typ == LOGIN_FAIL and body[1] == BLOCKED, body
+        assert m == mac(keys["T2"], auth)
+        t2.expect_closed()
+        r = s.ctl("agent", "block", "A9", check=False)
+        assert r.returncode == 1 and "no such agent" in r.stderr, r.stderr
+        # unblocked: its terminal logs in, transfers to it pass again
+        # (a blocked agent is not cached: the next one reads it)
+        s.ctl("agent", "unblock", "A2")
+        typ, r = t1.transfer(os.urandom(16), 100, "A2")
+        assert r[1] == APPROVED, r
+        t2 = s.term("T2", keys["T2"])
+        assert t2.login()[0] == LOGIN_OK
+        t2.close()
+        t1.close()
+        s.ctl("verify")
+    finally:
+        s.stop()
+
+
 TESTS = [t_pos_transfer_duplicate_status, t_pos_login_refusals, t_pos_rekey,
          t_pos_bad_frames, t_pos_reversal, t_pos_advice_batch,
-         t_pos_eod_receipt]
+         t_pos_eod_receipt, t_pos_agent_block]

@@ -559,6 +559,24 @@ test_pos_provisioning(void)
 	CHECK_EQ_INT(st->ops->terminal_set_status(st, "T-nope",
 	                                          STORE_POS_BLOCKED),
 	             STORE_NOT_FOUND);
+	/* the agent's block: seen by agent_get and with its terminals */
+	CHECK_EQ_INT(st->ops->agent_set_status(st, "A1",
+	                                       STORE_POS_BLOCKED),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->agent_get(st, "A1", &got), STORE_OK);
+	CHECK_EQ_INT(got.status, STORE_POS_BLOCKED);
+	CHECK_EQ_INT(st->ops->terminal_get(st, "T-000123", &tg),
+	             STORE_OK);
+	CHECK_EQ_INT(tg.agent.status, STORE_POS_BLOCKED);
+	CHECK_EQ_INT(tg.status, STORE_POS_ACTIVE);
+	CHECK_EQ_INT(st->ops->agent_set_status(st, "A1",
+	                                       STORE_POS_ACTIVE),
+	             STORE_OK);
+	CHECK_EQ_INT(st->ops->agent_get(st, "A1", &got), STORE_OK);
+	CHECK_EQ_INT(got.status, STORE_POS_ACTIVE);
+	CHECK_EQ_INT(st->ops->agent_set_status(st, "A-nope",
+	                                       STORE_POS_BLOCKED),
+	             STORE_NOT_FOUND);
 	/* a terminal needs a real agent */
 	strlcpy_s(t.id, "T-000124", sizeof t.id);
 	t.agent_id = 999999;
