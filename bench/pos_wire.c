@@ -443,8 +443,9 @@ on_answer(struct wthread *w, struct wterm *m, const struct pos_frame *f)
 		w->delta[m->agent] -= (int64_t)w->o->amount;
 		w->delta[m->slots[i].to] += (int64_t)w->o->amount;
 	}
-	if (m->slots[i].t0_us >= w->t_warm && t < w->t_end) {
-		lat_add(w, t - m->slots[i].t0_us);
+	/* the window counts answers by when they came, as soko-pos does */
+	if (t >= w->t_warm && t < w->t_end) {
+		lat_add(w, t > m->slots[i].t0_us ? t - m->slots[i].t0_us : 0);
 		w->n_win++;
 	}
 	m->slots[i].req_id = 0;
