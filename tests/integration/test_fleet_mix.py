@@ -172,7 +172,14 @@ def t_pos_fleet_offline_bills(build):
         n_bills = int(ops["bill_pay"])
         assert n_bills > 0 and int(ops["float_transfer"]) > 0, out
         assert n_bills + int(ops["float_transfer"]) == 4 * 30, out
-        assert int(rep["codes"].get("STORED", "0")) == 4 * 30, out
+        # every one STORED, except a bill whose advice's answer was lost
+        # to a cut link and that the terminal then resolved by STATUS
+        # after the biller paid: APPROVED (docs/pos-protocol.md §6.12);
+        # a float transfer's advice is STORED for good
+        n_stored = int(rep["codes"].get("STORED", "0"))
+        n_late = int(rep["codes"].get("APPROVED", "0"))
+        assert n_stored + n_late == 4 * 30, out
+        assert n_late <= n_bills and n_stored >= int(ops["float_transfer"]), out
         assert int(rep["counters"]["drops"]) > 0, out  # mid-replay
         refs = [c["client_ref"] for c in e.charges()]
         assert len(refs) == n_bills, (len(refs), n_bills, out)
