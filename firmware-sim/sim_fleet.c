@@ -1502,26 +1502,38 @@ phase_next(struct fleet *f, uint64_t now)
 	}
 }
 
+/* --drop-every: links cut while the load runs, and while an --offline
+ * replay drains (its whole run: reconnects mid-replay); checked at every
+ * turn of the loop, so a period shorter than the tick is kept */
+static bool
+drops_on(const struct fleet *f)
+{
+	return f->o->drop_every_s > 0 &&
+	       (f->phase == PH_RUN ||
+	        (f->phase == PH_DRAIN && f->o->offline > 0));
+}
+
+static void
+drop_due(struct fleet *f, uint64_t now)
+{
+	struct fterm *m;
+
+	if (!drops_on(f) || now < f->next_drop)
+		return;
+	m = &f->terms[rnd(f) % f->n_terms];
+	f->next_drop = now + (uint64_t)(f->o->drop_every_s * 1e6);
+	if (m->fd >= 0 && !m->is_connecting) {
+		f->n_drops++;
+		link_down(m);
+	}
+}
+
 static void
 tick_all(struct fleet *f, uint64_t now)
 {
 	uint64_t wall = sokoterm_posix_now_ms();
 	size_t i;
 
-	/* links cut while the load runs, and while an --offline replay
-	 * drains (its whole run: reconnects mid-replay) */
-	if (f->o->drop_every_s > 0 &&
-	    (f->phase == PH_RUN ||
-	     (f->phase == PH_DRAIN && f->o->offline > 0)) &&
-	    now >= f->next_drop) {
-		struct fterm *m = &f->terms[rnd(f) % f->n_terms];
-
-		f->next_drop = now + (uint64_t)(f->o->drop_every_s * 1e6);
-		if (m->fd >= 0 && !m->is_connecting) {
-			f->n_drops++;
-			link_down(m);
-		}
-	}
 	for (i = 0; i < f->n_terms; i++) {
 		struct fterm *m = &f->terms[i];
 
@@ -1804,6 +1816,8 @@ fleet_loop(struct fleet *f)
 		if (f->phase == PH_RUN && o->window == 0 && o->rate > 0 &&
 		    f->next_arrival < wake)
 			wake = f->next_arrival;
+		if (drops_on(f) && f->next_drop < wake)
+			wake = f->next_drop;
 		timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
 		n = epoll_wait(f->ep, evs, EV_MAX, timeout_ms);
 		if (n == -1 && errno != EINTR) {
@@ -1817,6 +1831,7 @@ fleet_loop(struct fleet *f)
 		now = sim_prov_mono_us();
 		if (o->window == 0 && o->rate > 0)
 			arrivals(f, now);
+		drop_due(f, now);
 		if (now >= f->next_tick) {
 			f->next_tick = now + TICK_US;
 			tick_all(f, now);
