@@ -65,6 +65,9 @@ static const char schema_sql[] =
     " body BLOB NOT NULL,"
     " released_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS q_open ON q(state, seq) WHERE state <> 9;"
+    /* the due query's: open rows in seq order, so "seq > cursor" is a
+     * seek and done rows are never read */
+    "CREATE INDEX IF NOT EXISTS q_due ON q(seq) WHERE state <> 9;"
     /* end-of-day batches: entries (prev upto_seq, upto_seq]; closed_ms
      * NULL until the close is answered */
     "CREATE TABLE IF NOT EXISTS batches ("
@@ -91,11 +94,13 @@ static const char *const sql_text[] = {
     "SELECT count(*), coalesce(sum(CASE WHEN is_offline THEN amount END),"
     " 0), coalesce(min(created_ms), 0) FROM q WHERE state <> 9",
     "SELECT " ROW_COLS " FROM q WHERE txn_id = ?",
-    /* due: through the index of open rows (state <> 9 names it), so a
-     * scan costs the open rows, not every row since the cursor: without
-     * statistics SQLite took the rowid range, which after a sweep from
-     * the start read every done row of the file at each answer */
-    "SELECT " ROW_COLS " FROM q INDEXED BY q_open WHERE state <> 9 AND"
+    /* due: through the open rows' index in seq order (q_due; state <> 9
+     * names it), so the cursor is a seek and done rows are never read.
+     * The rowid range SQLite chose by itself read every done row after
+     * the cursor (all of them after a sweep from the start); q_open
+     * (state, seq) read every open row and sorted them at each call,
+     * quadratic in a replay of thousands of offline entries */
+    "SELECT " ROW_COLS " FROM q INDEXED BY q_due WHERE state <> 9 AND"
     " state <> 8 AND seq > ? AND next_try_ms <= ? ORDER BY seq LIMIT ?",
     "UPDATE q SET state = ?, next_try_ms = ?, attempts = attempts + ?,"
     " reason = CASE WHEN ? = 4 THEN ? ELSE reason END"
