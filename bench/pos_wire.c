@@ -456,28 +456,24 @@ on_readable(struct wthread *w, struct wterm *m)
 {
 	size_t off = 0;
 
-	for (;;) {
-		ssize_t n = recv(m->fd, m->rx + m->rx_len, RX_CAP - m->rx_len,
-		                 0);
+	/* one read per readiness (level-triggered: the rest comes at the
+	 * next turn); what stays in rx after decoding is less than one
+	 * frame, so RX_CAP (two frames) always leaves room */
+	ssize_t n;
 
-		if (n > 0) {
-			m->rx_len += (size_t)n;
-			if (m->rx_len < RX_CAP)
-				break; /* level-triggered: the rest comes next */
-			/* full: decode, then read again */
-		} else if (n == 0) {
-			term_dead(w, m, "server closed the connection");
-			return;
-		} else if (errno == EINTR) {
-			continue;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			break;
-		} else {
-			term_dead(w, m, "recv failed");
-			return;
-		}
-		break;
+	do
+		n = recv(m->fd, m->rx + m->rx_len, RX_CAP - m->rx_len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		term_dead(w, m, "server closed the connection");
+		return;
 	}
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		term_dead(w, m, "recv failed");
+		return;
+	}
+	if (n > 0)
+		m->rx_len += (size_t)n;
 	while (m->state != W_DEAD) {
 		struct pos_frame f;
 		const char *why = "";

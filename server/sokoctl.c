@@ -497,35 +497,29 @@ out:
 	return ret;
 }
 
+/* `agent|terminal block|unblock KEY`: the row's status; running sokod
+ * see it at the next login (and, for an agent, in transfers to it
+ * within a second). */
 static int
-cmd_agent_status(struct store *st, const char *code, uint8_t status)
+cmd_pos_status(struct store *st, bool is_agent, const char *key,
+               uint8_t status)
 {
-	enum store_rc rc = st->ops->agent_set_status(st, code, status);
+	enum store_rc rc = is_agent
+	                       ? st->ops->agent_set_status(st, key, status)
+	                       : st->ops->terminal_set_status(st, key, status);
 
 	if (rc != STORE_OK) {
 		fprintf(stderr, "sokoctl: %s\n",
-		        rc == STORE_NOT_FOUND ? "no such agent" : st->errstr);
+		        rc != STORE_NOT_FOUND ? st->errstr
+		        : is_agent            ? "no such agent"
+		                              : "no such terminal");
 		return 1;
 	}
-	printf("agent %s %s (running sokod refuse or allow its terminals' "
-	       "next login, and transfers to it within a second)\n",
-	       code, store_pos_status_name(status));
-	return 0;
-}
-
-static int
-cmd_terminal_status(struct store *st, const char *id, uint8_t status)
-{
-	enum store_rc rc = st->ops->terminal_set_status(st, id, status);
-
-	if (rc != STORE_OK) {
-		fprintf(stderr, "sokoctl: %s\n",
-		        rc == STORE_NOT_FOUND ? "no such terminal" : st->errstr);
-		return 1;
-	}
-	printf("terminal %s %s (running sokod refuses or allows its next "
-	       "login)\n",
-	       id, store_pos_status_name(status));
+	printf("%s %s %s (%s)\n", is_agent ? "agent" : "terminal", key,
+	       store_pos_status_name(status),
+	       is_agent ? "running sokod refuse or allow its terminals' next "
+	                  "login, and transfers to it within a second"
+	                : "running sokod refuses or allows its next login");
 	return 0;
 }
 
@@ -1015,18 +1009,14 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
 	           strcmp(argv[1], "rekey") == 0) {
 		rc = cmd_terminal_rekey(st, cfg, argv[2]);
-	} else if (strcmp(argv[0], "agent") == 0 && argc == 3 &&
-	           strcmp(argv[1], "block") == 0) {
-		rc = cmd_agent_status(st, argv[2], STORE_POS_BLOCKED);
-	} else if (strcmp(argv[0], "agent") == 0 && argc == 3 &&
-	           strcmp(argv[1], "unblock") == 0) {
-		rc = cmd_agent_status(st, argv[2], STORE_POS_ACTIVE);
-	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
-	           strcmp(argv[1], "block") == 0) {
-		rc = cmd_terminal_status(st, argv[2], STORE_POS_BLOCKED);
-	} else if (strcmp(argv[0], "terminal") == 0 && argc == 3 &&
-	           strcmp(argv[1], "unblock") == 0) {
-		rc = cmd_terminal_status(st, argv[2], STORE_POS_ACTIVE);
+	} else if ((strcmp(argv[0], "agent") == 0 ||
+	            strcmp(argv[0], "terminal") == 0) &&
+	           argc == 3 &&
+	           (strcmp(argv[1], "block") == 0 ||
+	            strcmp(argv[1], "unblock") == 0)) {
+		rc = cmd_pos_status(st, argv[0][0] == 'a', argv[2],
+		                    argv[1][0] == 'b' ? STORE_POS_BLOCKED
+		                                      : STORE_POS_ACTIVE);
 	} else if (strcmp(argv[0], "rpc-key") == 0 && argc == 5 &&
 	           strcmp(argv[1], "create") == 0) {
 		rc = cmd_rpc_key_create(st, argv[2], argv[3], argv[4]);

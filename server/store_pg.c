@@ -2094,18 +2094,21 @@ pg_terminal_get(struct store *st, const char *id, struct store_terminal *out)
 	return rc;
 }
 
+/* One statement `UPDATE ... SET status = $2 WHERE <key> = $1 RETURNING
+ * id` (agents, terminals); NOT_FOUND if no row has that key. */
 static enum store_rc
-pg_agent_set_status(struct store *st, const char *code, uint8_t status)
+set_status(struct store *st, enum pg_stmt_id id, const char *key,
+           uint8_t status, const char *what)
 {
 	struct store_pg *s = PG(st);
 	const char *vals[2];
 	PGresult *r;
 	enum store_rc rc;
 
-	vals[0] = code;
+	vals[0] = key;
 	vals[1] = store_pos_status_name(status);
-	if ((rc = pg_run(s, P_AGENT_STATUS, 2, vals, PGRES_TUPLES_OK, &r,
-	                 "agent status")) != STORE_OK)
+	if ((rc = pg_run(s, id, 2, vals, PGRES_TUPLES_OK, &r, what)) !=
+	    STORE_OK)
 		return rc;
 	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
 	PQclear(r);
@@ -2113,21 +2116,15 @@ pg_agent_set_status(struct store *st, const char *code, uint8_t status)
 }
 
 static enum store_rc
+pg_agent_set_status(struct store *st, const char *code, uint8_t status)
+{
+	return set_status(st, P_AGENT_STATUS, code, status, "agent status");
+}
+
+static enum store_rc
 pg_terminal_set_status(struct store *st, const char *id, uint8_t status)
 {
-	struct store_pg *s = PG(st);
-	const char *vals[2];
-	PGresult *r;
-	enum store_rc rc;
-
-	vals[0] = id;
-	vals[1] = store_pos_status_name(status);
-	if ((rc = pg_run(s, P_TERM_STATUS, 2, vals, PGRES_TUPLES_OK, &r,
-	                 "terminal status")) != STORE_OK)
-		return rc;
-	rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOT_FOUND;
-	PQclear(r);
-	return rc;
+	return set_status(st, P_TERM_STATUS, id, status, "terminal status");
 }
 
 static enum store_rc

@@ -1706,34 +1706,34 @@ sq_terminal_get(struct store *st, const char *id, struct store_terminal *out)
 	return r;
 }
 
+/* One statement `UPDATE ... SET status = ?2 WHERE <key> = ?1` (agents,
+ * terminals); NOT_FOUND if no row has that key. */
 static enum store_rc
-sq_agent_set_status(struct store *st, const char *code, uint8_t status)
+set_status(struct store *st, enum stmt_id id, const char *key,
+           uint8_t status, const char *what)
 {
 	struct store_sqlite *s = SQ(st);
-	sqlite3_stmt *q = stmt(s, S_AGENT_STATUS);
+	sqlite3_stmt *q = stmt(s, id);
 	enum store_rc rc;
 
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, store_pos_status_name(status), -1,
 	                  SQLITE_STATIC);
-	if ((rc = run(s, q, "agent status")) != STORE_OK)
+	if ((rc = run(s, q, what)) != STORE_OK)
 		return rc;
 	return sqlite3_changes(s->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
 }
 
 static enum store_rc
+sq_agent_set_status(struct store *st, const char *code, uint8_t status)
+{
+	return set_status(st, S_AGENT_STATUS, code, status, "agent status");
+}
+
+static enum store_rc
 sq_terminal_set_status(struct store *st, const char *id, uint8_t status)
 {
-	struct store_sqlite *s = SQ(st);
-	sqlite3_stmt *q = stmt(s, S_TERM_STATUS);
-	enum store_rc rc;
-
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, store_pos_status_name(status), -1,
-	                  SQLITE_STATIC);
-	if ((rc = run(s, q, "terminal status")) != STORE_OK)
-		return rc;
-	return sqlite3_changes(s->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	return set_status(st, S_TERM_STATUS, id, status, "terminal status");
 }
 
 static enum store_rc

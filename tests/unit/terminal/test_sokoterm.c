@@ -2549,50 +2549,81 @@ q_free(void *ctx, void *p)
 	free(p);
 }
 
+/* A queue file of the due-query tests, opened (NULL on failure). */
+static struct sokoterm_queue *
+steps_queue(const char *name)
+{
+	static const struct sokoterm_mem mem = {q_alloc, q_free, NULL};
+	struct sokoterm_queue *q = NULL;
+	char path[128];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	CHECK_EQ_INT(sokoterm_queue_open(&q, path, &mem), SOKOTERM_OK);
+	return q;
+}
+
+/* Stores open entry i (seq i + 1), due at next_try_ms. */
+static void
+put_entry(struct sokoterm_queue *q, int i, int64_t next_try_ms)
+{
+	struct sokoterm_qrow row;
+
+	memset(&row, 0, sizeof row);
+	memcpy(row.txn_id, &i, sizeof i);
+	row.type = POS_MSG_FLOAT_TRANSFER;
+	row.amount = 100;
+	row.currency = 404;
+	row.state = SOKOTERM_Q_NEW;
+	row.created_ms = 1000 + i;
+	row.next_try_ms = next_try_ms;
+	row.body[0] = 0xa0;
+	row.body_len = 1;
+	CHECK_EQ_INT(sokoterm_queue_insert(q, &row), SOKOTERM_OK);
+}
+
+/* VM steps of one due query after cursor at time 5000, which must find
+ * exactly the entry of seq expect; closes q. */
+static uint64_t
+due_call_steps(struct sokoterm_queue *q, uint64_t cursor, int64_t expect)
+{
+	struct sokoterm_qrow rows[8];
+	uint64_t before = sokoterm_queue_due_steps(q), steps;
+	size_t n = 0;
+
+	CHECK_EQ_INT(sokoterm_queue_due(q, cursor, 5000, rows, 8, &n),
+	             SOKOTERM_OK);
+	steps = sokoterm_queue_due_steps(q) - before;
+	CHECK(n == 1 && rows[0].seq == expect);
+	sokoterm_queue_close(q);
+	return steps;
+}
+
 /* Steps of one due query from the start of a queue of n_done done
  * entries and 3 open ones (one of them due). */
 static uint64_t
 due_steps(const char *name, int n_done)
 {
-	const struct sokoterm_mem mem = {q_alloc, q_free, NULL};
-	struct sokoterm_queue *q = NULL;
-	struct sokoterm_qrow row, rows[8];
-	char path[128];
-	uint64_t before, steps = 0;
-	size_t n = 0;
+	struct sokoterm_queue *q = steps_queue(name);
 	int i;
 
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	CHECK_EQ_INT(sokoterm_queue_open(&q, path, &mem), SOKOTERM_OK);
 	if (q == NULL)
 		return 0;
 	for (i = 0; i < n_done + 3; i++) {
 		bool changed = false;
 
-		memset(&row, 0, sizeof row);
-		memcpy(row.txn_id, &i, sizeof i);
-		row.type = POS_MSG_FLOAT_TRANSFER;
-		row.amount = 100;
-		row.currency = 404;
-		row.state = SOKOTERM_Q_NEW;
-		row.created_ms = 1000 + i;
 		/* the last two in flight (not due), the one before due */
-		row.next_try_ms = i >= n_done + 1 ? 1000000 : 1000 + i;
-		row.body[0] = 0xa0;
-		row.body_len = 1;
-		CHECK_EQ_INT(sokoterm_queue_insert(q, &row), SOKOTERM_OK);
-		if (i < n_done)
-			CHECK_EQ_INT(sokoterm_queue_done(q, row.txn_id, 0, 2000,
+		put_entry(q, i, i >= n_done + 1 ? 1000000 : 1000 + i);
+		if (i < n_done) {
+			uint8_t txn[SOKOTERM_ID_LEN] = {0};
+
+			memcpy(txn, &i, sizeof i);
+			CHECK_EQ_INT(sokoterm_queue_done(q, txn, 0, 2000,
 			                                 &changed),
 			             SOKOTERM_OK);
+		}
 	}
-	before = sokoterm_queue_due_steps(q);
-	CHECK_EQ_INT(sokoterm_queue_due(q, 0, 5000, rows, 8, &n), SOKOTERM_OK);
-	steps = sokoterm_queue_due_steps(q) - before;
-	CHECK_EQ_INT(n, 1); /* the due one, whatever the done ones */
-	CHECK(n == 1 && rows[0].seq == n_done + 1);
-	sokoterm_queue_close(q);
-	return steps;
+	/* the due one, whatever the done ones */
+	return due_call_steps(q, 0, n_done + 1);
 }
 
 /* Steps of one due query with n_open open entries, every one in flight
@@ -2600,39 +2631,14 @@ due_steps(const char *name, int n_done)
 static uint64_t
 due_open_steps(const char *name, int n_open)
 {
-	const struct sokoterm_mem mem = {q_alloc, q_free, NULL};
-	struct sokoterm_queue *q = NULL;
-	struct sokoterm_qrow row, rows[8];
-	char path[128];
-	uint64_t before, steps = 0;
-	size_t n = 0;
+	struct sokoterm_queue *q = steps_queue(name);
 	int i;
 
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	CHECK_EQ_INT(sokoterm_queue_open(&q, path, &mem), SOKOTERM_OK);
 	if (q == NULL)
 		return 0;
-	for (i = 0; i < n_open; i++) {
-		memset(&row, 0, sizeof row);
-		memcpy(row.txn_id, &i, sizeof i);
-		row.type = POS_MSG_FLOAT_TRANSFER;
-		row.amount = 100;
-		row.currency = 404;
-		row.state = SOKOTERM_Q_NEW;
-		row.created_ms = 1000 + i;
-		row.next_try_ms = i == n_open - 1 ? 1000 + i : 1000000;
-		row.body[0] = 0xa0;
-		row.body_len = 1;
-		CHECK_EQ_INT(sokoterm_queue_insert(q, &row), SOKOTERM_OK);
-	}
-	before = sokoterm_queue_due_steps(q);
-	CHECK_EQ_INT(sokoterm_queue_due(q, (uint64_t)(n_open - 5), 5000, rows,
-	                                8, &n),
-	             SOKOTERM_OK);
-	steps = sokoterm_queue_due_steps(q) - before;
-	CHECK(n == 1 && rows[0].seq == (int64_t)n_open);
-	sokoterm_queue_close(q);
-	return steps;
+	for (i = 0; i < n_open; i++)
+		put_entry(q, i, i == n_open - 1 ? 1000 + i : 1000000);
+	return due_call_steps(q, (uint64_t)(n_open - 5), n_open);
 }
 
 /* A replay: thousands of open entries, the cursor moving through them.
